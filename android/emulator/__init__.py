@@ -1,0 +1,1 @@
+"""The virtual phone: profiles, virtual sysfs, physics and its adbd."""

@@ -1,0 +1,200 @@
+"""An in-memory file tree with kernel-like semantics: attributes backed by callbacks, plain files,
+directories and symlinks, owner/mode checks, and errno-style errors the shell and ADB layers map."""
+from __future__ import annotations
+
+import posixpath
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from android.errors import DeviceError, DevicePathError, DevicePermissionError
+
+ROOT_UID = 0
+SHELL_UID = 2000
+
+
+class IsADirectoryError_(DeviceError):
+    pass
+
+
+@dataclass
+class Node:
+    mode: int
+    uid: int = ROOT_UID
+    mtime: float = field(default_factory=time.time)
+
+
+@dataclass
+class Dir(Node):
+    children: dict[str, Node] = field(default_factory=dict)
+
+
+@dataclass
+class File(Node):
+    data: bytes = b""
+
+
+@dataclass
+class Attr(Node):
+    """A sysfs attribute: read renders text from live state; write parses and applies (or raises)."""
+
+    show: Callable[[], str] = lambda: ""
+    store: Callable[[str], None] | None = None
+
+
+@dataclass
+class Symlink(Node):
+    target: str = ""
+
+
+class VirtualFS:
+    """Paths are absolute POSIX paths. `uid` 0 is root; everyone else is the adb shell user."""
+
+    def __init__(self, device_name: str):
+        self.device_name = device_name
+        self.root = Dir(mode=0o755)
+        self.lock = threading.RLock()
+
+    # --- building -----------------------------------------------------------------------------
+    def mkdir(self, path: str, mode: int = 0o755, uid: int = ROOT_UID) -> Dir:
+        node: Dir = self.root
+        for part in _parts(path):
+            child = node.children.get(part)
+            if isinstance(child, Symlink):
+                child = self._lookup(child.target, follow=True)
+            if child is None:
+                child = node.children[part] = Dir(mode=mode, uid=uid)
+            if not isinstance(child, Dir):
+                raise DevicePathError(self.device_name, path, "not a directory")
+            node = child
+        return node
+
+    def add(self, path: str, node: Node) -> Node:
+        parent, name = posixpath.split(path.rstrip("/"))
+        self.mkdir(parent).children[name] = node
+        return node
+
+    def attr(self, path: str, show: Callable[[], str], store: Callable[[str], None] | None = None,
+             mode: int | None = None) -> Attr:
+        return self.add(path, Attr(mode=mode if mode is not None else (0o644 if store else 0o444),
+                                   show=show, store=store))  # type: ignore[return-value]
+
+    def symlink(self, path: str, target: str) -> None:
+        self.add(path, Symlink(mode=0o777, target=target))
+
+    # --- lookup -------------------------------------------------------------------------------
+    def _lookup(self, path: str, follow: bool = True, depth: int = 0) -> Node | None:
+        if depth > 16:
+            raise DevicePathError(self.device_name, path, "too many levels of symbolic links")
+        parts = _parts(posixpath.normpath("/" + path))
+        node: Node = self.root
+        for i, part in enumerate(parts):
+            if isinstance(node, Symlink):
+                node = self._resolve(node, parts[:i - 1], depth)  # type: ignore[assignment]
+            if not isinstance(node, Dir):
+                return None
+            child = node.children.get(part)
+            if child is None:
+                return None
+            node = child
+        if follow and isinstance(node, Symlink):
+            return self._resolve(node, parts[:-1], depth)
+        return node
+
+    def _resolve(self, link: "Symlink", parent_parts: list[str], depth: int) -> Node | None:
+        target = link.target if link.target.startswith("/") else "/".join(["", *parent_parts, link.target])
+        return self._lookup(target, True, depth + 1)
+
+    def node(self, path: str) -> Node:
+        with self.lock:
+            found = self._lookup(path)
+        if found is None:
+            raise DevicePathError(self.device_name, path)
+        return found
+
+    def exists(self, path: str) -> bool:
+        with self.lock:
+            return self._lookup(path) is not None
+
+    def is_dir(self, path: str) -> bool:
+        with self.lock:
+            return isinstance(self._lookup(path), Dir)
+
+    def listdir(self, path: str) -> list[str]:
+        node = self.node(path)
+        if not isinstance(node, Dir):
+            raise DevicePathError(self.device_name, path, "not a directory")
+        return sorted(node.children)
+
+    # --- I/O ----------------------------------------------------------------------------------
+    def read(self, path: str, uid: int = ROOT_UID) -> bytes:
+        with self.lock:
+            node = self.node(path)
+            if isinstance(node, Dir):
+                raise IsADirectoryError_(f"{self.device_name}: {path}: is a directory")
+            if not self._may(node, uid, 0o4):
+                raise DevicePermissionError(self.device_name, path)
+            if isinstance(node, Attr):
+                return node.show().encode()
+            return node.data  # type: ignore[union-attr]
+
+    def write(self, path: str, data: bytes, uid: int = ROOT_UID, append: bool = False) -> None:
+        """Write like open(O_WRONLY|O_CREAT|O_TRUNC)+write: attributes parse, files store bytes."""
+        with self.lock:
+            node = self._lookup(path)
+            if node is None:
+                parent = self._lookup(posixpath.dirname(path.rstrip("/")) or "/")
+                if not isinstance(parent, Dir):
+                    raise DevicePathError(self.device_name, path)
+                if not self._may(parent, uid, 0o2) or _is_sysfs(path):
+                    raise DevicePermissionError(self.device_name, path)
+                parent.children[posixpath.basename(path.rstrip("/"))] = File(mode=0o666 if uid else 0o644,
+                                                                            uid=uid, data=bytes(data))
+                return
+            if isinstance(node, Dir):
+                raise IsADirectoryError_(f"{self.device_name}: {path}: is a directory")
+            if isinstance(node, Attr):
+                if node.store is None or not self._may(node, uid, 0o2):
+                    raise DevicePermissionError(self.device_name, path)
+                node.store(data.decode(errors="replace"))
+                return
+            if not self._may(node, uid, 0o2):
+                raise DevicePermissionError(self.device_name, path)
+            assert isinstance(node, File)
+            node.data = (node.data + data) if append else bytes(data)
+            node.mtime = time.time()
+
+    def remove(self, path: str, uid: int = ROOT_UID) -> None:
+        with self.lock:
+            parent = self._lookup(posixpath.dirname(path.rstrip("/")) or "/")
+            name = posixpath.basename(path.rstrip("/"))
+            if not isinstance(parent, Dir) or name not in parent.children:
+                raise DevicePathError(self.device_name, path)
+            if not self._may(parent, uid, 0o2) or _is_sysfs(path):
+                raise DevicePermissionError(self.device_name, path)
+            del parent.children[name]
+
+    def chmod(self, path: str, mode: int, uid: int = ROOT_UID) -> None:
+        with self.lock:
+            node = self.node(path)
+            if uid not in (ROOT_UID, node.uid):
+                raise DevicePermissionError(self.device_name, path, "operation not permitted")
+            if not isinstance(node, Attr):
+                node.mode = mode
+
+    @staticmethod
+    def _may(node: Node, uid: int, bit: int) -> bool:
+        if uid == ROOT_UID:
+            return not (isinstance(node, Attr) and bit == 0o2 and node.store is None)
+        if uid == node.uid:
+            return bool(node.mode & (bit << 6))
+        return bool(node.mode & bit)
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p and p != "."]
+
+
+def _is_sysfs(path: str) -> bool:
+    return path.startswith(("/sys/", "/proc/"))

@@ -1,0 +1,1 @@
+"""Samplers and workload runners that turn a phone's activity into traces."""

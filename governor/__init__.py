@@ -1,0 +1,1 @@
+"""Unified CPU x GPU x memory DVFS governor: search, plans and runtime."""

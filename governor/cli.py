@@ -1,0 +1,48 @@
+"""The single `fusegov` entry point: each package registers its own subcommands."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from android.errors import FusegovError
+
+# Each module exposes register(subparsers); a subcommand's parser sets `func`.
+COMMAND_MODULES = [
+    "android.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fusegov",
+        description=(
+            "fusegov: trace, model and govern CPU/GPU/memory frequencies for on-device LLM and CNN "
+            "inference on Android phones, or on the built-in virtual phone."
+        ),
+        epilog="Run 'fusegov COMMAND --help' for the options of one command.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FusegovError as exc:
+        print(f"fusegov {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"fusegov {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

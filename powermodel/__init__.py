@@ -1,0 +1,1 @@
+"""Mobile GPU power models fitted from performance counters (APGPM-style)."""
