@@ -10,6 +10,7 @@ from android.errors import FusegovError
 # Each module exposes register(subparsers); a subcommand's parser sets `func`.
 COMMAND_MODULES = [
     "android.cli",
+    "powermodel.cli",
 ]
 
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except FusegovError as exc:
         print(f"fusegov {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"fusegov {args.command}: interrupted", file=sys.stderr)
         return 130

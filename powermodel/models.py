@@ -1,0 +1,253 @@
+"""Power models as scikit-learn regressors: the PMC model and the utilisation-frequency baseline.
+
+Both take the input layout of `design.model_input` (`[features..., freq_hz, volt_v, temp_c]`), so they work
+in `Pipeline`, `cross_val_score` with `GroupKFold`, and `clone`. `loss="relative"` weights each sample by
+1/y^2, i.e. least squares on the relative error, which is what MAPE measures.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from android.errors import TraceError
+from powermodel import design
+
+LOSSES = ("relative", "squared")
+
+
+def sample_weights(y: np.ndarray, loss: str) -> np.ndarray:
+    if loss not in LOSSES:
+        raise TraceError(f"unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
+    return 1.0 / y**2 if loss == "relative" else np.ones_like(y)
+
+
+def solve_wls(D: np.ndarray, y: np.ndarray, w: np.ndarray, n_free: int = 0, positive: bool = False) -> np.ndarray:
+    """Weighted least squares on columns scaled to unit RMS (counter rates span 1e0..1e9).
+
+    With `positive`, columns after the first `n_free` are constrained to be >= 0.
+    """
+    scale = np.sqrt(np.mean(w[:, None] * D**2, axis=0))
+    scale[scale == 0] = 1.0
+    sw = np.sqrt(w)
+    A = D / scale * sw[:, None]
+    b = y * sw
+    if positive and D.shape[1] > n_free:
+        from scipy.optimize import lsq_linear
+
+        lower = np.r_[np.full(n_free, -np.inf), np.zeros(D.shape[1] - n_free)]
+        coef = lsq_linear(A, b, bounds=(lower, np.full(D.shape[1], np.inf)), method="bvls").x
+    else:
+        coef = np.linalg.lstsq(A, b, rcond=None)[0]
+    return coef / scale
+
+
+class PMCModel(RegressorMixin, BaseEstimator):
+    """Linear power model on counter features, per frequency level or voltage-aware (see `design`).
+
+    Parameters
+    ----------
+    structure : "per_frequency" | "voltage" | "linear"
+    loss : "relative" (fit relative error, as MAPE scores it) | "squared" (ordinary least squares)
+    positive : constrain the activity coefficients to be >= 0 (energy per event cannot be negative)
+    normalisation : "rate" | "per_cycle" | "count"; how the features were normalised (decides the
+        voltage-aware activity scaling: V^2 for rates, V^2*f for per-cycle activity)
+    """
+
+    def __init__(self, structure: str = "per_frequency", loss: str = "relative", positive: bool = False,
+                 normalisation: str = "rate"):
+        self.structure = structure
+        self.loss = loss
+        self.positive = positive
+        self.normalisation = normalisation
+
+    # ----------------------------------------------------------------------------------------- fitting
+    def fit(self, X, y, sample_weight=None):
+        X, names = _as_input(X)
+        y = np.asarray(y, dtype=float).ravel()
+        if len(y) != len(X):
+            raise TraceError(f"X has {len(X)} rows but y has {len(y)}")
+        features, freq, volt, temp = design.split_input(X)
+        k = features.shape[1]
+        self._check_values(features, freq, volt, temp, y)
+        design.check_structure(self.structure, volt)
+        has_temp = bool(np.isfinite(temp).all())
+        self.base_names_ = design.base_names(self.structure, has_temp)
+        levels = design.find_levels(freq) if self.structure == "per_frequency" else np.array([np.nan])
+        idx = design.level_index(freq, levels) if self.structure == "per_frequency" else np.zeros(len(y), int)
+        D = self._design(features, freq, volt, temp)
+        w = sample_weights(y, self.loss)
+        if sample_weight is not None:
+            w = w * np.asarray(sample_weight, dtype=float)
+        n_base = len(self.base_names_)
+        coef = np.zeros((len(levels), n_base + k))
+        counts = np.bincount(idx, minlength=len(levels))
+        for lvl in range(len(levels)):
+            if counts[lvl] <= n_base + k:
+                where = f" at {levels[lvl] / 1e6:.0f} MHz" if self.structure == "per_frequency" else ""
+                raise TraceError(f"only {counts[lvl]} sample(s){where} for {n_base + k} coefficients: "
+                                 "need more samples than coefficients")
+            rows = idx == lvl
+            coef[lvl] = solve_wls(D[rows], y[rows], w[rows], n_base, self.positive)
+        self.levels_hz_ = levels
+        self.base_coef_ = coef[:, :n_base]
+        self.coef_ = coef[:, n_base:]
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_ = names[:k] if names is not None else [f"x{j}" for j in range(k)]
+        self.n_samples_per_level_ = counts
+        self.train_range_ = {
+            "freq_hz": [float(freq.min()), float(freq.max())],
+            "features": {n: [float(a), float(b)] for n, a, b in
+                         zip(self.feature_names_, features.min(axis=0), features.max(axis=0))},
+        }
+        return self
+
+    def _check_values(self, features, freq, volt, temp, y) -> None:
+        if not np.isfinite(y).all():
+            raise TraceError(f"target has a non-finite value at row {int(np.flatnonzero(~np.isfinite(y))[0])}")
+        if self.loss == "relative" and (y <= 0).any():
+            raise TraceError("relative loss needs positive power values")
+        bad = ~np.isfinite(features)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise TraceError(f"feature column {c} has a non-finite value at row {r}")
+        if not (np.isfinite(freq).all() and (freq > 0).all()):
+            raise TraceError("frequency must be finite and > 0 in every row")
+
+    def _design(self, features, freq, volt, temp) -> np.ndarray:
+        base = design.base_columns(self.base_names_, freq, volt, temp)
+        mod = design.modulation(self.structure, self.normalisation, freq, volt)
+        return np.column_stack([base, features * mod[:, None]])
+
+    # -------------------------------------------------------------------------------------- prediction
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        X, _ = _as_input(X)
+        if X.shape[1] != self.n_features_in_:
+            raise TraceError(f"model expects {self.n_features_in_} input columns, got {X.shape[1]}")
+        features, freq, volt, temp = design.split_input(X)
+        if self.structure == "per_frequency":
+            idx = design.level_index(freq, self.levels_hz_)
+            off = design.off_level(freq, self.levels_hz_)
+            if off.any():
+                warnings.warn(f"{int(off.sum())} sample(s) at frequencies the model was not fitted at; "
+                              "using the nearest level", UserWarning, stacklevel=2)
+        else:
+            idx = np.zeros(len(X), dtype=int)
+        D = self._design(features, freq, volt, temp)
+        coef = np.hstack([self.base_coef_, self.coef_])[idx]
+        return np.einsum("ij,ij->i", D, coef)
+
+    # --------------------------------------------------------------------------------------- reporting
+    def coefficient_table(self, X, y, alpha: float = 0.05) -> pd.DataFrame:
+        """Estimates with standard errors and (1 - alpha) confidence intervals from statsmodels WLS.
+
+        With `positive`, coefficients pinned at zero get no interval; the others are those of the
+        unconstrained fit on the active columns, which is the constrained solution (KKT conditions).
+        """
+        import statsmodels.api as sm
+
+        check_is_fitted(self, "coef_")
+        X, _ = _as_input(X)
+        y = np.asarray(y, dtype=float).ravel()
+        features, freq, volt, temp = design.split_input(X)
+        D = self._design(features, freq, volt, temp)
+        w = sample_weights(y, self.loss)
+        terms = self.base_names_ + list(self.feature_names_)
+        idx = (design.level_index(freq, self.levels_hz_) if self.structure == "per_frequency"
+               else np.zeros(len(y), dtype=int))
+        rows_out = []
+        for lvl in range(len(self.levels_hz_)):
+            rows = idx == lvl
+            coef = np.r_[self.base_coef_[lvl], self.coef_[lvl]]
+            active = np.ones(len(coef), dtype=bool)
+            if self.positive:
+                active[len(self.base_names_):] = coef[len(self.base_names_):] > 0
+            scale = np.sqrt(np.mean(w[rows, None] * D[rows] ** 2, axis=0))
+            scale[scale == 0] = 1.0
+            res = sm.WLS(y[rows], D[rows][:, active] / scale[active], weights=w[rows]).fit()
+            ci = res.conf_int(alpha) / scale[active][:, None]
+            est = np.zeros(len(coef))
+            est[active] = res.params / scale[active]
+            se = np.full(len(coef), np.nan)
+            se[active] = res.bse / scale[active]
+            lo = np.full(len(coef), np.nan)
+            hi = np.full(len(coef), np.nan)
+            lo[active], hi[active] = ci[:, 0], ci[:, 1]
+            pv = np.full(len(coef), np.nan)
+            pv[active] = res.pvalues
+            level = (f"{self.levels_hz_[lvl] / 1e6:.0f}MHz" if self.structure == "per_frequency" else "all")
+            for j, term in enumerate(terms):
+                rows_out.append({"level": level, "term": term, "estimate": est[j], "std_err": se[j],
+                                 "ci_low": lo[j], "ci_high": hi[j], "p_value": pv[j]})
+        return pd.DataFrame(rows_out)
+
+    # ---------------------------------------------------------------------------------------- persist
+    def to_dict(self) -> dict:
+        check_is_fitted(self, "coef_")
+        return {
+            "params": self.get_params(),
+            "levels_hz": [None if np.isnan(v) else float(v) for v in self.levels_hz_],
+            "base_names": list(self.base_names_),
+            "base_coef": self.base_coef_.tolist(),
+            "coef": self.coef_.tolist(),
+            "feature_names": list(self.feature_names_),
+            "n_samples_per_level": [int(c) for c in self.n_samples_per_level_],
+            "train_range": self.train_range_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PMCModel":
+        model = cls(**data["params"])
+        model.levels_hz_ = np.array([np.nan if v is None else v for v in data["levels_hz"]], dtype=float)
+        model.base_names_ = list(data["base_names"])
+        model.base_coef_ = np.asarray(data["base_coef"], dtype=float).reshape(len(model.levels_hz_), -1)
+        model.coef_ = np.asarray(data["coef"], dtype=float).reshape(len(model.levels_hz_), -1)
+        model.feature_names_ = list(data["feature_names"])
+        model.n_features_in_ = model.coef_.shape[1] + design.N_CONTEXT
+        model.n_samples_per_level_ = np.asarray(data.get("n_samples_per_level", []), dtype=int)
+        model.train_range_ = data.get("train_range", {})
+        return model
+
+
+class UtilFreqModel(PMCModel):
+    """The prior-art baseline APGPM compares against: P = a_f + b_f * utilisation, per frequency level.
+
+    Input: `design.model_input(util, freq_hz)`, utilisation as a 0..1 busy fraction. Ordinary least squares
+    by default, as published.
+    """
+
+    structure = "per_frequency"
+    positive = False
+    normalisation = "rate"
+
+    def __init__(self, loss: str = "squared"):
+        self.loss = loss
+
+    def fit(self, X, y, sample_weight=None):
+        X_arr, _ = _as_input(X)
+        if X_arr.shape[1] != 1 + design.N_CONTEXT:
+            raise TraceError(f"the utilisation-frequency model takes one feature (utilisation), "
+                             f"got {X_arr.shape[1] - design.N_CONTEXT}")
+        util = X_arr[:, 0]
+        if np.isfinite(util).all() and (util.min() < -0.05 or util.max() > 1.5):
+            warnings.warn(f"utilisation spans {util.min():.3g}..{util.max():.3g}; expected a 0..1 busy fraction",
+                          UserWarning, stacklevel=2)
+        return super().fit(X, y, sample_weight)
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["params"] = {"loss": self.loss}
+        return data
+
+
+def _as_input(X) -> tuple[np.ndarray, list[str] | None]:
+    names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
+    arr = np.asarray(X, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] < design.N_CONTEXT + 1:
+        raise TraceError(f"input must be 2-D with at least one feature plus {design.N_CONTEXT} context "
+                         f"columns ({', '.join(design.CONTEXT_NAMES)}), got shape {arr.shape}")
+    return arr, names

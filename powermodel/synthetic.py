@@ -1,0 +1,112 @@
+"""A statistical stand-in for GPU traces, for tests and benchmarks of the fitter (not the virtual phone).
+
+It has the shape of the problem and nothing more: hidden per-unit activity (ALU, texture, memory, ...) that
+differs between workloads, counters that are noisy, correlated, redundant, constant or near-constant views
+of it, power = leakage(V, T) + clock(V^2 f) + V^2 f * sum(energy per unit activity), and a utilisation that
+says how long the GPU was busy but not with what. The virtual phone's physics is the realistic source.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+UNITS = ("alu", "sfu", "texture", "load_store", "l2", "dram", "tiler", "front_end")
+# Dynamic energy per unit activity, W / (V^2 GHz) at full activity: what power depends on.
+UNIT_POWER = np.array([1.10, 0.35, 0.55, 0.40, 0.30, 0.70, 0.15, 0.10])
+
+
+def synthetic_trace(
+    n_samples: int = 20_000,
+    n_counters: int = 64,
+    n_workloads: int = 12,
+    levels_mhz: tuple[float, ...] = (151, 302, 471, 701, 848),
+    period_s: float = 0.05,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
+    """A fusegov-schema trace (`pmc.*` per-interval deltas, `power.gpu_w`, ...) and its metadata."""
+    rng = np.random.default_rng(seed)
+    k = len(UNITS)
+    levels = np.asarray(levels_mhz, dtype=float) * 1e6
+    volts = 0.55 + 0.45 * (levels - levels.min()) / max(np.ptp(levels), 1.0)
+
+    # Each workload: mean activity per unit (sparse-ish: some units idle) and a busy fraction.
+    mean_act = rng.beta(0.8, 1.6, size=(n_workloads, k)) * (rng.random((n_workloads, k)) < 0.8)
+    busy = rng.uniform(0.55, 0.98, size=n_workloads)
+    names = [f"wl{w:02d}" for w in range(n_workloads)]
+
+    # Contiguous blocks: each workload at every level, in a shuffled order.
+    blocks = [(w, lv) for w in range(n_workloads) for lv in range(len(levels))]
+    order = rng.permutation(len(blocks))
+    sizes = np.diff(np.linspace(0, n_samples, len(blocks) + 1).astype(int))
+    wl = np.repeat([blocks[i][0] for i in order], sizes)
+    lv = np.repeat([blocks[i][1] for i in order], sizes)
+    n = len(wl)
+    freq = levels[lv]
+    volt = volts[lv]
+
+    # Per-sample activity: workload mean times a slow phase wobble, per unit.
+    wobble = np.exp(0.25 * rng.standard_normal((n, k)))
+    act = np.clip(mean_act[wl] * wobble, 0.0, 1.0)
+    u = np.clip(busy[wl] * np.exp(0.05 * rng.standard_normal(n)), 0.02, 1.0)
+    act *= u[:, None]
+
+    temp = 35.0 + 25.0 * volt + rng.normal(0, 1.0, n)
+    f_ghz = freq / 1e9
+    power = (0.05 + 0.12 * volt * (1 + 0.02 * (temp - 40))  # leakage
+             + 0.25 * volt**2 * f_ghz * u  # clock tree while busy
+             + volt**2 * f_ghz * (act @ UNIT_POWER))
+    power *= 1.0 + noise * rng.standard_normal(n)
+
+    # Counters: mostly one unit each with some mixing, noisy; plus redundant, constant, near-constant ones.
+    cycles = freq * period_s
+    n_special = max(3, n_counters // 10)
+    n_plain = n_counters - n_special
+    loadings = np.zeros((k, n_plain))
+    home = np.arange(n_plain) % k
+    loadings[home, np.arange(n_plain)] = rng.uniform(0.5, 2.0, n_plain)
+    mix = rng.random((k, n_plain)) < 0.15
+    loadings += mix * rng.uniform(0.0, 0.4, (k, n_plain))
+    per_cycle = act @ loadings * np.exp(0.05 * rng.standard_normal((n, n_plain)))
+    counts = np.round(per_cycle * cycles[:, None] * rng.uniform(0.5, 4.0, n_plain))
+    special = []
+    for j in range(n_special):
+        kind = j % 3
+        if kind == 0:  # redundant: sum of two others
+            a, b = rng.choice(n_plain, 2, replace=False)
+            special.append(counts[:, a] + counts[:, b])
+        elif kind == 1:  # constant (an unused countable)
+            special.append(np.zeros(n))
+        else:  # near-constant: fires in under 2% of windows
+            special.append(np.where(rng.random(n) < 0.02, rng.integers(1, 50, n), 0).astype(float))
+    all_counts = np.column_stack([counts] + special).astype(np.int64)
+    group_names = ["SP", "TP", "UCHE", "RB", "CP", "PC", "VFD", "LRZ"]
+    cols = [f"pmc.{group_names[i % len(group_names)]}.C{i:03d}" for i in range(all_counts.shape[1])]
+
+    frame = pd.DataFrame(all_counts, columns=cols)
+    frame.insert(0, "seq", np.arange(n))
+    frame.insert(1, "t_s", np.arange(1, n + 1) * period_s)
+    frame.insert(2, "phase", "run")
+    frame.insert(3, "workload", np.asarray(names)[wl])
+    frame["freq.gpu_hz"] = freq
+    frame["util.gpu_pct"] = u * 100.0
+    frame["volt.gpu_v"] = volt
+    frame["temp.gpu_c"] = temp
+    frame["power.gpu_w"] = power
+    frame["power.total_w"] = power + 1.0
+    meta = {"device": "synthetic", "profile": "synthetic", "soc": "synthetic", "period_s": period_s,
+            "counters": cols, "tool": "powermodel.synthetic"}
+    return frame, meta
+
+
+def write_parquet(frame: pd.DataFrame, meta: dict, path) -> None:
+    """Write with the metadata under the schema key `fusegov`, as the collectors do."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[b"fusegov"] = json.dumps(meta).encode()
+    pq.write_table(table.replace_schema_metadata(schema_meta), path)
