@@ -45,7 +45,9 @@ def test_time_in_state_moves_with_time_in_10ms_units(pixel7):
     phone = VirtualPhone("pixel7")
     phone.advance(1.0)
     rows = dict(r.split() for r in read(phone, f"{POLICY6}/stats/time_in_state").splitlines())
-    assert rows[str(phone.knobs["policy6"].cur_hz // 1000)] == "100"
+    used = [int(ticks) for ticks in rows.values() if int(ticks)]
+    # 1 s is 100 ticks of 10 ms, spread over the levels used; each row truncates to whole ticks
+    assert 100 - len(used) <= sum(used) <= 100
 
 
 def test_mali_formats(pixel7):
@@ -105,7 +107,8 @@ def test_odpm_reads_within_50ms_return_the_cached_block():
     assert read(phone, path) == first  # 30 ms later: cached
     phone.advance(0.030)
     fresh = read(phone, path)
-    assert fresh != first and "[S2M_VDD_CPUCL2], 1000000" in fresh
+    uws = int(fresh.splitlines()[1].rsplit(", ", 1)[1])
+    assert fresh != first and uws >= 1_000_000  # the 1 J set above, plus what the idle phone drew
 
 
 def test_battery_and_thermal_units():

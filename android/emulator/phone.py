@@ -58,6 +58,10 @@ class VirtualPhone:
         self.fs = VirtualFS(self.serial)
         self.lock = self.fs.lock
         _build_sysfs(self)
+        from android.emulator.sim.engine import Simulator
+
+        self.sim = Simulator(self)
+        self.pmc = self.sim.pmc
 
     @property
     def now_s(self) -> float:
@@ -68,14 +72,18 @@ class VirtualPhone:
         return self.knobs["gpu"]
 
     def advance(self, dt_s: float) -> None:
-        """Move simulated time forward. Without a running workload the phone idles at its current
-        settings; the physics (android.emulator.sim) extends this with power, heat and governors."""
+        """Move simulated time forward: workloads progress, governors act, power, heat, counters and
+        sensors move (android.emulator.sim). The one public way time moves."""
         if dt_s < 0:
             raise ValueError(f"cannot move time backwards ({dt_s} s)")
         with self.lock:
-            for knob in self.knobs.values():
-                knob.account(dt_s)
-            self.state.now_s += dt_s
+            self.sim.advance(dt_s)
+
+    def start(self, workload):
+        """Run a workload (android.emulator.sim.llm.LlmRequest, .cnn.CnnRuns) from now on; advance()
+        progresses it."""
+        with self.lock:
+            return self.sim.start(workload)
 
     def __repr__(self) -> str:
         return f"VirtualPhone({self.profile.name!r}, t={self.now_s:.3f}s)"

@@ -1,12 +1,13 @@
 """Virtual-phone profiles: one JSON data file per phone, validated field by field on load.
 
 A profile says what the phone *is* (OPP tables, sysfs layout, rails, zones, stock governors). Physics
-parameters live in the `physics` section, read by the simulation; this module only checks structure.
+parameters live in the `physics` section, read by the simulation and validated field by field by
+android.emulator.sim.physics.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ class Profile:
     battery: Battery
     thermal_zones: tuple[ThermalZone, ...]
     memory_bytes: int
-    physics: dict[str, Any] = field(default_factory=dict)
+    physics: Any = None  # android.emulator.sim.physics.Physics: what the simulation needs
     source: str = ""
 
     def knob_names(self) -> list[str]:
@@ -210,8 +211,7 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
     for key in ("ro.product.model", "ro.product.name", "ro.product.device", "ro.board.platform"):
         if key not in props:
             r.fail(f"props.{key}", "is required")
-    physics = r.get("physics", dict) if "physics" in raw else {}
-    return Profile(
+    profile = Profile(
         name=r.get("name", str),
         model=r.get("model", str),
         soc=r.get("soc", str),
@@ -224,9 +224,12 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
         battery=battery,
         thermal_zones=zones,
         memory_bytes=r.get("memory_bytes", int),
-        physics=physics,
         source=source,
     )
+    from android.emulator.sim.physics import parse_physics
+
+    object.__setattr__(profile, "physics", parse_physics(r.sub("physics"), profile))
+    return profile
 
 
 class _Reader:

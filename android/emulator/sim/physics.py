@@ -1,0 +1,240 @@
+"""The `physics` section of a profile, as typed records, validated field by field.
+
+A profile's OPP tables say what the phone can do; this section says what it costs and how fast it goes:
+GPU throughput and energy per event, memory bandwidth per Hz, CPU driver costs, leakage, idle floors,
+thermal resistances and capacities, throttling trips, sensor rates and the stock governors' tunables.
+Every record is built from its dataclass annotations, so a missing or mistyped field is reported by its
+dotted path (`physics.gpu.alu_ops_per_cycle`).
+"""
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any
+
+from android.emulator.sim.activity import EVENT_FIELDS
+
+
+@dataclass(frozen=True)
+class ClusterPhysics:
+    ipc_relative: float  # work per cycle relative to the biggest core (workloads count big-core cycles)
+    leakage_w: float  # whole-cluster leakage at its top OPP voltage and the reference temperature
+    idle_w: float  # powered-idle floor of the cluster (WFI, L2 retention)
+
+
+@dataclass(frozen=True)
+class GpuPhysics:
+    alu_ops_per_cycle: float  # whole GPU, FP32 ops (an FMA counts 2 in alu_ops, lanes issue one op)
+    sfu_ops_per_cycle: float
+    load_store_bytes_per_cycle: float
+    texture_fetches_per_cycle: float
+    l2_bytes_per_cycle: float
+    launch_latency_s: float  # job setup on the GPU before the first instruction
+    event_energy_pj: dict[str, float]  # energy per event at 1 V, keys = activity.EVENT_FIELDS
+    clock_capacitance_nf: float  # clock tree and control switched per active cycle: P = C V^2 f
+    idle_clock_fraction: float  # share of the clock power while powered but idle
+    leakage_w: float  # at the top OPP voltage and the reference temperature
+    idle_w: float  # always-on part of the GPU rail (power domain, L2 retention)
+
+
+@dataclass(frozen=True)
+class MemoryPhysics:
+    bytes_per_hz: float  # peak DRAM bytes per memory-clock Hz (bandwidth per MHz / 1e6)
+    gpu_efficiency: float  # share of the peak that GPU streams reach
+    cpu_efficiency: float  # share of the peak one CPU thread reaches
+    clock_capacitance_nf: float  # controller, PHY and DRAM clocking: P = C V^2 f, always on
+    energy_per_byte_pj: float  # DRAM array and I/O energy per byte moved
+    leakage_w: float
+    idle_w: float
+    app_usable_fraction: float  # share of RAM one app can keep resident before the low-memory killer
+
+
+@dataclass(frozen=True)
+class DriverPhysics:
+    """What the CPU pays to feed the GPU (user-space driver and kernel)."""
+
+    submit_cycles: float  # prepare and enqueue one kernel (big-core cycles)
+    sync_cycles: float  # finish a wait: completion handling, read-back, cache maintenance
+    sync_latency_s: float  # interrupt to thread running again (not frequency dependent)
+    spin_s: float  # the driver polls this long before the waiting thread sleeps
+    spin_activity: float  # switching activity of a polling core relative to real work
+
+
+@dataclass(frozen=True)
+class LeakagePhysics:
+    ref_temp_c: float
+    temp_doubling_c: float  # leakage doubles every this many degrees
+    volt_exponent: float  # leakage ~ (V / V_top) ** volt_exponent
+
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    zone: str  # thermal zone type
+    trip_c: float
+    hysteresis_c: float
+    knobs: tuple[str, ...]  # knobs capped one level per poll while the zone is above the trip
+
+
+@dataclass(frozen=True)
+class ThermalPhysics:
+    ambient_c: float
+    die_heat_capacity_j_per_k: float
+    die_to_case_k_per_w: float
+    case_heat_capacity_j_per_k: float
+    case_to_ambient_k_per_w: float
+    zone_k_per_w: dict[str, float]  # hot-spot rise of a zone above the die per watt of its component
+    poll_s: float
+    throttle: tuple[ThrottleRule, ...]
+
+
+@dataclass(frozen=True)
+class PowerPhysics:
+    static_w: dict[str, float]  # components with a steady draw: soc, tpu, modem, display, ...
+    unmetered_w: float  # board draw on no ODPM rail (PMIC losses, sensors, ...)
+    rail_share: dict[str, float] = field(default_factory=dict)  # rail -> share of its component
+
+
+@dataclass(frozen=True)
+class SensorPhysics:
+    battery_update_s: float  # fuel gauge refresh period of current_now / voltage_now
+    battery_current_lsb_a: float
+    battery_voltage_lsb_v: float
+    battery_resistance_ohm: float
+    monitor_rate_hz: float  # external power monitor (Monsoon: 5 kHz)
+    monitor_voltage_v: float
+    monitor_current_noise_a: float
+
+
+@dataclass(frozen=True)
+class Physics:
+    tick_s: float  # simulation step; governors evaluate on multiples of their own periods
+    kernel_jitter: float  # relative standard deviation of a work unit's duration
+    cpu: dict[str, ClusterPhysics]  # by policy
+    gpu: GpuPhysics
+    memory: MemoryPhysics
+    driver: DriverPhysics
+    leakage: LeakagePhysics
+    thermal: ThermalPhysics
+    power: PowerPhysics
+    sensors: SensorPhysics
+    governors: dict[str, Any] = field(default_factory=dict)  # kernel name -> that governor's Tunables
+
+
+def parse_physics(reader, profile) -> Physics:
+    """Build Physics from the profile's `physics` reader (profile._Reader); errors name the field."""
+    from android.emulator.sim.governors import TUNABLES
+
+    physics: Physics = _build(Physics, reader, skip=("governors",))
+    policies = {c.policy for c in profile.clusters}
+    if set(physics.cpu) != policies:
+        reader.fail("cpu", f"must have one entry per CPU policy ({', '.join(sorted(policies))}), "
+                           f"has {', '.join(sorted(physics.cpu)) or 'none'}")
+    missing = [e for e in EVENT_FIELDS if e not in physics.gpu.event_energy_pj]
+    if missing or set(physics.gpu.event_energy_pj) - set(EVENT_FIELDS):
+        reader.sub("gpu").fail("event_energy_pj", f"must give exactly the events {', '.join(EVENT_FIELDS)}")
+    rails = {r.name for o in profile.odpm for r in o.rails}
+    for name in physics.power.rail_share:
+        if name not in rails:
+            reader.sub("power").fail(f"rail_share.{name}", "is not a rail of this profile")
+    zones = {z.type for z in profile.thermal_zones}
+    knobs = set(profile.knob_names())
+    for i, rule in enumerate(physics.thermal.throttle):
+        where = reader.sub("thermal").items("throttle")[i]
+        if rule.zone not in zones:
+            where.fail("zone", f"{rule.zone!r} is not a thermal zone of this profile")
+        for knob in rule.knobs:
+            if knob not in knobs:
+                where.fail("knobs", f"{knob!r} is not a knob of this profile ({', '.join(sorted(knobs))})")
+    governors = reader.get("governors", dict) if "governors" in reader.data else {}
+    tunables: dict[str, Any] = {}
+    for name, raw in governors.items():
+        if name not in TUNABLES:
+            reader.fail(f"governors.{name}", f"is not a simulated governor ({', '.join(sorted(TUNABLES))})")
+        tunables[name] = _build(TUNABLES[name], reader.sub(f"governors.{name}"))
+    for name, cls in TUNABLES.items():
+        if name not in tunables and all(f.default is not MISSING or f.default_factory is not MISSING
+                                        for f in fields(cls)):
+            tunables[name] = cls()
+    needs_table = {"quickstep", "basic"} & set(profile.gpu.available_governors)
+    if needs_table and "quickstep" not in tunables:
+        reader.fail("governors.quickstep", f"is missing: the GPU offers {', '.join(sorted(needs_table))}, "
+                                           "which need the DVFS table (util_min_pct, util_max_pct, hysteresis, mif_min_hz)")
+    object.__setattr__(physics, "governors", tunables)
+    for name, tun in tunables.items():
+        check = getattr(tun, "check", None)
+        if check is not None:
+            problem = check(profile)
+            if problem:
+                reader.fail(f"governors.{name}", problem)
+    return physics
+
+
+def _build(cls, reader, skip: tuple[str, ...] = ()):
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)} | {"notes"}
+    for key in reader.data:
+        if key not in known:
+            reader.fail(str(key), f"is not a field of {cls.__name__} (fields: {', '.join(sorted(known - {'notes'}))})")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        if f.name not in reader.data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                reader.fail(f.name, "is missing")
+            continue
+        kwargs[f.name] = _value(hints[f.name], reader, f.name)
+    return cls(**kwargs)
+
+
+def _value(kind, reader, key: str):
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if is_dataclass(kind):
+        return _build(kind, reader.sub(key))
+    if kind is float:
+        value = float(reader.get(key, (int, float)))
+        if value < 0:
+            reader.fail(key, f"must be >= 0, got {value}")
+        return value
+    if kind is int:
+        return reader.get(key, int)
+    if kind is bool:
+        value = reader.data[key]
+        if not isinstance(value, bool):
+            reader.fail(key, f"must be true or false, got {value!r}")
+        return value
+    if kind is str:
+        return reader.get(key, str)
+    if origin is tuple:
+        items = reader.get(key, list)
+        inner = args[0]
+        if is_dataclass(inner):
+            return tuple(_build(inner, sub) for sub in reader.items(key))
+        return tuple(_scalar(inner, v, reader, f"{key}[{i}]") for i, v in enumerate(items))
+    if origin is dict:
+        raw = reader.get(key, dict)
+        inner = args[1]
+        if is_dataclass(inner):
+            sub = reader.sub(key)
+            return {str(k): _build(inner, sub.sub(str(k))) for k in raw}
+        return {str(k): _scalar(inner, v, reader, f"{key}.{k}") for k, v in raw.items()}
+    if origin in (types.UnionType, typing.Union):
+        return reader.get(key, tuple(a for a in args if a is not type(None)))
+    raise TypeError(f"unsupported physics field type {kind!r}")
+
+
+def _scalar(kind, value, reader, key: str):
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            reader.fail(key, f"must be a number, got {value!r}")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            reader.fail(key, f"must be an integer, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            reader.fail(key, f"must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported physics list type {kind!r}")

@@ -1,0 +1,212 @@
+"""Run one inference request on a virtual phone and measure it as FUSE does.
+
+This is the in-process API the CLI (`fusegov run`), the collectors and the governor's profiler use:
+`run_llm_request` (TTFT, TPOT, energy per token per phase = P x TTFT / N_prefill and P x TPOT, mean power
+per rail, mean frequency per knob) and `run_cnn`. Pins go through sysfs with android.knobs (min = max in
+the safe order, verified by reading back) and are restored afterwards. `on_sample(phone)` is called every
+`sample_period_s` of simulated time while the workload runs, so a sampler can read sysfs as it moves.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from android.emulator.sim.cnn import CnnRuns
+from android.emulator.sim.engine import Block
+from android.emulator.sim.llm import LlmRequest
+from android.emulator.sim.llm_models import LlmModel, check_fits, load_model
+from android.emulator.sim.workload import Workload, WorkloadError
+
+DEFAULT_IDLE_BEFORE_S = 1.0  # the phone idles first, as between requests, so governors start settled
+DEFAULT_CHUNK_S = 0.5
+
+
+@dataclass
+class PhaseStats:
+    """One phase of a request (prefill, decode, inference)."""
+
+    duration_s: float
+    energy_j: float  # whole phone
+    mean_power_w: dict[str, float]  # per ODPM rail and "total"
+    component_power_w: dict[str, float]  # per simulated component (policyN, gpu, mem, soc, ...)
+    mean_freq_hz: dict[str, float]  # time-weighted, per knob
+    gpu_util: float  # GPU busy share
+    cpu_util: dict[str, float]  # per policy: core-seconds of work per second (1.0 = one core busy)
+    time_in_lower_half: dict[str, float]  # per knob: share of time in the lower half of its table
+
+
+@dataclass
+class RequestResult:
+    workload: str
+    profile: str
+    seed: int
+    pins_hz: dict[str, int]
+    duration_s: float
+    energy_j: float
+    mean_power_w: dict[str, float]
+    mean_freq_hz: dict[str, float]
+    phases: dict[str, PhaseStats]
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    prompt_tokens: int = 0
+    decode_tokens: int = 0
+    energy_per_token_j: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+    latency_s: float | None = None  # CNN: mean time per inference
+    energy_per_run_j: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Accumulator:
+    """Observer of engine blocks: sums per phase."""
+
+    def __init__(self, knobs: dict, rail_names: list[str], policies: list[str]):
+        self.knob_tables = {k: np.asarray(v.table_hz, dtype=float) for k, v in knobs.items()}
+        self.rail_names, self.policies = rail_names, policies
+        self.sums: dict[str, dict] = {}
+
+    def __call__(self, block: Block) -> None:
+        for phase in set(block.phase.tolist()):
+            if phase == "idle":
+                continue
+            mask = block.phase == phase
+            dt = block.dt_s[mask]
+            s = self.sums.setdefault(phase, {"t": 0.0, "e": 0.0, "rails": np.zeros(len(self.rail_names)),
+                                             "comp": {}, "freq": {}, "low": {}, "busy": 0.0,
+                                             "run": dict.fromkeys(self.policies, 0.0)})
+            s["t"] += float(dt.sum())
+            s["e"] += float((block.total_w[mask] * dt).sum())
+            s["rails"] += (block.rail_w[mask] * dt[:, None]).sum(axis=0)
+            s["busy"] += float(block.gpu_busy_s[mask].sum())
+            for name, watts in block.power_w.items():
+                s["comp"][name] = s["comp"].get(name, 0.0) + float((watts[mask] * dt).sum())
+            for knob, freq in block.freq_hz.items():
+                table = self.knob_tables[knob]
+                s["freq"][knob] = s["freq"].get(knob, 0.0) + float((freq[mask] * dt).sum())
+                lower = freq[mask] <= table[(len(table) - 1) // 2]
+                s["low"][knob] = s["low"].get(knob, 0.0) + float(dt[lower].sum())
+            for policy in self.policies:
+                s["run"][policy] += float(block.cpu_run_s[policy][mask].sum())
+
+    def phase_stats(self, phase: str) -> PhaseStats:
+        s = self.sums[phase]
+        t = s["t"]
+        rails = {name: float(e / t) for name, e in zip(self.rail_names, s["rails"])}
+        rails["total"] = s["e"] / t
+        return PhaseStats(
+            duration_s=t, energy_j=s["e"], mean_power_w=rails,
+            component_power_w={k: v / t for k, v in s["comp"].items()},
+            mean_freq_hz={k: float(round(v / t)) for k, v in s["freq"].items()}, gpu_util=s["busy"] / t,
+            cpu_util={p: v / t for p, v in s["run"].items()},
+            time_in_lower_half={k: v / t for k, v in s["low"].items()})
+
+    def overall(self) -> tuple[float, float, dict[str, float], dict[str, float]]:
+        t = sum(s["t"] for s in self.sums.values())
+        e = sum(s["e"] for s in self.sums.values())
+        rails = sum(s["rails"] for s in self.sums.values())
+        power = {name: float(v / t) for name, v in zip(self.rail_names, rails)}
+        power["total"] = e / t
+        knobs = self.knob_tables
+        freq = {k: float(round(sum(s["freq"].get(k, 0.0) for s in self.sums.values()) / t)) for k in knobs}
+        return t, e, power, freq
+
+
+def apply_pins(phone, pins_hz: dict[str, int]):
+    """Pin knobs through sysfs (android.knobs); returns a function that restores what was there."""
+    if not pins_hz:
+        return lambda: None
+    from android.knobs import KnobController
+    from android.probe import probe_device
+    from android.virtual import VirtualDevice
+
+    device = VirtualDevice(phone)
+    controller = KnobController(device, probe_device(device))
+    for knob in pins_hz:
+        controller.control(knob)  # unknown knob: a clear error before anything is written
+    saved = controller.snapshot(list(pins_hz))
+    try:
+        for knob, freq_hz in pins_hz.items():
+            controller.pin(knob, freq_hz)
+    except Exception:
+        controller.restore(saved)
+        raise
+    return lambda: controller.restore(saved)
+
+
+def run_workload(phone, workload: Workload, pins_hz: dict[str, int] | None = None,
+                 idle_before_s: float = DEFAULT_IDLE_BEFORE_S, sample_period_s: float | None = None,
+                 on_sample: Callable | None = None, on_progress: Callable[[int], None] | None = None,
+                 mark: str = "token") -> tuple[_Accumulator, Workload]:
+    """Pin, idle, run `workload` to completion (sampling as asked), unpin. Returns the per-phase sums."""
+    pins_hz = dict(pins_hz or {})
+    restore = apply_pins(phone, pins_hz)
+    accumulator = _Accumulator(phone.knobs, phone.sim.rail_names, phone.sim.policies)
+    try:
+        if idle_before_s > 0:
+            phone.advance(idle_before_s)
+        phone.sim.observers.append(accumulator)
+        try:
+            phone.start(workload)
+            chunk = sample_period_s or DEFAULT_CHUNK_S
+            seen = 0
+            while not workload.done:
+                phone.advance(chunk)
+                if on_sample is not None:
+                    on_sample(phone)
+                if on_progress is not None:
+                    done = sum(1 for _, m in workload.marks if m == mark)
+                    if done > seen:
+                        on_progress(done - seen)
+                        seen = done
+        finally:
+            phone.sim.observers.remove(accumulator)
+    finally:
+        restore()
+    return accumulator, workload
+
+
+def run_llm_request(phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int,
+                    pins: dict[str, int] | None = None, **kwargs) -> RequestResult:
+    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase."""
+    if isinstance(model, (str, Path)):
+        model = load_model(model)
+    physics = phone.profile.physics
+    check_fits(model, prompt_tokens + decode_tokens, phone.profile.memory_bytes,
+               physics.memory.app_usable_fraction, phone.profile.name)
+    request = LlmRequest(model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None))
+    acc, request = run_workload(phone, request, pins, **kwargs)
+    tokens = [t for t, m in request.marks if m == "token"]
+    t0 = request.started_s
+    ttft = tokens[0] - t0
+    tpot = (tokens[-1] - tokens[0]) / decode_tokens if decode_tokens else None
+    phases = {p: acc.phase_stats(p) for p in acc.sums}
+    per_token = {"prefill": phases["prefill"].energy_j / prompt_tokens}
+    if decode_tokens:
+        per_token["decode"] = phases["decode"].energy_j / decode_tokens
+    duration, energy, power, freq = acc.overall()
+    return RequestResult(
+        workload=request.name, profile=phone.profile.name, seed=phone.seed, pins_hz=dict(pins or {}),
+        duration_s=duration, energy_j=energy, mean_power_w=power, mean_freq_hz=freq, phases=phases,
+        ttft_s=ttft, tpot_s=tpot, prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
+        energy_per_token_j=per_token)
+
+
+def run_cnn(phone, onnx_path: str | Path, runs: int, pins: dict[str, int] | None = None, **kwargs) -> RequestResult:
+    """`runs` back-to-back inferences of an ONNX model."""
+    workload = CnnRuns(onnx_path, runs, cpu=kwargs.pop("cpu", None))
+    usable = phone.profile.memory_bytes * phone.profile.physics.memory.app_usable_fraction
+    if workload.resident_bytes > usable:
+        raise WorkloadError(f"{Path(onnx_path).name} needs {workload.resident_bytes / 2**30:.1f} GiB but "
+                            f"{phone.profile.name} gives an app at most {usable / 2**30:.1f} GiB")
+    acc, workload = run_workload(phone, workload, pins, mark="run", **kwargs)
+    duration, energy, power, freq = acc.overall()
+    phases = {p: acc.phase_stats(p) for p in acc.sums}
+    return RequestResult(
+        workload=workload.name, profile=phone.profile.name, seed=phone.seed, pins_hz=dict(pins or {}),
+        duration_s=duration, energy_j=energy, mean_power_w=power, mean_freq_hz=freq, phases=phases,
+        runs=runs, latency_s=duration / runs, energy_per_run_j=energy / runs)
