@@ -14,6 +14,8 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--root", metavar="DIR", help="a directory laid out like a phone's / (a captured sysfs tree)")
     group.add_argument("--serial", metavar="SERIAL", help="a phone (or `fusegov emulate`) reached through adb")
     parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
+    parser.add_argument("--adb-port", type=int, metavar="PORT",
+                        help="port of the adb server for --serial (default $ANDROID_ADB_SERVER_PORT or 5037)")
 
 
 def open_device(args: argparse.Namespace) -> Device:
@@ -28,5 +30,5 @@ def open_device(args: argparse.Namespace) -> Device:
     if getattr(args, "serial", None):
         from android.adb import AdbDevice
 
-        return AdbDevice(args.serial)
+        return AdbDevice(args.serial, adb_port=getattr(args, "adb_port", None))
     raise FusegovError("name a device: --virtual NAME, --root DIR or --serial SERIAL")

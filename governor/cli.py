@@ -10,6 +10,8 @@ from android.errors import FusegovError
 # Each module exposes register(subparsers); a subcommand's parser sets `func`.
 COMMAND_MODULES = [
     "android.cli",
+    "android.emulator.run",
+    "android.emulator.cli",
     "powermodel.cli",
 ]
 

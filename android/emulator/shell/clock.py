@@ -1,0 +1,132 @@
+"""Simulated time as the phone's processes see it: `sleep` in the shell and `time.sleep` in a pushed script.
+
+Two ways time moves:
+- In-process (no driver): time stands still until someone sleeps. A foreground sleeper drives the clock,
+  stepping the phone from one background wake-up to the next and letting each woken process run until it
+  sleeps again (bounded in wall time), so a daemon sampling every 10 ms sees 10 ms steps even when the
+  foreground sleeps for a minute in one call. Background sleepers only wait.
+- Served (`fusegov emulate`): a `RealtimeDriver` advances the phone by wall time x speed in small steps, and
+  every sleeper simply waits for simulated time to reach its wake-up.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from android.emulator.phone import VirtualPhone
+
+WOKEN_GRACE_S = 1.0  # wall time a woken process gets to reach its next sleep before time moves on
+POLL_S = 0.01  # background sleepers re-check the clock (and their kill flag) this often
+
+
+class PhoneClock:
+    """The phone's clock for its processes. Thread-safe."""
+
+    def __init__(self, phone: "VirtualPhone"):
+        self.phone = phone
+        self._cond = threading.Condition()
+        self._sleepers: dict[object, float] = {}  # token -> simulated wake-up time
+        self._woken: set[object] = set()
+        self._driver: "RealtimeDriver | None" = None
+
+    @property
+    def driven(self) -> bool:
+        return self._driver is not None
+
+    def sleep(self, dt_s: float, token: object, foreground: bool,
+              cancel: threading.Event | None = None) -> bool:
+        """Sleep dt_s of simulated time; False if cancelled first."""
+        if dt_s <= 0:
+            self._finish(token)
+            return not (cancel and cancel.is_set())
+        target_s = self.phone.now_s + dt_s
+        if foreground and not self.driven:
+            return self._drive_to(target_s, token, cancel)
+        return self._wait_until(target_s, token, cancel)
+
+    def leave(self, token: object) -> None:
+        """A process exited: nobody waits for it any more."""
+        self._finish(token)
+
+    def advanced(self) -> None:
+        """Wake sleepers whose time has come (called after every step of the phone)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # --- internals ----------------------------------------------------------------------------
+    def _finish(self, token: object) -> None:
+        with self._cond:
+            self._sleepers.pop(token, None)
+            if token in self._woken:
+                self._woken.discard(token)
+                self._cond.notify_all()
+
+    def _wait_until(self, target_s: float, token: object, cancel: threading.Event | None) -> bool:
+        with self._cond:
+            self._woken.discard(token)
+            self._sleepers[token] = target_s
+            self._cond.notify_all()
+            try:
+                while self.phone.now_s < target_s - 1e-12:
+                    if cancel is not None and cancel.is_set():
+                        return False
+                    self._cond.wait(POLL_S)
+            finally:
+                self._sleepers.pop(token, None)
+        return True
+
+    def _drive_to(self, target_s: float, token: object, cancel: threading.Event | None) -> bool:
+        while True:
+            if cancel is not None and cancel.is_set():
+                return False
+            with self._cond:
+                now = self.phone.now_s
+                if now >= target_s - 1e-12:
+                    return True
+                pending = [t for k, t in self._sleepers.items() if k != token and t > now]
+                step_to = min([target_s, *pending])
+            self.phone.advance(step_to - now)
+            with self._cond:
+                now = self.phone.now_s
+                due = [k for k, t in self._sleepers.items() if t <= now + 1e-12]
+                self._woken.update(due)
+                self._cond.notify_all()
+                deadline = time.monotonic() + WOKEN_GRACE_S
+                while self._woken and time.monotonic() < deadline:
+                    if cancel is not None and cancel.is_set():
+                        return False
+                    self._cond.wait(0.01)
+                self._woken.clear()
+
+
+class RealtimeDriver:
+    """Advances the phone with wall time x speed, in steps of about `step_s` of wall time."""
+
+    def __init__(self, clock: PhoneClock, speed: float = 1.0, step_s: float = 0.01):
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.clock, self.speed, self.step_s = clock, speed, step_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="phone-clock", daemon=True)
+
+    def start(self) -> "RealtimeDriver":
+        self.clock._driver = self
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self.clock._driver = None
+        self.clock.advanced()
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.wait(self.step_s):
+            now = time.monotonic()
+            self.clock.phone.advance((now - last) * self.speed)
+            last = now
+            self.clock.advanced()

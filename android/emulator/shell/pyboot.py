@@ -1,0 +1,547 @@
+"""Bootstrap of `python3` on the virtual phone: runs in the host's Python, in a child process, before the
+pushed script. It redirects the script's view of the phone's files (/sys, /proc, /data, /sdcard, /dev,
+relative paths...) and of time to the emulator, over a socket given as an inherited file descriptor, so
+the script meets the virtual phone's kernel semantics and simulated clock. Everything else (imports,
+signals, the host's own files) stays the host's. Standard library only: it must not import fusegov.
+
+Wire format, both ways: u32 header length, JSON header, u32 payload length, payload bytes.
+"""
+from __future__ import annotations
+
+import builtins
+import errno
+import io
+import json
+import linecache
+import os
+import posixpath
+import socket
+import stat as stat_mod
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import types
+
+PHONE_ROOTS = ("/sys", "/proc", "/data", "/sdcard", "/storage", "/dev", "/system", "/vendor", "/product",
+               "/odm", "/mnt", "/apex", "/cache", "/config", "/acct", "/metadata", "/system_ext")
+FAKE_FD_BASE = 1 << 20
+
+
+class _Rpc:
+    """Request/response over the socket. A signal handler that raises in the middle of a call (SIGTERM
+    ending a sleep) leaves a response in flight: the next call collects and drops it first."""
+
+    def __init__(self, fd: int):
+        self.sock = socket.socket(fileno=fd)
+        self.buf = bytearray()
+        self.in_flight = 0
+        self.lock = threading.RLock()
+
+    def _frame(self) -> tuple[dict, bytes] | None:
+        if len(self.buf) < 4:
+            return None
+        head_len = struct.unpack_from(">I", self.buf, 0)[0]
+        if len(self.buf) < 8 + head_len:
+            return None
+        body_len = struct.unpack_from(">I", self.buf, 4 + head_len)[0]
+        end = 8 + head_len + body_len
+        if len(self.buf) < end:
+            return None
+        header = json.loads(bytes(self.buf[4:4 + head_len]))
+        payload = bytes(self.buf[8 + head_len:end])
+        del self.buf[:end]
+        return header, payload
+
+    def _receive(self) -> tuple[dict, bytes]:
+        while True:
+            frame = self._frame()
+            if frame is not None:
+                return frame
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                os._exit(1)  # the phone went away
+            self.buf += chunk
+
+    def call(self, op: str, payload: bytes = b"", **args) -> tuple[dict, bytes]:
+        with self.lock:
+            while self.in_flight:
+                self._receive()
+                self.in_flight -= 1
+            head = json.dumps({"op": op, **args}).encode()
+            self.sock.sendall(struct.pack(">I", len(head)) + head + struct.pack(">I", len(payload)) + payload)
+            self.in_flight += 1
+            header, data = self._receive()
+            self.in_flight -= 1
+        if not header.get("ok"):
+            code = header.get("errno", errno.EIO)
+            raise OSError(code, os.strerror(code), args.get("path"))
+        return header, data
+
+
+class _PhoneRaw(io.RawIOBase):
+    """An open phone file. Reads snapshot the content at the first read from offset 0 (so seek(0) and
+    read again shows fresh sysfs values, as on a kernel); each write is one write() to the file."""
+
+    def __init__(self, rpc: _Rpc, path: str, mode: str):
+        self.rpc, self.path, self.name = rpc, path, path
+        self.mode = mode
+        self._readable = "r" in mode or "+" in mode
+        self._writable = any(c in mode for c in "wax+")
+        self._pos = 0
+        self._data: bytes | None = None
+        self._attr = False
+        if self._writable:
+            if "x" in mode and _stat(path, True) is not None:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+            header, _ = rpc.call("open_write", path=path, append="a" in mode,
+                                 truncate="w" in mode or "x" in mode)
+            self._attr = header["attr"]
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        _, self._data = self.rpc.call("read", path=self.path)
+
+    def readable(self) -> bool:
+        return self._readable
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._readable:
+            raise io.UnsupportedOperation("not readable")
+        if self._data is None or self._pos == 0:
+            self._load()
+        chunk = self._data[self._pos:self._pos + len(buffer)]  # type: ignore[index]
+        buffer[:len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def write(self, data) -> int:
+        if not self._writable:
+            raise io.UnsupportedOperation("not writable")
+        data = bytes(data)
+        self.rpc.call("write", data, path=self.path, attr=self._attr)
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self._pos = offset
+        elif whence == 1:
+            self._pos += offset
+        else:
+            if self._data is None:
+                self._load()
+            self._pos = len(self._data) + offset  # type: ignore[arg-type]
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("a virtual phone file has no host file descriptor")
+
+
+_rpc: _Rpc
+_cwd = "/"
+_fds: dict[int, _PhoneRaw] = {}
+_real = {name: getattr(os, name) for name in (
+    "stat", "lstat", "listdir", "scandir", "remove", "unlink", "rmdir", "mkdir", "rename", "replace", "chmod",
+    "access", "readlink", "open", "read", "write", "close", "lseek", "fstat", "getcwd", "chdir", "kill", "system")}
+_real_open = builtins.open
+
+
+def _phone_path(path) -> str | None:
+    """The absolute phone path a host path argument stands for, or None when it is the host's."""
+    if isinstance(path, int):
+        return None
+    try:
+        text = os.fsdecode(os.fspath(path))
+    except TypeError:
+        return None
+    if not text.startswith("/"):
+        return posixpath.normpath(posixpath.join(_cwd, text))
+    if text == "/" or text.startswith(tuple(r + "/" for r in PHONE_ROOTS)) or text in PHONE_ROOTS:
+        return posixpath.normpath(text)
+    return None
+
+
+def _stat(path: str, follow: bool):
+    try:
+        header, _ = _rpc.call("stat", path=path, follow=follow)
+    except FileNotFoundError:
+        return None
+    return header
+
+
+def _stat_result(header: dict) -> os.stat_result:
+    mtime = header["mtime"]
+    return os.stat_result((header["mode"], header.get("ino", 0), 0, header["nlink"], header["uid"],
+                           header["uid"], header["size"], int(mtime), int(mtime), int(mtime),
+                           float(mtime), float(mtime), float(mtime)))
+
+
+def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True, opener=None):
+    if isinstance(file, int) and file in _fds:
+        raw = _fds[file]
+    else:
+        path = _phone_path(file)
+        if path is None:
+            return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+        raw = _PhoneRaw(_rpc, path, mode)
+    binary = "b" in mode
+    if buffering == 0:
+        return raw
+    if raw.writable() and raw.readable():
+        buffered = io.BufferedRandom(raw)
+    elif raw.writable():
+        buffered = io.BufferedWriter(raw)
+    else:
+        buffered = io.BufferedReader(raw)
+    if binary:
+        return buffered
+    text = io.TextIOWrapper(buffered, encoding or "utf-8", errors, newline, line_buffering=buffering == 1)
+    text.mode = mode
+    return text
+
+
+def _wrap_path_call(name: str, op: str, **fixed):
+    real = _real[name]
+
+    def call(path, *args, **kwargs):
+        phone = _phone_path(path)
+        if phone is None or kwargs.get("dir_fd") is not None:
+            return real(path, *args, **kwargs)
+        _rpc.call(op, path=phone, **fixed)
+        return None
+
+    return call
+
+
+def _stat_fn(follow: bool):
+    real = _real["stat" if follow else "lstat"]
+
+    def stat(path, *args, dir_fd=None, follow_symlinks=True):
+        phone = _phone_path(path)
+        if phone is None or dir_fd is not None:
+            if isinstance(path, int) and path in _fds:
+                return _stat_result(_rpc.call("stat", path=_fds[path].path, follow=True)[0])
+            return real(path, *args, dir_fd=dir_fd, follow_symlinks=follow_symlinks) if follow \
+                else real(path, *args, dir_fd=dir_fd)
+        return _stat_result(_rpc.call("stat", path=phone, follow=follow and follow_symlinks)[0])
+
+    return stat
+
+
+def _listdir(path="."):
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["listdir"](path)
+    names = _rpc.call("listdir", path=phone)[0]["names"]
+    return [os.fsencode(n) for n in names] if isinstance(path, bytes) else names
+
+
+class _DirEntry:
+    def __init__(self, directory: str, name: str):
+        self.name = name
+        self.path = posixpath.join(directory, name)
+        self._stat: os.stat_result | None = None
+
+    def stat(self, *, follow_symlinks=True) -> os.stat_result:
+        return os.stat(self.path) if follow_symlinks else os.lstat(self.path)
+
+    def is_dir(self, *, follow_symlinks=True) -> bool:
+        try:
+            return stat_mod.S_ISDIR(self.stat(follow_symlinks=follow_symlinks).st_mode)
+        except OSError:
+            return False
+
+    def is_file(self, *, follow_symlinks=True) -> bool:
+        try:
+            return stat_mod.S_ISREG(self.stat(follow_symlinks=follow_symlinks).st_mode)
+        except OSError:
+            return False
+
+    def is_symlink(self) -> bool:
+        return stat_mod.S_ISLNK(self.stat(follow_symlinks=False).st_mode)
+
+    def inode(self) -> int:
+        return 0
+
+    def __fspath__(self) -> str:
+        return self.path
+
+
+class _ScandirIterator:
+    def __init__(self, entries):
+        self._it = iter(entries)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def close(self):
+        pass
+
+
+def _scandir(path="."):
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["scandir"](path)
+    shown = os.fspath(path)
+    return _ScandirIterator([_DirEntry(shown, n) for n in _listdir(path)])
+
+
+def _rename(src, dst, *args, **kwargs):
+    phone_src, phone_dst = _phone_path(src), _phone_path(dst)
+    if phone_src is None and phone_dst is None:
+        return _real["replace"](src, dst, *args, **kwargs)
+    if phone_src is None or phone_dst is None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
+    _rpc.call("rename", path=phone_src, dst=phone_dst)
+
+
+def _mkdir(path, mode=0o777, *args, **kwargs):
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["mkdir"](path, mode, *args, **kwargs)
+    _rpc.call("mkdir", path=phone, mode=mode & 0o7777 & ~0o022)
+
+
+def _chmod(path, mode, *args, **kwargs):
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["chmod"](path, mode, *args, **kwargs)
+    _rpc.call("chmod", path=phone, mode=mode)
+
+
+def _access(path, mode, *args, **kwargs):
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["access"](path, mode, *args, **kwargs)
+    return bool(_rpc.call("access", path=phone, mode=mode)[0]["allowed"])
+
+
+def _readlink(path, *args, **kwargs):
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["readlink"](path, *args, **kwargs)
+    return _rpc.call("readlink", path=phone)[0]["target"]
+
+
+def _os_open(path, flags, mode=0o777, *, dir_fd=None):
+    phone = _phone_path(path)
+    if phone is None or dir_fd is not None:
+        return _real["open"](path, flags, mode, dir_fd=dir_fd)
+    access = flags & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
+    text_mode = "r" if access == os.O_RDONLY else "a" if flags & os.O_APPEND else \
+        ("w" if flags & os.O_TRUNC else "r+") if access == os.O_WRONLY or access == os.O_RDWR else "r"
+    if text_mode == "r+" and flags & os.O_CREAT and _stat(phone, True) is None:
+        text_mode = "w"
+    raw = _PhoneRaw(_rpc, phone, text_mode + "b")
+    fd = FAKE_FD_BASE + len(_fds) + 1
+    while fd in _fds:
+        fd += 1
+    _fds[fd] = raw
+    return fd
+
+
+def _fd_call(name: str, handler):
+    real = _real[name]
+
+    def call(fd, *args, **kwargs):
+        if fd in _fds:
+            return handler(_fds[fd], *args)
+        return real(fd, *args, **kwargs)
+
+    return call
+
+
+def _fd_close(raw: _PhoneRaw) -> None:
+    for fd, value in list(_fds.items()):
+        if value is raw:
+            del _fds[fd]
+
+
+def _getcwd() -> str:
+    return _cwd
+
+
+def _chdir(path) -> None:
+    global _cwd
+    phone = _phone_path(path)
+    if phone is None:
+        return _real["chdir"](path)
+    header = _stat(phone, True)
+    if header is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if not stat_mod.S_ISDIR(header["mode"]):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+    _cwd = phone
+
+
+def _kill(pid: int, sig: int) -> None:
+    _rpc.call("kill", pid=int(pid), sig=int(sig))
+
+
+def _shell(command: str) -> tuple[int, bytes, bytes]:
+    header, data = _rpc.call("shell", command=command)
+    return header["status"], data[:header["stdout_len"]], data[header["stdout_len"]:]
+
+
+def _system(command: str) -> int:
+    status, out, err = _shell(command)
+    sys.stdout.flush()
+    os.write(1, out)
+    os.write(2, err)
+    return status << 8
+
+
+def _run(args, *popenargs, input=None, capture_output=False, timeout=None, check=False, **kwargs):
+    """subprocess.run through the phone's shell (no host programs run on the phone)."""
+    command = args if isinstance(args, str) else " ".join(_quote(str(a)) for a in args)
+    status, out, err = _shell(command)
+    text = kwargs.get("text") or kwargs.get("universal_newlines") or kwargs.get("encoding")
+    stdout_target, stderr_target = kwargs.get("stdout"), kwargs.get("stderr")
+    keep_out = capture_output or stdout_target == subprocess.PIPE
+    keep_err = capture_output or stderr_target == subprocess.PIPE
+    if not keep_out and stdout_target != subprocess.DEVNULL:
+        sys.stdout.flush()
+        os.write(1, out)
+    if stderr_target == subprocess.STDOUT and keep_out:
+        out, err, keep_err = out + err, b"", False
+    elif not keep_err and stderr_target != subprocess.DEVNULL:
+        os.write(2, err)
+    decode = (lambda b: b.decode(kwargs.get("encoding") or "utf-8")) if text else (lambda b: b)
+    result = subprocess.CompletedProcess(args, status, decode(out) if keep_out else None,
+                                         decode(err) if keep_err else None)
+    if check and status:
+        raise subprocess.CalledProcessError(status, args, result.stdout, result.stderr)
+    return result
+
+
+def _check_output(args, **kwargs):
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    return _run(args, check=True, **kwargs).stdout
+
+
+def _call(args, **kwargs):
+    return _run(args, **kwargs).returncode
+
+
+def _check_call(args, **kwargs):
+    _run(args, check=True, **kwargs)
+    return 0
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _install_time() -> None:
+    def monotonic() -> float:
+        return _rpc.call("time")[0]["monotonic"]
+
+    def wall() -> float:
+        return _rpc.call("time")[0]["wall"]
+
+    def sleep(seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")
+        _rpc.call("sleep", seconds=float(seconds))
+
+    time.monotonic = monotonic
+    time.perf_counter = monotonic
+    time.time = wall
+    time.monotonic_ns = lambda: int(monotonic() * 1e9)
+    time.perf_counter_ns = time.monotonic_ns
+    time.time_ns = lambda: int(wall() * 1e9)
+    time.sleep = sleep
+
+
+def _install(config: dict) -> None:
+    global _rpc, _cwd
+    _rpc = _Rpc(config["fd"])
+    _cwd = config["cwd"]
+    builtins.open = _open
+    io.open = _open
+    os.stat, os.lstat = _stat_fn(True), _stat_fn(False)
+    os.listdir, os.scandir = _listdir, _scandir
+    os.remove = os.unlink = _wrap_path_call("remove", "remove")
+    os.rmdir = _wrap_path_call("rmdir", "rmdir")
+    os.mkdir, os.chmod, os.access, os.readlink = _mkdir, _chmod, _access, _readlink
+    os.rename = os.replace = _rename
+    os.open = _os_open
+    os.read = _fd_call("read", lambda raw, n: raw.read(n) or b"")
+    os.write = _fd_call("write", lambda raw, data: raw.write(data))
+    os.lseek = _fd_call("lseek", lambda raw, pos, how: raw.seek(pos, how))
+    os.close = _fd_call("close", _fd_close)
+    os.getcwd, os.chdir = _getcwd, _chdir
+    os.kill, os.system = _kill, _system
+    os.getpid = lambda: config["pid"]
+    os.getppid = lambda: config["ppid"]
+    for name in ("getuid", "geteuid", "getgid", "getegid"):
+        setattr(os, name, lambda uid=config["uid"]: uid)
+    subprocess.run, subprocess.call = _run, _call
+    subprocess.check_call, subprocess.check_output = _check_call, _check_output
+    _install_time()
+    os.environ.clear()
+    os.environ.update(config["env"])
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    _install(config)
+    if config.get("unbuffered"):
+        sys.stdout.reconfigure(write_through=True)
+        sys.stderr.reconfigure(write_through=True)
+    script, argv = config["script"], config["argv"]
+    if config.get("code") is not None:
+        source, filename = config["code"], "<string>"
+    else:
+        filename = script
+        try:
+            _, data = _rpc.call("read", path=script)
+        except OSError as exc:
+            sys.stderr.write(f"python3: can't open file '{script}': [Errno {exc.errno}] {exc.strerror}\n")
+            sys.exit(2)
+        source = data.decode("utf-8", errors="replace")
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    sys.argv = argv
+    module = types.ModuleType("__main__")
+    module.__file__ = filename
+    sys.modules["__main__"] = module  # the script, not this bootstrap, is __main__ (pickle, warnings)
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        _print_traceback(exc)
+        sys.exit(1)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """A traceback as the script would show on the phone: its own frames, with source lines."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    sys.stderr.write("Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
+                     + "".join(traceback.format_exception_only(type(exc), exc)))
+
+
+if __name__ == "__main__":
+    main()

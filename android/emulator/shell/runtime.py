@@ -1,0 +1,47 @@
+"""What a running phone has beyond its files: the clock its processes sleep on, the process table, and
+whether `su` exists (a rooted phone) — one runtime per VirtualPhone, shared by every shell and stream."""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from android.emulator.shell.clock import PhoneClock
+from android.emulator.shell.procs import ProcessTable
+
+if TYPE_CHECKING:
+    from android.emulator.phone import VirtualPhone
+
+_RUNTIMES: "weakref.WeakKeyDictionary[VirtualPhone, PhoneRuntime]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+@dataclass
+class PhoneRuntime:
+    phone: "VirtualPhone"
+    clock: PhoneClock
+    procs: ProcessTable = field(default_factory=ProcessTable)
+    su_available: bool = True  # a rooted phone (Magisk-style `su -c`); False: a stock user build
+    epoch_at_boot_s: float = field(default_factory=lambda: time.time())  # wall time at simulated t=0
+
+    def wall_time_s(self) -> float:
+        """time.time() on the phone: wall time moves with simulated time."""
+        return self.epoch_at_boot_s + self.phone.now_s
+
+
+def runtime_of(phone: "VirtualPhone") -> PhoneRuntime:
+    with _LOCK:
+        runtime = _RUNTIMES.get(phone)
+        if runtime is None:
+            runtime = _RUNTIMES[phone] = PhoneRuntime(phone, PhoneClock(phone))
+            _add_device_nodes(phone)
+        return runtime
+
+
+def _add_device_nodes(phone: "VirtualPhone") -> None:
+    """Character devices shell scripts rely on (`2>/dev/null`); reads give nothing, writes vanish."""
+    with phone.lock:
+        if not phone.fs.exists("/dev/null"):
+            phone.fs.attr("/dev/null", lambda: "", lambda text: None, mode=0o666)
