@@ -15,7 +15,8 @@ from android.errors import TraceError
 from powermodel import design, export, report
 from powermodel.evaluate import Evaluation
 from powermodel.fitting import FitOptions, baseline_matrix, fit_power_model, model_matrix, prepare
-from powermodel.ingest import BAD_VALUE_POLICIES, COUNTER_KINDS, FORMATS, FREQ_UNITS, TIME_UNITS, ColumnMapping, load_inputs
+from powermodel.ingest import (BAD_VALUE_POLICIES, COUNTER_KINDS, FORMATS, FREQ_UNITS, TIME_UNITS, ColumnMapping,
+                               load_inputs)
 from powermodel.splits import read_split
 
 DEFAULT_OUTPUT = "out/model.json"
@@ -45,16 +46,24 @@ def register(subparsers) -> None:
     model.add_argument("--loss", default="relative", choices=["relative", "squared"],
                        help="least squares on relative error (default; what MAPE scores) or plain OLS")
     model.add_argument("--positive", action="store_true", help="constrain activity coefficients to be >= 0")
+    model.add_argument("--temperature-term", action="store_true",
+                       help="per-frequency structure: add a leakage term 2^((T-25)/10) per level (needs a "
+                            "temperature column)")
     model.add_argument("--variant", default="linear", choices=["linear", "combined"],
                        help="combined: also inverted and pairwise-product counters (APGPM's second variant)")
     model.add_argument("--combine-top", type=int, default=12,
                        help="counters (best ranked) that form combined features (default 12)")
     model.add_argument("--vif-threshold", type=float, default=10.0, help="VIF pruning threshold (default 10)")
+    model.add_argument("--duplicate-corr", type=float, default=0.99,
+                       help="counters correlated at |r| >= this are copies: keep the one more related to power "
+                            "before VIF pruning (default 0.99; 1 turns it off)")
     model.add_argument("--cv-folds", type=int, default=10, help="grouped CV folds (default 10, capped at #workloads)")
     model.add_argument("--max-counters", metavar="N|P%",
                        help="at most N counters, or P%% of the available ones (e.g. 10%%)")
     model.add_argument("--stop-tol", type=float, default=0.01,
                        help="stop when the next counter cuts the CV MAPE by less than this fraction (default 0.01)")
+    model.add_argument("--patience", type=int, default=2,
+                       help="look-ahead steps without improvement before selection stops (default 2)")
     model.add_argument("--max-candidates", type=int,
                        help="keep only the N counters most related to power before VIF pruning")
     fit.add_argument("--plots", metavar="DIR", help="directory for PNG figures (default: next to the model)")
@@ -155,11 +164,13 @@ def cmd_fit(args) -> int:
         max_counters, max_fraction = _max_counters(args.max_counters)
         options = FitOptions(
             structure=args.structure.replace("-", "_"), normalisation=args.normalisation.replace("-", "_"),
-            loss=args.loss, positive=args.positive, variant=args.variant, combine_top=args.combine_top,
-            vif_threshold=args.vif_threshold, cv_folds=args.cv_folds, max_counters=max_counters,
-            max_counter_fraction=max_fraction, stop_tol=args.stop_tol, max_candidates=args.max_candidates,
-            counter_bits=args.counter_bits, power_lag_s=args.power_lag_s, test_fraction=args.test_fraction,
-            seed=args.seed, progress=not (args.quiet or args.json),
+            loss=args.loss, positive=args.positive, temperature=args.temperature_term, variant=args.variant,
+            combine_top=args.combine_top, vif_threshold=args.vif_threshold,
+            duplicate_corr=None if args.duplicate_corr >= 1 else args.duplicate_corr, cv_folds=args.cv_folds,
+            max_counters=max_counters, max_counter_fraction=max_fraction, stop_tol=args.stop_tol,
+            patience=args.patience, max_candidates=args.max_candidates, counter_bits=args.counter_bits,
+            power_lag_s=args.power_lag_s, test_fraction=args.test_fraction, seed=args.seed,
+            progress=not (args.quiet or args.json),
         )
         table = load_inputs(args.inputs, args.format, _mapping(args), args.bad_values)
         _say(f"read {len(table)} samples, {len(table.counter_names)} counters, "
@@ -189,7 +200,7 @@ def cmd_fit(args) -> int:
             _say("wrote " + ", ".join(plots))
     ev = result.evaluation
     if args.json:
-        print(json.dumps(export._clean({
+        print(json.dumps(export.json_safe({
             "model": str(out), "onnx": onnx_path, "plots": plots,
             "selected": result.selection.selected, "counters": result.selection.counters,
             "n_available": result.selection.n_available, "n_counters": len(result.selection.counters),
@@ -248,7 +259,7 @@ def cmd_evaluate(args) -> int:
                      str(report.plot_workload_errors(ev, Path(args.plots) / f"{stem}.eval_workload_mape.png"))]
             _say("wrote " + ", ".join(plots))
     if args.json:
-        print(json.dumps(export._clean({"model": args.model, **ev.to_dict(), "off_level_samples": off,
+        print(json.dumps(export.json_safe({"model": args.model, **ev.to_dict(), "off_level_samples": off,
                                         "outside_validity_samples": outside, "plots": plots})))
     else:
         base = ev.mape_baseline

@@ -10,6 +10,9 @@ A model is linear in its coefficients. Per frequency level (one level unless the
   (V^2*f) and leakage, linearised as V and V*T (T only when a temperature column exists).
 - `linear`: base = [1], m = 1, one model: plain linear regression on the features.
 
+Optionally (`temperature=True`) the per-frequency structure gets a leakage term 2^((T-25)/10) per level:
+at one OPP the voltage is fixed, so what leakage still varies with is temperature.
+
 The estimator input is always `[features..., freq_hz, volt_v, temp_c]` (NaN where a column is unknown and
 the structure does not need it), so a model is a plain array-in, array-out scikit-learn regressor.
 """
@@ -67,9 +70,17 @@ def off_level(freq_hz: np.ndarray, levels_hz: np.ndarray) -> np.ndarray:
     return np.abs(freq_hz - nearest) > LEVEL_TOLERANCE * nearest
 
 
-def base_names(structure: str, has_temp: bool) -> list[str]:
+LEAK_T = "2^((T-25)/10)"  # leakage doubling every 10 C, a common rule of thumb for CMOS
+
+
+def base_names(structure: str, has_temp: bool, temperature: bool = False) -> list[str]:
+    """Base terms; `temperature` adds a per-level leakage term in T to the per-frequency structure."""
     if structure == "voltage":
         return ["intercept", "V", "V*T", "V^2*f"] if has_temp else ["intercept", "V", "V^2*f"]
+    if structure == "per_frequency" and temperature:
+        if not has_temp:
+            raise TraceError("the temperature term needs a temperature column (--temp-col) with finite values")
+        return ["intercept", LEAK_T]
     return ["intercept"]
 
 
@@ -80,6 +91,7 @@ def base_columns(names: list[str], freq_hz: np.ndarray, volt_v: np.ndarray, temp
         "V": lambda: volt_v,
         "V*T": lambda: volt_v * temp_c,
         "V^2*f": lambda: volt_v**2 * freq_hz,
+        LEAK_T: lambda: np.exp2((temp_c - 25.0) / 10.0),
     }
     return np.column_stack([columns[name]() for name in names])
 

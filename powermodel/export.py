@@ -73,7 +73,7 @@ def model_document(result) -> dict:
         },
         "evaluation": result.evaluation.to_dict(),
     }
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def _records(frame) -> list[dict] | None:
@@ -83,12 +83,12 @@ def _records(frame) -> list[dict] | None:
             for row in frame.to_dict(orient="records")]
 
 
-def _clean(obj):
+def json_safe(obj):
     """JSON-safe: numpy scalars to Python, NaN/inf to null."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -182,6 +182,11 @@ def _converter(scope, operator, container) -> None:
             base_cols.append(node("Mul", [volt, temp]))
         elif name == "V^2*f":
             base_cols.append(node("Mul", [node("Mul", [volt, volt]), freq]))
+        elif name == design.LEAK_T:  # 2^((T-25)/10) = exp((T-25) * ln2 / 10)
+            scaled = node("Mul", [node("Sub", [temp, const("t0", [[25.0]])]), const("k", [[np.log(2.0) / 10.0]])])
+            base_cols.append(node("Exp", [scaled]))
+        else:
+            raise FusegovError(f"ONNX export does not know the base term {name!r}")
     base = node("Concat", base_cols, axis=1) if len(base_cols) > 1 else base_cols[0]
     if model.structure == "voltage":
         mod = node("Mul", [volt, volt])
@@ -220,7 +225,8 @@ def export_onnx(model: PMCModel, path: str | Path, X_check: np.ndarray, rtol: fl
     if X_check.ndim != 2 or X_check.shape[1] != model.n_features_in_ or not len(X_check):
         raise TraceError("ONNX check needs input rows in the model's layout")
     onx = to_onnx(model, X_check[:1], target_opset=17)
-    onx.doc_string = f"fusegov power model: inputs [{', '.join(list(model.feature_names_) + list(design.CONTEXT_NAMES))}]"
+    inputs = list(model.feature_names_) + list(design.CONTEXT_NAMES)
+    onx.doc_string = f"fusegov power model: inputs [{', '.join(inputs)}]"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onx.SerializeToString())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -66,7 +66,7 @@ def counter_deltas(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) 
 def counter_rates(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) -> np.ndarray:
     """Events per second (n x p); NaN where unknown."""
     if table.counter_kind == "rate":
-        rates = table.counters.to_numpy(dtype=float)
+        rates = table.counters.to_numpy(dtype=float, copy=True)
         if (rates < 0).any():
             rows, cols = np.nonzero(rates < 0)
             raise TraceError(f"{table.where(int(rows[0]))}, column {table.counter_names[cols[0]]}: "
@@ -75,7 +75,9 @@ def counter_rates(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) -
     if table.interval_s is None:
         raise TraceError("counts become rates only with window lengths: the input has no time column; "
                          "give --time-col or --interval-s (or use --normalisation count)")
-    return counter_deltas(table, counter_bits) / table.interval_s[:, None]
+    deltas = counter_deltas(table, counter_bits)
+    deltas /= table.interval_s[:, None]  # in place: this array can be the size of the whole trace
+    return deltas
 
 
 def activity(table: PowerTable, normalisation: str = "rate",
@@ -93,13 +95,13 @@ def activity(table: PowerTable, normalisation: str = "rate",
     else:
         values = counter_rates(table, counter_bits)
         if normalisation == "per_cycle":
-            values = values / table.freq_hz[:, None]
+            values /= table.freq_hz[:, None]
         elif normalisation == "count":
             if table.interval_s is None:
                 raise TraceError("rates become counts only with window lengths (--interval-s)")
-            values = values * table.interval_s[:, None]
+            values *= table.interval_s[:, None]
     valid = np.isfinite(values).all(axis=1)
-    return pd.DataFrame(values, columns=table.counter_names), valid
+    return pd.DataFrame(values, columns=table.counter_names, copy=False), valid
 
 
 def utilisation(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) -> tuple[np.ndarray | None, str]:
@@ -107,8 +109,8 @@ def utilisation(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) -> 
     if table.util is not None:
         return table.util, table.mapping.util or "util"
     if table.cycles_counter and table.cycles_counter in table.counters.columns:
-        col = table.counter_names.index(table.cycles_counter)
-        rates = counter_rates(table, counter_bits)[:, col]
+        one = replace(table, counters=table.counters[[table.cycles_counter]])  # rate of one column only
+        rates = counter_rates(one, counter_bits)[:, 0]
         return rates / table.freq_hz, f"{table.cycles_counter}/(f*interval)"
     return None, ""
 
@@ -180,6 +182,8 @@ def compute_features(values: pd.DataFrame, specs: list[FeatureSpec]) -> np.ndarr
     missing = sorted({c for s in specs for c in s.counters} - set(values.columns))
     if missing:
         raise TraceError(f"the input lacks counter(s) the model needs: {', '.join(missing)}")
+    if all(s.op == "counter" for s in specs) and [s.name for s in specs] == list(values.columns):
+        return values.to_numpy(dtype=float, copy=False)  # plain counters: no copy of a large table
     out = np.empty((len(values), len(specs)))
     for j, spec in enumerate(specs):
         x = values[spec.counters[0]].to_numpy(dtype=float)

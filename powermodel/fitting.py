@@ -5,7 +5,7 @@ Kept apart from the CLI so tests and benchmarks run exactly what `fusegov fit` r
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from powermodel import design, features as feat
 from powermodel.evaluate import Evaluation, mape_pct
 from powermodel.ingest import InputWarning, PowerTable
 from powermodel.models import PMCModel, UtilFreqModel
-from powermodel.selection import SelectionConfig, SelectionResult, rank, screen, select_features
+from powermodel.selection import SelectionConfig, SelectionResult, column_stats, screen, select_features
 from powermodel.splits import Split, check_split, holdout_split
 
 VARIANTS = ("linear", "combined")
@@ -27,13 +27,16 @@ class FitOptions:
     normalisation: str = "rate"
     loss: str = "relative"
     positive: bool = False
+    temperature: bool = False  # per-frequency structure: leakage term 2^((T-25)/10) per level
     variant: str = "linear"  # linear: counters; combined: + inverted and pairwise products (APGPM variant 2)
     combine_top: int = 12  # counters (best ranked) that form inverted/pairwise features
     vif_threshold: float = 10.0
+    duplicate_corr: float | None = 0.99
     cv_folds: int = 10
     max_counters: int | None = None
     max_counter_fraction: float | None = None  # e.g. 0.1: at most 10% of the available counters
     stop_tol: float = 0.01
+    patience: int = 2
     max_candidates: int | None = None
     counter_bits: int = 32
     power_lag_s: float = 0.0
@@ -99,11 +102,14 @@ def prepare(table: PowerTable, normalisation: str = "rate", counter_bits: int = 
                      "segments, or windows shifted out by --power-lag-s) were left out")
     if not valid.any():
         raise TraceError("no row has a complete counter window")
-    keep = np.flatnonzero(valid)
-    return PreparedData(
-        table=table.subset(keep), values=values.iloc[keep].reset_index(drop=True), power_w=power[keep],
-        util=None if util is None else util[keep], util_source=util_source, notes=notes,
-    )
+    # From here on the normalised values stand for the counters: drop the raw ones (the size of the trace).
+    table = replace(table, counters=table.counters.iloc[:, :0])
+    if not valid.all():
+        keep = np.flatnonzero(valid)
+        table, values = table.subset(keep), values.iloc[keep].reset_index(drop=True)
+        power, util = power[keep], None if util is None else util[keep]
+    return PreparedData(table=table, values=values, power_w=power, util=util, util_source=util_source,
+                        notes=notes)
 
 
 def model_matrix(data: PreparedData, specs: list[feat.FeatureSpec], mask: np.ndarray | None = None) -> np.ndarray:
@@ -135,7 +141,7 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     split = resolve_split(t.group, split, options)
     train = np.isin(t.group, split.train)
     test = np.isin(t.group, split.test)
-    n_available = len(t.counter_names)
+    n_available = data.values.shape[1]
     if train.sum() <= n_available:
         raise TraceError(f"{int(train.sum())} training sample(s) for {n_available} counters: need more samples "
                          "than counters (VIFs and the regression are undetermined otherwise)")
@@ -156,16 +162,19 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     values = feat.compute_features(data.values, specs)
     config = SelectionConfig(
         structure=structure, normalisation=options.normalisation, loss=options.loss,
-        vif_threshold=options.vif_threshold, cv_folds=options.cv_folds, max_counters=cap,
-        stop_tol=options.stop_tol, max_candidates=options.max_candidates, progress=options.progress,
+        temperature=options.temperature and structure == "per_frequency", vif_threshold=options.vif_threshold,
+        duplicate_corr=options.duplicate_corr, cv_folds=options.cv_folds, max_counters=cap,
+        stop_tol=options.stop_tol, patience=options.patience, max_candidates=options.max_candidates,
+        progress=options.progress,
     )
-    sub = lambda a: None if a is None else a[train]  # noqa: E731
-    selection = select_features(values[train], specs, data.power_w[train], t.group[train], t.freq_hz[train],
-                                sub(t.volt_v), sub(t.temp_c), config, n_available=n_available)
+    selection = select_features(values, specs, data.power_w, t.group, t.freq_hz, t.volt_v, t.temp_c, config,
+                                n_available=n_available, rows=np.flatnonzero(train))
+    del values
 
     X = model_matrix(data, selection.specs)
     model = PMCModel(structure=structure, loss=options.loss, positive=options.positive,
-                     normalisation=options.normalisation)
+                     normalisation=options.normalisation,
+                     temperature=options.temperature and structure == "per_frequency")
     model.fit(pd.DataFrame(X[train], columns=selection.selected + list(design.CONTEXT_NAMES)),
               data.power_w[train])
     coefficients = model.coefficient_table(X[train], data.power_w[train])
@@ -201,23 +210,24 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     )
 
 
-def candidate_specs(data: PreparedData, train: np.ndarray, structure: str, options: FitOptions) -> list[feat.FeatureSpec]:
+def candidate_specs(data: PreparedData, train: np.ndarray, structure: str,
+                    options: FitOptions) -> list[feat.FeatureSpec]:
     """Counters, plus (variant "combined") inverted and pairwise features of the best-ranked counters."""
-    names = data.table.counter_names
+    names = [str(c) for c in data.values.columns]
     specs = feat.counter_specs(names)
     if options.variant == "linear":
         return specs
-    values = data.values.loc[train]
-    raw = values.to_numpy(dtype=float)
-    dropped = screen(raw, names)
-    alive = [n for n in names if n not in dropped]
+    raw = data.values.to_numpy(dtype=float, copy=False)
+    rows = np.flatnonzero(train)
+    dropped = screen(raw, names, rows=rows)
+    alive = [j for j, n in enumerate(names) if n not in dropped]
     t = data.table
-    levels = (design.level_index(t.freq_hz[train], design.find_levels(t.freq_hz[train]))
-              if structure == "per_frequency" else np.zeros(int(train.sum()), dtype=int))
-    score = rank(values[alive].to_numpy(dtype=float), data.power_w[train],
-                 np.ones((int(train.sum()), 1)), levels)
-    top = [alive[j] for j in np.argsort(-score, kind="stable")[: options.combine_top]]
-    return specs + feat.derived_specs(values, top)
+    levels = (design.level_index(t.freq_hz[rows], design.find_levels(t.freq_hz[rows]))
+              if structure == "per_frequency" else np.zeros(len(rows), dtype=int))
+    stats = column_stats(raw, rows, alive, np.ones(len(rows)), np.ones((len(rows), 1)), levels,
+                         data.power_w[rows])
+    top = [names[alive[j]] for j in np.argsort(-stats.score, kind="stable")[: options.combine_top]]
+    return specs + feat.derived_specs(data.values.loc[train, top], top)
 
 
 def validity_range(data: PreparedData, X: np.ndarray, train: np.ndarray, names: list[str]) -> dict:

@@ -318,7 +318,7 @@ def _build(frame: pd.DataFrame, path: Path, m: ColumnMapping, fmt: str, meta: di
     n = len(frame)
     if n == 0:
         raise TraceError(f"{path}: no data rows")
-    counters = pd.DataFrame({c: _numeric(frame, c, path) for c in counter_cols})
+    counters = pd.DataFrame(_numeric_block(frame, counter_cols, path), columns=counter_cols, copy=False)
     power = _numeric(frame, m.power, path)
     freq = _numeric(frame, m.freq, path) * FREQ_UNITS[m.freq_unit]
     group = frame[m.group].astype(str).to_numpy()
@@ -337,9 +337,10 @@ def _build(frame: pd.DataFrame, path: Path, m: ColumnMapping, fmt: str, meta: di
         else:
             t_s = _numeric(frame, m.time, path) * TIME_UNITS[m.time_unit]
 
-    # Contiguous segments: a change of workload, frequency or run, a non-increasing or long time step.
+    # Contiguous segments: a change of workload or run, a non-increasing or long time step. (A frequency
+    # change is not a break: counters keep counting and windows keep their measured length through DVFS.)
     brk = np.ones(n, dtype=bool)
-    brk[1:] = (group[1:] != group[:-1]) | (freq[1:] != freq[:-1])
+    brk[1:] = group[1:] != group[:-1]
     if extra_breaks is not None:
         brk |= extra_breaks
     interval = None
@@ -399,6 +400,13 @@ def _numeric(frame: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     return values
 
 
+def _numeric_block(frame: pd.DataFrame, cols: list[str], path: Path) -> np.ndarray:
+    """Counter columns as one float64 array (one copy); per-column parsing only if some are not numeric."""
+    if all(pd.api.types.is_numeric_dtype(frame[c]) for c in cols):
+        return frame[cols].to_numpy(dtype=float)
+    return np.column_stack([_numeric(frame, c, path) for c in cols])
+
+
 def _concat(tables: list[PowerTable]) -> PowerTable:
     if len(tables) == 1:
         return tables[0]
@@ -442,20 +450,27 @@ def _check_values(table: PowerTable, policy: str) -> PowerTable:
         if arr is not None:
             columns[getattr(table.mapping, name) or name] = arr
     names = list(columns) + table.counter_names
-    values = np.column_stack(list(columns.values()) + [table.counters.to_numpy(dtype=float)])
-    bad = ~np.isfinite(values)
-    if not bad.any():
+    counters = table.counters.to_numpy(dtype=float, copy=False)
+    bad_ctx = ~np.isfinite(np.column_stack(list(columns.values())))
+    bad_cnt = ~np.isfinite(counters)
+    bad_rows = bad_ctx.any(axis=1) | bad_cnt.any(axis=1)
+    if not bad_rows.any():
         return table
-    rows, cols = np.nonzero(bad)
+    n_bad = int(bad_ctx.sum() + bad_cnt.sum())
+    rows_idx = np.flatnonzero(bad_rows)[:5]
+    bad = np.column_stack([bad_ctx[rows_idx], bad_cnt[rows_idx]])
+    values = np.column_stack([np.column_stack(list(columns.values()))[rows_idx], counters[rows_idx]])
+    shown_rows, shown_cols = np.nonzero(bad)
     shown = "; ".join(
-        f"{table.where(r)}, column {names[c]}: {values[r, c]}" for r, c in zip(rows[:5], cols[:5])
+        f"{table.where(int(rows_idx[r]))}, column {names[c]}: {values[r, c]}"
+        for r, c in list(zip(shown_rows, shown_cols))[:5]
     )
-    n_rows = int(bad.any(axis=1).sum())
-    summary = f"{bad.sum()} non-finite value(s) in {n_rows} row(s): {shown}" + (" ..." if len(rows) > 5 else "")
+    n_rows = int(bad_rows.sum())
+    summary = f"{n_bad} non-finite value(s) in {n_rows} row(s): {shown}" + (" ..." if n_bad > 5 else "")
     if policy == "refuse":
         raise TraceError(summary + " (use --bad-values drop to drop those rows)")
     warnings.warn(summary + "; those rows were dropped", InputWarning, stacklevel=3)
-    return _drop_rows(table, ~bad.any(axis=1))
+    return _drop_rows(table, ~bad_rows)
 
 
 def _check_power(table: PowerTable, policy: str) -> PowerTable:

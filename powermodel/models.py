@@ -55,14 +55,16 @@ class PMCModel(RegressorMixin, BaseEstimator):
     positive : constrain the activity coefficients to be >= 0 (energy per event cannot be negative)
     normalisation : "rate" | "per_cycle" | "count"; how the features were normalised (decides the
         voltage-aware activity scaling: V^2 for rates, V^2*f for per-cycle activity)
+    temperature : per-frequency structure only: add a leakage term 2^((T-25)/10) per level
     """
 
     def __init__(self, structure: str = "per_frequency", loss: str = "relative", positive: bool = False,
-                 normalisation: str = "rate"):
+                 normalisation: str = "rate", temperature: bool = False):
         self.structure = structure
         self.loss = loss
         self.positive = positive
         self.normalisation = normalisation
+        self.temperature = temperature
 
     # ----------------------------------------------------------------------------------------- fitting
     def fit(self, X, y, sample_weight=None):
@@ -75,7 +77,7 @@ class PMCModel(RegressorMixin, BaseEstimator):
         self._check_values(features, freq, volt, temp, y)
         design.check_structure(self.structure, volt)
         has_temp = bool(np.isfinite(temp).all())
-        self.base_names_ = design.base_names(self.structure, has_temp)
+        self.base_names_ = design.base_names(self.structure, has_temp, self.temperature)
         levels = design.find_levels(freq) if self.structure == "per_frequency" else np.array([np.nan])
         idx = design.level_index(freq, levels) if self.structure == "per_frequency" else np.zeros(len(y), int)
         D = self._design(features, freq, volt, temp)
@@ -88,8 +90,10 @@ class PMCModel(RegressorMixin, BaseEstimator):
         for lvl in range(len(levels)):
             if counts[lvl] <= n_base + k:
                 where = f" at {levels[lvl] / 1e6:.0f} MHz" if self.structure == "per_frequency" else ""
+                hint = (" (a rarely visited frequency: drop those rows or use --structure voltage)"
+                        if self.structure == "per_frequency" and len(levels) > 1 else "")
                 raise TraceError(f"only {counts[lvl]} sample(s){where} for {n_base + k} coefficients: "
-                                 "need more samples than coefficients")
+                                 f"need more samples than coefficients{hint}")
             rows = idx == lvl
             coef[lvl] = solve_wls(D[rows], y[rows], w[rows], n_base, self.positive)
         self.levels_hz_ = levels
@@ -223,6 +227,7 @@ class UtilFreqModel(PMCModel):
     structure = "per_frequency"
     positive = False
     normalisation = "rate"
+    temperature = False
 
     def __init__(self, loss: str = "squared"):
         self.loss = loss

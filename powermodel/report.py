@@ -74,13 +74,17 @@ def summary_text(result) -> str:
         f"{', variant combined' if result.options.variant == 'combined' else ''}",
         f"split: {result.split.source}: {len(result.split.train)} train / {len(result.split.test)} test workloads",
         f"counters: {sel.n_available} available, {len(sel.screened)} screened out, "
+        f"{len(sel.vif.duplicates)} near-copies dropped, "
         f"{len(sel.vif.dropped)} dropped by VIF > {result.options.vif_threshold:g}, "
         f"{len(sel.vif.kept)} candidates",
         f"selected {len(sel.selected)} feature(s) from {len(sel.counters)} counter(s) "
         f"({100.0 * len(sel.counters) / sel.n_available:.1f}% of available), grouped {sel.cv_folds}-fold CV MAPE "
         f"{sel.base_cv_mape_pct:.2f}% (base terms only) -> {sel.cv_mape_pct:.2f}%:",
     ]
-    entered = {p["added"]: p["cv_mape_pct"] for p in sel.path if "added" in p}
+    if sel.cv_rows_unscored:
+        lines.append(f"  ({sel.cv_rows_unscored} validation rows were not scored: their frequency is missing from "
+                     "the fold's training workloads)")
+    entered = {p["feature"]: p["cv_mape_pct"] for p in sel.path if p["kept"]}
     for name in sel.selected:
         lines.append(f"  {name:40s} VIF {sel.vif_selected[name]:6.2f}   CV MAPE after entry {entered[name]:.2f}%")
     lines.append("coefficients (95% CI, statsmodels WLS):")

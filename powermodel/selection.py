@@ -32,10 +32,13 @@ class SelectionConfig:
     structure: str = "per_frequency"
     normalisation: str = "rate"
     loss: str = "relative"
+    temperature: bool = False  # per-frequency leakage term in T
     vif_threshold: float = 10.0
+    duplicate_corr: float | None = vifmod.DUPLICATE_CORR  # near-copies: keep the one more related to power
     cv_folds: int = 10
     max_counters: int | None = None  # distinct hardware counters in the final model
-    stop_tol: float = 0.01  # a feature must cut the CV MAPE by this fraction to enter
+    stop_tol: float = 0.01  # a feature must cut the CV MAPE by this fraction to count as an improvement
+    patience: int = 2  # look-ahead steps without improvement before stopping (greedy paths can plateau)
     max_candidates: int | None = None  # keep only the best-ranked candidates before VIF pruning
     near_constant_fraction: float = 0.95  # share of rows holding one value
     near_constant_cv: float = 1e-3  # std / |mean|
@@ -56,6 +59,7 @@ class SelectionResult:
     cv_mape_pct: float = float("nan")
     base_cv_mape_pct: float = float("nan")  # the base terms alone (no counter)
     cv_folds: int = 0
+    cv_rows_unscored: int = 0  # validation rows at a frequency the fold's training side lacks
 
     @property
     def selected(self) -> list[str]:
@@ -73,60 +77,115 @@ class SelectionResult:
             "screened": self.screened,
             "ranking": [[n, float(s)] for n, s in self.ranking],
             "vif_initial": self.vif.vif_initial,
+            "duplicates_dropped": [[n, twin] for n, twin in self.vif.duplicates],
             "vif_dropped": [[n, float(v)] for n, v in self.vif.dropped],
             "vif_selected": self.vif_selected,
             "path": self.path,
             "cv_mape_pct": self.cv_mape_pct,
             "base_cv_mape_pct": self.base_cv_mape_pct,
             "cv_folds": self.cv_folds,
+            "cv_rows_unscored": self.cv_rows_unscored,
         }
 
 
 # ------------------------------------------------------------------------------------------------ screen
-def screen(F: np.ndarray, names: list[str], fraction: float = 0.95, min_cv: float = 1e-3) -> dict[str, str]:
+_BLOCK_COLS = 32  # columns per block when a statistic needs a copy of whole columns
+_CHUNK_ROWS = 16384  # rows per chunk for the streamed passes
+
+
+def screen(F: np.ndarray, names: list[str], fraction: float = 0.95, min_cv: float = 1e-3,
+           rows: np.ndarray | None = None) -> dict[str, str]:
     """Features to drop before ranking: constant, or near-constant (one value in most rows, or tiny spread).
 
     A value held by more than half the rows is the median, so "share of rows equal to the median" is the
-    mode share whenever it matters (fraction > 0.5) without sorting every column.
+    mode share whenever it matters (fraction > 0.5) without sorting every column. Works on blocks of
+    columns (of the given `rows`) so a large table is never copied whole.
     """
     reasons: dict[str, str] = {}
-    finite = np.isfinite(F).all(axis=0)
-    ptp = np.ptp(np.where(np.isfinite(F), F, 0.0), axis=0)
-    median = np.median(F, axis=0)
-    share = (F == median).mean(axis=0)
-    mean = np.abs(F.mean(axis=0))
-    cv = F.std(axis=0) / np.where(mean > 0, mean, 1.0)
-    for j, name in enumerate(names):
-        if not finite[j]:
-            reasons[name] = "non-finite values"
-        elif ptp[j] == 0:
-            reasons[name] = f"constant ({median[j]:g})"
-        elif share[j] >= fraction:
-            reasons[name] = f"near-constant ({share[j]:.1%} of rows equal {median[j]:g})"
-        elif mean[j] > 0 and cv[j] < min_cv:
-            reasons[name] = f"near-constant (std/mean {cv[j]:.1e})"
+    for lo in range(0, F.shape[1], _BLOCK_COLS):
+        cols = np.arange(lo, min(lo + _BLOCK_COLS, F.shape[1]))
+        block = F[:, cols] if rows is None else F[np.ix_(rows, cols)]
+        finite = np.isfinite(block).all(axis=0)
+        ptp = np.ptp(block, axis=0)
+        median = np.median(block, axis=0)
+        share = (block == median).mean(axis=0)
+        mean = np.abs(block.mean(axis=0))
+        cv = block.std(axis=0) / np.where(mean > 0, mean, 1.0)
+        for k, j in enumerate(cols):
+            name = names[j]
+            if not finite[k]:
+                reasons[name] = "non-finite values"
+            elif ptp[k] == 0:
+                reasons[name] = f"constant ({median[k]:g})"
+            elif share[k] >= fraction:
+                reasons[name] = f"near-constant ({share[k]:.1%} of rows equal {median[k]:g})"
+            elif mean[k] > 0 and cv[k] < min_cv:
+                reasons[name] = f"near-constant (std/mean {cv[k]:.1e})"
     return reasons
 
 
-# -------------------------------------------------------------------------------------------------- rank
-def rank(Z: np.ndarray, y: np.ndarray, B: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """|Correlation| of each (modulated) feature with power after removing what the base terms explain
-    within each level (for per-frequency models: the per-frequency mean power)."""
-    ry = np.empty_like(y)
-    RZ = np.empty_like(Z)
-    for lvl in np.unique(level):
-        rows = level == lvl
-        Bl = B[rows]
-        both = np.column_stack([y[rows], Z[rows]])
-        coef = np.linalg.lstsq(Bl, both, rcond=None)[0]
-        resid = both - Bl @ coef
-        ry[rows], RZ[rows] = resid[:, 0], resid[:, 1:]
-    ry = ry - ry.mean()
-    RZ = RZ - RZ.mean(axis=0)
-    denom = np.sqrt((RZ**2).sum(axis=0) * (ry**2).sum())
+# ------------------------------------------------------------------------------------- streamed statistics
+@dataclass
+class ColumnStats:
+    """Moments of the (modulated) candidate columns over the training rows."""
+
+    mean: np.ndarray  # (p,)
+    gram: np.ndarray  # centred cross-products (p, p): correlation and VIF come from it
+    score: np.ndarray  # |partial correlation with power| given the base terms, per level
+
+    def correlation(self) -> np.ndarray:
+        d = np.sqrt(np.diag(self.gram))
+        d = np.where(d > 0, d, 1.0)
+        R = self.gram / np.outer(d, d)
+        np.fill_diagonal(R, 1.0)
+        return R
+
+
+def column_stats(F: np.ndarray, rows: np.ndarray, cols: list[int], mod: np.ndarray, B: np.ndarray,
+                 level: np.ndarray, y: np.ndarray) -> ColumnStats:
+    """Two streamed passes over F[rows][:, cols] * mod: means and per-level base projections, then the
+    centred Gram matrix and the residual correlations with power.
+
+    `mod`, `B`, `level`, `y` are aligned with `rows`. Ranking is the |correlation| between power and each
+    feature after both are regressed on the base terms within each level (per-frequency: the level mean).
+    """
+    cols = np.asarray(cols, dtype=int)
+    p, n = len(cols), len(rows)
+    bscale = np.sqrt(np.mean(B**2, axis=0))
+    bscale[bscale == 0] = 1.0
+    Bs = B / bscale
+    by_level = [np.flatnonzero(level == lvl) for lvl in np.unique(level)]
+
+    def chunks():
+        for li, pos in enumerate(by_level):
+            for lo in range(0, len(pos), _CHUNK_ROWS):
+                pc = pos[lo:lo + _CHUNK_ROWS]
+                yield li, pc, F[np.ix_(rows[pc], cols)] * mod[pc, None]
+
+    total = np.zeros(p)
+    btz = [np.zeros((Bs.shape[1], p)) for _ in by_level]
+    for li, pc, Z in chunks():
+        total += Z.sum(axis=0)
+        btz[li] += Bs[pc].T @ Z
+    mean = total / n
+    coef_z, coef_y = [], []
+    for li, pos in enumerate(by_level):
+        btb = Bs[pos].T @ Bs[pos]
+        coef_z.append(np.linalg.lstsq(btb, btz[li], rcond=None)[0])
+        coef_y.append(np.linalg.lstsq(btb, Bs[pos].T @ y[pos], rcond=None)[0])
+    gram = np.zeros((p, p))
+    rz2, rzy, ry2 = np.zeros(p), np.zeros(p), 0.0
+    for li, pc, Z in chunks():
+        D = Z - mean
+        gram += D.T @ D
+        ry = y[pc] - Bs[pc] @ coef_y[li]
+        RZ = Z - Bs[pc] @ coef_z[li]
+        rz2 += np.einsum("ij,ij->j", RZ, RZ)
+        rzy += RZ.T @ ry
+        ry2 += float(ry @ ry)
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.abs(RZ.T @ ry) / denom
-    return np.nan_to_num(score)
+        score = np.nan_to_num(np.abs(rzy) / np.sqrt(rz2 * ry2))
+    return ColumnStats(mean=mean, gram=gram, score=score)
 
 
 # --------------------------------------------------------------------------------------- grouped CV core
@@ -220,17 +279,28 @@ def select_features(
     temp_c: np.ndarray | None,
     config: SelectionConfig,
     n_available: int | None = None,
+    rows: np.ndarray | None = None,
 ) -> SelectionResult:
-    """Run the whole selection on training rows only (values: n x len(specs) candidate features)."""
+    """Run the whole selection on the training rows `rows` (default: all) of `values` (n x len(specs)).
+
+    `y`, `groups`, `freq_hz`, `volt_v`, `temp_c` are aligned with `values`. Large inputs are streamed in
+    chunks of rows, so memory stays near the size of `values` itself.
+    """
     names = [s.name for s in specs]
-    n = len(y)
+    rows = np.arange(len(values)) if rows is None else np.asarray(rows)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    y, groups, freq_hz = y[rows], groups[rows], freq_hz[rows]
+    volt_v = None if volt_v is None else volt_v[rows]
+    temp_c = None if temp_c is None else temp_c[rows]
+    n = len(rows)
     n_available = n_available if n_available is not None else len(counters_used(specs))
     nan = np.full(n, np.nan)
     volt = volt_v if volt_v is not None else nan
     temp = temp_c if temp_c is not None else nan
     design.check_structure(config.structure, volt_v)
     has_temp = temp_c is not None and bool(np.isfinite(temp_c).all())
-    B = design.base_columns(design.base_names(config.structure, has_temp), freq_hz, volt, temp)
+    B = design.base_columns(design.base_names(config.structure, has_temp, config.temperature), freq_hz, volt, temp)
     mod = design.modulation(config.structure, config.normalisation, freq_hz, volt)
     if config.structure == "per_frequency":
         level = design.level_index(freq_hz, design.find_levels(freq_hz))
@@ -238,30 +308,36 @@ def select_features(
         level = np.zeros(n, dtype=int)
 
     # 1. screen
-    screened = screen(values, names, config.near_constant_fraction, config.near_constant_cv)
+    screened = screen(values, names, config.near_constant_fraction, config.near_constant_cv, rows=rows)
     alive = [j for j, nm in enumerate(names) if nm not in screened]
     if not alive:
         raise TraceError("every counter is constant or near-constant in the training data")
-    Z = values[:, alive] * mod[:, None]
 
-    # 2. rank by relation to power
-    score = rank(Z, y, B, level)
-    order = np.argsort(-score, kind="stable")
-    ranking = [(names[alive[j]], float(score[j])) for j in order]
+    # 2. rank by relation to power (and the correlation matrix for VIF, in the same streamed pass)
+    stats = column_stats(values, rows, alive, mod, B, level, y)
+    flat = np.diag(stats.gram) <= 1e-12 * np.maximum(1.0, stats.mean**2) * n
+    for j in np.flatnonzero(flat):
+        screened[names[alive[j]]] = "constant after voltage/frequency scaling"
+    order = [j for j in np.argsort(-stats.score, kind="stable") if not flat[j]]
+    ranking = [(names[alive[j]], float(stats.score[j])) for j in order]
     if config.max_candidates is not None and len(order) > config.max_candidates:
-        order = order[: config.max_candidates]
-        for j in np.argsort(-score, kind="stable")[config.max_candidates:]:
+        for j in order[config.max_candidates:]:
             screened[names[alive[j]]] = "ranked below --max-candidates"
-    cols = sorted(order.tolist())
-    alive = [alive[j] for j in cols]
-    Z, score = Z[:, cols], score[cols]
+        order = order[: config.max_candidates]
+    if not order:
+        raise TraceError("no counter varies in the training data")
+    pos = sorted(order)
+    R = stats.correlation()[np.ix_(pos, pos)]
 
     # 3. VIF pruning
-    pruning = vifmod.prune_vif(Z, [names[j] for j in alive], config.vif_threshold, priority=score)
-    keep = [names.index(nm) for nm in pruning.kept]
-    keep_pos = [alive.index(j) for j in keep]
-    Z = Z[:, keep_pos]
+    cand_names = [names[alive[j]] for j in pos]
+    pruning = vifmod.prune_vif_correlation(R, cand_names, config.vif_threshold, priority=stats.score[pos],
+                                           duplicate_corr=config.duplicate_corr)
+    kept_pos = [pos[cand_names.index(nm)] for nm in pruning.kept]
+    keep = [alive[j] for j in kept_pos]
     cand_specs = [specs[j] for j in keep]
+    Z = values[np.ix_(rows, keep)] * mod[:, None]
+    R_kept = stats.correlation()[np.ix_(kept_pos, kept_pos)]
 
     # 4. forward selection by grouped CV error
     w = sample_weights(y, config.loss)
@@ -272,8 +348,9 @@ def select_features(
     used: set[str] = set()
     path: list[dict] = []
     current, _ = cv.scores([], np.zeros(0, dtype=int))
-    base_score = current
-    bar = tqdm(total=min(cap, len(cand_specs)), desc="forward selection", unit="counter", file=sys.stderr,
+    base_score = best_score = current
+    best_len = 0
+    bar = tqdm(total=min(cap, len(cand_specs)), desc="forward selection", unit="feature", file=sys.stderr,
                disable=not config.progress, leave=False)
     while True:
         allowed = np.array([j for j in range(len(cand_specs)) if j not in chosen
@@ -282,33 +359,42 @@ def select_features(
             break
         _, trial = cv.scores(chosen, allowed)
         best = int(np.argmin(trial))
-        if not trial[best] < current * (1.0 - config.stop_tol):
-            path.append({"step": len(chosen) + 1, "stopped": True, "best_candidate": cand_specs[allowed[best]].name,
-                         "cv_mape_pct": float(trial[best])})
+        if not np.isfinite(trial[best]):
             break
         j = int(allowed[best])
         chosen.append(j)
         used |= set(cand_specs[j].counters)
-        current = float(trial[best])
-        path.append({"step": len(chosen), "added": cand_specs[j].name, "cv_mape_pct": current,
+        score = float(trial[best])
+        path.append({"step": len(chosen), "feature": cand_specs[j].name, "cv_mape_pct": score,
                      "n_counters": len(used)})
         bar.update(1)
-        bar.set_postfix_str(f"cv MAPE {current:.2f}% (+{cand_specs[j].name})")
+        bar.set_postfix_str(f"cv MAPE {score:.2f}% (+{cand_specs[j].name})")
+        if score < best_score * (1.0 - config.stop_tol):
+            best_score, best_len = score, len(chosen)
+        elif len(chosen) - best_len >= config.patience:
+            break  # `patience` steps in a row without a real improvement: adding counters no longer helps
     bar.close()
+    chosen = chosen[:best_len]  # steps after the last real improvement were only a look-ahead
+    for entry in path:
+        entry["kept"] = entry["step"] <= best_len
+    current = best_score
     if not chosen:
         raise TraceError(f"no counter improves on the base terms alone (grouped CV MAPE {base_score:.2f}%): "
                          "power does not follow the counters in this data")
     selected_specs = [cand_specs[j] for j in chosen]
-    vif_sel = dict(zip([s.name for s in selected_specs], vifmod.vif_all(Z[:, chosen]).tolist()))
+    R_sel = R_kept[np.ix_(chosen, chosen)]
+    vif_values = np.diag(vifmod.inverse_correlation(R_sel)) if len(chosen) > 1 else np.ones(1)
+    vif_sel = dict(zip([s.name for s in selected_specs], vif_values.tolist()))
     return SelectionResult(
         specs=selected_specs, n_available=n_available, screened=screened, ranking=ranking, vif=pruning,
         vif_selected=vif_sel, path=path, cv_mape_pct=current, base_cv_mape_pct=base_score, cv_folds=n_folds,
+        cv_rows_unscored=cv.excluded,
     )
 
 
 def spec_table(result: SelectionResult) -> pd.DataFrame:
     """Selected features with their VIF and their CV MAPE when they entered."""
-    entered = {p["added"]: p["cv_mape_pct"] for p in result.path if "added" in p}
+    entered = {p["feature"]: p["cv_mape_pct"] for p in result.path if p["kept"]}
     return pd.DataFrame({
         "feature": result.selected,
         "vif": [result.vif_selected[n] for n in result.selected],

@@ -18,7 +18,7 @@ UNIT_POWER = np.array([1.10, 0.35, 0.55, 0.40, 0.30, 0.70, 0.15, 0.10])
 def synthetic_trace(
     n_samples: int = 20_000,
     n_counters: int = 64,
-    n_workloads: int = 12,
+    n_workloads: int = 16,
     levels_mhz: tuple[float, ...] = (151, 302, 471, 701, 848),
     period_s: float = 0.05,
     noise: float = 0.01,
@@ -79,9 +79,14 @@ def synthetic_trace(
             special.append(np.zeros(n))
         else:  # near-constant: fires in under 2% of windows
             special.append(np.where(rng.random(n) < 0.02, rng.integers(1, 50, n), 0).astype(float))
-    all_counts = np.column_stack([counts] + special).astype(np.int64)
+    # Busy-cycle counters (Adreno RBBM/SP busy, Mali GPU_ACTIVE): what utilisation is made of.
+    busy_cycles = [np.round(u * cycles * np.exp(0.01 * rng.standard_normal(n))),
+                   np.round((0.7 * u + 0.3 * act[:, 0]) * cycles * np.exp(0.03 * rng.standard_normal(n)))]
+    all_counts = np.column_stack([counts[:, : n_plain - 2]] + busy_cycles + special).astype(np.int64)
     group_names = ["SP", "TP", "UCHE", "RB", "CP", "PC", "VFD", "LRZ"]
-    cols = [f"pmc.{group_names[i % len(group_names)]}.C{i:03d}" for i in range(all_counts.shape[1])]
+    cols = [f"pmc.{group_names[i % len(group_names)]}.C{i:03d}" for i in range(n_plain - 2)]
+    cols += ["pmc.RBBM.GPU_BUSY_CYCLES", "pmc.SP.SP_BUSY_CYCLES"]
+    cols += [f"pmc.{group_names[i % len(group_names)]}.C{i:03d}" for i in range(n_plain, all_counts.shape[1])]
 
     frame = pd.DataFrame(all_counts, columns=cols)
     frame.insert(0, "seq", np.arange(n))

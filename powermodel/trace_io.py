@@ -40,7 +40,7 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, pre_buffer=False)  # pre-buffering holds compressed pages twice
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise TraceError(f"{path}: not a readable Parquet trace ({exc})") from exc
     meta: dict = {}
@@ -50,7 +50,13 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
             meta = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise TraceError(f"{path}: metadata key 'fusegov' is not JSON ({exc})") from exc
-    return table.to_pandas(), meta
+    # split_blocks/self_destruct: free Arrow buffers column by column instead of holding two copies
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # hand freed Arrow pages back instead of keeping them cached
+    return frame, meta
 
 
 def pmc_columns(frame: pd.DataFrame) -> list[str]:

@@ -14,6 +14,8 @@ import numpy as np
 
 # VIF of a column that is an exact linear combination of the others (numerically).
 INFINITE_VIF = np.inf
+# Columns this correlated are copies of one signal (e.g. one event counted by two blocks).
+DUPLICATE_CORR = 0.99
 _EIG_FLOOR = 1e-13
 
 
@@ -60,27 +62,49 @@ class VifPruning:
     vif_kept: dict[str, float]
     dropped: list[tuple[str, float]] = field(default_factory=list)
     vif_initial: dict[str, float] = field(default_factory=dict)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped, the near-copy kept instead)
 
 
 def prune_vif(X: np.ndarray, names: list[str], threshold: float = 10.0,
-              priority: np.ndarray | None = None) -> VifPruning:
+              priority: np.ndarray | None = None, duplicate_corr: float | None = DUPLICATE_CORR) -> VifPruning:
     """Drop the column with the largest VIF until all are <= threshold.
 
-    `priority` (higher = more related to power) breaks near-ties: of columns whose VIF is within 0.1% of
-    the largest, the least related to power goes first (two copies of one signal keep the better one).
+    `priority` (higher = more related to power) decides between copies of one signal: first, of columns
+    correlated at |r| >= `duplicate_corr` the less related to power goes (None: no such pass); then, of
+    columns whose VIF is within 0.1% of the largest, the least related to power goes first. Without the
+    first pass, a family of near-identical counters (one event seen by several blocks) can be pruned
+    down to whichever member is noisiest, since noise is what makes a copy look independent.
     """
-    names = list(names)
     X = np.asarray(X, dtype=float)
     if X.shape[1] != len(names):
         raise ValueError("names must match the columns of X")
-    priority = np.zeros(len(names)) if priority is None else np.asarray(priority, dtype=float)
     R, varying = correlation(X)
     if not varying.all():
         bad = [n for n, v in zip(names, varying) if not v]
         raise ValueError(f"constant columns cannot enter VIF pruning: {bad}")
-    A = inverse_correlation(R) if len(names) > 1 else np.ones((1, 1))
+    return prune_vif_correlation(R, names, threshold, priority, duplicate_corr)
+
+
+def prune_vif_correlation(R: np.ndarray, names: list[str], threshold: float = 10.0,
+                          priority: np.ndarray | None = None,
+                          duplicate_corr: float | None = DUPLICATE_CORR) -> VifPruning:
+    """`prune_vif` from a correlation matrix already at hand (e.g. accumulated over chunks of rows)."""
+    names = list(names)
+    priority = np.zeros(len(names)) if priority is None else np.asarray(priority, dtype=float)
+    A_all = inverse_correlation(R) if len(names) > 1 else np.ones((1, 1))
+    vif_initial = dict(zip(names, np.diag(A_all).tolist()))
+    duplicates: list[tuple[str, str]] = []
     alive = np.arange(len(names))
-    vif_initial = dict(zip(names, np.diag(A).tolist()))
+    if duplicate_corr is not None and len(names) > 1:
+        kept: list[int] = []
+        for j in np.argsort(-priority, kind="stable"):  # best related first; a later near-copy is dropped
+            close = np.flatnonzero(np.abs(R[j, kept]) >= duplicate_corr) if kept else []
+            if len(close):
+                duplicates.append((names[j], names[kept[close[0]]]))
+            else:
+                kept.append(int(j))
+        alive = np.array(sorted(kept))
+    A = inverse_correlation(R[np.ix_(alive, alive)]) if len(alive) > 1 else np.ones((1, 1))
     dropped: list[tuple[str, float]] = []
     steps = 0
     while len(alive) > 1:
@@ -104,4 +128,4 @@ def prune_vif(X: np.ndarray, names: list[str], threshold: float = 10.0,
     final = np.diag(A) if len(alive) > 1 else np.ones(len(alive))
     kept = [names[i] for i in alive]
     return VifPruning(kept=kept, vif_kept=dict(zip(kept, final.tolist())), dropped=dropped,
-                      vif_initial=vif_initial)
+                      vif_initial=vif_initial, duplicates=duplicates)

@@ -58,13 +58,16 @@ class VirtualFS:
 
     # --- building -----------------------------------------------------------------------------
     def mkdir(self, path: str, mode: int = 0o755, uid: int = ROOT_UID) -> Dir:
+        """Create a directory and its missing parents (parents are root's, 0755, as at boot)."""
         node: Dir = self.root
-        for part in _parts(path):
+        parts = _parts(path)
+        for i, part in enumerate(parts):
             child = node.children.get(part)
             if isinstance(child, Symlink):
                 child = self._lookup(child.target, follow=True)
             if child is None:
-                child = node.children[part] = Dir(mode=mode, uid=uid)
+                leaf = i == len(parts) - 1
+                child = node.children[part] = Dir(mode=mode if leaf else 0o755, uid=uid if leaf else ROOT_UID)
             if not isinstance(child, Dir):
                 raise DevicePathError(self.device_name, path, "not a directory")
             node = child
@@ -133,7 +136,7 @@ class VirtualFS:
             node = self.node(path)
             if isinstance(node, Dir):
                 raise IsADirectoryError_(f"{self.device_name}: {path}: is a directory")
-            if not self._may(node, uid, 0o4):
+            if not self.may(node, uid, 0o4):
                 raise DevicePermissionError(self.device_name, path)
             if isinstance(node, Attr):
                 return node.show().encode()
@@ -144,22 +147,18 @@ class VirtualFS:
         with self.lock:
             node = self._lookup(path)
             if node is None:
-                parent = self._lookup(posixpath.dirname(path.rstrip("/")) or "/")
-                if not isinstance(parent, Dir):
-                    raise DevicePathError(self.device_name, path)
-                if not self._may(parent, uid, 0o2) or _is_sysfs(path):
-                    raise DevicePermissionError(self.device_name, path)
+                parent = self.check_create(path, uid)
                 parent.children[posixpath.basename(path.rstrip("/"))] = File(mode=0o666 if uid else 0o644,
                                                                             uid=uid, data=bytes(data))
                 return
             if isinstance(node, Dir):
                 raise IsADirectoryError_(f"{self.device_name}: {path}: is a directory")
             if isinstance(node, Attr):
-                if node.store is None or not self._may(node, uid, 0o2):
+                if not self.may(node, uid, 0o2):
                     raise DevicePermissionError(self.device_name, path)
-                node.store(data.decode(errors="replace"))
+                node.store(data.decode(errors="replace"))  # type: ignore[misc]
                 return
-            if not self._may(node, uid, 0o2):
+            if not self.may(node, uid, 0o2):
                 raise DevicePermissionError(self.device_name, path)
             assert isinstance(node, File)
             node.data = (node.data + data) if append else bytes(data)
@@ -171,7 +170,7 @@ class VirtualFS:
             name = posixpath.basename(path.rstrip("/"))
             if not isinstance(parent, Dir) or name not in parent.children:
                 raise DevicePathError(self.device_name, path)
-            if not self._may(parent, uid, 0o2) or _is_sysfs(path):
+            if not self.may(parent, uid, 0o2) or _is_sysfs(path):
                 raise DevicePermissionError(self.device_name, path)
             del parent.children[name]
 
@@ -183,10 +182,25 @@ class VirtualFS:
             if not isinstance(node, Attr):
                 node.mode = mode
 
+    def check_create(self, path: str, uid: int) -> Dir:
+        """The directory a new entry at `path` goes into, if `uid` may create it there (sysfs and
+        procfs never allow creation); raises the error open(O_CREAT) or mkdir(2) would."""
+        with self.lock:
+            parent = self._lookup(posixpath.dirname(path.rstrip("/")) or "/")
+            if not isinstance(parent, Dir):
+                raise DevicePathError(self.device_name, path)
+            if not self.may(parent, uid, 0o2) or _is_sysfs(path):
+                raise DevicePermissionError(self.device_name, path)
+            return parent
+
     @staticmethod
-    def _may(node: Node, uid: int, bit: int) -> bool:
+    def may(node: Node, uid: int, bit: int) -> bool:
+        """Permission check for read (0o4), write (0o2) or execute (0o1); root passes everything
+        except writing an attribute that has no store method."""
+        if isinstance(node, Attr) and bit == 0o2 and node.store is None:
+            return False
         if uid == ROOT_UID:
-            return not (isinstance(node, Attr) and bit == 0o2 and node.store is None)
+            return True
         if uid == node.uid:
             return bool(node.mode & (bit << 6))
         return bool(node.mode & bit)

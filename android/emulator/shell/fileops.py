@@ -84,14 +84,10 @@ def may_write(fs: VirtualFS, path: str, uid: int) -> None:
             node = fs.node(path)
             if isinstance(node, Dir):
                 raise IsADirectoryError_(f"{fs.device_name}: {path}: is a directory")
-            if not fs._may(node, uid, 0o2) or (isinstance(node, Attr) and node.store is None):
+            if not fs.may(node, uid, 0o2):
                 raise DevicePermissionError(fs.device_name, path)
             return
-        parent = posixpath.dirname(path.rstrip("/")) or "/"
-        if not fs.is_dir(parent):
-            raise DevicePathError(fs.device_name, path)
-        if not fs._may(fs.node(parent), uid, 0o2) or path.startswith(("/sys/", "/proc/")):
-            raise DevicePermissionError(fs.device_name, path)
+        fs.check_create(path, uid)
 
 
 def mkdir(fs: VirtualFS, path: str, uid: int, mode: int = 0o755, parents: bool = False) -> None:
@@ -107,11 +103,9 @@ def mkdir(fs: VirtualFS, path: str, uid: int, mode: int = 0o755, parents: bool =
             if not parents:
                 raise DevicePathError(fs.device_name, path)
             mkdir(fs, parent, uid, mode, parents=True)
-        parent_node = fs.node(parent)
-        if not isinstance(parent_node, Dir):
+        if not fs.is_dir(parent):
             raise DevicePathError(fs.device_name, path, "not a directory")
-        if not fs._may(parent_node, uid, 0o2) or path.startswith(("/sys/", "/proc/")):
-            raise DevicePermissionError(fs.device_name, path)
+        fs.check_create(path, uid)
         fs.mkdir(path, mode=mode, uid=uid)
 
 
@@ -139,11 +133,7 @@ def rename(fs: VirtualFS, src: str, dst: str, uid: int) -> None:
         node = _lnode(fs, src)
         if fs.is_dir(dst):
             dst = posixpath.join(dst, posixpath.basename(src.rstrip("/")))
-        dst_parent = posixpath.dirname(dst.rstrip("/")) or "/"
-        if not fs.is_dir(dst_parent):
-            raise DevicePathError(fs.device_name, dst)
-        if not fs._may(fs.node(dst_parent), uid, 0o2) or dst.startswith(("/sys/", "/proc/")):
-            raise DevicePermissionError(fs.device_name, dst)
+        fs.check_create(dst, uid)
         fs.remove(src, uid)
         if fs.exists(dst):
             fs.remove(dst, ROOT_UID)

@@ -8,6 +8,7 @@ Background jobs (`&`) are threads with their own phone PID; an external program 
 """
 from __future__ import annotations
 
+import logging
 import posixpath
 import signal
 import threading
@@ -426,7 +427,15 @@ class Session:
         if func is None:
             ctx.err(f"{SH}: {name}: inaccessible or not found\n")
             return 127
-        return func(ctx)
+        try:
+            return func(ctx)
+        except (ShellExit, Cancelled, _Break, _Continue, _Return, ExpansionError, ArithmeticError_,
+                DeviceError, KeyboardInterrupt):
+            raise  # the shell's own control flow and errors, handled by the caller
+        except Exception:  # a bug in one command must not take the phone's shell (or adbd) down
+            logging.getLogger("fusegov.emulator").exception("shell command %r failed", ctx.argv)
+            ctx.err(f"{SH}: {name}: internal error of the virtual phone (logged by fusegov emulate)\n")
+            return 1
 
     def _call_function(self, name: str, ctx: Ctx) -> int:
         body, source = self.functions[name]

@@ -296,9 +296,7 @@ class _RpcServer:
         node = fs.node(path)
         for bit, flag in ((0o4, os.R_OK), (0o2, os.W_OK), (0o1, os.X_OK)):
             if mode & flag:
-                if bit == 0o2 and isinstance(node, Attr) and node.store is None:
-                    return False
-                if self.uid != 0 and not fs._may(node, self.uid, bit):
+                if not fs.may(node, self.uid, bit):
                     return False
         return True
 

@@ -36,12 +36,4 @@ def runtime_of(phone: "VirtualPhone") -> PhoneRuntime:
         runtime = _RUNTIMES.get(phone)
         if runtime is None:
             runtime = _RUNTIMES[phone] = PhoneRuntime(phone, PhoneClock(phone))
-            _add_device_nodes(phone)
         return runtime
-
-
-def _add_device_nodes(phone: "VirtualPhone") -> None:
-    """Character devices shell scripts rely on (`2>/dev/null`); reads give nothing, writes vanish."""
-    with phone.lock:
-        if not phone.fs.exists("/dev/null"):
-            phone.fs.attr("/dev/null", lambda: "", lambda text: None, mode=0o666)

@@ -13,5 +13,6 @@ def build(phone: "VirtualPhone") -> None:
     fs.attr("/proc/version", lambda: f"Linux version 5.10.149-android13 (fusegov virtual {phone.profile.soc})\n")
     fs.attr("/proc/uptime", lambda: f"{phone.state.uptime_s:.2f} {phone.state.uptime_s * 6:.2f}\n")
     fs.attr("/proc/meminfo", lambda: f"MemTotal:       {phone.profile.memory_bytes // 1024} kB\n")
-    for path in ("/system/bin", "/sdcard", "/dev"):
-        fs.mkdir(path)
+    fs.mkdir("/system/bin")
+    fs.mkdir("/sdcard", mode=0o777)  # shared storage: the shell user may write here, as on a phone
+    fs.attr("/dev/null", lambda: "", lambda text: None, mode=0o666)

@@ -62,7 +62,7 @@ def cmd_ls(ctx: Ctx) -> int:
             continue
         if stat_mod.S_ISDIR(st.mode) and "d" not in flags:
             node = fs.node(full)
-            if isinstance(node, Dir) and not fs._may(node, session.uid, 0o4):
+            if isinstance(node, Dir) and not fs.may(node, session.uid, 0o4):
                 status = ctx.fail(f"{path}: Permission denied")
                 continue
             names = fs.listdir(full)

@@ -119,7 +119,7 @@ class _Parser:
                 return False
             if session.uid == 0:
                 return op != "x" or bool(mode & 0o111) or stat_mod.S_ISDIR(mode)
-            return fs._may(node, session.uid, bit)
+            return fs.may(node, session.uid, bit)
         if op == "u":
             return bool(mode & stat_mod.S_ISUID)
         if op == "g":
