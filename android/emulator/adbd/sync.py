@@ -75,7 +75,7 @@ class SyncService:
         return True
 
     def _entries(self, path: str) -> list[tuple[str, fileops.Stat]]:
-        if not self.fs.is_dir(path) or not self.fs._may(self.fs.node(path), self.uid, 0o4):
+        if not self.fs.is_dir(path) or not self.fs.may(self.fs.node(path), self.uid, 0o4):
             return []
         entries = []
         for name in [".", "..", *self.fs.listdir(path)]:
