@@ -12,12 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from android.errors import TraceError
-from powermodel import design, export, report
-from powermodel.evaluate import Evaluation
-from powermodel.fitting import FitOptions, baseline_matrix, fit_power_model, model_matrix, prepare
 from powermodel.ingest import (BAD_VALUE_POLICIES, COUNTER_KINDS, FORMATS, FREQ_UNITS, TIME_UNITS, ColumnMapping,
                                load_inputs)
-from powermodel.splits import read_split
 
 DEFAULT_OUTPUT = "out/model.json"
 
@@ -159,6 +155,11 @@ def _say(text: str) -> None:
 
 # ------------------------------------------------------------------------------------------------------ fit
 def cmd_fit(args) -> int:
+    # scikit-learn and friends load here, not at start-up, so other fusegov commands start fast
+    from powermodel import export, report
+    from powermodel.fitting import FitOptions, fit_power_model, prepare
+    from powermodel.splits import read_split
+
     start = time.perf_counter()
     with _warnings_to_stderr("fit"):
         max_counters, max_fraction = _max_counters(args.max_counters)
@@ -217,6 +218,10 @@ def cmd_fit(args) -> int:
 
 # ------------------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> int:
+    from powermodel import design, export, report
+    from powermodel.evaluate import Evaluation
+    from powermodel.fitting import baseline_matrix, model_matrix, prepare
+
     with _warnings_to_stderr("evaluate"):
         loaded = export.load_model(args.model)
         doc = loaded.doc
