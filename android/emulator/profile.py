@@ -6,11 +6,11 @@ android.emulator.sim.physics.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from android.emulator.datafiles import builtin_names, read_named_json
 from android.errors import ProfileError
 
 BUILTIN_DIR = Path(__file__).with_name("profiles")
@@ -111,26 +111,12 @@ class Profile:
 
 
 def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.json"))
+    return builtin_names(BUILTIN_DIR)
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """Load a built-in profile by name, or any profile file by path."""
-    text = str(name_or_path)
-    path = Path(text)
-    if not (path.suffix == ".json" or "/" in text or path.exists()):
-        path = BUILTIN_DIR / f"{text}.json"
-        if not path.exists():
-            raise ProfileError(
-                f"unknown profile {text!r}: built-in profiles are {', '.join(builtin_profiles())}, "
-                "or give the path of a profile JSON file"
-            )
-    if not path.exists():
-        raise ProfileError(f"profile file {path} does not exist")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"profile {path}: not valid JSON: {exc}") from None
+    raw, path = read_named_json(name_or_path, BUILTIN_DIR, "profile", ProfileError)
     return parse_profile(raw, source=str(path))
 
 

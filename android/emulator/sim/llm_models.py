@@ -6,10 +6,10 @@ attention heads, KV heads and the FFN width refine it (derived from the paramete
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from android.emulator.datafiles import builtin_names, read_named_json
 from android.emulator.sim.workload import WorkloadError
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -58,24 +58,12 @@ class LlmModel:
 
 
 def builtin_models() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+    return builtin_names(MODELS_DIR)
 
 
 def load_model(name_or_path: str | Path) -> LlmModel:
     """A built-in model by name, or a model file (JSON) by path."""
-    text = str(name_or_path)
-    path = Path(text)
-    if not (path.suffix == ".json" or "/" in text):
-        path = MODELS_DIR / f"{text}.json"
-        if not path.exists():
-            raise WorkloadError(f"unknown LLM model {text!r}: built-in models are {', '.join(builtin_models())}, "
-                                "or give the path of a model JSON file")
-    if not path.exists():
-        raise WorkloadError(f"model file {path} does not exist")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise WorkloadError(f"model file {path}: not valid JSON: {exc}") from None
+    raw, path = read_named_json(name_or_path, MODELS_DIR, "LLM model", WorkloadError)
     return parse_model(raw, source=str(path))
 
 
