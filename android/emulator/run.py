@@ -6,6 +6,7 @@ import json
 import sys
 import textwrap
 
+from android.emulator.sim import cnn_zoo
 from android.errors import FusegovError
 from android.units import format_hz, parse_pin
 
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  fusegov run --virtual pixel7 --workload llm:tinyllama-1.1b-q4 --prompt 128 --decode 64\n"
             "  fusegov run --virtual pixel7 --workload llm:tinyllama-1.1b-q4 --prompt 128 --decode 64 \\\n"
             "      --pin gpu=848MHz,policy6=2401MHz,mem=2028MHz --json\n"
+            "  fusegov run --virtual pixel7 --workload cnn:mobilenetv2 --runs 5\n"
             "  fusegov run --virtual sm8550 --workload cnn:model.onnx --runs 20"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -35,9 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="virtual phone profile: pixel7, sm8550, pixel4, or a profile JSON path")
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--serial", help=argparse.SUPPRESS)
-    parser.add_argument("--workload", required=True, metavar="llm:MODEL|cnn:PATH.onnx",
+    parser.add_argument("--workload", required=True, metavar="llm:MODEL|cnn:NAME|cnn:PATH.onnx",
                         help="llm:NAME (tinyllama-1.1b-q4, qwen-1.5b-q4, stablelm-2.7b-q4, llama2-7b-q4) or "
-                             "llm:PATH.json (your own model description), or cnn:PATH.onnx")
+                             "llm:PATH.json (your own model description); cnn:NAME (built-in: "
+                             f"{', '.join(cnn_zoo.names())}) or cnn:PATH.onnx")
     parser.add_argument("--prompt", type=int, default=128, metavar="N", help="LLM prompt tokens (default 128)")
     parser.add_argument("--decode", type=int, default=64, metavar="M", help="LLM tokens to generate (default 64)")
     parser.add_argument("--runs", type=int, default=10, metavar="K", help="CNN inferences (default 10)")
@@ -57,7 +60,7 @@ def run_command(args: argparse.Namespace) -> int:
                            "(--root and --serial are for real devices)")
     kind, sep, target = args.workload.partition(":")
     if not sep or kind not in ("llm", "cnn") or not target:
-        raise FusegovError(f"bad --workload {args.workload!r}: use llm:MODEL or cnn:PATH.onnx")
+        raise FusegovError(f"bad --workload {args.workload!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
     pins = parse_pin(args.pin)
     phone = VirtualPhone(args.virtual, seed=args.seed)
     progress = _progress(args, kind)
@@ -68,7 +71,8 @@ def run_command(args: argparse.Namespace) -> int:
             result = run_llm_request(phone, target, args.prompt, args.decode, pins=pins,
                                      on_progress=progress.update if progress else None)
         else:
-            result = run_cnn(phone, target, args.runs, pins=pins, on_progress=progress.update if progress else None)
+            result = run_cnn(phone, cnn_zoo.resolve_onnx(target), args.runs, pins=pins,
+                             on_progress=progress.update if progress else None)
     finally:
         if progress:
             progress.close()

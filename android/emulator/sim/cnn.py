@@ -6,6 +6,9 @@ Work maps to GPU events the way an image-based GPU delegate runs it: convolution
 through the texture units and weights through load/store, transcendental activations use the special
 function units, pure data-movement nodes cost only memory traffic, and shape-only nodes cost nothing.
 The CPU thread submits every kernel (the queue lets it run ahead) and waits once, for the output.
+Weights may be initializers or graph inputs that feed only parameter slots (a convolution's weight and
+bias, ...), as in graphs exported with their weights kept outside; either way they count as resident
+weights, not as input the CPU prepares per inference.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ MATMUL_TILE_REUSE = 8.0  # operand reuse of a register tile: local-memory bytes 
 SUBMIT_HOST_CYCLES = 20_000.0  # per kernel: argument setup in the delegate, beyond the driver's cost
 PRE_POST_CYCLES_PER_BYTE = 2.0  # input conversion and output read-back on the CPU
 DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
+PARAMETER_SLOTS = {"Conv": {1, 2}, "ConvTranspose": {1, 2}, "Gemm": {1, 2}, "BatchNormalization": {1, 2, 3, 4},
+                   "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2}, "PRelu": {1}}
 
 
 def load_onnx_stream(path: str | Path) -> tuple[KernelStream, float]:
@@ -61,17 +66,32 @@ def load_onnx_stream(path: str | Path) -> tuple[KernelStream, float]:
             rows.append(row)
     if not rows:
         raise WorkloadError(f"{path}: the graph has no compute nodes")
+    initializers = {t.name for t in inferred.graph.initializer}
+    weight_inputs = _weight_inputs(inferred.graph) - initializers
     graph_in = sum(_numel(shapes.get(i.name)) * bytes_per.get(i.name, 4) for i in inferred.graph.input
-                   if i.name not in {t.name for t in inferred.graph.initializer})
+                   if i.name not in initializers | weight_inputs)
     graph_out = sum(_numel(shapes.get(o.name)) * bytes_per.get(o.name, 4) for o in inferred.graph.output)
     rows[-1]["sync_after"] = True
     rows[-1]["host_cycles"] = rows[-1].get("host_cycles", 0.0) + graph_out * PRE_POST_CYCLES_PER_BYTE
     rows[-1]["host_bytes"] = graph_out
     weights = sum(int(np.prod(t.dims)) * DTYPE_BYTES.get(t.data_type, 4) for t in inferred.graph.initializer)
+    weights += sum(_numel(shapes.get(name)) * bytes_per.get(name, 4) for name in weight_inputs)
     activations = sum(r["dram_write_bytes"] for r in rows)
     stream = stream_from_rows(f"cnn:{path.name}", rows, lead_host_cycles=graph_in * PRE_POST_CYCLES_PER_BYTE,
                               lead_host_bytes=graph_in)
     return stream, float(weights + activations)
+
+
+def _weight_inputs(graph) -> set[str]:
+    """Graph inputs that every consuming node takes in a parameter slot: weights supplied as inputs."""
+    inputs = {i.name for i in graph.input}
+    as_parameter, as_data = set(), set()
+    for node in graph.node:
+        slots = PARAMETER_SLOTS.get(node.op_type, set())
+        for slot, name in enumerate(node.input):
+            if name in inputs:
+                (as_parameter if slot in slots else as_data).add(name)
+    return as_parameter - as_data
 
 
 def _tensor_shapes(model) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
