@@ -19,12 +19,12 @@ from android.errors import TraceError
 METADATA_KEY = b"fusegov"
 REQUIRED_COLUMNS = ("seq", "t_s", "phase", "workload")
 COLUMN_PATTERNS = (
-    re.compile(r"^freq\.[^.]+_hz$"),
-    re.compile(r"^util\.[^.]+_pct$"),
+    re.compile(r"^freq\..+_hz$"),  # knob names may hold dots (devfreq devices: 17000020.devfreq_int)
+    re.compile(r"^util\..+_pct$"),
     re.compile(r"^pmc\.[^.]+\..+$"),
     re.compile(r"^power\.[^.]+_w$"),
     re.compile(r"^temp\.[^.]+_c$"),
-    re.compile(r"^volt\.[^.]+_v$"),
+    re.compile(r"^volt\..+_v$"),
 )
 REQUIRED_METADATA = ("device", "profile", "soc", "period_s", "tool")
 

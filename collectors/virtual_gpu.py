@@ -25,7 +25,6 @@ workload's `duration_s`; the app is stopped when its share is spent.
 from __future__ import annotations
 
 import itertools
-import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -53,7 +52,6 @@ PROMPT_TOKENS = (8, 256)  # request lengths, drawn log-uniformly: short chat tur
 DECODE_TOKENS = (8, 96)
 MAX_PERIOD_S = 0.25  # Mali shader-core counters sum 7 cores: ~5.7e9 a second at 848 MHz, 32 bits wrap in 0.75 s
 PROGRESS_MIN_S = 30.0  # simulated seconds above which a progress bar is worth showing
-KNOB_COLUMN = re.compile(r"^[^.]+$")  # `freq.<knob>_hz` cannot hold a dotted devfreq name
 
 
 def virtual_workloads(profile: str | Profile) -> dict[str, str]:
@@ -240,7 +238,7 @@ class _GpuSampler:
         self.mali = isinstance(self.unit, MaliPmcUnit)
         self.widths = np.array([c.width_bits for c in self.unit.catalogue])
         self.columns = [f"pmc.{c.group}.{c.name}" for c in self.unit.catalogue]
-        self.knobs = [k for k in phone.knobs if KNOB_COLUMN.match(k)]
+        self.knobs = list(phone.knobs)
         self.gpu_zones = [z.type for z in phone.profile.thermal_zones if z.component == "gpu"]
         self.records: list[tuple] = []
         self.deltas: list[np.ndarray] = []
