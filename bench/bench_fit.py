@@ -54,13 +54,14 @@ def main() -> int:
     parser.add_argument("--keep", metavar="PATH", help="write the trace here and keep it (default: temp dir)")
     args = parser.parse_args()
 
-    from powermodel.synthetic import synthetic_trace, write_parquet
+    from collectors.trace import write_trace
+    from powermodel.synthetic import synthetic_trace
 
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(args.keep) if args.keep else Path(tmp) / "trace.parquet"
         start = time.perf_counter()
         frame, meta = synthetic_trace(args.samples, args.counters, args.workloads, seed=args.seed)
-        write_parquet(frame, meta, trace)
+        write_trace(frame, trace, meta)
         counter_mib = frame.filter(like="pmc.").shape[1] * len(frame) * 8 / 2**20
         del frame
         print(f"trace: {args.samples} samples x {args.counters} counters, {args.workloads} workloads, "

@@ -102,16 +102,3 @@ def synthetic_trace(
     meta = {"device": "synthetic", "profile": "synthetic", "soc": "synthetic", "period_s": period_s,
             "counters": cols, "tool": "powermodel.synthetic"}
     return frame, meta
-
-
-def write_parquet(frame: pd.DataFrame, meta: dict, path) -> None:
-    """Write with the metadata under the schema key `fusegov`, as the collectors do."""
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    schema_meta = dict(table.schema.metadata or {})
-    schema_meta[b"fusegov"] = json.dumps(meta).encode()
-    pq.write_table(table.replace_schema_metadata(schema_meta), path)

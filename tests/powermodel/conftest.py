@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from powermodel.synthetic import synthetic_trace, write_parquet
+from collectors.trace import write_trace
+from powermodel.synthetic import synthetic_trace
 
 SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
 ARMPM_DIR = SHARED / "data" / "armpm-xu3"
@@ -29,5 +30,5 @@ def synthetic_frame():
 def synthetic_parquet(tmp_path_factory, synthetic_frame) -> Path:
     frame, meta = synthetic_frame
     path = tmp_path_factory.mktemp("synthetic") / "trace.parquet"
-    write_parquet(frame, meta, path)
+    write_trace(frame, path, meta)
     return path

@@ -27,7 +27,7 @@ if not hasattr(collectors, "virtual_gpu_trace") or not hasattr(collectors, "virt
     pytest.skip("collectors.virtual_gpu_trace / virtual_workloads (virtual-phone GPU traces) not available yet",
                 allow_module_level=True)
 
-from powermodel.synthetic import write_parquet  # noqa: E402
+from collectors.trace import write_trace  # noqa: E402
 
 
 @pytest.mark.parametrize("profile", ["pixel7", "sm8550"])
@@ -39,7 +39,7 @@ def test_selected_model_beats_util_freq_baseline_by_2_7x(profile, tmp_path, caps
     workloads = llm[:4] + cnn[:5]
     frame, meta = collectors.virtual_gpu_trace(profile, workloads, seed=1, duration_s=20.0)
     trace = tmp_path / f"{profile}.parquet"
-    write_parquet(frame, meta, trace)
+    write_trace(frame, trace, meta)
     test = [llm[0], cnn[0], cnn[1]]  # held out: both kinds
     split = tmp_path / "split.csv"
     split.write_text("workload,split\n" + "".join(f"{w},{'test' if w in test else 'train'}\n" for w in workloads))
