@@ -23,11 +23,26 @@ def test_the_zoo_has_the_agreed_networks():
     assert {"mobilenetv2", "resnet18", "squeezenet1.1"} <= set(cnn_zoo.names()) and len(cnn_zoo.names()) >= 4
 
 
-@pytest.mark.parametrize("name,gmacs", [("mobilenetv2", 0.30), ("resnet18", 1.8), ("squeezenet1.1", 0.35),
-                                        ("efficientnet-b0", 0.39), ("yolov3-tiny", 2.79)])
-def test_multiply_accumulates_and_parameters_match_the_published_figures(name, gmacs):
+# (name, published GMACs, published millions of parameters, family), the figures as the papers print them
+PUBLISHED = [
+    ("mobilenetv2", 0.30, 3.5, "depthwise"), ("resnet18", 1.8, 11.7, "dense"), ("squeezenet1.1", 0.35, 1.24, "dense"),
+    ("efficientnet-b0", 0.39, 5.3, "depthwise-se"), ("yolov3-tiny", 2.79, 8.86, "dense"),
+    ("mobilenetv3-large", 0.219, 5.4, "depthwise-se"), ("mobilenetv3-small", 0.056, 2.5, "depthwise-se"),
+    ("shufflenetv2-x1.0", 0.146, 2.3, "depthwise"), ("mnasnet-a1", 0.312, 3.9, "depthwise-se"),
+    ("resnet50", 4.09, 25.6, "dense"), ("efficientnet-b1", 0.70, 7.8, "depthwise-se"),
+]
+
+
+def test_every_network_is_checked_against_its_published_figures():
+    assert sorted(name for name, *_ in PUBLISHED) == cnn_zoo.names()
+
+
+@pytest.mark.parametrize("name,gmacs,mparams,family", PUBLISHED)
+def test_multiply_accumulates_and_parameters_match_the_published_figures(name, gmacs, mparams, family):
     net = cnn_zoo.build(name)
     assert net.published_macs == pytest.approx(gmacs * 1e9)
+    assert net.published_params == pytest.approx(mparams * 1e6)
+    assert net.family == family
     assert net.macs == pytest.approx(net.published_macs, rel=0.03)
     assert net.params == pytest.approx(net.published_params, rel=0.03)
     # the virtual phone charges the same work: 2 ALU ops per MAC, plus a few % for activations, adds, pools
@@ -55,9 +70,19 @@ def test_graphs_are_valid_onnx_that_onnxruntime_runs(name):
 
 
 def test_swish_networks_use_the_special_function_units_and_relu_networks_do_not():
-    efficientnet, _ = load_onnx_stream(cnn_zoo.zoo_path("efficientnet-b0"))
-    resnet, _ = load_onnx_stream(cnn_zoo.zoo_path("resnet18"))
-    assert efficientnet.total_events[SFU] > 1e6 and resnet.total_events[SFU] == 0
+    sfu = {name: load_onnx_stream(cnn_zoo.zoo_path(name))[0].total_events[SFU]
+           for name in ("efficientnet-b0", "efficientnet-b1", "mnasnet-a1", "mobilenetv3-large", "resnet18")}
+    assert sfu["efficientnet-b1"] > sfu["efficientnet-b0"] > 1e6  # swish on every feature map, B1 is bigger
+    assert 0 < sfu["mnasnet-a1"] < 1e5  # ReLU blocks: only the squeeze-excitation gates take a sigmoid
+    assert sfu["mobilenetv3-large"] == 0 and sfu["resnet18"] == 0  # hard-swish / hard-sigmoid are plain ALU work
+
+
+def test_shufflenet_shuffles_channels_with_reshape_and_transpose():
+    ops = [n.op_type for n in cnn_zoo.build("shufflenetv2-x1.0").model.graph.node]
+    assert ops.count("Split") == 13 and ops.count("Transpose") == 16  # 16 units, 3 of them downsample
+    assert ops.count("Reshape") == 2 * ops.count("Transpose")
+    gated = [n.op_type for n in cnn_zoo.build("mobilenetv3-small").model.graph.node]
+    assert "HardSigmoid" in gated and "Sigmoid" not in gated
 
 
 def test_bigger_networks_take_longer_on_the_virtual_phone():
@@ -91,10 +116,10 @@ def test_names_resolve_and_paths_still_work(tmp_path):
     mine.write_bytes(b"x")
     assert cnn_zoo.resolve_onnx(str(mine)) == mine
     assert cnn_zoo.resolve_onnx(str(tmp_path / "absent.onnx")) == tmp_path / "absent.onnx"
-    with pytest.raises(WorkloadError, match="no built-in CNN 'resnet50'.*mobilenetv2"):
-        cnn_zoo.resolve_onnx("resnet50")
+    with pytest.raises(WorkloadError, match="no built-in CNN 'resnet101'.*mobilenetv2"):
+        cnn_zoo.resolve_onnx("resnet101")
     with pytest.raises(WorkloadError, match="unknown built-in CNN"):
-        cnn_zoo.build("resnet50")
+        cnn_zoo.build("resnet101")
 
 
 def test_fusegov_run_takes_a_built_in_name(capsys):

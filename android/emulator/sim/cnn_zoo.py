@@ -7,12 +7,17 @@ only needs shapes (android.emulator.sim.cnn costs every node from them, and coun
 and the files stay a few kilobytes. The graphs are complete: onnxruntime runs them when given weights.
 
 The builder tracks every tensor's shape, multiply-accumulates and parameters as it goes, so each network
-can be checked against its paper's figures (`published_macs`, `published_params`).
+can be checked against its paper's figures (`published_macs`, `published_params`). It also records the
+network's architectural family (FAMILIES), read from the layers it was built with, because power models
+generalise across networks only as far as their training set covers each kind of work: dense convolutions,
+depthwise-separable blocks, and depthwise blocks gated by squeeze-excitation (global pooling, a small
+fully connected pair, a per-channel product: short, memory-bound kernels).
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -25,6 +30,7 @@ OPSET = 13
 IR_VERSION = 8  # what opset 13 needs; runtimes lag behind the newest onnx's default
 IMAGENET_CLASSES = 1000
 YOLO_OUTPUTS = 255  # 3 anchors x (4 box + 1 objectness + 80 COCO classes)
+FAMILIES = ("dense", "depthwise", "depthwise-se")  # see ZooNetwork.family
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class ZooNetwork:
     published_macs: float
     published_params: float
     source: str
+    family: str  # "depthwise-se" (has squeeze-excitation gates), "depthwise" (has depthwise convolutions), "dense"
 
 
 class _Builder:
@@ -53,6 +60,8 @@ class _Builder:
         self.shapes: dict[str, tuple[int, ...]] = {}  # per tensor, without the batch dimension
         self.macs = 0
         self.params = 0
+        self.depthwise = False  # built a depthwise convolution (one group per channel)
+        self.gated = False  # built a squeeze-excitation gate
         self._count = 0
         self.input_shape = (1, channels, height, width)
         self._declare("image", self.input_shape)
@@ -75,13 +84,19 @@ class _Builder:
         self.shapes[out] = shape
         return out
 
-    def _constant(self, values: list[float], shape: list[int]) -> str:
-        """A small constant operand (clip bounds, resize scales): an initializer, not a weight."""
+    def _constant(self, values: list[float], shape: list[int], integer: bool = False) -> str:
+        """A small constant operand (clip bounds, resize scales, int64 shapes and split sizes): an
+        initializer, not a weight."""
         from onnx import TensorProto, helper
 
         name = self._fresh("const")
-        self.constants.append(helper.make_tensor(name, TensorProto.FLOAT, shape, values))
+        dtype = TensorProto.INT64 if integer else TensorProto.FLOAT
+        self.constants.append(helper.make_tensor(name, dtype, shape, values))
         return name
+
+    @property
+    def family(self) -> str:
+        return "depthwise-se" if self.gated else "depthwise" if self.depthwise else "dense"
 
     # --- layers ---------------------------------------------------------------------------------
     def conv(self, x: str, out_channels: int, kernel: int, stride: int = 1, pad: int | None = None,
@@ -97,6 +112,7 @@ class _Builder:
         self._declare(weight, (out_channels, c // groups, kernel, kernel))
         self._declare(bias, (out_channels,))
         per_output = (c // groups) * kernel * kernel
+        self.depthwise |= groups > 1 and groups == c
         self.macs += out_channels * out_h * out_w * per_output
         self.params += out_channels * per_output + out_channels
         y = self._node("Conv", [x, weight, bias], (out_channels, out_h, out_w), kernel_shape=[kernel, kernel],
@@ -115,6 +131,10 @@ class _Builder:
             return self._node("Sigmoid", [x], shape)
         if kind == "swish":  # SiLU as exported: x * sigmoid(x)
             return self.mul(x, self._node("Sigmoid", [x], shape))
+        if kind == "hardsigmoid":  # relu6(x + 3) / 6, as torch exports it
+            return self._node("HardSigmoid", [x], shape, alpha=1.0 / 6.0, beta=0.5)
+        if kind == "hardswish":  # x * hardsigmoid(x): opset 13 has no HardSwish, exporters emit this pair
+            return self.mul(x, self.act(x, "hardsigmoid"))
         raise ValueError(f"unknown activation {kind!r}")
 
     def max_pool(self, x: str, kernel: int, stride: int, pads: tuple[int, int, int, int] = (0, 0, 0, 0),
@@ -150,27 +170,59 @@ class _Builder:
         scales = self._constant([1.0, 1.0, 2.0, 2.0], [4])
         return self._node("Resize", [x, roi, scales], (c, 2 * h, 2 * w), mode="nearest")
 
-    def squeeze_excite(self, x: str, squeezed: int) -> str:
-        """Squeeze-and-excitation: a per-channel gate from the global average (EfficientNet)."""
+    def split(self, x: str, parts: int) -> list[str]:
+        """Equal split along channels (ShuffleNetV2's channel split)."""
+        from onnx import helper
+
+        c, h, w = self.shapes[x]
+        if c % parts:
+            raise ValueError(f"{self.name}: {c} channels do not split into {parts} equal parts")
+        outs = [self._fresh("split") for _ in range(parts)]
+        sizes = self._constant([c // parts] * parts, [parts], integer=True)
+        self.nodes.append(helper.make_node("Split", [x, sizes], outs, name=outs[0], axis=1))
+        for out in outs:
+            self.shapes[out] = (c // parts, h, w)
+        return outs
+
+    def channel_shuffle(self, x: str, groups: int) -> str:
+        """Interleave channel groups: reshape to (groups, C/groups), transpose, reshape back (ShuffleNet)."""
+        c, h, w = self.shapes[x]
+        grouped = self._node("Reshape", [x, self._constant([1, groups, c // groups, h, w], [5], integer=True)],
+                             (groups, c // groups, h, w))
+        swapped = self._node("Transpose", [grouped], (c // groups, groups, h, w), perm=[0, 2, 1, 3, 4])
+        return self._node("Reshape", [swapped, self._constant([1, c, h, w], [4], integer=True)], (c, h, w))
+
+    def squeeze_excite(self, x: str, squeezed: int, inner: str = "swish", gate: str = "sigmoid") -> str:
+        """Squeeze-and-excitation: a per-channel gate from the global average (EfficientNet, MnasNet:
+        swish or ReLU inside, sigmoid gate; MobileNetV3: ReLU inside, hard-sigmoid gate)."""
+        self.gated = True
         channels = self.shapes[x][0]
-        gate = self.global_pool(x)
-        gate = self.conv(gate, squeezed, 1, act="swish")
-        gate = self.conv(gate, channels, 1, act="sigmoid")
-        return self.mul(x, gate)
+        weights = self.global_pool(x)
+        weights = self.conv(weights, squeezed, 1, act=inner)
+        weights = self.conv(weights, channels, 1, act=gate)
+        return self.mul(x, weights)
 
     def flatten(self, x: str) -> str:
         return self._node("Flatten", [x], (self.shapes[x][0],), axis=1)
 
-    def classifier(self, x: str, classes: int = IMAGENET_CLASSES) -> str:
-        """Global average pool, flatten, fully connected layer."""
-        flat = self.flatten(self.global_pool(x))
-        channels = self.shapes[flat][0]
+    def linear(self, x: str, out_features: int, act: str | None = None) -> str:
+        """Fully connected layer on a flat tensor, optionally followed by an activation."""
+        features = self.shapes[x][0]
         weight, bias = self._fresh("w"), self._fresh("b")
-        self._declare(weight, (classes, channels))
-        self._declare(bias, (classes,))
-        self.macs += channels * classes
-        self.params += channels * classes + classes
-        return self._node("Gemm", [flat, weight, bias], (classes,), transB=1)
+        self._declare(weight, (out_features, features))
+        self._declare(bias, (out_features,))
+        self.macs += features * out_features
+        self.params += features * out_features + out_features
+        y = self._node("Gemm", [x, weight, bias], (out_features,), transB=1)
+        return self.act(y, act) if act else y
+
+    def classifier(self, x: str, classes: int = IMAGENET_CLASSES, hidden: int | None = None,
+                   hidden_act: str | None = None) -> str:
+        """Global average pool, flatten, (optionally a hidden fully connected layer,) fully connected layer."""
+        flat = self.flatten(self.global_pool(x))
+        if hidden is not None:
+            flat = self.linear(flat, hidden, act=hidden_act)
+        return self.linear(flat, classes)
 
     def finish(self, outputs: dict[str, tuple[str, tuple[int, ...]]]) -> tuple[object, dict[str, tuple[int, ...]]]:
         """The ModelProto with `outputs` (graph name -> (tensor, shape)) renamed to their graph names."""
@@ -254,15 +306,16 @@ def _squeezenet11() -> tuple[_Builder, dict]:
     return b, {"logits": (b.flatten(b.global_pool(x)), (1, IMAGENET_CLASSES))}
 
 
-def _efficientnet_b0() -> tuple[_Builder, dict]:
-    """EfficientNet-B0 (Tan and Le 2019, Table 1): MBConv blocks with squeeze-excitation and swish."""
-    b = _Builder("efficientnet-b0", 3, 224, 224)
+def _efficientnet(name: str, depth: float, resolution: int) -> tuple[_Builder, dict]:
+    """EfficientNet (Tan and Le 2019, Table 1): MBConv blocks with squeeze-excitation and swish; the B1..
+    variants scale B0's repeats by `depth` (rounded up) and its input by `resolution` (width stays 1.0 for B1)."""
+    b = _Builder(name, 3, resolution, resolution)
     x = b.conv("image", 32, 3, stride=2, act="swish")
     channels = 32
     for expand, kernel, stride, out, repeats in ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2),
                                                  (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
                                                  (6, 3, 1, 320, 1)):
-        for i in range(repeats):
+        for i in range(math.ceil(depth * repeats)):
             s = stride if i == 0 else 1
             wide = channels * expand
             y = b.conv(x, wide, 1, act="swish") if expand != 1 else x
@@ -272,6 +325,114 @@ def _efficientnet_b0() -> tuple[_Builder, dict]:
             x = b.add(x, y) if s == 1 and channels == out else y
             channels = out
     x = b.conv(x, 1280, 1, act="swish")
+    return b, _logits(b, x)
+
+
+def _mnasnet_a1() -> tuple[_Builder, dict]:
+    """MnasNet-A1 (Tan et al., CVPR 2019, Figure 7; the authors' mnasnet_a1 block list): MBConv blocks with
+    ReLU, squeeze-excitation (ReLU inside, sigmoid gate, squeezed to a quarter of the block's input) in
+    three of its seven stages."""
+    b = _Builder("mnasnet-a1", 3, 224, 224)
+    x = b.conv("image", 32, 3, stride=2, act="relu")
+    channels = 32
+    for expand, kernel, stride, out, repeats, se in ((1, 3, 1, 16, 1, False), (6, 3, 2, 24, 2, False),
+                                                     (3, 5, 2, 40, 3, True), (6, 3, 2, 80, 4, False),
+                                                     (6, 3, 1, 112, 2, True), (6, 5, 2, 160, 3, True),
+                                                     (6, 3, 1, 320, 1, False)):
+        for i in range(repeats):
+            s = stride if i == 0 else 1
+            wide = channels * expand
+            y = b.conv(x, wide, 1, act="relu") if expand != 1 else x
+            y = b.conv(y, wide, kernel, stride=s, groups=wide, act="relu")
+            if se:
+                y = b.squeeze_excite(y, max(1, channels // 4), inner="relu")
+            y = b.conv(y, out, 1)
+            x = b.add(x, y) if s == 1 and channels == out and i > 0 else y  # the first block never skips
+            channels = out
+    x = b.conv(x, 1280, 1, act="relu")
+    return b, _logits(b, x)
+
+
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of `divisor`, never below 90% of `value` (the MobileNet reference code)."""
+    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * value else out
+
+
+# MobileNetV3 bottlenecks (Howard et al., ICCV 2019, Tables 1 and 2): kernel, expanded, out, SE, activation, stride
+_MOBILENETV3_LARGE = ((3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
+                      (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
+                      (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1),
+                      (3, 184, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
+                      (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
+                      (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1),
+                      (5, 960, 160, True, "hardswish", 1))
+_MOBILENETV3_SMALL = ((3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1),
+                      (5, 96, 40, True, "hardswish", 2), (5, 240, 40, True, "hardswish", 1),
+                      (5, 240, 40, True, "hardswish", 1), (5, 120, 48, True, "hardswish", 1),
+                      (5, 144, 48, True, "hardswish", 1), (5, 288, 96, True, "hardswish", 2),
+                      (5, 576, 96, True, "hardswish", 1), (5, 576, 96, True, "hardswish", 1))
+
+
+def _mobilenetv3(name: str, blocks: tuple, last_conv: int, hidden: int) -> tuple[_Builder, dict]:
+    """MobileNetV3 (Howard et al. 2019) as torchvision builds it: bottlenecks with optional squeeze-excitation
+    (ReLU inside, hard-sigmoid gate, squeezed to a quarter of the expanded width), hard-swish in the later
+    stages, and a hidden fully connected layer before the classifier."""
+    b = _Builder(name, 3, 224, 224)
+    x = b.conv("image", 16, 3, stride=2, act="hardswish")
+    channels = 16
+    for kernel, wide, out, se, act, stride in blocks:
+        y = b.conv(x, wide, 1, act=act) if wide != channels else x
+        y = b.conv(y, wide, kernel, stride=stride, groups=wide, act=act)
+        if se:
+            y = b.squeeze_excite(y, _make_divisible(wide / 4), inner="relu", gate="hardsigmoid")
+        y = b.conv(y, out, 1)
+        x = b.add(x, y) if stride == 1 and channels == out else y
+        channels = out
+    x = b.conv(x, last_conv, 1, act="hardswish")
+    return b, {"logits": (b.classifier(x, hidden=hidden, hidden_act="hardswish"), (1, IMAGENET_CLASSES))}
+
+
+def _shufflenetv2() -> tuple[_Builder, dict]:
+    """ShuffleNetV2 1.0x (Ma et al., ECCV 2018, Table 5): channel split, a 1x1 / depthwise 3x3 / 1x1 branch,
+    concatenation and channel shuffle; downsampling units run both halves through strided branches."""
+    b = _Builder("shufflenetv2-x1.0", 3, 224, 224)
+    x = b.conv("image", 24, 3, stride=2, act="relu")
+    x = b.max_pool(x, 3, 2, pads=(1, 1, 1, 1))
+    channels = 24
+    for out, repeats in ((116, 4), (232, 8), (464, 4)):
+        half = out // 2
+        for i in range(repeats):
+            if i == 0:  # downsampling unit: both branches see the whole input
+                left = b.conv(b.conv(x, channels, 3, stride=2, groups=channels), half, 1, act="relu")
+                right, stride = x, 2
+            else:
+                (left, right), stride = b.split(x, 2), 1
+            right = b.conv(right, half, 1, act="relu")
+            right = b.conv(right, half, 3, stride=stride, groups=half)
+            right = b.conv(right, half, 1, act="relu")
+            x = b.channel_shuffle(b.concat([left, right]), 2)
+            channels = out
+    x = b.conv(x, 1024, 1, act="relu")
+    return b, _logits(b, x)
+
+
+def _resnet50() -> tuple[_Builder, dict]:
+    """ResNet-50 (He et al. 2016, Table 1) as torchvision builds it (v1.5: the stride sits on the 3x3
+    convolution): bottleneck blocks of 1x1, 3x3, 1x1 convolutions with 4x expansion."""
+    b = _Builder("resnet50", 3, 224, 224)
+    x = b.conv("image", 64, 7, stride=2, act="relu")
+    x = b.max_pool(x, 3, 2, pads=(1, 1, 1, 1))
+    channels = 64
+    for width, repeats, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for i in range(repeats):
+            s = stride if i == 0 else 1
+            y = b.conv(x, width, 1, act="relu")
+            y = b.conv(y, width, 3, stride=s, act="relu")
+            y = b.conv(y, 4 * width, 1)
+            shortcut = b.conv(x, 4 * width, 1, stride=s) if s != 1 or channels != 4 * width else x
+            x = b.act(b.add(y, shortcut), "relu")
+            channels = 4 * width
     return b, _logits(b, x)
 
 
@@ -298,9 +459,23 @@ def _yolov3_tiny() -> tuple[_Builder, dict]:
 # name -> (builder, published MACs, published parameters, where the figures come from)
 NETWORKS: dict[str, tuple[Callable[[], tuple[_Builder, dict]], float, float, str]] = {
     "mobilenetv2": (_mobilenetv2, 300e6, 3.5e6, "Sandler et al., MobileNetV2, CVPR 2018: 300M MACs; torchvision 3.5M"),
+    "mobilenetv3-large": (functools.partial(_mobilenetv3, "mobilenetv3-large", _MOBILENETV3_LARGE, 960, 1280),
+                          219e6, 5.4e6, ("Howard et al., Searching for MobileNetV3, ICCV 2019: "
+                                         "219M MAdds, 5.4M parameters")),
+    "mobilenetv3-small": (functools.partial(_mobilenetv3, "mobilenetv3-small", _MOBILENETV3_SMALL, 576, 1024),
+                          56e6, 2.5e6, ("Howard et al., Searching for MobileNetV3, ICCV 2019: "
+                                        "56M MAdds, 2.5M parameters")),
+    "shufflenetv2-x1.0": (_shufflenetv2, 146e6, 2.3e6, ("Ma et al., ShuffleNet V2, ECCV 2018, Table 5: "
+                                                        "146M FLOPs (MACs), 2.3M parameters")),
+    "mnasnet-a1": (_mnasnet_a1, 312e6, 3.9e6, "Tan et al., MnasNet, CVPR 2019, Table 1: 312M MACs, 3.9M parameters"),
     "resnet18": (_resnet18, 1.8e9, 11.7e6, "He et al., ResNet, CVPR 2016: 1.8 GFLOPs (MACs); torchvision 11.7M"),
+    "resnet50": (_resnet50, 4.09e9, 25.6e6, ("torchvision resnet50 (ResNet v1.5; He et al. 2016 give 3.8 GFLOPs "
+                                             "for v1): 4.09 GFLOPS (MACs), 25.6M parameters")),
     "squeezenet1.1": (_squeezenet11, 0.35e9, 1.24e6, "SqueezeNet v1.1 release notes / torchvision: 0.35 GMACs, 1.24M"),
-    "efficientnet-b0": (_efficientnet_b0, 0.39e9, 5.3e6, "Tan and Le, EfficientNet, ICML 2019: 0.39B FLOPs (MACs), 5.3M"),
+    "efficientnet-b0": (functools.partial(_efficientnet, "efficientnet-b0", 1.0, 224), 0.39e9, 5.3e6,
+                        "Tan and Le, EfficientNet, ICML 2019: 0.39B FLOPs (MACs), 5.3M"),
+    "efficientnet-b1": (functools.partial(_efficientnet, "efficientnet-b1", 1.1, 240), 0.70e9, 7.8e6,
+                        "Tan and Le, EfficientNet, ICML 2019, Table 2: 0.70B FLOPs (MACs), 7.8M"),
     "yolov3-tiny": (_yolov3_tiny, 2.79e9, 8.86e6, "darknet yolov3-tiny.cfg at 416: 5.57 BFLOPs (2 x MACs), 8.86M"),
 }
 
@@ -319,7 +494,7 @@ def build(name: str) -> ZooNetwork:
     model, output_shapes = builder.finish(outputs)
     return ZooNetwork(name=name, model=model, input_shape=builder.input_shape, output_shapes=output_shapes,
                       macs=builder.macs, params=builder.params, published_macs=macs, published_params=params,
-                      source=source)
+                      source=source, family=builder.family)
 
 
 @functools.cache
