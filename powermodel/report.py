@@ -33,12 +33,7 @@ def plot_predicted_vs_measured(ev: Evaluation, path: str | Path, title: str = ""
     ax.set_ylabel("predicted power (W)")
     ax.set_title(title or "held-out workloads")
     ax.legend(loc="upper left", fontsize=8, markerscale=3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_workload_errors(ev: Evaluation, path: str | Path, title: str = "") -> Path:
@@ -57,12 +52,7 @@ def plot_workload_errors(ev: Evaluation, path: str | Path, title: str = "") -> P
     ax.set_ylabel("MAPE (%)")
     ax.set_title(title or "error per held-out workload")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def summary_text(result) -> str:
@@ -101,3 +91,13 @@ def summary_text(result) -> str:
         b = "" if base is None else f"   baseline {row.baseline_mape_pct:6.2f}%"
         lines.append(f"  {row.workload:30s} n={row.n:5d}  model {row.model_mape_pct:6.2f}%{b}")
     return "\n".join(lines)
+
+
+def _save(plt, fig, path: str | Path) -> Path:
+    """Write a figure as PNG (creating the folder) and free it."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
