@@ -94,11 +94,6 @@ class KnobController:
         self.set_limits(knob, entry, entry)
         return entry
 
-    def release(self, knob: str) -> None:
-        """Open a knob to its whole table."""
-        control = self.control(knob)
-        self.set_limits(knob, control.table_hz[0], control.table_hz[-1])
-
     def set_governor(self, knob: str, governor: str) -> None:
         control = self.control(knob)
         path = control.path(control.governor_file)

@@ -1,6 +1,6 @@
 """SoC family maps: where each supported family keeps its GPU, memory bus, rails and zones, and how
 their names map to fusegov's knobs. Probing decides the family by what it finds (a Mali or a kgsl
-GPU), then uses the map to name things; the platform property only refines the label."""
+GPU), then uses the map to name things; the phone's name is only reported, never trusted."""
 from __future__ import annotations
 
 import re
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 class SocFamily:
     name: str
     gpu_driver: str
-    platforms: tuple[str, ...]  # ro.board.platform values known to belong here
     mem_bus_patterns: tuple[str, ...]  # devfreq names of the main DRAM bus, in order of preference
     devfreq_unit_rules: tuple[tuple[str, str], ...]  # (regex on device name, native unit)
     rail_rules: tuple[tuple[str, str], ...]  # (regex on rail name, component; "cpu:N" = N-th policy)
@@ -21,7 +20,6 @@ class SocFamily:
 TENSOR = SocFamily(
     name="tensor",
     gpu_driver="mali",
-    platforms=("gs101", "gs201", "zuma", "zumapro"),
     mem_bus_patterns=(r"devfreq_mif$",),
     devfreq_unit_rules=((r"devfreq_", "khz"),),
     rail_rules=((r"CPUCL(\d)", "cpu:{0}"), (r"G3D", "gpu"), (r"MIF|MEM|DDR", "mem")),
@@ -32,7 +30,6 @@ TENSOR = SocFamily(
 SNAPDRAGON = SocFamily(
     name="snapdragon",
     gpu_driver="kgsl",
-    platforms=("msmnile", "kona", "lahaina", "taro", "kalama", "pineapple", "sm8150", "sm8550"),
     mem_bus_patterns=(r"cpu-llcc-ddr-bw$", r"llcc-ddr-bw$", r"ddr-bw$", r"ddr"),
     devfreq_unit_rules=((r"-bw$|-lat$|latfloor$|busmon$|gpubw$", "mbps"),),
     rail_rules=((r"GPU|GFX", "gpu"), (r"DDR|MEM", "mem")),
