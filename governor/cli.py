@@ -25,10 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'fusegov COMMAND --help' for the options of one command.",
     )
+    parser.add_argument("--version", action="version", version=f"fusegov {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fusegov")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
