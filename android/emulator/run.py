@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 from android.emulator.sim import cnn_zoo
 from android.errors import FusegovError
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  fusegov run --virtual pixel7 --workload llm:tinyllama-1.1b-q4 --prompt 128 --decode 64\n"
             "  fusegov run --virtual pixel7 --workload llm:tinyllama-1.1b-q4 --prompt 128 --decode 64 \\\n"
             "      --pin gpu=848MHz,policy6=2401MHz,mem=2028MHz --json\n"
+            "  fusegov run --virtual pixel7 --workload llm:tinyllama-1.1b-q4 --plot stock.png\n"
             "  fusegov run --virtual pixel7 --workload cnn:mobilenetv2 --runs 5\n"
             "  fusegov run --virtual sm8550 --workload cnn:model.onnx --runs 20"
         ),
@@ -48,12 +50,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="pin knobs, e.g. gpu=848MHz,policy6=2401MHz,mem=2028MHz (a unit or plain Hz)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="also write a timeline of the request: clocks of the inference CPU policy, GPU and "
+                             "memory bus; GPU and CPU utilisation; whole-phone and GPU power; phases shaded")
     parser.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     from android.emulator.phone import VirtualPhone
     from android.emulator.sim.request import run_cnn, run_llm_request
+    from android.emulator.sim.timeline import TimelineRecorder, plot_timeline
 
     if args.root or args.serial:
         raise FusegovError("run simulates a request on the virtual phone only: use --virtual NAME|FILE "
@@ -62,16 +68,19 @@ def run_command(args: argparse.Namespace) -> int:
     if not sep or kind not in ("llm", "cnn") or not target:
         raise FusegovError(f"bad --workload {args.workload!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
     pins = parse_pin(args.pin)
+    plot_path = _plot_path(args.plot)
     phone = VirtualPhone(args.virtual, seed=args.seed)
+    recorder = TimelineRecorder(phone) if plot_path else None
+    observers = [recorder] if recorder else []
     progress = _progress(args, kind)
     try:
         if kind == "llm":
             if args.prompt < 1 or args.decode < 0:
                 raise FusegovError("--prompt must be >= 1 and --decode >= 0")
-            result = run_llm_request(phone, target, args.prompt, args.decode, pins=pins,
+            result = run_llm_request(phone, target, args.prompt, args.decode, pins=pins, observers=observers,
                                      on_progress=progress.update if progress else None)
         else:
-            result = run_cnn(phone, cnn_zoo.resolve_onnx(target), args.runs, pins=pins,
+            result = run_cnn(phone, cnn_zoo.resolve_onnx(target), args.runs, pins=pins, observers=observers,
                              on_progress=progress.update if progress else None)
     finally:
         if progress:
@@ -80,7 +89,35 @@ def run_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=1))
     else:
         print(format_result(result))
+    if recorder:
+        plot_timeline(recorder.timeline(), plot_path, plot_title(result))
+        print(f"wrote {plot_path}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _plot_path(text: str | None) -> Path | None:
+    """Check --plot before simulating, so a bad path costs no run."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise FusegovError(f"--plot writes a PNG: give a FILE.png, not {text!r}")
+    if path.is_dir():
+        raise FusegovError(f"--plot {text}: is a directory")
+    return path
+
+
+def plot_title(r) -> str:
+    """Workload, phone, pins (or stock governors) and the headline latencies, for the timeline plot."""
+    pins = ", ".join(f"{k}={format_hz(v)}" for k, v in r.pins_hz.items())
+    line = f"{r.workload} on virtual {r.profile} (seed {r.seed}), " + (f"pinned {pins}" if pins else "stock governors")
+    if r.ttft_s is not None:
+        figures = f"prompt {r.prompt_tokens}, decode {r.decode_tokens} tokens: TTFT {r.ttft_s:.2f} s"
+        if r.tpot_s is not None:
+            figures += f", TPOT {r.tpot_s * 1e3:.1f} ms"
+    else:
+        figures = f"{r.runs} runs: {r.latency_s * 1e3:.1f} ms per inference"
+    return f"{line}\n{figures}; {r.energy_j:.3g} J, mean {r.mean_power_w['total']:.2f} W"
 
 
 def _progress(args: argparse.Namespace, kind: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -141,15 +141,19 @@ def apply_pins(phone, pins_hz: dict[str, int]):
 def run_workload(phone, workload: Workload, pins_hz: dict[str, int] | None = None,
                  idle_before_s: float = DEFAULT_IDLE_BEFORE_S, sample_period_s: float | None = None,
                  on_sample: Callable | None = None, on_progress: Callable[[int], None] | None = None,
-                 mark: str = "token") -> tuple[_Accumulator, Workload]:
-    """Pin, idle, run `workload` to completion (sampling as asked), unpin. Returns the per-phase sums."""
+                 mark: str = "token", observers: Sequence[Callable[[Block], None]] = ()
+                 ) -> tuple[_Accumulator, Workload]:
+    """Pin, idle, run `workload` to completion (sampling as asked), unpin. Returns the per-phase sums.
+    `observers` (e.g. timeline.TimelineRecorder) see every engine block while the workload runs, as the
+    per-phase accounting does."""
     pins_hz = dict(pins_hz or {})
     restore = apply_pins(phone, pins_hz)
     accumulator = _Accumulator(phone.knobs, phone.sim.rail_names, phone.sim.policies)
     try:
         if idle_before_s > 0:
             phone.advance(idle_before_s)
-        phone.sim.observers.append(accumulator)
+        watching = [accumulator, *observers]
+        phone.sim.observers.extend(watching)
         try:
             phone.start(workload)
             chunk = sample_period_s or DEFAULT_CHUNK_S
@@ -164,7 +168,8 @@ def run_workload(phone, workload: Workload, pins_hz: dict[str, int] | None = Non
                         on_progress(done - seen)
                         seen = done
         finally:
-            phone.sim.observers.remove(accumulator)
+            for observer in watching:
+                phone.sim.observers.remove(observer)
     finally:
         restore()
     return accumulator, workload
