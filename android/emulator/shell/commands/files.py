@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import stat as stat_mod
 import time
+from typing import Callable
 
 from android.emulator.shell import fileops
 from android.emulator.shell.interp import EXEC_FILE, SH, Ctx, command
@@ -29,20 +30,31 @@ def split_flags(argv: list[str], known: str) -> tuple[set[str], list[str]]:
     return flags, args
 
 
+def _each(ctx: Ctx, paths: list[str], action: Callable[[str], None]) -> int:
+    """Apply `action` to every operand; a failing one prints `cmd: path: reason` and the rest go on,
+    as toybox does. Returns the exit status."""
+    status = 0
+    for path in paths:
+        try:
+            action(path)
+        except FileExistsError:
+            status = ctx.fail(f"{path}: File exists")
+        except DeviceError as exc:
+            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
+        except OSError as exc:
+            status = ctx.fail(f"{path}: {exc.strerror}")
+    return status
+
+
 @command("cat")
 def cmd_cat(ctx: Ctx) -> int:
     _, paths = split_flags(ctx.argv, "uvetAs")
     session = ctx.session
-    status = 0
-    for path in paths or ["-"]:
-        if path == "-":
-            ctx.out(ctx.io.stdin.read())
-            continue
-        try:
-            ctx.out(session.phone.fs.read(session.abspath(path), session.uid))
-        except DeviceError as exc:
-            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
-    return status
+
+    def cat(path: str) -> None:
+        ctx.out(ctx.io.stdin.read() if path == "-" else session.phone.fs.read(session.abspath(path), session.uid))
+
+    return _each(ctx, paths or ["-"], cat)
 
 
 @command("ls")
@@ -140,15 +152,8 @@ def cmd_mkdir(ctx: Ctx) -> int:
         else:
             operands.append(arg)
     session = ctx.session
-    status = 0
-    for path in operands:
-        try:
-            fileops.mkdir(session.phone.fs, session.abspath(path), session.uid, mode, parents)
-        except FileExistsError:
-            status = ctx.fail(f"{path}: File exists")
-        except DeviceError as exc:
-            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
-    return status
+    return _each(ctx, operands,
+                 lambda path: fileops.mkdir(session.phone.fs, session.abspath(path), session.uid, mode, parents))
 
 
 @command("rm")
@@ -187,15 +192,7 @@ def _remove_tree(fs, path: str, uid: int) -> None:
 @command("rmdir")
 def cmd_rmdir(ctx: Ctx) -> int:
     session = ctx.session
-    status = 0
-    for path in ctx.argv[1:]:
-        try:
-            fileops.rmdir(session.phone.fs, session.abspath(path), session.uid)
-        except OSError as exc:
-            status = ctx.fail(f"{path}: {exc.strerror}")
-        except DeviceError as exc:
-            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
-    return status
+    return _each(ctx, ctx.argv[1:], lambda path: fileops.rmdir(session.phone.fs, session.abspath(path), session.uid))
 
 
 @command("mv")
@@ -205,13 +202,8 @@ def cmd_mv(ctx: Ctx) -> int:
         return ctx.fail("needs 2 arguments")
     session = ctx.session
     target = session.abspath(paths[-1])
-    status = 0
-    for path in paths[:-1]:
-        try:
-            fileops.rename(session.phone.fs, session.abspath(path), target, session.uid)
-        except DeviceError as exc:
-            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
-    return status
+    return _each(ctx, paths[:-1],
+                 lambda path: fileops.rename(session.phone.fs, session.abspath(path), target, session.uid))
 
 
 @command("cp")
@@ -222,14 +214,12 @@ def cmd_cp(ctx: Ctx) -> int:
     session = ctx.session
     fs = session.phone.fs
     target = session.abspath(paths[-1])
-    status = 0
-    for path in paths[:-1]:
+
+    def copy(path: str) -> None:
         dest = posixpath.join(target, posixpath.basename(path)) if fs.is_dir(target) else target
-        try:
-            fs.write(dest, fs.read(session.abspath(path), session.uid), session.uid)
-        except DeviceError as exc:
-            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
-    return status
+        fs.write(dest, fs.read(session.abspath(path), session.uid), session.uid)
+
+    return _each(ctx, paths[:-1], copy)
 
 
 @command("chmod")
@@ -280,13 +270,7 @@ def _parse_mode(text: str, current: int) -> int:
 def cmd_touch(ctx: Ctx) -> int:
     _, paths = split_flags(ctx.argv, "acm")
     session = ctx.session
-    status = 0
-    for path in paths:
-        try:
-            session.phone.fs.write(session.abspath(path), b"", session.uid, append=True)
-        except DeviceError as exc:
-            status = ctx.fail(f"{path}: {fileops.error_text(exc)}")
-    return status
+    return _each(ctx, paths, lambda path: session.phone.fs.write(session.abspath(path), b"", session.uid, append=True))
 
 
 @command("basename")
