@@ -7,6 +7,7 @@ between delimiters. Root comes from `su -c` (or an adbd already running as uid 0
 read are re-read through su in the same burst. Writes go through `su -c 'printf ... > path'`; callers
 verify them by reading back.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,14 @@ import adbutils
 from adbutils.errors import AdbError
 
 from android.device import Device, ShellResult
-from android.errors import (ConnectionLostError, DeviceError, DevicePathError, DevicePermissionError,
-                            InvalidValueError, NotRootedError)
+from android.errors import (
+    ConnectionLostError,
+    DeviceError,
+    DevicePathError,
+    DevicePermissionError,
+    InvalidValueError,
+    NotRootedError,
+)
 
 DEFAULT_ADB_PORT = 5037
 DEFAULT_TIMEOUT_S = 30.0
@@ -60,8 +67,11 @@ class AdbDevice(Device):
             raise ConnectionLostError(
                 f"{self.serial}: no adb server on 127.0.0.1:{self.adb_port}: start one with "
                 f"`adb -P {self.adb_port} start-server`"
-                + (f" and connect the phone with `adb -P {self.adb_port} connect {self.serial}`"
-                   if ":" in self.serial else "")
+                + (
+                    f" and connect the phone with `adb -P {self.adb_port} connect {self.serial}`"
+                    if ":" in self.serial
+                    else ""
+                )
             ) from None
 
     def check_state(self) -> None:
@@ -69,22 +79,31 @@ class AdbDevice(Device):
         try:
             infos = self.client.list()
         except (AdbError, OSError) as exc:
-            raise ConnectionLostError(f"{self.serial}: cannot talk to the adb server on port "
-                                      f"{self.adb_port}: {exc}") from None
+            raise ConnectionLostError(
+                f"{self.serial}: cannot talk to the adb server on port {self.adb_port}: {exc}"
+            ) from None
         states = {info.serial: info.state for info in infos}
         state = states.get(self.serial)
         if state is None:
             listed = ", ".join(f"{s} ({st})" for s, st in states.items()) or "none"
-            how = (f"connect it with `adb -P {self.adb_port} connect {self.serial}`" if ":" in self.serial
-                   else "plug it in, enable USB debugging, and check `adb devices`")
-            raise DeviceError(f"no device {self.serial!r} on the adb server at port {self.adb_port} "
-                              f"(devices: {listed}): {how}")
+            how = (
+                f"connect it with `adb -P {self.adb_port} connect {self.serial}`"
+                if ":" in self.serial
+                else "plug it in, enable USB debugging, and check `adb devices`"
+            )
+            raise DeviceError(
+                f"no device {self.serial!r} on the adb server at port {self.adb_port} (devices: {listed}): {how}"
+            )
         if state == "unauthorized":
-            raise ConnectionLostError(f"{self.serial}: unauthorized: accept the 'Allow USB debugging?' prompt "
-                                      "on the phone (or revoke and re-grant authorizations), then retry")
+            raise ConnectionLostError(
+                f"{self.serial}: unauthorized: accept the 'Allow USB debugging?' prompt "
+                "on the phone (or revoke and re-grant authorizations), then retry"
+            )
         if state == "offline":
-            raise ConnectionLostError(f"{self.serial}: offline: the phone does not answer; reconnect it "
-                                      f"(`adb -P {self.adb_port} reconnect offline`, or disconnect and connect)")
+            raise ConnectionLostError(
+                f"{self.serial}: offline: the phone does not answer; reconnect it "
+                f"(`adb -P {self.adb_port} reconnect offline`, or disconnect and connect)"
+            )
         if state != "device":
             raise ConnectionLostError(f"{self.serial}: in state {state!r}, not ready for commands")
 
@@ -97,11 +116,14 @@ class AdbDevice(Device):
         except ConnectionLostError as state_error:
             return state_error
         except DeviceError:
-            return ConnectionLostError(f"{self.serial}: the connection dropped and the adb server no longer "
-                                       f"lists the phone ({exc}); reconnect it "
-                                       f"(`adb -P {self.adb_port} connect {self.serial}`) and retry")
-        return ConnectionLostError(f"{self.serial}: the adb connection dropped ({exc}); check "
-                                   f"`adb -P {self.adb_port} devices` and retry")
+            return ConnectionLostError(
+                f"{self.serial}: the connection dropped and the adb server no longer "
+                f"lists the phone ({exc}); reconnect it "
+                f"(`adb -P {self.adb_port} connect {self.serial}`) and retry"
+            )
+        return ConnectionLostError(
+            f"{self.serial}: the adb connection dropped ({exc}); check `adb -P {self.adb_port} devices` and retry"
+        )
 
     # --- the persistent shell -----------------------------------------------------------------
     def _run(self, command: str) -> tuple[int, str]:
@@ -116,8 +138,7 @@ class AdbDevice(Device):
                 return self._session.run(command)
             except TimeoutError:
                 self._drop_session()
-                raise DeviceError(f"{self.serial}: no answer within {self.timeout_s} s to {command[:120]!r}") \
-                    from None
+                raise DeviceError(f"{self.serial}: no answer within {self.timeout_s} s to {command[:120]!r}") from None
             except (OSError, EOFError, AdbError) as exc:
                 raise self._lost(exc) from None
 
@@ -171,10 +192,12 @@ class AdbDevice(Device):
 
     def _read_burst(self, paths: list[str], as_root: bool) -> dict[str, tuple[str, str | None]]:
         mark = self._mark()
-        helper = (f"for f in {' '.join(shlex.quote(p) for p in paths)}; do echo \"{mark}B\"; "
-                  f"if [ ! -e \"$f\" ]; then echo \"{mark}E{_READ_MISSING}\"; "
-                  f"elif cat \"$f\" 2>/dev/null; then echo; echo \"{mark}E{_READ_OK}\"; "
-                  f"else echo \"{mark}E{_READ_DENIED}\"; fi; done")
+        helper = (
+            f'for f in {" ".join(shlex.quote(p) for p in paths)}; do echo "{mark}B"; '
+            f'if [ ! -e "$f" ]; then echo "{mark}E{_READ_MISSING}"; '
+            f'elif cat "$f" 2>/dev/null; then echo; echo "{mark}E{_READ_OK}"; '
+            f'else echo "{mark}E{_READ_DENIED}"; fi; done'
+        )
         _, out = self._run(self._as_root(helper) if as_root else helper)
         return dict(zip(paths, _parse_burst(out, mark, len(paths), self.serial)))
 
@@ -221,8 +244,9 @@ class AdbDevice(Device):
                 self._shell_v2 = "shell_v2" in self._adb.get_features().split(",")
             result = self._adb.shell2(command, timeout=timeout_s or self.timeout_s, v2=self._shell_v2)
         except adbutils.AdbTimeout:
-            raise DeviceError(f"{self.serial}: shell command timed out after {timeout_s or self.timeout_s} s: "
-                              f"{command[:200]!r}") from None
+            raise DeviceError(
+                f"{self.serial}: shell command timed out after {timeout_s or self.timeout_s} s: {command[:200]!r}"
+            ) from None
         except (AdbError, OSError, EOFError) as exc:
             raise self._lost(exc) from None
         return ShellResult(result.returncode, result.stdout if self._shell_v2 else result.output, result.stderr)
@@ -243,8 +267,11 @@ class AdbDevice(Device):
         if not self.exists(parent):
             return DevicePathError(self.serial, parent, "no such directory to push into")
         if self._run(f"test -w {shlex.quote(parent)}")[0] != 0 or self.exists(remote):
-            return DevicePermissionError(self.serial, remote, "permission denied for the adb shell user "
-                                         "(push to /data/local/tmp, then copy with su)")
+            return DevicePermissionError(
+                self.serial,
+                remote,
+                "permission denied for the adb shell user (push to /data/local/tmp, then copy with su)",
+            )
         return DeviceError(f"{self.serial}: push to {remote} failed: {exc}")
 
     def pull(self, remote: str, local: str | Path) -> None:
@@ -273,9 +300,9 @@ def _parse_burst(out: str, mark: str, count: int, serial: str) -> list[tuple[str
         start = out.find(begin, pos)
         stop = out.find(end, start + len(begin)) if start >= 0 else -1
         if start < 0 or stop < 0:
-            raise DeviceError(f"{serial}: garbled answer from the read helper: {out[pos:pos + 200]!r}")
+            raise DeviceError(f"{serial}: garbled answer from the read helper: {out[pos : pos + 200]!r}")
         code = out[stop + len(end)]
-        body = out[start + len(begin):stop]
+        body = out[start + len(begin) : stop]
         results.append((code, body[:-1] if code == _READ_OK else None))
         pos = stop + len(end) + 1
     return results
@@ -310,13 +337,13 @@ class _PersistentShell:
             if at >= 0:
                 line_end = self._buf.find(b"\n", at + len(needle))
                 if line_end >= 0:
-                    status = int(self._buf[at + len(needle):line_end] or b"1")
+                    status = int(self._buf[at + len(needle) : line_end] or b"1")
                     out = bytes(self._buf[:at])
-                    del self._buf[:line_end + 1]
+                    del self._buf[: line_end + 1]
                     return status, out.decode(errors="replace")
             try:
                 chunk = self.sock.recv(1 << 16)
-            except socket.timeout:
+            except TimeoutError:
                 raise TimeoutError from None
             if not chunk:
                 raise EOFError("the shell stream closed")

@@ -1,4 +1,5 @@
 """Device-layer subcommands: `fusegov probe`."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,21 @@ def format_summary(info: DeviceInfo) -> str:
         cpus = ",".join(map(str, c.cpus))
         lines.append(f"  {c.knob:<10} cpus {cpus:<8} governor {c.governor:<12} {_table(c)}")
     g = info.gpu
-    lines += ["", f"GPU ({g.driver}, {g.model}):",
-              f"  {'gpu':<10} governor {g.control.governor:<12} {_table(g.control)}",
-              f"  {'':<10} {g.control.directory}", "", "Memory and interconnect (devfreq):"]
+    lines += [
+        "",
+        f"GPU ({g.driver}, {g.model}):",
+        f"  {'gpu':<10} governor {g.control.governor:<12} {_table(g.control)}",
+        f"  {'':<10} {g.control.directory}",
+        "",
+        "Memory and interconnect (devfreq):",
+    ]
     for m in sorted(info.memory, key=lambda m: m.knob != "mem"):
         name = m.directory.rsplit("/", 1)[-1]
         label = f"{m.knob} ({name})" if m.knob != name else name
-        lines.append(f"  {label:<38} governor {m.governor:<12} unit {m.unit:<4} {len(m.table_hz)} levels, "
-                     f"{format_hz(m.table_hz[0])}..{format_hz(m.table_hz[-1])}")
+        lines.append(
+            f"  {label:<38} governor {m.governor:<12} unit {m.unit:<4} {len(m.table_hz)} levels, "
+            f"{format_hz(m.table_hz[0])}..{format_hz(m.table_hz[-1])}"
+        )
     lines += ["", f"Power rails ({len(info.rails)}):"]
     if not info.rails:
         lines.append("  none (no ODPM); use the battery fuel gauge or an external monitor")

@@ -1,4 +1,5 @@
 """Open the Device a command names: --virtual NAME|FILE, --root DIR, or --serial SERIAL (ADB)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,13 +10,20 @@ from android.errors import FusegovError
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--virtual", metavar="NAME|FILE",
-                       help="the built-in virtual phone: a profile name (pixel7, sm8550, pixel4) or a profile JSON path")
+    group.add_argument(
+        "--virtual",
+        metavar="NAME|FILE",
+        help="the built-in virtual phone: a profile name (pixel7, sm8550, pixel4) or a profile JSON path",
+    )
     group.add_argument("--root", metavar="DIR", help="a directory laid out like a phone's / (a captured sysfs tree)")
     group.add_argument("--serial", metavar="SERIAL", help="a phone (or `fusegov emulate`) reached through adb")
     parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
-    parser.add_argument("--adb-port", type=int, metavar="PORT",
-                        help="port of the adb server for --serial (default $ANDROID_ADB_SERVER_PORT or 5037)")
+    parser.add_argument(
+        "--adb-port",
+        type=int,
+        metavar="PORT",
+        help="port of the adb server for --serial (default $ANDROID_ADB_SERVER_PORT or 5037)",
+    )
 
 
 def open_device(args: argparse.Namespace) -> Device:

@@ -4,6 +4,7 @@ Backends: `LocalDevice` (a directory root: `/` on the phone, a captured sysfs tr
 `VirtualDevice` (the in-process virtual phone) and `AdbDevice` (adbutils against an `adb` server).
 Everything above this layer speaks paths and text; units and knob semantics live in android.knobs.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -75,10 +76,10 @@ class Device(ABC):
                 out[path] = None
         return out
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: backends without connections keep it)
         """Release connections; reading after close is an error."""
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Device:
         return self
 
     def __exit__(self, *exc) -> None:

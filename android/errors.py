@@ -1,4 +1,5 @@
 """Specific exceptions that carry the device, the file and the allowed values."""
+
 from __future__ import annotations
 
 
@@ -55,6 +56,10 @@ class ProfileError(FusegovError):
 
 class ProbeError(FusegovError):
     """Discovery could not find a required component (e.g. no GPU)."""
+
+
+class WorkloadError(FusegovError):
+    """A workload description (LLM model, ONNX graph, request) is malformed or does not fit the phone."""
 
 
 class TraceError(FusegovError):

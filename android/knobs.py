@@ -4,6 +4,7 @@ The one place that knows the write order and the unit of each knob's files (from
 writes min = max in the order that never asks the kernel for min > max: raising writes max first,
 lowering writes min first.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,8 +81,10 @@ class KnobController:
         for file, value in order:
             self._write(control, file, value)
         got = self.limits_hz(knob)
-        want = (from_native(to_native(min_hz, control.unit), control.unit),
-                from_native(to_native(max_hz, control.unit), control.unit))
+        want = (
+            from_native(to_native(min_hz, control.unit), control.unit),
+            from_native(to_native(max_hz, control.unit), control.unit),
+        )
         if got != want:
             raise WriteVerifyError(
                 f"{self.device.name}: {knob}: asked for {format_hz(want[0])}..{format_hz(want[1])}, "

@@ -1,4 +1,5 @@
 """A device that is a directory tree: `/` when fusegov runs on the phone, a captured sysfs in tests."""
+
 from __future__ import annotations
 
 import errno
@@ -64,8 +65,7 @@ class LocalDevice(Device):
 
     def shell(self, command: str, timeout_s: float | None = None) -> ShellResult:
         """Runs the command with the host's sh, in the root directory (on the phone: the phone's sh)."""
-        proc = subprocess.run(["sh", "-c", command], cwd=self.root, capture_output=True, text=True,
-                              timeout=timeout_s)
+        proc = subprocess.run(["sh", "-c", command], cwd=self.root, capture_output=True, text=True, timeout=timeout_s)
         return ShellResult(proc.returncode, proc.stdout, proc.stderr)
 
     def push(self, local: str | Path, remote: str) -> None:

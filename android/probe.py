@@ -1,4 +1,5 @@
 """`fusegov probe`: find a phone's CPU policies, GPU, memory buses, rails and zones by looking."""
+
 from __future__ import annotations
 
 from android.device import Device

@@ -1,4 +1,5 @@
 """The one place that converts frequencies between people, fusegov (Hz) and each sysfs file's unit."""
+
 from __future__ import annotations
 
 import re

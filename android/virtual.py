@@ -1,4 +1,5 @@
 """The in-process virtual phone as a Device, with root access (like the daemon running as root)."""
+
 from __future__ import annotations
 
 from pathlib import Path

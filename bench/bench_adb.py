@@ -7,6 +7,7 @@ Starts a private adb server and an emulator (as the tests do), then measures, in
     `adb shell cat` process per file; and the in-process VirtualDevice for reference.
 Usage: python bench/bench_adb.py [--profile sm8550] [--seconds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,16 @@ def sysfs_paths(device) -> list[str]:
     paths = []
     for policy in device.listdir("/sys/devices/system/cpu/cpufreq"):
         base = f"/sys/devices/system/cpu/cpufreq/{policy}"
-        paths += [f"{base}/{name}" for name in ("scaling_cur_freq", "scaling_min_freq", "scaling_max_freq",
-                                                "scaling_governor", "stats/time_in_state")]
+        paths += [
+            f"{base}/{name}"
+            for name in (
+                "scaling_cur_freq",
+                "scaling_min_freq",
+                "scaling_max_freq",
+                "scaling_governor",
+                "stats/time_in_state",
+            )
+        ]
     for zone in device.listdir("/sys/class/thermal"):
         paths.append(f"/sys/class/thermal/{zone}/temp")
     for name in device.listdir("/sys/class/devfreq"):
@@ -66,9 +75,14 @@ def main() -> int:
     port = _free_port()
     env = {**os.environ, "HOME": home, "ANDROID_ADB_SERVER_PORT": str(port), "PYTHONPATH": str(REPO)}
     subprocess.run([adb, "-P", str(port), "start-server"], env=env, check=True, capture_output=True)
-    emulator = subprocess.Popen([sys.executable, "-m", "governor.cli", "emulate", "--profile", args.profile,
-                                 "--port", "0"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "governor.cli", "emulate", "--profile", args.profile, "--port", "0"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         serial = ""
         while not serial:
@@ -91,30 +105,42 @@ def run(adb: str, port: int, env: dict, serial: str, args) -> int:
     virtual = VirtualDevice(args.profile)
     paths = sysfs_paths(device)
     one = paths[0]
-    print(f"bench_adb: {args.profile} served by `fusegov emulate` at {serial}, adb server on port {port}, "
-          f"{len(paths)} sysfs files per burst\n")
+    print(
+        f"bench_adb: {args.profile} served by `fusegov emulate` at {serial}, adb server on port {port}, "
+        f"{len(paths)} sysfs files per burst\n"
+    )
 
     def adb_process(command: str) -> None:
-        subprocess.run([adb, "-P", str(port), "-s", serial, "shell", command], env=env, capture_output=True,
-                       check=True)
+        subprocess.run([adb, "-P", str(port), "-s", serial, "shell", command], env=env, capture_output=True, check=True)
 
     print("shell round trips (one short command each):")
-    persistent = rate("persistent shell (AdbDevice, one stream kept open)", lambda: device.exists("/"),
-                      args.seconds)
+    persistent = rate("persistent shell (AdbDevice, one stream kept open)", lambda: device.exists("/"), args.seconds)
     connection = rate("one adbutils shell connection per command", lambda: device.shell("true"), args.seconds)
     process = rate("one `adb shell` process per command", lambda: adb_process("true"), args.seconds)
-    print(f"  -> persistent shell is {persistent / connection:.1f}x one connection per command, "
-          f"{persistent / process:.1f}x one adb process per command\n")
+    print(
+        f"  -> persistent shell is {persistent / connection:.1f}x one connection per command, "
+        f"{persistent / process:.1f}x one adb process per command\n"
+    )
 
     print("sysfs reads:")
-    burst = rate(f"AdbDevice.read_many ({len(paths)} files in one round trip)", lambda: device.read_many(paths),
-                 args.seconds, per_call=len(paths))
+    burst = rate(
+        f"AdbDevice.read_many ({len(paths)} files in one round trip)",
+        lambda: device.read_many(paths),
+        args.seconds,
+        per_call=len(paths),
+    )
     single = rate("AdbDevice.read (one round trip per file)", lambda: device.read(one), args.seconds)
     per_process = rate("`adb shell cat FILE` process per file", lambda: adb_process(f"cat {one}"), args.seconds)
-    in_process = rate("VirtualDevice.read_many in-process (no ADB, reference)", lambda: virtual.read_many(paths),
-                      args.seconds, per_call=len(paths))
-    print(f"  -> read_many is {burst / single:.1f}x read per file and {burst / per_process:.1f}x one adb "
-          f"process per file; in-process is {in_process / burst:.1f}x read_many over ADB")
+    in_process = rate(
+        "VirtualDevice.read_many in-process (no ADB, reference)",
+        lambda: virtual.read_many(paths),
+        args.seconds,
+        per_call=len(paths),
+    )
+    print(
+        f"  -> read_many is {burst / single:.1f}x read per file and {burst / per_process:.1f}x one adb "
+        f"process per file; in-process is {in_process / burst:.1f}x read_many over ADB"
+    )
     device.close()
     return 0
 

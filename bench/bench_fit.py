@@ -10,6 +10,7 @@ process so peak RSS belongs to it alone:
   2. `fusegov fit FILE --json` (ingest, rates, screening, VIF, grouped-CV forward selection, models, JSON).
 The ratios fit/floor say what the fitting adds on top of merely loading the data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,16 +28,19 @@ sys.path.insert(0, str(ROOT))
 
 # VmHWM of the child's own address space: getrusage's ru_maxrss would also count the parent's memory
 # image the child was forked from (Linux keeps the pre-exec high-water mark), i.e. the generated trace.
-_PEAK = ("import sys; print('PEAK_KIB', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0],"
-         " file=sys.stderr)")
+_PEAK = (
+    "import sys; print('PEAK_KIB', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0],"
+    " file=sys.stderr)"
+)
 
 
 def run_child(code: str) -> tuple[float, float, str]:
     """Run Python code in a fresh process; return (wall s, its own peak RSS MiB, stdout)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code + "\n" + _PEAK], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "\n" + _PEAK], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
@@ -64,9 +68,11 @@ def main() -> int:
         write_trace(frame, trace, meta)
         counter_mib = frame.filter(like="pmc.").shape[1] * len(frame) * 8 / 2**20
         del frame
-        print(f"trace: {args.samples} samples x {args.counters} counters, {args.workloads} workloads, "
-              f"{trace.stat().st_size / 2**20:.0f} MiB Parquet, counter matrix {counter_mib:.0f} MiB as float64 "
-              f"(generated in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"trace: {args.samples} samples x {args.counters} counters, {args.workloads} workloads, "
+            f"{trace.stat().st_size / 2**20:.0f} MiB Parquet, counter matrix {counter_mib:.0f} MiB as float64 "
+            f"(generated in {time.perf_counter() - start:.1f} s)"
+        )
 
         load_s, load_mib, _ = run_child(f"import pandas as pd; pd.read_parquet({str(trace)!r})")
         print(f"floor, pandas.read_parquet:  wall {load_s:6.1f} s   peak RSS {load_mib:7.1f} MiB")
@@ -74,11 +80,15 @@ def main() -> int:
         fit_s, fit_mib, out = run_child(f"from governor.cli import main; rc = main({argv!r}); assert rc == 0")
         result = json.loads(out)
         print(f"fusegov fit:                 wall {fit_s:6.1f} s   peak RSS {fit_mib:7.1f} MiB")
-        print(f"ratios fit / floor:          wall {fit_s / load_s:6.1f} x   peak RSS {fit_mib / load_mib:5.2f} x; "
-              f"peak RSS / counter matrix {fit_mib / counter_mib:.2f} x")
-        print(f"fit result: {len(result['selected'])} features from {result['n_counters']} of "
-              f"{result['n_available']} counters, held-out MAPE {result['mape_pct']['model']:.2f}% "
-              f"(baseline {result['mape_pct']['baseline']:.2f}%)")
+        print(
+            f"ratios fit / floor:          wall {fit_s / load_s:6.1f} x   peak RSS {fit_mib / load_mib:5.2f} x; "
+            f"peak RSS / counter matrix {fit_mib / counter_mib:.2f} x"
+        )
+        print(
+            f"fit result: {len(result['selected'])} features from {result['n_counters']} of "
+            f"{result['n_available']} counters, held-out MAPE {result['mape_pct']['model']:.2f}% "
+            f"(baseline {result['mape_pct']['baseline']:.2f}%)"
+        )
     return 0
 
 

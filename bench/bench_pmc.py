@@ -8,6 +8,7 @@ reference model (a noise draw per step and counter, MixingModel.increments, vect
 unbuffered per-step loop (signals and counter increments computed for each step on its own). It prints
 wall times, simulated seconds per wall second, and the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,32 +62,40 @@ def bench_family(family: str, n_steps: int, dt_s: float, chunk: int = 10) -> dic
     return {
         "one_call_s": _timed(lambda: (unit.accumulate(activity), unit.read_all_totals())),
         "chunked_s": _timed(in_chunks),
-        "per_step_reference_s": _timed(
-            lambda: model.increments(base_signals(activity, unit.shape), rng).sum(axis=0)),
+        "per_step_reference_s": _timed(lambda: model.increments(base_signals(activity, unit.shape), rng).sum(axis=0)),
         "per_step_loop_s": _timed(unbuffered_loop),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m android.emulator.sim.pmc.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m android.emulator.sim.pmc.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--steps", type=int, default=10_000, help="simulation steps (default 10000)")
     parser.add_argument("--dt-ms", type=float, default=1.0, help="step length in ms (default 1)")
     args = parser.parse_args(argv)
     simulated_s = args.steps * args.dt_ms / 1e3
     print(f"{args.steps} steps of {args.dt_ms:g} ms = {simulated_s:g} s simulated per run")
-    header = f"{'family':<14}{'counters':>9}{'one call':>12}{'chunks/10':>12}{'ref/step':>12}{'loop/step':>12}" \
-             f"{'x realtime':>12}{'vs ref':>9}{'vs loop':>9}"
+    header = (
+        f"{'family':<14}{'counters':>9}{'one call':>12}{'chunks/10':>12}{'ref/step':>12}{'loop/step':>12}"
+        f"{'x realtime':>12}{'vs ref':>9}{'vs loop':>9}"
+    )
     print(header)
     for family in sorted(FAMILIES):
         t = bench_family(family, args.steps, args.dt_ms / 1e3)
         n_counters = len(PmcUnit.for_family(family).catalogue)
-        print(f"{family:<14}{n_counters:>9}{t['one_call_s'] * 1e3:>10.1f}ms{t['chunked_s'] * 1e3:>10.1f}ms"
-              f"{t['per_step_reference_s'] * 1e3:>10.1f}ms{t['per_step_loop_s'] * 1e3:>10.1f}ms"
-              f"{simulated_s / t['chunked_s']:>11.0f}x{t['per_step_reference_s'] / t['one_call_s']:>8.1f}x"
-              f"{t['per_step_loop_s'] / t['one_call_s']:>8.0f}x")
-    print("x realtime: simulated s per wall s when called in chunks of 10 steps; vs ref / vs loop: one call "
-          "against the per-step reference model and against the unbuffered per-step loop")
+        print(
+            f"{family:<14}{n_counters:>9}{t['one_call_s'] * 1e3:>10.1f}ms{t['chunked_s'] * 1e3:>10.1f}ms"
+            f"{t['per_step_reference_s'] * 1e3:>10.1f}ms{t['per_step_loop_s'] * 1e3:>10.1f}ms"
+            f"{simulated_s / t['chunked_s']:>11.0f}x{t['per_step_reference_s'] / t['one_call_s']:>8.1f}x"
+            f"{t['per_step_loop_s'] / t['one_call_s']:>8.0f}x"
+        )
+    print(
+        "x realtime: simulated s per wall s when called in chunks of 10 steps; vs ref / vs loop: one call "
+        "against the per-step reference model and against the unbuffered per-step loop"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ four LLMs and the five original networks; llama2-7b, EfficientNet-B0 and MobileN
 same traces: each workload runs on a fresh phone seeded alike, so its rows do not depend on which other
 workloads were traced.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,16 @@ def subset_trace(frame, meta: dict, workloads: list[str], path: Path) -> Path:
 def line(label: str, result: dict) -> tuple[str, float]:
     mape = result["mape_pct"]
     ratio = mape["baseline"] / mape["model"]
-    per = "  ".join(f"{w.partition(':')[2]} {v['model_mape_pct']:.1f}/{v['baseline_mape_pct']:.1f}"
-                    for w, v in sorted(result["per_workload"].items()))
+    per = "  ".join(
+        f"{w.partition(':')[2]} {v['model_mape_pct']:.1f}/{v['baseline_mape_pct']:.1f}"
+        for w, v in sorted(result["per_workload"].items())
+    )
     counters = ", ".join(c.partition(".")[2] for c in result["counters"])
-    text = (f"  {label:26s} model {mape['model']:5.2f}%  baseline {mape['baseline']:5.2f}%  ratio {ratio:5.2f}  "
-            f"{result['n_counters']:2d}/{result['n_available']} counters\n"
-            f"  {'':26s} per workload (model/baseline %): {per}\n  {'':26s} counters: {counters}")
+    text = (
+        f"  {label:26s} model {mape['model']:5.2f}%  baseline {mape['baseline']:5.2f}%  ratio {ratio:5.2f}  "
+        f"{result['n_counters']:2d}/{result['n_available']} counters\n"
+        f"  {'':26s} per workload (model/baseline %): {per}\n  {'':26s} counters: {counters}"
+    )
     return text, ratio
 
 
@@ -66,11 +71,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profiles", nargs="+", default=["pixel7", "sm8550"], help="virtual phone profiles")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(6)), help="trace seeds (default 0..5)")
-    parser.add_argument("--rotations", type=int, default=1, metavar="N",
-                        help="fit held-out sets 0..N-1: set R holds out each group's R-th member by name, wrapping "
-                             "(the test uses set 0; default: only set 0)")
-    parser.add_argument("--before", action=argparse.BooleanOptionalAction, default=True,
-                        help="also fit the pre-growth workload set and split on the same traces (default: on)")
+    parser.add_argument(
+        "--rotations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="fit held-out sets 0..N-1: set R holds out each group's R-th member by name, wrapping "
+        "(the test uses set 0; default: only set 0)",
+    )
+    parser.add_argument(
+        "--before",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also fit the pre-growth workload set and split on the same traces (default: on)",
+    )
     args = parser.parse_args()
     if args.rotations < 1:
         parser.error("--rotations must be at least 1")
@@ -84,8 +98,10 @@ def main() -> int:
         for profile in args.profiles:
             groups = test.workload_groups(profile)
             workloads = [name for names in groups.values() for name in names]
-            print(f"{profile}: {len(workloads)} workloads; groups "
-                  + "; ".join(f"{g}: {', '.join(n.partition(':')[2] for n in names)}" for g, names in groups.items()))
+            print(
+                f"{profile}: {len(workloads)} workloads; groups "
+                + "; ".join(f"{g}: {', '.join(n.partition(':')[2] for n in names)}" for g, names in groups.items())
+            )
             for seed in args.seeds:
                 folder = Path(tmp) / f"{profile}-{seed}"
                 folder.mkdir()
@@ -93,8 +109,10 @@ def main() -> int:
                 frame, meta = collectors.virtual_gpu_trace(profile, workloads, seed=seed, duration_s=test.DURATION_S)
                 trace_s = time.perf_counter() - t0
                 trace = subset_trace(frame, meta, workloads, folder / "all.parquet")
-                print(f" seed {seed}: trace {len(frame)} rows, {test.DURATION_S * len(workloads):.0f} simulated s in "
-                      f"{trace_s:.1f} s wall ({test.DURATION_S * len(workloads) / trace_s:.0f}x real time)")
+                print(
+                    f" seed {seed}: trace {len(frame)} rows, {test.DURATION_S * len(workloads):.0f} simulated s in "
+                    f"{trace_s:.1f} s wall ({test.DURATION_S * len(workloads) / trace_s:.0f}x real time)"
+                )
                 for rotation in range(args.rotations):
                     held = test.held_out(groups, rotation)
                     t0 = time.perf_counter()
@@ -113,10 +131,14 @@ def main() -> int:
     seeds = " ".join(map(str, args.seeds))
     print(f"\nbaseline / model MAPE ratio over seeds {seeds} (issue 5 asks >= {test.MIN_RATIO}):")
     for (profile, config), values in ratios.items():
-        print(f"  {profile:7s} {config:8s} {' '.join(f'{r:5.2f}' for r in values)}   min {min(values):5.2f}  "
-              f"median {statistics.median(values):5.2f}")
-    worst = {config: min(r for (_, c), v in ratios.items() if c == config for r in v)
-             for config in dict.fromkeys(c for _, c in ratios)}
+        print(
+            f"  {profile:7s} {config:8s} {' '.join(f'{r:5.2f}' for r in values)}   min {min(values):5.2f}  "
+            f"median {statistics.median(values):5.2f}"
+        )
+    worst = {
+        config: min(r for (_, c), v in ratios.items() if c == config for r in v)
+        for config in dict.fromkeys(c for _, c in ratios)
+    }
     print("  worst over profiles and seeds: " + ", ".join(f"{c} {r:.2f}" for c, r in worst.items()))
     print(f"total wall time {time.perf_counter() - start:.0f} s")
     return 0

@@ -8,6 +8,7 @@ cached per clock setting. Target: at least 200x real time on a 2-core machine.
 
     python bench/bench_sim.py [--seconds 60] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 from android.emulator.phone import VirtualPhone  # noqa: E402
 from android.emulator.sim.cnn import CnnRuns  # noqa: E402
@@ -72,15 +72,13 @@ def main() -> int:
         return phone
 
     with tempfile.TemporaryDirectory() as tmp:
-        from sim_onnx import conv_net
+        from tests.helpers.onnx_graphs import conv_net
 
         cnn_path = conv_net(Path(tmp) / "conv.onnx", channels=32, size=56)
         cases = [
-            ("LLM decode, stock governors (pixel7)", lambda: VirtualPhone("pixel7"),
-             lambda: LlmRequest(tiny, 8, 2000)),
+            ("LLM decode, stock governors (pixel7)", lambda: VirtualPhone("pixel7"), lambda: LlmRequest(tiny, 8, 2000)),
             ("LLM decode, pinned 848/2401/2028 (pixel7)", pinned_phone, lambda: LlmRequest(tiny, 8, 2000)),
-            ("LLM decode, stock governors (sm8550)", lambda: VirtualPhone("sm8550"),
-             lambda: LlmRequest(tiny, 8, 2000)),
+            ("LLM decode, stock governors (sm8550)", lambda: VirtualPhone("sm8550"), lambda: LlmRequest(tiny, 8, 2000)),
             ("CNN, stock governors (pixel7)", lambda: VirtualPhone("pixel7"), lambda: CnnRuns(cnn_path, 10**6)),
             ("idle phone (pixel7)", lambda: VirtualPhone("pixel7"), lambda: None),
         ]
@@ -92,8 +90,10 @@ def main() -> int:
     print(f"{'baseline: stock decode, per-step physics':<46} {baseline:>14.0f}x {1.0:>11.1f}x")
     worst = min(speed for name, speed in results if not name.startswith("idle"))
     verdict = "meets" if worst >= TARGET else "MISSES"
-    print(f"\nslowest workload runs {worst:.0f}x real time: {verdict} the {TARGET:.0f}x target "
-          f"(best of {args.repeat}, {args.seconds:.0f} simulated s each)")
+    print(
+        f"\nslowest workload runs {worst:.0f}x real time: {verdict} the {TARGET:.0f}x target "
+        f"(best of {args.repeat}, {args.seconds:.0f} simulated s each)"
+    )
     return 0 if worst >= TARGET else 1
 
 

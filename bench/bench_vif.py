@@ -8,6 +8,7 @@ Counters are drawn from a latent-factor model with counter-like scales (1..1e9) 
 span a realistic range (mostly 2..100). statsmodels is called the documented way for VIFs with a constant:
 `variance_inflation_factor(add_constant(X), j)` for every counter column j.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,17 @@ def main() -> int:
     parser.add_argument("--counters", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=5, help="runs of the fast path (best time is reported)")
-    parser.add_argument("--standardize", action="store_true",
-                        help="call statsmodels with standardize=True (its 0.15 default; ~10x slower per column)")
-    parser.add_argument("--sm-columns", type=int, default=None,
-                        help="run statsmodels on the first N columns only and extrapolate its time")
+    parser.add_argument(
+        "--standardize",
+        action="store_true",
+        help="call statsmodels with standardize=True (its 0.15 default; ~10x slower per column)",
+    )
+    parser.add_argument(
+        "--sm-columns",
+        type=int,
+        default=None,
+        help="run statsmodels on the first N columns only and extrapolate its time",
+    )
     args = parser.parse_args()
 
     import statsmodels
@@ -48,8 +56,10 @@ def main() -> int:
     from statsmodels.stats.outliers_influence import variance_inflation_factor
 
     X = counters(args.samples, args.counters, args.seed)
-    print(f"data: {args.samples} samples x {args.counters} counters (seed {args.seed}); "
-          f"numpy {np.__version__}, statsmodels {statsmodels.__version__}")
+    print(
+        f"data: {args.samples} samples x {args.counters} counters (seed {args.seed}); "
+        f"numpy {np.__version__}, statsmodels {statsmodels.__version__}"
+    )
 
     times = []
     for _ in range(args.repeat):
@@ -57,8 +67,10 @@ def main() -> int:
         fast = vif_all(X)
         times.append(time.perf_counter() - start)
     fast_s = min(times)
-    print(f"inverse correlation matrix: {fast_s * 1e3:.1f} ms (best of {args.repeat}); "
-          f"VIF range {fast.min():.2f} .. {fast.max():.2f}, median {np.median(fast):.2f}")
+    print(
+        f"inverse correlation matrix: {fast_s * 1e3:.1f} ms (best of {args.repeat}); "
+        f"VIF range {fast.min():.2f} .. {fast.max():.2f}, median {np.median(fast):.2f}"
+    )
 
     cols = args.counters if args.sm_columns is None else min(args.sm_columns, args.counters)
     exog = sm.add_constant(X)
@@ -75,8 +87,9 @@ def main() -> int:
 
     rel = np.abs(fast[:cols] - reference) / np.abs(reference)
     ok = bool(rel.max() <= 1e-6)
-    print(f"agreement on {cols} columns: max relative difference {rel.max():.2e} "
-          f"({'within' if ok else 'OUTSIDE'} 1e-6)")
+    print(
+        f"agreement on {cols} columns: max relative difference {rel.max():.2e} ({'within' if ok else 'OUTSIDE'} 1e-6)"
+    )
     print(f"speed ratio: {sm_total / fast_s:,.0f}x faster than the statsmodels loop")
     return 0 if ok else 1
 

@@ -1,11 +1,15 @@
-"""The fusegov trace format: one row per sample, units in column names, metadata in the file.
+"""The fusegov trace format, defined once: column names, their builders and parsers, metadata, read, write, check.
 
-Columns (ARCHITECTURE.md "Formats"): `seq` (sample number), `t_s` (monotonic device time, s), `phase`
-and `workload` labels, `freq.<knob>_hz`, `util.<knob>_pct`, `pmc.<group>.<countable>` (counter
+One row per sample (ARCHITECTURE.md "Formats"): `seq` (sample number), `t_s` (monotonic device time, s),
+`phase` and `workload` labels, `freq.<knob>_hz`, `util.<knob>_pct`, `pmc.<group>.<countable>` (counter
 increments during the interval), `power.<rail>_w` and `power.total_w`, `temp.<zone>_c`, optional
 `volt.<knob>_v`. File metadata (Parquet schema key `fusegov`, JSON): device, profile, soc, period_s,
 counters (catalogue), tool version. Parquet is the written format; CSV is accepted on input.
+
+Everything that reads or writes traces (collectors, the power model's ingest, plots, exports) builds and
+parses column names with the functions here, never by spelling them out.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,17 +22,99 @@ from android.errors import TraceError
 
 METADATA_KEY = b"fusegov"
 REQUIRED_COLUMNS = ("seq", "t_s", "phase", "workload")
+REQUIRED_METADATA = ("device", "profile", "soc", "period_s", "tool")
+TOTAL_RAIL = "total"
+
+# kind -> (prefix, suffix); knob names may hold dots (devfreq devices: 17000020.devfreq_int), rails and
+# zones may not.
+_KINDS = {
+    "freq": ("freq.", "_hz"),
+    "util": ("util.", "_pct"),
+    "power": ("power.", "_w"),
+    "temp": ("temp.", "_c"),
+    "volt": ("volt.", "_v"),
+}
 COLUMN_PATTERNS = (
-    re.compile(r"^freq\..+_hz$"),  # knob names may hold dots (devfreq devices: 17000020.devfreq_int)
+    re.compile(r"^freq\..+_hz$"),
     re.compile(r"^util\..+_pct$"),
     re.compile(r"^pmc\.[^.]+\..+$"),
     re.compile(r"^power\.[^.]+_w$"),
     re.compile(r"^temp\.[^.]+_c$"),
     re.compile(r"^volt\..+_v$"),
 )
-REQUIRED_METADATA = ("device", "profile", "soc", "period_s", "tool")
+PMC_PREFIX = "pmc."
 
 
+# ------------------------------------------------------------------------------------------ column names
+def freq_col(knob: str) -> str:
+    """Time-weighted frequency of a knob over the interval, Hz."""
+    return f"freq.{knob}_hz"
+
+
+def util_col(knob: str) -> str:
+    """Busy share of a knob (a CPU policy, the GPU) over the interval, percent."""
+    return f"util.{knob}_pct"
+
+
+def power_col(rail: str) -> str:
+    """Mean power of a rail (or `total`) over the interval, W."""
+    return f"power.{rail}_w"
+
+
+def temp_col(zone: str) -> str:
+    """Temperature of a thermal zone at the sample, degrees C."""
+    return f"temp.{zone}_c"
+
+
+def volt_col(knob: str) -> str:
+    """Supply voltage of a knob's OPP, V."""
+    return f"volt.{knob}_v"
+
+
+def pmc_col(group: str, countable: str) -> str:
+    """Increments of one GPU counter over the interval."""
+    return f"{PMC_PREFIX}{group}.{countable}"
+
+
+def parse_col(column: str, kind: str) -> str | None:
+    """The knob/rail/zone a `kind` column names (`power.gpu_w` -> `gpu` for kind "power"), else None."""
+    prefix, suffix = _KINDS[kind]
+    column = str(column)
+    if column.startswith(prefix) and column.endswith(suffix) and len(column) > len(prefix) + len(suffix):
+        return column[len(prefix) : -len(suffix)]
+    return None
+
+
+def parse_pmc_col(column: str) -> tuple[str, str] | None:
+    """(group, countable) of a counter column, else None."""
+    column = str(column)
+    if not column.startswith(PMC_PREFIX):
+        return None
+    group, sep, countable = column[len(PMC_PREFIX) :].partition(".")
+    return (group, countable) if sep and group and countable else None
+
+
+def columns_of(frame: pd.DataFrame, kind: str) -> dict[str, str]:
+    """{knob/rail/zone: column} for every column of one kind, in file order."""
+    out = {}
+    for column in frame.columns:
+        name = parse_col(column, kind)
+        if name is not None:
+            out[name] = str(column)
+    return out
+
+
+def pmc_columns(frame: pd.DataFrame) -> list[str]:
+    """Counter columns of a trace, in file order."""
+    return [str(c) for c in frame.columns if parse_pmc_col(c) is not None]
+
+
+def rail_of(column: str) -> str | None:
+    """`power.gpu_w` -> `gpu`: the rail a power column belongs to (None if not a power column)."""
+    return parse_col(column, "power")
+
+
+# ----------------------------------------------------------------------------------------------- checks
 def check_trace(frame: pd.DataFrame, metadata: dict) -> None:
     """Raise TraceError naming the first column or metadata key that breaks the schema."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
@@ -36,12 +122,16 @@ def check_trace(frame: pd.DataFrame, metadata: dict) -> None:
         raise TraceError(f"trace lacks required column(s) {', '.join(missing)}")
     for column in frame.columns:
         if column not in REQUIRED_COLUMNS and not any(p.match(str(column)) for p in COLUMN_PATTERNS):
-            raise TraceError(f"trace column {column!r} does not follow the schema (e.g. freq.gpu_hz, power.gpu_w)")
+            raise TraceError(
+                f"trace column {column!r} does not follow the schema "
+                f"(e.g. {freq_col('gpu')}, {power_col('gpu')}, {pmc_col('SP', 'SP_BUSY_CYCLES')})"
+            )
     absent = [k for k in REQUIRED_METADATA if k not in metadata]
     if absent:
         raise TraceError(f"trace metadata lacks {', '.join(absent)}")
 
 
+# ---------------------------------------------------------------------------------------------- read/write
 def write_trace(frame: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
     """Write a trace as Parquet with its metadata under the schema key `fusegov`."""
     import pyarrow as pa
@@ -55,3 +145,44 @@ def write_trace(frame: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table.replace_schema_metadata(schema_meta), path)
     return path
+
+
+def read_trace(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Return (rows, metadata) of a fusegov trace; metadata is {} when the file carries none (CSV)."""
+    path = Path(path)
+    if not path.exists():
+        raise TraceError(f"{path}: no such file")
+    if path.is_dir():
+        raise TraceError(f"{path}: is a directory, not a trace file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path)
+    if suffix in (".csv", ".txt") or suffix == ".gz" and path.name.lower().endswith(".csv.gz"):
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise TraceError(f"{path}: not a readable CSV trace ({exc})") from exc
+        return frame, {}
+    raise TraceError(f"{path}: unknown trace file type {suffix!r} (expected .parquet or .csv)")
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, pre_buffer=False)  # pre-buffering holds compressed pages twice
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise TraceError(f"{path}: not a readable Parquet trace ({exc})") from exc
+    meta: dict = {}
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw:
+        try:
+            meta = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"{path}: metadata key 'fusegov' is not JSON ({exc})") from exc
+    # split_blocks/self_destruct: free Arrow buffers column by column instead of holding two copies
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()  # hand freed Arrow pages back instead of keeping them cached
+    return frame, meta

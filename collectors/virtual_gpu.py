@@ -22,6 +22,7 @@ and decode lengths vary, so prefill and decode both appear; CNN workloads are th
 (android.emulator.sim.cnn_zoo) running back to back. Each pinned frequency gets an equal share of the
 workload's `duration_s`; the app is stopped when its share is spent.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,8 +43,8 @@ from android.emulator.sim.llm_models import builtin_models, check_fits, load_mod
 from android.emulator.sim.pmc.catalogue import counter_delta
 from android.emulator.sim.pmc.unit import MaliPmcUnit
 from android.emulator.sim.request import apply_pins, run_workload
-from android.emulator.sim.workload import Segment, Workload, WorkloadError
-from android.errors import TraceError
+from android.emulator.sim.workload import Segment, Workload
+from android.errors import TraceError, WorkloadError
 from collectors.trace import check_trace
 
 DEFAULT_LEVELS = 5  # GPU frequencies spread over the OPP table when none are given
@@ -69,9 +70,14 @@ def virtual_workloads(profile: str | Profile) -> dict[str, str]:
     return out
 
 
-def virtual_gpu_trace(profile: str | Profile, workloads: list[str], seed: int = 0, duration_s: float = 20.0,
-                      gpu_freqs_hz: list[float] | None = None, period_s: float = 0.05,
-                      ) -> tuple[pd.DataFrame, dict]:
+def virtual_gpu_trace(
+    profile: str | Profile,
+    workloads: list[str],
+    seed: int = 0,
+    duration_s: float = 20.0,
+    gpu_freqs_hz: list[float] | None = None,
+    period_s: float = 0.05,
+) -> tuple[pd.DataFrame, dict]:
     """Trace `workloads` (names from virtual_workloads) at each GPU frequency; returns (rows, metadata)
     in the fusegov trace schema. `duration_s` of simulated time per workload, split across frequencies."""
     profile = _profile(profile)
@@ -83,8 +89,14 @@ def virtual_gpu_trace(profile: str | Profile, workloads: list[str], seed: int = 
     from tqdm import tqdm
 
     rows: list[pd.DataFrame] = []
-    bar = tqdm(total=round(total_s, 3), unit="sim s", desc=f"GPU trace {profile.name}", file=sys.stderr,
-               leave=False, disable=None if total_s >= PROGRESS_MIN_S else True)
+    bar = tqdm(
+        total=round(total_s, 3),
+        unit="sim s",
+        desc=f"GPU trace {profile.name}",
+        file=sys.stderr,
+        leave=False,
+        disable=None if total_s >= PROGRESS_MIN_S else True,
+    )
     widths: set[int] = set()
     try:
         for name in workloads:
@@ -99,8 +111,16 @@ def virtual_gpu_trace(profile: str | Profile, workloads: list[str], seed: int = 
         bar.close()
     frame = pd.concat(rows, ignore_index=True)
     frame.insert(0, "seq", np.arange(len(frame), dtype=np.int64))
-    meta = _metadata(profile, seed, period_s, duration_s, freqs_hz, workloads,
-                     [c for c in frame.columns if c.startswith("pmc.")], sorted(widths))
+    meta = _metadata(
+        profile,
+        seed,
+        period_s,
+        duration_s,
+        freqs_hz,
+        workloads,
+        [c for c in frame.columns if c.startswith("pmc.")],
+        sorted(widths),
+    )
     check_trace(frame, meta)
     return frame, meta
 
@@ -120,8 +140,10 @@ def _gpu_frequencies(profile: Profile, gpu_freqs_hz: list[float] | None) -> list
     out = []
     for freq in gpu_freqs_hz:
         if round(freq) not in table:
-            raise TraceError(f"GPU frequency {freq / 1e6:g} MHz is not an OPP of {profile.name}: its GPU runs at "
-                             f"{', '.join(f'{f / 1e6:g}' for f in table)} MHz")
+            raise TraceError(
+                f"GPU frequency {freq / 1e6:g} MHz is not an OPP of {profile.name}: its GPU runs at "
+                f"{', '.join(f'{f / 1e6:g}' for f in table)} MHz"
+            )
         out.append(round(freq))
     return out
 
@@ -141,15 +163,22 @@ def _check_arguments(profile: Profile, workloads: list[str], duration_s: float, 
     if not period_s > 0:
         raise TraceError(f"period_s must be positive, got {period_s}")
     if period_s > MAX_PERIOD_S:
-        raise TraceError(f"period_s {period_s} s is too long: 32-bit GPU counters may wrap more than once between "
-                         f"readings; use at most {MAX_PERIOD_S} s")
+        raise TraceError(
+            f"period_s {period_s} s is too long: 32-bit GPU counters may wrap more than once between "
+            f"readings; use at most {MAX_PERIOD_S} s"
+        )
     if not duration_s > 0:
         raise TraceError(f"duration_s must be positive, got {duration_s}")
 
 
 def _check_llm_fits(model, profile: Profile) -> None:
-    check_fits(model, PROMPT_TOKENS[1] + DECODE_TOKENS[1], profile.memory_bytes,
-               profile.physics.memory.app_usable_fraction, profile.name)
+    check_fits(
+        model,
+        PROMPT_TOKENS[1] + DECODE_TOKENS[1],
+        profile.memory_bytes,
+        profile.physics.memory.app_usable_fraction,
+        profile.name,
+    )
 
 
 # --- workloads --------------------------------------------------------------------------------------
@@ -189,8 +218,10 @@ def _requests(model, rng: np.random.Generator, workload: Workload, deadline_s: f
         if tokens.all():
             pace_s = spent_s / tokens
             left_s = max(deadline_s - start_s, 0.0)
-            prompt, decode = (round(float(np.exp(rng.uniform(np.log(low), np.log(high)))))
-                              for low, high in (PROMPT_TOKENS, DECODE_TOKENS))
+            prompt, decode = (
+                round(float(np.exp(rng.uniform(np.log(low), np.log(high)))))
+                for low, high in (PROMPT_TOKENS, DECODE_TOKENS)
+            )
             prompt = max(1, min(prompt, int(left_s / 2 / pace_s[0])))
             decode = max(1, min(decode, int((left_s - prompt * pace_s[0]) / pace_s[1])))
         else:
@@ -202,8 +233,15 @@ def _requests(model, rng: np.random.Generator, workload: Workload, deadline_s: f
         tokens += (prompt, decode)
 
 
-def _run_pinned(phone: VirtualPhone, make_run: Callable[[float], Workload], freq_hz: int, budget_s: float,
-                period_s: float, sampler: _GpuSampler, bar) -> None:
+def _run_pinned(
+    phone: VirtualPhone,
+    make_run: Callable[[float], Workload],
+    freq_hz: int,
+    budget_s: float,
+    period_s: float,
+    sampler: _GpuSampler,
+    bar,
+) -> None:
     """Pin the GPU, let the phone settle, run the workload for `budget_s`, sampling every `period_s`."""
     restore = apply_pins(phone, {"gpu": freq_hz})
     try:
@@ -284,27 +322,49 @@ class _GpuSampler:
         self.last = now
         state = self.phone.state
         t = self.time_s
-        self.records.append((
-            state.uptime_s, max(self.phase_time, key=self.phase_time.get), self.workload,
-            *(round(self.freq_time[k] / t) for k in self.knobs), 100.0 * min(self.busy_s / t, 1.0),
-            self.phone.knobs["gpu"].cur_volt_uv / 1e6,
-            *([max(state.zone_temp_c[z] for z in self.gpu_zones)] if self.gpu_zones else []),
-            self.energy_j / t,
-        ))
+        self.records.append(
+            (
+                state.uptime_s,
+                max(self.phase_time, key=self.phase_time.get),
+                self.workload,
+                *(round(self.freq_time[k] / t) for k in self.knobs),
+                100.0 * min(self.busy_s / t, 1.0),
+                self.phone.knobs["gpu"].cur_volt_uv / 1e6,
+                *([max(state.zone_temp_c[z] for z in self.gpu_zones)] if self.gpu_zones else []),
+                self.energy_j / t,
+            )
+        )
         self.deltas.append(delta.astype(np.int64))
         self._reset()
 
     def frame(self) -> pd.DataFrame:
-        names = ["t_s", "phase", "workload", *(f"freq.{k}_hz" for k in self.knobs), "util.gpu_pct", "volt.gpu_v",
-                 *(["temp.gpu_c"] if self.gpu_zones else []), "power.gpu_w"]
+        names = [
+            "t_s",
+            "phase",
+            "workload",
+            *(f"freq.{k}_hz" for k in self.knobs),
+            "util.gpu_pct",
+            "volt.gpu_v",
+            *(["temp.gpu_c"] if self.gpu_zones else []),
+            "power.gpu_w",
+        ]
         base = pd.DataFrame.from_records(self.records, columns=names)
-        counters = pd.DataFrame(np.vstack(self.deltas) if self.deltas else np.zeros((0, len(self.columns)), np.int64),
-                                columns=self.columns)
+        counters = pd.DataFrame(
+            np.vstack(self.deltas) if self.deltas else np.zeros((0, len(self.columns)), np.int64), columns=self.columns
+        )
         return pd.concat([base, counters], axis=1)
 
 
-def _metadata(profile: Profile, seed: int, period_s: float, duration_s: float, freqs_hz: list[int],
-              workloads: list[str], counters: list[str], widths_bits: list[int]) -> dict:
+def _metadata(
+    profile: Profile,
+    seed: int,
+    period_s: float,
+    duration_s: float,
+    freqs_hz: list[int],
+    workloads: list[str],
+    counters: list[str],
+    widths_bits: list[int],
+) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -313,15 +373,31 @@ def _metadata(profile: Profile, seed: int, period_s: float, duration_s: float, f
         tool = "fusegov (source tree)"
     gpu_zones = [z.type for z in profile.thermal_zones if z.component == "gpu"]
     return {
-        "device": f"virtual-{profile.name}", "profile": profile.name, "soc": profile.soc,
-        "device_model": profile.model, "gpu_driver": profile.gpu.driver, "period_s": period_s, "counters": counters,
-        "counter_family": profile.gpu.pmc_family, "counter_widths_bits": widths_bits,
-        "temp_gpu_zones": gpu_zones, "tool": tool,
-        "generator": (f"collectors.virtual_gpu: virtual phone {profile.name} (seed {seed}), each workload on a fresh "
-                      f"phone with the GPU pinned at {', '.join(f'{f / 1e6:g}' for f in freqs_hz)} MHz in turn, "
-                      f"{duration_s:g} s of simulated time per workload split across them, CPU and memory under "
-                      "their stock governors; power.gpu_w is the simulated GPU power (a lab monitor's view), "
-                      "pmc.* the whole catalogue " + ("(hwcnt dumps, wrap-corrected)" if profile.gpu.driver == "mali"
-                                                      else "(all countables read at once: stands for kgsl passes)")),
-        "gpu_freqs_hz": freqs_hz, "workloads": workloads, "seed": seed, "duration_s": duration_s,
+        "device": f"virtual-{profile.name}",
+        "profile": profile.name,
+        "soc": profile.soc,
+        "device_model": profile.model,
+        "gpu_driver": profile.gpu.driver,
+        "period_s": period_s,
+        "counters": counters,
+        "counter_family": profile.gpu.pmc_family,
+        "counter_widths_bits": widths_bits,
+        "temp_gpu_zones": gpu_zones,
+        "tool": tool,
+        "generator": (
+            f"collectors.virtual_gpu: virtual phone {profile.name} (seed {seed}), each workload on a fresh "
+            f"phone with the GPU pinned at {', '.join(f'{f / 1e6:g}' for f in freqs_hz)} MHz in turn, "
+            f"{duration_s:g} s of simulated time per workload split across them, CPU and memory under "
+            "their stock governors; power.gpu_w is the simulated GPU power (a lab monitor's view), "
+            "pmc.* the whole catalogue "
+            + (
+                "(hwcnt dumps, wrap-corrected)"
+                if profile.gpu.driver == "mali"
+                else "(all countables read at once: stands for kgsl passes)"
+            )
+        ),
+        "gpu_freqs_hz": freqs_hz,
+        "workloads": workloads,
+        "seed": seed,
+        "duration_s": duration_s,
     }

@@ -1,19 +1,19 @@
 """The single `fusegov` entry point: each package registers its own subcommands."""
+
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from android import cli as android_cli
+from android.emulator import cli as emulate_cli
+from android.emulator import run as run_cli
 from android.errors import FusegovError
+from powermodel import cli as powermodel_cli
 
-# Each module exposes register(subparsers); a subcommand's parser sets `func`.
-COMMAND_MODULES = [
-    "android.cli",
-    "android.emulator.run",
-    "android.emulator.cli",
-    "powermodel.cli",
-]
+# Each module's register(subparsers) adds its subcommands and sets `func`; registration imports nothing
+# heavy (numpy, pandas, the simulator load inside the command functions), so `fusegov --help` is instant.
+REGISTRARS = (android_cli.register, run_cli.register, emulate_cli.register, powermodel_cli.register)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fusegov {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for register in REGISTRARS:
+        register(subparsers)
     return parser
 
 

@@ -16,6 +16,7 @@ at one OPP the voltage is fixed, so what leakage still varies with is temperatur
 The estimator input is always `[features..., freq_hz, volt_v, temp_c]` (NaN where a column is unknown and
 the structure does not need it), so a model is a plain array-in, array-out scikit-learn regressor.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,14 +32,14 @@ LEVEL_TOLERANCE = 0.02
 MAX_LEVELS = 32
 
 
-def model_input(features: np.ndarray, freq_hz: np.ndarray, volt_v: np.ndarray | None = None,
-                temp_c: np.ndarray | None = None) -> np.ndarray:
+def model_input(
+    features: np.ndarray, freq_hz: np.ndarray, volt_v: np.ndarray | None = None, temp_c: np.ndarray | None = None
+) -> np.ndarray:
     """Stack features and context into the estimator input layout."""
     n = len(freq_hz)
     nan = np.full(n, np.nan)
     features = np.asarray(features, dtype=float).reshape(n, -1)
-    return np.column_stack([features, freq_hz, nan if volt_v is None else volt_v,
-                            nan if temp_c is None else temp_c])
+    return np.column_stack([features, freq_hz, nan if volt_v is None else volt_v, nan if temp_c is None else temp_c])
 
 
 def split_input(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

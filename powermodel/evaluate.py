@@ -1,4 +1,5 @@
 """Held-out error of a power model next to the baseline's: overall and per workload."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ class Evaluation:
 
     def per_workload(self) -> pd.DataFrame:
         """One row per workload: samples, measured mean power, MAPE of model and baseline (%)."""
-        frame = pd.DataFrame({"workload": self.groups, "y": self.y,
-                              "model": np.abs(self.pred_model - self.y) / np.abs(self.y) * 100.0})
+        frame = pd.DataFrame(
+            {"workload": self.groups, "y": self.y, "model": np.abs(self.pred_model - self.y) / np.abs(self.y) * 100.0}
+        )
         if self.pred_baseline is not None:
             frame["baseline"] = np.abs(self.pred_baseline - self.y) / np.abs(self.y) * 100.0
         agg = {"n": ("y", "size"), "power_w": ("y", "mean"), "model_mape_pct": ("model", "mean")}
@@ -45,8 +47,11 @@ class Evaluation:
             "n_samples": int(len(self.y)),
             "mape_pct": {"model": self.mape_model, "baseline": self.mape_baseline},
             "per_workload": {
-                row.workload: {k: (int(v) if k == "n" else float(v)) for k, v in row._asdict().items()
-                               if k not in ("Index", "workload")}
+                row.workload: {
+                    k: (int(v) if k == "n" else float(v))
+                    for k, v in row._asdict().items()
+                    if k not in ("Index", "workload")
+                }
                 for row in per.itertuples()
             },
         }

@@ -3,6 +3,7 @@
 The JSON holds everything needed to predict from a new trace without this package's fitting code: how to
 read the input, how counters become features, the coefficients, where the model is valid, how well it did.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -38,7 +39,7 @@ def model_document(result) -> dict:
     doc = {
         "format": FORMAT,
         "version": VERSION,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tool": _tool_version(),
         "target": table.target,
         "input": {
@@ -58,8 +59,12 @@ def model_document(result) -> dict:
         "n_available": sel.n_available,
         "model": {"kind": "pmc", "structure": result.structure, **result.model.to_dict()},
         "coefficients": _records(result.coefficients),
-        "baseline": None if result.baseline is None else {
-            "kind": "util_freq", "utilisation": result.data.util_source, **result.baseline.to_dict(),
+        "baseline": None
+        if result.baseline is None
+        else {
+            "kind": "util_freq",
+            "utilisation": result.data.util_source,
+            **result.baseline.to_dict(),
             "coefficients": _records(result.baseline_coefficients),
         },
         "validity": result.validity,
@@ -79,8 +84,10 @@ def model_document(result) -> dict:
 def _records(frame) -> list[dict] | None:
     if frame is None:
         return None
-    return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-            for row in frame.to_dict(orient="records")]
+    return [
+        {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def json_safe(obj):
@@ -127,8 +134,13 @@ def load_model(path: str | Path) -> LoadedModel:
     model = PMCModel.from_dict(doc["model"])
     baseline = UtilFreqModel.from_dict(doc["baseline"]) if doc.get("baseline") else None
     specs = [FeatureSpec.from_dict(s) for s in doc["features"]["specs"]]
-    return LoadedModel(doc=doc, model=model, baseline=baseline, specs=specs,
-                       mapping=ColumnMapping.from_dict(doc["input"].get("mapping")))
+    return LoadedModel(
+        doc=doc,
+        model=model,
+        baseline=baseline,
+        specs=specs,
+        mapping=ColumnMapping.from_dict(doc["input"].get("mapping")),
+    )
 
 
 # ------------------------------------------------------------------------------------------------- ONNX
@@ -165,11 +177,11 @@ def _converter(scope, operator, container) -> None:
         return var
 
     def column(j: int) -> str:  # X[:, j:j+1]
-        return node("Slice", [X, const("start", [j], np.int64), const("end", [j + 1], np.int64),
-                              const("axis", [1], np.int64)])
+        return node(
+            "Slice", [X, const("start", [j], np.int64), const("end", [j + 1], np.int64), const("axis", [1], np.int64)]
+        )
 
-    feats = node("Slice", [X, const("start", [0], np.int64), const("end", [k], np.int64),
-                           const("axis", [1], np.int64)])
+    feats = node("Slice", [X, const("start", [0], np.int64), const("end", [k], np.int64), const("axis", [1], np.int64)])
     freq, volt, temp = column(k), column(k + 1), column(k + 2)
     # base design columns, [N, b]
     base_cols = []

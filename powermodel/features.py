@@ -5,6 +5,7 @@ Power is energy per second, so counts over a window only relate to it after divi
 length; dividing further by f (per-cycle activity) makes a counter comparable across frequencies, which the
 voltage-aware structure needs (dynamic power = C V^2 f * activity per cycle).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -43,9 +44,12 @@ def counter_deltas(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) 
         reset = deltas < 0
         if reset.any():  # fell by more than one wrap: a counter reset, the window is unknown
             rows = np.flatnonzero(reset.any(axis=1))
-            warnings.warn(f"{len(rows)} window(s) where a cumulative counter fell by more than 2**{counter_bits} "
-                          f"(counter reset), first at {table.where(int(rows[0]))}; dropped", InputWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"{len(rows)} window(s) where a cumulative counter fell by more than 2**{counter_bits} "
+                f"(counter reset), first at {table.where(int(rows[0]))}; dropped",
+                InputWarning,
+                stacklevel=2,
+            )
             deltas[reset] = np.nan
         return deltas
     if table.counter_kind == "delta":
@@ -56,7 +60,9 @@ def counter_deltas(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) 
             warnings.warn(
                 f"{negative.sum()} negative per-interval count(s), e.g. {table.where(int(rows[0]))}, column "
                 f"{table.counter_names[cols[0]]}: treated as {counter_bits}-bit wraps (+2**{counter_bits})",
-                InputWarning, stacklevel=2)
+                InputWarning,
+                stacklevel=2,
+            )
             deltas[negative] += modulus
             deltas[deltas < 0] = np.nan
         return deltas
@@ -69,19 +75,24 @@ def counter_rates(table: PowerTable, counter_bits: int = DEFAULT_COUNTER_BITS) -
         rates = table.counters.to_numpy(dtype=float, copy=True)
         if (rates < 0).any():
             rows, cols = np.nonzero(rates < 0)
-            raise TraceError(f"{table.where(int(rows[0]))}, column {table.counter_names[cols[0]]}: "
-                             f"negative rate {rates[rows[0], cols[0]]:g}")
+            raise TraceError(
+                f"{table.where(int(rows[0]))}, column {table.counter_names[cols[0]]}: "
+                f"negative rate {rates[rows[0], cols[0]]:g}"
+            )
         return rates
     if table.interval_s is None:
-        raise TraceError("counts become rates only with window lengths: the input has no time column; "
-                         "give --time-col or --interval-s (or use --normalisation count)")
+        raise TraceError(
+            "counts become rates only with window lengths: the input has no time column; "
+            "give --time-col or --interval-s (or use --normalisation count)"
+        )
     deltas = counter_deltas(table, counter_bits)
     deltas /= table.interval_s[:, None]  # in place: this array can be the size of the whole trace
     return deltas
 
 
-def activity(table: PowerTable, normalisation: str = "rate",
-             counter_bits: int = DEFAULT_COUNTER_BITS) -> tuple[pd.DataFrame, np.ndarray]:
+def activity(
+    table: PowerTable, normalisation: str = "rate", counter_bits: int = DEFAULT_COUNTER_BITS
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Counter features normalised as asked, and the mask of rows where they are all known.
 
     - rate: events per second;
@@ -155,9 +166,13 @@ class FeatureSpec:
         return {"name": self.name, "op": self.op, "counters": list(self.counters), "scale": list(self.scale)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureSpec":
-        return cls(name=data["name"], op=data["op"], counters=tuple(data["counters"]),
-                   scale=tuple(float(s) for s in data.get("scale", ())))
+    def from_dict(cls, data: dict) -> FeatureSpec:
+        return cls(
+            name=data["name"],
+            op=data["op"],
+            counters=tuple(data["counters"]),
+            scale=tuple(float(s) for s in data.get("scale", ())),
+        )
 
 
 def counter_specs(names: list[str]) -> list[FeatureSpec]:
@@ -172,8 +187,9 @@ def derived_specs(train: pd.DataFrame, names: list[str], invert: bool = True, pa
     if invert:
         specs += [FeatureSpec(f"inv({n})", "inv", (n,), (scale[n],)) for n in usable]
     if pairs:
-        specs += [FeatureSpec(f"{a}*{b}", "mul", (a, b), (scale[a], scale[b]))
-                  for a, b in itertools.combinations(usable, 2)]
+        specs += [
+            FeatureSpec(f"{a}*{b}", "mul", (a, b), (scale[a], scale[b])) for a, b in itertools.combinations(usable, 2)
+        ]
     return specs
 
 

@@ -2,6 +2,7 @@
 
 Kept apart from the CLI so tests and benchmarks run exactly what `fusegov fit` runs.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from android.errors import TraceError
-from powermodel import design, features as feat
+from powermodel import design
+from powermodel import features as feat
 from powermodel.evaluate import Evaluation, mape_pct
 from powermodel.ingest import InputWarning, PowerTable
 from powermodel.models import PMCModel, UtilFreqModel
@@ -84,8 +86,9 @@ class FitResult:
         return model_matrix(self.data, self.selection.specs, mask)
 
 
-def prepare(table: PowerTable, normalisation: str = "rate", counter_bits: int = 32,
-            power_lag_s: float = 0.0) -> PreparedData:
+def prepare(
+    table: PowerTable, normalisation: str = "rate", counter_bits: int = 32, power_lag_s: float = 0.0
+) -> PreparedData:
     """Normalise counters, align power, compute utilisation; drop rows where any of them is unknown."""
     notes: list[str] = []
     values, valid = feat.activity(table, normalisation, counter_bits)
@@ -98,8 +101,10 @@ def prepare(table: PowerTable, normalisation: str = "rate", counter_bits: int = 
             notes.append(f"utilisation unknown in {int((valid & ~good_util).sum())} row(s); baseline skips them")
     dropped = int((~valid).sum())
     if dropped:
-        notes.append(f"{dropped} row(s) without a complete counter window (first rows of cumulative "
-                     "segments, or windows shifted out by --power-lag-s) were left out")
+        notes.append(
+            f"{dropped} row(s) without a complete counter window (first rows of cumulative "
+            "segments, or windows shifted out by --power-lag-s) were left out"
+        )
     if not valid.any():
         raise TraceError("no row has a complete counter window")
     # From here on the normalised values stand for the counters: drop the raw ones (the size of the trace).
@@ -108,8 +113,7 @@ def prepare(table: PowerTable, normalisation: str = "rate", counter_bits: int = 
         keep = np.flatnonzero(valid)
         table, values = table.subset(keep), values.iloc[keep].reset_index(drop=True)
         power, util = power[keep], None if util is None else util[keep]
-    return PreparedData(table=table, values=values, power_w=power, util=util, util_source=util_source,
-                        notes=notes)
+    return PreparedData(table=table, values=values, power_w=power, util=util, util_source=util_source, notes=notes)
 
 
 def model_matrix(data: PreparedData, specs: list[feat.FeatureSpec], mask: np.ndarray | None = None) -> np.ndarray:
@@ -143,8 +147,10 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     test = np.isin(t.group, split.test)
     n_available = data.values.shape[1]
     if train.sum() <= n_available:
-        raise TraceError(f"{int(train.sum())} training sample(s) for {n_available} counters: need more samples "
-                         "than counters (VIFs and the regression are undetermined otherwise)")
+        raise TraceError(
+            f"{int(train.sum())} training sample(s) for {n_available} counters: need more samples "
+            "than counters (VIFs and the regression are undetermined otherwise)"
+        )
     if not test.any():
         raise TraceError("no sample belongs to a test workload")
 
@@ -161,22 +167,42 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     specs = candidate_specs(data, train, structure, options)
     values = feat.compute_features(data.values, specs)
     config = SelectionConfig(
-        structure=structure, normalisation=options.normalisation, loss=options.loss,
-        temperature=options.temperature and structure == "per_frequency", vif_threshold=options.vif_threshold,
-        duplicate_corr=options.duplicate_corr, cv_folds=options.cv_folds, max_counters=cap,
-        stop_tol=options.stop_tol, patience=options.patience, max_candidates=options.max_candidates,
+        structure=structure,
+        normalisation=options.normalisation,
+        loss=options.loss,
+        temperature=options.temperature and structure == "per_frequency",
+        vif_threshold=options.vif_threshold,
+        duplicate_corr=options.duplicate_corr,
+        cv_folds=options.cv_folds,
+        max_counters=cap,
+        stop_tol=options.stop_tol,
+        patience=options.patience,
+        max_candidates=options.max_candidates,
         progress=options.progress,
     )
-    selection = select_features(values, specs, data.power_w, t.group, t.freq_hz, t.volt_v, t.temp_c, config,
-                                n_available=n_available, rows=np.flatnonzero(train))
+    selection = select_features(
+        values,
+        specs,
+        data.power_w,
+        t.group,
+        t.freq_hz,
+        t.volt_v,
+        t.temp_c,
+        config,
+        n_available=n_available,
+        rows=np.flatnonzero(train),
+    )
     del values
 
     X = model_matrix(data, selection.specs)
-    model = PMCModel(structure=structure, loss=options.loss, positive=options.positive,
-                     normalisation=options.normalisation,
-                     temperature=options.temperature and structure == "per_frequency")
-    model.fit(pd.DataFrame(X[train], columns=selection.selected + list(design.CONTEXT_NAMES)),
-              data.power_w[train])
+    model = PMCModel(
+        structure=structure,
+        loss=options.loss,
+        positive=options.positive,
+        normalisation=options.normalisation,
+        temperature=options.temperature and structure == "per_frequency",
+    )
+    model.fit(pd.DataFrame(X[train], columns=selection.selected + list(design.CONTEXT_NAMES)), data.power_w[train])
     coefficients = model.coefficient_table(X[train], data.power_w[train])
 
     baseline = baseline_coefficients = None
@@ -186,8 +212,11 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     if Xb is not None:
         ok = np.isfinite(Xb[:, 0])
         if not ok[test].all():
-            warnings.warn("utilisation is unknown on part of the test set; the baseline is not compared",
-                          InputWarning, stacklevel=2)
+            warnings.warn(
+                "utilisation is unknown on part of the test set; the baseline is not compared",
+                InputWarning,
+                stacklevel=2,
+            )
         else:
             baseline = UtilFreqModel().fit(Xb[train & ok], data.power_w[train & ok])
             baseline_coefficients = baseline.coefficient_table(Xb[train & ok], data.power_w[train & ok])
@@ -199,19 +228,31 @@ def fit_power_model(data: PreparedData, split: Split | None = None, options: Fit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # off-level test frequencies are reported in validity
         pred_test = model.predict(X[test])
-    evaluation = Evaluation(y=data.power_w[test], pred_model=pred_test, groups=t.group[test],
-                            pred_baseline=pred_base_test)
+    evaluation = Evaluation(
+        y=data.power_w[test], pred_model=pred_test, groups=t.group[test], pred_baseline=pred_base_test
+    )
     return FitResult(
-        model=model, baseline=baseline, selection=selection, options=options, structure=structure, split=split,
-        data=data, train_mask=train, test_mask=test, evaluation=evaluation,
+        model=model,
+        baseline=baseline,
+        selection=selection,
+        options=options,
+        structure=structure,
+        split=split,
+        data=data,
+        train_mask=train,
+        test_mask=test,
+        evaluation=evaluation,
         train_mape_pct=mape_pct(data.power_w[train], model.predict(X[train])),
-        baseline_train_mape_pct=baseline_train, coefficients=coefficients,
-        baseline_coefficients=baseline_coefficients, validity=validity_range(data, X, train, selection.selected),
+        baseline_train_mape_pct=baseline_train,
+        coefficients=coefficients,
+        baseline_coefficients=baseline_coefficients,
+        validity=validity_range(data, X, train, selection.selected),
     )
 
 
-def candidate_specs(data: PreparedData, train: np.ndarray, structure: str,
-                    options: FitOptions) -> list[feat.FeatureSpec]:
+def candidate_specs(
+    data: PreparedData, train: np.ndarray, structure: str, options: FitOptions
+) -> list[feat.FeatureSpec]:
     """Counters, plus (variant "combined") inverted and pairwise features of the best-ranked counters."""
     names = [str(c) for c in data.values.columns]
     specs = feat.counter_specs(names)
@@ -222,10 +263,12 @@ def candidate_specs(data: PreparedData, train: np.ndarray, structure: str,
     dropped = screen(raw, names, rows=rows)
     alive = [j for j, n in enumerate(names) if n not in dropped]
     t = data.table
-    levels = (design.level_index(t.freq_hz[rows], design.find_levels(t.freq_hz[rows]))
-              if structure == "per_frequency" else np.zeros(len(rows), dtype=int))
-    stats = column_stats(raw, rows, alive, np.ones(len(rows)), np.ones((len(rows), 1)), levels,
-                         data.power_w[rows])
+    levels = (
+        design.level_index(t.freq_hz[rows], design.find_levels(t.freq_hz[rows]))
+        if structure == "per_frequency"
+        else np.zeros(len(rows), dtype=int)
+    )
+    stats = column_stats(raw, rows, alive, np.ones(len(rows)), np.ones((len(rows), 1)), levels, data.power_w[rows])
     top = [names[alive[j]] for j in np.argsort(-stats.score, kind="stable")[: options.combine_top]]
     return specs + feat.derived_specs(data.values.loc[train, top], top)
 

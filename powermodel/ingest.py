@@ -4,6 +4,7 @@ Everything downstream (features, selection, models) sees only a `PowerTable`, so
 loader here. Loaders validate early and name the file, row and column of a problem: a bad value must never
 reach a regression silently.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -17,13 +18,9 @@ import numpy as np
 import pandas as pd
 
 from android.errors import TraceError
-from powermodel import trace_io
+from collectors import trace
+from powermodel.options import BAD_VALUE_POLICIES, COUNTER_KINDS, FORMATS, FREQ_UNITS, TIME_UNITS
 
-FORMATS = ("auto", "fusegov", "armpm", "csv")
-COUNTER_KINDS = ("delta", "total", "rate")
-BAD_VALUE_POLICIES = ("drop", "refuse")
-FREQ_UNITS = {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
-TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 # A time step this many times the file's median interval starts a new contiguous segment.
 GAP_FACTOR = 3.0
 
@@ -54,14 +51,14 @@ class ColumnMapping:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "ColumnMapping":
+    def from_dict(cls, data: dict | None) -> ColumnMapping:
         data = dict(data or {})
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise TraceError(f"unknown column-mapping keys: {sorted(unknown)}")
         return cls(**data)
 
-    def merged(self, override: "ColumnMapping") -> "ColumnMapping":
+    def merged(self, override: ColumnMapping) -> ColumnMapping:
         """This mapping with every field `override` sets replaced."""
         return replace(self, **override.to_dict())
 
@@ -97,7 +94,7 @@ class PowerTable:
     def counter_names(self) -> list[str]:
         return [str(c) for c in self.counters.columns]
 
-    def subset(self, mask: np.ndarray) -> "PowerTable":
+    def subset(self, mask: np.ndarray) -> PowerTable:
         """Rows selected by a boolean mask or an integer index."""
         idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
 
@@ -105,11 +102,19 @@ class PowerTable:
             return None if a is None else a[idx]
 
         return replace(
-            self, counters=self.counters.iloc[idx].reset_index(drop=True),
-            power_w=self.power_w[idx], freq_hz=self.freq_hz[idx], group=self.group[idx],
-            segment=self.segment[idx], source_file=self.source_file[idx], source_row=self.source_row[idx],
-            t_s=take(self.t_s), interval_s=take(self.interval_s), volt_v=take(self.volt_v),
-            temp_c=take(self.temp_c), util=take(self.util),
+            self,
+            counters=self.counters.iloc[idx].reset_index(drop=True),
+            power_w=self.power_w[idx],
+            freq_hz=self.freq_hz[idx],
+            group=self.group[idx],
+            segment=self.segment[idx],
+            source_file=self.source_file[idx],
+            source_row=self.source_row[idx],
+            t_s=take(self.t_s),
+            interval_s=take(self.interval_s),
+            volt_v=take(self.volt_v),
+            temp_c=take(self.temp_c),
+            util=take(self.util),
         )
 
     def where(self, row: int) -> str:
@@ -173,9 +178,9 @@ def load_inputs(
 
 # ------------------------------------------------------------------------------------------------- loaders
 def _load_fusegov(path: Path, mapping: ColumnMapping) -> PowerTable:
-    frame, meta = trace_io.read_trace(path)
-    power_col = mapping.power or "power.gpu_w"
-    rail = trace_io.rail_of(power_col) or "gpu"
+    frame, meta = trace.read_trace(path)
+    power_col = mapping.power or trace.power_col("gpu")
+    rail = trace.rail_of(power_col) or "gpu"
     _require(frame, path, power_col, "--target")
 
     def default(col: str | None, candidates: list[str]) -> str | None:
@@ -183,24 +188,24 @@ def _load_fusegov(path: Path, mapping: ColumnMapping) -> PowerTable:
             return col
         return next((c for c in candidates if c in frame.columns), None)
 
-    temp_zones = [c for c in frame.columns if str(c).startswith("temp.") and rail in str(c)]
+    temp_zones = [c for zone, c in trace.columns_of(frame, "temp").items() if rail in zone]
     resolved = ColumnMapping(
         power=power_col,
-        freq=default(mapping.freq, [f"freq.{rail}_hz", "freq.gpu_hz"]),
+        freq=default(mapping.freq, [trace.freq_col(rail), trace.freq_col("gpu")]),
         freq_unit=mapping.freq_unit or "hz",
         group=mapping.group or "workload",
         counters=mapping.counters or ["pmc.*"],
         counter_kind=mapping.counter_kind or "delta",
-        volt=default(mapping.volt, [f"volt.{rail}_v"]),
+        volt=default(mapping.volt, [trace.volt_col(rail)]),
         temp=default(mapping.temp, temp_zones),
         time=default(mapping.time, ["t_s"]),
         time_unit=mapping.time_unit or "s",
-        util=default(mapping.util, [f"util.{rail}_pct"]),
+        util=default(mapping.util, [trace.util_col(rail)]),
         cycles_counter=mapping.cycles_counter,
         interval_s=mapping.interval_s or meta.get("period_s"),
     )
     if resolved.freq is None:
-        raise TraceError(f"{path}: no frequency column freq.{rail}_hz; give --freq-col")
+        raise TraceError(f"{path}: no frequency column {trace.freq_col(rail)}; give --freq-col")
     breaks = None
     if "seq" in frame.columns:
         seq = pd.to_numeric(frame["seq"], errors="coerce").to_numpy(float)
@@ -255,9 +260,17 @@ def _load_armpm(path: Path, mapping: ColumnMapping) -> PowerTable:
         c for c in frame.columns if c not in context and pd.api.types.is_numeric_dtype(frame[c])
     ]
     resolved = ColumnMapping(
-        power=power, freq=freq, freq_unit=mapping.freq_unit or "mhz", group=group, counters=counters,
-        counter_kind=mapping.counter_kind or "delta", volt=volt, temp=temp, time=time,
-        time_unit=mapping.time_unit or "ns", util=mapping.util,
+        power=power,
+        freq=freq,
+        freq_unit=mapping.freq_unit or "mhz",
+        group=group,
+        counters=counters,
+        counter_kind=mapping.counter_kind or "delta",
+        volt=volt,
+        temp=temp,
+        time=time,
+        time_unit=mapping.time_unit or "ns",
+        util=mapping.util,
         cycles_counter=mapping.cycles_counter or ("CPU_CYCLES" if "CPU_CYCLES" in frame.columns else None),
         interval_s=mapping.interval_s,
     )
@@ -276,8 +289,11 @@ def _load_csv(path: Path, mapping: ColumnMapping) -> PowerTable:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise TraceError(f"{path}: not a readable CSV file ({exc})") from exc
-    missing = [opt for opt, val in (("--target", mapping.power), ("--freq-col", mapping.freq),
-                                    ("--group-col", mapping.group)) if val is None]
+    missing = [
+        opt
+        for opt, val in (("--target", mapping.power), ("--freq-col", mapping.freq), ("--group-col", mapping.group))
+        if val is None
+    ]
     if missing:
         raise TraceError(f"{path}: a plain CSV needs a column mapping; missing {', '.join(missing)}")
     context = {mapping.power, mapping.freq, mapping.group, mapping.volt, mapping.temp, mapping.time, mapping.util}
@@ -285,8 +301,11 @@ def _load_csv(path: Path, mapping: ColumnMapping) -> PowerTable:
         c for c in frame.columns if c not in context and pd.api.types.is_numeric_dtype(frame[c])
     ]
     resolved = replace(
-        mapping, counters=counters, counter_kind=mapping.counter_kind or "delta",
-        freq_unit=mapping.freq_unit or "hz", time_unit=mapping.time_unit or "s",
+        mapping,
+        counters=counters,
+        counter_kind=mapping.counter_kind or "delta",
+        freq_unit=mapping.freq_unit or "hz",
+        time_unit=mapping.time_unit or "s",
     )
     table = _build(frame, path, resolved, "csv", {})
     table.target = mapping.power
@@ -294,12 +313,19 @@ def _load_csv(path: Path, mapping: ColumnMapping) -> PowerTable:
 
 
 # ------------------------------------------------------------------------------------------------ building
-def _build(frame: pd.DataFrame, path: Path, m: ColumnMapping, fmt: str, meta: dict,
-           extra_breaks: np.ndarray | None = None) -> PowerTable:
+def _build(
+    frame: pd.DataFrame, path: Path, m: ColumnMapping, fmt: str, meta: dict, extra_breaks: np.ndarray | None = None
+) -> PowerTable:
     """Common part of every loader: resolve columns, convert units, find segments and intervals."""
-    for col, opt in ((m.power, "--target"), (m.freq, "--freq-col"), (m.group, "--group-col"),
-                     (m.volt, "--volt-col"), (m.temp, "--temp-col"), (m.time, "--time-col"),
-                     (m.util, "--util-col")):
+    for col, opt in (
+        (m.power, "--target"),
+        (m.freq, "--freq-col"),
+        (m.group, "--group-col"),
+        (m.volt, "--volt-col"),
+        (m.temp, "--temp-col"),
+        (m.time, "--time-col"),
+        (m.util, "--util-col"),
+    ):
         if col is not None:
             _require(frame, path, col, opt)
     if m.freq_unit not in FREQ_UNITS:
@@ -356,10 +382,24 @@ def _build(frame: pd.DataFrame, path: Path, m: ColumnMapping, fmt: str, meta: di
         interval = np.full(n, float(m.interval_s))
     segment = np.cumsum(brk) - 1
     return PowerTable(
-        counters=counters, counter_kind=m.counter_kind, power_w=power, freq_hz=freq, group=group,
-        segment=segment, source_file=np.zeros(n, dtype=int), source_row=np.arange(n), files=[str(path)],
-        t_s=t_s, interval_s=interval, volt_v=volt, temp_c=temp, util=util, cycles_counter=m.cycles_counter,
-        format=fmt, mapping=m, meta=meta,
+        counters=counters,
+        counter_kind=m.counter_kind,
+        power_w=power,
+        freq_hz=freq,
+        group=group,
+        segment=segment,
+        source_file=np.zeros(n, dtype=int),
+        source_row=np.arange(n),
+        files=[str(path)],
+        t_s=t_s,
+        interval_s=interval,
+        volt_v=volt,
+        temp_c=temp,
+        util=util,
+        cycles_counter=m.cycles_counter,
+        format=fmt,
+        mapping=m,
+        meta=meta,
     )
 
 
@@ -414,8 +454,12 @@ def _concat(tables: list[PowerTable]) -> PowerTable:
     common = [c for c in first.counter_names if all(c in t.counters.columns for t in tables[1:])]
     dropped = sorted({c for t in tables for c in t.counter_names} - set(common))
     if dropped:
-        warnings.warn(f"counters not present in every input were dropped: {', '.join(dropped[:10])}"
-                      + (" ..." if len(dropped) > 10 else ""), InputWarning, stacklevel=3)
+        warnings.warn(
+            f"counters not present in every input were dropped: {', '.join(dropped[:10])}"
+            + (" ..." if len(dropped) > 10 else ""),
+            InputWarning,
+            stacklevel=3,
+        )
     if not common:
         raise TraceError("the input files have no counter in common")
     offsets = np.cumsum([0] + [int(t.segment.max()) + 1 for t in tables[:-1]])
@@ -432,10 +476,17 @@ def _concat(tables: list[PowerTable]) -> PowerTable:
     return replace(
         first,
         counters=pd.concat([t.counters[common] for t in tables], ignore_index=True),
-        power_w=cat("power_w"), freq_hz=cat("freq_hz"), group=cat("group"),
+        power_w=cat("power_w"),
+        freq_hz=cat("freq_hz"),
+        group=cat("group"),
         segment=np.concatenate([t.segment + off for t, off in zip(tables, offsets)]),
-        source_file=cat("source_file"), source_row=cat("source_row"), t_s=cat("t_s"),
-        interval_s=cat("interval_s"), volt_v=cat("volt_v"), temp_c=cat("temp_c"), util=cat("util"),
+        source_file=cat("source_file"),
+        source_row=cat("source_row"),
+        t_s=cat("t_s"),
+        interval_s=cat("interval_s"),
+        volt_v=cat("volt_v"),
+        temp_c=cat("temp_c"),
+        util=cat("util"),
         meta={"files": [t.meta for t in tables]},
     )
 
@@ -443,10 +494,11 @@ def _concat(tables: list[PowerTable]) -> PowerTable:
 # ---------------------------------------------------------------------------------------------- validation
 def _check_values(table: PowerTable, policy: str) -> PowerTable:
     """Report NaN/inf with row and column; drop those rows (warning) or refuse (error)."""
-    columns: dict[str, np.ndarray] = {table.mapping.power or "power": table.power_w,
-                                      table.mapping.freq or "frequency": table.freq_hz}
-    for name, arr in (("volt", table.volt_v), ("temp", table.temp_c), ("util", table.util),
-                      ("time", table.t_s)):
+    columns: dict[str, np.ndarray] = {
+        table.mapping.power or "power": table.power_w,
+        table.mapping.freq or "frequency": table.freq_hz,
+    }
+    for name, arr in (("volt", table.volt_v), ("temp", table.temp_c), ("util", table.util), ("time", table.t_s)):
         if arr is not None:
             columns[getattr(table.mapping, name) or name] = arr
     names = list(columns) + table.counter_names
@@ -486,8 +538,10 @@ def _check_power(table: PowerTable, policy: str) -> PowerTable:
     if not nonpos.any():
         return table
     first = int(np.flatnonzero(nonpos)[0])
-    summary = (f"power column {name!r} has {int(nonpos.sum())} value(s) <= 0 (first at {table.where(first)}: "
-               f"{power[first]:g} W); percentage errors are undefined there")
+    summary = (
+        f"power column {name!r} has {int(nonpos.sum())} value(s) <= 0 (first at {table.where(first)}: "
+        f"{power[first]:g} W); percentage errors are undefined there"
+    )
     if policy == "refuse":
         raise TraceError(summary)
     warnings.warn(summary + "; those rows were dropped", InputWarning, stacklevel=3)
@@ -500,7 +554,6 @@ def _drop_rows(table: PowerTable, keep: np.ndarray) -> PowerTable:
         raise TraceError("no valid row left to fit")
     table = table.subset(keep)
     gap = np.ones(len(table), dtype=bool)
-    gap[1:] = ((np.diff(table.source_row) != 1) | (np.diff(table.source_file) != 0)
-               | (np.diff(table.segment) != 0))
+    gap[1:] = (np.diff(table.source_row) != 1) | (np.diff(table.source_file) != 0) | (np.diff(table.segment) != 0)
     table.segment = np.cumsum(gap) - 1
     return table

@@ -4,6 +4,7 @@ Both take the input layout of `design.model_input` (`[features..., freq_hz, volt
 in `Pipeline`, `cross_val_score` with `GroupKFold`, and `clone`. `loss="relative"` weights each sample by
 1/y^2, i.e. least squares on the relative error, which is what MAPE measures.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -58,8 +59,14 @@ class PMCModel(RegressorMixin, BaseEstimator):
     temperature : per-frequency structure only: add a leakage term 2^((T-25)/10) per level
     """
 
-    def __init__(self, structure: str = "per_frequency", loss: str = "relative", positive: bool = False,
-                 normalisation: str = "rate", temperature: bool = False):
+    def __init__(
+        self,
+        structure: str = "per_frequency",
+        loss: str = "relative",
+        positive: bool = False,
+        normalisation: str = "rate",
+        temperature: bool = False,
+    ):
         self.structure = structure
         self.loss = loss
         self.positive = positive
@@ -90,10 +97,15 @@ class PMCModel(RegressorMixin, BaseEstimator):
         for lvl in range(len(levels)):
             if counts[lvl] <= n_base + k:
                 where = f" at {levels[lvl] / 1e6:.0f} MHz" if self.structure == "per_frequency" else ""
-                hint = (" (a rarely visited frequency: drop those rows or use --structure voltage)"
-                        if self.structure == "per_frequency" and len(levels) > 1 else "")
-                raise TraceError(f"only {counts[lvl]} sample(s){where} for {n_base + k} coefficients: "
-                                 f"need more samples than coefficients{hint}")
+                hint = (
+                    " (a rarely visited frequency: drop those rows or use --structure voltage)"
+                    if self.structure == "per_frequency" and len(levels) > 1
+                    else ""
+                )
+                raise TraceError(
+                    f"only {counts[lvl]} sample(s){where} for {n_base + k} coefficients: "
+                    f"need more samples than coefficients{hint}"
+                )
             rows = idx == lvl
             coef[lvl] = solve_wls(D[rows], y[rows], w[rows], n_base, self.positive)
         self.levels_hz_ = levels
@@ -104,8 +116,10 @@ class PMCModel(RegressorMixin, BaseEstimator):
         self.n_samples_per_level_ = counts
         self.train_range_ = {
             "freq_hz": [float(freq.min()), float(freq.max())],
-            "features": {n: [float(a), float(b)] for n, a, b in
-                         zip(self.feature_names_, features.min(axis=0), features.max(axis=0))},
+            "features": {
+                n: [float(a), float(b)]
+                for n, a, b in zip(self.feature_names_, features.min(axis=0), features.max(axis=0))
+            },
         }
         return self
 
@@ -137,8 +151,11 @@ class PMCModel(RegressorMixin, BaseEstimator):
             idx = design.level_index(freq, self.levels_hz_)
             off = design.off_level(freq, self.levels_hz_)
             if off.any():
-                warnings.warn(f"{int(off.sum())} sample(s) at frequencies the model was not fitted at; "
-                              "using the nearest level", UserWarning, stacklevel=2)
+                warnings.warn(
+                    f"{int(off.sum())} sample(s) at frequencies the model was not fitted at; using the nearest level",
+                    UserWarning,
+                    stacklevel=2,
+                )
         else:
             idx = np.zeros(len(X), dtype=int)
         D = self._design(features, freq, volt, temp)
@@ -161,15 +178,18 @@ class PMCModel(RegressorMixin, BaseEstimator):
         D = self._design(features, freq, volt, temp)
         w = sample_weights(y, self.loss)
         terms = self.base_names_ + list(self.feature_names_)
-        idx = (design.level_index(freq, self.levels_hz_) if self.structure == "per_frequency"
-               else np.zeros(len(y), dtype=int))
+        idx = (
+            design.level_index(freq, self.levels_hz_)
+            if self.structure == "per_frequency"
+            else np.zeros(len(y), dtype=int)
+        )
         rows_out = []
         for lvl in range(len(self.levels_hz_)):
             rows = idx == lvl
             coef = np.r_[self.base_coef_[lvl], self.coef_[lvl]]
             active = np.ones(len(coef), dtype=bool)
             if self.positive:
-                active[len(self.base_names_):] = coef[len(self.base_names_):] > 0
+                active[len(self.base_names_) :] = coef[len(self.base_names_) :] > 0
             scale = np.sqrt(np.mean(w[rows, None] * D[rows] ** 2, axis=0))
             scale[scale == 0] = 1.0
             res = sm.WLS(y[rows], D[rows][:, active] / scale[active], weights=w[rows]).fit()
@@ -183,10 +203,19 @@ class PMCModel(RegressorMixin, BaseEstimator):
             lo[active], hi[active] = ci[:, 0], ci[:, 1]
             pv = np.full(len(coef), np.nan)
             pv[active] = res.pvalues
-            level = (f"{self.levels_hz_[lvl] / 1e6:.0f}MHz" if self.structure == "per_frequency" else "all")
+            level = f"{self.levels_hz_[lvl] / 1e6:.0f}MHz" if self.structure == "per_frequency" else "all"
             for j, term in enumerate(terms):
-                rows_out.append({"level": level, "term": term, "estimate": est[j], "std_err": se[j],
-                                 "ci_low": lo[j], "ci_high": hi[j], "p_value": pv[j]})
+                rows_out.append(
+                    {
+                        "level": level,
+                        "term": term,
+                        "estimate": est[j],
+                        "std_err": se[j],
+                        "ci_low": lo[j],
+                        "ci_high": hi[j],
+                        "p_value": pv[j],
+                    }
+                )
         return pd.DataFrame(rows_out)
 
     # ---------------------------------------------------------------------------------------- persist
@@ -204,7 +233,7 @@ class PMCModel(RegressorMixin, BaseEstimator):
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PMCModel":
+    def from_dict(cls, data: dict) -> PMCModel:
         model = cls(**data["params"])
         model.levels_hz_ = np.array([np.nan if v is None else v for v in data["levels_hz"]], dtype=float)
         model.base_names_ = list(data["base_names"])
@@ -235,12 +264,17 @@ class UtilFreqModel(PMCModel):
     def fit(self, X, y, sample_weight=None):
         X_arr, _ = _as_input(X)
         if X_arr.shape[1] != 1 + design.N_CONTEXT:
-            raise TraceError(f"the utilisation-frequency model takes one feature (utilisation), "
-                             f"got {X_arr.shape[1] - design.N_CONTEXT}")
+            raise TraceError(
+                f"the utilisation-frequency model takes one feature (utilisation), "
+                f"got {X_arr.shape[1] - design.N_CONTEXT}"
+            )
         util = X_arr[:, 0]
         if np.isfinite(util).all() and (util.min() < -0.05 or util.max() > 1.5):
-            warnings.warn(f"utilisation spans {util.min():.3g}..{util.max():.3g}; expected a 0..1 busy fraction",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"utilisation spans {util.min():.3g}..{util.max():.3g}; expected a 0..1 busy fraction",
+                UserWarning,
+                stacklevel=2,
+            )
         return super().fit(X, y, sample_weight)
 
     def to_dict(self) -> dict:
@@ -253,6 +287,8 @@ def _as_input(X) -> tuple[np.ndarray, list[str] | None]:
     names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
     arr = np.asarray(X, dtype=float)
     if arr.ndim != 2 or arr.shape[1] < design.N_CONTEXT + 1:
-        raise TraceError(f"input must be 2-D with at least one feature plus {design.N_CONTEXT} context "
-                         f"columns ({', '.join(design.CONTEXT_NAMES)}), got shape {arr.shape}")
+        raise TraceError(
+            f"input must be 2-D with at least one feature plus {design.N_CONTEXT} context "
+            f"columns ({', '.join(design.CONTEXT_NAMES)}), got shape {arr.shape}"
+        )
     return arr, names

@@ -1,4 +1,5 @@
 """Figures and text a person reads after a fit: predicted vs measured, per-workload error, tables."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,10 +23,15 @@ def plot_predicted_vs_measured(ev: Evaluation, path: str | Path, title: str = ""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.0), dpi=120)
     if ev.pred_baseline is not None:
-        ax.scatter(ev.y, ev.pred_baseline, s=4, alpha=0.35, color="tab:gray",
-                   label=f"utilisation-frequency baseline (MAPE {ev.mape_baseline:.2f}%)")
-    ax.scatter(ev.y, ev.pred_model, s=4, alpha=0.5, color="tab:blue",
-               label=f"PMC model (MAPE {ev.mape_model:.2f}%)")
+        ax.scatter(
+            ev.y,
+            ev.pred_baseline,
+            s=4,
+            alpha=0.35,
+            color="tab:gray",
+            label=f"utilisation-frequency baseline (MAPE {ev.mape_baseline:.2f}%)",
+        )
+    ax.scatter(ev.y, ev.pred_model, s=4, alpha=0.5, color="tab:blue", label=f"PMC model (MAPE {ev.mape_model:.2f}%)")
     lo = float(min(ev.y.min(), ev.pred_model.min()))
     hi = float(max(ev.y.max(), ev.pred_model.max()))
     ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.8, label="ideal")
@@ -72,14 +78,16 @@ def summary_text(result) -> str:
         f"{sel.base_cv_mape_pct:.2f}% (base terms only) -> {sel.cv_mape_pct:.2f}%:",
     ]
     if sel.cv_rows_unscored:
-        lines.append(f"  ({sel.cv_rows_unscored} validation rows were not scored: their frequency is missing from "
-                     "the fold's training workloads)")
+        lines.append(
+            f"  ({sel.cv_rows_unscored} validation rows were not scored: their frequency is missing from "
+            "the fold's training workloads)"
+        )
     entered = {p["feature"]: p["cv_mape_pct"] for p in sel.path if p["kept"]}
     for name in sel.selected:
         lines.append(f"  {name:40s} VIF {sel.vif_selected[name]:6.2f}   CV MAPE after entry {entered[name]:.2f}%")
     lines.append("coefficients (95% CI, statsmodels WLS):")
     for row in result.coefficients.itertuples():
-        ci = ("" if not np.isfinite(row.ci_low) else f"  [{row.ci_low:.4g}, {row.ci_high:.4g}]")
+        ci = "" if not np.isfinite(row.ci_low) else f"  [{row.ci_low:.4g}, {row.ci_high:.4g}]"
         lines.append(f"  {row.level:>9s}  {row.term:40s} {row.estimate: .4g}{ci}")
     base = ev.mape_baseline
     lines.append(

@@ -7,6 +7,7 @@ weighted Gram matrix of [base design, all candidates] is accumulated once per (f
 training Gram is total minus its own, and adding candidate c to the current set S is a Schur-complement
 update of S's solution, so the validation predictions of all candidates come out of one matrix product.
 """
+
 from __future__ import annotations
 
 import sys
@@ -18,7 +19,8 @@ from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
 
 from android.errors import TraceError
-from powermodel import design, vif as vifmod
+from powermodel import design
+from powermodel import vif as vifmod
 from powermodel.features import FeatureSpec, counters_used
 from powermodel.models import sample_weights
 
@@ -93,8 +95,9 @@ _BLOCK_COLS = 32  # columns per block when a statistic needs a copy of whole col
 _CHUNK_ROWS = 16384  # rows per chunk for the streamed passes
 
 
-def screen(F: np.ndarray, names: list[str], fraction: float = 0.95, min_cv: float = 1e-3,
-           rows: np.ndarray | None = None) -> dict[str, str]:
+def screen(
+    F: np.ndarray, names: list[str], fraction: float = 0.95, min_cv: float = 1e-3, rows: np.ndarray | None = None
+) -> dict[str, str]:
     """Features to drop before ranking: constant, or near-constant (one value in most rows, or tiny spread).
 
     A value held by more than half the rows is the median, so "share of rows equal to the median" is the
@@ -141,8 +144,9 @@ class ColumnStats:
         return R
 
 
-def column_stats(F: np.ndarray, rows: np.ndarray, cols: list[int], mod: np.ndarray, B: np.ndarray,
-                 level: np.ndarray, y: np.ndarray) -> ColumnStats:
+def column_stats(
+    F: np.ndarray, rows: np.ndarray, cols: list[int], mod: np.ndarray, B: np.ndarray, level: np.ndarray, y: np.ndarray
+) -> ColumnStats:
     """Two streamed passes over F[rows][:, cols] * mod: means and per-level base projections, then the
     centred Gram matrix and the residual correlations with power.
 
@@ -159,7 +163,7 @@ def column_stats(F: np.ndarray, rows: np.ndarray, cols: list[int], mod: np.ndarr
     def chunks():
         for li, pos in enumerate(by_level):
             for lo in range(0, len(pos), _CHUNK_ROWS):
-                pc = pos[lo:lo + _CHUNK_ROWS]
+                pc = pos[lo : lo + _CHUNK_ROWS]
                 yield li, pc, F[np.ix_(rows[pc], cols)] * mod[pc, None]
 
     total = np.zeros(p)
@@ -192,8 +196,17 @@ def column_stats(F: np.ndarray, rows: np.ndarray, cols: list[int], mod: np.ndarr
 class _GroupedCV:
     """Per-(fold, level) Gram matrices of [base, candidates] for fast forward selection."""
 
-    def __init__(self, B: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray, level: np.ndarray,
-                 fold: np.ndarray, n_folds: int, min_train: int):
+    def __init__(
+        self,
+        B: np.ndarray,
+        Z: np.ndarray,
+        y: np.ndarray,
+        w: np.ndarray,
+        level: np.ndarray,
+        fold: np.ndarray,
+        n_folds: int,
+        min_train: int,
+    ):
         C = np.column_stack([B, Z])
         scale = np.sqrt(np.mean(w[:, None] * C**2, axis=0))
         scale[scale == 0] = 1.0
@@ -224,8 +237,10 @@ class _GroupedCV:
         self.n_scored = sum(len(c[0]) for c in self.cells)
         self.excluded = excluded
         if self.n_scored == 0:
-            raise TraceError("grouped cross-validation has no fold with training data at the validation "
-                             "frequencies (too few workloads per frequency)")
+            raise TraceError(
+                "grouped cross-validation has no fold with training data at the validation "
+                "frequencies (too few workloads per frequency)"
+            )
 
     def scores(self, selected: list[int], candidates: np.ndarray, chunk: int = 16384) -> tuple[float, np.ndarray]:
         """CV MAPE (%) of the current set, and of the current set plus each candidate."""
@@ -243,7 +258,7 @@ class _GroupedCV:
             ok = schur > 2 * ridge
             beta = np.where(ok, (h[cand] - Gsc.T @ u) / np.where(ok, schur, 1.0), 0.0)
             for lo in range(0, len(rows), chunk):
-                r = rows[lo:lo + chunk]
+                r = rows[lo : lo + chunk]
                 CS = self.C[np.ix_(r, S)]
                 p0 = CS @ u
                 yr = self.y[r]
@@ -259,8 +274,10 @@ def make_folds(groups: np.ndarray, n_folds: int) -> tuple[np.ndarray, int]:
     """Fold id of each row, whole groups per fold (GroupKFold, deterministic)."""
     unique = np.unique(groups)
     if len(unique) < 2:
-        raise TraceError(f"grouped cross-validation needs at least 2 workloads in the training data; "
-                         f"the group column has only {unique.tolist()}")
+        raise TraceError(
+            f"grouped cross-validation needs at least 2 workloads in the training data; "
+            f"the group column has only {unique.tolist()}"
+        )
     n = min(n_folds, len(unique))
     fold = np.empty(len(groups), dtype=int)
     for f, (_, val) in enumerate(GroupKFold(n_splits=n).split(groups, groups=groups)):
@@ -321,7 +338,7 @@ def select_features(
     order = [j for j in np.argsort(-stats.score, kind="stable") if not flat[j]]
     ranking = [(names[alive[j]], float(stats.score[j])) for j in order]
     if config.max_candidates is not None and len(order) > config.max_candidates:
-        for j in order[config.max_candidates:]:
+        for j in order[config.max_candidates :]:
             screened[names[alive[j]]] = "ranked below --max-candidates"
         order = order[: config.max_candidates]
     if not order:
@@ -331,8 +348,9 @@ def select_features(
 
     # 3. VIF pruning
     cand_names = [names[alive[j]] for j in pos]
-    pruning = vifmod.prune_vif_correlation(R, cand_names, config.vif_threshold, priority=stats.score[pos],
-                                           duplicate_corr=config.duplicate_corr)
+    pruning = vifmod.prune_vif_correlation(
+        R, cand_names, config.vif_threshold, priority=stats.score[pos], duplicate_corr=config.duplicate_corr
+    )
     kept_pos = [pos[cand_names.index(nm)] for nm in pruning.kept]
     keep = [alive[j] for j in kept_pos]
     cand_specs = [specs[j] for j in keep]
@@ -350,11 +368,19 @@ def select_features(
     current, _ = cv.scores([], np.zeros(0, dtype=int))
     base_score = best_score = current
     best_len = 0
-    bar = tqdm(total=min(cap, len(cand_specs)), desc="forward selection", unit="feature", file=sys.stderr,
-               disable=not config.progress, leave=False)
+    bar = tqdm(
+        total=min(cap, len(cand_specs)),
+        desc="forward selection",
+        unit="feature",
+        file=sys.stderr,
+        disable=not config.progress,
+        leave=False,
+    )
     while True:
-        allowed = np.array([j for j in range(len(cand_specs)) if j not in chosen
-                            and len(used | set(cand_specs[j].counters)) <= cap], dtype=int)
+        allowed = np.array(
+            [j for j in range(len(cand_specs)) if j not in chosen and len(used | set(cand_specs[j].counters)) <= cap],
+            dtype=int,
+        )
         if allowed.size == 0:
             break
         _, trial = cv.scores(chosen, allowed)
@@ -365,8 +391,7 @@ def select_features(
         chosen.append(j)
         used |= set(cand_specs[j].counters)
         score = float(trial[best])
-        path.append({"step": len(chosen), "feature": cand_specs[j].name, "cv_mape_pct": score,
-                     "n_counters": len(used)})
+        path.append({"step": len(chosen), "feature": cand_specs[j].name, "cv_mape_pct": score, "n_counters": len(used)})
         bar.update(1)
         bar.set_postfix_str(f"cv MAPE {score:.2f}% (+{cand_specs[j].name})")
         if score < best_score * (1.0 - config.stop_tol):
@@ -379,15 +404,25 @@ def select_features(
         entry["kept"] = entry["step"] <= best_len
     current = best_score
     if not chosen:
-        raise TraceError(f"no counter improves on the base terms alone (grouped CV MAPE {base_score:.2f}%): "
-                         "power does not follow the counters in this data")
+        raise TraceError(
+            f"no counter improves on the base terms alone (grouped CV MAPE {base_score:.2f}%): "
+            "power does not follow the counters in this data"
+        )
     selected_specs = [cand_specs[j] for j in chosen]
     R_sel = R_kept[np.ix_(chosen, chosen)]
     vif_values = np.diag(vifmod.inverse_correlation(R_sel)) if len(chosen) > 1 else np.ones(1)
     vif_sel = dict(zip([s.name for s in selected_specs], vif_values.tolist()))
     return SelectionResult(
-        specs=selected_specs, n_available=n_available, screened=screened, ranking=ranking, vif=pruning,
-        vif_selected=vif_sel, path=path, cv_mape_pct=current, base_cv_mape_pct=base_score, cv_folds=n_folds,
+        specs=selected_specs,
+        n_available=n_available,
+        screened=screened,
+        ranking=ranking,
+        vif=pruning,
+        vif_selected=vif_sel,
+        path=path,
+        cv_mape_pct=current,
+        base_cv_mape_pct=base_score,
+        cv_folds=n_folds,
         cv_rows_unscored=cv.excluded,
     )
 
@@ -395,8 +430,10 @@ def select_features(
 def spec_table(result: SelectionResult) -> pd.DataFrame:
     """Selected features with their VIF and their CV MAPE when they entered."""
     entered = {p["feature"]: p["cv_mape_pct"] for p in result.path if p["kept"]}
-    return pd.DataFrame({
-        "feature": result.selected,
-        "vif": [result.vif_selected[n] for n in result.selected],
-        "cv_mape_pct_after": [entered[n] for n in result.selected],
-    })
+    return pd.DataFrame(
+        {
+            "feature": result.selected,
+            "vif": [result.vif_selected[n] for n in result.selected],
+            "cv_mape_pct_after": [entered[n] for n in result.selected],
+        }
+    )

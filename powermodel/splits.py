@@ -2,6 +2,7 @@
 
 Workloads never straddle the split: a power model is only worth something on programs it has not seen.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -52,8 +53,10 @@ def read_split(path: str | Path) -> Split:
         names = frame.iloc[:, 0].str.strip()
         train, test = names[label == "train"].tolist(), names[label == "test"].tolist()
     else:
-        raise TraceError(f"{path}: expected columns named Train/Test, or a workload column and a train/test "
-                         f"column; got {list(frame.columns)}")
+        raise TraceError(
+            f"{path}: expected columns named Train/Test, or a workload column and a train/test "
+            f"column; got {list(frame.columns)}"
+        )
     both = sorted(set(train) & set(test))
     if both:
         raise TraceError(f"{path}: workload(s) in both train and test: {', '.join(both)}")
@@ -71,13 +74,18 @@ def check_split(split: Split, groups: np.ndarray) -> Split:
         for g in unknown[:5]:
             close = difflib.get_close_matches(g, sorted(present), n=1)
             hints.append(f"{g!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise TraceError(f"{split.source}: {len(unknown)} workload(s) not in the data: {', '.join(hints)}"
-                         + (" ..." if len(unknown) > 5 else ""))
+        raise TraceError(
+            f"{split.source}: {len(unknown)} workload(s) not in the data: {', '.join(hints)}"
+            + (" ..." if len(unknown) > 5 else "")
+        )
     unnamed = sorted(present - set(split.train) - set(split.test))
     if unnamed:
-        warnings.warn(f"{split.source}: {len(unnamed)} workload(s) in the data are in neither train nor test "
-                      f"and are left out: {', '.join(unnamed[:8])}" + (" ..." if len(unnamed) > 8 else ""),
-                      InputWarning, stacklevel=2)
+        warnings.warn(
+            f"{split.source}: {len(unnamed)} workload(s) in the data are in neither train nor test "
+            f"and are left out: {', '.join(unnamed[:8])}" + (" ..." if len(unnamed) > 8 else ""),
+            InputWarning,
+            stacklevel=2,
+        )
     return split
 
 
@@ -85,8 +93,10 @@ def holdout_split(groups: np.ndarray, test_fraction: float = 0.25, seed: int = 0
     """Hold out a seeded random share of whole groups (at least one), keeping at least two for training."""
     unique = np.unique(groups)
     if len(unique) < 3:
-        raise TraceError(f"the group column has {len(unique)} group(s) ({', '.join(map(str, unique))}): held-out "
-                         "evaluation with grouped cross-validation needs at least 3 workloads (or give --split)")
+        raise TraceError(
+            f"the group column has {len(unique)} group(s) ({', '.join(map(str, unique))}): held-out "
+            "evaluation with grouped cross-validation needs at least 3 workloads (or give --split)"
+        )
     if not 0 < test_fraction < 1:
         raise TraceError(f"--test-fraction must be in (0, 1), got {test_fraction}")
     n_test = min(max(1, int(round(test_fraction * len(unique)))), len(unique) - 2)

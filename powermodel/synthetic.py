@@ -5,10 +5,13 @@ differs between workloads, counters that are noisy, correlated, redundant, const
 of it, power = leakage(V, T) + clock(V^2 f) + V^2 f * sum(energy per unit activity), and a utilisation that
 says how long the GPU was busy but not with what. The virtual phone's physics is the realistic source.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from collectors import trace
 
 UNITS = ("alu", "sfu", "texture", "load_store", "l2", "dram", "tiler", "front_end")
 # Dynamic energy per unit activity, W / (V^2 GHz) at full activity: what power depends on.
@@ -53,9 +56,12 @@ def synthetic_trace(
 
     temp = 35.0 + 25.0 * volt + rng.normal(0, 1.0, n)
     f_ghz = freq / 1e9
-    power = (0.05 + 0.12 * volt * (1 + 0.02 * (temp - 40))  # leakage
-             + 0.25 * volt**2 * f_ghz * u  # clock tree while busy
-             + volt**2 * f_ghz * (act @ UNIT_POWER))
+    power = (
+        0.05
+        + 0.12 * volt * (1 + 0.02 * (temp - 40))  # leakage
+        + 0.25 * volt**2 * f_ghz * u  # clock tree while busy
+        + volt**2 * f_ghz * (act @ UNIT_POWER)
+    )
     power *= 1.0 + noise * rng.standard_normal(n)
 
     # Counters: mostly one unit each with some mixing, noisy; plus redundant, constant, near-constant ones.
@@ -80,25 +86,33 @@ def synthetic_trace(
         else:  # near-constant: fires in under 2% of windows
             special.append(np.where(rng.random(n) < 0.02, rng.integers(1, 50, n), 0).astype(float))
     # Busy-cycle counters (Adreno RBBM/SP busy, Mali GPU_ACTIVE): what utilisation is made of.
-    busy_cycles = [np.round(u * cycles * np.exp(0.01 * rng.standard_normal(n))),
-                   np.round((0.7 * u + 0.3 * act[:, 0]) * cycles * np.exp(0.03 * rng.standard_normal(n)))]
+    busy_cycles = [
+        np.round(u * cycles * np.exp(0.01 * rng.standard_normal(n))),
+        np.round((0.7 * u + 0.3 * act[:, 0]) * cycles * np.exp(0.03 * rng.standard_normal(n))),
+    ]
     all_counts = np.column_stack([counts[:, : n_plain - 2]] + busy_cycles + special).astype(np.int64)
     group_names = ["SP", "TP", "UCHE", "RB", "CP", "PC", "VFD", "LRZ"]
-    cols = [f"pmc.{group_names[i % len(group_names)]}.C{i:03d}" for i in range(n_plain - 2)]
-    cols += ["pmc.RBBM.GPU_BUSY_CYCLES", "pmc.SP.SP_BUSY_CYCLES"]
-    cols += [f"pmc.{group_names[i % len(group_names)]}.C{i:03d}" for i in range(n_plain, all_counts.shape[1])]
+    cols = [trace.pmc_col(group_names[i % len(group_names)], f"C{i:03d}") for i in range(n_plain - 2)]
+    cols += [trace.pmc_col("RBBM", "GPU_BUSY_CYCLES"), trace.pmc_col("SP", "SP_BUSY_CYCLES")]
+    cols += [trace.pmc_col(group_names[i % len(group_names)], f"C{i:03d}") for i in range(n_plain, all_counts.shape[1])]
 
     frame = pd.DataFrame(all_counts, columns=cols)
     frame.insert(0, "seq", np.arange(n))
     frame.insert(1, "t_s", np.arange(1, n + 1) * period_s)
     frame.insert(2, "phase", "run")
     frame.insert(3, "workload", np.asarray(names)[wl])
-    frame["freq.gpu_hz"] = freq
-    frame["util.gpu_pct"] = u * 100.0
-    frame["volt.gpu_v"] = volt
-    frame["temp.gpu_c"] = temp
-    frame["power.gpu_w"] = power
-    frame["power.total_w"] = power + 1.0
-    meta = {"device": "synthetic", "profile": "synthetic", "soc": "synthetic", "period_s": period_s,
-            "counters": cols, "tool": "powermodel.synthetic"}
+    frame[trace.freq_col("gpu")] = freq
+    frame[trace.util_col("gpu")] = u * 100.0
+    frame[trace.volt_col("gpu")] = volt
+    frame[trace.temp_col("gpu")] = temp
+    frame[trace.power_col("gpu")] = power
+    frame[trace.power_col(trace.TOTAL_RAIL)] = power + 1.0
+    meta = {
+        "device": "synthetic",
+        "profile": "synthetic",
+        "soc": "synthetic",
+        "period_s": period_s,
+        "counters": cols,
+        "tool": "powermodel.synthetic",
+    }
     return frame, meta

@@ -6,6 +6,7 @@ so one p x p inversion replaces statsmodels' p auxiliary regressions over n x p 
 (`statsmodels.stats.outliers_influence.variance_inflation_factor`, called with a constant column in exog).
 Dropping a column is a rank-one downdate of that inverse, so pruning costs O(p^2) per step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,8 +66,13 @@ class VifPruning:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped, the near-copy kept instead)
 
 
-def prune_vif(X: np.ndarray, names: list[str], threshold: float = 10.0,
-              priority: np.ndarray | None = None, duplicate_corr: float | None = DUPLICATE_CORR) -> VifPruning:
+def prune_vif(
+    X: np.ndarray,
+    names: list[str],
+    threshold: float = 10.0,
+    priority: np.ndarray | None = None,
+    duplicate_corr: float | None = DUPLICATE_CORR,
+) -> VifPruning:
     """Drop the column with the largest VIF until all are <= threshold.
 
     `priority` (higher = more related to power) decides between copies of one signal: first, of columns
@@ -85,9 +91,13 @@ def prune_vif(X: np.ndarray, names: list[str], threshold: float = 10.0,
     return prune_vif_correlation(R, names, threshold, priority, duplicate_corr)
 
 
-def prune_vif_correlation(R: np.ndarray, names: list[str], threshold: float = 10.0,
-                          priority: np.ndarray | None = None,
-                          duplicate_corr: float | None = DUPLICATE_CORR) -> VifPruning:
+def prune_vif_correlation(
+    R: np.ndarray,
+    names: list[str],
+    threshold: float = 10.0,
+    priority: np.ndarray | None = None,
+    duplicate_corr: float | None = DUPLICATE_CORR,
+) -> VifPruning:
     """`prune_vif` from a correlation matrix already at hand (e.g. accumulated over chunks of rows)."""
     names = list(names)
     priority = np.zeros(len(names)) if priority is None else np.asarray(priority, dtype=float)
@@ -127,5 +137,10 @@ def prune_vif_correlation(R: np.ndarray, names: list[str], threshold: float = 10
         A = inverse_correlation(R[np.ix_(alive, alive)])
     final = np.diag(A) if len(alive) > 1 else np.ones(len(alive))
     kept = [names[i] for i in alive]
-    return VifPruning(kept=kept, vif_kept=dict(zip(kept, final.tolist())), dropped=dropped,
-                      vif_initial=vif_initial, duplicates=duplicates)
+    return VifPruning(
+        kept=kept,
+        vif_kept=dict(zip(kept, final.tolist())),
+        dropped=dropped,
+        vif_initial=vif_initial,
+        duplicates=duplicates,
+    )

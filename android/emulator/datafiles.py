@@ -1,4 +1,5 @@
 """Built-in data files addressed by name, or any file of the same kind by path (profiles, LLM models)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,9 @@ def builtin_names(directory: Path) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.json"))
 
 
-def read_named_json(name_or_path: str | Path, directory: Path, kind: str,
-                    error: type[FusegovError]) -> tuple[Any, Path]:
+def read_named_json(
+    name_or_path: str | Path, directory: Path, kind: str, error: type[FusegovError]
+) -> tuple[Any, Path]:
     """(parsed JSON, its path) for a built-in name in `directory` or a path; errors say which of the two
     went wrong and list the built-in names."""
     text = str(name_or_path)
@@ -21,8 +23,10 @@ def read_named_json(name_or_path: str | Path, directory: Path, kind: str,
     if not (path.suffix == ".json" or "/" in text or path.exists()):
         path = directory / f"{text}.json"
         if not path.exists():
-            raise error(f"unknown {kind} {text!r}: built-in {kind}s are {', '.join(builtin_names(directory))}, "
-                        f"or give the path of a {kind} JSON file")
+            raise error(
+                f"unknown {kind} {text!r}: built-in {kind}s are {', '.join(builtin_names(directory))}, "
+                f"or give the path of a {kind} JSON file"
+            )
     if not path.exists():
         raise error(f"{kind} file {path} does not exist")
     try:

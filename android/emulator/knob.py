@@ -5,6 +5,7 @@ does: the max request is clamped to the hardware and thermal caps, and when a mi
 max the effective min is pulled down to the max (the request is kept, so raising max restores it).
 Governors inside the virtual phone choose `target_hz`; `cur_hz` is that target snapped into the limits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

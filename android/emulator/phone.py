@@ -4,6 +4,7 @@ Everything a user or a tool can observe goes through `fs` (sysfs/procfs paths wi
 write rules) or `props` (getprop). The physics (android.emulator.sim) moves the state with time; the
 layout modules under android.emulator.sysfs render it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -96,8 +97,7 @@ def _make_knobs(profile: Profile) -> dict[str, KnobState]:
     g = profile.gpu
     knobs["gpu"] = KnobState("gpu", g.driver, g.opps, g.governor, g.available_governors)
     for d in profile.devfreq:
-        knobs[d.knob] = KnobState(d.knob, "devfreq", d.opps, d.governor, d.available_governors,
-                                  snap_limits=False)
+        knobs[d.knob] = KnobState(d.knob, "devfreq", d.opps, d.governor, d.available_governors, snap_limits=False)
     return knobs
 
 
@@ -111,5 +111,3 @@ def _build_sysfs(phone: VirtualPhone) -> None:
     power.build(phone)
     thermal.build(phone)
     phone.fs.mkdir("/data/local/tmp", mode=0o771, uid=SHELL_UID)
-
-

@@ -4,6 +4,7 @@ A profile says what the phone *is* (OPP tables, sysfs layout, rails, zones, stoc
 parameters live in the `physics` section, read by the simulation and validated field by field by
 android.emulator.sim.physics.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -190,8 +191,7 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
         discharge_current_sign=b.choice("discharge_current_sign", (-1, 1)),
     )
     zones = tuple(
-        ThermalZone(type=z.get("type", str), component=z.get("component", str))
-        for z in r.items("thermal.zones")
+        ThermalZone(type=z.get("type", str), component=z.get("component", str)) for z in r.items("thermal.zones")
     )
     props = r.get("props", dict)
     for key in ("ro.product.model", "ro.product.name", "ro.product.device", "ro.board.platform"):
@@ -255,10 +255,10 @@ class _Reader:
             self.fail(key, f"must be one of {', '.join(map(str, options))}, got {value!r}")
         return value
 
-    def sub(self, key: str) -> "_Reader":
+    def sub(self, key: str) -> _Reader:
         return _Reader(self._walk(key), self.source, self._path(key))
 
-    def items(self, key: str, required: bool = True) -> list["_Reader"]:
+    def items(self, key: str, required: bool = True) -> list[_Reader]:
         value = self._walk(key, required)
         if value is None:
             return []

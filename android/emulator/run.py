@@ -1,4 +1,5 @@
 """`fusegov run`: one inference request on the virtual phone, under its stock governors or pinned."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "token (TPOT) and energy per token for prefill (P x TTFT / N) and decode (P x TPOT); for a CNN, "
             "latency and energy per inference. Also the mean power per rail and the mean frequency per knob. "
             "Without --pin the phone's stock governors run; --pin fixes knobs (names as `fusegov probe` "
-            "prints them) by writing min = max through sysfs.", width=100
+            "prints them) by writing min = max through sysfs.",
+            width=100,
         ),
         epilog=(
             "examples:\n"
@@ -35,24 +37,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--virtual", required=True, metavar="NAME|FILE",
-                        help="virtual phone profile: pixel7, sm8550, pixel4, or a profile JSON path")
+    parser.add_argument(
+        "--virtual",
+        required=True,
+        metavar="NAME|FILE",
+        help="virtual phone profile: pixel7, sm8550, pixel4, or a profile JSON path",
+    )
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--serial", help=argparse.SUPPRESS)
-    parser.add_argument("--workload", required=True, metavar="llm:MODEL|cnn:NAME|cnn:PATH.onnx",
-                        help="llm:NAME (tinyllama-1.1b-q4, qwen-1.5b-q4, stablelm-2.7b-q4, llama2-7b-q4) or "
-                             "llm:PATH.json (your own model description); cnn:NAME (built-in: "
-                             f"{', '.join(cnn_zoo.names())}) or cnn:PATH.onnx")
+    parser.add_argument(
+        "--workload",
+        required=True,
+        metavar="llm:MODEL|cnn:NAME|cnn:PATH.onnx",
+        help="llm:NAME (tinyllama-1.1b-q4, qwen-1.5b-q4, stablelm-2.7b-q4, llama2-7b-q4) or "
+        "llm:PATH.json (your own model description); cnn:NAME (built-in: "
+        f"{', '.join(cnn_zoo.names())}) or cnn:PATH.onnx",
+    )
     parser.add_argument("--prompt", type=int, default=128, metavar="N", help="LLM prompt tokens (default 128)")
     parser.add_argument("--decode", type=int, default=64, metavar="M", help="LLM tokens to generate (default 64)")
     parser.add_argument("--runs", type=int, default=10, metavar="K", help="CNN inferences (default 10)")
-    parser.add_argument("--pin", default="", metavar="KNOB=FREQ,...",
-                        help="pin knobs, e.g. gpu=848MHz,policy6=2401MHz,mem=2028MHz (a unit or plain Hz)")
+    parser.add_argument(
+        "--pin",
+        default="",
+        metavar="KNOB=FREQ,...",
+        help="pin knobs, e.g. gpu=848MHz,policy6=2401MHz,mem=2028MHz (a unit or plain Hz)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
-    parser.add_argument("--plot", metavar="FILE.png",
-                        help="also write a timeline of the request: clocks of the inference CPU policy, GPU and "
-                             "memory bus; GPU and CPU utilisation; whole-phone and GPU power; phases shaded")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also write a timeline of the request: clocks of the inference CPU policy, GPU and "
+        "memory bus; GPU and CPU utilisation; whole-phone and GPU power; phases shaded",
+    )
     parser.set_defaults(func=run_command)
 
 
@@ -62,8 +79,10 @@ def run_command(args: argparse.Namespace) -> int:
     from android.emulator.sim.timeline import TimelineRecorder, plot_timeline
 
     if args.root or args.serial:
-        raise FusegovError("run simulates a request on the virtual phone only: use --virtual NAME|FILE "
-                           "(--root and --serial are for real devices)")
+        raise FusegovError(
+            "run simulates a request on the virtual phone only: use --virtual NAME|FILE "
+            "(--root and --serial are for real devices)"
+        )
     kind, sep, target = args.workload.partition(":")
     if not sep or kind not in ("llm", "cnn") or not target:
         raise FusegovError(f"bad --workload {args.workload!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
@@ -77,11 +96,24 @@ def run_command(args: argparse.Namespace) -> int:
         if kind == "llm":
             if args.prompt < 1 or args.decode < 0:
                 raise FusegovError("--prompt must be >= 1 and --decode >= 0")
-            result = run_llm_request(phone, target, args.prompt, args.decode, pins=pins, observers=observers,
-                                     on_progress=progress.update if progress else None)
+            result = run_llm_request(
+                phone,
+                target,
+                args.prompt,
+                args.decode,
+                pins=pins,
+                observers=observers,
+                on_progress=progress.update if progress else None,
+            )
         else:
-            result = run_cnn(phone, cnn_zoo.resolve_onnx(target), args.runs, pins=pins, observers=observers,
-                             on_progress=progress.update if progress else None)
+            result = run_cnn(
+                phone,
+                cnn_zoo.resolve_onnx(target),
+                args.runs,
+                pins=pins,
+                observers=observers,
+                on_progress=progress.update if progress else None,
+            )
     finally:
         if progress:
             progress.close()
@@ -126,8 +158,7 @@ def _progress(args: argparse.Namespace, kind: str):
     from tqdm import tqdm
 
     total = (1 + args.decode) if kind == "llm" else args.runs
-    return tqdm(total=total, unit="token" if kind == "llm" else "run", desc="simulating", file=sys.stderr,
-                leave=False)
+    return tqdm(total=total, unit="token" if kind == "llm" else "run", desc="simulating", file=sys.stderr, leave=False)
 
 
 def format_result(r) -> str:
@@ -137,15 +168,23 @@ def format_result(r) -> str:
         lines.append(f"  prompt {r.prompt_tokens} tokens, decode {r.decode_tokens} tokens")
         lines.append(f"  TTFT {r.ttft_s:.3f} s    energy/token prefill {r.energy_per_token_j['prefill'] * 1e3:.1f} mJ")
         if r.tpot_s is not None:
-            lines.append(f"  TPOT {r.tpot_s * 1e3:.1f} ms ({1 / r.tpot_s:.2f} tokens/s)    "
-                         f"energy/token decode {r.energy_per_token_j['decode'] * 1e3:.1f} mJ")
+            lines.append(
+                f"  TPOT {r.tpot_s * 1e3:.1f} ms ({1 / r.tpot_s:.2f} tokens/s)    "
+                f"energy/token decode {r.energy_per_token_j['decode'] * 1e3:.1f} mJ"
+            )
     else:
-        lines.append(f"  {r.runs} runs: latency {r.latency_s * 1e3:.1f} ms, energy {r.energy_per_run_j * 1e3:.1f} mJ per run")
-    lines.append(f"  total {r.duration_s:.2f} s simulated, {r.energy_j:.2f} J, mean power {r.mean_power_w['total']:.2f} W")
+        lines.append(
+            f"  {r.runs} runs: latency {r.latency_s * 1e3:.1f} ms, energy {r.energy_per_run_j * 1e3:.1f} mJ per run"
+        )
+    lines.append(
+        f"  total {r.duration_s:.2f} s simulated, {r.energy_j:.2f} J, mean power {r.mean_power_w['total']:.2f} W"
+    )
     lines += ["", f"  {'phase':<10} {'time s':>8} {'power W':>8} {'GPU util':>9}  mean frequency"]
     for name, p in r.phases.items():
         freqs = " ".join(f"{k}={v / 1e6:.0f}" for k, v in p.mean_freq_hz.items() if "." not in k)
-        lines.append(f"  {name:<10} {p.duration_s:>8.2f} {p.mean_power_w['total']:>8.2f} {p.gpu_util:>8.0%}  {freqs} MHz")
+        lines.append(
+            f"  {name:<10} {p.duration_s:>8.2f} {p.mean_power_w['total']:>8.2f} {p.gpu_util:>8.0%}  {freqs} MHz"
+        )
     rails = {k: v for k, v in r.mean_power_w.items() if k != "total"}
     if rails:
         lines += ["", "  mean power per rail (W): " + ", ".join(f"{k} {v:.3f}" for k, v in rails.items())]

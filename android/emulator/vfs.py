@@ -1,12 +1,13 @@
 """An in-memory file tree with kernel-like semantics: attributes backed by callbacks, plain files,
 directories and symlinks, owner/mode checks, and errno-style errors the shell and ADB layers map."""
+
 from __future__ import annotations
 
 import posixpath
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from android.errors import DeviceError, DevicePathError, DevicePermissionError
 
@@ -78,10 +79,12 @@ class VirtualFS:
         self.mkdir(parent).children[name] = node
         return node
 
-    def attr(self, path: str, show: Callable[[], str], store: Callable[[str], None] | None = None,
-             mode: int | None = None) -> Attr:
-        return self.add(path, Attr(mode=mode if mode is not None else (0o644 if store else 0o444),
-                                   show=show, store=store))  # type: ignore[return-value]
+    def attr(
+        self, path: str, show: Callable[[], str], store: Callable[[str], None] | None = None, mode: int | None = None
+    ) -> Attr:
+        return self.add(
+            path, Attr(mode=mode if mode is not None else (0o644 if store else 0o444), show=show, store=store)
+        )  # type: ignore[return-value]
 
     def symlink(self, path: str, target: str) -> None:
         self.add(path, Symlink(mode=0o777, target=target))
@@ -94,7 +97,7 @@ class VirtualFS:
         node: Node = self.root
         for i, part in enumerate(parts):
             if isinstance(node, Symlink):
-                node = self._resolve(node, parts[:i - 1], depth)  # type: ignore[assignment]
+                node = self._resolve(node, parts[: i - 1], depth)  # type: ignore[assignment]
             if not isinstance(node, Dir):
                 return None
             child = node.children.get(part)
@@ -105,7 +108,7 @@ class VirtualFS:
             return self._resolve(node, parts[:-1], depth)
         return node
 
-    def _resolve(self, link: "Symlink", parent_parts: list[str], depth: int) -> Node | None:
+    def _resolve(self, link: Symlink, parent_parts: list[str], depth: int) -> Node | None:
         target = link.target if link.target.startswith("/") else "/".join(["", *parent_parts, link.target])
         return self._lookup(target, True, depth + 1)
 
@@ -148,8 +151,9 @@ class VirtualFS:
             node = self._lookup(path)
             if node is None:
                 parent = self.check_create(path, uid)
-                parent.children[posixpath.basename(path.rstrip("/"))] = File(mode=0o666 if uid else 0o644,
-                                                                            uid=uid, data=bytes(data))
+                parent.children[posixpath.basename(path.rstrip("/"))] = File(
+                    mode=0o666 if uid else 0o644, uid=uid, data=bytes(data)
+                )
                 return
             if isinstance(node, Dir):
                 raise IsADirectoryError_(f"{self.device_name}: {path}: is a directory")

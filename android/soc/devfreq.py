@@ -1,4 +1,5 @@
 """devfreq devices other than the GPU: memory buses and interconnects (/sys/class/devfreq)."""
+
 from __future__ import annotations
 
 import re
@@ -26,13 +27,21 @@ def probe(device: Device, family: SocFamily) -> list[FreqControl]:
         if not raw:
             continue
         unit = devfreq_unit(family, name, raw)
-        found.append(FreqControl(
-            knob=name, kind="devfreq", directory=base, unit=unit,
-            cur_file="cur_freq", min_file="min_freq", max_file="max_freq", governor_file="governor",
-            table_hz=parse_table(files[f"{base}/available_frequencies"] or "", unit),
-            governor=(files[f"{base}/governor"] or "").strip(),
-            available_governors=(files[f"{base}/available_governors"] or "").split(),
-        ))
+        found.append(
+            FreqControl(
+                knob=name,
+                kind="devfreq",
+                directory=base,
+                unit=unit,
+                cur_file="cur_freq",
+                min_file="min_freq",
+                max_file="max_freq",
+                governor_file="governor",
+                table_hz=parse_table(files[f"{base}/available_frequencies"] or "", unit),
+                governor=(files[f"{base}/governor"] or "").strip(),
+                available_governors=(files[f"{base}/available_governors"] or "").split(),
+            )
+        )
     for pattern in family.mem_bus_patterns:
         main = next((c for c in found if re.search(pattern, c.knob)), None)
         if main:

@@ -1,6 +1,7 @@
 """SoC family maps: where each supported family keeps its GPU, memory bus, rails and zones, and how
 their names map to fusegov's knobs. Probing decides the family by what it finds (a Mali or a kgsl
 GPU), then uses the map to name things; the phone's name is only reported, never trusted."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,14 @@ TENSOR = SocFamily(
     mem_bus_patterns=(r"devfreq_mif$",),
     devfreq_unit_rules=((r"devfreq_", "khz"),),
     rail_rules=((r"CPUCL(\d)", "cpu:{0}"), (r"G3D", "gpu"), (r"MIF|MEM|DDR", "mem")),
-    zone_rules=((r"^LITTLE$", "cpu:0"), (r"^MID$", "cpu:1"), (r"^BIG$", "cpu:2"), (r"^G3D$", "gpu"),
-                (r"battery", "battery"), (r"therm", "skin")),
+    zone_rules=(
+        (r"^LITTLE$", "cpu:0"),
+        (r"^MID$", "cpu:1"),
+        (r"^BIG$", "cpu:2"),
+        (r"^G3D$", "gpu"),
+        (r"battery", "battery"),
+        (r"therm", "skin"),
+    ),
 )
 
 SNAPDRAGON = SocFamily(
@@ -33,8 +40,15 @@ SNAPDRAGON = SocFamily(
     mem_bus_patterns=(r"cpu-llcc-ddr-bw$", r"llcc-ddr-bw$", r"ddr-bw$", r"ddr"),
     devfreq_unit_rules=((r"-bw$|-lat$|latfloor$|busmon$|gpubw$", "mbps"),),
     rail_rules=((r"GPU|GFX", "gpu"), (r"DDR|MEM", "mem")),
-    zone_rules=((r"^cpu-0-", "cpu:0"), (r"^cpu-1-7|^cpu-1-3-usr", "cpu:2"), (r"^cpu-1-", "cpu:1"), (r"^gpuss", "gpu"), (r"^ddr", "mem"),
-                (r"battery", "battery"), (r"skin|therm", "skin")),
+    zone_rules=(
+        (r"^cpu-0-", "cpu:0"),
+        (r"^cpu-1-7|^cpu-1-3-usr", "cpu:2"),
+        (r"^cpu-1-", "cpu:1"),
+        (r"^gpuss", "gpu"),
+        (r"^ddr", "mem"),
+        (r"battery", "battery"),
+        (r"skin|therm", "skin"),
+    ),
 )
 
 FAMILIES = {f.gpu_driver: f for f in (TENSOR, SNAPDRAGON)}

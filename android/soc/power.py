@@ -1,4 +1,5 @@
 """Power sensors: ODPM rails (/sys/bus/iio/devices/iio:deviceN/energy_value) and the fuel gauge."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """What probing finds, as plain records that serialise to JSON (`fusegov probe --json`)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -83,11 +84,14 @@ class DeviceInfo:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DeviceInfo":
+    def from_dict(cls, data: dict[str, Any]) -> DeviceInfo:
         gpu = dict(data["gpu"])
         gpu["control"] = FreqControl(**gpu["control"])
         return cls(
-            name=data["name"], model=data["model"], soc=data["soc"], family=data["family"],
+            name=data["name"],
+            model=data["model"],
+            soc=data["soc"],
+            family=data["family"],
             clusters=[FreqControl(**c) for c in data["clusters"]],
             gpu=GpuInfo(**gpu),
             memory=[FreqControl(**m) for m in data["memory"]],

@@ -1,4 +1,5 @@
 """Thermal zones: /sys/class/thermal/thermal_zoneN/{type,temp} (millidegrees C)."""
+
 from __future__ import annotations
 
 from android.device import Device
@@ -18,6 +19,12 @@ def probe(device: Device, family: SocFamily, policies: list[str]) -> list[ZoneIn
     for name in names:
         zone_type = (types[f"{THERMAL_DIR}/{name}/type"] or "").strip()
         if zone_type:
-            zones.append(ZoneInfo(int(name[12:]), zone_type, f"{THERMAL_DIR}/{name}/temp",
-                                  match_component(family.zone_rules, zone_type, policies)))
+            zones.append(
+                ZoneInfo(
+                    int(name[12:]),
+                    zone_type,
+                    f"{THERMAL_DIR}/{name}/temp",
+                    match_component(family.zone_rules, zone_type, policies),
+                )
+            )
     return zones

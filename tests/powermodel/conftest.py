@@ -1,4 +1,5 @@
 """Shared fixtures of the power-model tests: the real ARMPM data (skipped when absent) and synthetic traces."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,8 @@ import pytest
 
 from collectors.trace import write_trace
 from powermodel.synthetic import synthetic_trace
+from tests.conftest import SHARED
 
-SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
 ARMPM_DIR = SHARED / "data" / "armpm-xu3"
 
 

@@ -1,4 +1,5 @@
 """Counts to rates, wraps, per-cycle activity, power alignment, inverted and combined counters."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,11 +15,18 @@ def table(counters: dict, kind: str, *, freq=1e9, interval=0.5, groups=None, pow
     groups = np.array(groups if groups is not None else ["w"] * n)
     segment = np.cumsum(np.r_[True, groups[1:] != groups[:-1]]) - 1
     return PowerTable(
-        counters=pd.DataFrame(counters, dtype=float), counter_kind=kind,
+        counters=pd.DataFrame(counters, dtype=float),
+        counter_kind=kind,
         power_w=np.asarray(power if power is not None else np.linspace(1, 2, n), dtype=float),
-        freq_hz=np.full(n, freq), group=groups, segment=segment, source_file=np.zeros(n, int),
-        source_row=np.arange(n), files=["t.csv"], t_s=np.arange(1, n + 1) * interval,
-        interval_s=np.full(n, interval), mapping=ColumnMapping(),
+        freq_hz=np.full(n, freq),
+        group=groups,
+        segment=segment,
+        source_file=np.zeros(n, int),
+        source_row=np.arange(n),
+        files=["t.csv"],
+        t_s=np.arange(1, n + 1) * interval,
+        interval_s=np.full(n, interval),
+        mapping=ColumnMapping(),
     )
 
 
@@ -31,7 +39,7 @@ def test_cumulative_counters_are_differenced_within_segments_with_32bit_wraps():
 
 
 def test_negative_interval_counts_are_unwrapped_with_a_warning():
-    t = table({"c": [10.0, -2.0**32 + 25, 7.0]}, "delta")
+    t = table({"c": [10.0, -(2.0**32) + 25, 7.0]}, "delta")
     with pytest.warns(InputWarning, match="32-bit wraps"):
         deltas = feat.counter_deltas(t)[:, 0]
     np.testing.assert_array_equal(deltas, [10, 25, 7])

@@ -1,4 +1,5 @@
 """`fusegov fit` / `fusegov evaluate` end to end: the real ARMPM bound, bad inputs, synthetic GPU traces."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,19 @@ def armpm_fit(armpm_paths, tmp_path_factory):
     """One fit of the real data, shared by the tests that read its outputs."""
     tsv, split = armpm_paths
     out = tmp_path_factory.mktemp("armpm")
-    argv = ["fit", str(tsv), "--format", "armpm", "--split", str(split), "-o", str(out / "model.json"),
-            "--onnx", str(out / "model.onnx"), "--json"]
+    argv = [
+        "fit",
+        str(tsv),
+        "--format",
+        "armpm",
+        "--split",
+        str(split),
+        "-o",
+        str(out / "model.json"),
+        "--onnx",
+        str(out / "model.onnx"),
+        "--json",
+    ]
     import contextlib
     import io
 
@@ -66,8 +78,21 @@ def test_armpm_selection_never_sees_the_test_benchmarks(armpm_fit, armpm_paths, 
     frame.loc[test, "L1D_CACHE_ACCESS"] = rng.permutation(frame.loc[test, "L1D_CACHE_ACCESS"].to_numpy())
     scrambled = tmp_path / "scrambled.tsv"
     frame.to_csv(scrambled, sep="\t", index=False)
-    again = run_json(capsys, ["fit", str(scrambled), "--format", "armpm", "--split", str(split),
-                              "-o", str(tmp_path / "m.json"), "--no-plots", "--json"])
+    again = run_json(
+        capsys,
+        [
+            "fit",
+            str(scrambled),
+            "--format",
+            "armpm",
+            "--split",
+            str(split),
+            "-o",
+            str(tmp_path / "m.json"),
+            "--no-plots",
+            "--json",
+        ],
+    )
     assert again["selected"] == result["selected"]
     first = json.loads((out / "model.json").read_text())["model"]["coef"]
     np.testing.assert_array_equal(json.loads((tmp_path / "m.json").read_text())["model"]["coef"], first)
@@ -147,8 +172,21 @@ def test_unknown_counter_in_mapping_is_an_error(gpu_csv, tmp_path, capsys):
 
 
 def test_synthetic_gpu_trace_beats_baseline_with_few_counters(synthetic_parquet, tmp_path, capsys):
-    result = run_json(capsys, ["fit", str(synthetic_parquet), "--max-counters", "10%", "-o",
-                               str(tmp_path / "m.json"), "--no-plots", "--json", "--seed", "1"])
+    result = run_json(
+        capsys,
+        [
+            "fit",
+            str(synthetic_parquet),
+            "--max-counters",
+            "10%",
+            "-o",
+            str(tmp_path / "m.json"),
+            "--no-plots",
+            "--json",
+            "--seed",
+            "1",
+        ],
+    )
     assert result["n_available"] == 40 and 1 <= result["n_counters"] <= 4
     assert result["mape_pct"]["baseline"] / result["mape_pct"]["model"] > 1.5
     assert result["structure"] == "per_frequency"
@@ -156,8 +194,20 @@ def test_synthetic_gpu_trace_beats_baseline_with_few_counters(synthetic_parquet,
 
 @pytest.mark.parametrize("extra", [["--structure", "voltage", "--positive"], ["--variant", "combined"]])
 def test_other_model_variants_run_end_to_end(synthetic_parquet, tmp_path, capsys, extra):
-    result = run_json(capsys, ["fit", str(synthetic_parquet), "-o", str(tmp_path / "m.json"), "--no-plots",
-                               "--json", "--onnx", str(tmp_path / "m.onnx")] + extra)
+    result = run_json(
+        capsys,
+        [
+            "fit",
+            str(synthetic_parquet),
+            "-o",
+            str(tmp_path / "m.json"),
+            "--no-plots",
+            "--json",
+            "--onnx",
+            str(tmp_path / "m.onnx"),
+        ]
+        + extra,
+    )
     assert result["mape_pct"]["model"] < result["mape_pct"]["baseline"]
     ev = run_json(capsys, ["evaluate", str(tmp_path / "m.json"), str(synthetic_parquet), "--json"])
     assert ev["n_samples"] == 6000 and ev["mape_pct"]["model"] < ev["mape_pct"]["baseline"]

@@ -1,4 +1,5 @@
 """Loaders: ARMPM, fusegov Parquet, mapped CSV; and every bad input gives a clear error or warning."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,20 +13,23 @@ from powermodel.splits import check_split, holdout_split, read_split
 
 def small_csv(tmp_path, n=60, **changes) -> tuple:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({
-        "time_ms": np.arange(n) * 100.0,
-        "bench": np.repeat(["a", "b", "c"], n // 3),
-        "mhz": np.tile([300.0, 600.0], n // 2),
-        "watts": rng.uniform(0.5, 2.0, n),
-        "ev_alu": rng.integers(1000, 5000, n),
-        "ev_mem": rng.integers(100, 900, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "time_ms": np.arange(n) * 100.0,
+            "bench": np.repeat(["a", "b", "c"], n // 3),
+            "mhz": np.tile([300.0, 600.0], n // 2),
+            "watts": rng.uniform(0.5, 2.0, n),
+            "ev_alu": rng.integers(1000, 5000, n),
+            "ev_mem": rng.integers(100, 900, n),
+        }
+    )
     for key, value in changes.items():
         frame[key] = value
     path = tmp_path / "run.csv"
     frame.to_csv(path, index=False)
-    mapping = ColumnMapping(power="watts", freq="mhz", freq_unit="mhz", group="bench", time="time_ms",
-                            time_unit="ms", counters=["ev_*"])
+    mapping = ColumnMapping(
+        power="watts", freq="mhz", freq_unit="mhz", group="bench", time="time_ms", time_unit="ms", counters=["ev_*"]
+    )
     return path, frame, mapping
 
 

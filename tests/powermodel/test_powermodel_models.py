@@ -1,4 +1,5 @@
 """The estimators: recover known coefficients, follow scikit-learn conventions, export to ONNX exactly."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,8 +52,13 @@ def test_voltage_aware_model_recovers_physical_coefficients():
     temp = rng.uniform(40, 70, n)
     rates = rng.uniform(0, 1, (n, 2)) * [4e9, 6e8]
     truth = dict(c0=0.05, leak=0.1, leak_t=0.002, clock=2e-10, a=3e-11, b=1e-10)
-    y = (truth["c0"] + truth["leak"] * volt + truth["leak_t"] * volt * temp + truth["clock"] * volt**2 * freq
-         + volt**2 * (truth["a"] * rates[:, 0] + truth["b"] * rates[:, 1]))
+    y = (
+        truth["c0"]
+        + truth["leak"] * volt
+        + truth["leak_t"] * volt * temp
+        + truth["clock"] * volt**2 * freq
+        + volt**2 * (truth["a"] * rates[:, 0] + truth["b"] * rates[:, 1])
+    )
     model = PMCModel(structure="voltage").fit(design.model_input(rates, freq, volt, temp), y)
     assert model.base_names_ == ["intercept", "V", "V*T", "V^2*f"]
     np.testing.assert_allclose(model.base_coef_[0], [truth[k] for k in ("c0", "leak", "leak_t", "clock")], rtol=1e-6)
@@ -90,8 +96,13 @@ def test_positive_constraint():
 def test_scikit_learn_conventions_pipeline_and_grouped_cv():
     X, y, groups = data(noise=0.01)
     model = PMCModel(structure="per_frequency", loss="squared")
-    assert model.get_params() == {"structure": "per_frequency", "loss": "squared", "positive": False,
-                                  "normalisation": "rate", "temperature": False}
+    assert model.get_params() == {
+        "structure": "per_frequency",
+        "loss": "squared",
+        "positive": False,
+        "normalisation": "rate",
+        "temperature": False,
+    }
     assert clone(model).set_params(loss="relative").loss == "relative"
     with pytest.raises(NotFittedError):
         model.predict(X)
@@ -134,12 +145,15 @@ def test_json_round_trip_predicts_the_same():
     again = PMCModel.from_dict(model.to_dict())
     np.testing.assert_array_equal(again.predict(X), model.predict(X))
     base = UtilFreqModel().fit(X[:, [0, 2, 3, 4]] / 4e9, y)
-    np.testing.assert_array_equal(UtilFreqModel.from_dict(base.to_dict()).predict(X[:, [0, 2, 3, 4]] / 4e9),
-                                  base.predict(X[:, [0, 2, 3, 4]] / 4e9))
+    np.testing.assert_array_equal(
+        UtilFreqModel.from_dict(base.to_dict()).predict(X[:, [0, 2, 3, 4]] / 4e9),
+        base.predict(X[:, [0, 2, 3, 4]] / 4e9),
+    )
 
 
-@pytest.mark.parametrize("structure,temperature", [("per_frequency", False), ("per_frequency", True),
-                                                   ("voltage", False), ("linear", False)])
+@pytest.mark.parametrize(
+    "structure,temperature", [("per_frequency", False), ("per_frequency", True), ("voltage", False), ("linear", False)]
+)
 def test_onnx_export_matches_estimator(tmp_path, structure, temperature):
     X, y, _ = data(noise=0.01)
     model = PMCModel(structure=structure, temperature=temperature).fit(X, y)

@@ -1,4 +1,5 @@
 """Selection: screening, grouped folds, the fast CV equals brute force, and it only sees what it is given."""
+
 from __future__ import annotations
 
 import numpy as np

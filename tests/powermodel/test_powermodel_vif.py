@@ -1,4 +1,5 @@
 """All-at-once VIFs agree with statsmodels' one-regression-per-column definition; pruning is correct."""
+
 from __future__ import annotations
 
 import warnings

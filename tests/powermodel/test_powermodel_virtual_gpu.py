@@ -29,6 +29,7 @@ Each workload runs with the GPU pinned at each of a spread of the profile's GPU 
 rows carry `pmc.*` deltas of the whole catalogue, `power.gpu_w`, `util.gpu_pct`, `freq.gpu_hz`,
 `volt.gpu_v` and a GPU temperature `temp.gpu*_c`. Skipped until it exists; never replaced by made-up data.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,10 @@ from governor.cli import main
 
 collectors = pytest.importorskip("collectors")
 if not hasattr(collectors, "virtual_gpu_trace") or not hasattr(collectors, "virtual_workloads"):
-    pytest.skip("collectors.virtual_gpu_trace / virtual_workloads (virtual-phone GPU traces) not available yet",
-                allow_module_level=True)
+    pytest.skip(
+        "collectors.virtual_gpu_trace / virtual_workloads (virtual-phone GPU traces) not available yet",
+        allow_module_level=True,
+    )
 
 from android.emulator.sim import cnn_zoo  # noqa: E402
 from collectors.trace import write_trace  # noqa: E402
@@ -74,8 +77,21 @@ def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Pat
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         # --temperature-term: at a pinned OPP the virtual GPU's leakage still follows its temperature
-        code = main(["fit", str(trace), "--split", str(split), "--max-counters", "10%", "--temperature-term",
-                     "-o", str(folder / "model.json"), "--no-plots", "--json"])
+        code = main(
+            [
+                "fit",
+                str(trace),
+                "--split",
+                str(split),
+                "--max-counters",
+                "10%",
+                "--temperature-term",
+                "-o",
+                str(folder / "model.json"),
+                "--no-plots",
+                "--json",
+            ]
+        )
     assert code == 0, f"fusegov fit failed on {trace}"
     return json.loads(out.getvalue())
 

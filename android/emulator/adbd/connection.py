@@ -1,6 +1,7 @@
 """One client connection to the virtual phone's adbd: the CNXN handshake (optionally an AUTH exchange
 that never succeeds, to stand for an unauthorized phone), then OPEN/WRTE/OKAY/CLSE dispatch to streams,
 each service running in its own thread. A malformed packet ends this connection only."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,9 +11,21 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from android.emulator.adbd.packet import (A_AUTH, A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_VERSION, A_VERSION_MIN,
-                                          A_VERSION_SKIP_CHECKSUM, A_WRTE, MAX_PAYLOAD, Packet, PacketError,
-                                          read_packet)
+from android.emulator.adbd.packet import (
+    A_AUTH,
+    A_CLSE,
+    A_CNXN,
+    A_OKAY,
+    A_OPEN,
+    A_VERSION,
+    A_VERSION_MIN,
+    A_VERSION_SKIP_CHECKSUM,
+    A_WRTE,
+    MAX_PAYLOAD,
+    Packet,
+    PacketError,
+    read_packet,
+)
 from android.emulator.adbd.stream import Stream
 
 if TYPE_CHECKING:
@@ -24,7 +37,7 @@ TOKEN_BYTES = 20
 
 
 class Connection:
-    def __init__(self, server: "AdbServer", sock: socket.socket, peer: str):
+    def __init__(self, server: AdbServer, sock: socket.socket, peer: str):
         self.server, self.sock, self.peer = server, sock, peer
         self.version = A_VERSION_MIN
         self.max_payload = 4096
@@ -133,8 +146,9 @@ class Connection:
         with self._streams_lock:
             self._streams[stream.local_id] = stream
         self.send(Packet(A_OKAY, stream.local_id, remote_id))
-        threading.Thread(target=self._run_service, args=(handler, stream), name=f"adbd-{name[:20]}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run_service, args=(handler, stream), name=f"adbd-{name[:20]}", daemon=True
+        ).start()
 
     def _run_service(self, handler, stream: Stream) -> None:
         try:

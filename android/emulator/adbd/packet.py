@@ -1,5 +1,6 @@
 """ADB device-transport packets: a 24-byte little-endian header {command, arg0, arg1, data_length,
 data_crc32 (really a byte sum), magic = command ^ 0xffffffff} and its payload (REFERENCES.md 6)."""
+
 from __future__ import annotations
 
 import socket
@@ -11,8 +12,16 @@ import numpy as np
 HEADER = struct.Struct("<6I")
 A_CNXN, A_AUTH, A_OPEN, A_OKAY = 0x4E584E43, 0x48545541, 0x4E45504F, 0x59414B4F
 A_CLSE, A_WRTE, A_SYNC, A_STLS = 0x45534C43, 0x45545257, 0x434E5953, 0x534C5453
-COMMAND_NAMES = {A_CNXN: "CNXN", A_AUTH: "AUTH", A_OPEN: "OPEN", A_OKAY: "OKAY", A_CLSE: "CLSE",
-                 A_WRTE: "WRTE", A_SYNC: "SYNC", A_STLS: "STLS"}
+COMMAND_NAMES = {
+    A_CNXN: "CNXN",
+    A_AUTH: "AUTH",
+    A_OPEN: "OPEN",
+    A_OKAY: "OKAY",
+    A_CLSE: "CLSE",
+    A_WRTE: "WRTE",
+    A_SYNC: "SYNC",
+    A_STLS: "STLS",
+}
 A_VERSION_MIN = 0x01000000
 A_VERSION_SKIP_CHECKSUM = 0x01000001  # from this version on, data_crc32 is 0 and not checked
 A_VERSION = A_VERSION_SKIP_CHECKSUM
@@ -37,8 +46,9 @@ class Packet:
 
     def encode(self, with_checksum: bool = True) -> bytes:
         crc = checksum(self.data) if with_checksum else 0
-        return HEADER.pack(self.command, self.arg0, self.arg1, len(self.data), crc,
-                           self.command ^ 0xFFFFFFFF) + self.data
+        return (
+            HEADER.pack(self.command, self.arg0, self.arg1, len(self.data), crc, self.command ^ 0xFFFFFFFF) + self.data
+        )
 
     def __repr__(self) -> str:
         shown = self.data[:40]
@@ -72,6 +82,7 @@ def read_packet(sock: socket.socket, verify_checksum: bool) -> Packet:
         raise PacketError(f"payload of {length} bytes is over the {MAX_PAYLOAD_ACCEPTED} limit")
     data = read_exact(sock, length) if length else b""
     if verify_checksum and checksum(data) != crc:
-        raise PacketError(f"bad checksum {crc} for {COMMAND_NAMES.get(command, hex(command))} "
-                          f"(payload sums to {checksum(data)})")
+        raise PacketError(
+            f"bad checksum {crc} for {COMMAND_NAMES.get(command, hex(command))} (payload sums to {checksum(data)})"
+        )
     return Packet(command, arg0, arg1, data)

@@ -2,10 +2,11 @@
 keystrokes, so the phone echoes them, edits the line (backspace, Ctrl-U), turns Enter into a line,
 Ctrl-C into SIGINT for the running command, Ctrl-D on an empty line into end of input, and writes
 CR LF for every newline it prints."""
+
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from android.emulator.shell.streams import QueueSource, Sink, Source
 

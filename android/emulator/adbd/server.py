@@ -1,5 +1,6 @@
 """The virtual phone's adbd on loopback TCP: accepts connections (one reader thread each, one thread per
 stream), answers like a phone reachable with `adb connect HOST:PORT`."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ class AdbServer:
     """Serve `phone` as an adbd on host:port (port 0 picks a free one). `reject_auth` makes the phone
     ask for authentication and never grant it: the host then lists it as 'unauthorized'."""
 
-    def __init__(self, phone: "VirtualPhone", host: str = "127.0.0.1", port: int = 0, reject_auth: bool = False):
+    def __init__(self, phone: VirtualPhone, host: str = "127.0.0.1", port: int = 0, reject_auth: bool = False):
         self.phone = phone
         self.reject_auth = reject_auth
         self.services = Services(phone)
@@ -40,11 +41,12 @@ class AdbServer:
 
     def banner(self) -> str:
         props = self.phone.props
-        fields = ";".join(f"{key}={props.get(key, '')}" for key in
-                          ("ro.product.name", "ro.product.model", "ro.product.device"))
+        fields = ";".join(
+            f"{key}={props.get(key, '')}" for key in ("ro.product.name", "ro.product.model", "ro.product.device")
+        )
         return f"device::{fields};features={','.join(FEATURES)}"
 
-    def start(self) -> "AdbServer":
+    def start(self) -> AdbServer:
         self._thread.start()
         return self
 
@@ -65,7 +67,7 @@ class AdbServer:
         while not self._stop.is_set():
             try:
                 sock, addr = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 break

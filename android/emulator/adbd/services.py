@@ -1,9 +1,11 @@
 """Which service an OPEN names: shell (raw and v2), exec (raw shell without a terminal, for
 `adb exec-out`), sync, and the few a stock adbd on a production build answers with a message (`root:`).
 Anything else is refused with CLSE, as adbd does for a service it does not know."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from android.emulator.adbd.shell_service import serve_shell
 from android.emulator.adbd.stream import Stream
@@ -23,7 +25,7 @@ MESSAGES = {
 
 
 class Services:
-    def __init__(self, phone: "VirtualPhone"):
+    def __init__(self, phone: VirtualPhone):
         self.phone = phone
 
     def find(self, name: str) -> Handler | None:

@@ -1,6 +1,7 @@
 """`shell:` (raw: one byte stream, stderr mixed in, no exit code) and `shell,v2,...:` (framed stdin,
 stdout, stderr and exit packets), with a command or, when the command is empty, an interactive shell
 (with a pseudo-terminal's echo, line editing and prompt when the client asked for `pty`)."""
+
 from __future__ import annotations
 
 import signal
@@ -30,7 +31,7 @@ def parse_shell_service(name: str) -> tuple[bool, bool, str]:
     return v2, pty, command
 
 
-def serve_shell(phone: "VirtualPhone", stream: Stream) -> None:
+def serve_shell(phone: VirtualPhone, stream: Stream) -> None:
     v2, pty, command = parse_shell_service(stream.service)
     session = new_session(phone, SHELL_UID)
     stdin: Source = stream.inbound
@@ -63,7 +64,7 @@ def serve_shell(phone: "VirtualPhone", stream: Stream) -> None:
             pass
 
 
-def _prompt(phone: "VirtualPhone", session: Session) -> str:
+def _prompt(phone: VirtualPhone, session: Session) -> str:
     return f"{phone.props.get('ro.product.device', 'android')}:{session.cwd} {'#' if session.uid == 0 else '$'} "
 
 

@@ -2,6 +2,7 @@
 outbound bytes sent as WRTE packets with the protocol's flow control (one WRTE in flight until the
 peer's OKAY). Writes are queued and coalesced, so a service printing many small pieces does not pay
 one round trip per piece."""
+
 from __future__ import annotations
 
 import threading
@@ -21,7 +22,7 @@ class StreamClosed(EOFError):
 
 
 class Stream:
-    def __init__(self, conn: "Connection", local_id: int, remote_id: int, service: str):
+    def __init__(self, conn: Connection, local_id: int, remote_id: int, service: str):
         self.conn, self.local_id, self.remote_id, self.service = conn, local_id, remote_id, service
         self.inbound = QueueSource()
         self.closed = threading.Event()  # set when either side has closed
@@ -56,8 +57,9 @@ class Stream:
     def close(self, drain_timeout_s: float = 30.0) -> None:
         """Send what is queued, then CLSE (once)."""
         with self._cond:
-            self._cond.wait_for(lambda: self.closed.is_set() or (not self._out and not self._in_flight),
-                                drain_timeout_s)
+            self._cond.wait_for(
+                lambda: self.closed.is_set() or (not self._out and not self._in_flight), drain_timeout_s
+            )
         self._send_close()
         self._shut()
 
@@ -88,8 +90,8 @@ class Stream:
         """Send the next WRTE if none is in flight (caller holds _cond)."""
         if self._in_flight or not self._out or self.closed.is_set():
             return
-        chunk = bytes(self._out[:self.conn.max_payload])
-        del self._out[:len(chunk)]
+        chunk = bytes(self._out[: self.conn.max_payload])
+        del self._out[: len(chunk)]
         self._in_flight = True
         try:
             self.conn.send(Packet(A_WRTE, self.local_id, self.remote_id, chunk))

@@ -1,6 +1,7 @@
 """`sync:`: adb push/pull/ls/stat as the adb shell user, against the phone's files. Requests are an id and
 a length-prefixed path; SEND data comes in DATA chunks (at most 64 KiB) closed by DONE, and is written to
 the phone only when DONE arrives, so a client that drops mid-push leaves the old file untouched."""
+
 from __future__ import annotations
 
 import posixpath
@@ -26,7 +27,7 @@ DENT_V2 = struct.Struct("<4sIQQIIIIQqqqI")
 
 
 class SyncService:
-    def __init__(self, phone: "VirtualPhone", stream: Stream, uid: int = SHELL_UID):
+    def __init__(self, phone: VirtualPhone, stream: Stream, uid: int = SHELL_UID):
         self.phone, self.stream, self.uid = phone, stream, uid
         self.fs = phone.fs
 
@@ -39,9 +40,16 @@ class SyncService:
                 self._fail(f"path too long: {length} bytes")
                 return
             path = self.stream.read_exact(length).decode(errors="replace")
-            handler = {b"STAT": self._stat_v1, b"LSTA": self._stat_v1, b"STA2": self._stat_v2,
-                       b"LST2": self._stat_v2, b"LIST": self._list_v1, b"LIS2": self._list_v2,
-                       b"SEND": self._send, b"RECV": self._recv}.get(request)
+            handler = {
+                b"STAT": self._stat_v1,
+                b"LSTA": self._stat_v1,
+                b"STA2": self._stat_v2,
+                b"LST2": self._stat_v2,
+                b"LIST": self._list_v1,
+                b"LIS2": self._list_v2,
+                b"SEND": self._send,
+                b"RECV": self._recv,
+            }.get(request)
             if handler is None:
                 self._fail(f"unknown sync request {request!r}")
                 return
@@ -98,8 +106,7 @@ class SyncService:
         for name, st in self._entries(path):
             data = name.encode()
             t = int(st.mtime_s)
-            out += DENT_V2.pack(b"DNT2", 0, 0, 0, st.mode, st.nlink, st.uid, st.uid, st.size, t, t, t,
-                                len(data)) + data
+            out += DENT_V2.pack(b"DNT2", 0, 0, 0, st.mode, st.nlink, st.uid, st.uid, st.size, t, t, t, len(data)) + data
         out += DENT_V2.pack(b"DONE", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         self.stream.write(bytes(out))
         return True
@@ -113,7 +120,7 @@ class SyncService:
             return True
         out = bytearray()
         for start in range(0, len(data), SYNC_DATA_MAX):
-            chunk = data[start:start + SYNC_DATA_MAX]
+            chunk = data[start : start + SYNC_DATA_MAX]
             out += REQUEST.pack(b"DATA", len(chunk)) + chunk
         out += REQUEST.pack(b"DONE", 0)
         self.stream.write(bytes(out))

@@ -3,6 +3,7 @@
 `run_shell` runs one command line as a user (2000 for the adb shell user, 0 for root) and returns its
 exit status and output; `Session` (interp.py) is the long-lived shell an interactive ADB stream uses.
 """
+
 from __future__ import annotations
 
 import signal
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 
-def run_shell(phone: "VirtualPhone", command: str, uid: int, timeout_s: float | None = None) -> ShellResult:
+def run_shell(phone: VirtualPhone, command: str, uid: int, timeout_s: float | None = None) -> ShellResult:
     """Run `command` as `uid` on the phone. Background jobs it starts keep running afterwards.
     A command still running after timeout_s of wall time is stopped and DeviceError raised."""
     session = new_session(phone, uid)

@@ -1,10 +1,11 @@
 """Shell arithmetic `$((expr))`: C integer semantics over 64-bit signed values, variables by bare name."""
+
 from __future__ import annotations
 
 import ast
 import operator
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _TOKEN = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+|[A-Za-z_][A-Za-z0-9_]*|<<|>>|<=|>=|==|!=|&&|\|\||\*\*|\S")
 
@@ -25,13 +26,26 @@ def _c_mod(a: int, b: int) -> int:
 
 
 _BINOPS: dict[type, Callable[[int, int], int]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: _c_div,
-    ast.FloorDiv: _c_div, ast.Mod: _c_mod, ast.Pow: operator.pow, ast.LShift: operator.lshift,
-    ast.RShift: operator.rshift, ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: _c_div,
+    ast.FloorDiv: _c_div,
+    ast.Mod: _c_mod,
+    ast.Pow: operator.pow,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
 }
 _CMPOPS: dict[type, Callable[[int, int], bool]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 
 
@@ -40,8 +54,15 @@ def evaluate(expr: str, lookup: Callable[[str], str]) -> int:
     pieces = []
     for token in _TOKEN.findall(expr):
         if token[0].isdigit():
-            pieces.append(str(int(token, 16) if token[:2].lower() == "0x" else
-                              int(token, 8) if len(token) > 1 and token[0] == "0" else int(token)))
+            pieces.append(
+                str(
+                    int(token, 16)
+                    if token[:2].lower() == "0x"
+                    else int(token, 8)
+                    if len(token) > 1 and token[0] == "0"
+                    else int(token)
+                )
+            )
         elif token[0].isalpha() or token[0] == "_":
             pieces.append(f"_v_{token}")
         else:

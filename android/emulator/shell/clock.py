@@ -8,6 +8,7 @@ Two ways time moves:
 - Served (`fusegov emulate`): a `RealtimeDriver` advances the phone by wall time x speed in small steps, and
   every sleeper simply waits for simulated time to reach its wake-up.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,19 +25,18 @@ POLL_S = 0.01  # background sleepers re-check the clock (and their kill flag) th
 class PhoneClock:
     """The phone's clock for its processes. Thread-safe."""
 
-    def __init__(self, phone: "VirtualPhone"):
+    def __init__(self, phone: VirtualPhone):
         self.phone = phone
         self._cond = threading.Condition()
         self._sleepers: dict[object, float] = {}  # token -> simulated wake-up time
         self._woken: set[object] = set()
-        self._driver: "RealtimeDriver | None" = None
+        self._driver: RealtimeDriver | None = None
 
     @property
     def driven(self) -> bool:
         return self._driver is not None
 
-    def sleep(self, dt_s: float, token: object, foreground: bool,
-              cancel: threading.Event | None = None) -> bool:
+    def sleep(self, dt_s: float, token: object, foreground: bool, cancel: threading.Event | None = None) -> bool:
         """Sleep dt_s of simulated time; False if cancelled first."""
         if dt_s <= 0:
             self._finish(token)
@@ -111,7 +111,7 @@ class RealtimeDriver:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="phone-clock", daemon=True)
 
-    def start(self) -> "RealtimeDriver":
+    def start(self) -> RealtimeDriver:
         self.clock._driver = self
         self._thread.start()
         return self

@@ -1,5 +1,6 @@
 """Word expansion from a word's source text: quotes, `$name`/`${...}`, `$(...)` and backticks, `$((...))`,
 `~`, field splitting of unquoted results, and globbing against the phone's files."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
     from android.emulator.shell.interp import Session
 
 _SPECIAL = set("$'\"\\`~*?[" + ARITH_OPEN)
-_PARAM = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!0-])(?P<op>:?[-=+?]|%%?|##?|/)?(?P<word>.*)$",
-                    re.S)
+_PARAM = re.compile(
+    r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!0-])(?P<op>:?[-=+?]|%%?|##?|/)?(?P<word>.*)$", re.S
+)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IFS = re.compile(r"[ \t\n]+")
 
@@ -34,7 +36,7 @@ class _Piece:
 
 
 class Expander:
-    def __init__(self, session: "Session"):
+    def __init__(self, session: Session):
         self.session = session
 
     # --- entry points -------------------------------------------------------------------------
@@ -74,7 +76,7 @@ class Expander:
             ch = raw[i]
             if ch == "\\":
                 nxt = raw[i + 1] if i + 1 < n else ""
-                if in_dquote and nxt not in ('$', '`', '"', '\\', '\n') or (heredoc and nxt == '"'):
+                if in_dquote and nxt not in ("$", "`", '"', "\\", "\n") or (heredoc and nxt == '"'):
                     literal.append("\\")
                     i += 1
                     continue
@@ -86,12 +88,12 @@ class Expander:
                 end = raw.find("'", i + 1)
                 end = n if end < 0 else end
                 flush()
-                pieces.append(_Piece(raw[i + 1:end], True))
+                pieces.append(_Piece(raw[i + 1 : end], True))
                 i = end + 1
             elif ch == '"' and not in_dquote:
                 end = _close_dquote(raw, i + 1)
                 flush()
-                inner = self._pieces(raw[i + 1:end], in_dquote=True)
+                inner = self._pieces(raw[i + 1 : end], in_dquote=True)
                 pieces.append(_Piece("", True))  # "" alone still makes a field
                 pieces.extend(inner)
                 i = end + 1
@@ -101,13 +103,13 @@ class Expander:
             elif ch == "`":
                 end = _close_backtick(raw, i + 1)
                 flush()
-                body = re.sub(r"\\([$`\\])", r"\1", raw[i + 1:end])
+                body = re.sub(r"\\([$`\\])", r"\1", raw[i + 1 : end])
                 pieces.append(_Piece(self.session.capture(body), in_dquote, split=not in_dquote))
                 i = end + 1
             elif ch == ARITH_OPEN:
                 end = raw.find(ARITH_CLOSE, i)
                 flush()
-                expr = self.text(bytes.fromhex(raw[i + 1:end]).decode())
+                expr = self.text(bytes.fromhex(raw[i + 1 : end]).decode())
                 value = evaluate(expr, lambda name: self.session.lookup(name) or "")
                 pieces.append(_Piece(str(value), in_dquote, split=not in_dquote))
                 i = end + 1
@@ -115,7 +117,9 @@ class Expander:
                 end = raw.find("/")
                 end = n if end < 0 else end
                 user = raw[1:end]
-                home = (self.session.lookup("HOME") or "/") if not user else ("/" if user in ("root", "shell") else None)
+                home = (
+                    (self.session.lookup("HOME") or "/") if not user else ("/" if user in ("root", "shell") else None)
+                )
                 if home is None:
                     literal.append(raw[:end])
                 else:
@@ -133,11 +137,11 @@ class Expander:
         nxt = raw[i + 1]
         if nxt == "(":
             end = _close_paren(raw, i + 2)
-            pieces.append(_Piece(self.session.capture(raw[i + 2:end]), in_dquote, split=not in_dquote))
+            pieces.append(_Piece(self.session.capture(raw[i + 2 : end]), in_dquote, split=not in_dquote))
             return end + 1
         if nxt == "{":
             end = _close_brace(raw, i + 2)
-            self._param(raw[i + 2:end], in_dquote, pieces, braced=True)
+            self._param(raw[i + 2 : end], in_dquote, pieces, braced=True)
             return end + 1
         match = _NAME.match(raw, i + 1)
         if match:
@@ -242,7 +246,7 @@ class Expander:
         return matches or [text]
 
 
-def _glob_fs(session: "Session", pattern: str) -> list[str]:
+def _glob_fs(session: Session, pattern: str) -> list[str]:
     fs = session.phone.fs
     absolute = pattern.startswith("/")
     parts = [p for p in pattern.split("/") if p]
@@ -346,7 +350,7 @@ def _trim(value: str, op: str, pattern: str) -> str:
     greedy = op in ("%%", "##")
     if op.startswith("#"):
         match = re.match(_pattern_regex(pattern, greedy), value, re.S)
-        return value[match.end():] if match else value
+        return value[match.end() :] if match else value
     # suffix: try start positions from the right (shortest) or from the left (longest)
     starts = range(len(value) + 1) if greedy else range(len(value), -1, -1)
     for start in starts:

@@ -1,5 +1,6 @@
 """File operations over the virtual phone's VirtualFS that the shell, `sync:` and pushed scripts share:
 stat, mkdir, rename, and the errno each android.errors exception stands for."""
+
 from __future__ import annotations
 
 import errno

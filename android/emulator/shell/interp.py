@@ -6,17 +6,19 @@ Pipelines run their stages one after another, each stage's output buffered as th
 Background jobs (`&`) are threads with their own phone PID; an external program that is the whole job
 (`nohup python3 x.py &`) takes that PID over, as exec would.
 """
+
 from __future__ import annotations
 
 import logging
 import posixpath
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from android.emulator.shell.arith import ArithmeticError_
-from android.emulator.shell.expand import ExpansionError, Expander
+from android.emulator.shell.expand import Expander, ExpansionError
 from android.emulator.shell.fileops import error_text
 from android.emulator.shell.procs import Proc
 from android.emulator.shell.runtime import PhoneRuntime, runtime_of
@@ -44,7 +46,7 @@ class Io:
 class Ctx:
     """What a command gets: its session, arguments, streams and environment."""
 
-    session: "Session"
+    session: Session
     argv: list[str]
     io: Io
     env: dict[str, str]
@@ -94,9 +96,40 @@ class _Return(Exception):
 CommandFunc = Callable[[Ctx], int]
 EXEC_FILE = "<run a file>"  # the command that runs a path (a pushed script)
 COMMANDS: dict[str, CommandFunc] = {}
-SHELL_BUILTINS = {"echo", "printf", "print", "read", "pwd", "cd", "export", "unset", "set", "test", "[", "true",
-                  "false", ":", "exit", "return", "break", "continue", "shift", "wait", "kill", "eval", ".",
-                  "source", "command", "type", "local", "sleep", "exec", "umask", "trap", "let"}
+SHELL_BUILTINS = {
+    "echo",
+    "printf",
+    "print",
+    "read",
+    "pwd",
+    "cd",
+    "export",
+    "unset",
+    "set",
+    "test",
+    "[",
+    "true",
+    "false",
+    ":",
+    "exit",
+    "return",
+    "break",
+    "continue",
+    "shift",
+    "wait",
+    "kill",
+    "eval",
+    ".",
+    "source",
+    "command",
+    "type",
+    "local",
+    "sleep",
+    "exec",
+    "umask",
+    "trap",
+    "let",
+}
 
 
 def command(*names: str) -> Callable[[CommandFunc], CommandFunc]:
@@ -110,20 +143,37 @@ def command(*names: str) -> Callable[[CommandFunc], CommandFunc]:
     return register
 
 
-def default_env(phone: "VirtualPhone", uid: int) -> dict[str, str]:
+def default_env(phone: VirtualPhone, uid: int) -> dict[str, str]:
     user = "root" if uid == ROOT_UID else "shell"
     return {
-        "PATH": PATH, "HOME": "/", "SHELL": "/bin/sh", "USER": user, "LOGNAME": user, "TMPDIR": "/data/local/tmp",
-        "ANDROID_DATA": "/data", "ANDROID_ROOT": "/system", "ANDROID_STORAGE": "/storage",
-        "EXTERNAL_STORAGE": "/sdcard", "HOSTNAME": phone.props.get("ro.product.device", "localhost"),
+        "PATH": PATH,
+        "HOME": "/",
+        "SHELL": "/bin/sh",
+        "USER": user,
+        "LOGNAME": user,
+        "TMPDIR": "/data/local/tmp",
+        "ANDROID_DATA": "/data",
+        "ANDROID_ROOT": "/system",
+        "ANDROID_STORAGE": "/storage",
+        "EXTERNAL_STORAGE": "/sdcard",
+        "HOSTNAME": phone.props.get("ro.product.device", "localhost"),
     }
 
 
 class Session:
     """One shell process: variables, functions, cwd, positional parameters, and its phone process."""
 
-    def __init__(self, phone: "VirtualPhone", uid: int, proc: Proc, *, runtime: PhoneRuntime | None = None,
-                 foreground: bool = True, env: dict[str, str] | None = None, cwd: str = "/"):
+    def __init__(
+        self,
+        phone: VirtualPhone,
+        uid: int,
+        proc: Proc,
+        *,
+        runtime: PhoneRuntime | None = None,
+        foreground: bool = True,
+        env: dict[str, str] | None = None,
+        cwd: str = "/",
+    ):
         self.phone, self.uid, self.proc = phone, uid, proc
         self.runtime = runtime or runtime_of(phone)
         self.foreground = foreground  # whether this shell's sleeps drive an undriven clock
@@ -192,10 +242,16 @@ class Session:
         self._cmdsub_status = status
         return out.getvalue().decode(errors="replace").rstrip("\n")
 
-    def subshell(self, proc: Proc | None = None, foreground: bool | None = None) -> "Session":
-        child = Session(self.phone, self.uid, proc or self.proc, runtime=self.runtime,
-                        foreground=self.foreground if foreground is None else foreground,
-                        env=self.vars, cwd=self.cwd)
+    def subshell(self, proc: Proc | None = None, foreground: bool | None = None) -> Session:
+        child = Session(
+            self.phone,
+            self.uid,
+            proc or self.proc,
+            runtime=self.runtime,
+            foreground=self.foreground if foreground is None else foreground,
+            env=self.vars,
+            cwd=self.cwd,
+        )
         child.exported = set(self.exported)
         child.functions = dict(self.functions)
         child.positional = list(self.positional)
@@ -260,7 +316,7 @@ class Session:
         return handler(node, io)
 
     def _raw(self, node) -> str:
-        return self._source[node.pos[0]:node.pos[1]]
+        return self._source[node.pos[0] : node.pos[1]]
 
     # --- lists and pipelines ----------------------------------------------------------------------
     def _exec_list(self, node, io: Io) -> int:
@@ -429,8 +485,17 @@ class Session:
             return 127
         try:
             return func(ctx)
-        except (ShellExit, Cancelled, _Break, _Continue, _Return, ExpansionError, ArithmeticError_,
-                DeviceError, KeyboardInterrupt):
+        except (
+            ShellExit,
+            Cancelled,
+            _Break,
+            _Continue,
+            _Return,
+            ExpansionError,
+            ArithmeticError_,
+            DeviceError,
+            KeyboardInterrupt,
+        ):
             raise  # the shell's own control flow and errors, handled by the caller
         except Exception:  # a bug in one command must not take the phone's shell (or adbd) down
             logging.getLogger("fusegov.emulator").exception("shell command %r failed", ctx.argv)
@@ -488,7 +553,7 @@ class Session:
                 fds[0 if fd is None else fd] = self._open_in(self.expander.word(self._raw(target)))
             elif kind in ("<<", "<<-"):
                 body = r.heredoc.value
-                body = body[:body.rfind("\n") + 1] if "\n" in body else ""
+                body = body[: body.rfind("\n") + 1] if "\n" in body else ""
                 if kind == "<<-":
                     body = "".join(line.lstrip("\t") for line in body.splitlines(True))
                 quoted = any(q in self._raw(target) for q in "'\"\\")
@@ -687,11 +752,18 @@ class _RedirectError(Exception):
 def _negated(node) -> bool:
     """`! pipeline`: its status never ends a shell under set -e."""
     return getattr(node, "kind", "") == "pipeline" and any(
-        p.kind == "reservedword" and p.word == "!" for p in node.parts)
+        p.kind == "reservedword" and p.word == "!" for p in node.parts
+    )
 
 
-def new_session(phone: "VirtualPhone", uid: int, parent_pid: int = ADBD_PID, name: str = "sh",
-                cmdline: str = SH, foreground: bool = True) -> Session:
+def new_session(
+    phone: VirtualPhone,
+    uid: int,
+    parent_pid: int = ADBD_PID,
+    name: str = "sh",
+    cmdline: str = SH,
+    foreground: bool = True,
+) -> Session:
     """A shell process on the phone (registered in its process table)."""
     runtime = runtime_of(phone)
     proc = runtime.procs.spawn(parent_pid, uid, name, cmdline)

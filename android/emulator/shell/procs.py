@@ -3,6 +3,7 @@
 A background job is a thread running a subshell; a Python script is a real host process. `kill` delivers
 a real signal to a host process, and cancels a thread job (which ends with status 128+signal).
 """
+
 from __future__ import annotations
 
 import signal
@@ -132,4 +133,3 @@ def _signal_quietly(popen: subprocess.Popen, sig: int) -> None:
 
 def user_name(uid: int) -> str:
     return USER_NAMES.get(uid, f"u0_a{uid - 10000}" if uid >= 10000 else str(uid))
-

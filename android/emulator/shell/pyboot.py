@@ -6,6 +6,7 @@ signals, the host's own files) stays the host's. Standard library only: it must 
 
 Wire format, both ways: u32 header length, JSON header, u32 payload length, payload bytes.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -25,8 +26,25 @@ import time
 import traceback
 import types
 
-PHONE_ROOTS = ("/sys", "/proc", "/data", "/sdcard", "/storage", "/dev", "/system", "/vendor", "/product",
-               "/odm", "/mnt", "/apex", "/cache", "/config", "/acct", "/metadata", "/system_ext")
+PHONE_ROOTS = (
+    "/sys",
+    "/proc",
+    "/data",
+    "/sdcard",
+    "/storage",
+    "/dev",
+    "/system",
+    "/vendor",
+    "/product",
+    "/odm",
+    "/mnt",
+    "/apex",
+    "/cache",
+    "/config",
+    "/acct",
+    "/metadata",
+    "/system_ext",
+)
 FAKE_FD_BASE = 1 << 20
 
 
@@ -50,8 +68,8 @@ class _Rpc:
         end = 8 + head_len + body_len
         if len(self.buf) < end:
             return None
-        header = json.loads(bytes(self.buf[4:4 + head_len]))
-        payload = bytes(self.buf[8 + head_len:end])
+        header = json.loads(bytes(self.buf[4 : 4 + head_len]))
+        payload = bytes(self.buf[8 + head_len : end])
         del self.buf[:end]
         return header, payload
 
@@ -96,8 +114,7 @@ class _PhoneRaw(io.RawIOBase):
         if self._writable:
             if "x" in mode and _stat(path, True) is not None:
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
-            header, _ = rpc.call("open_write", path=path, append="a" in mode,
-                                 truncate="w" in mode or "x" in mode)
+            header, _ = rpc.call("open_write", path=path, append="a" in mode, truncate="w" in mode or "x" in mode)
             self._attr = header["attr"]
         else:
             self._load()
@@ -119,8 +136,8 @@ class _PhoneRaw(io.RawIOBase):
             raise io.UnsupportedOperation("not readable")
         if self._data is None or self._pos == 0:
             self._load()
-        chunk = self._data[self._pos:self._pos + len(buffer)]  # type: ignore[index]
-        buffer[:len(chunk)] = chunk
+        chunk = self._data[self._pos : self._pos + len(buffer)]  # type: ignore[index]
+        buffer[: len(chunk)] = chunk
         self._pos += len(chunk)
         return len(chunk)
 
@@ -153,9 +170,34 @@ class _PhoneRaw(io.RawIOBase):
 _rpc: _Rpc
 _cwd = "/"
 _fds: dict[int, _PhoneRaw] = {}
-_real = {name: getattr(os, name) for name in (
-    "stat", "lstat", "listdir", "scandir", "remove", "unlink", "rmdir", "mkdir", "rename", "replace", "chmod",
-    "access", "readlink", "open", "read", "write", "close", "lseek", "fstat", "getcwd", "chdir", "kill", "system")}
+_real = {
+    name: getattr(os, name)
+    for name in (
+        "stat",
+        "lstat",
+        "listdir",
+        "scandir",
+        "remove",
+        "unlink",
+        "rmdir",
+        "mkdir",
+        "rename",
+        "replace",
+        "chmod",
+        "access",
+        "readlink",
+        "open",
+        "read",
+        "write",
+        "close",
+        "lseek",
+        "fstat",
+        "getcwd",
+        "chdir",
+        "kill",
+        "system",
+    )
+}
 _real_open = builtins.open
 
 
@@ -184,9 +226,23 @@ def _stat(path: str, follow: bool):
 
 def _stat_result(header: dict) -> os.stat_result:
     mtime = header["mtime"]
-    return os.stat_result((header["mode"], header.get("ino", 0), 0, header["nlink"], header["uid"],
-                           header["uid"], header["size"], int(mtime), int(mtime), int(mtime),
-                           float(mtime), float(mtime), float(mtime)))
+    return os.stat_result(
+        (
+            header["mode"],
+            header.get("ino", 0),
+            0,
+            header["nlink"],
+            header["uid"],
+            header["uid"],
+            header["size"],
+            int(mtime),
+            int(mtime),
+            int(mtime),
+            float(mtime),
+            float(mtime),
+            float(mtime),
+        )
+    )
 
 
 def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, closefd=True, opener=None):
@@ -234,8 +290,11 @@ def _stat_fn(follow: bool):
         if phone is None or dir_fd is not None:
             if isinstance(path, int) and path in _fds:
                 return _stat_result(_rpc.call("stat", path=_fds[path].path, follow=True)[0])
-            return real(path, *args, dir_fd=dir_fd, follow_symlinks=follow_symlinks) if follow \
+            return (
+                real(path, *args, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+                if follow
                 else real(path, *args, dir_fd=dir_fd)
+            )
         return _stat_result(_rpc.call("stat", path=phone, follow=follow and follow_symlinks)[0])
 
     return stat
@@ -350,8 +409,15 @@ def _os_open(path, flags, mode=0o777, *, dir_fd=None):
     if phone is None or dir_fd is not None:
         return _real["open"](path, flags, mode, dir_fd=dir_fd)
     access = flags & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR)
-    text_mode = "r" if access == os.O_RDONLY else "a" if flags & os.O_APPEND else \
-        ("w" if flags & os.O_TRUNC else "r+") if access == os.O_WRONLY or access == os.O_RDWR else "r"
+    text_mode = (
+        "r"
+        if access == os.O_RDONLY
+        else "a"
+        if flags & os.O_APPEND
+        else ("w" if flags & os.O_TRUNC else "r+")
+        if access == os.O_WRONLY or access == os.O_RDWR
+        else "r"
+    )
     if text_mode == "r+" and flags & os.O_CREAT and _stat(phone, True) is None:
         text_mode = "w"
     raw = _PhoneRaw(_rpc, phone, text_mode + "b")
@@ -402,7 +468,7 @@ def _kill(pid: int, sig: int) -> None:
 
 def _shell(command: str) -> tuple[int, bytes, bytes]:
     header, data = _rpc.call("shell", command=command)
-    return header["status"], data[:header["stdout_len"]], data[header["stdout_len"]:]
+    return header["status"], data[: header["stdout_len"]], data[header["stdout_len"] :]
 
 
 def _system(command: str) -> int:
@@ -429,8 +495,9 @@ def _run(args, *popenargs, input=None, capture_output=False, timeout=None, check
     elif not keep_err and stderr_target != subprocess.DEVNULL:
         os.write(2, err)
     decode = (lambda b: b.decode(kwargs.get("encoding") or "utf-8")) if text else (lambda b: b)
-    result = subprocess.CompletedProcess(args, status, decode(out) if keep_out else None,
-                                         decode(err) if keep_err else None)
+    result = subprocess.CompletedProcess(
+        args, status, decode(out) if keep_out else None, decode(err) if keep_err else None
+    )
     if check and status:
         raise subprocess.CalledProcessError(status, args, result.stdout, result.stderr)
     return result
@@ -539,8 +606,11 @@ def main() -> None:
 def _print_traceback(exc: BaseException) -> None:
     """A traceback as the script would show on the phone: its own frames, with source lines."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
-    sys.stderr.write("Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
-                     + "".join(traceback.format_exception_only(type(exc), exc)))
+    sys.stderr.write(
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_list(frames))
+        + "".join(traceback.format_exception_only(type(exc), exc))
+    )
 
 
 if __name__ == "__main__":

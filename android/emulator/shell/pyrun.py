@@ -2,6 +2,7 @@
 bootstrap (pyboot.py) sending the script's file and time calls here, where they run against the
 phone's VirtualFS as the calling user and on the phone's clock. The child is a real process: `kill`
 signals it, `ps` lists it, its output goes wherever the shell redirected it."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from android.emulator.shell import fileops
 from android.emulator.shell.interp import Ctx, Io, Session, command, end_session, new_session
-from android.emulator.shell.procs import NotPermitted, ProcessGone, Proc
+from android.emulator.shell.procs import NotPermitted, Proc, ProcessGone
 from android.emulator.shell.streams import BufferSink, BytesSource, Sink
 from android.emulator.vfs import Attr
 from android.errors import DeviceError
@@ -69,16 +70,28 @@ def run_python(ctx: Ctx) -> int:
     proc = _attach_proc(session, ctx)
     parent_sock, child_sock = socket.socketpair()
     config = {
-        "fd": child_sock.fileno(), "pid": proc.pid, "ppid": proc.ppid, "uid": session.uid, "cwd": session.cwd,
-        "env": session.env(ctx.env), "script": script, "code": code, "argv": argv, "unbuffered": unbuffered,
+        "fd": child_sock.fileno(),
+        "pid": proc.pid,
+        "ppid": proc.ppid,
+        "uid": session.uid,
+        "cwd": session.cwd,
+        "env": session.env(ctx.env),
+        "script": script,
+        "code": code,
+        "argv": argv,
+        "unbuffered": unbuffered,
     }
     # Piped or redirected input reaches the script; a live ADB stream's stdin stays with the shell.
     stdin_data = ctx.io.stdin.read() if isinstance(ctx.io.stdin, BytesSource) else b""
     try:
         popen = subprocess.Popen(
             [sys.executable, "-I", str(BOOTSTRAP), json.dumps(config)],
-            stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, pass_fds=(child_sock.fileno(),), cwd="/", start_new_session=True,
+            stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(child_sock.fileno(),),
+            cwd="/",
+            start_new_session=True,
             preexec_fn=_ignore_hup if (ctx.ignore_hup or proc.ignore_hup) else None,
         )
     finally:
@@ -192,8 +205,8 @@ class _RpcServer:
                     body_len = struct.unpack_from(">I", self._buf, 4 + head_len)[0]
                     end = 8 + head_len + body_len
                     if len(self._buf) >= end:
-                        header = json.loads(bytes(self._buf[4:4 + head_len]))
-                        payload = bytes(self._buf[8 + head_len:end])
+                        header = json.loads(bytes(self._buf[4 : 4 + head_len]))
+                        payload = bytes(self._buf[8 + head_len : end])
                         del self._buf[:end]
                         return header, payload
             chunk = self.sock.recv(1 << 20)
@@ -245,8 +258,14 @@ class _RpcServer:
                 return {"ok": True}, b""
             if op == "stat":
                 st = fileops.stat(fs, path, follow=bool(header.get("follow", True)))
-                return {"ok": True, "mode": st.mode, "size": st.size, "mtime": st.mtime_s, "uid": st.uid,
-                        "nlink": st.nlink}, b""
+                return {
+                    "ok": True,
+                    "mode": st.mode,
+                    "size": st.size,
+                    "mtime": st.mtime_s,
+                    "uid": st.uid,
+                    "nlink": st.nlink,
+                }, b""
             if op == "listdir":
                 return {"ok": True, "names": fs.listdir(path)}, b""
             if op == "remove":
@@ -269,8 +288,7 @@ class _RpcServer:
                 return {"ok": True, "target": target}, b""
             elif op == "time":
                 runtime = self.session.runtime
-                return {"ok": True, "monotonic": self.session.phone.state.uptime_s,
-                        "wall": runtime.wall_time_s()}, b""
+                return {"ok": True, "monotonic": self.session.phone.state.uptime_s, "wall": runtime.wall_time_s()}, b""
             elif op == "kill":
                 self.session.runtime.procs.kill(int(header["pid"]), int(header["sig"]), uid)
             elif op == "shell":
@@ -302,11 +320,9 @@ class _RpcServer:
 
     def _shell(self, command: str) -> tuple[dict, bytes]:
         """os.system / subprocess.run from the script: the phone's shell runs the command."""
-        child = new_session(self.session.phone, self.uid, parent_pid=self.proc.pid,
-                            foreground=self.session.foreground)
+        child = new_session(self.session.phone, self.uid, parent_pid=self.proc.pid, foreground=self.session.foreground)
         out, err = BufferSink(), BufferSink()
         status = child.run(command, Io(BytesSource(), out, err))
         end_session(child, status)
         stdout = out.getvalue()
         return {"ok": True, "status": status, "stdout_len": len(stdout)}, stdout + err.getvalue()
-

@@ -1,5 +1,6 @@
 """What a running phone has beyond its files: the clock its processes sleep on, the process table, and
 whether `su` exists (a rooted phone) — one runtime per VirtualPhone, shared by every shell and stream."""
+
 from __future__ import annotations
 
 import threading
@@ -14,13 +15,13 @@ from android.emulator.shell.procs import ProcessTable
 if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
-_RUNTIMES: "weakref.WeakKeyDictionary[VirtualPhone, PhoneRuntime]" = weakref.WeakKeyDictionary()
+_RUNTIMES: weakref.WeakKeyDictionary[VirtualPhone, PhoneRuntime] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 @dataclass
 class PhoneRuntime:
-    phone: "VirtualPhone"
+    phone: VirtualPhone
     clock: PhoneClock
     procs: ProcessTable = field(default_factory=ProcessTable)
     su_available: bool = True  # a rooted phone (Magisk-style `su -c`); False: a stock user build
@@ -31,7 +32,7 @@ class PhoneRuntime:
         return self.epoch_at_boot_s + self.phone.now_s
 
 
-def runtime_of(phone: "VirtualPhone") -> PhoneRuntime:
+def runtime_of(phone: VirtualPhone) -> PhoneRuntime:
     with _LOCK:
         runtime = _RUNTIMES.get(phone)
         if runtime is None:

@@ -1,10 +1,11 @@
 """Where commands read from and write to: buffers, the phone's files (with sysfs write semantics: every
 write() is one store), /dev/null, and streams fed by an ADB connection."""
+
 from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from android.emulator.shell.fileops import may_write
 from android.emulator.vfs import Attr, VirtualFS
@@ -93,13 +94,13 @@ class BytesSource(Source):
 
     def read(self, n: int = -1) -> bytes:
         end = len(self._data) if n < 0 else min(len(self._data), self._pos + n)
-        chunk, self._pos = self._data[self._pos:end], end
+        chunk, self._pos = self._data[self._pos : end], end
         return chunk
 
     def readline(self) -> bytes:
         end = self._data.find(b"\n", self._pos)
         end = len(self._data) if end < 0 else end + 1
-        chunk, self._pos = self._data[self._pos:end], end
+        chunk, self._pos = self._data[self._pos : end], end
         return chunk
 
 
@@ -150,9 +151,9 @@ class QueueSource(Source):
                 chunk = self._chunks.popleft()
                 cut = chunk.find(b"\n")
                 if cut >= 0:
-                    line += chunk[:cut + 1]
+                    line += chunk[: cut + 1]
                     if cut + 1 < len(chunk):
-                        self._chunks.appendleft(chunk[cut + 1:])
+                        self._chunks.appendleft(chunk[cut + 1 :])
                     return bytes(line)
                 line += chunk
         return bytes(line)

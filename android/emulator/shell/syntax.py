@@ -2,6 +2,7 @@
 parsing into a self-contained placeholder (the expression hex-encoded between two private-use characters)
 that word expansion evaluates; incomplete input (an open quote or `do` without `done`) is told apart from
 a syntax error so an interactive session can wait for more lines."""
+
 from __future__ import annotations
 
 import functools
@@ -44,9 +45,12 @@ def _parse_cached(text: str) -> Script:
     except bashlex.errors.ParsingError as exc:
         message = str(exc.message if hasattr(exc, "message") else exc)
         incomplete = "unexpected EOF" in message or "delimited by end-of-file" in message
-        token = message.split("unexpected token ", 1)[-1].split(" (position")[0] if "unexpected token" in message else ""
-        raise ShellSyntaxError(f"syntax error: {token} unexpected" if token else f"syntax error: {message}",
-                               incomplete) from None
+        token = (
+            message.split("unexpected token ", 1)[-1].split(" (position")[0] if "unexpected token" in message else ""
+        )
+        raise ShellSyntaxError(
+            f"syntax error: {token} unexpected" if token else f"syntax error: {message}", incomplete
+        ) from None
     except NotImplementedError as exc:
         raise ShellSyntaxError(f"syntax error: {exc} is not supported by the virtual phone's shell") from None
     except (AttributeError, IndexError, TypeError):
@@ -74,7 +78,7 @@ def rewrite_arithmetic(text: str) -> str:
     while i < n:
         ch = text[i]
         if ch == "\\" and not in_single:
-            out.append(text[i:i + 2])
+            out.append(text[i : i + 2])
             i += 2
             continue
         if ch == "'" and not in_double:
@@ -85,7 +89,7 @@ def rewrite_arithmetic(text: str) -> str:
             end = _arith_end(text, i + 3)
             if end < 0:
                 raise ShellSyntaxError("syntax error: unterminated $((", incomplete=True)
-            expr = rewrite_arithmetic(text[i + 3:end])
+            expr = rewrite_arithmetic(text[i + 3 : end])
             out.append(ARITH_OPEN + expr.encode().hex() + ARITH_CLOSE)
             i = end + 2
             continue

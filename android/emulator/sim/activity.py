@@ -6,6 +6,7 @@ PMC values. Because both derive from the same events, counters can explain power
 frequency cannot (ALU-, memory- and texture-heavy work draw different power at the same utilisation).
 All arrays have shape (n_steps,); counts are per step, not rates.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -61,10 +62,10 @@ class GpuActivity:
         return self.freq_hz * self.busy_s
 
     @classmethod
-    def idle(cls, dt_s: np.ndarray, freq_hz: np.ndarray) -> "GpuActivity":
+    def idle(cls, dt_s: np.ndarray, freq_hz: np.ndarray) -> GpuActivity:
         zeros = np.zeros(len(dt_s))
         return cls(dt_s, freq_hz, zeros, *(zeros for _ in EVENT_FIELDS))
 
     @classmethod
-    def concat(cls, parts: list["GpuActivity"]) -> "GpuActivity":
+    def concat(cls, parts: list[GpuActivity]) -> GpuActivity:
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})

@@ -3,11 +3,12 @@
 On its own core it raises the cluster's utilisation (and so its frequency and power); on the core of the
 inference thread the two share the core as CFS shares it between equal-weight tasks, so the inference
 thread's CPU work takes longer and the GPU waits more."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from android.emulator.sim.workload import WorkloadError
+from android.errors import WorkloadError
 
 
 @dataclass

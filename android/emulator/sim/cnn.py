@@ -10,6 +10,7 @@ Weights may be initializers or graph inputs that feed only parameter slots (a co
 bias, ...), as in graphs exported with their weights kept outside; either way they count as resident
 weights, not as input the CPU prepares per inference.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,18 +18,71 @@ from pathlib import Path
 import numpy as np
 
 from android.emulator.sim.pipeline import KernelStream, stream_from_rows
-from android.emulator.sim.workload import Segment, Workload, WorkloadError
+from android.emulator.sim.workload import Segment, Workload
+from android.errors import WorkloadError
 
-SHAPE_ONLY = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape", "Constant", "Dropout",
-              "ConstantOfShape", "Size", "Cast"}
-DATA_MOVEMENT = {"Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Upsample", "Tile",
-                 "Expand", "DepthToSpace", "SpaceToDepth"}
-TRANSCENDENTAL = {"Sigmoid": 1, "Tanh": 1, "Exp": 1, "Log": 1, "Erf": 1, "Gelu": 2, "Softmax": 1,
-                  "LogSoftmax": 2, "HardSigmoid": 0, "Swish": 1, "Mish": 2, "Elu": 1, "Selu": 1,
-                  "Softplus": 2, "Sqrt": 1, "Reciprocal": 1, "Pow": 2}
-ALU_PER_ELEMENT = {"BatchNormalization": 2, "InstanceNormalization": 6, "LayerNormalization": 8,
-                   "HardSwish": 4, "Clip": 2, "LeakyRelu": 2, "PRelu": 2, "Softmax": 4, "LogSoftmax": 4,
-                   "Gelu": 6, "Sum": 1, "Mean": 2, "ReduceMean": 1, "ReduceSum": 1}
+SHAPE_ONLY = {
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Shape",
+    "Constant",
+    "Dropout",
+    "ConstantOfShape",
+    "Size",
+    "Cast",
+}
+DATA_MOVEMENT = {
+    "Transpose",
+    "Concat",
+    "Split",
+    "Slice",
+    "Gather",
+    "Pad",
+    "Resize",
+    "Upsample",
+    "Tile",
+    "Expand",
+    "DepthToSpace",
+    "SpaceToDepth",
+}
+TRANSCENDENTAL = {
+    "Sigmoid": 1,
+    "Tanh": 1,
+    "Exp": 1,
+    "Log": 1,
+    "Erf": 1,
+    "Gelu": 2,
+    "Softmax": 1,
+    "LogSoftmax": 2,
+    "HardSigmoid": 0,
+    "Swish": 1,
+    "Mish": 2,
+    "Elu": 1,
+    "Selu": 1,
+    "Softplus": 2,
+    "Sqrt": 1,
+    "Reciprocal": 1,
+    "Pow": 2,
+}
+ALU_PER_ELEMENT = {
+    "BatchNormalization": 2,
+    "InstanceNormalization": 6,
+    "LayerNormalization": 8,
+    "HardSwish": 4,
+    "Clip": 2,
+    "LeakyRelu": 2,
+    "PRelu": 2,
+    "Softmax": 4,
+    "LogSoftmax": 4,
+    "Gelu": 6,
+    "Sum": 1,
+    "Mean": 2,
+    "ReduceMean": 1,
+    "ReduceSum": 1,
+}
 EFFICIENCY = {"conv": 0.45, "matmul": 0.35, "elementwise": 0.6, "pool": 0.5, "move": 0.6}
 TEXEL_CHANNELS = 4  # an RGBA texel holds 4 channels
 CONV_OUTPUT_REUSE = 4  # output channels computed per texel fetched
@@ -36,8 +90,15 @@ MATMUL_TILE_REUSE = 8.0  # operand reuse of a register tile: local-memory bytes 
 SUBMIT_HOST_CYCLES = 20_000.0  # per kernel: argument setup in the delegate, beyond the driver's cost
 PRE_POST_CYCLES_PER_BYTE = 2.0  # input conversion and output read-back on the CPU
 DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
-PARAMETER_SLOTS = {"Conv": {1, 2}, "ConvTranspose": {1, 2}, "Gemm": {1, 2}, "BatchNormalization": {1, 2, 3, 4},
-                   "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2}, "PRelu": {1}}
+PARAMETER_SLOTS = {
+    "Conv": {1, 2},
+    "ConvTranspose": {1, 2},
+    "Gemm": {1, 2},
+    "BatchNormalization": {1, 2, 3, 4},
+    "InstanceNormalization": {1, 2},
+    "LayerNormalization": {1, 2},
+    "PRelu": {1},
+}
 
 
 def load_onnx_stream(path: str | Path) -> tuple[KernelStream, float]:
@@ -68,8 +129,11 @@ def load_onnx_stream(path: str | Path) -> tuple[KernelStream, float]:
         raise WorkloadError(f"{path}: the graph has no compute nodes")
     initializers = {t.name for t in inferred.graph.initializer}
     weight_inputs = _weight_inputs(inferred.graph) - initializers
-    graph_in = sum(_numel(shapes.get(i.name)) * bytes_per.get(i.name, 4) for i in inferred.graph.input
-                   if i.name not in initializers | weight_inputs)
+    graph_in = sum(
+        _numel(shapes.get(i.name)) * bytes_per.get(i.name, 4)
+        for i in inferred.graph.input
+        if i.name not in initializers | weight_inputs
+    )
     graph_out = sum(_numel(shapes.get(o.name)) * bytes_per.get(o.name, 4) for o in inferred.graph.output)
     rows[-1]["sync_after"] = True
     rows[-1]["host_cycles"] = rows[-1].get("host_cycles", 0.0) + graph_out * PRE_POST_CYCLES_PER_BYTE
@@ -77,8 +141,9 @@ def load_onnx_stream(path: str | Path) -> tuple[KernelStream, float]:
     weights = sum(int(np.prod(t.dims)) * DTYPE_BYTES.get(t.data_type, 4) for t in inferred.graph.initializer)
     weights += sum(_numel(shapes.get(name)) * bytes_per.get(name, 4) for name in weight_inputs)
     activations = sum(r["dram_write_bytes"] for r in rows)
-    stream = stream_from_rows(f"cnn:{path.name}", rows, lead_host_cycles=graph_in * PRE_POST_CYCLES_PER_BYTE,
-                              lead_host_bytes=graph_in)
+    stream = stream_from_rows(
+        f"cnn:{path.name}", rows, lead_host_cycles=graph_in * PRE_POST_CYCLES_PER_BYTE, lead_host_bytes=graph_in
+    )
     return stream, float(weights + activations)
 
 
@@ -120,13 +185,20 @@ def _node_kernel(node, shapes: dict, bytes_per: dict) -> dict | None:
     outs = [shapes.get(o) for o in node.output if o]
     ins = [shapes.get(i) for i in node.input if i]
     if any(s is None for s in outs):
-        raise WorkloadError(f"node {node.name or op} ({op}): output shape unknown after shape inference "
-                            "(give the model static input shapes)")
+        raise WorkloadError(
+            f"node {node.name or op} ({op}): output shape unknown after shape inference "
+            "(give the model static input shapes)"
+        )
     out_elems = sum(_numel(s) for s in outs)
     in_bytes = sum(_numel(s) * bytes_per.get(i, 4) for i, s in zip([i for i in node.input if i], ins) if s)
     out_bytes = sum(_numel(s) * bytes_per.get(o, 4) for o, s in zip([o for o in node.output if o], outs))
-    row = dict(kernels=1.0, dram_read_bytes=in_bytes, dram_write_bytes=out_bytes, host_cycles=SUBMIT_HOST_CYCLES,
-               threads=max(out_elems, 1.0))
+    row = dict(
+        kernels=1.0,
+        dram_read_bytes=in_bytes,
+        dram_write_bytes=out_bytes,
+        host_cycles=SUBMIT_HOST_CYCLES,
+        threads=max(out_elems, 1.0),
+    )
     if op in ("Conv", "ConvTranspose"):
         weight = ins[1] if len(ins) > 1 and ins[1] is not None else None
         if weight is None:
@@ -136,32 +208,54 @@ def _node_kernel(node, shapes: dict, bytes_per: dict) -> dict | None:
             macs = _numel(ins[0]) * weight[1] * float(np.prod(weight[2:]))
         else:
             macs = out_elems * per_output
-        row.update(alu_ops=2.0 * macs, texture_fetches=macs / (TEXEL_CHANNELS * CONV_OUTPUT_REUSE),
-                   load_store_bytes=macs * 4.0 / 32.0, l2_bytes=1.5 * in_bytes + out_bytes,
-                   threads=max(out_elems / 4.0, 1.0), efficiency=EFFICIENCY["conv"])
+        row.update(
+            alu_ops=2.0 * macs,
+            texture_fetches=macs / (TEXEL_CHANNELS * CONV_OUTPUT_REUSE),
+            load_store_bytes=macs * 4.0 / 32.0,
+            l2_bytes=1.5 * in_bytes + out_bytes,
+            threads=max(out_elems / 4.0, 1.0),
+            efficiency=EFFICIENCY["conv"],
+        )
     elif op in ("MatMul", "Gemm", "MatMulInteger"):
         first = ins[0] or (1,)
         trans_a = any(attr.name == "transA" and attr.i for attr in node.attribute)
         k = first[0] if op == "Gemm" and trans_a else first[-1]
         macs = out_elems * k
-        row.update(alu_ops=2.0 * macs, load_store_bytes=4.0 * macs / MATMUL_TILE_REUSE,
-                   l2_bytes=2.0 * in_bytes + out_bytes, efficiency=EFFICIENCY["matmul"])
+        row.update(
+            alu_ops=2.0 * macs,
+            load_store_bytes=4.0 * macs / MATMUL_TILE_REUSE,
+            l2_bytes=2.0 * in_bytes + out_bytes,
+            efficiency=EFFICIENCY["matmul"],
+        )
     elif op in ("MaxPool", "AveragePool", "LpPool"):
         kernel_shape = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
         window = float(np.prod(kernel_shape))
-        row.update(alu_ops=out_elems * window, texture_fetches=out_elems * window / TEXEL_CHANNELS,
-                   l2_bytes=in_bytes + out_bytes, efficiency=EFFICIENCY["pool"])
+        row.update(
+            alu_ops=out_elems * window,
+            texture_fetches=out_elems * window / TEXEL_CHANNELS,
+            l2_bytes=in_bytes + out_bytes,
+            efficiency=EFFICIENCY["pool"],
+        )
     elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum", "ReduceMax"):
         in_elems = _numel(ins[0])
-        row.update(alu_ops=in_elems, load_store_bytes=in_bytes, l2_bytes=in_bytes + out_bytes,
-                   efficiency=EFFICIENCY["pool"])
+        row.update(
+            alu_ops=in_elems, load_store_bytes=in_bytes, l2_bytes=in_bytes + out_bytes, efficiency=EFFICIENCY["pool"]
+        )
     elif op in DATA_MOVEMENT:
-        row.update(load_store_bytes=in_bytes + out_bytes, l2_bytes=in_bytes + out_bytes,
-                   alu_ops=out_elems, efficiency=EFFICIENCY["move"])
+        row.update(
+            load_store_bytes=in_bytes + out_bytes,
+            l2_bytes=in_bytes + out_bytes,
+            alu_ops=out_elems,
+            efficiency=EFFICIENCY["move"],
+        )
     else:  # elementwise and everything else: a few ALU ops per output element
-        row.update(alu_ops=out_elems * ALU_PER_ELEMENT.get(op, 1), sfu_ops=out_elems * TRANSCENDENTAL.get(op, 0),
-                   load_store_bytes=in_bytes + out_bytes, l2_bytes=in_bytes + out_bytes,
-                   efficiency=EFFICIENCY["elementwise"])
+        row.update(
+            alu_ops=out_elems * ALU_PER_ELEMENT.get(op, 1),
+            sfu_ops=out_elems * TRANSCENDENTAL.get(op, 0),
+            load_store_bytes=in_bytes + out_bytes,
+            l2_bytes=in_bytes + out_bytes,
+            efficiency=EFFICIENCY["elementwise"],
+        )
     return row
 
 

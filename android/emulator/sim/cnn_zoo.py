@@ -13,6 +13,7 @@ generalise across networks only as far as their training set covers each kind of
 depthwise-separable blocks, and depthwise blocks gated by squeeze-excitation (global pooling, a small
 fully connected pair, a per-channel product: short, memory-bound kernels).
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from android.emulator.sim.workload import WorkloadError
+from android.errors import WorkloadError
 
 OPSET = 13
 IR_VERSION = 8  # what opset 13 needs; runtimes lag behind the newest onnx's default
@@ -99,8 +100,16 @@ class _Builder:
         return "depthwise-se" if self.gated else "depthwise" if self.depthwise else "dense"
 
     # --- layers ---------------------------------------------------------------------------------
-    def conv(self, x: str, out_channels: int, kernel: int, stride: int = 1, pad: int | None = None,
-             groups: int = 1, act: str | None = None) -> str:
+    def conv(
+        self,
+        x: str,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        pad: int | None = None,
+        groups: int = 1,
+        act: str | None = None,
+    ) -> str:
         """Convolution with bias (batch norm folded in), optionally followed by an activation."""
         c, h, w = self.shapes[x]
         if c % groups or out_channels % groups:
@@ -115,8 +124,15 @@ class _Builder:
         self.depthwise |= groups > 1 and groups == c
         self.macs += out_channels * out_h * out_w * per_output
         self.params += out_channels * per_output + out_channels
-        y = self._node("Conv", [x, weight, bias], (out_channels, out_h, out_w), kernel_shape=[kernel, kernel],
-                       strides=[stride, stride], pads=[pad] * 4, group=groups)
+        y = self._node(
+            "Conv",
+            [x, weight, bias],
+            (out_channels, out_h, out_w),
+            kernel_shape=[kernel, kernel],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            group=groups,
+        )
         return self.act(y, act) if act else y
 
     def act(self, x: str, kind: str) -> str:
@@ -137,8 +153,9 @@ class _Builder:
             return self.mul(x, self.act(x, "hardsigmoid"))
         raise ValueError(f"unknown activation {kind!r}")
 
-    def max_pool(self, x: str, kernel: int, stride: int, pads: tuple[int, int, int, int] = (0, 0, 0, 0),
-                 ceil: bool = False) -> str:
+    def max_pool(
+        self, x: str, kernel: int, stride: int, pads: tuple[int, int, int, int] = (0, 0, 0, 0), ceil: bool = False
+    ) -> str:
         c, h, w = self.shapes[x]
         top, left, bottom, right = pads
 
@@ -147,8 +164,15 @@ class _Builder:
             return (-(-span // stride) if ceil else span // stride) + 1
 
         shape = (c, out(h, top, bottom), out(w, left, right))
-        return self._node("MaxPool", [x], shape, kernel_shape=[kernel, kernel], strides=[stride, stride],
-                          pads=[top, left, bottom, right], ceil_mode=int(ceil))
+        return self._node(
+            "MaxPool",
+            [x],
+            shape,
+            kernel_shape=[kernel, kernel],
+            strides=[stride, stride],
+            pads=[top, left, bottom, right],
+            ceil_mode=int(ceil),
+        )
 
     def global_pool(self, x: str) -> str:
         return self._node("GlobalAveragePool", [x], (self.shapes[x][0], 1, 1))
@@ -187,8 +211,11 @@ class _Builder:
     def channel_shuffle(self, x: str, groups: int) -> str:
         """Interleave channel groups: reshape to (groups, C/groups), transpose, reshape back (ShuffleNet)."""
         c, h, w = self.shapes[x]
-        grouped = self._node("Reshape", [x, self._constant([1, groups, c // groups, h, w], [5], integer=True)],
-                             (groups, c // groups, h, w))
+        grouped = self._node(
+            "Reshape",
+            [x, self._constant([1, groups, c // groups, h, w], [5], integer=True)],
+            (groups, c // groups, h, w),
+        )
         swapped = self._node("Transpose", [grouped], (c // groups, groups, h, w), perm=[0, 2, 1, 3, 4])
         return self._node("Reshape", [swapped, self._constant([1, c, h, w], [4], integer=True)], (c, h, w))
 
@@ -216,8 +243,9 @@ class _Builder:
         y = self._node("Gemm", [x, weight, bias], (out_features,), transB=1)
         return self.act(y, act) if act else y
 
-    def classifier(self, x: str, classes: int = IMAGENET_CLASSES, hidden: int | None = None,
-                   hidden_act: str | None = None) -> str:
+    def classifier(
+        self, x: str, classes: int = IMAGENET_CLASSES, hidden: int | None = None, hidden_act: str | None = None
+    ) -> str:
         """Global average pool, flatten, (optionally a hidden fully connected layer,) fully connected layer."""
         flat = self.flatten(self.global_pool(x))
         if hidden is not None:
@@ -237,12 +265,21 @@ class _Builder:
                 if inp in renames:
                     node.input[i] = renames[inp]
         graph = helper.make_graph(
-            self.nodes, self.name, self.inputs,
-            [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
-             for name, (_, shape) in outputs.items()],
-            self.constants)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="fusegov.cnn_zoo", ir_version=IR_VERSION)
+            self.nodes,
+            self.name,
+            self.inputs,
+            [
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+                for name, (_, shape) in outputs.items()
+            ],
+            self.constants,
+        )
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name="fusegov.cnn_zoo",
+            ir_version=IR_VERSION,
+        )
         return model, {name: shape for name, (_, shape) in outputs.items()}
 
 
@@ -256,8 +293,15 @@ def _mobilenetv2() -> tuple[_Builder, dict]:
     b = _Builder("mobilenetv2", 3, 224, 224)
     x = b.conv("image", 32, 3, stride=2, act="relu6")
     channels = 32
-    for expand, out, repeats, stride in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                                         (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+    for expand, out, repeats, stride in (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ):
         for i in range(repeats):
             s = stride if i == 0 else 1
             y = b.conv(x, channels * expand, 1, act="relu6") if expand != 1 else x
@@ -312,9 +356,15 @@ def _efficientnet(name: str, depth: float, resolution: int) -> tuple[_Builder, d
     b = _Builder(name, 3, resolution, resolution)
     x = b.conv("image", 32, 3, stride=2, act="swish")
     channels = 32
-    for expand, kernel, stride, out, repeats in ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2),
-                                                 (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
-                                                 (6, 3, 1, 320, 1)):
+    for expand, kernel, stride, out, repeats in (
+        (1, 3, 1, 16, 1),
+        (6, 3, 2, 24, 2),
+        (6, 5, 2, 40, 2),
+        (6, 3, 2, 80, 3),
+        (6, 5, 1, 112, 3),
+        (6, 5, 2, 192, 4),
+        (6, 3, 1, 320, 1),
+    ):
         for i in range(math.ceil(depth * repeats)):
             s = stride if i == 0 else 1
             wide = channels * expand
@@ -335,10 +385,15 @@ def _mnasnet_a1() -> tuple[_Builder, dict]:
     b = _Builder("mnasnet-a1", 3, 224, 224)
     x = b.conv("image", 32, 3, stride=2, act="relu")
     channels = 32
-    for expand, kernel, stride, out, repeats, se in ((1, 3, 1, 16, 1, False), (6, 3, 2, 24, 2, False),
-                                                     (3, 5, 2, 40, 3, True), (6, 3, 2, 80, 4, False),
-                                                     (6, 3, 1, 112, 2, True), (6, 5, 2, 160, 3, True),
-                                                     (6, 3, 1, 320, 1, False)):
+    for expand, kernel, stride, out, repeats, se in (
+        (1, 3, 1, 16, 1, False),
+        (6, 3, 2, 24, 2, False),
+        (3, 5, 2, 40, 3, True),
+        (6, 3, 2, 80, 4, False),
+        (6, 3, 1, 112, 2, True),
+        (6, 5, 2, 160, 3, True),
+        (6, 3, 1, 320, 1, False),
+    ):
         for i in range(repeats):
             s = stride if i == 0 else 1
             wide = channels * expand
@@ -360,18 +415,36 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
 
 
 # MobileNetV3 bottlenecks (Howard et al., ICCV 2019, Tables 1 and 2): kernel, expanded, out, SE, activation, stride
-_MOBILENETV3_LARGE = ((3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
-                      (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
-                      (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1),
-                      (3, 184, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
-                      (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
-                      (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1),
-                      (5, 960, 160, True, "hardswish", 1))
-_MOBILENETV3_SMALL = ((3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1),
-                      (5, 96, 40, True, "hardswish", 2), (5, 240, 40, True, "hardswish", 1),
-                      (5, 240, 40, True, "hardswish", 1), (5, 120, 48, True, "hardswish", 1),
-                      (5, 144, 48, True, "hardswish", 1), (5, 288, 96, True, "hardswish", 2),
-                      (5, 576, 96, True, "hardswish", 1), (5, 576, 96, True, "hardswish", 1))
+_MOBILENETV3_LARGE = (
+    (3, 16, 16, False, "relu", 1),
+    (3, 64, 24, False, "relu", 2),
+    (3, 72, 24, False, "relu", 1),
+    (5, 72, 40, True, "relu", 2),
+    (5, 120, 40, True, "relu", 1),
+    (5, 120, 40, True, "relu", 1),
+    (3, 240, 80, False, "hardswish", 2),
+    (3, 200, 80, False, "hardswish", 1),
+    (3, 184, 80, False, "hardswish", 1),
+    (3, 184, 80, False, "hardswish", 1),
+    (3, 480, 112, True, "hardswish", 1),
+    (3, 672, 112, True, "hardswish", 1),
+    (5, 672, 160, True, "hardswish", 2),
+    (5, 960, 160, True, "hardswish", 1),
+    (5, 960, 160, True, "hardswish", 1),
+)
+_MOBILENETV3_SMALL = (
+    (3, 16, 16, True, "relu", 2),
+    (3, 72, 24, False, "relu", 2),
+    (3, 88, 24, False, "relu", 1),
+    (5, 96, 40, True, "hardswish", 2),
+    (5, 240, 40, True, "hardswish", 1),
+    (5, 240, 40, True, "hardswish", 1),
+    (5, 120, 48, True, "hardswish", 1),
+    (5, 144, 48, True, "hardswish", 1),
+    (5, 288, 96, True, "hardswish", 2),
+    (5, 576, 96, True, "hardswish", 1),
+    (5, 576, 96, True, "hardswish", 1),
+)
 
 
 def _mobilenetv3(name: str, blocks: tuple, last_conv: int, hidden: int) -> tuple[_Builder, dict]:
@@ -459,23 +532,48 @@ def _yolov3_tiny() -> tuple[_Builder, dict]:
 # name -> (builder, published MACs, published parameters, where the figures come from)
 NETWORKS: dict[str, tuple[Callable[[], tuple[_Builder, dict]], float, float, str]] = {
     "mobilenetv2": (_mobilenetv2, 300e6, 3.5e6, "Sandler et al., MobileNetV2, CVPR 2018: 300M MACs; torchvision 3.5M"),
-    "mobilenetv3-large": (functools.partial(_mobilenetv3, "mobilenetv3-large", _MOBILENETV3_LARGE, 960, 1280),
-                          219e6, 5.4e6, ("Howard et al., Searching for MobileNetV3, ICCV 2019: "
-                                         "219M MAdds, 5.4M parameters")),
-    "mobilenetv3-small": (functools.partial(_mobilenetv3, "mobilenetv3-small", _MOBILENETV3_SMALL, 576, 1024),
-                          56e6, 2.5e6, ("Howard et al., Searching for MobileNetV3, ICCV 2019: "
-                                        "56M MAdds, 2.5M parameters")),
-    "shufflenetv2-x1.0": (_shufflenetv2, 146e6, 2.3e6, ("Ma et al., ShuffleNet V2, ECCV 2018, Table 5: "
-                                                        "146M FLOPs (MACs), 2.3M parameters")),
+    "mobilenetv3-large": (
+        functools.partial(_mobilenetv3, "mobilenetv3-large", _MOBILENETV3_LARGE, 960, 1280),
+        219e6,
+        5.4e6,
+        ("Howard et al., Searching for MobileNetV3, ICCV 2019: 219M MAdds, 5.4M parameters"),
+    ),
+    "mobilenetv3-small": (
+        functools.partial(_mobilenetv3, "mobilenetv3-small", _MOBILENETV3_SMALL, 576, 1024),
+        56e6,
+        2.5e6,
+        ("Howard et al., Searching for MobileNetV3, ICCV 2019: 56M MAdds, 2.5M parameters"),
+    ),
+    "shufflenetv2-x1.0": (
+        _shufflenetv2,
+        146e6,
+        2.3e6,
+        ("Ma et al., ShuffleNet V2, ECCV 2018, Table 5: 146M FLOPs (MACs), 2.3M parameters"),
+    ),
     "mnasnet-a1": (_mnasnet_a1, 312e6, 3.9e6, "Tan et al., MnasNet, CVPR 2019, Table 1: 312M MACs, 3.9M parameters"),
     "resnet18": (_resnet18, 1.8e9, 11.7e6, "He et al., ResNet, CVPR 2016: 1.8 GFLOPs (MACs); torchvision 11.7M"),
-    "resnet50": (_resnet50, 4.09e9, 25.6e6, ("torchvision resnet50 (ResNet v1.5; He et al. 2016 give 3.8 GFLOPs "
-                                             "for v1): 4.09 GFLOPS (MACs), 25.6M parameters")),
+    "resnet50": (
+        _resnet50,
+        4.09e9,
+        25.6e6,
+        (
+            "torchvision resnet50 (ResNet v1.5; He et al. 2016 give 3.8 GFLOPs "
+            "for v1): 4.09 GFLOPS (MACs), 25.6M parameters"
+        ),
+    ),
     "squeezenet1.1": (_squeezenet11, 0.35e9, 1.24e6, "SqueezeNet v1.1 release notes / torchvision: 0.35 GMACs, 1.24M"),
-    "efficientnet-b0": (functools.partial(_efficientnet, "efficientnet-b0", 1.0, 224), 0.39e9, 5.3e6,
-                        "Tan and Le, EfficientNet, ICML 2019: 0.39B FLOPs (MACs), 5.3M"),
-    "efficientnet-b1": (functools.partial(_efficientnet, "efficientnet-b1", 1.1, 240), 0.70e9, 7.8e6,
-                        "Tan and Le, EfficientNet, ICML 2019, Table 2: 0.70B FLOPs (MACs), 7.8M"),
+    "efficientnet-b0": (
+        functools.partial(_efficientnet, "efficientnet-b0", 1.0, 224),
+        0.39e9,
+        5.3e6,
+        "Tan and Le, EfficientNet, ICML 2019: 0.39B FLOPs (MACs), 5.3M",
+    ),
+    "efficientnet-b1": (
+        functools.partial(_efficientnet, "efficientnet-b1", 1.1, 240),
+        0.70e9,
+        7.8e6,
+        "Tan and Le, EfficientNet, ICML 2019, Table 2: 0.70B FLOPs (MACs), 7.8M",
+    ),
     "yolov3-tiny": (_yolov3_tiny, 2.79e9, 8.86e6, "darknet yolov3-tiny.cfg at 416: 5.57 BFLOPs (2 x MACs), 8.86M"),
 }
 
@@ -492,9 +590,18 @@ def build(name: str) -> ZooNetwork:
     make, macs, params, source = NETWORKS[name]
     builder, outputs = make()
     model, output_shapes = builder.finish(outputs)
-    return ZooNetwork(name=name, model=model, input_shape=builder.input_shape, output_shapes=output_shapes,
-                      macs=builder.macs, params=builder.params, published_macs=macs, published_params=params,
-                      source=source, family=builder.family)
+    return ZooNetwork(
+        name=name,
+        model=model,
+        input_shape=builder.input_shape,
+        output_shapes=output_shapes,
+        macs=builder.macs,
+        params=builder.params,
+        published_macs=macs,
+        published_params=params,
+        source=source,
+        family=builder.family,
+    )
 
 
 @functools.cache
@@ -522,6 +629,8 @@ def resolve_onnx(target: str | Path) -> Path:
     if str(target) in NETWORKS:
         return zoo_path(str(target))
     if path.suffix != ".onnx" and len(path.parts) == 1:
-        raise WorkloadError(f"no built-in CNN {str(target)!r} and no such file: built-in CNNs are "
-                            f"{', '.join(names())}, or give the path of an .onnx file")
+        raise WorkloadError(
+            f"no built-in CNN {str(target)!r} and no such file: built-in CNNs are "
+            f"{', '.join(names())}, or give the path of an .onnx file"
+        )
     return path

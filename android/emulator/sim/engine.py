@@ -11,11 +11,13 @@ Knob semantics stay in KnobState: governors only set `target_hz` and run only wh
 governor is theirs, so a user's min/max writes or a switch to userspace/performance override them as
 on a phone. Time in state is charged whenever a knob's frequency may change and at the end of advance().
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +28,8 @@ from android.emulator.sim.power import PowerInputs, PowerModel
 from android.emulator.sim.sched import LoadTracker
 from android.emulator.sim.sensors import Sensors
 from android.emulator.sim.thermal import ThermalModel, Throttler
-from android.emulator.sim.workload import StepWork, Workload, WorkloadError
+from android.emulator.sim.workload import StepWork, Workload
+from android.errors import WorkloadError
 
 if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
@@ -53,7 +56,7 @@ class Block:
 
 
 class Simulator:
-    def __init__(self, phone: "VirtualPhone"):
+    def __init__(self, phone: VirtualPhone):
         from android.emulator.sim.pmc.unit import PmcUnit
 
         self.phone = phone
@@ -130,8 +133,12 @@ class Simulator:
             raise WorkloadError(f"no CPU {cpu} on {self.profile.name} (CPUs 0-{self.n_cpus - 1})")
         workload.cpu = cpu
         ph = self.physics
-        workload.start(self.now_s, lambda s: s.bind(ph.gpu, ph.memory, ph.driver, self.queue_depth)
-                       if not hasattr(s, "_core_cycles") else s, self.rng_work, ph.kernel_jitter)
+        workload.start(
+            self.now_s,
+            lambda s: s.bind(ph.gpu, ph.memory, ph.driver, self.queue_depth) if not hasattr(s, "_core_cycles") else s,
+            self.rng_work,
+            ph.kernel_jitter,
+        )
         self.foreground = workload
         return workload
 
@@ -226,8 +233,17 @@ class Simulator:
         return new_now
 
     # --- governors ----------------------------------------------------------------------------
-    def _run_governors(self, now: float, dt: float, gpu_busy: float, dram: float, gpu_bytes: float,
-                       cpu_bytes: float, fg_cpu: int, invariant: dict[int, float]) -> None:
+    def _run_governors(
+        self,
+        now: float,
+        dt: float,
+        gpu_busy: float,
+        dram: float,
+        gpu_bytes: float,
+        cpu_bytes: float,
+        fg_cpu: int,
+        invariant: dict[int, float],
+    ) -> None:
         """Run every governor whose period has elapsed (each keeps its own due time)."""
         due, last = self.gov_due, self.gov_last
         self.util_busy_s += gpu_busy
@@ -281,8 +297,7 @@ class Simulator:
                 continue
             traffic, gov_bytes[name] = gov_bytes[name], 0.0
             floor = self.mem_floor_hz if name == "mem" else 0
-            if traffic == 0.0 and floor == 0 and self.knobs[name].target_hz == self.tables[name][0] \
-                    and gov.settled():
+            if traffic == 0.0 and floor == 0 and self.knobs[name].target_hz == self.tables[name][0] and gov.settled():
                 continue  # no traffic, nothing voted, already at the floor
             if kernel_name == "interactive":
                 target = gov.update(traffic, window, self.cur_hz[name], floor, self.max_hz[name])
@@ -356,12 +371,18 @@ class Simulator:
                     self.mem_floor_hz = 0
             self._refresh(name)
         if changed:
-            self.cpu_governors = [(n, g, k, self.policy_cpus[n]) for n, (k, g) in self.governor.items()
-                                  if g is not None and g.kind == "cpu"]
+            self.cpu_governors = [
+                (n, g, k, self.policy_cpus[n])
+                for n, (k, g) in self.governor.items()
+                if g is not None and g.kind == "cpu"
+            ]
             self.walt_feeds = [(g, self.policy_cpus[n]) for n, (k, g) in self.governor.items() if k == "walt"]
             self.gpu_governor = self.governor["gpu"][1]
-            self.mem_governors = [(n, g, k, self._traffic_source(n, k)) for n, (k, g) in self.governor.items()
-                                  if g is not None and g.kind in ("mem", "memlat")]
+            self.mem_governors = [
+                (n, g, k, self._traffic_source(n, k))
+                for n, (k, g) in self.governor.items()
+                if g is not None and g.kind in ("mem", "memlat")
+            ]
 
     @staticmethod
     def _traffic_source(name: str, kernel_name: str) -> str:
@@ -407,8 +428,9 @@ class Simulator:
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}
         levels = {k: level_arr[:, i] for i, k in enumerate(self.knob_names)}
-        inputs = PowerInputs(dt_s=dt, levels=levels, cpu_run_s=run, cpu_spin_s=spin, gpu_busy_s=busy,
-                             gpu_events=events, dram_bytes=dram)
+        inputs = PowerInputs(
+            dt_s=dt, levels=levels, cpu_run_s=run, cpu_spin_s=spin, gpu_busy_s=busy, gpu_events=events, dram_bytes=dram
+        )
         power = self.power.compute(inputs, self.thermal.die_c)
         total = sum(power.values())
         rail_w = self.sensors.rail_power(power, len(dt))
@@ -429,9 +451,18 @@ class Simulator:
         self.pmc.accumulate(GpuActivity(dt, gpu_freq, np.minimum(busy, dt), *events.T))
         if self.observers:
             freq = {k: self.knobs[k].table_hz[levels[k]].astype(float) for k in self.knob_names}
-            block = Block(t_end_s=t_end, dt_s=dt, phase=np.array(self.phase_names, dtype=object)[codes],
-                          freq_hz=freq, power_w=power, rail_w=rail_w, total_w=total, gpu_busy_s=busy,
-                          gpu_events=events, cpu_run_s=run)
+            block = Block(
+                t_end_s=t_end,
+                dt_s=dt,
+                phase=np.array(self.phase_names, dtype=object)[codes],
+                freq_hz=freq,
+                power_w=power,
+                rail_w=rail_w,
+                total_w=total,
+                gpu_busy_s=busy,
+                gpu_events=events,
+                cpu_run_s=run,
+            )
             for observer in list(self.observers):
                 observer(block)
         self.block_start_s = now
@@ -440,7 +471,12 @@ class Simulator:
         """Power of an idle phone at its lowest OPPs (where its governors settle), for the initial heat."""
         one = np.ones(1)
         inputs = PowerInputs(
-            dt_s=one, levels={k: np.zeros(1, dtype=int) for k in self.knobs},
-            cpu_run_s={p: np.zeros(1) for p in self.policies}, cpu_spin_s={p: np.zeros(1) for p in self.policies},
-            gpu_busy_s=np.zeros(1), gpu_events=np.zeros((1, N_EVENTS)), dram_bytes=np.zeros(1))
+            dt_s=one,
+            levels={k: np.zeros(1, dtype=int) for k in self.knobs},
+            cpu_run_s={p: np.zeros(1) for p in self.policies},
+            cpu_spin_s={p: np.zeros(1) for p in self.policies},
+            gpu_busy_s=np.zeros(1),
+            gpu_events=np.zeros((1, N_EVENTS)),
+            dram_bytes=np.zeros(1),
+        )
         return {k: float(v[0]) for k, v in self.power.compute(inputs, self.physics.thermal.ambient_c).items()}

@@ -11,13 +11,15 @@ serialisation is why decode latency and GPU utilisation respond to the CPU clock
 The constants below describe the runtime, not the phone; the phone's throughput and costs come from its
 profile physics.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from android.emulator.sim.llm_models import KV_BYTES, LlmModel
 from android.emulator.sim.pipeline import KernelStream, stream_from_rows
-from android.emulator.sim.workload import Segment, Workload, WorkloadError
+from android.emulator.sim.workload import Segment, Workload
+from android.errors import WorkloadError
 
 DEQUANT_OPS_PER_WEIGHT = 6.0  # unpack a nibble, remove the offset, convert, scale (per weight)
 MATVEC_EFFICIENCY = 0.25  # share of ALU peak the dequantising mat-vec kernels sustain
@@ -76,8 +78,15 @@ def layer_stream(model: LlmModel, tokens: int, past: int) -> KernelStream:
     rows = [
         _matmul(h, h, tokens, bits),
         _matmul(kv, h, tokens, bits),
-        _matmul(kv, h, tokens, bits, sync_after=True, host_cycles=rope_kv + att_cycles,
-                host_bytes=att_bytes + tokens * 2 * kv * KV_BYTES),
+        _matmul(
+            kv,
+            h,
+            tokens,
+            bits,
+            sync_after=True,
+            host_cycles=rope_kv + att_cycles,
+            host_bytes=att_bytes + tokens * 2 * kv * KV_BYTES,
+        ),
         _matmul(h, h, tokens, bits, sync_after=True, host_cycles=residual_norm),
         _matmul(f, h, tokens, bits),
         _matmul(f, h, tokens, bits, sync_after=True, host_cycles=tokens * 3 * f * ELEMENT_CYCLES),
@@ -89,8 +98,17 @@ def layer_stream(model: LlmModel, tokens: int, past: int) -> KernelStream:
 def head_stream(model: LlmModel) -> KernelStream:
     """Final norm, the output projection for the last token, then sampling on the CPU."""
     host = model.vocab * SAMPLE_CYCLES_PER_VOCAB + TOKEN_OVERHEAD_CYCLES
-    rows = [_matmul(model.vocab, model.hidden, 1, model.bits_per_weight, sync_after=True, host_cycles=host,
-                    host_bytes=model.vocab * 4.0)]
+    rows = [
+        _matmul(
+            model.vocab,
+            model.hidden,
+            1,
+            model.bits_per_weight,
+            sync_after=True,
+            host_cycles=host,
+            host_bytes=model.vocab * 4.0,
+        )
+    ]
     return stream_from_rows(f"{model.name}:head", rows, lead_host_cycles=3 * model.hidden * ELEMENT_CYCLES)
 
 
@@ -103,8 +121,9 @@ class LlmRequest(Workload):
         if decode_tokens < 0:
             raise WorkloadError(f"decode tokens must be >= 0, got {decode_tokens}")
         if prompt_tokens + decode_tokens > model.context:
-            raise WorkloadError(f"{model.name}: {prompt_tokens} + {decode_tokens} tokens exceed its context "
-                                f"of {model.context}")
+            raise WorkloadError(
+                f"{model.name}: {prompt_tokens} + {decode_tokens} tokens exceed its context of {model.context}"
+            )
         self.model, self.prompt_tokens, self.decode_tokens = model, prompt_tokens, decode_tokens
         self._streams: dict[tuple, KernelStream] = {}
         super().__init__(name=f"llm:{model.name}", segments=self._segments(), cpu=cpu)
@@ -112,7 +131,9 @@ class LlmRequest(Workload):
     def _stream(self, key: tuple) -> KernelStream:
         found = self._streams.get(key)
         if found is None:
-            found = self._streams[key] = head_stream(self.model) if key[0] == "head" else layer_stream(self.model, *key[1:])
+            found = self._streams[key] = (
+                head_stream(self.model) if key[0] == "head" else layer_stream(self.model, *key[1:])
+            )
         return found
 
     def _segments(self) -> Iterator[Segment]:

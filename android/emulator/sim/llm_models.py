@@ -4,13 +4,14 @@ A model is described by its size, which is all the virtual phone needs to know h
 traffic prefill and decode cost: parameters, layers, hidden size, quantisation bits and vocabulary;
 attention heads, KV heads and the FFN width refine it (derived from the parameter count when absent).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from android.emulator.datafiles import builtin_names, read_named_json
-from android.emulator.sim.workload import WorkloadError
+from android.errors import WorkloadError
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 MODEL_FORMAT = "fusegov.llm"
@@ -92,8 +93,9 @@ def parse_model(raw: object, source: str = "<dict>") -> LlmModel:
     heads = need("heads") if "heads" in raw else max(1, hidden // 64)
     kv_heads = need("kv_heads") if "kv_heads" in raw else heads
     if hidden % heads or heads % kv_heads:
-        raise WorkloadError(f"model {source}: hidden ({hidden}) must divide by heads ({heads}) and heads by "
-                            f"kv_heads ({kv_heads})")
+        raise WorkloadError(
+            f"model {source}: hidden ({hidden}) must divide by heads ({heads}) and heads by kv_heads ({kv_heads})"
+        )
     tied = bool(raw.get("tied_embeddings", False))
     kv_dim = kv_heads * (hidden // heads)
     embed = vocab * hidden * (1 if tied else 2)
@@ -103,12 +105,24 @@ def parse_model(raw: object, source: str = "<dict>") -> LlmModel:
         per_layer = (params - embed) / layers - 2 * hidden * hidden - 2 * hidden * kv_dim
         ffn = int(per_layer / (3 * hidden))
         if ffn < hidden:
-            raise WorkloadError(f"model {source}: {params} parameters are too few for {layers} layers of hidden "
-                                f"size {hidden} and a vocabulary of {vocab}")
-    return LlmModel(name=str(name), params=int(params), layers=int(layers), hidden=int(hidden), vocab=int(vocab),
-                    quant_bits=int(bits), heads=int(heads), kv_heads=int(kv_heads), ffn_hidden=int(ffn),
-                    context=int(need("context") if "context" in raw else 2048),
-                    quant_block=int(need("quant_block") if "quant_block" in raw else 32), tied_embeddings=tied)
+            raise WorkloadError(
+                f"model {source}: {params} parameters are too few for {layers} layers of hidden "
+                f"size {hidden} and a vocabulary of {vocab}"
+            )
+    return LlmModel(
+        name=str(name),
+        params=int(params),
+        layers=int(layers),
+        hidden=int(hidden),
+        vocab=int(vocab),
+        quant_bits=int(bits),
+        heads=int(heads),
+        kv_heads=int(kv_heads),
+        ffn_hidden=int(ffn),
+        context=int(need("context") if "context" in raw else 2048),
+        quant_block=int(need("quant_block") if "quant_block" in raw else 32),
+        tied_embeddings=tied,
+    )
 
 
 def check_fits(model: LlmModel, tokens: int, phone_memory_bytes: int, usable_fraction: float, phone: str) -> None:

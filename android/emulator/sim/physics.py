@@ -6,6 +6,7 @@ thermal resistances and capacities, throttling trips, sensor rates and the stock
 Every record is built from its dataclass annotations, so a missing or mistyped field is reported by its
 dotted path (`physics.gpu.alu_ops_per_cycle`).
 """
+
 from __future__ import annotations
 
 import types
@@ -128,8 +129,11 @@ def parse_physics(reader, profile) -> Physics:
     physics: Physics = _build(Physics, reader, skip=("governors",))
     policies = {c.policy for c in profile.clusters}
     if set(physics.cpu) != policies:
-        reader.fail("cpu", f"must have one entry per CPU policy ({', '.join(sorted(policies))}), "
-                           f"has {', '.join(sorted(physics.cpu)) or 'none'}")
+        reader.fail(
+            "cpu",
+            f"must have one entry per CPU policy ({', '.join(sorted(policies))}), "
+            f"has {', '.join(sorted(physics.cpu)) or 'none'}",
+        )
     missing = [e for e in EVENT_FIELDS if e not in physics.gpu.event_energy_pj]
     if missing or set(physics.gpu.event_energy_pj) - set(EVENT_FIELDS):
         reader.sub("gpu").fail("event_energy_pj", f"must give exactly the events {', '.join(EVENT_FIELDS)}")
@@ -148,18 +152,22 @@ def parse_physics(reader, profile) -> Physics:
                 where.fail("knobs", f"{knob!r} is not a knob of this profile ({', '.join(sorted(knobs))})")
     governors = reader.get("governors", dict) if "governors" in reader.data else {}
     tunables: dict[str, Any] = {}
-    for name, raw in governors.items():
+    for name in governors:
         if name not in TUNABLES:
             reader.fail(f"governors.{name}", f"is not a simulated governor ({', '.join(sorted(TUNABLES))})")
         tunables[name] = _build(TUNABLES[name], reader.sub(f"governors.{name}"))
     for name, cls in TUNABLES.items():
-        if name not in tunables and all(f.default is not MISSING or f.default_factory is not MISSING
-                                        for f in fields(cls)):
+        if name not in tunables and all(
+            f.default is not MISSING or f.default_factory is not MISSING for f in fields(cls)
+        ):
             tunables[name] = cls()
     needs_table = {"quickstep", "basic"} & set(profile.gpu.available_governors)
     if needs_table and "quickstep" not in tunables:
-        reader.fail("governors.quickstep", f"is missing: the GPU offers {', '.join(sorted(needs_table))}, "
-                                           "which need the DVFS table (util_min_pct, util_max_pct, hysteresis, mif_min_hz)")
+        reader.fail(
+            "governors.quickstep",
+            f"is missing: the GPU offers {', '.join(sorted(needs_table))}, "
+            "which need the DVFS table (util_min_pct, util_max_pct, hysteresis, mif_min_hz)",
+        )
     object.__setattr__(physics, "governors", tunables)
     for name, tun in tunables.items():
         check = getattr(tun, "check", None)

@@ -15,6 +15,7 @@ CPU clock plus host memory traffic at the CPU's share of DRAM bandwidth.
 Timings are cached per clock triple; the per-kernel recurrence is a short Python loop run once per
 distinct setting, never per simulated step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,19 +57,23 @@ class KernelStream:
         if not self.sync_after[-1]:
             raise ValueError(f"{self.name}: a unit must end on a sync")
         self.total_events = self.events.sum(axis=0)
-        self.gpu_dram_bytes = float(self.total_events[EV["dram_read_bytes"]] + self.total_events[EV["dram_write_bytes"]])
+        self.gpu_dram_bytes = float(
+            self.total_events[EV["dram_read_bytes"]] + self.total_events[EV["dram_write_bytes"]]
+        )
         self.cpu_dram_bytes = float(self.host_bytes.sum() + self.lead_host_bytes)
 
-    def bind(self, gpu: GpuPhysics, memory: MemoryPhysics, driver: DriverPhysics, queue_depth: int) -> "KernelStream":
+    def bind(self, gpu: GpuPhysics, memory: MemoryPhysics, driver: DriverPhysics, queue_depth: int) -> KernelStream:
         """Precompute the clock-independent parts for one phone."""
         ev = self.events
-        ports = np.column_stack([
-            ev[:, EV["alu_ops"]] / gpu.alu_ops_per_cycle,
-            ev[:, EV["sfu_ops"]] / gpu.sfu_ops_per_cycle,
-            ev[:, EV["load_store_bytes"]] / gpu.load_store_bytes_per_cycle,
-            ev[:, EV["texture_fetches"]] / gpu.texture_fetches_per_cycle,
-            ev[:, EV["l2_bytes"]] / gpu.l2_bytes_per_cycle,
-        ])
+        ports = np.column_stack(
+            [
+                ev[:, EV["alu_ops"]] / gpu.alu_ops_per_cycle,
+                ev[:, EV["sfu_ops"]] / gpu.sfu_ops_per_cycle,
+                ev[:, EV["load_store_bytes"]] / gpu.load_store_bytes_per_cycle,
+                ev[:, EV["texture_fetches"]] / gpu.texture_fetches_per_cycle,
+                ev[:, EV["l2_bytes"]] / gpu.l2_bytes_per_cycle,
+            ]
+        )
         self._core_cycles = ports.max(axis=1) / self.efficiency
         self._dram = ev[:, EV["dram_read_bytes"]] + ev[:, EV["dram_write_bytes"]]
         self._submit = np.full(len(ev), driver.submit_cycles)
@@ -120,8 +125,9 @@ class KernelStream:
         return UnitTiming(duration_s=max(cpu, gpu_free), cpu_run_s=run, spin_s=spin, gpu_busy_s=float(sum(g)))
 
 
-def stream_from_rows(name: str, rows: list[dict], lead_host_cycles: float = 0.0,
-                     lead_host_bytes: float = 0.0) -> KernelStream:
+def stream_from_rows(
+    name: str, rows: list[dict], lead_host_cycles: float = 0.0, lead_host_bytes: float = 0.0
+) -> KernelStream:
     """Build a stream from per-kernel dicts: event counts by name plus efficiency, sync_after,
     host_cycles and host_bytes."""
     events = np.array([[float(r.get(e, 0.0)) for e in EVENT_FIELDS] for r in rows])

@@ -9,6 +9,7 @@ utilisation and frequency. Memory: controller/PHY clocking C V^2 f, energy per b
 idle floor. Leakage grows with voltage (a power law) and temperature (doubling every few degrees).
 Static components (SoC fabric, modem, TPU, display) draw a steady floor; `unmetered` is what no rail sees.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,8 +84,12 @@ class PowerModel:
         m = ph.memory
         idx = inp.levels["mem"]
         f, volt = self.freq_hz["mem"][idx], self.volt_v["mem"][idx]
-        out["mem"] = (m.clock_capacitance_nf * 1e-9 * volt * volt * f + m.energy_per_byte_pj * 1e-12 * inp.dram_bytes / dt
-                      + self._leakage("mem", volt, m.leakage_w, temp_c) + m.idle_w)
+        out["mem"] = (
+            m.clock_capacitance_nf * 1e-9 * volt * volt * f
+            + m.energy_per_byte_pj * 1e-12 * inp.dram_bytes / dt
+            + self._leakage("mem", volt, m.leakage_w, temp_c)
+            + m.idle_w
+        )
         ones = np.ones_like(dt)
         for name, watts in ph.power.static_w.items():
             out[name] = watts * ones

@@ -6,11 +6,12 @@ per rail, mean frequency per knob) and `run_cnn`. Pins go through sysfs with and
 the safe order, verified by reading back) and are restored afterwards. `on_sample(phone)` is called every
 `sample_period_s` of simulated time while the workload runs, so a sampler can read sysfs as it moves.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from android.emulator.sim.cnn import CnnRuns
 from android.emulator.sim.engine import Block
 from android.emulator.sim.llm import LlmRequest
 from android.emulator.sim.llm_models import LlmModel, check_fits, load_model
-from android.emulator.sim.workload import Workload, WorkloadError
+from android.emulator.sim.workload import Workload
+from android.errors import WorkloadError
 
 DEFAULT_IDLE_BEFORE_S = 1.0  # the phone idles first, as between requests, so governors start settled
 DEFAULT_CHUNK_S = 0.5
@@ -76,9 +78,19 @@ class _Accumulator:
                 continue
             mask = block.phase == phase
             dt = block.dt_s[mask]
-            s = self.sums.setdefault(phase, {"t": 0.0, "e": 0.0, "rails": np.zeros(len(self.rail_names)),
-                                             "comp": {}, "freq": {}, "low": {}, "busy": 0.0,
-                                             "run": dict.fromkeys(self.policies, 0.0)})
+            s = self.sums.setdefault(
+                phase,
+                {
+                    "t": 0.0,
+                    "e": 0.0,
+                    "rails": np.zeros(len(self.rail_names)),
+                    "comp": {},
+                    "freq": {},
+                    "low": {},
+                    "busy": 0.0,
+                    "run": dict.fromkeys(self.policies, 0.0),
+                },
+            )
             s["t"] += float(dt.sum())
             s["e"] += float((block.total_w[mask] * dt).sum())
             s["rails"] += (block.rail_w[mask] * dt[:, None]).sum(axis=0)
@@ -99,11 +111,15 @@ class _Accumulator:
         rails = {name: float(e / t) for name, e in zip(self.rail_names, s["rails"])}
         rails["total"] = s["e"] / t
         return PhaseStats(
-            duration_s=t, energy_j=s["e"], mean_power_w=rails,
+            duration_s=t,
+            energy_j=s["e"],
+            mean_power_w=rails,
             component_power_w={k: v / t for k, v in s["comp"].items()},
-            mean_freq_hz={k: float(round(v / t)) for k, v in s["freq"].items()}, gpu_util=s["busy"] / t,
+            mean_freq_hz={k: float(round(v / t)) for k, v in s["freq"].items()},
+            gpu_util=s["busy"] / t,
             cpu_util={p: v / t for p, v in s["run"].items()},
-            time_in_lower_half={k: v / t for k, v in s["low"].items()})
+            time_in_lower_half={k: v / t for k, v in s["low"].items()},
+        )
 
     def overall(self) -> tuple[float, float, dict[str, float], dict[str, float]]:
         t = sum(s["t"] for s in self.sums.values())
@@ -138,11 +154,17 @@ def apply_pins(phone, pins_hz: dict[str, int]):
     return lambda: controller.restore(saved)
 
 
-def run_workload(phone, workload: Workload, pins_hz: dict[str, int] | None = None,
-                 idle_before_s: float = DEFAULT_IDLE_BEFORE_S, sample_period_s: float | None = None,
-                 on_sample: Callable | None = None, on_progress: Callable[[int], None] | None = None,
-                 mark: str = "token", observers: Sequence[Callable[[Block], None]] = ()
-                 ) -> tuple[_Accumulator, Workload]:
+def run_workload(
+    phone,
+    workload: Workload,
+    pins_hz: dict[str, int] | None = None,
+    idle_before_s: float = DEFAULT_IDLE_BEFORE_S,
+    sample_period_s: float | None = None,
+    on_sample: Callable | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    mark: str = "token",
+    observers: Sequence[Callable[[Block], None]] = (),
+) -> tuple[_Accumulator, Workload]:
     """Pin, idle, run `workload` to completion (sampling as asked), unpin. Returns the per-phase sums.
     `observers` (e.g. timeline.TimelineRecorder) see every engine block while the workload runs, as the
     per-phase accounting does."""
@@ -175,14 +197,20 @@ def run_workload(phone, workload: Workload, pins_hz: dict[str, int] | None = Non
     return accumulator, workload
 
 
-def run_llm_request(phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int,
-                    pins: dict[str, int] | None = None, **kwargs) -> RequestResult:
+def run_llm_request(
+    phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
+) -> RequestResult:
     """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase."""
     if isinstance(model, (str, Path)):
         model = load_model(model)
     physics = phone.profile.physics
-    check_fits(model, prompt_tokens + decode_tokens, phone.profile.memory_bytes,
-               physics.memory.app_usable_fraction, phone.profile.name)
+    check_fits(
+        model,
+        prompt_tokens + decode_tokens,
+        phone.profile.memory_bytes,
+        physics.memory.app_usable_fraction,
+        phone.profile.name,
+    )
     request = LlmRequest(model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None))
     acc, request = run_workload(phone, request, pins, **kwargs)
     tokens = [t for t, m in request.marks if m == "token"]
@@ -195,10 +223,21 @@ def run_llm_request(phone, model: LlmModel | str, prompt_tokens: int, decode_tok
         per_token["decode"] = phases["decode"].energy_j / decode_tokens
     duration, energy, power, freq = acc.overall()
     return RequestResult(
-        workload=request.name, profile=phone.profile.name, seed=phone.seed, pins_hz=dict(pins or {}),
-        duration_s=duration, energy_j=energy, mean_power_w=power, mean_freq_hz=freq, phases=phases,
-        ttft_s=ttft, tpot_s=tpot, prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
-        energy_per_token_j=per_token)
+        workload=request.name,
+        profile=phone.profile.name,
+        seed=phone.seed,
+        pins_hz=dict(pins or {}),
+        duration_s=duration,
+        energy_j=energy,
+        mean_power_w=power,
+        mean_freq_hz=freq,
+        phases=phases,
+        ttft_s=ttft,
+        tpot_s=tpot,
+        prompt_tokens=prompt_tokens,
+        decode_tokens=decode_tokens,
+        energy_per_token_j=per_token,
+    )
 
 
 def run_cnn(phone, onnx_path: str | Path, runs: int, pins: dict[str, int] | None = None, **kwargs) -> RequestResult:
@@ -206,12 +245,24 @@ def run_cnn(phone, onnx_path: str | Path, runs: int, pins: dict[str, int] | None
     workload = CnnRuns(onnx_path, runs, cpu=kwargs.pop("cpu", None))
     usable = phone.profile.memory_bytes * phone.profile.physics.memory.app_usable_fraction
     if workload.resident_bytes > usable:
-        raise WorkloadError(f"{Path(onnx_path).name} needs {workload.resident_bytes / 2**30:.1f} GiB but "
-                            f"{phone.profile.name} gives an app at most {usable / 2**30:.1f} GiB")
+        raise WorkloadError(
+            f"{Path(onnx_path).name} needs {workload.resident_bytes / 2**30:.1f} GiB but "
+            f"{phone.profile.name} gives an app at most {usable / 2**30:.1f} GiB"
+        )
     acc, workload = run_workload(phone, workload, pins, mark="run", **kwargs)
     duration, energy, power, freq = acc.overall()
     phases = {p: acc.phase_stats(p) for p in acc.sums}
     return RequestResult(
-        workload=workload.name, profile=phone.profile.name, seed=phone.seed, pins_hz=dict(pins or {}),
-        duration_s=duration, energy_j=energy, mean_power_w=power, mean_freq_hz=freq, phases=phases,
-        runs=runs, latency_s=duration / runs, energy_per_run_j=energy / runs)
+        workload=workload.name,
+        profile=phone.profile.name,
+        seed=phone.seed,
+        pins_hz=dict(pins or {}),
+        duration_s=duration,
+        energy_j=energy,
+        mean_power_w=power,
+        mean_freq_hz=freq,
+        phases=phases,
+        runs=runs,
+        latency_s=duration / runs,
+        energy_per_run_j=energy / runs,
+    )

@@ -4,6 +4,7 @@ Utilisation is frequency-invariant and kept as a fraction of the CPU's own capac
 frequency: a thread running half the time at half the top clock contributes 0.25. It follows the
 running share with PELT's geometric average (32 ms half-life), so it decays while a thread waits on
 the GPU."""
+
 from __future__ import annotations
 
 PELT_HALF_LIFE_S = 0.032

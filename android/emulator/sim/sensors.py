@@ -7,6 +7,7 @@ update period from the mean power over that period, through the battery's intern
 quantises them to its LSBs. The external monitor (a Monsoon-like 5 kHz stream) samples whole-phone power
 with measurement noise, from a bounded history of the simulation's steps.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -59,8 +60,9 @@ class Sensors:
                 out[:, j] = power_w[component] * share
         return out
 
-    def ingest(self, t_start_s: float, t_end_s: np.ndarray, dt_s: np.ndarray, rail_w: np.ndarray,
-               total_w: np.ndarray, state) -> None:
+    def ingest(
+        self, t_start_s: float, t_end_s: np.ndarray, dt_s: np.ndarray, rail_w: np.ndarray, total_w: np.ndarray, state
+    ) -> None:
         """Account one block of steps; update the readable state (ODPM accumulators, battery)."""
         now = float(t_end_s[-1])
         times = np.concatenate([[t_start_s], t_end_s])
@@ -93,7 +95,7 @@ class Sensors:
         r = self.sp.battery_resistance_ohm
         # P = I (V_ocv - I R): the physical root of I^2 R - I V_ocv + P = 0
         disc = max(self.ocv_v * self.ocv_v - 4.0 * r * mean_w, 0.0)
-        current = (self.ocv_v - disc ** 0.5) / (2.0 * r) if r > 0 else mean_w / self.ocv_v
+        current = (self.ocv_v - disc**0.5) / (2.0 * r) if r > 0 else mean_w / self.ocv_v
         volt = self.ocv_v - current * r
         lsb_i, lsb_v = self.sp.battery_current_lsb_a, self.sp.battery_voltage_lsb_v
         state.battery_current_a = round(current / lsb_i) * lsb_i if lsb_i else current

@@ -6,6 +6,7 @@ die reads the die plus a hot-spot rise proportional to its component's power; ba
 read the case. Throttling follows the kernel's step_wise policy: every poll, a zone above its trip caps
 its knobs one OPP lower; once it is below trip - hysteresis the cap rises one OPP at a time, then lifts.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,11 @@ class ThermalModel:
             # the die relaxes exactly (it is fast) towards case + P_die R_dc; the case integrates explicitly
             target = case + p_die * r_dc
             die = target + (die - target) * math.exp(-dt / tau_die)
-            case += dt * ((p_total - p_die) + (die - case) / r_dc - (case - th.ambient_c) / r_ca) / th.case_heat_capacity_j_per_k
+            case += (
+                dt
+                * ((p_total - p_die) + (die - case) / r_dc - (case - th.ambient_c) / r_ca)
+                / th.case_heat_capacity_j_per_k
+            )
         self.die_c, self.case_c = die, case
 
     def zone_temps(self, last_power_w: dict[str, float]) -> dict[str, float]:

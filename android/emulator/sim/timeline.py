@@ -7,6 +7,7 @@ simulated steps into fixed bins with numpy, splitting a step that straddles a bi
 time-weighted mean over the bins equals the one over the steps. Idle steps (before and after the request)
 are left out, as the run's own accounting does. `plot_timeline` draws the result.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -77,12 +78,20 @@ class Timeline:
             return total(np.nan_to_num(values) * self.covered_s) * per_s
 
         return Timeline(
-            bin_s=self.bin_s * factor, start_s=self.start_s, duration_s=self.duration_s, covered_s=covered,
-            freq_hz={k: mean(v) for k, v in self.freq_hz.items()}, table_hz=self.table_hz,
-            gpu_util=mean(self.gpu_util), cpu_util={k: mean(v) for k, v in self.cpu_util.items()},
-            power_w={k: mean(v) for k, v in self.power_w.items()}, total_w=mean(self.total_w),
-            phase_s={k: total(v) for k, v in self.phase_s.items()}, phases=self.phases,
-            inference_policy=self.inference_policy)
+            bin_s=self.bin_s * factor,
+            start_s=self.start_s,
+            duration_s=self.duration_s,
+            covered_s=covered,
+            freq_hz={k: mean(v) for k, v in self.freq_hz.items()},
+            table_hz=self.table_hz,
+            gpu_util=mean(self.gpu_util),
+            cpu_util={k: mean(v) for k, v in self.cpu_util.items()},
+            power_w={k: mean(v) for k, v in self.power_w.items()},
+            total_w=mean(self.total_w),
+            phase_s={k: total(v) for k, v in self.phase_s.items()},
+            phases=self.phases,
+            inference_policy=self.inference_policy,
+        )
 
     def mean_freq_hz(self, knob: str, phase: str | None = None) -> float:
         """Time-weighted mean clock of `knob` over the request or one phase of it."""
@@ -97,8 +106,10 @@ class TimelineRecorder:
     def __init__(self, phone, bin_s: float | None = None):
         bin_s = phone.sim.tick_s if bin_s is None else bin_s  # default: the finest that plots can coarsen
         if not bin_s >= phone.sim.tick_s:  # a step then crosses at most one bin edge
-            raise FusegovError(f"timeline bin {bin_s * 1e3:g} ms is shorter than the simulation step "
-                               f"{phone.sim.tick_s * 1e3:g} ms of {phone.profile.name}")
+            raise FusegovError(
+                f"timeline bin {bin_s * 1e3:g} ms is shorter than the simulation step "
+                f"{phone.sim.tick_s * 1e3:g} ms of {phone.profile.name}"
+            )
         self.bin_s = bin_s
         self._sim = phone.sim
         self.table_hz = {k: np.asarray(v.table_hz, dtype=float) for k, v in phone.knobs.items()}
@@ -124,8 +135,11 @@ class TimelineRecorder:
         begin = end - dt
         self._record_phases(phase, begin, end)
         self.end_s = max(self.end_s, float(end[-1]))
-        values = {"covered": dt, "gpu_busy": np.minimum(block.gpu_busy_s[active], dt),
-                  "total": block.total_w[active] * dt}
+        values = {
+            "covered": dt,
+            "gpu_busy": np.minimum(block.gpu_busy_s[active], dt),
+            "total": block.total_w[active] * dt,
+        }
         values.update({f"freq:{k}": v[active] * dt for k, v in block.freq_hz.items()})
         values.update({f"power:{k}": v[active] * dt for k, v in block.power_w.items()})
         values.update({f"run:{k}": v[active] for k, v in block.cpu_run_s.items()})
@@ -155,8 +169,9 @@ class TimelineRecorder:
             column = self._sums.get(name)
             if column is None:
                 column = self._sums[name] = np.zeros(self._capacity)
-            column[lo:hi] += (np.bincount(first - lo, v * share_first, minlength=hi - lo)
-                              + np.bincount(last - lo, v * (1.0 - share_first), minlength=hi - lo))
+            column[lo:hi] += np.bincount(first - lo, v * share_first, minlength=hi - lo) + np.bincount(
+                last - lo, v * (1.0 - share_first), minlength=hi - lo
+            )
         self._n_bins = max(self._n_bins, hi)
 
     def _grow(self, needed: int) -> None:
@@ -178,15 +193,23 @@ class TimelineRecorder:
             per_s = 1.0 / np.where(covered > 0, covered, np.nan)
 
         def prefixed(prefix: str) -> dict[str, np.ndarray]:
-            return {k[len(prefix):]: v * per_s for k, v in sums.items() if k.startswith(prefix)}
+            return {k[len(prefix) :]: v * per_s for k, v in sums.items() if k.startswith(prefix)}
 
         return Timeline(
-            bin_s=self.bin_s, start_s=self.start_s, duration_s=self.end_s, covered_s=covered,
-            freq_hz=prefixed("freq:"), table_hz=self.table_hz, gpu_util=sums["gpu_busy"] * per_s,
+            bin_s=self.bin_s,
+            start_s=self.start_s,
+            duration_s=self.end_s,
+            covered_s=covered,
+            freq_hz=prefixed("freq:"),
+            table_hz=self.table_hz,
+            gpu_util=sums["gpu_busy"] * per_s,
             cpu_util=prefixed("run:"),
-            power_w=prefixed("power:"), total_w=sums["total"] * per_s,
-            phase_s={k[len("phase:"):]: v for k, v in sums.items() if k.startswith("phase:")},
-            phases=list(self.phases), inference_policy=self.inference_policy or "")
+            power_w=prefixed("power:"),
+            total_w=sums["total"] * per_s,
+            phase_s={k[len("phase:") :]: v for k, v in sums.items() if k.startswith("phase:")},
+            phases=list(self.phases),
+            inference_policy=self.inference_policy or "",
+        )
 
 
 def plot_timeline(timeline: Timeline, path: str | Path, title: str) -> Path:
@@ -208,8 +231,14 @@ def plot_timeline(timeline: Timeline, path: str | Path, title: str) -> Path:
     def steps(ax, values, **style):
         ax.stairs(values, t, baseline=None, **style)
 
-    fig, axes = plt.subplots(len(knobs) + 2, 1, sharex=True, figsize=(11, 2.0 + 1.45 * (len(knobs) + 2)),
-                             dpi=110, gridspec_kw={"height_ratios": [1] * len(knobs) + [1.3, 1.3]})
+    fig, axes = plt.subplots(
+        len(knobs) + 2,
+        1,
+        sharex=True,
+        figsize=(11, 2.0 + 1.45 * (len(knobs) + 2)),
+        dpi=110,
+        gridspec_kw={"height_ratios": [1] * len(knobs) + [1.3, 1.3]},
+    )
     for ax, (knob, label, colour) in zip(axes, knobs):
         table_mhz = timeline.table_hz[knob] / 1e6
         steps(ax, timeline.freq_hz[knob] / 1e6, color=colour, linewidth=1.1)
@@ -221,13 +250,19 @@ def plot_timeline(timeline: Timeline, path: str | Path, title: str) -> Path:
         ax.set_ylabel(f"{label}\nMHz", fontsize=9)
         means = ", ".join(f"{phase} {timeline.mean_freq_hz(knob, phase) / 1e6:.0f}" for phase in timeline.phase_s)
         ax.set_title(f"{label} mean MHz: {means}", loc="right", fontsize=8, pad=2)
-    axes[0].set_title("ticks: each knob's levels; dotted: middle of its table", loc="left", fontsize=8, pad=2,
-                      color="dimgrey")
+    axes[0].set_title(
+        "ticks: each knob's levels; dotted: middle of its table", loc="left", fontsize=8, pad=2, color="dimgrey"
+    )
     util_ax, power_ax = axes[-2], axes[-1]
     steps(util_ax, 100 * timeline.gpu_util, color="tab:green", linewidth=1.0, label="GPU busy")
     if cpu in timeline.cpu_util:
-        steps(util_ax, 100 * timeline.cpu_util[cpu], color="tab:blue", linewidth=1.0,
-              label=f"CPU {cpu} (inference thread's core)")
+        steps(
+            util_ax,
+            100 * timeline.cpu_util[cpu],
+            color="tab:blue",
+            linewidth=1.0,
+            label=f"CPU {cpu} (inference thread's core)",
+        )
     util_ax.set_ylim(0, 105)
     util_ax.set_ylabel("utilisation\n%", fontsize=9)
     _legend_above(util_ax)
@@ -246,10 +281,13 @@ def plot_timeline(timeline: Timeline, path: str | Path, title: str) -> Path:
     for ax in axes:
         ax.tick_params(labelsize=8)
         ax.grid(axis="y", linewidth=0.3, alpha=0.6)
-    handles = [matplotlib.patches.Patch(color=PHASE_COLOURS.get(p, OTHER_PHASE_COLOUR), alpha=0.6, label=p)
-               for p in dict.fromkeys(span.phase for span in timeline.phases)]
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.99, 0.995))
+    handles = [
+        matplotlib.patches.Patch(color=PHASE_COLOURS.get(p, OTHER_PHASE_COLOUR), alpha=0.6, label=p)
+        for p in dict.fromkeys(span.phase for span in timeline.phases)
+    ]
+    fig.legend(
+        handles=handles, loc="upper right", ncol=len(handles), fontsize=8, frameon=False, bbox_to_anchor=(0.99, 0.995)
+    )
     fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.985))
     try:
@@ -264,5 +302,13 @@ def plot_timeline(timeline: Timeline, path: str | Path, title: str) -> Path:
 
 def _legend_above(ax) -> None:
     """A one-line legend just above the axes, where it never hides a line."""
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=2, frameon=False,
-              borderaxespad=0.1, borderpad=0.0, handlelength=1.5)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        fontsize=8,
+        ncol=2,
+        frameon=False,
+        borderaxespad=0.1,
+        borderpad=0.0,
+        handlelength=1.5,
+    )

@@ -5,19 +5,15 @@ whole or partial units (a unit's work is spread evenly over its duration) and ad
 StepWork. A step stops early at a phase boundary (prefill -> decode) and at the end, so no step mixes
 two phases. Marks on a segment (a token produced) are time-stamped exactly when the segment finishes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
 from android.emulator.sim.pipeline import KernelStream
-from android.errors import FusegovError
-
-
-class WorkloadError(FusegovError):
-    """A workload description is malformed or does not fit the phone."""
 
 
 @dataclass
@@ -89,8 +85,7 @@ class Workload:
         if self._segment.phase != previous:
             self.phase_changes.append((now_s, self._segment.phase))
 
-    def step(self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float,
-             work: StepWork) -> float:
+    def step(self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork) -> float:
         """Run up to dt_s; returns the time used (less at a phase boundary or the end)."""
         used = 0.0
         while self._segment is not None:

@@ -1,4 +1,5 @@
 """cpufreq policies at /sys/devices/system/cpu/cpufreq/policyN (values in kHz)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ CPU_DIR = "/sys/devices/system/cpu"
 DRIVER = {"tensor": "exynos_cpufreq", "snapdragon": "qcom-cpufreq-hw"}
 
 
-def build(phone: "VirtualPhone") -> None:
+def build(phone: VirtualPhone) -> None:
     fs, dev = phone.fs, phone.serial
     all_cpus = sorted(c for cl in phone.profile.clusters for c in cl.cpus)
     span = f"{all_cpus[0]}-{all_cpus[-1]}\n"
@@ -46,7 +47,7 @@ def build(phone: "VirtualPhone") -> None:
                 raise InvalidValueError(dev, path, text.strip(), "only with the userspace governor")
             knob.target_hz = knob.floor_hz(value)
 
-        def show_time_in_state(knob=knob) -> str:
+        def show_time_in_state(knob=knob, khz=khz) -> str:
             ticks = (knob.time_in_state_s * 100).astype(int)  # 10 ms units, as USER_HZ=100
             return "".join(f"{f} {t}\n" for f, t in zip(khz, ticks))
 

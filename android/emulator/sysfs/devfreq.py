@@ -1,6 +1,7 @@
 """devfreq devices at /sys/class/devfreq/<name> (memory buses, interconnects), in each device's unit.
 
 Tensor's Exynos devfreq also offers scaling_devfreq_min/max in the platform device directory."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 NO_MAX = 2**31 - 1
 
 
-def build(phone: "VirtualPhone") -> None:
+def build(phone: VirtualPhone) -> None:
     for device in phone.profile.devfreq:
         platform = f"/sys/devices/platform/{device.name}"
         base = f"{platform}/devfreq/{device.name}"
@@ -28,7 +29,7 @@ def build(phone: "VirtualPhone") -> None:
             _limit_pair(phone.fs, phone.serial, platform, "scaling_devfreq_min", "scaling_devfreq_max", knob, unit)
 
 
-def add_devfreq_dir(fs: "VirtualFS", dev: str, base: str, knob: KnobState, unit: str) -> None:
+def add_devfreq_dir(fs: VirtualFS, dev: str, base: str, knob: KnobState, unit: str) -> None:
     """The standard devfreq attribute set; also used for the kgsl GPU's devfreq directory."""
     native = [to_native(int(f), unit) for f in knob.table_hz]
 
@@ -50,7 +51,8 @@ def add_devfreq_dir(fs: "VirtualFS", dev: str, base: str, knob: KnobState, unit:
     def show_trans_stat() -> str:
         head = "     From  :   To\n           :" + "".join(f"{v:>10}" for v in native) + "   time(ms)\n"
         rows = "".join(
-            f"{'*' if i == knob.level else ' '}{v:>10}:" + "".join(f"{0:>10}" for _ in native)
+            f"{'*' if i == knob.level else ' '}{v:>10}:"
+            + "".join(f"{0:>10}" for _ in native)
             + f"{int(knob.time_in_state_s[i] * 1000):>10}\n"
             for i, v in enumerate(native)
         )
@@ -68,8 +70,7 @@ def add_devfreq_dir(fs: "VirtualFS", dev: str, base: str, knob: KnobState, unit:
     _limit_pair(fs, dev, base, "min_freq", "max_freq", knob, unit)
 
 
-def _limit_pair(fs: "VirtualFS", dev: str, base: str, min_name: str, max_name: str,
-                knob: KnobState, unit: str) -> None:
+def _limit_pair(fs: VirtualFS, dev: str, base: str, min_name: str, max_name: str, knob: KnobState, unit: str) -> None:
     """min/max request files: 0 lifts a limit (as devfreq's PM QoS does); reads show the effective one."""
 
     def store_min(text: str) -> None:

@@ -2,6 +2,7 @@
 
 Limits come from two lock pairs (scaling_* and hint_*); each written clock must be a table entry
 exactly (else EINVAL), and the effective window is the intersection of both pairs."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 
-def build(phone: "VirtualPhone") -> None:
+def build(phone: VirtualPhone) -> None:
     fs, dev, knob = phone.fs, phone.serial, phone.gpu
     base = phone.profile.gpu.sysfs_dir
     khz_desc = [int(f // 1000) for f in knob.table_hz[::-1]]

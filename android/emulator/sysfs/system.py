@@ -1,4 +1,5 @@
 """Files every Android phone has that tools look at: build.prop, /proc/version, /proc/uptime."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -7,7 +8,7 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 
-def build(phone: "VirtualPhone") -> None:
+def build(phone: VirtualPhone) -> None:
     fs = phone.fs
     fs.attr("/system/build.prop", lambda: "".join(f"{k}={v}\n" for k, v in sorted(phone.props.items())))
     fs.attr("/proc/version", lambda: f"Linux version 5.10.149-android13 (fusegov virtual {phone.profile.soc})\n")

@@ -1,4 +1,5 @@
 """Thermal zones at /sys/class/thermal/thermal_zoneN (temperature in millidegrees C)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ if TYPE_CHECKING:
 THERMAL_DIR = "/sys/class/thermal"
 
 
-def build(phone: "VirtualPhone") -> None:
+def build(phone: VirtualPhone) -> None:
     temps = phone.state.zone_temp_c
     for index, zone in enumerate(phone.profile.thermal_zones):
         real = f"/sys/devices/virtual/thermal/thermal_zone{index}"

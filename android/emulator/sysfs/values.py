@@ -1,4 +1,5 @@
 """Parsing written values the way the kernel's kstrto* helpers do, shared by every sysfs module."""
+
 from __future__ import annotations
 
 from android.errors import InvalidValueError

@@ -1,11 +1,22 @@
 """Shell builtins: control flow, variables, `read`, `eval`, `sleep`, `wait`, `command -v`."""
+
 from __future__ import annotations
 
 import re
 import signal
 
-from android.emulator.shell.interp import (COMMANDS, SH, SHELL_BUILTINS, Cancelled, Ctx, ShellExit, _Break,
-                                           _Continue, _Return, command)
+from android.emulator.shell.interp import (
+    COMMANDS,
+    SH,
+    SHELL_BUILTINS,
+    Cancelled,
+    Ctx,
+    ShellExit,
+    _Break,
+    _Continue,
+    _Return,
+    command,
+)
 from android.emulator.shell.syntax import ShellSyntaxError, parse
 from android.errors import DeviceError
 
@@ -102,7 +113,7 @@ def cmd_set(ctx: Ctx) -> int:
     session = ctx.session
     for k, arg in enumerate(args):
         if arg == "--":
-            session.positional = args[k + 1:]
+            session.positional = args[k + 1 :]
             break
         if arg in ("-o", "+o") and k + 1 < len(args):
             flag = {"errexit": "e", "xtrace": "x"}.get(args[k + 1], "")
@@ -310,4 +321,3 @@ def cmd_env(ctx: Ctx) -> int:
 
 def _quote(value: str) -> str:
     return value if re.match(r"^[A-Za-z0-9_./:=+-]*$", value) else "'" + value.replace("'", "'\\''") + "'"
-

@@ -1,11 +1,12 @@
 """File commands (toybox's, as on Android): cat, ls, cd/pwd, mkdir, rm, rmdir, mv, cp, chmod, touch,
 basename/dirname, and running a file on the phone (a pushed shell or Python script)."""
+
 from __future__ import annotations
 
 import posixpath
 import stat as stat_mod
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from android.emulator.shell import fileops
 from android.emulator.shell.interp import EXEC_FILE, SH, Ctx, command
@@ -152,8 +153,9 @@ def cmd_mkdir(ctx: Ctx) -> int:
         else:
             operands.append(arg)
     session = ctx.session
-    return _each(ctx, operands,
-                 lambda path: fileops.mkdir(session.phone.fs, session.abspath(path), session.uid, mode, parents))
+    return _each(
+        ctx, operands, lambda path: fileops.mkdir(session.phone.fs, session.abspath(path), session.uid, mode, parents)
+    )
 
 
 @command("rm")
@@ -202,8 +204,9 @@ def cmd_mv(ctx: Ctx) -> int:
         return ctx.fail("needs 2 arguments")
     session = ctx.session
     target = session.abspath(paths[-1])
-    return _each(ctx, paths[:-1],
-                 lambda path: fileops.rename(session.phone.fs, session.abspath(path), target, session.uid))
+    return _each(
+        ctx, paths[:-1], lambda path: fileops.rename(session.phone.fs, session.abspath(path), target, session.uid)
+    )
 
 
 @command("cp")
@@ -279,7 +282,7 @@ def cmd_basename(ctx: Ctx) -> int:
         return ctx.fail("missing operand")
     name = posixpath.basename(ctx.argv[1].rstrip("/")) or "/"
     if len(ctx.argv) > 2 and name.endswith(ctx.argv[2]) and name != ctx.argv[2]:
-        name = name[:-len(ctx.argv[2])]
+        name = name[: -len(ctx.argv[2])]
     ctx.out(name + "\n")
     return 0
 
@@ -328,4 +331,3 @@ def cmd_exec_file(ctx: Ctx) -> int:
         ctx.err(f"{SH}: {path}: No such file or directory\n")
         return 127
     return session.run_argv(ctx)
-

@@ -1,5 +1,6 @@
 """System commands: getprop/setprop, id/whoami, su (root only through su, like a rooted phone), sh,
 kill, ps, pidof, nohup, uname, date."""
+
 from __future__ import annotations
 
 import re
@@ -7,13 +8,15 @@ import signal
 import time
 
 from android.emulator.shell.interp import SH, Ctx, Session, command
-from android.emulator.shell.procs import NotPermitted, ProcessGone, SYSTEM_PROCS, user_name
+from android.emulator.shell.procs import SYSTEM_PROCS, NotPermitted, ProcessGone, user_name
 from android.emulator.vfs import ROOT_UID
 from android.errors import DeviceError
 
-SHELL_GROUPS = ("2000(shell),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),1078(ext_data_rw),"
-                "1079(ext_obb_rw),3001(net_bt_admin),3002(net_bt),3003(inet),3006(net_bw_stats),3009(readproc),"
-                "3011(uhid),3012(readtracefs)")
+SHELL_GROUPS = (
+    "2000(shell),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),1078(ext_data_rw),"
+    "1079(ext_obb_rw),3001(net_bt_admin),3002(net_bt),3003(inet),3006(net_bw_stats),3009(readproc),"
+    "3011(uhid),3012(readtracefs)"
+)
 SHELL_SETTABLE_PROPS = ("debug.", "log.tag.", "persist.log.tag.", "persist.debug.", "ctl.")
 PROP_VALUE_MAX = 92
 SIGNALS = {name[3:]: int(sig) for name, sig in signal.Signals.__members__.items() if not name.startswith("SIG_")}
@@ -61,8 +64,7 @@ def cmd_id(ctx: Ctx) -> int:
     if uid == ROOT_UID:
         ctx.out("uid=0(root) gid=0(root) groups=0(root) context=u:r:magisk:s0\n")
     else:
-        ctx.out(f"uid={uid}({user_name(uid)}) gid={uid}({user_name(uid)}) groups={SHELL_GROUPS} "
-                "context=u:r:shell:s0\n")
+        ctx.out(f"uid={uid}({user_name(uid)}) gid={uid}({user_name(uid)}) groups={SHELL_GROUPS} context=u:r:shell:s0\n")
     return 0
 
 
@@ -77,8 +79,15 @@ def child_shell(ctx: Ctx, uid: int, name: str, cmdline: str) -> Session:
     parent = ctx.session
     proc = parent.runtime.procs.spawn(parent.proc.pid, uid, name, cmdline)
     proc.cancel = parent.cancel  # it runs in the foreground: stopping the parent stops it too
-    return Session(parent.phone, uid, proc, runtime=parent.runtime, foreground=parent.foreground,
-                   cwd=parent.cwd, env=None if uid != parent.uid else parent.env(ctx.env))
+    return Session(
+        parent.phone,
+        uid,
+        proc,
+        runtime=parent.runtime,
+        foreground=parent.foreground,
+        cwd=parent.cwd,
+        env=None if uid != parent.uid else parent.env(ctx.env),
+    )
 
 
 def run_child(ctx: Ctx, child: Session, text: str | None, args: list[str] | None = None) -> int:
@@ -196,10 +205,21 @@ def cmd_kill(ctx: Ctx) -> int:
 
 
 _PS_FIELDS = {
-    "USER": lambda p: user_name(p[2]), "PID": lambda p: str(p[0]), "PPID": lambda p: str(p[1]),
-    "UID": lambda p: str(p[2]), "NAME": lambda p: p[3], "S": lambda p: p[5], "STAT": lambda p: p[5],
-    "CMD": lambda p: p[4], "ARGS": lambda p: p[4], "CMDLINE": lambda p: p[4], "COMM": lambda p: p[3],
-    "VSZ": lambda p: "10782796", "RSS": lambda p: "4412", "WCHAN": lambda p: "0", "ADDR": lambda p: "0",
+    "USER": lambda p: user_name(p[2]),
+    "PID": lambda p: str(p[0]),
+    "PPID": lambda p: str(p[1]),
+    "UID": lambda p: str(p[2]),
+    "NAME": lambda p: p[3],
+    "S": lambda p: p[5],
+    "STAT": lambda p: p[5],
+    "CMD": lambda p: p[4],
+    "ARGS": lambda p: p[4],
+    "CMDLINE": lambda p: p[4],
+    "COMM": lambda p: p[3],
+    "VSZ": lambda p: "10782796",
+    "RSS": lambda p: "4412",
+    "WCHAN": lambda p: "0",
+    "ADDR": lambda p: "0",
 }
 _PS_DEFAULT = ("USER", "PID", "PPID", "VSZ", "RSS", "WCHAN", "ADDR", "S", "NAME")
 
@@ -231,8 +251,10 @@ def cmd_ps(ctx: Ctx) -> int:
     table = [columns] + [[_PS_FIELDS[c](r) for c in columns] for r in sorted(rows)]
     widths = [max(len(line[k]) for line in table) for k in range(len(columns))]
     for line in table:
-        cells = [cell.rjust(w) if col in ("PID", "PPID", "VSZ", "RSS", "UID") else cell.ljust(w)
-                 for cell, w, col in zip(line, widths, columns)]
+        cells = [
+            cell.rjust(w) if col in ("PID", "PPID", "VSZ", "RSS", "UID") else cell.ljust(w)
+            for cell, w, col in zip(line, widths, columns)
+        ]
         ctx.out(" ".join(cells).rstrip() + "\n")
     return 0 if pids is None or len(table) > 1 else 1
 
@@ -263,9 +285,14 @@ def cmd_nohup(ctx: Ctx) -> int:
 @command("uname")
 def cmd_uname(ctx: Ctx) -> int:
     phone = ctx.session.phone
-    parts = {"s": "Linux", "n": phone.props.get("ro.product.device", "localhost"),
-             "r": "5.10.149-android13-4-00003-g05231a35ff43-ab9850788",
-             "v": "#1 SMP PREEMPT Tue Feb 14 19:08:38 UTC 2023", "m": "aarch64", "o": "Toybox"}
+    parts = {
+        "s": "Linux",
+        "n": phone.props.get("ro.product.device", "localhost"),
+        "r": "5.10.149-android13-4-00003-g05231a35ff43-ab9850788",
+        "v": "#1 SMP PREEMPT Tue Feb 14 19:08:38 UTC 2023",
+        "m": "aarch64",
+        "o": "Toybox",
+    }
     flags = "".join(a[1:] for a in ctx.argv[1:] if a.startswith("-")) or "s"
     order = "snrvmo" if "a" in flags else "".join(c for c in "snrvmo" if c in flags)
     ctx.out(" ".join(parts[c] for c in order) + "\n")
@@ -284,4 +311,3 @@ def cmd_date(ctx: Ctx) -> int:
 
 def _sh_quote(text: str) -> str:
     return text if re.fullmatch(r"[A-Za-z0-9_./:=+,@%-]+", text) else "'" + text.replace("'", "'\\''") + "'"
-

@@ -1,5 +1,6 @@
 """`test` / `[`: file tests against the phone's files (with the caller's permissions), string and
 integer comparisons, `!`, `-a`, `-o` and parentheses."""
+
 from __future__ import annotations
 
 import stat as stat_mod
@@ -9,10 +10,21 @@ from android.emulator.shell.interp import Ctx, command
 from android.emulator.vfs import Attr
 from android.errors import DeviceError
 
-_INT_OPS = {"-eq": lambda a, b: a == b, "-ne": lambda a, b: a != b, "-lt": lambda a, b: a < b,
-            "-le": lambda a, b: a <= b, "-gt": lambda a, b: a > b, "-ge": lambda a, b: a >= b}
-_STR_OPS = {"=": lambda a, b: a == b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-            "<": lambda a, b: a < b, ">": lambda a, b: a > b}
+_INT_OPS = {
+    "-eq": lambda a, b: a == b,
+    "-ne": lambda a, b: a != b,
+    "-lt": lambda a, b: a < b,
+    "-le": lambda a, b: a <= b,
+    "-gt": lambda a, b: a > b,
+    "-ge": lambda a, b: a >= b,
+}
+_STR_OPS = {
+    "=": lambda a, b: a == b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+}
 _FILE_OPS = set("efdrwxsLhpcbSugk")
 
 
@@ -74,7 +86,7 @@ class _Parser:
 
     def _primary(self) -> bool:
         token = self._take()
-        if token == "(" and ")" in self.args[self.pos:]:
+        if token == "(" and ")" in self.args[self.pos :]:
             result = self.expr()
             if self._take() != ")":
                 raise _TestError("missing )")

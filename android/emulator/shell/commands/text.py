@@ -1,4 +1,5 @@
 """Text commands: echo, printf, grep, head, tail, wc, seq, cut, tr. They work on bytes, line by line."""
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,7 @@ def unescape(text: str) -> tuple[str, bool]:
     out: list[str] = []
     pos = 0
     for match in _ESCAPE_RE.finditer(text):
-        out.append(text[pos:match.start()])
+        out.append(text[pos : match.start()])
         pos = match.end()
         code = match.group(1)
         if code == "c":
@@ -69,7 +70,7 @@ def cmd_printf(ctx: Ctx) -> int:
         pieces: list[str] = []
         pos = 0
         for match in _FORMAT_RE.finditer(fmt):
-            pieces.append(unescape(fmt[pos:match.start()])[0])
+            pieces.append(unescape(fmt[pos : match.start()])[0])
             pos = match.end()
             flags, width, precision, conv = match.groups()
             if conv == "%":
@@ -84,7 +85,7 @@ def cmd_printf(ctx: Ctx) -> int:
                     value = int(arg, 0) if arg.strip() else 0
                 except ValueError:
                     value = ord(arg[1]) if arg[:1] in "'\"" and len(arg) > 1 else 0
-                    if not arg[:1] in "'\"":
+                    if arg[:1] not in "'\"":
                         ctx.fail(f"invalid number '{arg}'")
                         status = 1
                 pieces.append((spec + ("d" if conv in "iu" else conv)) % value)
@@ -260,10 +261,10 @@ def cmd_tail(ctx: Ctx) -> int:
         if len(contents) > 1:
             ctx.out(("\n" if k else "") + f"==> {name} <==\n")
         if by_bytes:
-            ctx.out(data[max(count - 1, 0):] if from_start else data[-count:] if count else b"")
+            ctx.out(data[max(count - 1, 0) :] if from_start else data[-count:] if count else b"")
         else:
             lines = _lines(data)
-            ctx.out(b"".join(lines[max(count - 1, 0):] if from_start else lines[-count:] if count else []))
+            ctx.out(b"".join(lines[max(count - 1, 0) :] if from_start else lines[-count:] if count else []))
     return status
 
 
@@ -292,8 +293,13 @@ def cmd_seq(ctx: Ctx) -> int:
         return ctx.fail(f"invalid number in {' '.join(ctx.argv[1:])}")
     if not 1 <= len(numbers) <= 3:
         return ctx.fail("needs 1 to 3 arguments")
-    first, step, last = (1, 1, numbers[0]) if len(numbers) == 1 else \
-        (numbers[0], 1, numbers[1]) if len(numbers) == 2 else tuple(numbers)
+    first, step, last = (
+        (1, 1, numbers[0])
+        if len(numbers) == 1
+        else (numbers[0], 1, numbers[1])
+        if len(numbers) == 2
+        else tuple(numbers)
+    )
     if step == 0:
         return ctx.fail("step must not be 0")
     values = []
@@ -359,7 +365,7 @@ def cmd_tr(ctx: Ctx) -> int:
     if not target:
         return ctx.fail("needs 2 arguments")
     target = target + target[-1] * (len(source) - len(target))
-    table = str.maketrans(source, target[:len(source)])
+    table = str.maketrans(source, target[: len(source)])
     out = data.translate(table)
     if "s" in flags:
         out = re.sub("([" + re.escape(target) + "])\\1+", r"\1", out)

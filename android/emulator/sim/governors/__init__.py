@@ -3,12 +3,21 @@
 `TUNABLES` maps a profile's `physics.governors` section names to each governor's tunables;
 `make_governor` builds the governor a knob's current kernel governor name stands for (None for the
 ones the knob itself implements: performance, powersave, userspace)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from android.emulator.sim.governors import (bw_hwmon, mali_quickstep, memlat, mif_interactive,
-                                            msm_adreno_tz, sched_pixel, schedutil, walt)
+from android.emulator.sim.governors import (
+    bw_hwmon,
+    mali_quickstep,
+    memlat,
+    mif_interactive,
+    msm_adreno_tz,
+    sched_pixel,
+    schedutil,
+    walt,
+)
 
 TUNABLES: dict[str, type] = {
     "schedutil": schedutil.Tunables,

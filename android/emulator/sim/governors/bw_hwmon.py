@@ -4,6 +4,7 @@ Measured MB/s plus a guard band; a rise is taken at once, a fall decays by decay
 the vote rounds up to bw_step and maps to a frequency by io_percent (the share of the bus's peak the
 traffic may use). Also serves the GPU bus monitors (gpubw_mon, bw_vbif), which run the same loop on the
 GPU's traffic."""
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ tree's DVFS table: above util_max clock up (quickstep jumps two levels when util
 of util_max and 100), below util_min clock down one level after `hysteresis` periods. Each level also
 asks the memory interface for a floor (the table's mif_min), which is how a high GPU level holds MIF high.
 Tables here are indexed from the lowest frequency up."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 For each CPU: if instructions per memory access are at most ratio_ceil (a memory-bound phase) and the
 stall share is at least stall_floor, vote the CPU's frequency mapped through the core-to-memory table;
 the device takes the highest vote."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

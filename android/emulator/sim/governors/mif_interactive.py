@@ -3,6 +3,7 @@
 Every 20 ms it reads the bus utilisation (traffic over the current frequency's peak); above
 highspeed_load it jumps to highspeed_freq, otherwise it picks the frequency that would bring the
 load to target_load. Requests from other drivers (the GPU DVFS table's mif_min) are a floor."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,7 @@ class Governor:
         self.period_s = tunables.polling_s
         self.bytes_per_hz = bytes_per_hz
 
-    def update(self, traffic_bytes: float, window_s: float, cur_hz: int, floor_hz: int = 0,
-               top_hz: int = 0) -> int:
+    def update(self, traffic_bytes: float, window_s: float, cur_hz: int, floor_hz: int = 0, top_hz: int = 0) -> int:
         t = self.tunables
         peak = self.bytes_per_hz * cur_hz * window_s
         load_pct = 100.0 * traffic_bytes / peak if peak > 0 else 0.0

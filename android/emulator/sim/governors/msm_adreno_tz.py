@@ -3,6 +3,7 @@
 Busy and total time accumulate in a bin; windows under 5 ms of total or 1 ms of busy time are ignored;
 busy time above the burst threshold in one bin jumps straight to the top level; otherwise the
 TrustZone policy moves one level up or down by load against its up/down thresholds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Differences from mainline schedutil: separate up/down rate limits and a utilisation clamp floor for the
 foreground task group (uclamp.min), which keeps a mostly waiting inference thread from sinking to the
 lowest OPP (FUSE saw EAS hold ~907-1131 MHz in decode, alternating between two levels)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 
 next_freq = headroom * max_freq * util / max_capacity, the lowest table entry at or above it, changed no
 more often than the rate limit. `util` here is already a fraction of the CPU's capacity at max_freq."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

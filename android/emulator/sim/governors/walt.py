@@ -2,6 +2,7 @@
 
 CPU demand is busy time per fixed window (20 ms), scaled to max frequency; the prediction is the larger
 of the last window and the mean of the recent ones, and the frequency keeps schedutil's headroom."""
+
 from __future__ import annotations
 
 from collections import deque

@@ -7,6 +7,7 @@ VFD, VPC, TSE, RAS, RB, CCU, LRZ, VSC, CMP) stay still during LLM/CNN compute ex
 noise. A7xx renumbers: index 0 of every group is NEVER_COUNT and the A6xx countables follow from 1
 (real A7xx enumerations are longer still, with reserved slots and BV/LPAC countables this model omits).
 """
+
 from __future__ import annotations
 
 import zlib
@@ -15,7 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from android.emulator.sim.pmc.catalogue import (
-    CONSTANT, CounterGroup, Derivation, FamilySpec, GpuShape, copy_of, exact, fill_group, signal,
+    CONSTANT,
+    CounterGroup,
+    Derivation,
+    FamilySpec,
+    GpuShape,
+    copy_of,
+    exact,
+    fill_group,
+    signal,
 )
 
 WIDTH_BITS = 64  # kgsl READ returns 64-bit values
@@ -93,8 +102,10 @@ UCHE = {
     16: ("UCHE_WRITE_REQUESTS_VPC", Z),
     17: ("UCHE_WRITE_REQUESTS_VSC", Z),
     18: ("UCHE_EVICTS", signal(0.04, dram_write_beats=0.5)),
-    **{19 + bank: (f"UCHE_BANK_REQ{bank}", signal(0.03, l2_read_lines=0.125, l2_write_lines=0.125))
-       for bank in range(8)},
+    **{
+        19 + bank: (f"UCHE_BANK_REQ{bank}", signal(0.03, l2_read_lines=0.125, l2_write_lines=0.125))
+        for bank in range(8)
+    },
     27: ("UCHE_VBIF_READ_BEATS_CH0", signal(0.02, dram_read_beats=0.5)),
     28: ("UCHE_VBIF_READ_BEATS_CH1", signal(0.02, dram_read_beats=0.5)),
     29: ("UCHE_GMEM_READ_BEATS", Z),
@@ -157,9 +168,20 @@ SP = {
     7: ("SP_NON_EXECUTION_CYCLES", signal(0.02, stall_cycles=1.0)),
     8: ("SP_WAVE_CONTEXTS", signal(0.01, waves=1.0)),
     9: ("SP_WAVE_CONTEXT_CYCLES", signal(0.03, active_cycles=12.0)),
-    **{i: (f"SP_{stage}", Z) for i, stage in enumerate(
-        ("FS_STAGE_WAVE_CYCLES", "FS_STAGE_WAVE_SAMPLES", "VS_STAGE_WAVE_CYCLES", "VS_STAGE_WAVE_SAMPLES",
-         "FS_STAGE_DURATION_CYCLES", "VS_STAGE_DURATION_CYCLES"), start=10)},
+    **{
+        i: (f"SP_{stage}", Z)
+        for i, stage in enumerate(
+            (
+                "FS_STAGE_WAVE_CYCLES",
+                "FS_STAGE_WAVE_SAMPLES",
+                "VS_STAGE_WAVE_CYCLES",
+                "VS_STAGE_WAVE_SAMPLES",
+                "FS_STAGE_DURATION_CYCLES",
+                "VS_STAGE_DURATION_CYCLES",
+            ),
+            start=10,
+        )
+    },
     16: ("SP_WAVE_CTRL_CYCLES", signal(0.03, alu_instructions=0.05)),
     17: ("SP_WAVE_LOAD_CYCLES", signal(0.03, ls_lines=2.0)),
     18: ("SP_WAVE_EMIT_CYCLES", Z),
@@ -177,11 +199,27 @@ SP = {
     30: ("SP_GM_LOAD_INSTRUCTIONS", signal(0.02, ls_lines=0.2)),
     31: ("SP_GM_STORE_INSTRUCTIONS", signal(0.03, l2_write_lines=0.3)),
     32: ("SP_GM_ATOMICS", Z),
-    **{i: (f"SP_{stage}", Z) for i, stage in enumerate(
-        ("VS_STAGE_TEX_INSTRUCTIONS", "VS_STAGE_EFU_INSTRUCTIONS", "VS_STAGE_FULL_ALU_INSTRUCTIONS",
-         "VS_STAGE_HALF_ALU_INSTRUCTIONS", "FS_STAGE_TEX_INSTRUCTIONS", "FS_STAGE_CFLOW_INSTRUCTIONS",
-         "FS_STAGE_EFU_INSTRUCTIONS", "FS_STAGE_FULL_ALU_INSTRUCTIONS", "FS_STAGE_HALF_ALU_INSTRUCTIONS",
-         "FS_STAGE_BARY_INSTRUCTIONS", "VS_INSTRUCTIONS", "FS_INSTRUCTIONS", "ADDR_LOCK_COUNT"), start=33)},
+    **{
+        i: (f"SP_{stage}", Z)
+        for i, stage in enumerate(
+            (
+                "VS_STAGE_TEX_INSTRUCTIONS",
+                "VS_STAGE_EFU_INSTRUCTIONS",
+                "VS_STAGE_FULL_ALU_INSTRUCTIONS",
+                "VS_STAGE_HALF_ALU_INSTRUCTIONS",
+                "FS_STAGE_TEX_INSTRUCTIONS",
+                "FS_STAGE_CFLOW_INSTRUCTIONS",
+                "FS_STAGE_EFU_INSTRUCTIONS",
+                "FS_STAGE_FULL_ALU_INSTRUCTIONS",
+                "FS_STAGE_HALF_ALU_INSTRUCTIONS",
+                "FS_STAGE_BARY_INSTRUCTIONS",
+                "VS_INSTRUCTIONS",
+                "FS_INSTRUCTIONS",
+                "ADDR_LOCK_COUNT",
+            ),
+            start=33,
+        )
+    },
     46: ("SP_UCHE_READ_TRANS", signal(0.01, ls_miss_lines=1.0)),
     47: ("SP_UCHE_WRITE_TRANS", signal(0.01, l2_write_lines=1.0)),
     48: ("SP_EXPORT_VPC_TRANS", Z),
@@ -245,9 +283,15 @@ class _GroupDef:
 
 A6XX_GROUPS = (
     _GroupDef("SP", 0xA, 85, 24, SP, (), COMPUTE_MIX),
-    _GroupDef("TP", 0x9, 57, 12, TP,
-              ("tex_lines", "tex_miss_lines", "texture_fetches", "tex_stall_cycles", "tex_dram_read_beats"),
-              COMPUTE_MIX),
+    _GroupDef(
+        "TP",
+        0x9,
+        57,
+        12,
+        TP,
+        ("tex_lines", "tex_miss_lines", "texture_fetches", "tex_stall_cycles", "tex_dram_read_beats"),
+        COMPUTE_MIX,
+    ),
     _GroupDef("CP", 0x0, 50, 14, CP, ("kernels", "command_cycles", "idle_cycles", "cycles"), COMPUTE_MIX),
     _GroupDef("RB", 0xB, 48, 8, _busy_only("RB"), (), GRAPHICS_MIX),
     _GroupDef("PC", 0x2, 42, 8, {0: ("PC_BUSY_CYCLES", signal(0.1, kernels=50.0))}, (), GRAPHICS_MIX),
@@ -267,10 +311,12 @@ A6XX_GROUPS = (
 # kgsl keeps one RBBM counter on STATUS_MASKED from boot for its busy statistics (gpubusy).
 KERNEL_RESERVED = ("RBBM_STATUS_MASKED",)
 
-ADRENO_640 = GpuShape(gpu="Adreno 640", cores=2, alu_lanes_per_core=256, efu_lanes_per_core=32,
-                      wave_size=64, beat_bytes=32)
-ADRENO_740 = GpuShape(gpu="Adreno 740", cores=6, alu_lanes_per_core=256, efu_lanes_per_core=32,
-                      wave_size=64, beat_bytes=32)
+ADRENO_640 = GpuShape(
+    gpu="Adreno 640", cores=2, alu_lanes_per_core=256, efu_lanes_per_core=32, wave_size=64, beat_bytes=32
+)
+ADRENO_740 = GpuShape(
+    gpu="Adreno 740", cores=6, alu_lanes_per_core=256, efu_lanes_per_core=32, wave_size=64, beat_bytes=32
+)
 
 
 def a6xx() -> FamilySpec:
@@ -294,4 +340,3 @@ def _family(family: str, shape: GpuShape, first_index: int) -> FamilySpec:
         groups.append(group)
         counters += fill_group(group, known, WIDTH_BITS, 0, g.pool, g.mix, rng)
     return FamilySpec(family, "adreno", shape, tuple(groups), tuple(counters), KERNEL_RESERVED)
-

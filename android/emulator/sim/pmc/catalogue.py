@@ -5,6 +5,7 @@ counters each has), its counters (name, group, countable index, width, derivatio
 (cores, lanes, wave size, bus beat) that turns events into cycles, lines and beats. The derivations are
 data, read once by android.emulator.sim.pmc.generate into a mixing matrix.
 """
+
 from __future__ import annotations
 
 import math
@@ -123,13 +124,21 @@ class FamilySpec:
             per_group[c.group] += 1
         for g in self.groups:
             if per_group[g.name] != g.n_countables:
-                raise ValueError(f"{self.family}: group {g.name} has {per_group[g.name]} counters, "
-                                 f"declared {g.n_countables}")
+                raise ValueError(
+                    f"{self.family}: group {g.name} has {per_group[g.name]} counters, declared {g.n_countables}"
+                )
 
 
-def fill_group(group: CounterGroup, known: dict[int, tuple[str, Derivation]], width_bits: int,
-               first_index: int, pool: tuple[str, ...], mix: dict[str, float],
-               rng: np.random.Generator, spare_name: str = "{group}_COUNTABLE_{index}") -> list[Counter]:
+def fill_group(
+    group: CounterGroup,
+    known: dict[int, tuple[str, Derivation]],
+    width_bits: int,
+    first_index: int,
+    pool: tuple[str, ...],
+    mix: dict[str, float],
+    rng: np.random.Generator,
+    spare_name: str = "{group}_COUNTABLE_{index}",
+) -> list[Counter]:
     """All counters of a group: the known ones at their indices, the rest named by `spare_name` with a
     derivation drawn from `mix` (kind -> probability) over the group's base signals `pool`.
 

@@ -7,6 +7,7 @@ per family, then per-counter multiplicative noise, then copies. The nonlinear pa
 depend on the work mix, stalls when the ALUs wait on memory, clipping at the cycle budget) live in the
 signals, so the per-call cost is a few array operations plus one small matmul.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,8 +56,7 @@ def check_activity(activity: GpuActivity) -> None:
     """PmcError for activity no GPU can have: negative amounts, or busy longer than the step."""
     dt_s, busy_s = activity.dt_s, activity.busy_s
     if not all(values.min(initial=0.0) >= 0 for values in (getattr(activity, n) for n in ACTIVITY_FIELDS)):
-        raise PmcError(f"GpuActivity has negative or NaN values in {_bad_fields(activity)}: "
-                       "counters only count up")
+        raise PmcError(f"GpuActivity has negative or NaN values in {_bad_fields(activity)}: counters only count up")
     over = busy_s > dt_s * (1 + 1e-9)
     if over.any():
         step = int(np.argmax(over))
@@ -80,8 +80,7 @@ def base_signals(activity: GpuActivity, shape: GpuShape) -> np.ndarray:
     l1_lines = ls_lines + tex_lines
     tex_share = _share(tex_lines, l1_lines)
     tex_miss_share = _share(TEX_MISS_WEIGHT * tex_lines, TEX_MISS_WEIGHT * tex_lines + ls_lines)
-    write_share = np.divide(dram_wr, dram_rd + dram_wr, out=np.full_like(dram_wr, 0.25),
-                            where=(dram_rd + dram_wr) > 0)
+    write_share = np.divide(dram_wr, dram_rd + dram_wr, out=np.full_like(dram_wr, 0.25), where=(dram_rd + dram_wr) > 0)
     l2_read_lines = l2_bytes * (1 - write_share) / line
     l2_write_lines = l2_bytes * write_share / line
     l1_miss = np.minimum(l2_read_lines, l1_lines)  # L1 read misses are the L2's read requests
@@ -146,8 +145,9 @@ class MixingModel:
         for j, c in enumerate(independent):
             for name, scale in c.derivation.terms:
                 if name not in SIGNAL_INDEX:
-                    raise ValueError(f"{spec.family}: {c.name} uses unknown signal {name!r}; "
-                                     f"known: {', '.join(SIGNALS)}")
+                    raise ValueError(
+                        f"{spec.family}: {c.name} uses unknown signal {name!r}; known: {', '.join(SIGNALS)}"
+                    )
                 self.matrix[SIGNAL_INDEX[name], j] += scale
         self.source = np.empty(len(counters), dtype=np.int64)
         self.scale = np.ones(len(counters))

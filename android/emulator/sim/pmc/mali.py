@@ -6,6 +6,7 @@ counters start at slot 4 (real layouts leave gaps between them, this one packs t
 values are summed over the cores, as HWCPipe reports them. Hardware counters are 32 bits and wrap.
 During LLM/CNN compute the tiler and the fragment counters stay at zero.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -13,15 +14,24 @@ import zlib
 import numpy as np
 
 from android.emulator.sim.pmc.catalogue import (
-    CONSTANT, CounterGroup, Derivation, FamilySpec, GpuShape, copy_of, exact, fill_group, signal,
+    CONSTANT,
+    CounterGroup,
+    Derivation,
+    FamilySpec,
+    GpuShape,
+    copy_of,
+    exact,
+    fill_group,
+    signal,
 )
 
 WIDTH_BITS = 32
 FIRST_SLOT = 4  # slots 0-3: block header
 SLOTS_PER_BLOCK = 64
 
-MALI_G710_MP7 = GpuShape(gpu="Mali-G710 MP7", cores=7, alu_lanes_per_core=64, efu_lanes_per_core=8,
-                         wave_size=16, beat_bytes=16)
+MALI_G710_MP7 = GpuShape(
+    gpu="Mali-G710 MP7", cores=7, alu_lanes_per_core=64, efu_lanes_per_core=8, wave_size=16, beat_bytes=16
+)
 CORES = MALI_G710_MP7.cores
 Z = CONSTANT
 
@@ -41,12 +51,31 @@ FRONT_END = [
     ("LSU_ACTIVE", signal(0.05, kernels=600.0)),
 ]
 
-TILER = [(name, Z) for name in (
-    "TILER_ACTIVE", "JOBS_PROCESSED", "TRIANGLES", "LINES", "POINTS", "FRONT_FACING", "BACK_FACING",
-    "PRIM_VISIBLE", "PRIM_CULLED", "PRIM_CLIPPED", "PRIM_SAT_CULLED", "BIN_ALLOC_INIT", "BIN_ALLOC_OVERFLOW",
-    "BUS_READ", "BUS_WRITE", "LOADING_DESC", "IDVS_POS_SHAD_REQ", "IDVS_POS_SHAD_STALL", "IDVS_POS_FIFO_FULL",
-    "PREFETCH_STALL",
-)]
+TILER = [
+    (name, Z)
+    for name in (
+        "TILER_ACTIVE",
+        "JOBS_PROCESSED",
+        "TRIANGLES",
+        "LINES",
+        "POINTS",
+        "FRONT_FACING",
+        "BACK_FACING",
+        "PRIM_VISIBLE",
+        "PRIM_CULLED",
+        "PRIM_CLIPPED",
+        "PRIM_SAT_CULLED",
+        "BIN_ALLOC_INIT",
+        "BIN_ALLOC_OVERFLOW",
+        "BUS_READ",
+        "BUS_WRITE",
+        "LOADING_DESC",
+        "IDVS_POS_SHAD_REQ",
+        "IDVS_POS_SHAD_STALL",
+        "IDVS_POS_FIFO_FULL",
+        "PREFETCH_STALL",
+    )
+]
 
 # A 64-byte line moves as four 16-byte beats on the external bus.
 MEMORY = [
@@ -97,12 +126,27 @@ MEMORY = [
 ]
 
 SHADER_CORE = [
-    *((name, Z) for name in (
-        "FRAG_ACTIVE", "FRAG_PRIMITIVES_OUT", "FRAG_PRIM_RAST", "FRAG_FPK_ACTIVE", "FRAG_STARVING",
-        "FRAG_WARPS", "FRAG_PARTIAL_QUADS_RAST", "FRAG_QUADS_RAST", "FRAG_QUADS_EZS_TEST",
-        "FRAG_QUADS_EZS_UPDATE", "FRAG_QUADS_EZS_KILL", "FRAG_LZS_TEST", "FRAG_LZS_KILL",
-        "FRAG_TRANS_ELIM", "QUAD_FPK_KILLER", "FULL_QUAD_WARPS",
-    )),
+    *(
+        (name, Z)
+        for name in (
+            "FRAG_ACTIVE",
+            "FRAG_PRIMITIVES_OUT",
+            "FRAG_PRIM_RAST",
+            "FRAG_FPK_ACTIVE",
+            "FRAG_STARVING",
+            "FRAG_WARPS",
+            "FRAG_PARTIAL_QUADS_RAST",
+            "FRAG_QUADS_RAST",
+            "FRAG_QUADS_EZS_TEST",
+            "FRAG_QUADS_EZS_UPDATE",
+            "FRAG_QUADS_EZS_KILL",
+            "FRAG_LZS_TEST",
+            "FRAG_LZS_KILL",
+            "FRAG_TRANS_ELIM",
+            "QUAD_FPK_KILLER",
+            "FULL_QUAD_WARPS",
+        )
+    ),
     ("COMPUTE_ACTIVE", signal(0.005, core_active_cycles=1.0)),
     ("COMPUTE_TASKS", signal(0.02, threads=1 / 256)),
     ("COMPUTE_WARPS", signal(0.005, waves=1.0)),
@@ -152,10 +196,20 @@ COMPUTE_MIX = {"signal": 0.5, "copy": 0.1, "noise": 0.1, "constant": 0.3}
 BLOCKS = (
     ("FE", 0, 34, FRONT_END, ("kernels", "command_cycles", "active_cycles", "idle_cycles")),
     ("TILER", 1, 20, TILER, ()),
-    ("MEMORY", 2, 45, MEMORY, ("l2_read_lines", "l2_write_lines", "dram_read_beats", "dram_write_beats",
-                               "dram_busy_cycles")),
-    ("SHADER_CORE", 3, 57, SHADER_CORE, ("alu_instructions", "waves", "ls_lines", "tex_lines",
-                                         "core_active_cycles", "efu_instructions")),
+    (
+        "MEMORY",
+        2,
+        45,
+        MEMORY,
+        ("l2_read_lines", "l2_write_lines", "dram_read_beats", "dram_write_beats", "dram_busy_cycles"),
+    ),
+    (
+        "SHADER_CORE",
+        3,
+        57,
+        SHADER_CORE,
+        ("alu_instructions", "waves", "ls_lines", "tex_lines", "core_active_cycles", "efu_instructions"),
+    ),
 )
 
 
@@ -166,8 +220,9 @@ def valhall() -> FamilySpec:
         slots: dict[int, tuple[str, Derivation]] = {FIRST_SLOT + i: entry for i, entry in enumerate(known)}
         rng = np.random.default_rng(zlib.crc32(f"mali-valhall/{name}".encode()))
         groups.append(group)
-        counters += fill_group(group, slots, WIDTH_BITS, FIRST_SLOT, pool, COMPUTE_MIX, rng,
-                               spare_name="{group}_SLOT_{index}")
+        counters += fill_group(
+            group, slots, WIDTH_BITS, FIRST_SLOT, pool, COMPUTE_MIX, rng, spare_name="{group}_SLOT_{index}"
+        )
     if max(c.index for c in counters) >= SLOTS_PER_BLOCK:
         raise ValueError("a Mali block has more counters than dump slots")
     return FamilySpec("mali-valhall", "mali", MALI_G710_MP7, tuple(groups), tuple(counters))

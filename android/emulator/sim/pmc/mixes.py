@@ -5,9 +5,10 @@ weights) and texture fetches (CNN image loads), so steps at equal utilisation an
 what they do. Volumes stay within what the GPU's shape allows (lanes, a beat per cycle, texels per
 core per cycle). Used by the counter tests and the benchmark until workload models drive the counters.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,9 +18,14 @@ from android.emulator.sim.pmc.catalogue import GpuShape
 DEFAULT_FREQS_HZ = (151e6, 302e6, 471e6, 701e6, 848e6)
 
 
-def random_mix(n_steps: int, shape: GpuShape, rng: np.random.Generator, dt_s: float = 1e-3,
-               freqs_hz: Sequence[float] = DEFAULT_FREQS_HZ, busy_range: tuple[float, float] = (0.05, 1.0),
-               ) -> GpuActivity:
+def random_mix(
+    n_steps: int,
+    shape: GpuShape,
+    rng: np.random.Generator,
+    dt_s: float = 1e-3,
+    freqs_hz: Sequence[float] = DEFAULT_FREQS_HZ,
+    busy_range: tuple[float, float] = (0.05, 1.0),
+) -> GpuActivity:
     n = n_steps
     dt = np.full(n, dt_s)
     freq = rng.choice(np.asarray(freqs_hz, dtype=float), n)

@@ -9,14 +9,15 @@ Readers difference consecutive readings (catalogue.counter_delta handles the wra
 The virtual unit counts every countable all the time; on hardware only programmed countables count,
 so, as on hardware, only differences between two readings under one reservation mean anything.
 """
+
 from __future__ import annotations
 
 import difflib
 import functools
 import itertools
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -53,8 +54,7 @@ class CounterHandle:
 def family_model(family: str) -> tuple[FamilySpec, MixingModel]:
     """A family's catalogue and mixing matrix, built once per process."""
     if family not in FAMILIES:
-        raise ProfileError(f"unknown GPU counter family {family!r}: known families are "
-                           f"{', '.join(sorted(FAMILIES))}")
+        raise ProfileError(f"unknown GPU counter family {family!r}: known families are {', '.join(sorted(FAMILIES))}")
     spec = FAMILIES[family]()
     return spec, MixingModel(spec)
 
@@ -81,7 +81,7 @@ class PmcUnit:
         self._pending_steps = 0
 
     @classmethod
-    def for_family(cls, family: str, seed: int = 0) -> "PmcUnit":
+    def for_family(cls, family: str, seed: int = 0) -> PmcUnit:
         """The unit for a profile's `gpu.pmc_family`; ProfileError names the known families."""
         spec, model = family_model(family)
         unit_class = AdrenoPmcUnit if spec.vendor == "adreno" else MaliPmcUnit
@@ -151,12 +151,16 @@ class PmcUnit:
         raise self._not_kgsl()
 
     def snapshot(self) -> dict[str, int]:
-        raise PmcError(f"{self.family} counters are read through reserve(group, countable) and "
-                       "read(handles), like kgsl; snapshot() is the Mali hardware-counter dump")
+        raise PmcError(
+            f"{self.family} counters are read through reserve(group, countable) and "
+            "read(handles), like kgsl; snapshot() is the Mali hardware-counter dump"
+        )
 
     def _not_kgsl(self) -> PmcError:
-        return PmcError(f"{self.family} counters are dumped whole with snapshot(); "
-                        "reserve/release/read is the kgsl (Adreno) interface")
+        return PmcError(
+            f"{self.family} counters are dumped whole with snapshot(); "
+            "reserve/release/read is the kgsl (Adreno) interface"
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.family!r}, {len(self.catalogue)} counters)"
@@ -178,15 +182,18 @@ class AdrenoPmcUnit(PmcUnit):
     def _group(self, group: str | int) -> CounterGroup:
         name = self._group_ids.get(group, "") if isinstance(group, int) else str(group).upper()
         if name not in self.groups:
-            raise PmcError(f"{self.family} has no counter group {group!r}: groups are "
-                           f"{', '.join(f'{g.name} ({g.group_id:#x})' for g in self.groups.values())}")
+            raise PmcError(
+                f"{self.family} has no counter group {group!r}: groups are "
+                f"{', '.join(f'{g.name} ({g.group_id:#x})' for g in self.groups.values())}"
+            )
         return self.groups[name]
 
     def reserve(self, group: str | int, countable: int) -> CounterHandle:
         g = self._group(group)
         if not 0 <= countable < g.n_countables:
-            raise PmcError(f"{self.family} group {g.name}: countable {countable} is out of range "
-                           f"0..{g.n_countables - 1}")
+            raise PmcError(
+                f"{self.family} group {g.name}: countable {countable} is out of range 0..{g.n_countables - 1}"
+            )
         counter = self._by_countable[(g.name, countable)]
         with self._lock:
             slots = self._physical[g.name]
@@ -197,7 +204,8 @@ class AdrenoPmcUnit(PmcUnit):
                     held = ", ".join(self._by_countable[(g.name, s[0])].name for s in slots if s)
                     raise CounterBusyError(
                         f"{self.family} group {g.name}: all {g.n_physical} physical counters are taken "
-                        f"({held}); release one before reserving {counter.name}")
+                        f"({held}); release one before reserving {counter.name}"
+                    )
                 slots[physical] = [countable, 0]
             slots[physical][1] += 1
             handle = CounterHandle(g.name, countable, counter.name, physical, next(self._reservations))
@@ -207,8 +215,10 @@ class AdrenoPmcUnit(PmcUnit):
     def release(self, handle: CounterHandle) -> None:
         with self._lock:
             if self._live.pop(handle.reservation, None) is None:
-                raise PmcError(f"{handle.name} (reservation {handle.reservation}) is not reserved: "
-                               "released twice, or from another unit")
+                raise PmcError(
+                    f"{handle.name} (reservation {handle.reservation}) is not reserved: "
+                    "released twice, or from another unit"
+                )
             slot = self._physical[handle.group][handle.physical]
             assert slot is not None
             slot[1] -= 1

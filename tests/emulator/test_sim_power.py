@@ -1,0 +1,148 @@
+"""Power: what the workload does matters beyond utilisation and frequency; energy is conserved."""
+
+import numpy as np
+import pytest
+
+from android.emulator.phone import VirtualPhone
+from android.emulator.profile import load_profile
+from android.emulator.sim.activity import EVENT_FIELDS
+from android.emulator.sim.cnn import CnnRuns
+from android.emulator.sim.llm import LlmRequest
+from android.emulator.sim.llm_models import load_model
+from android.emulator.sim.power import PowerInputs, PowerModel
+from android.emulator.sim.request import apply_pins
+from android.virtual import VirtualDevice
+from tests.helpers.onnx_graphs import conv_net, mlp_sigmoid
+
+MHZ = 1_000_000
+
+
+def _inputs(profile, gpu_level: int, busy: float, events: dict, n: int = 1) -> PowerInputs:
+    policies = [c.policy for c in profile.clusters]
+    row = np.zeros((n, len(EVENT_FIELDS)))
+    for name, value in events.items():
+        row[:, EVENT_FIELDS.index(name)] = value
+    levels = {p: np.zeros(n, dtype=int) for p in policies}
+    levels.update(gpu=np.full(n, gpu_level), mem=np.full(n, 6))
+    return PowerInputs(
+        dt_s=np.full(n, 0.01),
+        levels=levels,
+        cpu_run_s={p: np.zeros(n) for p in policies},
+        cpu_spin_s={p: np.zeros(n) for p in policies},
+        gpu_busy_s=np.full(n, busy * 0.01),
+        gpu_events=row,
+        dram_bytes=np.zeros(n),
+    )
+
+
+def test_alu_memory_and_texture_heavy_work_draw_different_power_at_one_utilisation_and_frequency():
+    profile = load_profile("pixel7")
+    model = PowerModel(profile)
+    # ~90% utilisation at 848 MHz of three kinds of work, each saturating a different unit
+    alu = {"alu_ops": 0.9 * 0.01 * 848e6 * 448 * 0.5}
+    memory = {"load_store_bytes": 2e7, "l2_bytes": 3e7, "dram_read_bytes": 2e8 * 0.01 * 10}
+    texture = {"texture_fetches": 0.9 * 0.01 * 848e6 * 56 * 0.5, "l2_bytes": 1e7}
+    watts = [model.compute(_inputs(profile, 11, 0.9, ev), 35.0)["gpu"][0] for ev in (alu, memory, texture)]
+    assert min(watts) > 0
+    assert max(watts) / min(watts) > 1.3  # same utilisation and clock, clearly different power
+    assert len({round(w, 2) for w in watts}) == 3
+
+
+def test_gpu_power_scales_with_voltage_squared_and_leakage_with_temperature():
+    profile = load_profile("pixel7")
+    model = PowerModel(profile)
+    work = {"alu_ops": 1e9}
+    low, high = (model.compute(_inputs(profile, lvl, 0.5, work), 35.0)["gpu"][0] for lvl in (0, 11))
+    assert high > 2 * low
+    cool, hot = (model.compute(_inputs(profile, 11, 0.5, work), t)["gpu"][0] for t in (30.0, 80.0))
+    assert hot > cool * 1.05  # leakage doubles every temp_doubling_c degrees
+
+
+def test_cpu_dynamic_power_uses_the_device_tree_energy_model():
+    # gs101 big core at 2802 MHz / 1.05625 V: 650 uW/MHz/V^2 -> ~2.0 W (REFERENCES.md 5)
+    profile = load_profile("pixel7")
+    model = PowerModel(profile)
+    inputs = _inputs(profile, 0, 0.0, {})
+    busy = inputs.levels["policy6"].copy()
+    busy[:] = 16  # 2802 MHz
+    inputs.levels["policy6"] = busy
+    idle = model.compute(inputs, 25.0)["policy6"][0]
+    inputs.cpu_run_s["policy6"] = np.full(1, 0.01)  # one core busy the whole step
+    full = model.compute(inputs, 25.0)["policy6"][0]
+    assert full - idle == pytest.approx(650e-6 * 2802 * 1.05625**2, rel=0.06)
+
+
+def _gpu_windows(workload, gpu_mhz: int, seconds: float = 1.2, window_s: float = 0.1):
+    phone = VirtualPhone("pixel7", seed=gpu_mhz)
+    apply_pins(phone, {"gpu": gpu_mhz * MHZ, "policy6": 2401 * MHZ, "mem": 2028 * MHZ})
+    blocks = []
+    phone.sim.observers.append(blocks.append)
+    phone.start(workload)
+    elapsed = 0.0
+    while not workload.done and elapsed < seconds:
+        phone.advance(window_s)
+        elapsed += window_s
+    volt = phone.gpu.volt_uv[phone.gpu.level] / 1e6
+    rows = []
+    for b in blocks:
+        dt = b.dt_s.sum()
+        util = b.gpu_busy_s.sum() / dt
+        if util > 0.05:  # a window where the GPU did work
+            rows.append((b.power_w["gpu"] @ b.dt_s / dt, util, gpu_mhz, volt, *(b.gpu_events.sum(axis=0) / dt)))
+    return rows
+
+
+def test_power_is_not_explained_by_utilisation_and_frequency_alone(tmp_path):
+    conv, mlp = conv_net(tmp_path / "conv.onnx"), mlp_sigmoid(tmp_path / "mlp.onnx")
+    tiny = load_model("tinyllama-1.1b-q4")
+    rows = []
+    for mhz in (302, 510, 701, 848):
+        rows += _gpu_windows(LlmRequest(tiny, 1, 200), mhz)  # decode: dequantising mat-vec
+        rows += _gpu_windows(LlmRequest(tiny, 512, 0), mhz)  # prefill: GEMM
+        rows += _gpu_windows(CnnRuns(conv, 400), mhz)  # convolutions through the texture units
+        rows += _gpu_windows(CnnRuns(mlp, 400), mhz)  # dense layers and special functions
+    data = np.array(rows)
+    power, util, mhz, volt, rates = data[:, 0], data[:, 1], data[:, 2], data[:, 3], data[:, 4:]
+    per_freq = [(mhz == f).astype(float) for f in np.unique(mhz)]
+    # the utilisation-frequency model: per frequency, power = a_f + b_f * utilisation
+    util_freq = np.column_stack(per_freq + [p * util for p in per_freq])
+    # the same plus the true activity counters (event rates, scaled by V^2 as dynamic energy is)
+    counters = np.column_stack([util_freq] + [rates[:, i] * volt**2 / 1e9 for i in range(rates.shape[1])])
+    order = np.random.default_rng(0).permutation(len(power))
+    train, test = order[: len(order) // 2], order[len(order) // 2 :]
+
+    def held_out_mape(x):
+        coef, *_ = np.linalg.lstsq(x[train], power[train], rcond=None)
+        return float(np.mean(np.abs(x[test] @ coef - power[test]) / power[test]))
+
+    assert len(power) > 100
+    mape_util_freq, mape_counters = held_out_mape(util_freq), held_out_mape(counters)
+    assert mape_util_freq >= 2.0 * mape_counters
+    assert mape_util_freq > 0.05  # the workloads really differ at one utilisation and frequency
+
+
+def test_rail_energy_equals_the_integral_of_simulated_power():
+    phone = VirtualPhone("pixel7", seed=3)
+    integral = {}
+    total = [0.0]
+
+    def observe(block):
+        for j, name in enumerate(phone.sim.rail_names):
+            integral[name] = integral.get(name, 0.0) + float(block.rail_w[:, j] @ block.dt_s)
+        total[0] += float(block.total_w @ block.dt_s)
+
+    phone.sim.observers.append(observe)
+    phone.start(LlmRequest(load_model("tinyllama-1.1b-q4"), 16, 24))
+    phone.advance(6.0)  # a whole number of ODPM sampling periods
+    device = VirtualDevice(phone)
+    read = {}
+    for iio in ("iio:device0", "iio:device1"):
+        for line in device.read(f"/sys/bus/iio/devices/{iio}/energy_value").splitlines()[1:]:
+            name = line.split("[", 1)[1].split("]", 1)[0]
+            read[name] = int(line.rsplit(", ", 1)[1]) / 1e6
+    assert set(read) == set(integral)
+    for name, joules in integral.items():
+        if joules > 0.01:
+            assert read[name] == pytest.approx(joules, rel=1e-3), name
+    # what the rails do not see (unmetered board power) is still in the whole-phone total
+    assert total[0] > sum(integral.values())

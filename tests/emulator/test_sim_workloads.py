@@ -1,0 +1,215 @@
+"""Workloads: LLM models, CNNs from real ONNX graphs, background load; bad input gives clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from android.emulator.phone import VirtualPhone
+from android.emulator.profile import BUILTIN_DIR, load_profile
+from android.emulator.sim.activity import EVENT_FIELDS
+from android.emulator.sim.background import BackgroundLoad
+from android.emulator.sim.cnn import load_onnx_stream
+from android.emulator.sim.llm import layer_stream
+from android.emulator.sim.llm_models import builtin_models, load_model
+from android.emulator.sim.request import run_cnn, run_llm_request
+from android.errors import FusegovError, ProfileError, WorkloadError
+from tests.helpers.onnx_graphs import conv_net, conv_with_tails, mlp_sigmoid
+
+MHZ = 1_000_000
+EV = {name: i for i, name in enumerate(EVENT_FIELDS)}
+
+
+def test_builtin_models_have_their_published_sizes():
+    assert {"tinyllama-1.1b-q4", "qwen-1.5b-q4", "stablelm-2.7b-q4", "llama2-7b-q4"} <= set(builtin_models())
+    tiny = load_model("tinyllama-1.1b-q4")
+    assert tiny.weight_bytes == pytest.approx(0.62e9, rel=0.05)  # "~0.6 GB of 4-bit weights"
+    # decode reads every matrix weight once per token
+    per_layer = layer_stream(tiny, 1, 100).gpu_dram_bytes
+    assert per_layer * tiny.layers == pytest.approx((tiny.params - 2 * tiny.vocab * tiny.hidden) * 4.5 / 8, rel=0.01)
+
+
+def test_a_user_model_file_derives_the_ffn_width(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "mine",
+                "params": 1100048384,
+                "layers": 22,
+                "hidden": 2048,
+                "heads": 32,
+                "kv_heads": 4,
+                "vocab": 32000,
+                "quant_bits": 4,
+            }
+        )
+    )
+    mine = load_model(str(path))
+    assert mine.ffn_hidden == pytest.approx(5632, abs=2)  # TinyLlama's real FFN width
+    r = run_llm_request(VirtualPhone("pixel7"), str(path), 8, 4, idle_before_s=0.1)
+    assert r.ttft_s > 0 and r.tpot_s > 0
+
+
+def test_bigger_models_decode_slower():
+    phone = VirtualPhone("pixel7")
+    pins = {"gpu": 848 * MHZ, "policy6": 2401 * MHZ, "mem": 3172 * MHZ}
+    tiny = run_llm_request(phone, "tinyllama-1.1b-q4", 8, 6, pins=pins, idle_before_s=0.1)
+    stablelm = run_llm_request(phone, "stablelm-2.7b-q4", 8, 6, pins=pins, idle_before_s=0.1)
+    assert stablelm.tpot_s / tiny.tpot_s == pytest.approx(2.5, rel=0.3)  # FUSE: 323.6 vs 126.9 ms
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"params": 1e9, "layers": 4, "hidden": 512, "vocab": 100, "quant_bits": 4}, "field params must be int"),
+        ({"layers": 4, "hidden": 512, "vocab": 100, "quant_bits": 4}, "field params is missing"),
+        ({"params": 10**9, "layers": 4, "hidden": 512, "vocab": 100, "quant_bits": 7}, "quant_bits must be one of"),
+        ({"params": 10**6, "layers": 4, "hidden": 512, "vocab": 1000, "quant_bits": 4}, "too few"),
+    ],
+)
+def test_malformed_model_files_name_the_field(tmp_path, bad, match):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(WorkloadError, match=match):
+        load_model(str(path))
+
+
+def test_unknown_model_names_the_builtins():
+    with pytest.raises(FusegovError, match="unknown LLM model 'gpt5'.*tinyllama-1.1b-q4"):
+        load_model("gpt5")
+
+
+def test_a_model_bigger_than_the_phone_memory_is_a_clear_error(tmp_path):
+    with pytest.raises(WorkloadError, match=r"llama2-7b-q4 needs 3\.\d GiB .* pixel4 gives an app at most 3\.6 GiB"):
+        run_llm_request(VirtualPhone("pixel4"), "llama2-7b-q4", 16, 16)
+    huge = tmp_path / "huge.json"
+    huge.write_text(
+        json.dumps(
+            {
+                "params": 70_000_000_000,
+                "layers": 80,
+                "hidden": 8192,
+                "vocab": 32000,
+                "quant_bits": 4,
+                "heads": 64,
+                "kv_heads": 8,
+            }
+        )
+    )
+    with pytest.raises(WorkloadError, match="needs 3[0-9]\\.\\d GiB"):
+        run_llm_request(VirtualPhone("pixel7"), str(huge), 16, 16)
+
+
+def test_onnx_graph_nodes_become_kernels_with_flops_from_their_shapes(tmp_path):
+    stream, resident = load_onnx_stream(conv_net(tmp_path / "c.onnx", channels=16, size=32, blocks=2))
+    # conv0: 16 out channels x 32 x 32 outputs x (3 in x 3 x 3) MACs; conv1: 16 x 32 x 32 x (16 x 9)
+    assert stream.events[0, EV["alu_ops"]] == 2 * 16 * 32 * 32 * 3 * 9
+    assert stream.events[2, EV["alu_ops"]] == 2 * 16 * 32 * 32 * 16 * 9
+    assert stream.events[0, EV["texture_fetches"]] > 0  # convolutions read activations as textures
+    assert len(stream.events) == 6  # conv, relu, conv, relu, pool, matmul (flatten costs nothing)
+    assert stream.sync_after.tolist() == [False] * 5 + [True]  # one wait, for the output
+    assert resident > (16 * 3 * 9 + 16 * 16 * 9) * 4
+    mlp, _ = load_onnx_stream(mlp_sigmoid(tmp_path / "m.onnx", width=256, layers=2, batch=8))
+    assert mlp.events[0, EV["alu_ops"]] == 2 * 8 * 256 * 256
+    assert mlp.events[1, EV["sfu_ops"]] == 8 * 256  # sigmoid on the special-function units
+
+
+def test_cnn_runs_report_latency_and_energy(tmp_path):
+    path = conv_net(tmp_path / "c.onnx", channels=64, size=112)
+    phone = VirtualPhone("sm8550")
+    r = run_cnn(phone, path, 20, idle_before_s=0.2)
+    assert r.runs == 20 and r.latency_s > 0 and r.energy_per_run_j > 0
+    assert r.phases["inference"].gpu_util > 0.3
+    fast = run_cnn(phone, path, 20, pins={"gpu": 719_000_000}, idle_before_s=0.2)
+    slow = run_cnn(phone, path, 20, pins={"gpu": 220_000_000}, idle_before_s=0.2)
+    assert slow.latency_s > 1.5 * fast.latency_s
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"this is not a protobuf at all \x00\xff", "is not an ONNX model"),
+        (b"", "is not an ONNX model"),
+    ],
+)
+def test_a_file_that_is_not_an_onnx_model_is_a_clear_error(tmp_path, content, match):
+    path = tmp_path / "fake.onnx"
+    path.write_bytes(content)
+    with pytest.raises(WorkloadError, match=match):
+        run_cnn(VirtualPhone("pixel7"), path, 1)
+    with pytest.raises(WorkloadError, match="does not exist"):
+        run_cnn(VirtualPhone("pixel7"), tmp_path / "absent.onnx", 1)
+
+
+def test_a_profile_whose_opp_table_is_not_monotonic_is_a_clear_error(tmp_path):
+    raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
+    raw["memory"]["devfreq"][0]["opp"][4] = [400_000_000, 606250]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ProfileError, match=r"memory.devfreq\[0\].opp\[4\] is not monotonic"):
+        load_profile(str(path))
+
+
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda p: p["gpu"].pop("alu_ops_per_cycle"), "physics.gpu.alu_ops_per_cycle is missing"),
+        (lambda p: p["memory"].__setitem__("bytes_per_hz", "fast"), "physics.memory.bytes_per_hz must be"),
+        (lambda p: p["gpu"]["event_energy_pj"].pop("alu_ops"), "physics.gpu.event_energy_pj must give"),
+        (lambda p: p["thermal"]["throttle"][0].__setitem__("zone", "CPU9"), r"throttle\[0\].zone 'CPU9'"),
+        (lambda p: p["governors"]["quickstep"]["util_min_pct"].pop(), "util_min_pct must have one entry per GPU OPP"),
+        (lambda p: p["cpu"].pop("policy4"), "physics.cpu must have one entry per CPU policy"),
+        (lambda p: p["driver"].__setitem__("submit_cycle", 1), "physics.driver.submit_cycle is not a field"),
+    ],
+)
+def test_malformed_physics_names_the_field(tmp_path, mutate, match):
+    raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
+    mutate(raw["physics"])
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ProfileError, match=match):
+        load_profile(str(path))
+
+
+def test_the_simulation_is_deterministic_for_a_seed():
+    def once(seed):
+        phone = VirtualPhone("pixel7", seed=seed)
+        r = run_llm_request(phone, "tinyllama-1.1b-q4", 16, 12, idle_before_s=0.2)
+        return r.tpot_s, r.energy_j, phone.pmc.read_all_totals()
+
+    a, b, c = once(7), once(7), once(8)
+    assert a[0] == b[0] and a[1] == b[1] and np.array_equal(a[2], b[2])
+    assert a[0] != c[0]
+
+
+def test_background_load_on_the_inference_core_slows_decode_and_elsewhere_raises_the_cluster():
+    pins = {"gpu": 848 * MHZ, "policy6": 1826 * MHZ, "mem": 3172 * MHZ}
+    alone = run_llm_request(VirtualPhone("pixel7"), "tinyllama-1.1b-q4", 8, 12, pins=pins, idle_before_s=0.1)
+    shared = VirtualPhone("pixel7")
+    shared.sim.add_background(BackgroundLoad(cpu=6, duty=1.0))  # the inference thread's core
+    contended = run_llm_request(shared, "tinyllama-1.1b-q4", 8, 12, pins=pins, idle_before_s=0.1)
+    assert contended.tpot_s > 1.1 * alone.tpot_s
+    assert contended.phases["decode"].gpu_util < alone.phases["decode"].gpu_util
+    stock = VirtualPhone("pixel7")
+    stock.sim.add_background(BackgroundLoad(cpu=7, duty=1.0, mem_bytes_per_s=2e9))  # the other X1 core
+    busy = run_llm_request(stock, "tinyllama-1.1b-q4", 8, 12, idle_before_s=0.5)
+    quiet = run_llm_request(VirtualPhone("pixel7"), "tinyllama-1.1b-q4", 8, 12, idle_before_s=0.5)
+    assert busy.phases["decode"].mean_freq_hz["policy6"] > 1.5 * quiet.phases["decode"].mean_freq_hz["policy6"]
+    assert busy.tpot_s < quiet.tpot_s  # the shared cluster clock now also speeds up the feeding thread
+    with pytest.raises(WorkloadError, match="duty"):
+        BackgroundLoad(cpu=1, duty=1.5)
+
+
+def test_a_shallow_gpu_queue_starves_the_gpu_when_the_cpu_is_slow(tmp_path):
+    path = conv_with_tails(tmp_path / "c.onnx")
+    results = {}
+    for depth in (1, 2, 8):
+        raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
+        raw["gpu"]["queue_depth"] = depth
+        path_p = tmp_path / f"q{depth}.json"
+        path_p.write_text(json.dumps(raw))
+        phone = VirtualPhone(load_profile(str(path_p)))
+        results[depth] = run_cnn(phone, path, 30, pins={"policy6": 500 * MHZ, "gpu": 848 * MHZ}, idle_before_s=0.1)
+    assert results[1].latency_s > results[2].latency_s >= results[8].latency_s
+    assert results[1].phases["inference"].gpu_util < results[8].phases["inference"].gpu_util
