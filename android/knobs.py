@@ -7,6 +7,8 @@ lowering writes min first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from android.device import Device
@@ -117,3 +119,21 @@ class KnobController:
         except InvalidValueError as exc:
             table = " ".join(str(to_native(f, control.unit)) for f in control.table_hz)
             raise InvalidValueError(self.device.name, path, exc.value, table) from None
+
+
+@contextmanager
+def pinned(controller: KnobController, pins_hz: dict[str, int]) -> Iterator[list[KnobSetting]]:
+    """Pin knobs (min = max) for the duration of a with-block and put back what was there on the way out.
+
+    Every caller that pins a phone (fusegov run, collector sweeps, the governor's measurements) goes through
+    here, so restoring is one mechanism. Unknown knobs fail before anything is written. Yields the settings
+    found before pinning."""
+    for knob in pins_hz:
+        controller.control(knob)
+    saved = controller.snapshot(list(pins_hz))
+    try:
+        for knob, freq_hz in pins_hz.items():
+            controller.pin(knob, freq_hz)
+        yield saved
+    finally:
+        controller.restore(saved)

@@ -10,6 +10,7 @@ the safe order, verified by reading back) and are restored afterwards. `on_sampl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,26 +133,17 @@ class _Accumulator:
         return t, e, power, freq
 
 
-def apply_pins(phone, pins_hz: dict[str, int]):
-    """Pin knobs through sysfs (android.knobs); returns a function that restores what was there."""
-    if not pins_hz:
-        return lambda: None
-    from android.knobs import KnobController
-    from android.probe import probe_device
-    from android.virtual import VirtualDevice
+def apply_pins(phone, pins_hz: dict[str, int]) -> Callable[[], None]:
+    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there."""
+    stack = ExitStack()
+    if pins_hz:
+        from android.knobs import KnobController, pinned
+        from android.probe import probe_device
+        from android.virtual import VirtualDevice
 
-    device = VirtualDevice(phone)
-    controller = KnobController(device, probe_device(device))
-    for knob in pins_hz:
-        controller.control(knob)  # unknown knob: a clear error before anything is written
-    saved = controller.snapshot(list(pins_hz))
-    try:
-        for knob, freq_hz in pins_hz.items():
-            controller.pin(knob, freq_hz)
-    except Exception:
-        controller.restore(saved)
-        raise
-    return lambda: controller.restore(saved)
+        device = VirtualDevice(phone)
+        stack.enter_context(pinned(KnobController(device, probe_device(device)), pins_hz))
+    return stack.close
 
 
 def run_workload(
