@@ -175,6 +175,10 @@ class AdbDevice(Device):
             )
         return command if mode == "uid0" else f"su -c {shlex.quote(command)}"
 
+    def root_shell(self, command: str, timeout_s: float | None = None) -> ShellResult:
+        """`shell`, with root rights (NotRootedError on a phone that gives none)."""
+        return self.shell(self._as_root(command), timeout_s)
+
     # --- Device interface -----------------------------------------------------------------------
     def read_many(self, paths: list[str]) -> dict[str, str | None]:
         return {path: text for path, (code, text) in self._read_codes(paths).items()}

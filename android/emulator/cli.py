@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--speed", type=float, default=1.0, help="simulated seconds per wall-clock second (default 1: real time)"
     )
     parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the phone's /data in DIR (DIR/data.tar) across runs, as flash survives a reboot; sysfs and "
+        "/proc start fresh every run (default: /data starts empty)",
+    )
+    parser.add_argument(
         "--no-su", action="store_true", help="serve a stock, unrooted phone: there is no su, so root-only writes fail"
     )
     parser.add_argument(
@@ -64,6 +70,12 @@ def run_emulate(args: argparse.Namespace) -> int:
     phone = VirtualPhone(args.profile, seed=args.seed)
     runtime = runtime_of(phone)
     runtime.su_available = not args.no_su
+    if args.data_dir:
+        from android.emulator.persist import DataDir
+
+        runtime.persist = DataDir(args.data_dir, phone.fs)
+        restored = runtime.persist.load()
+        runtime.persist.start()
     try:
         server = AdbServer(phone, port=args.port, reject_auth=args.unauthorized)
     except OSError as exc:
@@ -75,7 +87,13 @@ def run_emulate(args: argparse.Namespace) -> int:
     driver = RealtimeDriver(runtime.clock, speed=args.speed).start()
     server.start()
     started = time.monotonic()
-    notes = "".join([", not rooted" if args.no_su else "", ", unauthorized" if args.unauthorized else ""])
+    notes = "".join(
+        [
+            ", not rooted" if args.no_su else "",
+            ", unauthorized" if args.unauthorized else "",
+            f", /data kept in {args.data_dir} ({restored} entries restored)" if args.data_dir else "",
+        ]
+    )
     print(
         f"fusegov emulate: serving virtual phone {phone.profile.name!r} ({phone.profile.model}), seed "
         f"{args.seed}{notes}, at {args.speed:g}x real time",
@@ -97,6 +115,8 @@ def run_emulate(args: argparse.Namespace) -> int:
         server.stop()
         runtime.procs.shutdown()
         driver.stop()
+        if runtime.persist is not None:
+            runtime.persist.stop()
         signal.signal(signal.SIGTERM, previous)
     wall_s = time.monotonic() - started
     print(f"fusegov emulate: stopped after {wall_s:.1f} s ({phone.now_s:.1f} simulated s)", file=sys.stderr, flush=True)

@@ -3,16 +3,19 @@ directories and symlinks, owner/mode checks, and errno-style errors the shell an
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from android.emulator.pipes import Pipe, PipeError
 from android.errors import DeviceError, DevicePathError, DevicePermissionError
 
 ROOT_UID = 0
 SHELL_UID = 2000
+PIPE_READ_MAX = 65536
 
 
 class IsADirectoryError_(DeviceError):
@@ -49,6 +52,13 @@ class Symlink(Node):
     target: str = ""
 
 
+@dataclass
+class Fifo(Node):
+    """A named pipe (mkfifo): writes go to its pipe's readers; nothing is stored."""
+
+    pipe: Pipe = field(default_factory=Pipe)
+
+
 class VirtualFS:
     """Paths are absolute POSIX paths. `uid` 0 is root; everyone else is the adb shell user."""
 
@@ -56,12 +66,14 @@ class VirtualFS:
         self.device_name = device_name
         self.root = Dir(mode=0o755)
         self.lock = threading.RLock()
+        self.generation = 0  # counts changes to stored files and the tree (not sysfs stores), for --data-dir
 
     # --- building -----------------------------------------------------------------------------
     def mkdir(self, path: str, mode: int = 0o755, uid: int = ROOT_UID) -> Dir:
         """Create a directory and its missing parents (parents are root's, 0755, as at boot)."""
         node: Dir = self.root
         parts = _parts(path)
+        self.generation += 1
         for i, part in enumerate(parts):
             child = node.children.get(part)
             if isinstance(child, Symlink):
@@ -77,6 +89,7 @@ class VirtualFS:
     def add(self, path: str, node: Node) -> Node:
         parent, name = posixpath.split(path.rstrip("/"))
         self.mkdir(parent).children[name] = node
+        self.generation += 1
         return node
 
     def attr(
@@ -88,6 +101,16 @@ class VirtualFS:
 
     def symlink(self, path: str, target: str) -> None:
         self.add(path, Symlink(mode=0o777, target=target))
+
+    def mkfifo(self, path: str, mode: int = 0o644, uid: int = ROOT_UID) -> Fifo:
+        """mkfifo(3) with its checks: the directory must be writable and the name free."""
+        with self.lock:
+            if self._lookup(path, follow=False) is not None:
+                raise FileExistsError(errno.EEXIST, "File exists", path)
+            parent = self.check_create(path, uid)
+            fifo = parent.children[posixpath.basename(path.rstrip("/"))] = Fifo(mode=mode & 0o777, uid=uid)
+            self.generation += 1
+            return fifo
 
     # --- lookup -------------------------------------------------------------------------------
     def _lookup(self, path: str, follow: bool = True, depth: int = 0) -> Node | None:
@@ -143,6 +166,8 @@ class VirtualFS:
                 raise DevicePermissionError(self.device_name, path)
             if isinstance(node, Attr):
                 return node.show().encode()
+            if isinstance(node, Fifo):
+                return node.pipe.read(PIPE_READ_MAX) or b""  # what is buffered; never blocks
             return node.data  # type: ignore[union-attr]
 
     def write(self, path: str, data: bytes, uid: int = ROOT_UID, append: bool = False) -> None:
@@ -154,6 +179,7 @@ class VirtualFS:
                 parent.children[posixpath.basename(path.rstrip("/"))] = File(
                     mode=0o666 if uid else 0o644, uid=uid, data=bytes(data)
                 )
+                self.generation += 1
                 return
             if isinstance(node, Dir):
                 raise IsADirectoryError_(f"{self.device_name}: {path}: is a directory")
@@ -164,9 +190,16 @@ class VirtualFS:
                 return
             if not self.may(node, uid, 0o2):
                 raise DevicePermissionError(self.device_name, path)
+            if isinstance(node, Fifo):
+                if data:
+                    node.pipe.write(data, self.device_name, path)
+                elif node.pipe.readers == 0:  # opening a FIFO nobody reads (a blocking open would hang)
+                    raise PipeError(self.device_name, path, errno.ENXIO, "No such device or address (no reader)")
+                return
             assert isinstance(node, File)
             node.data = (node.data + data) if append else bytes(data)
             node.mtime = time.time()
+            self.generation += 1
 
     def remove(self, path: str, uid: int = ROOT_UID) -> None:
         with self.lock:
@@ -177,6 +210,7 @@ class VirtualFS:
             if not self.may(parent, uid, 0o2) or _is_sysfs(path):
                 raise DevicePermissionError(self.device_name, path)
             del parent.children[name]
+            self.generation += 1
 
     def chmod(self, path: str, mode: int, uid: int = ROOT_UID) -> None:
         with self.lock:
@@ -185,6 +219,7 @@ class VirtualFS:
                 raise DevicePermissionError(self.device_name, path, "operation not permitted")
             if not isinstance(node, Attr):
                 node.mode = mode
+                self.generation += 1
 
     def check_create(self, path: str, uid: int) -> Dir:
         """The directory a new entry at `path` goes into, if `uid` may create it there (sysfs and

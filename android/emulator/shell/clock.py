@@ -36,12 +36,19 @@ class PhoneClock:
     def driven(self) -> bool:
         return self._driver is not None
 
+    def now_s(self) -> float:
+        """Simulated seconds as a process reads its clock: served, between the driver's steps time moves
+        on continuously (a phone's CLOCK_MONOTONIC does not jump in 10 ms steps); in-process it is the
+        phone's time."""
+        driver = self._driver
+        return driver.now_s() if driver is not None else self.phone.now_s
+
     def sleep(self, dt_s: float, token: object, foreground: bool, cancel: threading.Event | None = None) -> bool:
         """Sleep dt_s of simulated time; False if cancelled first."""
         if dt_s <= 0:
             self._finish(token)
             return not (cancel and cancel.is_set())
-        target_s = self.phone.now_s + dt_s
+        target_s = self.now_s() + dt_s
         if foreground and not self.driven:
             return self._drive_to(target_s, token, cancel)
         return self._wait_until(target_s, token, cancel)
@@ -108,10 +115,16 @@ class RealtimeDriver:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.clock, self.speed, self.step_s = clock, speed, step_s
+        self._base = (clock.phone.now_s, time.monotonic())  # (simulated s, wall s) after the last step
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="phone-clock", daemon=True)
 
+    def now_s(self) -> float:
+        simulated, wall = self._base
+        return simulated + max(0.0, time.monotonic() - wall) * self.speed
+
     def start(self) -> RealtimeDriver:
+        self._base = (self.clock.phone.now_s, time.monotonic())
         self.clock._driver = self
         self._thread.start()
         return self
@@ -124,9 +137,10 @@ class RealtimeDriver:
         self.clock.advanced()
 
     def _run(self) -> None:
-        last = time.monotonic()
+        last = self._base[1]
         while not self._stop.wait(self.step_s):
             now = time.monotonic()
             self.clock.phone.advance((now - last) * self.speed)
             last = now
+            self._base = (self.clock.phone.now_s, now)
             self.clock.advanced()

@@ -8,7 +8,8 @@ import posixpath
 import stat as stat_mod
 from dataclasses import dataclass
 
-from android.emulator.vfs import ROOT_UID, Attr, Dir, File, IsADirectoryError_, Symlink, VirtualFS
+from android.emulator.pipes import PipeError
+from android.emulator.vfs import ROOT_UID, Attr, Dir, Fifo, File, IsADirectoryError_, Symlink, VirtualFS
 from android.errors import DeviceError, DevicePathError, DevicePermissionError, InvalidValueError
 
 SYSFS_ATTR_SIZE = 4096  # sysfs reports every attribute as 4096 bytes long
@@ -25,6 +26,8 @@ class Stat:
 
 def error_errno(exc: DeviceError) -> int:
     """The errno a kernel would have returned for this error."""
+    if isinstance(exc, PipeError):
+        return exc.errno_code
     if isinstance(exc, DevicePathError):
         return errno.ENOTDIR if "not a directory" in str(exc) else errno.ENOENT
     if isinstance(exc, DevicePermissionError):
@@ -46,6 +49,8 @@ ERRNO_TEXT = {
     errno.EIO: "I/O error",
     errno.EEXIST: "File exists",
     errno.ENOTEMPTY: "Directory not empty",
+    errno.ENXIO: "No such device or address",
+    errno.EAGAIN: "Resource temporarily unavailable",
 }
 
 
@@ -64,6 +69,8 @@ def stat(fs: VirtualFS, path: str, follow: bool = True) -> Stat:
             return Stat(stat_mod.S_IFLNK | 0o777, len(node.target), node.mtime, node.uid)
         if isinstance(node, Attr):
             return Stat(stat_mod.S_IFREG | node.mode, SYSFS_ATTR_SIZE, node.mtime, node.uid)
+        if isinstance(node, Fifo):
+            return Stat(stat_mod.S_IFIFO | node.mode, 0, node.mtime, node.uid)
         assert isinstance(node, File)
         return Stat(stat_mod.S_IFREG | node.mode, len(node.data), node.mtime, node.uid)
 
@@ -143,6 +150,6 @@ def rename(fs: VirtualFS, src: str, dst: str, uid: int) -> None:
 
 def mode_string(mode: int) -> str:
     """'drwxr-xr-x' from st_mode."""
-    kind = "d" if stat_mod.S_ISDIR(mode) else "l" if stat_mod.S_ISLNK(mode) else "-"
+    kind = "d" if stat_mod.S_ISDIR(mode) else "l" if stat_mod.S_ISLNK(mode) else "p" if stat_mod.S_ISFIFO(mode) else "-"
     bits = "".join(ch if mode & (1 << (8 - i)) else "-" for i, ch in enumerate("rwxrwxrwx"))
     return kind + bits

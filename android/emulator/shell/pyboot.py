@@ -10,12 +10,15 @@ Wire format, both ways: u32 header length, JSON header, u32 payload length, payl
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import io
 import json
 import linecache
 import os
 import posixpath
+import select
+import signal
 import socket
 import stat as stat_mod
 import struct
@@ -46,17 +49,25 @@ PHONE_ROOTS = (
     "/system_ext",
 )
 FAKE_FD_BASE = 1 << 20
+_real_signal, _real_getsignal = signal.signal, signal.getsignal
 
 
 class _Rpc:
-    """Request/response over the socket. A signal handler that raises in the middle of a call (SIGTERM
-    ending a sleep) leaves a response in flight: the next call collects and drops it first."""
+    """Request/response over the socket, one at a time, replies in order.
+
+    The script's Python-level signal handlers never run in the middle of a call (a handler raising there,
+    or calling the phone itself, would leave the stream out of step): a signal during a call is held and
+    its handler runs when the call is done. If the call is waiting on the phone (sleep, select, a blocking
+    pipe read, waiting for a child), the signal also sends `cancel`, so the phone ends the wait early; once
+    the handler has run without raising, the call waits again for what is left, as PEP 475 has it."""
+
+    RETRIED = {"sleep": "seconds", "select": "timeout", "proc_wait": "timeout", "pipe_read": None}
 
     def __init__(self, fd: int):
         self.sock = socket.socket(fileno=fd)
         self.buf = bytearray()
-        self.in_flight = 0
         self.lock = threading.RLock()
+        self.signals = _Signals(self)
 
     def _frame(self) -> tuple[dict, bytes] | None:
         if len(self.buf) < 4:
@@ -73,30 +84,104 @@ class _Rpc:
         del self.buf[:end]
         return header, payload
 
+    def send(self, header: dict, payload: bytes = b"") -> None:
+        head = json.dumps(header).encode()
+        self.sock.sendall(struct.pack(">I", len(head)) + head + struct.pack(">I", len(payload)) + payload)
+
     def _receive(self) -> tuple[dict, bytes]:
+        signals = self.signals
         while True:
             frame = self._frame()
             if frame is not None:
                 return frame
-            chunk = self.sock.recv(1 << 20)
+            signals.waiting_start()
+            try:
+                chunk = self.sock.recv(1 << 20)
+            finally:
+                signals.waiting = False
             if not chunk:
                 os._exit(1)  # the phone went away
             self.buf += chunk
 
     def call(self, op: str, payload: bytes = b"", **args) -> tuple[dict, bytes]:
-        with self.lock:
-            while self.in_flight:
-                self._receive()
-                self.in_flight -= 1
-            head = json.dumps({"op": op, **args}).encode()
-            self.sock.sendall(struct.pack(">I", len(head)) + head + struct.pack(">I", len(payload)) + payload)
-            self.in_flight += 1
-            header, data = self._receive()
-            self.in_flight -= 1
+        while True:
+            with self.lock, self.signals.held():
+                self.send({"op": op, **args}, payload)
+                header, data = self._receive()
+            self.signals.run_held()  # a handler may raise here, between calls
+            if not (header.get("cancelled") and op in self.RETRIED):
+                break
+            key = self.RETRIED[op]
+            if key is not None and args.get(key) is not None:
+                args[key] = header.get("left_s", 0.0)
         if not header.get("ok"):
             code = header.get("errno", errno.EIO)
             raise OSError(code, os.strerror(code), args.get("path"))
         return header, data
+
+
+class _Signals:
+    """The script's signal handlers, installed behind a trampoline that holds them during phone calls."""
+
+    def __init__(self, rpc: _Rpc):
+        self.rpc = rpc
+        self.handlers: dict[int, object] = {}
+        self.held_signals: list[int] = []
+        self.depth = 0  # phone calls in progress on the main thread
+        self.waiting = False
+        self.cancel_sent = False
+
+    @contextlib.contextmanager
+    def held(self):
+        main = threading.current_thread() is threading.main_thread()
+        self.depth += main
+        if main and self.depth == 1:
+            self.cancel_sent = False
+        try:
+            yield
+        finally:
+            self.depth -= main
+
+    def waiting_start(self) -> None:
+        self.waiting = threading.current_thread() is threading.main_thread()
+        if self.waiting and self.held_signals:
+            self._cancel()  # a signal came just before the wait began
+
+    def _cancel(self) -> None:
+        if not self.cancel_sent:
+            self.cancel_sent = True
+            self.rpc.send({"op": "cancel"})
+
+    def trampoline(self, signum: int, frame) -> None:
+        if self.depth:
+            self.held_signals.append(signum)
+            if self.waiting:
+                self._cancel()
+            return
+        self._run(signum, frame)
+
+    def _run(self, signum: int, frame) -> None:
+        handler = self.handlers.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+
+    def run_held(self) -> None:
+        while self.held_signals and not self.depth:
+            self._run(self.held_signals.pop(0), None)
+
+    def signal(self, signum, handler):
+        signum = signal.Signals(signum)
+        previous = self.handlers.get(signum, _real_getsignal(signum))
+        if callable(handler):
+            _real_signal(signum, self.trampoline)
+            self.handlers[signum] = handler
+        else:
+            _real_signal(signum, handler)
+            self.handlers.pop(signum, None)
+        return previous
+
+    def getsignal(self, signum):
+        return self.handlers.get(signal.Signals(signum), _real_getsignal(signum))
 
 
 class _PhoneRaw(io.RawIOBase):
@@ -167,6 +252,72 @@ class _PhoneRaw(io.RawIOBase):
         raise io.UnsupportedOperation("a virtual phone file has no host file descriptor")
 
 
+class _PhonePipe(io.RawIOBase):
+    """One end of a phone pipe: a FIFO opened by path, or a child program's stdout/stderr. Reads wait for
+    data (or return None when opened O_NONBLOCK); select() on its descriptor waits on the phone."""
+
+    def __init__(self, rpc: _Rpc, pipe_id: int, name: str, readable: bool, writable: bool, nonblock: bool = False):
+        self.rpc, self.pipe_id, self.name = rpc, pipe_id, name
+        self._readable, self._writable, self.nonblock = readable, writable, nonblock
+        self.fd: int | None = None
+
+    @classmethod
+    def open_fifo(cls, rpc: _Rpc, path: str, readable: bool, writable: bool, nonblock: bool) -> _PhonePipe:
+        header, _ = rpc.call("pipe_open", path=path, read=readable, write=writable)
+        return cls(rpc, header["id"], path, readable, writable, nonblock)
+
+    def readable(self) -> bool:
+        return self._readable
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, buffer) -> int | None:
+        if not self._readable:
+            raise io.UnsupportedOperation("not readable")
+        try:
+            _, data = self.rpc.call("pipe_read", id=self.pipe_id, n=len(buffer), block=not self.nonblock)
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                return None
+            raise
+        buffer[: len(data)] = data
+        return len(data)
+
+    def write(self, data) -> int:
+        if not self._writable:
+            raise io.UnsupportedOperation("not writable")
+        data = bytes(data)
+        self.rpc.call("pipe_write", data, id=self.pipe_id)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self.rpc.call("pipe_close", id=self.pipe_id)
+            finally:
+                if self.fd is not None:
+                    _fds.pop(self.fd, None)
+                super().close()
+
+    def fileno(self) -> int:
+        if self.fd is None:
+            self.fd = _register(self)
+        return self.fd
+
+
+def _register(raw) -> int:
+    """A descriptor number for a phone file object (far above the host's own descriptors)."""
+    fd = FAKE_FD_BASE + len(_fds) + 1
+    while fd in _fds:
+        fd += 1
+    _fds[fd] = raw
+    return fd
+
+
 _rpc: _Rpc
 _cwd = "/"
 _fds: dict[int, _PhoneRaw] = {}
@@ -196,8 +347,11 @@ _real = {
         "chdir",
         "kill",
         "system",
+        "fsync",
+        "mkfifo",
     )
 }
+_real_select = select.select
 _real_open = builtins.open
 
 
@@ -252,7 +406,13 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
         path = _phone_path(file)
         if path is None:
             return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
-        raw = _PhoneRaw(_rpc, path, mode)
+        try:
+            raw = _PhoneRaw(_rpc, path, mode)
+        except OSError as exc:
+            if exc.errno != errno.ESPIPE:
+                raise
+            writes = any(c in mode for c in "wax+")
+            raw = _PhonePipe.open_fifo(_rpc, path, "r" in mode or "+" in mode, writes, False)
     binary = "b" in mode
     if buffering == 0:
         return raw
@@ -420,11 +580,16 @@ def _os_open(path, flags, mode=0o777, *, dir_fd=None):
     )
     if text_mode == "r+" and flags & os.O_CREAT and _stat(phone, True) is None:
         text_mode = "w"
-    raw = _PhoneRaw(_rpc, phone, text_mode + "b")
-    fd = FAKE_FD_BASE + len(_fds) + 1
-    while fd in _fds:
-        fd += 1
-    _fds[fd] = raw
+    try:
+        raw = _PhoneRaw(_rpc, phone, text_mode + "b")
+    except OSError as exc:
+        if exc.errno != errno.ESPIPE:
+            raise
+        nonblock = bool(flags & os.O_NONBLOCK)
+        raw = _PhonePipe.open_fifo(_rpc, phone, access != os.O_WRONLY, access != os.O_RDONLY, nonblock)
+    fd = _register(raw)
+    if isinstance(raw, _PhonePipe):
+        raw.fd = fd
     return fd
 
 
@@ -439,10 +604,132 @@ def _fd_call(name: str, handler):
     return call
 
 
-def _fd_close(raw: _PhoneRaw) -> None:
+def _fd_close(raw) -> None:
     for fd, value in list(_fds.items()):
         if value is raw:
             del _fds[fd]
+    if isinstance(raw, _PhonePipe):
+        raw.close()
+
+
+def _fd_read(raw, n: int) -> bytes:
+    data = raw.read(n)
+    if data is None:
+        raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+    return data
+
+
+def _mkfifo(path, mode=0o666, *args, **kwargs):
+    phone = _phone_path(path)
+    if phone is None or kwargs.get("dir_fd") is not None:
+        return _real["mkfifo"](path, mode, *args, **kwargs)
+    _rpc.call("mkfifo", path=phone, mode=mode)
+
+
+def _fd_of(obj) -> int:
+    return obj if isinstance(obj, int) else obj.fileno()
+
+
+def _select(rlist, wlist, xlist, timeout=None):
+    """select() over phone pipes waits on the phone (regular phone files are always ready, as on Linux);
+    host descriptors use the host's select. The two cannot be mixed in one call."""
+    fds = [(obj, _fd_of(obj)) for obj in list(rlist) + list(wlist) + list(xlist)]
+    phone = [fd for _, fd in fds if fd in _fds]
+    if not phone:
+        return _real_select(rlist, wlist, xlist, timeout)
+    if len(phone) != len(fds):
+        raise OSError(errno.EINVAL, "select() over both phone files and host descriptors", None)
+    always = [obj for obj in rlist if not isinstance(_fds[_fd_of(obj)], _PhonePipe)]
+    pipes = {_fds[_fd_of(obj)].pipe_id: obj for obj in rlist if isinstance(_fds[_fd_of(obj)], _PhonePipe)}
+    if always or wlist:
+        timeout = 0.0
+    if not pipes:
+        return always, list(wlist), []
+    header, _ = _rpc.call("select", ids=list(pipes), timeout=None if timeout is None else float(timeout))
+    return always + [pipes[k] for k in header["ready"]], list(wlist), []
+
+
+class _PhonePopen:
+    """subprocess.Popen on the phone: the phone's shell runs the command as a child of the script, with
+    stdout/stderr piped (PIPE), discarded (DEVNULL), merged (stderr=STDOUT) or shared with the script."""
+
+    def __init__(self, args, bufsize=-1, executable=None, stdin=None, stdout=None, stderr=None, *popenargs, **kwargs):
+        if stdin not in (None, subprocess.DEVNULL):
+            raise OSError(errno.EINVAL, "stdin pipes to a child program are not supported on the virtual phone", None)
+        streams = {None: "inherit", subprocess.PIPE: "pipe", subprocess.DEVNULL: "null", subprocess.STDOUT: "stdout"}
+        if stdout not in streams or stderr not in streams or stdout == subprocess.STDOUT:
+            raise OSError(errno.EINVAL, "stdout/stderr may be PIPE, DEVNULL, STDOUT or inherited", None)
+        if isinstance(args, (str, bytes)):
+            command = os.fsdecode(args)
+        else:
+            command = " ".join(_quote(os.fsdecode(a)) for a in args)
+        env = kwargs.get("env")
+        cwd = kwargs.get("cwd")
+        header, _ = _rpc.call(
+            "spawn",
+            command=command,
+            stdout=streams[stdout],
+            stderr=streams[stderr],
+            env=dict(os.environ if env is None else env),
+            cwd=_phone_path(cwd) if cwd is not None else _cwd,
+        )
+        self.args, self.pid, self.returncode = args, header["pid"], None
+        text = kwargs.get("text") or kwargs.get("universal_newlines") or kwargs.get("encoding") or kwargs.get("errors")
+        self.stdin = None
+        self.stdout = self._stream(header.get("stdout_id"), text, kwargs)
+        self.stderr = self._stream(header.get("stderr_id"), text, kwargs)
+
+    def _stream(self, pipe_id, text, kwargs):
+        if pipe_id is None:
+            return None
+        raw = _PhonePipe(_rpc, pipe_id, f"pipe:[{self.pid}]", True, False)
+        raw.fileno()
+        buffered = io.BufferedReader(raw)
+        if not text:
+            return buffered
+        return io.TextIOWrapper(buffered, kwargs.get("encoding") or "utf-8", kwargs.get("errors"))
+
+    def poll(self):
+        if self.returncode is None:
+            self.returncode = _rpc.call("proc_poll", pid=self.pid)[0]["status"]
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            status = _rpc.call("proc_wait", pid=self.pid, timeout=timeout)[0]["status"]
+            if status is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.returncode = status
+        return self.returncode
+
+    def communicate(self, input=None, timeout=None):
+        out = self.stdout.read() if self.stdout is not None else None
+        err = self.stderr.read() if self.stderr is not None else None
+        self.wait(timeout)
+        return out, err
+
+    def send_signal(self, sig) -> None:
+        if self.returncode is None:
+            try:
+                _kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+        self.wait()
+        return False
 
 
 def _getcwd() -> str:
@@ -555,7 +842,11 @@ def _install(config: dict) -> None:
     os.mkdir, os.chmod, os.access, os.readlink = _mkdir, _chmod, _access, _readlink
     os.rename = os.replace = _rename
     os.open = _os_open
-    os.read = _fd_call("read", lambda raw, n: raw.read(n) or b"")
+    os.read = _fd_call("read", _fd_read)
+    os.fsync = _fd_call("fsync", lambda raw: _rpc.call("fsync") and None)
+    os.mkfifo = _mkfifo
+    select.select = _select
+    subprocess.Popen = _PhonePopen
     os.write = _fd_call("write", lambda raw, data: raw.write(data))
     os.lseek = _fd_call("lseek", lambda raw, pos, how: raw.seek(pos, how))
     os.close = _fd_call("close", _fd_close)
@@ -565,6 +856,9 @@ def _install(config: dict) -> None:
     os.getppid = lambda: config["ppid"]
     for name in ("getuid", "geteuid", "getgid", "getegid"):
         setattr(os, name, lambda uid=config["uid"]: uid)
+    signal.signal, signal.getsignal = _rpc.signals.signal, _rpc.signals.getsignal
+    if _real_getsignal(signal.SIGINT) is signal.default_int_handler:
+        _rpc.signals.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, held like the rest
     subprocess.run, subprocess.call = _run, _call
     subprocess.check_call, subprocess.check_output = _check_call, _check_output
     _install_time()

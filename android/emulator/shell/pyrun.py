@@ -5,6 +5,7 @@ signals it, `ps` lists it, its output goes wherever the shell redirected it."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -18,8 +19,9 @@ from pathlib import Path
 from android.emulator.shell import fileops
 from android.emulator.shell.interp import Ctx, Io, Session, command, end_session, new_session
 from android.emulator.shell.procs import NotPermitted, Proc, ProcessGone
+from android.emulator.shell.pyipc import Interrupt, ScriptIpc
 from android.emulator.shell.streams import BufferSink, BytesSource, Sink
-from android.emulator.vfs import Attr
+from android.emulator.vfs import Attr, Fifo
 from android.errors import DeviceError
 
 BOOTSTRAP = Path(__file__).with_name("pyboot.py")
@@ -97,7 +99,7 @@ def run_python(ctx: Ctx) -> int:
     finally:
         child_sock.close()
     proc.popen = popen
-    server = _RpcServer(session, proc, parent_sock)
+    server = _RpcServer(session, proc, parent_sock, ctx.io)
     threads = [
         threading.Thread(target=server.serve, name=f"py-rpc-{proc.pid}", daemon=True),
         threading.Thread(target=_pump, args=(popen.stdout, ctx.io.stdout), daemon=True),
@@ -168,16 +170,19 @@ def _feed(pipe, data: bytes) -> None:
 
 
 class _RpcServer:
-    """Serves one script's calls in order. A sleep is cut short when the next request arrives (the
-    script was interrupted by a signal and moved on), so a daemon's cleanup never waits on the clock."""
+    """Serves one script's calls in order. Calls that wait (sleep, a blocking pipe read, select, waiting
+    for a child) run on their own thread; the next request cuts them short (a signal handler interrupted
+    the call and the script moved on: pyboot sends `cancel` first), so a daemon's cleanup never waits on
+    the clock."""
 
-    def __init__(self, session: Session, proc: Proc, sock: socket.socket):
+    def __init__(self, session: Session, proc: Proc, sock: socket.socket, io: Io):
         self.session, self.proc, self.sock = session, proc, sock
         self.fs = session.phone.fs
         self.uid = session.uid
+        self.ipc = ScriptIpc(session, proc, io)
         self._buf = bytearray()
         self._send_lock = threading.Lock()
-        self._sleep: tuple[threading.Thread, threading.Event] | None = None
+        self._waiting: tuple[threading.Thread, Interrupt] | None = None
 
     def serve(self) -> None:
         try:
@@ -185,17 +190,77 @@ class _RpcServer:
                 request = self._receive()
                 if request is None:
                     break
-                self._finish_sleep()
+                self._finish_waiting()
                 header, payload = request
-                if header.get("op") == "sleep":
-                    self._start_sleep(float(header.get("seconds", 0.0)))
+                op = header.get("op")
+                if op == "cancel":
+                    continue
+                if op == "sleep":
+                    self._start_waiting(self._sleeper(float(header.get("seconds", 0.0))))
+                    continue
+                if op in ScriptIpc.OPS:
+                    self._ipc(op, header, payload)
                     continue
                 self._reply(*self._handle(header, payload))
         except OSError:
             pass
         finally:
-            self._finish_sleep()
+            self._finish_waiting()
+            self.ipc.close()
             self.session.runtime.clock.leave(self.proc.pid)
+
+    def _ipc(self, op: str, header: dict, payload: bytes) -> None:
+        try:
+            waiter = self.ipc.waiter(op, header)
+            if waiter is not None:
+                self._start_waiting(waiter)
+                return
+            answer = self.ipc.answer_now(op, header) if op in ("pipe_read", "select", "proc_wait") else None
+            self._reply(*(answer or self.ipc.call(op, header, payload)))
+        except (DeviceError, FileExistsError, OSError) as exc:
+            self._reply(*self._error(exc))
+
+    def _error(self, exc: Exception) -> tuple[dict, bytes]:
+        if isinstance(exc, DeviceError):
+            return {"ok": False, "errno": fileops.error_errno(exc)}, b""
+        if isinstance(exc, FileExistsError):
+            return {"ok": False, "errno": 17}, b""
+        return {"ok": False, "errno": getattr(exc, "errno", None) or 5}, b""
+
+    def _sleeper(self, seconds: float):
+        def sleep(interrupt: Interrupt) -> tuple[dict, bytes]:
+            clock = self.session.runtime.clock
+            target = clock.now_s() + seconds
+            clock.sleep(seconds, self.proc.pid, self.session.foreground, interrupt.event)
+            if interrupt.cancelled:
+                return {"ok": True, "cancelled": True, "left_s": max(0.0, target - clock.now_s())}, b""
+            return {"ok": True}, b""
+
+        return sleep
+
+    def _start_waiting(self, waiter) -> None:
+        interrupt = Interrupt(self.session.runtime.clock)
+
+        def run() -> None:
+            try:
+                answer = waiter(interrupt)
+            except (DeviceError, OSError) as exc:
+                answer = self._error(exc)
+            try:
+                self._reply(*answer)
+            except OSError:
+                pass
+
+        thread = threading.Thread(target=run, name=f"py-wait-{self.proc.pid}", daemon=True)
+        self._waiting = (thread, interrupt)
+        thread.start()
+
+    def _finish_waiting(self) -> None:
+        if self._waiting is not None:
+            thread, interrupt = self._waiting
+            interrupt.cancel()
+            thread.join()
+            self._waiting = None
 
     def _receive(self) -> tuple[dict, bytes] | None:
         while True:
@@ -219,32 +284,12 @@ class _RpcServer:
         with self._send_lock:
             self.sock.sendall(struct.pack(">I", len(head)) + head + struct.pack(">I", len(payload)) + payload)
 
-    def _start_sleep(self, seconds: float) -> None:
-        cut_short = threading.Event()
-
-        def sleep() -> None:
-            clock = self.session.runtime.clock
-            clock.sleep(seconds, self.proc.pid, self.session.foreground, cut_short)
-            try:
-                self._reply({"ok": True})
-            except OSError:
-                pass
-
-        thread = threading.Thread(target=sleep, name=f"py-sleep-{self.proc.pid}", daemon=True)
-        self._sleep = (thread, cut_short)
-        thread.start()
-
-    def _finish_sleep(self) -> None:
-        if self._sleep is not None:
-            thread, cut_short = self._sleep
-            cut_short.set()
-            thread.join()
-            self._sleep = None
-
     def _handle(self, header: dict, payload: bytes) -> tuple[dict, bytes]:
         op, path = header.get("op"), header.get("path", "")
         fs, uid = self.fs, self.uid
         try:
+            if op in ("read", "open_write") and fs.exists(path) and isinstance(fs.node(path), Fifo):
+                return {"ok": False, "errno": errno.ESPIPE}, b""  # pyboot opens it as a pipe instead
             if op == "read":
                 return {"ok": True}, fs.read(path, uid)
             if op == "open_write":
@@ -288,7 +333,12 @@ class _RpcServer:
                 return {"ok": True, "target": target}, b""
             elif op == "time":
                 runtime = self.session.runtime
-                return {"ok": True, "monotonic": self.session.phone.state.uptime_s, "wall": runtime.wall_time_s()}, b""
+                now_s = runtime.clock.now_s()
+                return {
+                    "ok": True,
+                    "monotonic": self.session.phone.state.boot_offset_s + now_s,
+                    "wall": runtime.epoch_at_boot_s + now_s,
+                }, b""
             elif op == "kill":
                 self.session.runtime.procs.kill(int(header["pid"]), int(header["sig"]), uid)
             elif op == "shell":

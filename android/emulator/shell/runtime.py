@@ -13,6 +13,7 @@ from android.emulator.shell.clock import PhoneClock
 from android.emulator.shell.procs import ProcessTable
 
 if TYPE_CHECKING:
+    from android.emulator.persist import DataDir
     from android.emulator.phone import VirtualPhone
 
 _RUNTIMES: weakref.WeakKeyDictionary[VirtualPhone, PhoneRuntime] = weakref.WeakKeyDictionary()
@@ -26,6 +27,7 @@ class PhoneRuntime:
     procs: ProcessTable = field(default_factory=ProcessTable)
     su_available: bool = True  # a rooted phone (Magisk-style `su -c`); False: a stock user build
     epoch_at_boot_s: float = field(default_factory=lambda: time.time())  # wall time at simulated t=0
+    persist: DataDir | None = None  # /data kept across runs (fusegov emulate --data-dir)
 
     def wall_time_s(self) -> float:
         """time.time() on the phone: wall time moves with simulated time."""

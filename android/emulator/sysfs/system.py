@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +15,8 @@ def build(phone: VirtualPhone) -> None:
     fs.attr("/proc/version", lambda: f"Linux version 5.10.149-android13 (fusegov virtual {phone.profile.soc})\n")
     fs.attr("/proc/uptime", lambda: f"{phone.state.uptime_s:.2f} {phone.state.uptime_s * 6:.2f}\n")
     fs.attr("/proc/meminfo", lambda: f"MemTotal:       {phone.profile.memory_bytes // 1024} kB\n")
+    boot_id = f"{uuid.uuid4()}\n"  # a new one every boot: tools tell a reboot from a long uptime by it
+    fs.attr("/proc/sys/kernel/random/boot_id", lambda: boot_id)
     fs.mkdir("/system/bin")
     fs.mkdir("/sdcard", mode=0o777)  # shared storage: the shell user may write here, as on a phone
     fs.attr("/dev/null", lambda: "", lambda text: None, mode=0o666)

@@ -158,6 +158,22 @@ def cmd_mkdir(ctx: Ctx) -> int:
     )
 
 
+@command("mkfifo")
+def cmd_mkfifo(ctx: Ctx) -> int:
+    args = ctx.argv[1:]
+    mode = 0o666 & ~0o022  # the shell's umask
+    if args[:1] == ["-m"] and len(args) > 1:
+        try:
+            mode = int(args[1], 8)
+        except ValueError:
+            return ctx.fail(f"bad mode '{args[1]}'")
+        args = args[2:]
+    if not args:
+        return ctx.fail("Need 1 argument")
+    session = ctx.session
+    return _each(ctx, args, lambda path: session.phone.fs.mkfifo(session.abspath(path), mode, session.uid))
+
+
 @command("rm")
 def cmd_rm(ctx: Ctx) -> int:
     flags, paths = split_flags(ctx.argv, "frRiv")

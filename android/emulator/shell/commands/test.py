@@ -138,7 +138,9 @@ class _Parser:
             return bool(mode & stat_mod.S_ISGID)
         if op == "k":
             return bool(mode & stat_mod.S_ISVTX)
-        return False  # no pipes, sockets or device nodes on the virtual phone's files
+        if op == "p":
+            return stat_mod.S_ISFIFO(mode)
+        return False  # no sockets or device nodes on the virtual phone's files
 
 
 def _int(text: str) -> int:
