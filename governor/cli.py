@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from android import cli as android_cli
+from android.daemon import cli as daemon_cli
 from android.emulator import cli as emulate_cli
 from android.emulator import run as run_cli
 from android.errors import FusegovError
@@ -13,7 +14,13 @@ from powermodel import cli as powermodel_cli
 
 # Each module's register(subparsers) adds its subcommands and sets `func`; registration imports nothing
 # heavy (numpy, pandas, the simulator load inside the command functions), so `fusegov --help` is instant.
-REGISTRARS = (android_cli.register, run_cli.register, emulate_cli.register, powermodel_cli.register)
+REGISTRARS = (
+    android_cli.register,
+    run_cli.register,
+    emulate_cli.register,
+    powermodel_cli.register,
+    daemon_cli.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

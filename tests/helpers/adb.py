@@ -94,11 +94,18 @@ class Emulator:
 
 
 def start_emulator(
-    server: AdbServer, profile: str, *options: str, connect: bool = True, expect_state: str = "device"
+    server: AdbServer,
+    profile: str,
+    *options: str,
+    connect: bool = True,
+    expect_state: str = "device",
+    module: str = "governor.cli",
+    port: int = 0,
 ) -> Emulator:
+    """`module` runs `fusegov emulate` (a test module may first add commands to the phone's shell)."""
     log = open(Path(server.env["HOME"]) / f"emulate-{profile}-{free_port()}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "governor.cli", "emulate", "--profile", profile, "--port", "0", *options],
+        [sys.executable, "-m", module, "emulate", "--profile", profile, "--port", str(port), *options],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=log,

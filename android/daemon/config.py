@@ -1,0 +1,146 @@
+"""Plan(s) + what `fusegov probe` found -> the daemon's configuration (config.json).
+
+The daemon carries no SoC knowledge and no unit conversion: for each knob the plans pin, the config holds
+its sysfs files and its table in the files' own unit, and every setting is already in that unit
+(android.units does the conversion, here, once). A plan made for another phone is refused: every knob it
+pins must exist on this phone with the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from android.daemon.errors import DaemonError
+from android.daemon.plan import PlanSpec
+from android.soc.records import DeviceInfo, FreqControl
+from android.units import format_hz, to_native
+
+CONFIG_FORMAT = "fusegov.daemon-config"
+CONFIG_VERSION = 1
+OPTION_OF = {
+    "limit_c": "--thermal-limit",
+    "hysteresis_c": "--hysteresis",
+    "period_s": "--thermal-period",
+    "watchdog_s": "--watchdog",
+}
+
+
+@dataclass(frozen=True)
+class GuardOptions:
+    """The daemon's safety settings (CLI options of `fusegov deploy`)."""
+
+    limit_c: float = 80.0
+    hysteresis_c: float = 5.0
+    period_s: float = 1.0
+    zones: tuple[str, ...] = ()  # zone types to guard; empty: every zone on a component the plans pin
+    watchdog_s: float = 30.0
+    log_max_bytes: int = 1 << 20
+
+    def check(self) -> None:
+        for name, option in OPTION_OF.items():
+            value = getattr(self, name)
+            if not (value > 0 and value != float("inf")):
+                raise DaemonError(f"{option}: must be a positive finite number, got {value}")
+        if self.hysteresis_c >= self.limit_c:
+            raise DaemonError(f"--hysteresis {self.hysteresis_c} must be below --thermal-limit {self.limit_c}")
+
+
+def check_plan_device(plan: PlanSpec, info: DeviceInfo) -> None:
+    """Refuse a plan made for another phone: each knob the plan pins must be here with the same table."""
+    knobs = info.knobs
+    problems = []
+    for knob in plan.knobs():
+        if knob not in knobs:
+            problems.append(f"it pins {knob!r}, which this phone does not have (knobs: {', '.join(knobs)})")
+            continue
+        here = tuple(sorted(knobs[knob].table_hz))
+        if here != plan.tables_hz[knob]:
+            problems.append(
+                f"{knob}'s table differs ({len(plan.tables_hz[knob])} levels "
+                f"{format_hz(plan.tables_hz[knob][0])}..{format_hz(plan.tables_hz[knob][-1])} in the plan, "
+                f"{len(here)} levels {format_hz(here[0])}..{format_hz(here[-1])} here)"
+            )
+    if problems:
+        made_for = " ".join(filter(None, [plan.device_model, plan.device_soc and f"({plan.device_soc})"]))
+        raise DaemonError(
+            f"{plan.source} was made for another phone{f' ({made_for})' if made_for else ''}, not "
+            f"{info.model} ({info.soc}): {'; '.join(problems)}. Make a plan for this phone with "
+            f"`fusegov plan --serial {info.name}`"
+        )
+
+
+def _knob_entry(control: FreqControl) -> dict[str, Any]:
+    return {
+        "directory": control.directory,
+        "min_file": control.min_file,
+        "max_file": control.max_file,
+        "governor_file": control.governor_file,
+        "unit": control.unit,
+        "table": sorted({to_native(f, control.unit) for f in control.table_hz}),
+    }
+
+
+def _native(setting_hz: dict[str, int], knobs: dict[str, FreqControl]) -> dict[str, int]:
+    return {knob: to_native(freq_hz, knobs[knob].unit) for knob, freq_hz in sorted(setting_hz.items())}
+
+
+def build_config(plans: list[PlanSpec], info: DeviceInfo, guard: GuardOptions | None = None) -> dict[str, Any]:
+    """The daemon's configuration for these plans on this phone (the first plan's model is the default)."""
+    guard = guard or GuardOptions()
+    guard.check()
+    if not plans:
+        raise DaemonError("deploy needs at least one plan")
+    models = [p.model for p in plans]
+    duplicated = sorted({m for m in models if models.count(m) > 1})
+    if duplicated:
+        raise DaemonError(f"two plans for model {duplicated[0]!r}: give one plan per model")
+    for plan in plans:
+        check_plan_device(plan, info)
+    controls = info.knobs
+    used = sorted({k for plan in plans for k in plan.knobs()})
+    config_plans = {}
+    for plan in plans:
+        phases: dict[str, Any] = {
+            "prefill": [
+                {"max_tokens": b.max_prompt_tokens, "setting": _native(b.setting_hz, controls)} for b in plan.prefill
+            ]
+        }
+        for phase, setting in (("decode", plan.decode_hz), ("cnn", plan.cnn_hz)):
+            if setting is not None:
+                phases[phase] = _native(setting, controls)
+        config_plans[plan.model] = phases
+    return {
+        "format": CONFIG_FORMAT,
+        "version": CONFIG_VERSION,
+        "device": {"name": info.name, "model": info.model, "soc": info.soc},
+        "knobs": {knob: _knob_entry(controls[knob]) for knob in used},
+        "plans": config_plans,
+        "default_model": plans[0].model,
+        "thermal": {
+            "zones": _guarded_zones(info, used, guard.zones),
+            "limit_c": guard.limit_c,
+            "hysteresis_c": guard.hysteresis_c,
+            "period_s": guard.period_s,
+        },
+        "watchdog_s": guard.watchdog_s,
+        "log_max_bytes": guard.log_max_bytes,
+    }
+
+
+def _guarded_zones(info: DeviceInfo, used: list[str], names: tuple[str, ...]) -> dict[str, str]:
+    zones = {z.type: z.temp_file for z in info.zones}
+    if names:
+        missing = [n for n in names if n not in zones]
+        if missing:
+            raise DaemonError(f"--thermal-zones: no zone {missing[0]!r} on this phone (zones: {', '.join(zones)})")
+        return {n: zones[n] for n in names}
+    guarded = {z.type: z.temp_file for z in info.zones if z.component in used}
+    if not guarded:
+        guarded = {z.type: z.temp_file for z in info.zones if z.component in info.knobs}
+    if not guarded:
+        raise DaemonError(
+            f"{info.name}: no thermal zone on a component the plan pins; name zones with --thermal-zones "
+            f"(zones: {', '.join(zones) or 'none'})"
+        )
+    return guarded

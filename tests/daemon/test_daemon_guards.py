@@ -1,0 +1,200 @@
+"""The daemon's guards on the virtual phone over real adb: the thermal guard (heated by a pinned LLM run),
+the watchdog, writes that fail (read-only knob, value the kernel rejects, knob gone), malformed hints and
+configurations, and what deploy refuses (no root, no Python)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from android.adb import AdbDevice
+from android.daemon.config import GuardOptions, build_config
+from android.daemon.errors import DaemonError
+from android.daemon.plan import load_plan
+from android.daemon.remote import DaemonRemote
+from android.units import to_native
+from tests.daemon.conftest import pinned_values, wait_for
+from tests.helpers.adb import start_emulator, stop_emulator
+
+pytestmark = pytest.mark.slow
+
+MODEL_FILE = "/data/local/tmp/tinyllama-1.1b-q4.gguf"  # the stand-in reads only the name
+
+
+def prefill_setting(plan_doc: dict) -> dict[str, int]:
+    return {k: v for k, v in plan_doc["phases"]["prefill"][-1]["setting"].items() if v is not None}
+
+
+def zone_temps_c(device, info, zones) -> dict[str, float]:
+    files = {z.type: z.temp_file for z in info.zones if z.type in zones}
+    found = device.read_many(list(files.values()))
+    return {zone: int(found[path]) / 1000 for zone, path in files.items()}
+
+
+def push_text(device, tmp_path, text: str, remote_path: str) -> None:
+    local = tmp_path / "upload.txt"
+    local.write_text(text)
+    device.push(local, remote_path)
+
+
+def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
+    remote, plan_path, plan_doc, controller, user_limits, device, info, tmp_path
+):
+    zones = ("BIG", "G3D")  # the zones of the knobs the plan pins
+    start_c = max(zone_temps_c(device, info, zones).values())
+    guard = GuardOptions(limit_c=round(start_c + 3.0, 1), hysteresis_c=1.5, period_s=0.5, watchdog_s=600)
+    remote.deploy([load_plan(plan_path)], guard)
+    remote.start()
+    remote.hint("prefill", 300)
+    setting = prefill_setting(plan_doc)
+    wait_for(lambda: remote.status()["pinned_hz"] == setting, "the prefill pins")
+    push_text(device, tmp_path, " ".join(["word"] * 300), "/data/local/tmp/prompt300.txt")
+    load = device.shell(
+        f"llama-cli -m {MODEL_FILE} -f /data/local/tmp/prompt300.txt -n 600 --no-display-prompt "
+        "> /dev/null 2>&1 & echo $!"
+    )
+    load_pid = int(load.stdout.split()[-1])
+    status = wait_for(lambda: (s := remote.status())["thermal"]["state"] == "hot" and s, "the guard to trip")
+    assert max(status["thermal"]["temps_c"].values()) >= guard.limit_c
+    assert status["pinned_hz"] == {} and status["phase"] == "prefill" and status["thermal"]["releases"] == 1
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits  # the found settings while hot
+    assert device.shell(f"kill {load_pid}").ok  # the load ends, the phone cools
+    status = wait_for(lambda: (s := remote.status())["thermal"]["state"] == "ok" and s, "the phone to cool")
+    assert max(status["thermal"]["temps_c"].values()) < guard.limit_c - guard.hysteresis_c
+    assert status["pinned_hz"] == setting
+    assert pinned_values(controller, sorted(setting)) == {k: (v, v) for k, v in setting.items()}
+    log = remote.logs()
+    assert "knobs returned to the found settings" in log and "prefill<=any pinned again" in log
+    remote.stop()
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+
+
+def test_watchdog_releases_pins_when_hints_stop_and_keepalives_hold_them(
+    remote, plan_path, plan_doc, controller, user_limits
+):
+    remote.deploy([load_plan(plan_path)], GuardOptions(watchdog_s=20.0))
+    remote.start()
+    setting = prefill_setting(plan_doc)
+    remote.hint("prefill", 300)
+    for _ in range(5):  # repeating the hint keeps the pins: 5 hints take longer than the watchdog
+        remote.hint("prefill", 300)
+        assert remote.status()["pinned_hz"] == setting
+    status = wait_for(lambda: (s := remote.status())["watchdog"]["releases"] == 1 and s, "the watchdog")
+    assert status["phase"] == "idle" and status["setting"] == "idle (watchdog)" and status["pinned_hz"] == {}
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+    assert "watchdog: no hint for 2" in remote.logs()
+    remote.hint("decode")  # a new hint pins again
+    wait_for(lambda: remote.status()["phase"] == "decode", "the decode hint")
+    remote.stop()
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+
+
+def test_failing_writes_are_logged_and_the_other_knobs_still_pinned(
+    remote, plan_path, plan_doc, controller, user_limits, device, info, tmp_path
+):
+    plan = load_plan(plan_path)
+    remote.deploy([plan])
+    config = build_config([plan], info)
+    little = info.clusters[1]  # a second CPU policy whose max file the config points at a read-only file
+    config["knobs"][little.knob] = {
+        "directory": little.directory,
+        "min_file": little.min_file,
+        "max_file": "cpuinfo_max_freq",  # read-only: writing it fails (EACCES), as a locked knob does
+        "governor_file": little.governor_file,
+        "unit": little.unit,
+        "table": sorted(to_native(f, little.unit) for f in little.table_hz),
+    }
+    config["knobs"]["ghost"] = {  # a devfreq device that is gone (its directory no longer exists)
+        "directory": "/sys/class/devfreq/ghost.devfreq",
+        "min_file": "min_freq",
+        "max_file": "max_freq",
+        "governor_file": "governor",
+        "unit": "khz",
+        "table": [100000, 200000],
+    }
+    gpu_native = sorted(config["knobs"]["gpu"]["table"])
+    rejected = (gpu_native[-1] + gpu_native[-2]) // 2  # not an OPP: Mali refuses it (EINVAL)
+    config["knobs"]["gpu"]["table"] = sorted([*gpu_native, rejected])
+    bucket = config["plans"][plan.model]["prefill"][-1]["setting"]
+    bucket.update({"gpu": rejected, little.knob: to_native(sorted(little.table_hz)[-3], little.unit), "ghost": 200000})
+    push_text(device, tmp_path, json.dumps(config), remote.path("config.json"))
+    little_before = controller.snapshot([little.knob])
+    remote.start()
+    remote.hint("prefill", 300)
+    status = wait_for(lambda: (s := remote.status())["hints_received"] == 1 and s, "the hint")
+    assert set(status["failed"]) == {"gpu", little.knob, "ghost"}
+    assert "EINVAL" in status["failed"]["gpu"] and "not writable" in status["failed"][little.knob]
+    assert "could not be read at start" in status["failed"]["ghost"]
+    good = {k: v for k, v in prefill_setting(plan_doc).items() if k != "gpu"}
+    assert status["pinned_hz"] == good
+    assert pinned_values(controller, sorted(good)) == {k: (v, v) for k, v in good.items()}
+    log = remote.logs()
+    assert "snapshot ghost failed" in log and "gpu pin" in log and "(carrying on)" in log
+    remote.stop()
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+    assert controller.snapshot([little.knob]) == little_before
+
+
+def test_malformed_hints_change_nothing(remote, plan_path, plan_doc, controller, user_limits):
+    remote.deploy([load_plan(plan_path)])
+    remote.start()
+    remote.hint("prefill", 300)
+    setting = prefill_setting(plan_doc)
+    wait_for(lambda: remote.status()["pinned_hz"] == setting, "the prefill pins")
+    before = controller.snapshot(sorted(setting))
+    garbage = ["warp 9", "prefill x12", "decode model=gpt-9", "idle now", "prefill " + "9" * 300]
+    fifo = remote.path("hints")
+    assert remote.root("; ".join(f"echo '{line}' > {fifo}" for line in garbage)).ok
+    status = wait_for(lambda: (s := remote.status())["hints_rejected"] == len(garbage) and s, "the rejections")
+    assert status["phase"] == "prefill" and status["pinned_hz"] == setting
+    assert controller.snapshot(sorted(setting)) == before
+    assert remote.logs().count("(nothing changed)") == len(garbage)
+    remote.hint("decode")  # the daemon still takes good hints
+    wait_for(lambda: remote.status()["phase"] == "decode", "the decode hint")
+    remote.stop()
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+
+
+def test_malformed_configuration_is_refused_and_nothing_written(
+    remote, plan_path, controller, user_limits, device, info, tmp_path
+):
+    plan = load_plan(plan_path)
+    remote.deploy([plan])
+    config = copy.deepcopy(build_config([plan], info))
+    config["plans"][plan.model]["decode"]["gpu"] = 7  # not in the table
+    push_text(device, tmp_path, json.dumps(config), remote.path("config.json"))
+    with pytest.raises(DaemonError, match=r"bad configuration: plans\..*decode\.gpu: 7 is not in the knob's table"):
+        remote.start()
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+    assert not remote.status()["state_file"]
+
+
+def test_deploy_refuses_a_plan_for_another_phone_and_a_missing_python(remote, tmp_path):
+    from android.probe import probe_device
+    from android.virtual import VirtualDevice
+    from tests.daemon.plans import simple_plan, write_plan
+
+    other = write_plan(tmp_path / "sm8550.json", simple_plan(probe_device(VirtualDevice("sm8550"))))
+    with pytest.raises(DaemonError, match="made for another phone"):
+        remote.deploy([load_plan(other)])
+    assert not remote.device.exists(remote.workdir)  # refused before anything was pushed
+    mine = write_plan(tmp_path / "pixel7.json", simple_plan(probe_device(remote.device)))
+    with pytest.raises(DaemonError, match="--python /data/local/tmp/py/bin/python3: no executable file there"):
+        remote.deploy([load_plan(mine)], python="/data/local/tmp/py/bin/python3")
+
+
+def test_deploy_on_a_phone_without_root_says_so(adb_server, tmp_path):
+    emulator = start_emulator(adb_server, "pixel7", "--no-su")
+    try:
+        device = AdbDevice(emulator.serial, adb_port=adb_server.port)
+        from android.probe import probe_device
+        from tests.daemon.plans import simple_plan, write_plan
+
+        plan = write_plan(tmp_path / "plan.json", simple_plan(probe_device(device)))
+        with pytest.raises(DaemonError, match="no root shell.*Magisk"):
+            DaemonRemote(device).deploy([load_plan(plan)])
+        device.close()
+    finally:
+        stop_emulator(emulator)
