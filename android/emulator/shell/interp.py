@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 SH = "/system/bin/sh"
+MAX_REMEMBERED_JOBS = 256
 ADBD_PID = 812
 PATH = "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin"
 
@@ -184,6 +185,7 @@ class Session:
         self.arg0 = SH
         self.status = 0
         self.last_bg_pid: int | None = None
+        self.jobs: dict[int, Proc] = {}  # background jobs this shell started, kept until `wait` reports them
         self.cwd = cwd
         self.expander = Expander(self)
         self._source = ""
@@ -400,6 +402,9 @@ class Session:
 
         threading.Thread(target=run_job, name=f"job-{proc.pid}", daemon=True).start()
         self.last_bg_pid = proc.pid
+        if len(self.jobs) >= MAX_REMEMBERED_JOBS:  # a long interactive shell: forget jobs that have ended
+            self.jobs = {pid: job for pid, job in self.jobs.items() if job.exit_code is None}
+        self.jobs[proc.pid] = proc
 
     def _exec_pipeline(self, node, io: Io) -> int:
         negate = False
