@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from android.emulator.shell.arith import ArithmeticError_
 from android.emulator.shell.expand import Expander, ExpansionError
 from android.emulator.shell.fileops import error_text
-from android.emulator.shell.procs import Proc
+from android.emulator.shell.procs import Proc, ProcessLimit
 from android.emulator.shell.runtime import PhoneRuntime, runtime_of
 from android.emulator.shell.streams import BufferSink, BytesSource, FileSink, NullSink, Sink, Source
 from android.emulator.shell.syntax import ShellSyntaxError, parse
@@ -374,7 +374,12 @@ class Session:
 
     def _background(self, andor: list[tuple[str | None, object]], io: Io) -> None:
         procs = self.runtime.procs
-        proc = procs.spawn(self.proc.pid, self.uid, "sh", self._raw(andor[0][1]))
+        try:
+            proc = procs.spawn(self.proc.pid, self.uid, "sh", self._raw(andor[0][1]))
+        except ProcessLimit as exc:
+            io.stderr.write(f"{SH}: can't fork: {exc}\n".encode())
+            self.status = 1
+            return
         child = self.subshell(proc=proc, foreground=False)
         simple = len(andor) == 1 and getattr(andor[0][1], "kind", "") == "command"
         child.exec_proc = proc if simple else None
