@@ -590,6 +590,7 @@ class Daemon:
         self.next_thermal = 0.0
         self.last_hint = time.monotonic()
         self.hints, self.rejected, self.releases = 0, 0, {"watchdog": 0, "thermal": 0}
+        self.resumes = 0  # times the thermal guard pinned again after cooling
         self.last_apply = None
         self.stop_signal = None
         self.waiting = False
@@ -785,6 +786,7 @@ class Daemon:
                 self.log(f"thermal guard: {self.describe_temps()}; knobs returned to the found settings")
                 self.write_status()
             elif was_hot and not self.hot:
+                self.resumes += 1
                 self.apply(self.target()[1])
                 self.log(
                     f"thermal guard: cooled ({self.describe_temps()}); {self.label} pinned again: {self.describe_pins()}"
@@ -861,6 +863,7 @@ class Daemon:
                 "limit_c": self.config.limit_c,
                 "hysteresis_c": self.config.hysteresis_c,
                 "releases": self.releases["thermal"],
+                "resumes": self.resumes,
             },
             "watchdog": {"timeout_s": self.config.watchdog_s, "releases": self.releases["watchdog"]},
             "last_apply": self.last_apply,

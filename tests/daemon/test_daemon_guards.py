@@ -44,7 +44,9 @@ def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
 ):
     zones = ("BIG", "G3D")  # the zones of the knobs the plan pins
     start_c = max(zone_temps_c(device, info, zones).values())
-    guard = GuardOptions(limit_c=round(start_c + 3.0, 1), hysteresis_c=1.5, period_s=0.5, watchdog_s=600)
+    # a pinned LLM run heats these zones ~5 C within seconds; the guard must trip, and pin again only once
+    # the run has ended and they cooled (stock-governed load alone keeps them ~2-3 C above the start)
+    guard = GuardOptions(limit_c=round(start_c + 4.0, 1), hysteresis_c=2.0, period_s=0.5, watchdog_s=600)
     remote.deploy([load_plan(plan_path)], guard)
     remote.start()
     remote.hint("prefill", 300)
@@ -52,18 +54,27 @@ def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
     wait_for(lambda: remote.status()["pinned_hz"] == setting, "the prefill pins")
     push_text(device, tmp_path, " ".join(["word"] * 300), "/data/local/tmp/prompt300.txt")
     load = device.shell(
-        f"llama-cli -m {MODEL_FILE} -f /data/local/tmp/prompt300.txt -n 600 --no-display-prompt "
+        f"llama-cli -m {MODEL_FILE} -f /data/local/tmp/prompt300.txt -n 1500 --no-display-prompt "
         "> /dev/null 2>&1 & echo $!"
     )
     load_pid = int(load.stdout.split()[-1])
-    status = wait_for(lambda: (s := remote.status())["thermal"]["state"] == "hot" and s, "the guard to trip")
-    assert max(status["thermal"]["temps_c"].values()) >= guard.limit_c
-    assert status["pinned_hz"] == {} and status["phase"] == "prefill" and status["thermal"]["releases"] == 1
-    assert controller.snapshot([s.knob for s in user_limits]) == user_limits  # the found settings while hot
-    assert device.shell(f"kill {load_pid}").ok  # the load ends, the phone cools
-    status = wait_for(lambda: (s := remote.status())["thermal"]["state"] == "ok" and s, "the phone to cool")
+    for _ in range(5):  # look at the knobs between two status reads that both say "released, still hot"
+        hot = wait_for(lambda: (s := remote.status())["thermal"]["state"] == "hot" and s, "the guard to trip")
+        knobs = controller.snapshot([s.knob for s in user_limits])
+        still = remote.status()
+        if still["thermal"]["state"] == "hot" and still["thermal"]["resumes"] == hot["thermal"]["resumes"]:
+            break
+    else:
+        pytest.fail("the guard kept pinning again under load")
+    assert max(hot["thermal"]["temps_c"].values()) >= guard.limit_c
+    assert hot["pinned_hz"] == {} and hot["failed"] == {} and hot["phase"] == "prefill"
+    assert knobs == user_limits  # the found settings (the stock governors) while hot
+    assert device.shell(f"kill {load_pid}").ok  # the run ends, the phone cools
+    status = wait_for(
+        lambda: (s := remote.status())["thermal"]["state"] == "ok" and s["pinned_hz"] and s, "the phone to cool"
+    )
     assert max(status["thermal"]["temps_c"].values()) < guard.limit_c - guard.hysteresis_c
-    assert status["pinned_hz"] == setting
+    assert status["pinned_hz"] == setting and status["thermal"]["resumes"] >= 1
     assert pinned_values(controller, sorted(setting)) == {k: (v, v) for k, v in setting.items()}
     log = remote.logs()
     assert "knobs returned to the found settings" in log and "prefill<=any pinned again" in log

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from android.emulator.pipes import Pipe, PipeError
 from android.emulator.shell.interp import Io, Session
-from android.emulator.shell.procs import Proc
+from android.emulator.shell.procs import Proc, ProcessLimit
 from android.emulator.shell.streams import BytesSource, NullSink, Sink
 from android.emulator.vfs import Fifo
 
@@ -160,7 +160,12 @@ class ScriptIpc:
         command = header["command"]
         runtime = self.session.runtime
         name = posixpath.basename(command.split()[0]) if command.split() else "sh"
-        child = runtime.procs.spawn(self.proc.pid, self.session.uid, name, command)
+        try:
+            child = runtime.procs.spawn(self.proc.pid, self.session.uid, name, command)
+        except ProcessLimit:
+            raise OSError(
+                errno.EAGAIN, "Resource temporarily unavailable (the phone's process table is full)"
+            ) from None
         shell = Session(
             self.session.phone,
             self.session.uid,
