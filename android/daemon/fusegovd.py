@@ -378,8 +378,8 @@ class Log:
         self._handle = None
         self._size = 0
 
-    def __call__(self, message):
-        line = f"{time.monotonic():.6f} {message}\n"
+    def __call__(self, message, t=None):
+        line = f"{time.monotonic() if t is None else t:.6f} {message}\n"
         try:
             if self._handle is None:
                 self._handle = open(self.path, "a")
@@ -410,6 +410,7 @@ class Knobs:
     def __init__(self, knobs, log):
         self.knobs, self.log = knobs, log
         self.files = {}
+        self.known = {}  # knob -> (min, max) as last read back: the write order comes from it
 
     def file(self, path):
         found = self.files.get(path)
@@ -435,20 +436,31 @@ class Knobs:
                     "min": self.read_int(knob.min_path),
                     "max": self.read_int(knob.max_path),
                 }
+                self.known[name] = (found[name]["min"], found[name]["max"])
             except OSError as exc:
                 self.log(f"snapshot {name} failed: {describe(exc)}; it will not be touched")
         return found
 
     def set_limits(self, name, low, high, only_changes=False):
         """Write min and max in the order that never makes min > max, then read both back. Returns None
-        on success, else the problem. `only_changes` skips a file that already holds its value (a restore
-        then succeeds on a knob whose unchanged file cannot be written)."""
+        on success, else the problem. The order comes from the limits last read back (kept per knob); if
+        they moved under us (another writer, a thermal cap) and a write is refused or the read-back
+        differs, the limits are read afresh and the writes done once more. `only_changes` skips a file
+        that already holds its value (a restore then succeeds on a knob whose unchanged file cannot be
+        written)."""
+        known = self.known.pop(name, None)
+        problem = self._write_limits(name, low, high, only_changes, known)
+        if problem and known is not None:
+            problem = self._write_limits(name, low, high, only_changes, None)
+        return problem
+
+    def _write_limits(self, name, low, high, only_changes, known):
         knob = self.knobs[name]
         try:
-            cur_max = self.read_int(knob.max_path)
-            cur_min = self.read_int(knob.min_path) if only_changes else None
-            order = [(knob.min_path, low, cur_min), (knob.max_path, high, cur_max)]
-            if low > cur_max:
+            if known is None:
+                known = (self.read_int(knob.min_path), self.read_int(knob.max_path))
+            order = [(knob.min_path, low, known[0]), (knob.max_path, high, known[1])]
+            if low > known[1]:
                 order.reverse()
             for path, value, current in order:
                 if not (only_changes and current == value):
@@ -460,6 +472,7 @@ class Knobs:
             return (
                 f"asked for {low}..{high} {knob.unit}, reads back {got[0]}..{got[1]} (thermal cap or another writer?)"
             )
+        self.known[name] = got
         return None
 
     def restore_one(self, name, saved, governor=True):
@@ -595,6 +608,7 @@ class Daemon:
         self.stop_signal = None
         self.waiting = False
         self.started_boottime = boottime_s()
+        self.boot_id = boot_id()
         self.fifo = None
 
     # signals: while waiting, a stop signal interrupts the wait; otherwise the current hint finishes first
@@ -620,7 +634,7 @@ class Daemon:
             "format": STATE_FORMAT,
             "version": VERSION,
             "pid": os.getpid(),
-            "boot_id": boot_id(),
+            "boot_id": self.boot_id,
             "boottime_s": self.started_boottime,
             "knobs": dict((n, dict(v, **self.config.knobs[n].to_dict())) for n, v in self.found.items()),
         }
@@ -672,7 +686,7 @@ class Daemon:
             finally:
                 self.waiting = False
             if ready:
-                arrived = time.perf_counter()
+                arrived = time.monotonic()  # CLOCK_MONOTONIC: the log's clock and the traces'
                 cpu = time.process_time()
                 try:
                     chunk = os.read(self.fifo, 4096)
@@ -713,27 +727,28 @@ class Daemon:
             self.reject(line, str(exc))
             return
         self.hints += 1
-        self.last_hint = time.monotonic()
+        self.last_hint = arrived
         if (phase, model) == (self.phase, self.model) and (phase != "prefill" or tokens == self.tokens):
             return  # a keep-alive: the watchdog was reset above
         self.phase, self.tokens, self.model = phase, tokens, model
         target_label, target = self.target()
-        if phase != "idle" and not self.hot and self.next_thermal <= time.monotonic():
+        if phase != "idle" and not self.hot and self.next_thermal <= arrived:
             self.check_thermal()
             if self.hot:
                 self.releases["thermal"] += 1
                 self.log(f"thermal guard: {self.describe_temps()}; {target_label} held at the found settings")
         changes = self.apply({} if self.hot else target)
-        self.label = target_label
-        latency = time.perf_counter() - arrived
+        done = time.monotonic()
         cpu_s = time.process_time() - cpu
-        self.last_apply = {"latency_s": latency, "cpu_s": cpu_s, "knobs_written": changes}
+        self.label = target_label
+        self.last_apply = {"latency_s": done - arrived, "cpu_s": cpu_s, "knobs_written": changes}
         held = " [held: thermal guard]" if self.hot and phase != "idle" else ""
         self.log(
             f"hint {line!r} -> {target_label}{held}: {self.describe_pins()}; {changes} knob(s) written, "
-            f"{latency * 1e3:.3f} ms, cpu {cpu_s * 1e3:.3f} ms"
+            f"{(done - arrived) * 1e3:.3f} ms, cpu {cpu_s * 1e3:.3f} ms",
+            done,
         )
-        self.write_status()
+        self.write_status(now=done)
 
     def target(self):
         if self.phase == "idle":
@@ -839,15 +854,15 @@ class Daemon:
         self.knobs.close()
         return failures
 
-    def write_status(self, running=True):
+    def write_status(self, running=True, now=None):
         status = {
             "format": STATUS_FORMAT,
             "version": VERSION,
             "running": running,
             "pid": os.getpid(),
-            "boot_id": boot_id(),
+            "boot_id": self.boot_id,
             "started_boottime_s": self.started_boottime,
-            "updated_monotonic_s": time.monotonic(),
+            "updated_monotonic_s": time.monotonic() if now is None else now,
             "phase": self.phase,
             "setting": self.label,
             "model": self.model if self.phase != "idle" else None,

@@ -15,7 +15,6 @@ from android.errors import DeviceError, DevicePathError, DevicePermissionError
 
 ROOT_UID = 0
 SHELL_UID = 2000
-PIPE_READ_MAX = 65536
 
 
 class IsADirectoryError_(DeviceError):
@@ -166,8 +165,8 @@ class VirtualFS:
                 raise DevicePermissionError(self.device_name, path)
             if isinstance(node, Attr):
                 return node.show().encode()
-            if isinstance(node, Fifo):
-                return node.pipe.read(PIPE_READ_MAX) or b""  # what is buffered; never blocks
+            if isinstance(node, Fifo):  # a whole-file read is pread(2): a pipe has no offsets
+                raise PipeError(self.device_name, path, errno.ESPIPE, "Illegal seek (a FIFO)")
             return node.data  # type: ignore[union-attr]
 
     def write(self, path: str, data: bytes, uid: int = ROOT_UID, append: bool = False) -> None:

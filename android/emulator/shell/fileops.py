@@ -51,6 +51,7 @@ ERRNO_TEXT = {
     errno.ENOTEMPTY: "Directory not empty",
     errno.ENXIO: "No such device or address",
     errno.EAGAIN: "Resource temporarily unavailable",
+    errno.ESPIPE: "Illegal seek",
 }
 
 

@@ -29,7 +29,6 @@ Wire format, both ways: u32 header length, JSON header, u32 payload length, payl
 from __future__ import annotations
 
 import builtins
-import contextlib
 import errno
 import fcntl
 import io
@@ -71,6 +70,7 @@ PHONE_ROOTS = (
 )
 FAKE_FD_BASE = 1 << 20  # phone file descriptors (os.open of a phone path) start here; the host's never do
 _real_signal, _real_getsignal = signal.signal, signal.getsignal
+_MAIN_THREAD = threading.get_ident()  # pyboot runs on the main thread; signal handlers run there
 
 
 class _Rpc:
@@ -125,11 +125,17 @@ class _Rpc:
             self.buf += chunk
 
     def call(self, op: str, payload: bytes = b"", **args) -> tuple[dict, bytes]:
+        signals = self.signals
         while True:
-            with self.lock, self.signals.held():
-                self.send({"op": op, **args}, payload)
-                header, data = self._receive()
-            self.signals.run_held()  # a handler may raise here, between calls
+            with self.lock:
+                main = signals.enter()
+                try:
+                    self.send({"op": op, **args}, payload)
+                    header, data = self._receive()
+                finally:
+                    signals.depth -= main
+            if signals.held_signals:
+                signals.run_held()  # a handler may raise here, between calls
             if not (header.get("cancelled") and op in self.RETRIED):
                 break
             key = self.RETRIED[op]
@@ -152,19 +158,16 @@ class _Signals:
         self.waiting = False
         self.cancel_sent = False
 
-    @contextlib.contextmanager
-    def held(self):
-        main = threading.current_thread() is threading.main_thread()
+    def enter(self) -> bool:
+        """A phone call starts; True on the main thread (where handlers run), whose depth it counts."""
+        main = threading.get_ident() == _MAIN_THREAD
         self.depth += main
         if main and self.depth == 1:
             self.cancel_sent = False
-        try:
-            yield
-        finally:
-            self.depth -= main
+        return main
 
     def waiting_start(self) -> None:
-        self.waiting = threading.current_thread() is threading.main_thread()
+        self.waiting = threading.get_ident() == _MAIN_THREAD
         if self.waiting and self.held_signals:
             self._cancel()  # a signal came just before the wait began
 

@@ -381,13 +381,14 @@ class _RpcServer:
         own = self._own_proc_file(path)
         if own is not None:
             return self._serve_own_proc(op, path, own)
-        if op in ("read", "open_write") and fs.exists(path) and isinstance(fs.node(path), Fifo):
-            return {"ok": False, "errno": errno.ESPIPE}, b""  # pyboot opens it as a pipe instead
-        if op == "read":
+        if op == "read":  # a FIFO answers ESPIPE: pyboot then opens it as a pipe
             return {"ok": True}, fs.read(path, uid)
         if op == "open_write":
             fileops.may_write(fs, path, uid)
-            attr = fs.exists(path) and isinstance(fs.node(path), Attr)
+            node = fs.node(path) if fs.exists(path) else None
+            if isinstance(node, Fifo):
+                return {"ok": False, "errno": errno.ESPIPE}, b""
+            attr = isinstance(node, Attr)
             if not attr and (header.get("truncate") or not fs.exists(path)):
                 fs.write(path, b"", uid)
             return {"ok": True, "attr": attr}, b""
