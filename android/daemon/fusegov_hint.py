@@ -6,7 +6,7 @@
         runs llama.cpp's CLI unchanged (its output passes through) and sends `prefill N` before it starts,
         `decode` at the first generated token and `idle` when it exits (also when it fails or is killed);
         while it runs, the current hint is repeated every --keepalive seconds so the daemon's watchdog knows
-        the run is alive.
+        the run is alive; --log FILE appends each phase change with its CLOCK_MONOTONIC time.
     fusegov_hint.py [--dir WORKDIR] send PHASE [N] [--model NAME]
         sends one hint (what `fusegov hint` runs).
 
@@ -72,16 +72,23 @@ def hint_line(phase, tokens=None, model=None):
 
 
 class Hinter:
-    """Sends hints for one run; a missing daemon is reported once and the run goes on unhinted."""
+    """Sends hints for one run; a missing daemon is reported once and the run goes on unhinted. With a
+    log file, each phase change is appended as `CLOCK_MONOTONIC-seconds hint` (for aligning traces, also
+    when no daemon runs, e.g. a stock-governor baseline)."""
 
-    def __init__(self, workdir, model, quiet=False):
-        self.workdir, self.model, self.quiet = workdir, model, quiet
+    def __init__(self, workdir, model, quiet=False, log=None):
+        self.workdir, self.model, self.quiet, self.log = workdir, model, quiet, log
         self.current = None
         self.warned = False
 
     def __call__(self, phase, tokens=None):
         self.current = (phase, tokens)
         self.resend()
+        if self.log:
+            with open(self.log, "a") as handle:
+                handle.write(
+                    f"{time.monotonic():.6f} {hint_line(phase, tokens, None if phase == 'idle' else self.model)}\n"
+                )
 
     def resend(self):
         if self.current is None:
@@ -174,7 +181,7 @@ def run_cli(args):
         tokens, how = 1, "unknown (no -p/-f prompt)"
     if not args.quiet:
         sys.stderr.write(f"fusegov_hint: prompt {tokens} tokens ({how})\n")
-    hint = Hinter(args.dir, args.model, args.quiet)
+    hint = Hinter(args.dir, args.model, args.quiet, args.log)
     detector = FirstToken(text, "--no-display-prompt" not in argv)
     stopping = []
 
@@ -250,6 +257,7 @@ def main(argv=None):
     parser.add_argument("--n-prompt", type=int, help="prompt length in tokens (default: counted or estimated)")
     parser.add_argument("--keepalive", type=float, default=5.0, help="repeat the current hint every S s (default 5)")
     parser.add_argument("--quiet", action="store_true", help="print nothing of our own")
+    parser.add_argument("--log", metavar="FILE", help="append each phase change with its CLOCK_MONOTONIC time")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- llama-cli ARGS...")
     args = parser.parse_args(argv)
     if args.n_prompt is not None and args.n_prompt < 1:

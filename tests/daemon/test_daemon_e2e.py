@@ -1,0 +1,171 @@
+"""End to end on the virtual phone over real adb: deploy the daemon with a plan, run a ShareGPT-like request
+mix through the hint wrapper and llama.cpp's CLI (the stand-in on the virtual phone), and compare with the
+same requests under the stock governors: TTFT and TPOT from llama.cpp's own perf lines, energy per token
+from the phone's ODPM rails over each inference, as the governor bench counts it (prefill and decode).
+
+Each inference is placed on the phone's CLOCK_MONOTONIC by the wrapper's `decode` hint (sent at the first
+generated token): it runs from there minus TTFT to there plus the decode time. The wrapper's whole window
+(its `prefill` to its `idle` hint) also holds process start and exit, which the served phone stretches
+(tests.daemon.conftest.SPEED times) in simulated time; its energy is printed too, not compared. Stock and
+plan take turns request by request, so both meet the same phone temperature (leakage grows with it)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+from android.daemon.config import GuardOptions
+from android.daemon.plan import parse_plan
+from tests.daemon.conftest import SPEED, wait_for
+from tests.daemon.plans import swept_plan
+
+pytestmark = pytest.mark.slow
+
+MODEL = "tinyllama-1.1b-q4"
+REQUESTS = 5
+SAMPLE_S = 0.25  # simulated seconds between ODPM samples
+PERF = re.compile(
+    r"prompt eval time =\s*([0-9.]+) ms /\s*(\d+) tokens.*?eval time =\s*([0-9.]+) ms /\s*(\d+) runs", re.S
+)
+
+SAMPLER = f"""
+import glob, signal, sys, time
+paths = sorted(glob.glob("/sys/bus/iio/devices/iio:device*/energy_value"))
+samples = []
+def stop(signum, frame):
+    raise SystemExit
+signal.signal(signal.SIGTERM, stop)
+try:
+    while True:
+        total, t_ms = 0, None
+        for path in paths:
+            for line in open(path).read().splitlines():
+                if line.startswith("t="):
+                    t_ms = int(line[2:])
+                elif "," in line:
+                    total += int(line.rsplit(",", 1)[1])
+        samples.append("%d %d" % (t_ms, total))
+        time.sleep({SAMPLE_S})
+finally:
+    open(sys.argv[1], "w").write("\\n".join(samples) + "\\n")
+"""
+
+
+def request_mix() -> list[tuple[int, int]]:
+    """ShareGPT request lengths: the governor's loader when it has landed, else lengths drawn to FUSE's
+    filtered ShareGPT statistics (mean 232.4 prompt / 70.0 output tokens, prompt <= 512, output <= 256)."""
+    try:
+        from governor.requests import load_requests
+
+        return load_requests(f"sharegpt:{REQUESTS}").pairs()
+    except ImportError:
+        rng = np.random.default_rng(0)
+        prompts = np.clip(rng.exponential(232.4, REQUESTS).round(), 16, 512).astype(int)
+        outputs = np.clip(rng.exponential(70.0, REQUESTS).round(), 8, 256).astype(int)
+        return list(zip(prompts.tolist(), outputs.tolist()))
+
+
+def energy_between(samples: np.ndarray, start_s: float, end_s: float) -> float:
+    """Joules between two CLOCK_MONOTONIC times, from the cumulative ODPM series (ms, uWs), interpolated."""
+    t_s, uws = samples[:, 0] / 1e3, samples[:, 1]
+    assert t_s[0] <= start_s and end_s <= t_s[-1], "the ODPM series does not cover the request"
+    return float(np.interp(end_s, t_s, uws) - np.interp(start_s, t_s, uws)) / 1e6
+
+
+def run_request(device, python: str, w: str, hint_dir: str, prompt: int, output: int, log: str) -> dict:
+    """One request through the wrapper: TTFT, TPOT (llama.cpp's perf lines) and where it ran in time."""
+    result = device.shell(
+        f"{python} {w}/fusegov_hint.py --dir {hint_dir} --n-prompt {prompt} --model {MODEL} --keepalive 2 "
+        f"--log {log} --quiet -- llama-cli -m /data/local/tmp/{MODEL}.gguf -f {w}/prompt-{prompt}.txt -n {output} "
+        "--no-display-prompt",
+        timeout_s=120,
+    )
+    assert result.ok, result.stderr
+    perf = PERF.search(result.stderr)
+    assert perf and int(perf.group(2)) == prompt and int(perf.group(4)) == output, result.stderr
+    hints = [line.split(" ", 1) for line in device.read(log).splitlines()]
+    assert [h for _, h in hints] == [f"prefill {prompt} model={MODEL}", f"decode model={MODEL}", "idle"]
+    ttft_s, decode_s = float(perf.group(1)) / 1e3, float(perf.group(3)) / 1e3
+    first_token_s = float(hints[1][0])
+    return {
+        "prompt": prompt,
+        "output": output,
+        "ttft_s": ttft_s,
+        "tpot_s": decode_s / output,
+        "inference": (first_token_s - ttft_s, first_token_s + decode_s),
+        "window": (float(hints[0][0]), float(hints[-1][0])),
+    }
+
+
+def run_mix(remote, device, requests) -> dict[str, list[dict]]:
+    """Each request under the stock governors (its hints go to a directory no daemon listens on) and under
+    the plan (hints to the running daemon), in ABBA order so the phone's slow warming falls on both alike."""
+    python, w = remote.python(), remote.workdir
+    sampler = device.shell(f"{python} {w}/sampler.py {w}/odpm.txt > /dev/null 2>&1 & echo $!")
+    sampler_pid = int(sampler.stdout.split()[-1])
+    runs: dict[str, list[dict]] = {"stock": [], "plan": []}
+    hint_dir = {"stock": f"{w}/no-daemon", "plan": w}
+    for k, (prompt, output) in enumerate(requests):
+        for policy in ("stock", "plan") if k % 2 == 0 else ("plan", "stock"):
+            log = f"{w}/hints-{policy}-{k}.txt"
+            runs[policy].append(run_request(device, python, w, hint_dir[policy], prompt, output, log))
+    time.sleep(20 * SAMPLE_S / SPEED)  # let the sampler take a few more samples past the last request
+    assert device.shell(f"kill {sampler_pid}").ok
+    text = wait_for(lambda: device.exists(f"{w}/odpm.txt") and device.read(f"{w}/odpm.txt"), "the ODPM samples")
+    samples = np.array([[int(v) for v in line.split()] for line in text.split("\n") if line])
+    for run in runs["stock"] + runs["plan"]:
+        run["energy_j"] = energy_between(samples, *run["inference"])
+        run["window_energy_j"] = energy_between(samples, *run["window"])
+    return runs
+
+
+def summarise(runs: list[dict]) -> dict:
+    tokens = sum(r["prompt"] + r["output"] for r in runs)
+    return {
+        "ttft_mean_s": statistics.mean(r["ttft_s"] for r in runs),
+        "tpot_mean_s": statistics.mean(r["tpot_s"] for r in runs),
+        "energy_per_token_j": sum(r["energy_j"] for r in runs) / tokens,
+        "window_energy_per_token_j": sum(r["window_energy_j"] for r in runs) / tokens,
+    }
+
+
+def test_plan_beats_stock_end_to_end(remote, device, info, tmp_path):
+    plan_doc = swept_plan("pixel7", info, MODEL)  # the governor's `fusegov plan` has not landed: see swept_plan
+    requests = request_mix()
+    remote.deploy([parse_plan(plan_doc, "swept plan")], GuardOptions(watchdog_s=10.0))
+    w = remote.workdir
+    (tmp_path / "sampler.py").write_text(SAMPLER)
+    device.push(tmp_path / "sampler.py", f"{w}/sampler.py")
+    for prompt in sorted({p for p, _ in requests}):
+        (tmp_path / "prompt.txt").write_text(" ".join(["word"] * prompt))
+        device.push(tmp_path / "prompt.txt", f"{w}/prompt-{prompt}.txt")
+
+    remote.start()
+    runs = run_mix(remote, device, requests)
+    status = remote.status()
+    remote.stop()
+
+    hints = [line.split(" ", 1)[1] for line in remote.logs().splitlines() if " hint '" in line]
+    expected = [
+        f"hint '{h}'"
+        for prompt, _ in requests
+        for h in (f"prefill {prompt} model={MODEL}", f"decode model={MODEL}", "idle")
+    ]
+    assert [h.split(" ->")[0] for h in hints] == expected  # the phase log matches the requests
+    assert status["watchdog"]["releases"] == 0 and status["thermal"]["releases"] == 0 and not status["failed"]
+
+    before, after = summarise(runs["stock"]), summarise(runs["plan"])
+    print(f"\n{len(requests)} requests {requests}, {MODEL} on the virtual pixel7; plan: {plan_doc['phases']}")
+    print(f"  {'policy':<8} {'TTFT mean s':>12} {'TPOT mean ms':>13} {'energy/token mJ':>16} {'(wrapper window)':>17}")
+    for name, figures in (("stock", before), ("plan", after)):
+        print(
+            f"  {name:<8} {figures['ttft_mean_s']:>12.3f} {figures['tpot_mean_s'] * 1e3:>13.1f} "
+            f"{figures['energy_per_token_j'] * 1e3:>16.1f} {figures['window_energy_per_token_j'] * 1e3:>17.1f}"
+        )
+    assert after["ttft_mean_s"] < before["ttft_mean_s"]
+    assert after["tpot_mean_s"] < before["tpot_mean_s"]
+    assert after["energy_per_token_j"] <= before["energy_per_token_j"]
