@@ -34,7 +34,7 @@ from android.daemon.remote import DaemonRemote  # noqa: E402
 from android.knobs import KnobController  # noqa: E402
 from android.probe import probe_device  # noqa: E402
 from android.units import to_native  # noqa: E402
-from tests.daemon.plans import nearest_hz, plan_document, simple_plan  # noqa: E402
+from tests.daemon.plans import plan_document, simple_plan  # noqa: E402
 from tests.helpers.adb import AdbServer, free_port, require_adb, start_emulator, stop_emulator  # noqa: E402
 
 HINT_LINE = re.compile(r"hint '([^']*)' -> .*; (\d+) knob\(s\) written, ([0-9.]+) ms, cpu ([0-9.]+) ms")
