@@ -915,6 +915,10 @@ def cmd_run(args):
     if other is not None:
         sys.stderr.write(f"fusegovd: already running as pid {other} in {workdir}\n")
         return EXIT_BUSY
+    try:
+        os.setsid()  # leave the starting shell's session: its hangup is not a SIGHUP meant for the daemon
+    except OSError:
+        pass  # already a session leader
     return Daemon(workdir, config).serve()
 
 

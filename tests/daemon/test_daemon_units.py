@@ -160,7 +160,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(field=st.sampled_from(["device", "model", "phases", "format", "version"]), value=JSON)
 def test_any_plan_field_value_gives_a_plan_or_a_clear_error(pixel7, field, value):
     plan = simple_plan(pixel7)
@@ -171,7 +171,7 @@ def test_any_plan_field_value_gives_a_plan_or_a_clear_error(pixel7, field, value
         assert str(exc)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     field=st.sampled_from(["knobs", "plans", "default_model", "thermal", "watchdog_s", "log_max_bytes", "version"]),
     value=JSON,
@@ -219,7 +219,7 @@ def test_malformed_hints_are_rejected(config, line, message):
         fusegovd.parse_hint(line, fusegovd.parse_config(config))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(line=st.text(max_size=60))
 def test_any_hint_line_parses_or_is_rejected_clearly(config, line):
     parsed = fusegovd.parse_config(config)
