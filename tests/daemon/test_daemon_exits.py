@@ -101,3 +101,37 @@ def test_restore_refused_while_running(remote, plan_path, controller, plan_doc, 
         remote.start()
     remote.stop()
     assert_as_found(controller, user_limits)
+
+
+def test_snapdragon_phone_pins_each_phase_and_restores(sm8550, tmp_path):
+    """The same daemon on a phone of another family: kgsl's GPU in Hz, a Qualcomm memory bus in MB/s."""
+    from android.adb import AdbDevice
+    from android.daemon.remote import DaemonRemote
+    from android.knobs import KnobController
+    from android.probe import probe_device
+    from tests.daemon.plans import simple_plan, write_plan
+
+    device = AdbDevice(sm8550.serial, adb_port=sm8550.server.port)
+    info = probe_device(device)
+    plan = simple_plan(info)
+    knobs = sorted(plan["device"]["knobs"])
+    controller = KnobController(device, info)
+    found = controller.snapshot(knobs)
+    remote = DaemonRemote(device, "/data/local/tmp/fg-sm8550")
+    try:
+        remote.deploy([load_plan(write_plan(tmp_path / "plan.json", plan))])
+        remote.start()
+        for hint, setting in (
+            ((("prefill", 50)), plan["phases"]["prefill"][0]["setting"]),
+            (("decode",), plan["phases"]["decode"]["setting"]),
+        ):
+            remote.hint(*hint)
+            pins = {k: v for k, v in setting.items() if v is not None}
+            wait_for(lambda pins=pins: remote.status()["pinned_hz"] == pins, f"the {hint[0]} pins")
+            assert pinned_values(controller, sorted(pins)) == {k: (v, v) for k, v in pins.items()}
+        remote.stop()
+        assert controller.snapshot(knobs) == found
+    finally:
+        if remote.running_pid() is not None:
+            remote.stop()
+        device.close()
