@@ -98,7 +98,7 @@ def test_lowering_one_component_lowers_the_others_utilisation_and_frequency():
     assert after[:, 1].mean() < before[:, 1].mean()
     pinned_gpu = run_llm_request(VirtualPhone("pixel7"), TINY, 8, 16, pins={"gpu": 400 * MHZ})
     slow_cpu = run_llm_request(VirtualPhone("pixel7"), TINY, 8, 16, pins={"gpu": 400 * MHZ, "policy6": 500 * MHZ})
-    assert slow_cpu.phases["decode"].gpu_util < pinned_gpu.phases["decode"].gpu_util - 0.05
+    assert slow_cpu.phases["decode"].gpu_util < pinned_gpu.phases["decode"].gpu_util - 0.03
     # GPU capped at its floor: the CPU thread waits longer, its utilisation and EAS's level fall
     phone = _decoding()
     phone.advance(2.0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,37 +40,40 @@ TIMING_CACHE_SIZE = 512  # clock settings remembered per stream
 class UnitTiming:
     """How one unit runs at one clock setting, and when within it each thing happens.
 
-    `xs` are breakpoints through the unit (fractions of its duration, 0..1); `gpu`, `dram` and `on` are
-    the cumulative shares, at each breakpoint, of the unit's GPU busy time, GPU DRAM bytes and the CPU
-    thread's time on a core, each linear between breakpoints. A step that covers part of a unit takes
-    exactly the share of work that falls inside it."""
+    `kernels` are the GPU jobs' (start, end, DRAM bytes) and `on` the intervals with the CPU thread on a
+    core, in seconds from the unit's start. From them, `xs` are breakpoints through the unit (fractions of
+    its duration, 0..1) and `gpu`, `dram` and `on_share` the cumulative shares, at each breakpoint, of the
+    unit's GPU busy time, GPU DRAM bytes and the thread's time on a core, each linear between
+    breakpoints (computed on first use). A step that covers part of a unit takes exactly the share of work
+    that falls inside it."""
 
     duration_s: float
     cpu_run_s: float  # the feeding thread on a core (real work, big-core cycles at its clock)
     spin_s: float  # polling while waiting
     gpu_busy_s: float
-    xs: tuple[float, ...] = (0.0, 1.0)
-    gpu: tuple[float, ...] = (0.0, 1.0)
-    dram: tuple[float, ...] = (0.0, 1.0)
-    on: tuple[float, ...] = (0.0, 1.0)
+    kernels: tuple[tuple[float, float, float], ...] = ()
+    on: tuple[tuple[float, float], ...] = ()
+
+    @cached_property
+    def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        return _profile(self.duration_s, self.kernels, self.on)
 
     def at(self, x: float) -> tuple[float, float, float]:
         """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1)."""
-        xs = self.xs
+        xs, g, d, o = self.profile
         i = bisect_right(xs, x) - 1
         if i >= len(xs) - 1:
             return 1.0, 1.0, 1.0
         if i < 0:
             return 0.0, 0.0, 0.0
         f = (x - xs[i]) / (xs[i + 1] - xs[i])
-        g, d, o = self.gpu, self.dram, self.on
         return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o[i] + f * (o[i + 1] - o[i])
 
     def running_at(self, x: float) -> bool:
         """Is the thread on a core at position x (0..1) through the unit?"""
-        xs = self.xs
+        xs, _, _, o = self.profile
         i = min(max(bisect_right(xs, x) - 1, 0), len(xs) - 2)
-        return self.on[i + 1] > self.on[i]
+        return o[i + 1] > o[i]
 
 
 @dataclass
@@ -186,33 +190,34 @@ class KernelStream:
             cpu += h[i]
             on[-1][1] = cpu
         duration = max(cpu, gpu_free)
-        starts = [e - gi for e, gi in zip(ends, g)]
-        return _profiled(duration, run, spin, list(zip(starts, ends, self._dram.tolist())), on)
+        return UnitTiming(
+            duration_s=duration,
+            cpu_run_s=run,
+            spin_s=spin,
+            gpu_busy_s=float(sum(g)),
+            kernels=tuple(zip([e - gi for e, gi in zip(ends, g)], ends, self._dram.tolist())),
+            on=tuple((a, b) for a, b in on),
+        )
 
 
-def _profiled(duration: float, run: float, spin: float, kernels: list[tuple], on: list[list[float]]) -> UnitTiming:
-    """UnitTiming with cumulative profiles from the GPU kernels' (start, end, bytes) and the on-core
-    intervals (each list sorted and non-overlapping), all in seconds from the unit's start."""
+def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
+    """Breakpoints and cumulative GPU busy, DRAM byte and on-core shares from the GPU jobs' (start, end,
+    bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start."""
     k = np.array(kernels, dtype=float).reshape(-1, 3)
     c = np.array(on, dtype=float).reshape(-1, 2)
     points = np.unique(np.clip(np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()]), 0.0, duration))
-    keep = np.r_[True, np.diff(points) > duration * 1e-12]
-    points = points[keep]
+    points = points[np.r_[True, np.diff(points) > duration * 1e-12]]
     points[-1] = duration
     widths = k[:, 1] - k[:, 0]
     rates = np.divide(k[:, 2], widths, out=np.zeros_like(widths), where=widths > 0)
     gpu = _cumulative(points, k[:, 0], k[:, 1], np.ones_like(widths))
     dram = _cumulative(points, k[:, 0], k[:, 1], rates)
     cpu_on = _cumulative(points, c[:, 0], c[:, 1], np.ones(len(c)))
-    return UnitTiming(
-        duration_s=duration,
-        cpu_run_s=run,
-        spin_s=spin,
-        gpu_busy_s=float(widths.sum()),
-        xs=tuple((points / duration).tolist()),
-        gpu=tuple((gpu / (gpu[-1] or 1.0)).tolist()),
-        dram=tuple((dram / (dram[-1] or 1.0)).tolist()),
-        on=tuple((cpu_on / (cpu_on[-1] or 1.0)).tolist()),
+    return (
+        tuple((points / duration).tolist()),
+        tuple((gpu / (gpu[-1] or 1.0)).tolist()),
+        tuple((dram / (dram[-1] or 1.0)).tolist()),
+        tuple((cpu_on / (cpu_on[-1] or 1.0)).tolist()),
     )
 
 
