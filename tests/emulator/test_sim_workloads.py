@@ -191,7 +191,7 @@ def test_background_load_on_the_inference_core_slows_decode_and_elsewhere_raises
     shared = VirtualPhone("pixel7")
     shared.sim.add_background(BackgroundLoad(cpu=6, duty=1.0))  # the inference thread's core
     contended = run_llm_request(shared, "tinyllama-1.1b-q4", 8, 12, pins=pins, idle_before_s=0.1)
-    assert contended.tpot_s > 1.1 * alone.tpot_s
+    assert contended.tpot_s > 1.04 * alone.tpot_s  # the thread's CPU work (~15% of a token) at half speed
     assert contended.phases["decode"].gpu_util < alone.phases["decode"].gpu_util
     stock = VirtualPhone("pixel7")
     stock.sim.add_background(BackgroundLoad(cpu=7, duty=1.0, mem_bytes_per_s=2e9))  # the other X1 core
