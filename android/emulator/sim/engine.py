@@ -149,6 +149,8 @@ class Simulator:
         self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors
         self.latency_watch: frozenset[int] = frozenset()  # CPUs some memlat device watches
         self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
+        self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
+        self.idle_cpu_slots: list[_Slot] = []
         self.periodic_slots: list[_Slot] = []  # GPU, bus and latency governor slots
         self.load = LoadTracker(self.n_cpus, ph.sched.pelt_half_life_s)
         self.foreground: Workload | None = None
@@ -286,14 +288,18 @@ class Simulator:
         # load tracking and the cpufreq governors, every scheduler tick
         load = self.load
         slot_of = self.slot_of_cpu
+        active = self.active_cpu_slots
         for cpu, share in invariant.items():
             value = load.add(cpu, new_now, dt, share)
             slot = slot_of.get(cpu)
-            if slot is not None and value > slot.bound:
-                slot.bound = value
+            if slot is not None:
+                if value > slot.bound:
+                    slot.bound = value
+                if slot not in active:
+                    active.append(slot)
         ran_any = run > 0.0
         values = load.values
-        for slot in self.cpu_slots:
+        for slot in active:
             if new_now < slot.due:
                 continue
             slot.due = new_now + slot.period - 1e-12
@@ -306,7 +312,8 @@ class Simulator:
             obs = slot.obs
             name = slot.name
             if not ran and busy == 0.0 and slot.bound * obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
-                continue  # idle at its floor, and no headroom (<= 2) could lift it: nothing to decide
+                self.idle_cpu_slots.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
+                continue
             peak = 0.0
             for c in cpus:
                 if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
@@ -324,6 +331,10 @@ class Simulator:
             if target is not None and target != slot.acc_a:
                 slot.acc_a = target  # the last request handed to the knob
                 self._set_target(name, target, new_now)
+        if self.idle_cpu_slots:  # they rest until a CPU of theirs runs again
+            for slot in self.idle_cpu_slots:
+                active.remove(slot)
+            self.idle_cpu_slots.clear()
         # counters the periodic governors read, and those whose period elapsed
         self.cum_s += dt
         self.cum_gpu_busy_s += work.gpu_busy_s
@@ -522,6 +533,7 @@ class Simulator:
         if changed:
             self._build_slots()
             self._vote_qos()
+        self.active_cpu_slots = list(self.cpu_slots)  # limits may have moved: every policy decides again
 
     def _build_slots(self) -> None:
         """One slot per running governor, its observation record filled with what does not change."""
@@ -554,6 +566,7 @@ class Simulator:
                 self.latency_slots.append(slot)
         self.latency_watch = frozenset(c for x in self.latency_slots for c in x.cpus)
         self.slot_of_cpu = {c: x for x in self.cpu_slots for c in x.cpus}
+        self.active_cpu_slots = list(self.cpu_slots)
         self.periodic_slots = ([self.gpu_slot] if self.gpu_slot else []) + self.bus_slots + self.latency_slots
         self.next_due = self.now_s
 
