@@ -60,6 +60,7 @@ def main() -> int:
         f"\nPrefill 128 + decode 256 (TinyLlama): stock {long['stock_s']:.1f} s vs best pinned at no more energy "
         f"{long['pinned_s']:.1f} s ({long['setting']}); FUSE: 115.15 s vs 42.50 s."
     )
+    print(textwrap.fill(calibration.LONG_NOTE, 118))
     print(textwrap.fill("Not measured here: " + calibration.NOT_MEASURED, 118))
     print(f"\n({time.perf_counter() - start:.0f} s, {args.jobs} jobs, {args.seeds} seeds)")
     return 0
