@@ -194,7 +194,11 @@ class Simulator:
         workload.prepare(ph, self.fingerprint)
         workload.start(
             self.now_s,
-            lambda s: s.bind(ph.gpu, ph.memory, ph.driver, self.queue_depth, self.fingerprint),
+            lambda s: (
+                s
+                if s.bound_to == self.fingerprint
+                else s.bind(ph.gpu, ph.memory, ph.driver, self.queue_depth, self.fingerprint)
+            ),
             self.rng_work,
             ph.kernel_jitter,
             ph.request_jitter,

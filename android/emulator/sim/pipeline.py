@@ -89,6 +89,7 @@ class KernelStream:
     lead_host_cycles: float = 0.0  # CPU work before the first submission
     lead_host_bytes: float = 0.0
     _cache: dict = field(default_factory=dict, repr=False)
+    bound_to: object = field(default=None, repr=False)  # the physics key of the last bind
 
     def __post_init__(self) -> None:
         n = len(self.events)
@@ -107,9 +108,9 @@ class KernelStream:
     ) -> KernelStream:
         """Precompute the clock-independent parts for one phone's physics (`key` names them: a stream
         bound to the same key again keeps its cached timings)."""
-        if key is not None and getattr(self, "_key", None) == key:
+        if key is not None and self.bound_to == key:
             return self
-        self._key = key
+        self.bound_to = key
         ev = self.events
         ports = np.column_stack(
             [

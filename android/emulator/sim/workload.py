@@ -21,6 +21,8 @@ import numpy as np
 
 from android.emulator.sim.pipeline import KernelStream
 
+NORMAL_BATCH = 256  # jitter draws taken from the generator at a time
+
 
 @dataclass
 class Segment:
@@ -63,6 +65,7 @@ class Workload:
         self._scale = 1.0
         self._bind = None
         self._rng: np.random.Generator | None = None
+        self._normals: list[float] = []
         self._jitter = 0.0
         self._speed = 1.0  # the request's own factor on unit durations
         self._timing = None  # UnitTiming of the unit the last step ended in
@@ -89,6 +92,12 @@ class Workload:
         self.started_s = now_s
         self._advance_segment(now_s)
 
+    def _normal(self) -> float:
+        """A standard normal draw, taken from the phone's generator a batch at a time."""
+        if not self._normals:
+            self._normals = self._rng.standard_normal(NORMAL_BATCH).tolist()
+        return self._normals.pop()
+
     def running(self) -> bool:
         """Whether the thread is on a core (working or polling) at the end of the last step."""
         timing = self._timing
@@ -103,7 +112,7 @@ class Workload:
             self.phase_changes.append((now_s, "idle"))
             return
         self._bind(self._segment.stream)
-        noise = max(0.5, 1.0 + self._jitter * float(self._rng.standard_normal())) if self._jitter else 1.0
+        noise = max(0.5, 1.0 + self._jitter * self._normal()) if self._jitter else 1.0
         self._scale = noise * self._speed
         if self._segment.phase != previous:
             self.phase_changes.append((now_s, self._segment.phase))
