@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from android.emulator.adbd.auth import TOKEN_BYTES
@@ -51,12 +52,17 @@ class Connection:
         self._streams_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._token = b""  # the AUTH token the host must sign
+        self.created = time.monotonic()
 
     # --- sending --------------------------------------------------------------------------------
     def send(self, packet: Packet) -> None:
         data = packet.encode(with_checksum=self.version < A_VERSION_SKIP_CHECKSUM)
         with self._send_lock:
             self.sock.sendall(data)
+
+    def stream_count(self) -> int:
+        with self._streams_lock:
+            return len(self._streams)
 
     def forget(self, stream: Stream) -> None:
         with self._streams_lock:

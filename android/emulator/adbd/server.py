@@ -1,8 +1,10 @@
 """The virtual phone's adbd on TCP (loopback unless told otherwise): accepts connections (one reader thread
 each, one thread per stream), answers like a phone reachable with `adb connect HOST:PORT`.
 
-Limits (AdbLimits, `fusegov emulate` options): connections open at once (one more is closed at once and
-logged), streams per connection, the time a connection has to finish its handshake. With them, a flow-
+Limits (AdbLimits, `fusegov emulate` options): connections open at once (at the cap a new client gets the
+place of an idle one: one still in its handshake, else the newest with no stream open; only when every
+connection is busy is the new one closed, and logged), streams per connection, the time a connection has
+to finish its handshake. With them, a flow-
 controlled stream (stream.py) and the phone's storage size (vfs.py), what one client can make the daemon
 hold is bounded: see the README's section on the virtual phone for the figures measured."""
 
@@ -88,6 +90,33 @@ class AdbServer:
         with self._lock:
             self._connections.discard(conn)
 
+    def _admit(self, sock: socket.socket, peer: str) -> Connection | None:
+        """A Connection for the new socket, making room at the cap: first by closing the oldest connection
+        still in its handshake, else the newest one with no stream open (a long-standing adb server
+        connection outlives a flood of idle ones); None when every connection is busy."""
+        with self._lock:
+            if len(self._connections) < self.limits.max_connections:
+                conn = Connection(self, sock, peer)
+                self._connections.add(conn)
+                return conn
+            pending = [c for c in self._connections if not c.online]
+            idle = [c for c in self._connections if c.online and not c.stream_count()]
+            victim = (
+                min(pending, key=lambda c: c.created)
+                if pending
+                else max(idle, key=lambda c: c.created)
+                if idle
+                else None
+            )
+            if victim is None:
+                return None
+            self._connections.discard(victim)
+            conn = Connection(self, sock, peer)
+            self._connections.add(conn)
+        log.info("closed the idle connection from %s to let %s in (--max-connections)", victim.peer, peer)
+        victim.close()
+        return conn
+
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -97,14 +126,10 @@ class AdbServer:
             except OSError:
                 break
             peer = f"{addr[0]}:{addr[1]}"
-            with self._lock:
-                full = len(self._connections) >= self.limits.max_connections
-                conn = None if full else Connection(self, sock, peer)
-                if conn is not None:
-                    self._connections.add(conn)
+            conn = self._admit(sock, peer)
             if conn is None:
                 log.warning(
-                    "refused the connection from %s: %d connections are open (--max-connections)",
+                    "refused the connection from %s: %d connections are open, all busy (--max-connections)",
                     peer,
                     self.limits.max_connections,
                 )
