@@ -62,5 +62,17 @@ def size_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def ip_address(text: str) -> str:
+    """An IPv4 or IPv6 address (`localhost` means 127.0.0.1): never a name to look up."""
+    import ipaddress
+
+    if text == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text[:60]!r} (e.g. 127.0.0.1 or 0.0.0.0)") from None
+
+
 seed = int_in(0, SEED_MAX)
 port = int_in(0, 65535)

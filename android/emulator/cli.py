@@ -42,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--host",
+        type=cliargs.ip_address,
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1, this computer only); any other needs --auth",
+        help="IP address to listen on (default 127.0.0.1, this computer only; 0.0.0.0 for every interface, "
+        "which needs --auth)",
     )
     parser.add_argument(
         "--port",
@@ -136,12 +138,7 @@ def _auth_keys(args: argparse.Namespace):
 
 
 def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return ipaddress.ip_address(host).is_loopback
 
 
 def run_emulate(args: argparse.Namespace) -> int:
@@ -189,8 +186,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     print(f"  python3: {sandbox}", flush=True)
     print("  stop:    Ctrl-C or SIGTERM", flush=True)
     try:
-        while not stop.wait(0.5):
-            pass
+        wait_for_stop(stop)
     except KeyboardInterrupt:
         pass
     finally:
@@ -202,6 +198,12 @@ def run_emulate(args: argparse.Namespace) -> int:
     wall_s = time.monotonic() - started
     print(f"fusegov emulate: stopped after {wall_s:.1f} s ({phone.now_s:.1f} simulated s)", file=sys.stderr, flush=True)
     return 0
+
+
+def wait_for_stop(stop: threading.Event) -> None:
+    """Serve until SIGTERM/SIGHUP sets `stop` (or Ctrl-C raises KeyboardInterrupt)."""
+    while not stop.wait(0.5):
+        pass
 
 
 def _sandbox_status(phone) -> str:
