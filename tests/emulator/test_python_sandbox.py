@@ -320,3 +320,26 @@ def test_script_limits_refuse_memory_beyond_the_limit():
     phone.fs.write("/data/local/tmp/big.py", code.encode(), SHELL_UID)
     result = run_shell(phone, "python3 /data/local/tmp/big.py", uid=SHELL_UID, timeout_s=60)
     assert result.stdout == "MemoryError\n"
+
+
+def test_garbage_written_to_the_rpc_socket_ends_only_that_script():
+    """The one inherited descriptor besides stdio is the phone's RPC socket: writing raw bytes to it is a
+    protocol error for that script (its requests stop), not a way into the emulator."""
+    phone = VirtualPhone("pixel7")
+    code = (
+        "import os\n"
+        "def is_open(fd):\n"
+        "    try:\n"
+        "        return os.fstat(fd) is not None\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "rpc = [fd for fd in range(3, 64) if is_open(fd)][0]\n"
+        "os.write(rpc, b'\\xff' * 64)\n"
+        "print('wrote', flush=True)\n"
+        "open('/data/local/tmp/after', 'w')\n"
+    )
+    phone.fs.write("/data/local/tmp/garbage.py", code.encode(), SHELL_UID)
+    result = run_shell(phone, "python3 /data/local/tmp/garbage.py", uid=SHELL_UID, timeout_s=60)
+    assert result.stdout == "wrote\n" and result.exit_code != 0
+    assert not phone.fs.exists("/data/local/tmp/after")
+    assert run_shell(phone, "python3 -c 'print(6 * 7)'", uid=SHELL_UID, timeout_s=60).stdout == "42\n"

@@ -256,6 +256,10 @@ class _RpcServer:
         finally:
             self._finish_sleep()
             self.session.runtime.clock.leave(self.proc.pid)
+            try:  # the script's next request then finds the phone gone and exits, instead of waiting
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _receive(self) -> tuple[dict, bytes] | None:
         while True:
