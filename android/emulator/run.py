@@ -156,8 +156,8 @@ def _simulate(phone, args: argparse.Namespace, kind: str, target: str, observers
 
 
 def _plot_path(text: str | None) -> Path | None:
-    """Check --plot before simulating, so a bad path costs no run: a .png in a directory that exists and
-    takes a new file (tried by creating it, removed again if it was not there)."""
+    """Check --plot before simulating, so a bad path costs no run: a .png whose directory exists (or can be
+    made) and takes a new file (tried by creating it, removed again if it was not there)."""
     if text is None:
         return None
     path = Path(text)
@@ -165,8 +165,10 @@ def _plot_path(text: str | None) -> Path | None:
         raise FusegovError(f"--plot writes a PNG: give a FILE.png, not {text[:80]!r}")
     if path.is_dir():
         raise FusegovError(f"--plot {text}: is a directory")
-    if not path.parent.is_dir():
-        raise FusegovError(f"--plot {text}: directory {path.parent} does not exist")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FusegovError(f"--plot {text}: cannot make directory {path.parent} ({exc.strerror or exc})") from None
     existed = path.exists()
     try:
         with open(path, "ab"):
