@@ -18,8 +18,6 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from android.device import Device
@@ -283,14 +281,14 @@ class _StopSignals:
         self.deferring = False
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> _StopSignals:
+    def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
             self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
 
-    def __exit__(self, *exc) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)  # type: ignore[arg-type]
+    def uninstall(self) -> None:
+        previous, self._previous = self._previous, {}
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame) -> None:
         if self.deferring:
@@ -299,33 +297,47 @@ class _StopSignals:
         raise Terminated(signum)
 
 
-@contextmanager
-def pinned(controller: KnobController, pins_hz: dict[str, int]) -> Iterator[list[KnobSetting]]:
+class pinned:  # noqa: N801  (used like contextlib's context managers: `with pinned(...)`)
     """Pin knobs (min = max) for the duration of a with-block and put back what was there on the way out.
 
     Every caller that pins a phone (fusegov run, collector sweeps, the governor's measurements) goes through
     here, so restoring is one mechanism. Unknown knobs and frequencies not in a knob's table fail before
-    anything is written. SIGTERM and SIGHUP end the block like Ctrl-C (Terminated), and cannot interrupt
-    the restore. A restore that fails for some knobs still restores the others, then raises RestoreError.
-    Yields the settings found before pinning."""
-    entries = {knob: controller.table_entry(knob, freq_hz) for knob, freq_hz in pins_hz.items()}
-    with _StopSignals() as stop:
-        saved = controller.snapshot(list(entries))
-        failure: BaseException | None = None
+    anything is written; `__enter__` returns the settings found before pinning. SIGTERM and SIGHUP end the
+    block like Ctrl-C (Terminated), and wait while the knobs are restored. A restore that fails for some
+    knobs still restores the others, then raises RestoreError. A class rather than a generator, so the
+    pins never depend on when the garbage collector closes a generator (`__enter__`/`__exit__` hold pins
+    across calls, as `apply_pins` does)."""
+
+    def __init__(self, controller: KnobController, pins_hz: dict[str, int]):
+        self.controller, self.pins_hz = controller, dict(pins_hz)
+        self.saved: list[KnobSetting] | None = None
+        self._stop = _StopSignals()
+
+    def __enter__(self) -> list[KnobSetting]:
+        entries = {knob: self.controller.table_entry(knob, freq_hz) for knob, freq_hz in self.pins_hz.items()}
+        self._stop.install()
         try:
+            self.saved = self.controller.snapshot(list(entries))
             for knob, entry in entries.items():
-                controller.set_limits(knob, entry, entry)
-            yield saved
+                self.controller.set_limits(knob, entry, entry)
         except BaseException as exc:
-            failure = exc
+            self.__exit__(type(exc), exc, exc.__traceback__)
             raise
+        return self.saved
+
+    def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
+        saved, self.saved = self.saved, None
+        stop = self._stop
+        stop.deferring = True
+        try:
+            if saved is not None:
+                try:
+                    self.controller.restore(saved)
+                except RestoreError as error:
+                    raise RestoreError(self.controller.device.name, error.failures, during=exc) from exc
         finally:
-            stop.deferring = True
-            try:
-                controller.restore(saved)
-            except RestoreError as exc:
-                raise RestoreError(controller.device.name, exc.failures, during=failure) from failure
-            finally:
-                stop.deferring = False
-            if stop.pending is not None and failure is None:
-                raise Terminated(stop.pending)
+            stop.deferring = False
+            stop.uninstall()
+        if stop.pending is not None and exc is None:
+            pending, stop.pending = stop.pending, None
+            raise Terminated(pending)
