@@ -97,6 +97,7 @@ def places(tmp_path_factory):
     (base / "list.json").write_text("[1, 2]")
     (base / "binary.json").write_bytes(os.urandom(256))
     (base / "dir.json").mkdir()
+    (base / "t.png").write_bytes(b"")  # a file where --plot would need a directory
     (base / "garbage.pub").write_text("AAAA not a key\n")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -195,7 +196,9 @@ BAD_WORKLOADS = st.sampled_from(
 @settings(FUZZ, max_examples=150)
 def test_fuzz_run_arguments(places, data):
     base = places["base"]
-    plots = st.sampled_from([str(base / "t.txt"), "/proc/t.png", "/nonexistent/d/t.png", str(base), ".png"])
+    plots = st.sampled_from(
+        [str(base / "t.txt"), "/proc/t.png", "/proc/no/t.png", str(base / "t.png/x.png"), str(base), ".png"]
+    )
     valid = ["run", "--virtual", data.draw(GOOD_PROFILES), "--workload", data.draw(GOOD_WORKLOADS)]
     valid += ["--prompt", str(data.draw(st.integers(1, 24))), "--decode", str(data.draw(st.integers(0, 12)))]
     valid += ["--runs", str(data.draw(st.integers(1, 3))), "--seed", str(data.draw(st.integers(0, 5)))]
