@@ -192,6 +192,7 @@ def test_sigterm_and_sighup_restore_like_ctrl_c_in_process(sig):
     assert json.loads(" ".join(words[3:])) == [500_000_000, 2_850_000_000]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_restore_a_served_phone(adb_server, pixel7: Emulator, sig):  # noqa: F811
     setup = f"from android.adb import AdbDevice\ndevice = AdbDevice({pixel7.serial!r}, adb_port={adb_server.port})"

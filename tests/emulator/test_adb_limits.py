@@ -66,6 +66,7 @@ def _okay_within(sock: socket.socket, seconds: float) -> bool:
         sock.settimeout(10)
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_stdin_is_acknowledged_only_as_the_command_reads_it(limited: Emulator):
     sock = raw_client(limited.port)
     try:
@@ -89,6 +90,7 @@ def test_stdin_is_acknowledged_only_as_the_command_reads_it(limited: Emulator):
     assert limited.shell("echo still served").stdout == b"still served\n"
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_shell_v2_stdin_of_a_command_that_never_reads_stops_at_a_pipe_buffer(limited: Emulator):
     sock = raw_client(limited.port, version=0x01000001)
     try:
@@ -105,6 +107,7 @@ def test_shell_v2_stdin_of_a_command_that_never_reads_stops_at_a_pipe_buffer(lim
         sock.close()
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_storage_is_a_phones_size_for_push_shell_and_scripts(limited: Emulator, tmp_path):
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * (6 << 20))
@@ -123,6 +126,7 @@ def test_storage_is_a_phones_size_for_push_shell_and_scripts(limited: Emulator, 
     assert limited.adb("push", str(small), "/data/local/tmp/small.bin").returncode == 0  # the space came back
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_connections_beyond_the_cap_are_refused_only_when_all_are_busy(limited: Emulator):
     busy = []
     try:
@@ -148,6 +152,7 @@ def test_connections_beyond_the_cap_are_refused_only_when_all_are_busy(limited: 
     assert limited.shell("echo served again").stdout == b"served again\n"
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_idle_connections_make_room_for_a_new_client(limited: Emulator):
     idle = [socket.create_connection(("127.0.0.1", limited.port), timeout=10) for _ in range(8)]  # no CNXN
     try:
@@ -160,6 +165,7 @@ def test_idle_connections_make_room_for_a_new_client(limited: Emulator):
             sock.close()
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_streams_beyond_the_cap_are_refused_with_a_message(limited: Emulator):
     sock = raw_client(limited.port)
     try:
@@ -214,6 +220,7 @@ def _adb_shell_device(server: AdbServer, keys_dir: Path, name: str):
     )
 
 
+@pytest.mark.slow  # a served phone of its own, or RSA key generation
 def test_rsa_authentication_lets_only_trusted_keys_in(tmp_path):
     from adb_shell.auth.keygen import keygen
 
