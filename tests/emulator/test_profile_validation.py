@@ -71,7 +71,7 @@ CASES = [
     ("physics.thermal.poll_s", float("inf"), "physics.thermal.poll_s must be in [0.001, 10], got inf"),
     ("physics.gpu.alu_ops_per_cycle", 10**400, "physics.gpu.alu_ops_per_cycle must be in (0, 1e6]"),
     ("physics.gpu.event_energy_pj.alu_ops", -1, "physics.gpu.event_energy_pj.alu_ops must be in [0, 1e9]"),
-    ("physics.governors.sched_pixel.headroom", -1.0, "physics.governors.sched_pixel.headroom must be in"),
+    ("physics.governors.sched_pixel.dvfs_headroom", 3.0, "sched_pixel.dvfs_headroom must be in [1, 2], got 3.0"),
     ("gpu.queue_depth", 0, "gpu.queue_depth must be in [1, 64], got 0"),
     ("cpu.clusters.0.available_governors", ["sched_pixel", "turbo"], "'turbo' is not a governor the virtual phone"),
     ("cpu.clusters.0.available_governors", ["sched_pixel", "quickstep"], "'quickstep' drives a gpu knob"),

@@ -20,52 +20,48 @@ from android.emulator.sim.activity import EVENT_FIELDS
 
 @dataclass(frozen=True)
 class ClusterPhysics:
-    ipc_relative: float = field(
-        metadata={"range": "(0, 4]"}
-    )  # work per cycle relative to the biggest core (workloads count big-core cycles)
-    leakage_w: float = field(
-        metadata={"range": "[0, 20]"}
-    )  # whole-cluster leakage at its top OPP voltage and the reference temperature
+    # work per cycle relative to the biggest core (workloads count big-core cycles)
+    ipc_relative: float = field(metadata={"range": "(0, 4]"})
+    # whole-cluster leakage at its top OPP voltage and the reference temperature
+    leakage_w: float = field(metadata={"range": "[0, 20]"})
     idle_w: float = field(metadata={"range": "[0, 10]"})  # powered-idle floor of the cluster (WFI, L2 retention)
 
 
 @dataclass(frozen=True)
 class GpuPhysics:
-    alu_ops_per_cycle: float = field(
-        metadata={"range": "(0, 1e6]"}
-    )  # whole GPU, FP32 ops (an FMA counts 2 in alu_ops, lanes issue one op)
+    alu_ops_per_cycle: float = field(metadata={"range": "(0, 1e6]"})  # whole GPU, FP32 ops (FMA = 2, lanes issue one)
     sfu_ops_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
     load_store_bytes_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
     texture_fetches_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
     l2_bytes_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
     launch_latency_s: float = field(metadata={"range": "[0, 0.1]"})  # job setup on the GPU before the first instruction
-    event_energy_pj: dict[str, float] = field(
-        metadata={"range": "[0, 1e9]"}
-    )  # energy per event at 1 V, keys = activity.EVENT_FIELDS
-    clock_capacitance_nf: float = field(
-        metadata={"range": "[0, 1000]"}
-    )  # clock tree and control switched per active cycle: P = C V^2 f
+    # energy per event at 1 V, keys = activity.EVENT_FIELDS
+    event_energy_pj: dict[str, float] = field(metadata={"range": "[0, 1e9]"})
+    # clock tree and control switched per active cycle: P = C V^2 f
+    clock_capacitance_nf: float = field(metadata={"range": "[0, 1000]"})
     idle_clock_fraction: float = field(metadata={"range": "[0, 1]"})  # share of the clock power while powered but idle
     leakage_w: float = field(metadata={"range": "[0, 50]"})  # at the top OPP voltage and the reference temperature
     idle_w: float = field(metadata={"range": "[0, 20]"})  # always-on part of the GPU rail (power domain, L2 retention)
+    # share of the shorter of a kernel's compute and DRAM times hidden under the longer one
+    memory_overlap: float = field(default=0.0, metadata={"range": "[0, 1]"})
+    # from a job's submission to its start when the GPU has nothing queued (firmware scheduling, doorbell,
+    # power-up of idle shader cores); neither the GPU nor the CPU thread is busy meanwhile
+    dispatch_latency_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
 
 
 @dataclass(frozen=True)
 class MemoryPhysics:
-    bytes_per_hz: float = field(
-        metadata={"range": "(0, 1000]"}
-    )  # peak DRAM bytes per memory-clock Hz (bandwidth per MHz / 1e6)
+    # peak DRAM bytes per memory-clock Hz (bandwidth per MHz / 1e6)
+    bytes_per_hz: float = field(metadata={"range": "(0, 1000]"})
     gpu_efficiency: float = field(metadata={"range": "(0, 1]"})  # share of the peak that GPU streams reach
     cpu_efficiency: float = field(metadata={"range": "(0, 1]"})  # share of the peak one CPU thread reaches
-    clock_capacitance_nf: float = field(
-        metadata={"range": "[0, 1000]"}
-    )  # controller, PHY and DRAM clocking: P = C V^2 f, always on
+    # controller, PHY and DRAM clocking: P = C V^2 f, always on
+    clock_capacitance_nf: float = field(metadata={"range": "[0, 1000]"})
     energy_per_byte_pj: float = field(metadata={"range": "[0, 1e4]"})  # DRAM array and I/O energy per byte moved
     leakage_w: float = field(metadata={"range": "[0, 20]"})
     idle_w: float = field(metadata={"range": "[0, 20]"})
-    app_usable_fraction: float = field(
-        metadata={"range": "(0, 1]"}
-    )  # share of RAM one app can keep resident before the low-memory killer
+    # share of RAM one app can keep resident before the low-memory killer
+    app_usable_fraction: float = field(metadata={"range": "(0, 1]"})
 
 
 @dataclass(frozen=True)
@@ -73,16 +69,32 @@ class DriverPhysics:
     """What the CPU pays to feed the GPU (user-space driver and kernel)."""
 
     submit_cycles: float = field(metadata={"range": "[0, 1e9]"})  # prepare and enqueue one kernel (big-core cycles)
-    sync_cycles: float = field(
-        metadata={"range": "[0, 1e9]"}
-    )  # finish a wait: completion handling, read-back, cache maintenance
-    sync_latency_s: float = field(
-        metadata={"range": "[0, 1]"}
-    )  # interrupt to thread running again (not frequency dependent)
+    # finish a wait: completion handling, read-back, cache maintenance
+    sync_cycles: float = field(metadata={"range": "[0, 1e9]"})
+    # interrupt to thread running again (not frequency dependent)
+    sync_latency_s: float = field(metadata={"range": "[0, 1]"})
     spin_s: float = field(metadata={"range": "[0, 1]"})  # the driver polls this long before the waiting thread sleeps
-    spin_activity: float = field(
-        metadata={"range": "[0, 1]"}
-    )  # switching activity of a polling core relative to real work
+    # switching activity of a polling core relative to real work
+    spin_activity: float = field(metadata={"range": "[0, 1]"})
+
+
+@dataclass(frozen=True)
+class SchedPhysics:
+    """The scheduler as the CPU governors see it: PELT's half-life and the inference thread's task group."""
+
+    pelt_half_life_s: float = field(default=0.032, metadata={"range": "(0, 1]"})  # 8 ms with pelt_multiplier 4
+    uclamp_min: int = field(default=0, metadata={"range": "[0, 1024]"})  # the foreground group's uclamp.min
+
+
+@dataclass(frozen=True)
+class BackgroundPhysics:
+    """System tasks that wake on their own (daemons, binder, sensors): a Poisson stream of short CPU bursts,
+    placed on each cluster with the shares in `policy_share` (the rest on the first cluster)."""
+
+    rate_hz: float = field(default=0.0, metadata={"range": "[0, 10000]"})  # bursts per second, whole phone
+    mean_burst_s: float = field(default=0.001, metadata={"range": "(0, 1]"})  # exponential burst length
+    policy_share: dict[str, float] = field(default_factory=dict, metadata={"range": "[0, 1]"})
+    mem_bytes_per_s: float = field(default=0.0, metadata={"range": "[0, 1e11]"})  # DRAM traffic while running
 
 
 @dataclass(frozen=True)
@@ -107,29 +119,25 @@ class ThermalPhysics:
     die_to_case_k_per_w: float = field(metadata={"range": "[0.01, 100]"})
     case_heat_capacity_j_per_k: float = field(metadata={"range": "[0.1, 1e6]"})
     case_to_ambient_k_per_w: float = field(metadata={"range": "[0.01, 1000]"})
-    zone_k_per_w: dict[str, float] = field(
-        metadata={"range": "[0, 100]"}
-    )  # hot-spot rise of a zone above the die per watt of its component
+    # hot-spot rise of a zone above the die per watt of its component
+    zone_k_per_w: dict[str, float] = field(metadata={"range": "[0, 100]"})
     poll_s: float = field(metadata={"range": "[0.001, 10]"})
     throttle: tuple[ThrottleRule, ...]
 
 
 @dataclass(frozen=True)
 class PowerPhysics:
-    static_w: dict[str, float] = field(
-        metadata={"range": "[0, 50]"}
-    )  # components with a steady draw: soc, tpu, modem, display, ...
+    # components with a steady draw: soc, tpu, modem, display, ...
+    static_w: dict[str, float] = field(metadata={"range": "[0, 50]"})
     unmetered_w: float = field(metadata={"range": "[0, 50]"})  # board draw on no ODPM rail (PMIC losses, sensors, ...)
-    rail_share: dict[str, float] = field(
-        default_factory=dict, metadata={"range": "[0, 1]"}
-    )  # rail -> share of its component
+    # rail -> share of its component
+    rail_share: dict[str, float] = field(default_factory=dict, metadata={"range": "[0, 1]"})
 
 
 @dataclass(frozen=True)
 class SensorPhysics:
-    battery_update_s: float = field(
-        metadata={"range": "[0.01, 3600]"}
-    )  # fuel gauge refresh period of current_now / voltage_now
+    # fuel gauge refresh period of current_now / voltage_now
+    battery_update_s: float = field(metadata={"range": "[0.01, 3600]"})
     battery_current_lsb_a: float = field(metadata={"range": "(0, 1]"})
     battery_voltage_lsb_v: float = field(metadata={"range": "(0, 1]"})
     battery_resistance_ohm: float = field(metadata={"range": "[0, 10]"})
@@ -140,12 +148,10 @@ class SensorPhysics:
 
 @dataclass(frozen=True)
 class Physics:
-    tick_s: float = field(
-        metadata={"range": "[0.0005, 0.1]"}
-    )  # simulation step; governors evaluate on multiples of their own periods
-    kernel_jitter: float = field(
-        metadata={"range": "[0, 0.5]"}
-    )  # relative standard deviation of a work unit's duration
+    # simulation step; governors evaluate on multiples of their own periods
+    tick_s: float = field(metadata={"range": "[0.0005, 0.1]"})
+    # relative standard deviation of a work unit's duration
+    kernel_jitter: float = field(metadata={"range": "[0, 0.5]"})
     cpu: dict[str, ClusterPhysics]  # by policy
     gpu: GpuPhysics
     memory: MemoryPhysics
@@ -154,6 +160,11 @@ class Physics:
     thermal: ThermalPhysics
     power: PowerPhysics
     sensors: SensorPhysics
+    sched: SchedPhysics = field(default_factory=SchedPhysics)
+    background: BackgroundPhysics = field(default_factory=BackgroundPhysics)
+    # relative standard deviation of one request's speed (where its buffers land in DRAM and the SLC)
+    request_jitter: float = field(default=0.0, metadata={"range": "[0, 0.5]"})
+    llm_runtime: str = "clblast"  # the llama.cpp GPU backend this phone runs (android.emulator.sim.llm.RUNTIMES)
     governors: dict[str, Any] = field(default_factory=dict)  # kernel name -> that governor's Tunables
 
 
