@@ -513,6 +513,15 @@ def cmd_evaluate(args) -> int:
                     "the nearest level was used (a model with --structure clock interpolates between clocks)",
                     stacklevel=2,
                 )
+        else:
+            lo, hi = (doc.get("validity") or {}).get("freq_hz") or (0.0, np.inf)
+            beyond = int(((data.table.freq_hz < lo * 0.98) | (data.table.freq_hz > hi * 1.02)).sum())
+            if beyond:
+                warnings.warn(
+                    f"{beyond} sample(s) at clocks outside the range the model was fitted on "
+                    f"({lo / 1e6:.6g}..{hi / 1e6:.6g} MHz): extrapolated",
+                    stacklevel=2,
+                )
         outside = _outside_validity(X, doc.get("validity") or {}, loaded.specs)
         if outside:
             warnings.warn(f"{outside} sample(s) have a feature outside the range seen in training", stacklevel=2)

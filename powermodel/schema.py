@@ -215,6 +215,14 @@ def check_document(doc: dict, path: str | Path = "model") -> None:
     validity = doc.get("validity", {})
     if validity is not None:
         c.typed(validity, "validity", dict, "an object")
+        span = validity.get("freq_hz")
+        if span is not None:
+            c.typed(span, "validity.freq_hz", list, "[low, high]")
+            if len(span) != 2:
+                c.fail("validity.freq_hz", "expected [low, high]")
+            low, high = (c.number(v, "validity.freq_hz", positive=True) for v in span)
+            if low > high:
+                c.fail("validity.freq_hz", f"low {low:g} is above high {high:g}")
         ranges = validity.get("features", {})
         c.typed(ranges, "validity.features", dict, "an object")
         for name, lo_hi in ranges.items():
@@ -300,6 +308,9 @@ def _check_coefficients(
         c.fail(f"{field}.feature_names", "do not match the names of features.specs")
     c.matrix(model, "base_coef", f"{field}.base_coef", len(levels), len(base))
     c.matrix(model, "coef", f"{field}.coef", len(levels), len(feature_names))
+    train_range = model.get("train_range")
+    if train_range is not None:
+        c.typed(train_range, f"{field}.train_range", dict, "an object")
     counts = model.get("n_samples_per_level")
     if counts is not None:
         c.typed(counts, f"{field}.n_samples_per_level", list, "a list of integers")

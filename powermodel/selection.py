@@ -32,7 +32,10 @@ from powermodel.features import FeatureSpec, counters_used
 from powermodel.models import sample_weights
 
 _RIDGE = 1e-9  # relative diagonal load in the CV solves (keeps exactly collinear candidates harmless)
-PRIMARY_OPS = ("counter", "state")  # features VIF pruning applies to; the others are derived from them
+# Clock interactions (x*f, x*V^2) are meant to be collinear with their counter: VIF pruning would always drop
+# one of the pair, so they skip it and stay candidates while their counter survives. Every other feature
+# (counters, states, APGPM's inverted and combined counters) is pruned by VIF as APGPM does.
+CLOCK_OPS = ("mul_f", "mul_v2")
 STOP_RULES = ("tol", "one_se")
 
 
@@ -432,11 +435,10 @@ def select_features(
     if not order:
         raise PowerModelError("no counter varies in the training data")
 
-    # 3. VIF pruning of the primary features (counters, states); a derived feature (inverted, combined,
-    # clock interaction) stays a candidate when every column it is made of survived: it is meant to be
-    # correlated with its parent, and forward selection decides whether it adds anything.
-    primary = [j for j in order if specs[alive[j]].op in PRIMARY_OPS]
-    derived = [j for j in order if specs[alive[j]].op not in PRIMARY_OPS]
+    # 3. VIF pruning; a clock interaction stays a candidate when its counter survived (forward selection
+    # decides whether it adds anything)
+    primary = [j for j in order if specs[alive[j]].op not in CLOCK_OPS]
+    derived = [j for j in order if specs[alive[j]].op in CLOCK_OPS]
     pos = sorted(primary)
     cand_names = [names[alive[j]] for j in pos]
     if pos:
@@ -446,8 +448,8 @@ def select_features(
         )
     else:
         pruning = vifmod.VifPruning(kept=[], vif_kept={})
-    survivors = {specs[alive[pos[cand_names.index(nm)]]].counters[0] for nm in pruning.kept}
     kept_pos = [pos[cand_names.index(nm)] for nm in pruning.kept]
+    survivors = {specs[alive[j]].counters[0] for j in kept_pos if specs[alive[j]].op in ("counter", "state")}
     kept_pos += sorted(j for j in derived if set(specs[alive[j]].counters) <= survivors)
     keep = [alive[j] for j in kept_pos]
     cand_specs = [specs[j] for j in keep]
