@@ -21,6 +21,7 @@ from powermodel.options import (
     STRUCTURE_CHOICES,
     TIME_UNITS,
     UTIL_UNITS,
+    VARIANT_CHOICES,
 )
 
 DEFAULT_OUTPUT = "out/model.json"
@@ -94,8 +95,9 @@ def register(subparsers) -> None:
     model.add_argument(
         "--variant",
         default="linear",
-        choices=["linear", "combined"],
-        help="combined: also inverted and pairwise-product counters (APGPM's second variant)",
+        choices=VARIANT_CHOICES,
+        help="combined: also inverted and pairwise-product counters (APGPM's second variant); auto: the one "
+        "nested cross-validation on the training workloads finds better (about ten extra fits)",
     )
     model.add_argument(
         "--combine-top", type=int, default=12, help="counters (best ranked) that form combined features (default 12)"
@@ -451,6 +453,8 @@ def _fit_json(result, cross_validation, out: str, onnx_path, plots: list[str], s
         "n_counters": len(sel.counters),
         "structure": result.structure,
         "structure_reason": result.structure_reason,
+        "variant": result.variant,
+        "variant_reason": result.variant_reason or None,
         "baseline_terms": None
         if result.baseline is None
         else result.baseline.base_names_ + list(result.baseline.feature_names_),

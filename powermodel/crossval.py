@@ -24,6 +24,8 @@ from powermodel.evaluate import Evaluation
 from powermodel.fitting import FitOptions, PreparedData, fit_power_model
 from powermodel.splits import Split
 
+AUTO_FOLDS = 5  # outer folds of `--variant auto` (leave one workload out when there are no more workloads)
+
 
 @dataclass(frozen=True)
 class Scheme:
@@ -156,3 +158,21 @@ def cross_validate(data: PreparedData, scheme: Scheme, options: FitOptions) -> C
         y=data.power_w, pred_model=pred, groups=groups, pred_baseline=pred_base if has_base else None
     )
     return CrossValidation(scheme=scheme, evaluation=evaluation, folds=records)
+
+
+def choose_variant(train: PreparedData, options: FitOptions) -> tuple[str, str]:
+    """`--variant auto`: linear or combined, by nested cross-validation over the training workloads only.
+
+    The inner CV error of the selected features is optimistic, and more so for the larger candidate pool of
+    the combined variant (the greedy search overfits the CV it is scored by); an outer fold that redoes the
+    selection sees that. Ties go to the simpler linear variant.
+    """
+    n_groups = len(np.unique(train.table.group))
+    scheme = Scheme("logo") if n_groups <= AUTO_FOLDS else Scheme("kfold", AUTO_FOLDS)
+    scores = {}
+    for variant in ("linear", "combined"):
+        inner = replace(options, variant=variant, progress=False)
+        scores[variant] = cross_validate(train, scheme, inner).evaluation.mape_model
+    best = "combined" if scores["combined"] < scores["linear"] else "linear"
+    shown = ", ".join(f"{v} {m:.2f}%" for v, m in scores.items())
+    return best, f"nested {scheme} cross-validation on the training workloads: {shown}"

@@ -59,6 +59,8 @@ def model_document(result, cross_validation=None) -> dict:
             "kind": "pmc",
             "structure": result.structure,
             "structure_reason": result.structure_reason,
+            "variant": result.variant,
+            "variant_reason": result.variant_reason or None,
             **result.model.to_dict(),
         },
         "coefficients": _records(result.coefficients),

@@ -21,7 +21,7 @@ from powermodel.models import PMCModel, UtilFreqModel
 from powermodel.selection import SelectionConfig, SelectionResult, column_stats, screen, select_features
 from powermodel.splits import Split, check_split, holdout_split
 
-VARIANTS = ("linear", "combined")
+VARIANTS = ("linear", "combined", "auto")
 INTERACTIONS = ("auto", "on", "off")
 # Counters (best related to power first) that get clock-interaction candidates: a bound on memory (each
 # interaction is one more column the size of a counter), far above the handful of counters a model keeps.
@@ -35,7 +35,8 @@ class FitOptions:
     loss: str = "relative"
     positive: bool = False
     temperature: bool = False  # per-frequency structure: leakage term 2^((T-25)/10) per level
-    variant: str = "linear"  # linear: counters; combined: + inverted and pairwise products (APGPM variant 2)
+    variant: str = "linear"  # linear: counters; combined: + inverted and pairwise products (APGPM variant 2);
+    # auto: whichever of the two nested cross-validation on the training workloads finds better
     combine_top: int = 12  # counters (best ranked) that form inverted/pairwise features
     interactions: str = "auto"  # counter x clock candidates: auto (with the clock structure), on, off
     vif_threshold: float = 10.0
@@ -75,6 +76,17 @@ class PreparedData:
     def n_counters(self) -> int:
         return self.values.shape[1] - len(self.table.state_names)
 
+    def subset(self, mask: np.ndarray) -> PreparedData:
+        """The rows of a boolean mask (e.g. the training workloads)."""
+        keep = np.flatnonzero(mask)
+        return replace(
+            self,
+            table=self.table.subset(keep),
+            values=self.values.iloc[keep].reset_index(drop=True),
+            power_w=self.power_w[keep],
+            util=None if self.util is None else self.util[keep],
+        )
+
 
 @dataclass
 class FitResult:
@@ -95,6 +107,8 @@ class FitResult:
     baseline_coefficients: pd.DataFrame | None
     validity: dict
     baseline_note: str = ""  # why there is no baseline, when there is none
+    variant: str = "linear"  # the feature variant used (what `auto` chose)
+    variant_reason: str = ""
 
     def model_input(self, mask: np.ndarray) -> np.ndarray:
         return model_matrix(self.data, self.selection.specs, mask)
@@ -221,6 +235,12 @@ def fit_power_model(
     if split.test and not test.any():
         raise PowerModelError("no sample belongs to a test workload")
 
+    variant, variant_reason = options.variant, ""
+    if options.variant == "auto":
+        from powermodel.crossval import choose_variant  # crossval runs this function: imported here, not above
+
+        variant, variant_reason = choose_variant(data.subset(train), options)
+        options = replace(options, variant=variant)
     structure, reason, baseline_structure = resolve_structure(data, train, options)
     design.check_structure(structure, t.volt_v)
     cap = counter_cap(options, n_available)
@@ -297,6 +317,8 @@ def fit_power_model(
         baseline_coefficients=baseline_coefficients,
         validity=validity_range(data, X, train, selection.selected),
         baseline_note=note,
+        variant=variant,
+        variant_reason=variant_reason,
     )
 
 

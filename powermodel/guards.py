@@ -116,14 +116,18 @@ def target_leaks(
     return out
 
 
-def named_context(cols: list[str]) -> dict[str, str]:
-    """Columns whose name says they are a temperature, voltage, utilisation, time or clock, not a counter."""
+def named_context(cols: list[str], mapped: dict[str, str | None] | None = None) -> dict[str, str]:
+    """Columns whose name says they are a temperature, voltage, utilisation, time or clock, not a counter.
+    `mapped` ({option: column}) says which of those roles a column already fills."""
+    mapped = mapped or {}
     out = {}
     for c in cols:
         words = _tokens(c)
         for pattern, what, option in NAMED:
             if re.search(pattern, words):
-                out[c] = f"{what} by its name (give {option} {c} to use it as one)"
+                role = mapped.get(option)
+                how = f"{option} is {role}" if role else f"give {option} {c} to use it as one"
+                out[c] = f"{what} by its name ({how})"
                 break
     return out
 

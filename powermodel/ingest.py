@@ -515,7 +515,8 @@ def _guard_counters(
     numeric = [c for c in cols if pd.api.types.is_numeric_dtype(frame[c])]
     suspects: dict[str, str] = {}
     if by_name:
-        suspects.update(guards.named_context(numeric))
+        mapped = {"--temp-col": m.temp, "--volt-col": m.volt, "--util-col": m.util, "--time-col": m.time}
+        suspects.update(guards.named_context(numeric, {**mapped, "--freq-col": m.freq}))
         suspects.update(guards.constant_columns(frame, [c for c in numeric if c not in suspects]))
     rest = [c for c in numeric if c not in suspects]
     ids = guards.identifier_columns(frame, rest, segment, cumulative=m.counter_kind == "total")

@@ -99,10 +99,12 @@ def summary_text(result, cross_validation=None) -> str:
     sel = result.selection
     ev = result.evaluation
     lines = [
-        f"structure {result.structure}, loss {result.options.loss}, features {result.options.normalisation}"
-        f"{', variant combined' if result.options.variant == 'combined' else ''}",
+        f"structure {result.structure}, loss {result.options.loss}, features {result.options.normalisation}, "
+        f"variant {result.variant}",
         f"  why: {result.structure_reason}",
     ]
+    if result.variant_reason:
+        lines.append(f"  variant {result.variant}: {result.variant_reason}")
     if result.baseline is not None:
         lines.append(f"baseline: utilisation ({result.data.util_source}) and clock, {_baseline_form(result.baseline)}")
     else:

@@ -135,7 +135,9 @@ def test_fit_of_a_fine_sweep_uses_the_clock_in_model_and_baseline(sweep_frame, t
     faster["clock_mhz"] = faster["clock_mhz"] * 1.25
     faster.to_csv(tmp_path / "faster.csv", index=False)
     assert main(["evaluate", str(tmp_path / "m.json"), str(tmp_path / "faster.csv")]) == 0
-    assert "at clocks outside the range the model was fitted on (510..1380 MHz): extrapolated" in capsys.readouterr().err
+    assert (
+        "at clocks outside the range the model was fitted on (510..1380 MHz): extrapolated" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("volt", [pytest.param(True, marks=pytest.mark.slow), False])

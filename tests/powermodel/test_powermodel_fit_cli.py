@@ -259,3 +259,15 @@ def test_kfold_cross_validation_redoes_selection_in_each_fold(synthetic_parquet,
         main(["fit", str(synthetic_parquet), "--cv", "logo", "--split", "x.csv", "-o", str(tmp_path / "m.json")]) == 1
     )
     assert "give one of them" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_variant_auto_chooses_by_nested_cross_validation_on_training_workloads(synthetic_parquet, tmp_path, capsys):
+    argv = ["fit", str(synthetic_parquet), "--variant", "auto", "-o", str(tmp_path / "m.json"), "--no-plots", "--json"]
+    result = run_json(capsys, argv)
+    reason = result["variant_reason"]
+    assert reason.startswith("nested kfold:5 cross-validation on the training workloads: ")
+    scores = dict(part.rsplit(" ", 1) for part in reason.split(": ", 1)[1].split(", "))
+    best = min(scores, key=lambda v: float(scores[v].rstrip("%")))
+    assert result["variant"] == best
+    assert json.loads((tmp_path / "m.json").read_text())["model"]["variant"] == best
