@@ -4,6 +4,7 @@ name every option that fixes them, and dataset directories."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,10 @@ def plain(synthetic_frame, tmp_path):
 
 def load(path, **changes):
     return load_inputs([path], "csv", ColumnMapping(**{**MAPPING, **changes}))
+
+
+def said(record, pattern: str) -> bool:
+    return any(re.search(pattern, str(w.message)) for w in record)
 
 
 def left_out(record) -> str:
@@ -102,7 +107,8 @@ def test_named_context_columns_are_left_out_with_the_option_to_use_them(plain, t
         loaded = load(path)
     assert "die_temp: a temperature by its name (give --temp-col die_temp to use it as one)" in left_out(record)
     assert "die_temp" not in loaded.counter_names
-    loaded = load(path, temp="die_temp")  # mapped: it is the temperature, and no longer a candidate
+    with pytest.warns(InputWarning):
+        loaded = load(path, temp="die_temp")  # mapped: it is the temperature, and no longer a candidate
     assert loaded.temp_c is not None
 
 
@@ -114,8 +120,9 @@ def test_explicit_counters_are_taken_as_given(plain):
 
 def test_a_clock_column_in_another_unit_is_warned_about(plain):
     _, path = plain
-    with pytest.warns(InputWarning, match=r"'clock_mhz' spans 151..848 Hz read as hz.*give --freq-unit mhz"):
+    with pytest.warns(InputWarning) as record:
         load(path, freq_unit="hz")
+    assert said(record, r"'clock_mhz' spans 151..848 Hz read as hz.*give --freq-unit mhz")
 
 
 def test_a_dropped_baseline_is_said_with_the_options_that_keep_it(plain):
@@ -153,8 +160,9 @@ def test_small_whole_number_columns_get_a_state_hint(plain, tmp_path):
     table["ncores"] = np.random.default_rng(3).integers(1, 5, len(table))
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
-    with pytest.warns(InputWarning, match=r"column ncores takes only the values 1, 2, 3, 4.*--state-cols ncores"):
+    with pytest.warns(InputWarning) as record:
         load(path)
+    assert said(record, r"column ncores takes only the values 1, 2, 3, 4.*--state-cols ncores")
 
 
 def test_state_columns_enter_as_states_not_rates(plain, tmp_path):
@@ -184,7 +192,7 @@ def test_summed_utilisation_is_divided_by_active_cores(plain, tmp_path):
     with pytest.warns(InputWarning):
         constant = prepare(load(path, util="busy_pct", util_cores="2"))
     np.testing.assert_allclose(constant.util, table["busy_pct"] / 200)
-    with pytest.raises(PowerModelError, match="--util-cores"):
+    with pytest.warns(InputWarning), pytest.raises(PowerModelError, match="--util-cores"):
         load(path, util="busy_sum", util_cores="cores_online")
 
 
