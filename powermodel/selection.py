@@ -8,11 +8,11 @@ length from the whole curve: by default the shortest path within `stop_tol` of t
 two small gains in a row count, and a noisy dip does not end the search); or the one-standard-error rule
 on paired per-fold differences, which prefers fewer counters when the folds disagree.
 
-Doing that naively costs one
-regression per (candidate, fold, level, step). Here each step costs one small solve per (fold, level): the
-weighted Gram matrix of [base design, all candidates] is accumulated once per (fold, level), a fold's
-training Gram is total minus its own, and adding candidate c to the current set S is a Schur-complement
-update of S's solution, so the validation predictions of all candidates come out of one matrix product.
+Doing that naively costs one regression per (candidate, fold, level, step). Here each step costs one small
+solve per (fold, level): the weighted Gram matrix of [base design, all candidates] is accumulated once per
+(fold, level), a fold's training Gram is total minus its own, and adding candidate c to the current set S
+is a Schur-complement update of S's solution, so the validation predictions of all candidates come out of
+one matrix product.
 """
 
 from __future__ import annotations
@@ -340,7 +340,7 @@ def fold_assignments(groups: np.ndarray, n_folds: int, repeats: int, seed: int) 
     return [first] + [make_folds(groups, n_folds, seed=seed * 1000 + r) for r in range(1, max(1, repeats))]
 
 
-def one_se_choice(curve_folds: list[np.ndarray], pooled: np.ndarray, tol: float) -> tuple[int, int, np.ndarray]:
+def path_choice(curve_folds: list[np.ndarray], pooled: np.ndarray, tol: float) -> tuple[int, int, np.ndarray]:
     """The lowest point of the path and the stopping rules' inputs.
 
     `curve_folds[k]` holds the per-fold CV MAPE of the first k features, one row per repeat; `pooled[k]` the
@@ -512,7 +512,7 @@ def select_features(
     pooled_arr = np.asarray(pooled)
     if config.stop_rule not in STOP_RULES:
         raise PowerModelError(f"unknown stopping rule {config.stop_rule!r} (choose from {', '.join(STOP_RULES)})")
-    k_min, k_tol, se = one_se_choice(curve_folds, pooled_arr, config.stop_tol)
+    k_min, k_tol, se = path_choice(curve_folds, pooled_arr, config.stop_tol)
     k_chosen = k_tol if config.stop_rule == "tol" else _one_se_step(pooled_arr, se, k_min)
     base_score = float(pooled_arr[0])
     if k_chosen == 0:
