@@ -1,5 +1,10 @@
 """An in-memory file tree with kernel-like semantics: attributes backed by callbacks, plain files,
-directories and symlinks, owner/mode checks, and errno-style errors the shell and ADB layers map."""
+directories and symlinks, owner/mode checks, and errno-style errors the shell and ADB layers map.
+
+Plain files share one storage size, like a phone's /data partition (which /sdcard lives on too): a write
+that would take the files past `capacity_bytes` fails with ENOSPC (NoSpaceError), whether it comes from
+`adb push`, a shell redirection or a script. The files live in the emulator's memory, so the capacity is
+also what a client can make the emulator hold."""
 
 from __future__ import annotations
 
@@ -15,10 +20,19 @@ from android.errors import DeviceError, DevicePathError, DevicePermissionError
 
 ROOT_UID = 0
 SHELL_UID = 2000
+DEFAULT_CAPACITY_BYTES = 256 * 1024 * 1024  # the phone's writable storage (fusegov emulate --storage)
 
 
 class IsADirectoryError_(DeviceError):
     pass
+
+
+class NoSpaceError(DeviceError):
+    """The phone's storage is full (ENOSPC)."""
+
+    def __init__(self, device: str, path: str, capacity_bytes: int):
+        super().__init__(f"{device}: {path}: no space left on device ({capacity_bytes // 1024 // 1024} MiB storage)")
+        self.device, self.path = device, path
 
 
 @dataclass
@@ -61,11 +75,23 @@ class Fifo(Node):
 class VirtualFS:
     """Paths are absolute POSIX paths. `uid` 0 is root; everyone else is the adb shell user."""
 
-    def __init__(self, device_name: str):
+    def __init__(self, device_name: str, capacity_bytes: int = DEFAULT_CAPACITY_BYTES):
         self.device_name = device_name
         self.root = Dir(mode=0o755)
         self.lock = threading.RLock()
         self.generation = 0  # counts changes to stored files and the tree (not sysfs stores), for --data-dir
+        self.capacity_bytes = capacity_bytes
+        self.used_bytes = 0  # bytes in plain files
+
+    def free_bytes(self) -> int:
+        with self.lock:
+            return max(self.capacity_bytes - self.used_bytes, 0)
+
+    def _charge(self, path: str, delta: int) -> None:
+        """Account for `delta` more bytes of file data; NoSpaceError (nothing changed) if it does not fit."""
+        if delta > 0 and self.used_bytes + delta > self.capacity_bytes:
+            raise NoSpaceError(self.device_name, path, self.capacity_bytes)
+        self.used_bytes += delta
 
     # --- building -----------------------------------------------------------------------------
     def mkdir(self, path: str, mode: int = 0o755, uid: int = ROOT_UID) -> Dir:
@@ -86,9 +112,12 @@ class VirtualFS:
         return node
 
     def add(self, path: str, node: Node) -> Node:
+        """Put a node (or a subtree being moved) at path; its files count against the storage."""
         parent, name = posixpath.split(path.rstrip("/"))
-        self.mkdir(parent).children[name] = node
-        self.generation += 1
+        with self.lock:
+            self.mkdir(parent).children[name] = node
+            self.used_bytes += _file_bytes(node)
+            self.generation += 1
         return node
 
     def attr(
@@ -175,6 +204,7 @@ class VirtualFS:
             node = self._lookup(path)
             if node is None:
                 parent = self.check_create(path, uid)
+                self._charge(path, len(data))
                 parent.children[posixpath.basename(path.rstrip("/"))] = File(
                     mode=0o666 if uid else 0o644, uid=uid, data=bytes(data)
                 )
@@ -196,6 +226,7 @@ class VirtualFS:
                     raise PipeError(self.device_name, path, errno.ENXIO, "No such device or address (no reader)")
                 return
             assert isinstance(node, File)
+            self._charge(path, len(data) if append else len(data) - len(node.data))
             node.data = (node.data + data) if append else bytes(data)
             node.mtime = time.time()
             self.generation += 1
@@ -208,7 +239,7 @@ class VirtualFS:
                 raise DevicePathError(self.device_name, path)
             if not self.may(parent, uid, 0o2) or _is_sysfs(path):
                 raise DevicePermissionError(self.device_name, path)
-            del parent.children[name]
+            self.used_bytes -= _file_bytes(parent.children.pop(name))
             self.generation += 1
 
     def chmod(self, path: str, mode: int, uid: int = ROOT_UID) -> None:
@@ -242,6 +273,15 @@ class VirtualFS:
         if uid == node.uid:
             return bool(node.mode & (bit << 6))
         return bool(node.mode & bit)
+
+
+def _file_bytes(node: Node) -> int:
+    """Bytes of file data in a node and, for a directory, everything beneath it."""
+    if isinstance(node, File):
+        return len(node.data)
+    if isinstance(node, Dir):
+        return sum(_file_bytes(child) for child in node.children.values())
+    return 0
 
 
 def _parts(path: str) -> list[str]:

@@ -70,8 +70,8 @@ def held_out(groups: dict[str, list[str]], rotation: int = 0) -> list[str]:
     return [names[rotation % len(names)] for names in groups.values()]
 
 
-def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Path) -> dict:
-    """`fusegov fit` with the 10% counter budget on the given split; its --json result."""
+def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Path, extra: tuple[str, ...] = ()) -> dict:
+    """`fusegov fit` with the 10% counter budget on the given split (plus `extra` fit options); its --json result."""
     split = folder / "split.csv"
     split.write_text("workload,split\n" + "".join(f"{w},{'test' if w in test else 'train'}\n" for w in workloads))
     out = io.StringIO()
@@ -90,12 +90,14 @@ def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Pat
                 str(folder / "model.json"),
                 "--no-plots",
                 "--json",
+                *extra,
             ]
         )
     assert code == 0, f"fusegov fit failed on {trace}"
     return json.loads(out.getvalue())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["pixel7", "sm8550"])
 def test_selected_model_beats_util_freq_baseline_by_2_7x(profile, tmp_path):
     groups = workload_groups(profile)

@@ -9,7 +9,7 @@ import stat as stat_mod
 from dataclasses import dataclass
 
 from android.emulator.pipes import PipeError
-from android.emulator.vfs import ROOT_UID, Attr, Dir, Fifo, File, IsADirectoryError_, Symlink, VirtualFS
+from android.emulator.vfs import ROOT_UID, Attr, Dir, Fifo, File, IsADirectoryError_, NoSpaceError, Symlink, VirtualFS
 from android.errors import DeviceError, DevicePathError, DevicePermissionError, InvalidValueError
 
 SYSFS_ATTR_SIZE = 4096  # sysfs reports every attribute as 4096 bytes long
@@ -36,6 +36,8 @@ def error_errno(exc: DeviceError) -> int:
         return errno.EISDIR
     if isinstance(exc, InvalidValueError):
         return errno.EINVAL
+    if isinstance(exc, NoSpaceError):
+        return errno.ENOSPC
     return errno.EIO
 
 
@@ -52,6 +54,7 @@ ERRNO_TEXT = {
     errno.ENXIO: "No such device or address",
     errno.EAGAIN: "Resource temporarily unavailable",
     errno.ESPIPE: "Illegal seek",
+    errno.ENOSPC: "No space left on device",
 }
 
 

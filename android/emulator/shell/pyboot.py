@@ -254,10 +254,10 @@ class _PhoneRaw(io.RawIOBase):
         if not self._writable:
             raise io.UnsupportedOperation("not writable")
         data = bytes(data)
-        if self._attr:  # a sysfs attribute parses each write() on its own: one request
-            self.rpc.call("write", data, path=self.path, attr=True)
-        for start in range(0, len(data), WRITE_CHUNK) if not self._attr else ():
-            self.rpc.call("write", data[start : start + WRITE_CHUNK], path=self.path, attr=False)
+        # a sysfs attribute parses each write() on its own (one request); a file takes big writes in pieces
+        pieces = [data] if self._attr else [data[i : i + WRITE_CHUNK] for i in range(0, len(data), WRITE_CHUNK)]
+        for piece in pieces:
+            self.rpc.call("write", piece, path=self.path, attr=self._attr)
         self._pos += len(data)
         return len(data)
 

@@ -95,7 +95,7 @@ def run_python(ctx: Ctx) -> int:
         argv = [script, *argv[1:]]
     runtime = session.runtime
     limits = runtime.script_limits
-    running = sum(1 for p in runtime.procs.live() if p.popen is not None)
+    running = sum(1 for p in runtime.procs.live() if p.name == "python3" and p is not ctx.exec_proc)
     if running >= limits.max_scripts:
         return ctx.fail(f"can't fork: Try again ({running} Python processes running, the phone's limit)", 1)
     try:
@@ -267,6 +267,10 @@ class _RpcServer:
             self._finish_waiting()
             self.ipc.close()
             self.session.runtime.clock.leave(self.proc.pid)
+            try:  # the script's next request then finds the phone gone and exits, instead of waiting
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _ipc(self, op: str, header: dict, payload: bytes) -> None:
         try:
