@@ -53,6 +53,7 @@ class Block:
     gpu_busy_s: np.ndarray
     gpu_events: np.ndarray  # (n, len(EVENT_FIELDS)): the true activity behind the GPU counters
     cpu_run_s: dict[str, np.ndarray]  # policy -> core-seconds of work
+    cpu_spin_s: dict[str, np.ndarray] | None = None  # policy -> core-seconds of polling (busy for /proc/stat)
 
 
 class Simulator:
@@ -462,6 +463,7 @@ class Simulator:
                 gpu_busy_s=busy,
                 gpu_events=events,
                 cpu_run_s=run,
+                cpu_spin_s=spin,
             )
             for observer in list(self.observers):
                 observer(block)
