@@ -354,7 +354,7 @@ class _PartialWriter:
             meta["partial"] = True
             self.writer = TraceWriter(self.path, meta)
         try:
-            self.writer.append(frame)
+            self.writer.append(frame.drop(columns=["_run"], errors="ignore"))
             self.writer.flush()
             self.rows += len(frame)
         except (ValueError, KeyError, TypeError):

@@ -464,11 +464,11 @@ class MaliCounters:
         self.map = self.os.mmap(self.reader, MALI_BUFFER_COUNT * self.buffer_size)
         first = {MALI_BLOCK_FE: 0, MALI_BLOCK_TILER: 1, MALI_BLOCK_MEMORY: 2, MALI_BLOCK_SHADER: 2 + self.l2_slices}
         count = {MALI_BLOCK_FE: 1, MALI_BLOCK_TILER: 1, MALI_BLOCK_MEMORY: self.l2_slices, MALI_BLOCK_SHADER: self.cores}
-        # word offsets of every instance of each counter, in sample order
+        # word index of every instance of each counter, in sample order
         self.offsets = [
-            [((first[block] + k) * MALI_BLOCK_VALUES + slot) * 4 for k in range(count[block])]
-            for block, slot in self.counters
+            [(first[block] + k) * MALI_BLOCK_VALUES + slot for k in range(count[block])] for block, slot in self.counters
         ]
+        self.words = struct.Struct("<%dI" % (self.buffer_size // 4))
 
     def values(self):
         self._ioctl(self.reader, HWCNT_READER_DUMP, bytearray(4), "DUMP")
@@ -476,9 +476,9 @@ class MaliCounters:
         self._ioctl(self.reader, HWCNT_READER_GET_BUFFER, meta, "GET_BUFFER")
         index = HWCNT_META.unpack(bytes(meta))[2]
         base = index * self.buffer_size
-        sample = bytes(self.map[base : base + self.buffer_size])
+        words = self.words.unpack_from(self.map, base)
         self._ioctl(self.reader, HWCNT_READER_PUT_BUFFER, meta, "PUT_BUFFER")
-        return [[U32.unpack_from(sample, off)[0] for off in offsets] for offsets in self.offsets]
+        return [[words[i] for i in offsets] for offsets in self.offsets]
 
     def prime(self):
         self.last = self.values()

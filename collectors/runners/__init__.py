@@ -28,8 +28,8 @@ class WorkloadSpec:
 
     @property
     def name(self) -> str:
-        """The trace's `workload` label."""
-        return self.text
+        """The trace's `workload` label: `label=` if given, else the spec as written."""
+        return self.options.get("label") or self.text
 
 
 @dataclass
@@ -83,7 +83,14 @@ class Runner:
         return int(value)
 
     def _marked(self, device: Device, argv: list[str], timeout_s: float | None = None):
-        """Run argv on the phone between start/end marks: (start_s, end_s, status, stdout, stderr)."""
+        """Run argv on the phone between start/end marks: (start_s, end_s, status, stdout, stderr).
+        On the in-process virtual phone simulated time stands still between commands, so its clock is read
+        directly around the command; elsewhere the sampler's `exec` mode takes CLOCK_MONOTONIC on the phone."""
+        phone = getattr(device, "phone", None)
+        if phone is not None:
+            start = phone.state.uptime_s
+            result = device.shell(" ".join(shlex.quote(a) for a in argv), timeout_s=timeout_s)
+            return start, phone.state.uptime_s, result.exit_code, result.stdout, result.stderr
         command = f"python3 {shlex.quote(self.sampler_path)} exec -- " + " ".join(shlex.quote(a) for a in argv)
         result = device.shell(command, timeout_s=timeout_s)
         start = end = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import tempfile
 from pathlib import Path
 
 from collectors.errors import CollectorError
@@ -11,6 +12,8 @@ from collectors.runners.timings import parse_timings
 
 DEFAULT_BIN = "llama-cli"
 MODEL_DIR = "/data/local/tmp/fusegov/models"
+PROMPT_DIR = "/data/local/tmp/fusegov/prompts"
+_PUSHED: set[tuple[str, str]] = set()
 
 
 class LlmRunner(Runner):
@@ -50,9 +53,23 @@ class LlmRunner(Runner):
         if not device.exists(self.model_path):
             raise CollectorError(f"{device.name}: model file {self.model_path} not found on the phone: push the GGUF file")
 
+    def _prompt_file(self, device) -> str:
+        """A prompt of `prompt_tokens` tokens ("the" is one token after BOS in LLaMA-family vocabularies),
+        pushed once per length and passed with -f."""
+        path = f"{PROMPT_DIR}/prompt-{self.prompt_tokens}.txt"
+        key = (device.name, path)
+        if key not in _PUSHED:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / "prompt.txt"
+                local.write_text(" ".join(["the"] * (self.prompt_tokens - 1)))
+                device.shell(f"mkdir -p {PROMPT_DIR}")
+                device.push(local, path)
+            _PUSHED.add(key)
+        return path
+
     def run(self, device) -> RunResult:
-        prompt = " ".join(["the"] * (self.prompt_tokens - 1))  # one token per word after BOS
-        argv = [self.binary, "-m", self.model_path, "-p", prompt, "-n", str(self.decode_tokens + 1), "-no-cnv"]
+        prompt = self._prompt_file(device)
+        argv = [self.binary, "-m", self.model_path, "-f", prompt, "-n", str(self.decode_tokens + 1), "-no-cnv"]
         start, end, status, out, err = self._marked(device, argv)
         text = out + "\n" + err
         timings = parse_timings(text)

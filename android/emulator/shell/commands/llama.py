@@ -21,7 +21,7 @@ from android.emulator.sim.llm_models import builtin_models, check_fits, load_mod
 from android.errors import DeviceError, WorkloadError
 
 FLASH_BYTES_PER_S = 1.5e9  # UFS 3.1 sequential read: the time to map and touch the weights
-STEP_S = 0.02  # the process checks on its request this often (simulated)
+STEP_S = 0.1  # the process checks on its request this often (simulated)
 VALUE_FLAGS = {"-m", "--model", "-p", "--prompt", "-n", "--n-predict", "-t", "--threads", "-c", "--ctx-size",
                "-ngl", "--n-gpu-layers", "-b", "--batch-size", "--temp", "-s", "--seed", "-f", "--file",
                "--top-k", "--top-p", "--repeat-penalty"}

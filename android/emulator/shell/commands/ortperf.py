@@ -17,7 +17,7 @@ from android.errors import DeviceError, WorkloadError
 
 SESSION_BYTES_PER_S = 0.5e9  # graph parsing, optimisation and weight prepacking
 SESSION_FIXED_S = 0.02
-STEP_S = 0.02
+STEP_S = 0.1  # the process checks on its runs this often (simulated)
 VALUE_FLAGS = {"-m", "-r", "-t", "-e", "-x", "-y", "-c", "-o", "-S", "-p", "-f", "-F", "-C", "-i", "-d"}
 SWITCHES = {"-I", "-A", "-M", "-P", "-s", "-v", "-q", "-u", "-z", "-n", "-Z", "-D"}
 
