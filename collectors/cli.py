@@ -16,17 +16,23 @@ plot and a summary (samples, dropped, duration, mean power per rail) follow."""
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("collect", help="trace a phone while workloads run", description=HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "collect",
+        help="trace a phone while workloads run",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     from android.connect import add_device_options
 
     add_device_options(p)
-    p.add_argument("--workload", action="append", default=[], metavar="SPEC", help="KIND:TARGET[,key=value] (see above)")
+    p.add_argument(
+        "--workload", action="append", default=[], metavar="SPEC", help="KIND:TARGET[,key=value] (see above)"
+    )
     p.add_argument("--duration", type=float, metavar="S", help="repeat the workloads until S seconds have passed")
     p.add_argument("--period-ms", type=float, default=10.0, metavar="N", help="sampling period (default 10, down to 2)")
     p.add_argument("--pmcs", default="all", metavar="all|pass|N|NAME,...", help="GPU counters (default all)")
     p.add_argument("--pin", metavar="KNOB=FREQ,...", help="pin knobs for the run (restored afterwards)")
-    p.add_argument("--sweep", metavar="FILE", help="JSON list of pin settings ([{\"gpu\": \"848MHz\"}, ...])")
+    p.add_argument("--sweep", metavar="FILE", help='JSON list of pin settings ([{"gpu": "848MHz"}, ...])')
     p.add_argument("--link", choices=["auto", "shell", "inprocess"], default="auto", help="how the sampler runs")
     p.add_argument("-o", "--output", required=True, metavar="FILE.parquet|DIR", help="where the trace goes")
     p.add_argument("--perfetto", metavar="F", help="also write a Perfetto trace")
@@ -76,8 +82,16 @@ def run_collect(args) -> int:
     bar = tqdm(unit="samples", file=sys.stderr, desc="collect", disable=None)
     try:
         result = collect(
-            device, args.workload, period_s=args.period_ms / 1e3, pmcs=args.pmcs, settings=_settings(args),
-            duration_s=args.duration, link=args.link, partial_path=partial, reopen=reopen, on_progress=bar.update,
+            device,
+            args.workload,
+            period_s=args.period_ms / 1e3,
+            pmcs=args.pmcs,
+            settings=_settings(args),
+            duration_s=args.duration,
+            link=args.link,
+            partial_path=partial,
+            reopen=reopen,
+            on_progress=bar.update,
         )
     finally:
         bar.close()
@@ -91,8 +105,10 @@ def run_collect(args) -> int:
     else:
         write_dataset(result.frame, out, result.meta)
     s = result.summary()
-    print(f"{device.name}: {s['samples']} samples, {s['dropped']} dropped, {s['duration_s']:.2f} s, "
-          f"{s['passes']} pass(es), {s['late_ticks']} late ticks -> {out}")
+    print(
+        f"{device.name}: {s['samples']} samples, {s['dropped']} dropped, {s['duration_s']:.2f} s, "
+        f"{s['passes']} pass(es), {s['late_ticks']} late ticks -> {out}"
+    )
     for run in result.meta["workload_runs"]:
         extra = ", ".join(f"{k} {v:.4g}" for k, v in run.items() if isinstance(v, float))
         print(f"  {run['workload']} [{run['setting']}]: {extra}")

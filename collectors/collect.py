@@ -114,7 +114,9 @@ def query_counters(device: Device, info, counters: list[pmc.PmcCounter], link: s
     try:
         answer = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise CollectorError(f"{device.name}: GPU counter query failed: {(result.stderr or result.stdout)[:300]}") from None
+        raise CollectorError(
+            f"{device.name}: GPU counter query failed: {(result.stderr or result.stdout)[:300]}"
+        ) from None
     if "error" in answer:
         raise CollectorError(f"{device.name}: {answer['error']}")
     return answer
@@ -231,7 +233,9 @@ def collect(
         writer_state.close()
         exc.partial = writer_state.path
         if writer_state.path is not None and writer_state.rows:
-            exc.args = (f"{exc.args[0]} ({writer_state.rows} samples collected before the failure are in {writer_state.path})",)
+            exc.args = (
+                f"{exc.args[0]} ({writer_state.rows} samples collected before the failure are in {writer_state.path})",
+            )
         raise
     writer_state.close()
     per_pass = [pd.concat(f, ignore_index=True) for f in frames]

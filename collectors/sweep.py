@@ -42,8 +42,11 @@ def virtual_workloads(profile: str) -> dict[str, str]:
     for name in builtin_models():
         try:
             check_fits(
-                load_model(name), sum(PROMPT_TOKENS[1:] + DECODE_TOKENS[1:]), phone.memory_bytes,
-                phone.physics.memory.app_usable_fraction, phone.name,
+                load_model(name),
+                sum(PROMPT_TOKENS[1:] + DECODE_TOKENS[1:]),
+                phone.memory_bytes,
+                phone.physics.memory.app_usable_fraction,
+                phone.name,
             )
         except WorkloadError:
             continue
@@ -112,8 +115,14 @@ def collect_sweep(
         in_process = getattr(target, "phone", None) is not None
         watch = monitor if monitor is not None else (["gpu"] if in_process else None)
         result = collect(
-            target, _requests(name, seed, 64), period_s=period_s, pmcs=pmcs, settings=settings, duration_s=share_s,
-            monitor=watch, run_label=name,
+            target,
+            _requests(name, seed, 64),
+            period_s=period_s,
+            pmcs=pmcs,
+            settings=settings,
+            duration_s=share_s,
+            monitor=watch,
+            run_label=name,
         )
         frame = _within_share(result.frame, settings, share_s)
         running = (frame["workload"] != "") & ~frame["phase"].isin(["load", "idle"])

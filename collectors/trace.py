@@ -192,6 +192,7 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
 
 # ------------------------------------------------------------------------------ incremental, datasets
 PARTITIONS = ("device", "workload", "run")
+EMPTY_PARTITION = "__empty__"  # rows outside any workload (workload "") go to workload=__empty__
 ROW_GROUP_S = 1.0  # the incremental writer's row groups span at most this much device time
 
 
@@ -245,21 +246,33 @@ class TraceWriter:
 
 
 def write_dataset(frame: pd.DataFrame, directory: str | Path, metadata: dict) -> list[Path]:
-    """A hive-partitioned dataset: DIR/device=D/workload=W/run=R/part-0.parquet, one file per workload run
-    (rows grouped by `workload` and the metadata's `run` label), each a complete fusegov trace."""
+    """A hive-partitioned dataset: DIR/device=D/workload=W/run=R/part-0.parquet, one file per workload and
+    run label (the metadata's `run`). As hive datasets do, the partition values live in the path (URI-encoded,
+    which pyarrow, DuckDB and Spark decode), not in the files; read_trace(DIR) puts `workload` back."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     directory = Path(directory)
     device = _partition_value(str(metadata.get("device", "device")))
     run = _partition_value(str(metadata.get("run", "0")))
     paths = []
     for workload, rows in frame.groupby("workload", sort=False):
+        check_trace(rows, metadata)
         folder = directory / f"device={device}" / f"workload={_partition_value(str(workload))}" / f"run={run}"
-        paths.append(write_trace(rows.reset_index(drop=True), folder / "part-0.parquet", metadata))
+        folder.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(rows.drop(columns=["workload"]).reset_index(drop=True), preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[METADATA_KEY] = json.dumps(metadata).encode()
+        pq.write_table(table.replace_schema_metadata(meta), folder / "part-0.parquet")
+        paths.append(folder / "part-0.parquet")
     return paths
 
 
 def _partition_value(text: str) -> str:
-    """A value safe in a hive path segment (no '/', '=' or spaces)."""
-    return re.sub(r"[^A-Za-z0-9._:+-]", "_", text) or "_"
+    """A value for a hive path segment, URI-encoded as pyarrow's hive partitioning decodes it."""
+    from urllib.parse import quote
+
+    return quote(text, safe="") or EMPTY_PARTITION
 
 
 def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -275,9 +288,9 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
     except Exception as exc:  # pyarrow raises several unrelated types for a bad dataset
         raise TraceError(f"{path}: not a readable Parquet dataset ({exc})") from None
     frame = table.to_pandas()
-    for name in PARTITIONS:  # the partition keys are in the rows already (workload) or in the metadata
-        if name in frame.columns and name not in REQUIRED_COLUMNS:
-            frame[name] = frame[name].astype(str)
+    for name in PARTITIONS:
+        if name in frame.columns:
+            frame[name] = frame[name].astype(str).replace(EMPTY_PARTITION, "")
     metas = []
     for file in files:
         raw = (pq.read_schema(file).metadata or {}).get(METADATA_KEY)
@@ -285,7 +298,9 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
     meta = dict(metas[0])
     meta["runs"] = [m.get("run") for m in metas]
     extra = [c for c in ("device", "run") if c in frame.columns]
-    return frame.drop(columns=extra), meta
+    frame = frame.drop(columns=extra)
+    first = [c for c in REQUIRED_COLUMNS if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]], meta
 
 
 def export_csv(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -458,15 +458,22 @@ class MaliCounters:
         self.l2_slices = blocks - 2 - self.cores
         if self.l2_slices < 1:
             raise SamplerError(
-                "a %d-byte sample cannot hold %d shader cores; give the GPU's core count" % (self.buffer_size, self.cores)
+                "a %d-byte sample cannot hold %d shader cores; give the GPU's core count"
+                % (self.buffer_size, self.cores)
             )
         self._ioctl(self.reader, HWCNT_READER_SET_INTERVAL, bytearray(U32.pack(0)), "SET_INTERVAL")
         self.map = self.os.mmap(self.reader, MALI_BUFFER_COUNT * self.buffer_size)
         first = {MALI_BLOCK_FE: 0, MALI_BLOCK_TILER: 1, MALI_BLOCK_MEMORY: 2, MALI_BLOCK_SHADER: 2 + self.l2_slices}
-        count = {MALI_BLOCK_FE: 1, MALI_BLOCK_TILER: 1, MALI_BLOCK_MEMORY: self.l2_slices, MALI_BLOCK_SHADER: self.cores}
+        count = {
+            MALI_BLOCK_FE: 1,
+            MALI_BLOCK_TILER: 1,
+            MALI_BLOCK_MEMORY: self.l2_slices,
+            MALI_BLOCK_SHADER: self.cores,
+        }
         # word index of every instance of each counter, in sample order
         self.offsets = [
-            [(first[block] + k) * MALI_BLOCK_VALUES + slot for k in range(count[block])] for block, slot in self.counters
+            [(first[block] + k) * MALI_BLOCK_VALUES + slot for k in range(count[block])]
+            for block, slot in self.counters
         ]
         self.words = struct.Struct("<%dI" % (self.buffer_size // 4))
 
@@ -527,8 +534,10 @@ def _open_gpu(sys_os, path):
         return sys_os.open(path, write=True)
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise SamplerError("%s: permission denied: GPU counters need root (start the sampler with su)" % path)
-        raise SamplerError("%s: cannot open the GPU device (%s)" % (path, exc.strerror or exc))
+            raise SamplerError(
+                "%s: permission denied: GPU counters need root (start the sampler with su)" % path
+            ) from None
+        raise SamplerError("%s: cannot open the GPU device (%s)" % (path, exc.strerror or exc)) from None
 
 
 # --- the sampler ----------------------------------------------------------------------------------

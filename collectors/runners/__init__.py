@@ -45,7 +45,9 @@ def parse_spec(text: str) -> WorkloadSpec:
     kind, sep, rest = str(text).strip().partition(":")
     kind = kind.strip().lower()
     if kind not in RUNNERS:
-        raise CollectorError(f"--workload {text!r}: unknown kind {kind!r}; use one of {', '.join(RUNNERS)} (KIND:TARGET)")
+        raise CollectorError(
+            f"--workload {text!r}: unknown kind {kind!r}; use one of {', '.join(RUNNERS)} (KIND:TARGET)"
+        )
     parts = rest.split(",") if rest else []
     target = parts[0].strip() if parts else ""
     options = {}

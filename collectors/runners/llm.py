@@ -51,7 +51,9 @@ class LlmRunner(Runner):
                 "/data/local/tmp/llama-cli, chmod +x) and give bin=PATH"
             )
         if not device.exists(self.model_path):
-            raise CollectorError(f"{device.name}: model file {self.model_path} not found on the phone: push the GGUF file")
+            raise CollectorError(
+                f"{device.name}: model file {self.model_path} not found on the phone: push the GGUF file"
+            )
 
     def _prompt_file(self, device) -> str:
         """A prompt of `prompt_tokens` tokens ("the" is one token after BOS in LLaMA-family vocabularies),

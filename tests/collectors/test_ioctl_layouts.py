@@ -62,7 +62,9 @@ def test_kgsl_structs_pack_as_the_arm64_kernel_lays_them_out(sampler):
     packed = sampler.KGSL_READ.pack(0xAABBCCDD00112233, 5)
     assert packed == struct.pack("<Q", 0xAABBCCDD00112233) + struct.pack("<I", 5) + bytes(12)
     # kgsl_perfcounter_read_group {u32 groupid, countable; u64 value}
-    assert sampler.KGSL_READ_GROUP.pack(0xA, 2, 2**40 + 5) == bytes.fromhex("0a000000 02000000") + struct.pack("<Q", 2**40 + 5)
+    assert sampler.KGSL_READ_GROUP.pack(0xA, 2, 2**40 + 5) == bytes.fromhex("0a000000 02000000") + struct.pack(
+        "<Q", 2**40 + 5
+    )
     for name in ("GET", "PUT", "QUERY", "READ", "READ_GROUP"):
         assert getattr(sampler, f"KGSL_{name}").format == getattr(kgsl, name).format
 
@@ -73,4 +75,6 @@ def test_kbase_structs(sampler):
     assert sampler.KBASE_READER_SETUP.size == 20
     # kbase_hwcnt_reader_metadata {u64 timestamp; u32 event_id; u32 buffer_idx}
     assert sampler.HWCNT_META.pack(2**33, 1, 3) == struct.pack("<Q", 2**33) + bytes.fromhex("01000000 03000000")
-    assert sampler.HWCNT_META.format == mali.META.format and sampler.KBASE_READER_SETUP.format == mali.READER_SETUP.format
+    assert (
+        sampler.HWCNT_META.format == mali.META.format and sampler.KBASE_READER_SETUP.format == mali.READER_SETUP.format
+    )

@@ -35,11 +35,10 @@ from pathlib import Path
 
 import pytest
 
-from governor.cli import main
-
 from android.emulator.sim import cnn_zoo
 from collectors.sweep import collect_sweep, gpu_settings, virtual_workloads
 from collectors.trace import write_trace
+from governor.cli import main
 
 MIN_RATIO = 2.7
 SEED = 1

@@ -22,11 +22,42 @@ from android.errors import DeviceError, WorkloadError
 
 FLASH_BYTES_PER_S = 1.5e9  # UFS 3.1 sequential read: the time to map and touch the weights
 STEP_S = 0.1  # the process checks on its request this often (simulated)
-VALUE_FLAGS = {"-m", "--model", "-p", "--prompt", "-n", "--n-predict", "-t", "--threads", "-c", "--ctx-size",
-               "-ngl", "--n-gpu-layers", "-b", "--batch-size", "--temp", "-s", "--seed", "-f", "--file",
-               "--top-k", "--top-p", "--repeat-penalty"}
-SWITCHES = {"-no-cnv", "--no-conversation", "--log-timestamps", "--log-prefix", "--no-warmup", "-e", "--escape",
-            "--no-display-prompt", "--simple-io", "--verbose-prompt"}
+VALUE_FLAGS = {
+    "-m",
+    "--model",
+    "-p",
+    "--prompt",
+    "-n",
+    "--n-predict",
+    "-t",
+    "--threads",
+    "-c",
+    "--ctx-size",
+    "-ngl",
+    "--n-gpu-layers",
+    "-b",
+    "--batch-size",
+    "--temp",
+    "-s",
+    "--seed",
+    "-f",
+    "--file",
+    "--top-k",
+    "--top-p",
+    "--repeat-penalty",
+}
+SWITCHES = {
+    "-no-cnv",
+    "--no-conversation",
+    "--log-timestamps",
+    "--log-prefix",
+    "--no-warmup",
+    "-e",
+    "--escape",
+    "--no-display-prompt",
+    "--simple-io",
+    "--verbose-prompt",
+}
 WORDS = ("the", "of", "and", "a", "to", "in", "is", "it", "that", "for")
 
 
@@ -140,8 +171,13 @@ def cmd_llama(ctx: Ctx) -> int:
     n_predict = max(n_predict, 1)
     n_prompt = _prompt_tokens(prompt)
     try:
-        check_fits(model, n_prompt + n_predict, phone.profile.memory_bytes,
-                   phone.profile.physics.memory.app_usable_fraction, phone.profile.name)
+        check_fits(
+            model,
+            n_prompt + n_predict,
+            phone.profile.memory_bytes,
+            phone.profile.physics.memory.app_usable_fraction,
+            phone.profile.name,
+        )
         request = LlmRequest(model, n_prompt, n_predict - 1)
     except WorkloadError as exc:
         log(f"llama_new_context_with_model: failed: {exc}", "E")
@@ -189,7 +225,9 @@ def cmd_llama(ctx: Ctx) -> int:
         lines.append(sample_line)
     else:
         lines += [sample_line, f"{name}:        load time = {(t_load_end - start_s) * 1e3:10.2f} ms"]
-    lines.append(f"{name}: prompt eval time = {prompt_s * 1e3:10.2f} ms / {n_prompt:5d} tokens {rate(prompt_s * 1e3, n_prompt)}")
+    lines.append(
+        f"{name}: prompt eval time = {prompt_s * 1e3:10.2f} ms / {n_prompt:5d} tokens {rate(prompt_s * 1e3, n_prompt)}"
+    )
     lines.append(f"{name}:        eval time = {eval_s * 1e3:10.2f} ms / {runs:5d} runs   {rate(eval_s * 1e3, runs)}")
     tail = "" if legacy else f" / {n_prompt + runs:5d} tokens"
     lines.append(f"{name}:       total time = {total_s * 1e3:10.2f} ms{tail}")

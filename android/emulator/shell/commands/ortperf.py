@@ -104,6 +104,9 @@ def cmd_ort_perf(ctx: Ctx) -> int:
         f"Peak working set size: {int(workload.resident_bytes)} bytes\n"
         f"Min Latency: {timed.min():g} s\n"
         f"Max Latency: {timed.max():g} s\n"
-        + "".join(f"P{p} Latency: {np.percentile(timed, q):g} s\n" for p, q in (("50", 50), ("90", 90), ("95", 95), ("99", 99), ("999", 99.9)))
+        + "".join(
+            f"P{p} Latency: {np.percentile(timed, q):g} s\n"
+            for p, q in (("50", 50), ("90", 90), ("95", 95), ("99", 99), ("999", 99.9))
+        )
     )
     return 0
