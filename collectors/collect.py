@@ -31,6 +31,7 @@ from collectors.trace import REQUIRED_COLUMNS, check_trace, columns_of, pmc_colu
 
 DEFAULT_PERIOD_S = 0.01
 POLL_S = 0.2
+MIN_RUN_S = 1e-3  # a budget below `timeout`'s resolution (and 0 means none to it): no further run
 SAMPLER_REMOTE = "/data/local/tmp/fusegov/sampler.py"
 
 
@@ -46,6 +47,12 @@ class RunRecord:
     @property
     def start_s(self) -> float:
         return self.result.phases[0][0]
+
+    @property
+    def work_start_s(self) -> float:
+        """Where the work itself starts (after loading, whose length differs from pass to pass: a model
+        file is read from flash the first time and from the page cache after)."""
+        return next((start for start, _, label in self.result.phases if label != "load"), self.start_s)
 
     @property
     def end_s(self) -> float:
@@ -272,15 +279,19 @@ def _push_sampler(device: Device, link: SamplerLink) -> None:
 
 
 def _run_workloads(device: Device, specs, runners, duration_s: float | None):
-    """Each workload once, or the list over and over until `duration_s` of device time has passed."""
+    """Each workload once, or the list over and over until `duration_s` of device time has passed (the run
+    in progress then is stopped at that point: runners keep the phases of a cut run)."""
     start = None
+    left_s = duration_s
     while True:
         for spec, runner in zip(specs, runners):
-            result = runner.run(device)
+            result = runner.run(device, left_s)
             start = result.phases[0][0] if start is None else start
             yield spec, result
-            if duration_s is not None and result.phases[-1][1] - start >= duration_s:
-                return
+            if duration_s is not None:
+                left_s = duration_s - (result.phases[-1][1] - start)
+                if left_s < MIN_RUN_S:
+                    return
         if duration_s is None:
             return
 
@@ -392,8 +403,8 @@ def label_phases(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
 
 def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: float) -> tuple[pd.DataFrame, dict]:
     """Pass 0's rows, with the counters of later passes taken from their row nearest in time since the start
-    of the same workload run. Returns the merged rows and, per channel every pass has, the largest
-    relative difference between passes of its mean over each workload run."""
+    of the same workload run's work (after loading). Returns the merged rows and, per channel every pass
+    has, the largest relative difference between passes of its mean over each workload run's work."""
     base = frames[0]
     agreement: dict[str, float] = {}
     if len(frames) == 1:
@@ -423,10 +434,12 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
             pick = rows_p[order][np.where(nearer, prev, idx)]
             close = np.abs(rel[pick] - want) <= period_s
             values[rows_b[close]] = frame[counters].to_numpy(float)[pick[close]]
-            for column in shared:
+            work_b = rows_b[base["phase"].to_numpy()[rows_b] != "load"]
+            work_p = rows_p[frame["phase"].to_numpy()[rows_p] != "load"]
+            for column in shared if len(work_b) and len(work_p) else ():
                 if column in frame:
-                    a = float(np.nanmean(base[column].to_numpy(float)[rows_b]))
-                    b = float(np.nanmean(frame[column].to_numpy(float)[rows_p]))
+                    a = float(np.nanmean(base[column].to_numpy(float)[work_b]))
+                    b = float(np.nanmean(frame[column].to_numpy(float)[work_p]))
                     scale = max(abs(a), abs(b), 1e-12)
                     agreement[column] = max(agreement.get(column, 0.0), abs(a - b) / scale)
         merged = pd.concat([merged, pd.DataFrame(values, columns=counters, index=merged.index)], axis=1)
@@ -435,7 +448,7 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
 
 def _relative_time(frame: pd.DataFrame, runs: list[RunRecord]) -> np.ndarray:
     run_index = frame["_run"].to_numpy()
-    starts = np.array([r.start_s for r in runs] + [np.nan])
+    starts = np.array([r.work_start_s for r in runs] + [np.nan])
     return frame["t_s"].to_numpy() - starts[run_index]
 
 

@@ -112,6 +112,7 @@ class ShellLink(SamplerLink):
         self.config = dict(config, out_path=self.out_path)
         self.offset = 0
         self.buffer = LineBuffer()
+        self.waiting: list[str] = []  # sample lines that came with the header
 
     def start(self) -> None:
         device = self.device
@@ -138,6 +139,7 @@ class ShellLink(SamplerLink):
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while self.header is None and self.error is None:
             self._fetch()
+            self.waiting += self._absorb(self.buffer.take())
             if self.header is None and self.error is None:
                 if time.monotonic() > deadline:
                     raise CollectorError(f"{device.name}: the sampler did not start: {self._stderr() or 'no output'}")
@@ -186,7 +188,8 @@ class ShellLink(SamplerLink):
 
     def poll(self) -> list[str]:
         self._fetch()
-        return self._absorb(self.buffer.take())
+        out, self.waiting = self.waiting, []
+        return out + self._absorb(self.buffer.take())
 
     def stop(self) -> list[str]:
         lines = []
@@ -194,12 +197,15 @@ class ShellLink(SamplerLink):
         if pid and self.ended is None and self.error is None:
             self.device.shell(f"su -c {shlex.quote(f'kill -INT {int(pid)}')}")
         deadline = time.monotonic() + STOP_TIMEOUT_S
+        period_s = float(self.config.get("period_s", 0.01))
         while self.ended is None and self.error is None:
             lines += self.poll()
             if self.ended is None and self.error is None:
                 if time.monotonic() > deadline:
                     raise CollectorError(f"{self.device.name}: the sampler did not stop within {STOP_TIMEOUT_S:.0f} s")
-                time.sleep(0.05)
+                # Wait a sampling period on the phone's clock: the sampler ends at its next wake-up (a phone
+                # whose time moves only while someone sleeps, the in-process virtual phone, needs this).
+                self.device.shell(f"sleep {period_s:g}")
         lines += self._absorb(self.buffer.take())
         for path in (self.config_path, self.err_path):
             try:

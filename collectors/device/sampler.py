@@ -641,22 +641,24 @@ class Sampler:
         if self.pmc:
             self.pmc.prime()
         end_ns = start + int(deadline_s * 1e9) if deadline_s else None
-        next_ns = start + period_ns
+        # the schedule sits on whole multiples of the period (the first tick at least half a period away), so
+        # samplers and workloads that keep to the clock's grid wake together
+        next_ns = (start + period_ns // 2) // period_ns * period_ns + period_ns
         last_flush = start
         slow = 0
         reason = "stopped"
+        now = start
         while not self.stop:
-            now = self.os.monotonic_ns()
             if now < next_ns:
                 self.os.sleep((next_ns - now) / 1e9)
                 if self.stop:
                     break
                 now = self.os.monotonic_ns()
             late = 0
-            if now >= next_ns + period_ns:  # woken a whole period late or more: re-anchor the schedule
+            if now >= next_ns + period_ns:  # woken a whole period late or more: back onto the grid from here
                 late = (now - next_ns) // period_ns
                 self.late_total += late
-                next_ns = now
+                next_ns = now - now % period_ns
             self.sample(now, late)
             next_ns += period_ns
             done = self.os.monotonic_ns()
@@ -672,6 +674,7 @@ class Sampler:
             if end_ns is not None and done >= end_ns:
                 reason = "deadline"
                 break
+            now = done  # one clock read per sample besides the wake-up's
         self._emit("E %d %d %s\n" % (self.seq, self.late_total, reason), force=True)
         return reason
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from android.device import Device
 from collectors.errors import CollectorError
 
+TIMED_OUT = 124  # exit status of toybox's `timeout` when it stopped the command
+
 
 @dataclass
 class WorkloadSpec:
@@ -75,7 +77,8 @@ class Runner:
     def prepare(self, device: Device) -> None:
         """Push what the workload needs and check its binary and inputs are on the phone."""
 
-    def run(self, device: Device) -> RunResult:
+    def run(self, device: Device, budget_s: float | None = None) -> RunResult:
+        """One run; with `budget_s`, stopped (phases kept) once that much device time has passed."""
         raise NotImplementedError
 
     def _int(self, key: str, default: int, low: int = 1) -> int:

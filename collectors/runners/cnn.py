@@ -52,8 +52,14 @@ class CnnRunner(Runner):
         if not device.exists(self.model_path):
             raise CollectorError(f"{device.name}: model file {self.model_path} not found on the phone")
 
-    def run(self, device) -> RunResult:
-        argv = [self.binary, "-m", "times", "-r", str(self.runs), "-I", self.model_path]
+    def run(self, device, budget_s: float | None = None) -> RunResult:
+        # with a budget, ONNX Runtime's own duration mode (whole seconds, at least one)
+        mode = (
+            ["-m", "times", "-r", str(self.runs)]
+            if budget_s is None
+            else ["-m", "duration", "-t", str(max(1, int(budget_s)))]
+        )
+        argv = [self.binary, *mode, "-I", self.model_path]
         start, end, status, out, err = self._marked(device, argv)
         summary = parse_ort_perf(out + "\n" + err)
         if status != 0 or "mean_s" not in summary:

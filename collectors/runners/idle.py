@@ -18,7 +18,8 @@ class IdleRunner(Runner):
         if not seconds > 0:
             raise CollectorError(f"--workload {spec.text!r}: idle needs a positive number of seconds (idle:2)")
 
-    def run(self, device) -> RunResult:
+    def run(self, device, budget_s: float | None = None) -> RunResult:
         seconds = float(self.spec.target or "1")
+        seconds = seconds if budget_s is None else min(seconds, budget_s)
         start, end, status, out, err = self._marked(device, ["sleep", f"{seconds:g}"])
         return RunResult([(start, end, "idle")], {"duration_s": end - start}, out)

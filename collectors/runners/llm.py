@@ -7,13 +7,12 @@ import tempfile
 from pathlib import Path
 
 from collectors.errors import CollectorError
-from collectors.runners import Runner, RunResult
+from collectors.runners import TIMED_OUT, Runner, RunResult
 from collectors.runners.timings import parse_timings
 
 DEFAULT_BIN = "llama-cli"
 MODEL_DIR = "/data/local/tmp/fusegov/models"
 PROMPT_DIR = "/data/local/tmp/fusegov/prompts"
-_PUSHED: set[tuple[str, str]] = set()
 
 
 class LlmRunner(Runner):
@@ -54,41 +53,55 @@ class LlmRunner(Runner):
             raise CollectorError(
                 f"{device.name}: model file {self.model_path} not found on the phone: push the GGUF file"
             )
+        self._push_prompt(device)
 
-    def _prompt_file(self, device) -> str:
+    def _push_prompt(self, device) -> None:
         """A prompt of `prompt_tokens` tokens ("the" is one token after BOS in LLaMA-family vocabularies),
-        pushed once per length and passed with -f."""
-        path = f"{PROMPT_DIR}/prompt-{self.prompt_tokens}.txt"
-        key = (device.name, path)
-        if key not in _PUSHED:
-            with tempfile.TemporaryDirectory() as tmp:
-                local = Path(tmp) / "prompt.txt"
-                local.write_text(" ".join(["the"] * (self.prompt_tokens - 1)))
-                device.shell(f"mkdir -p {PROMPT_DIR}")
-                device.push(local, path)
-            _PUSHED.add(key)
-        return path
+        passed with -f."""
+        self.prompt_path = f"{PROMPT_DIR}/prompt-{self.prompt_tokens}.txt"
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "prompt.txt"
+            local.write_text(" ".join(["the"] * (self.prompt_tokens - 1)))
+            device.shell(f"mkdir -p {PROMPT_DIR}")
+            device.push(local, self.prompt_path)
 
-    def run(self, device) -> RunResult:
-        prompt = self._prompt_file(device)
-        argv = [self.binary, "-m", self.model_path, "-f", prompt, "-n", str(self.decode_tokens + 1), "-no-cnv"]
+    def run(self, device, budget_s: float | None = None) -> RunResult:
+        argv = [
+            self.binary,
+            "-m",
+            self.model_path,
+            "-f",
+            self.prompt_path,
+            "-n",
+            str(self.decode_tokens + 1),
+            "-no-cnv",
+        ]
+        if budget_s is not None:  # llama.cpp prints its timings so far on SIGINT: a cut run keeps its phases
+            argv = ["timeout", "-s", "INT", f"{budget_s:.3f}", *argv]
         start, end, status, out, err = self._marked(device, argv)
         text = out + "\n" + err
         timings = parse_timings(text)
-        if status != 0 or timings.ttft_s is None:
+        cut = budget_s is not None and status == TIMED_OUT
+        ttft = timings.ttft_s if timings.prompt_tokens else None  # None until the prompt is evaluated
+        if not cut and (status != 0 or ttft is None):
             tail = "\n".join(text.strip().splitlines()[-4:])
             raise CollectorError(f"{device.name}: {self.binary} failed (status {status}): {tail}")
-        prefill_start = start + (timings.load_ms or 0.0) / 1e3
-        first_token = prefill_start + timings.ttft_s
-        decode_end = first_token + (timings.eval_runs or 0) * (timings.tpot_s or 0.0)
-        phases = [(start, prefill_start, "load"), (prefill_start, first_token, "prefill")]
-        if decode_end > first_token:
-            phases.append((first_token, min(decode_end, max(end, decode_end)), "decode"))
+        load_end = end if timings.load_ms is None else min(start + timings.load_ms / 1e3, end)
+        phases = [(start, load_end, "load")]
+        if ttft is None:
+            phases += [(load_end, end, "prefill")] if end > load_end else []
+        else:
+            first_token = load_end + ttft
+            decode_end = end if cut else first_token + (timings.eval_runs or 0) * (timings.tpot_s or 0.0)
+            phases.append((load_end, first_token, "prefill"))
+            if decode_end > first_token:
+                phases.append((first_token, decode_end, "decode"))
         metrics = {
-            "ttft_s": timings.ttft_s,
+            "ttft_s": ttft if ttft is not None else float("nan"),
             "tpot_s": timings.tpot_s if timings.tpot_s is not None else float("nan"),
             "prompt_tokens": float(timings.prompt_tokens or 0),
-            "decode_tokens": float((timings.eval_runs or 0) + 1),
+            "decode_tokens": float((timings.eval_runs or 0) + 1 if ttft is not None else 0),
             "load_s": (timings.load_ms or 0.0) / 1e3,
+            "cut": float(cut),
         }
         return RunResult(phases, metrics, text)

@@ -42,13 +42,15 @@ def devices_of(phone: VirtualPhone) -> dict[str, CharDevice]:
 
 
 def install(phone: VirtualPhone) -> None:
-    """Put the phone's device nodes into /dev (crw-rw-rw- as on a phone; reading one is EINVAL)."""
+    """Put the phone's device nodes into /dev. Only root opens them (on a phone SELinux keeps the adb shell
+    out; here the node's mode does, so a script's open fails as there); reading or writing one is EINVAL:
+    a script opens it and uses ioctl and mmap (android.emulator.devices.scripts answers them)."""
     for path in devices_of(phone):
 
-        def refuse(path=path) -> str:
+        def refuse(*_, path=path) -> str:
             raise InvalidValueError(phone.serial, path, "", "a character device: open it and use ioctl")
 
-        phone.fs.add(path, Attr(mode=0o666, show=refuse))
+        phone.fs.add(path, Attr(mode=0o600, show=refuse, store=refuse))
 
 
 def open_device(phone: VirtualPhone, path: str, uid: int) -> DeviceFile:

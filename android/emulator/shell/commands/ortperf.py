@@ -5,13 +5,13 @@ runs for S seconds. The model path is a file on the phone."""
 
 from __future__ import annotations
 
-import signal
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from android.emulator.shell.interp import Cancelled, Ctx, command
+from android.emulator.shell.commands.simwait import sleep, wait_done
+from android.emulator.shell.interp import Ctx, command
 from android.emulator.sim.cnn import CnnRuns
 from android.errors import DeviceError, WorkloadError
 
@@ -20,12 +20,6 @@ SESSION_FIXED_S = 0.02
 STEP_S = 0.1  # the process checks on its runs this often (simulated)
 VALUE_FLAGS = {"-m", "-r", "-t", "-e", "-x", "-y", "-c", "-o", "-S", "-p", "-f", "-F", "-C", "-i", "-d"}
 SWITCHES = {"-I", "-A", "-M", "-P", "-s", "-v", "-q", "-u", "-z", "-n", "-Z", "-D"}
-
-
-def _sleep(ctx: Ctx, seconds: float) -> None:
-    session = ctx.session
-    if not session.runtime.clock.sleep(seconds, session.proc.pid, session.foreground, session.cancel):
-        raise Cancelled(session.proc.signal_no or signal.SIGTERM)
 
 
 @command("onnxruntime_perf_test")
@@ -72,16 +66,12 @@ def cmd_ort_perf(ctx: Ctx) -> int:
         return 255
     deadline = float(opts.get("-t", "600")) if mode == "duration" else None
     start = phone.now_s
-    _sleep(ctx, SESSION_FIXED_S + len(data) / SESSION_BYTES_PER_S)
+    sleep(ctx, SESSION_FIXED_S + len(data) / SESSION_BYTES_PER_S)
     created = phone.now_s
     with phone.lock:
         phone.start(workload)
-    run_start = phone.now_s
     try:
-        while not workload.done:
-            _sleep(ctx, STEP_S)
-            if deadline is not None and phone.now_s - run_start >= deadline:
-                break
+        wait_done(ctx, workload, STEP_S, deadline)
     finally:
         if not workload.done:
             with phone.lock:
