@@ -21,6 +21,9 @@ from collectors.trace import freq_col, power_col, temp_col, util_col
 _MISSING = re.compile(r"(?<!\S)-(?!\S)")  # a '-' standing alone: a read that failed
 TOTAL_RAIL = "total"
 BATTERY_RAIL = "battery"
+# Temperatures move over seconds (thermal time constants of phone parts): read at most every 100 ms, which
+# spares the sampler most of its reads at 10 ms (a thermal sensor read can cost a phone an I2C transfer).
+TEMP_PERIOD_S = 0.1
 
 
 @dataclass
@@ -68,7 +71,7 @@ def build_plan(
     zones = {}
     for zone in info.zones:
         name = f"temp:{zone.index}"
-        files.append({"path": zone.temp_file, "names": [name]})
+        files.append({"path": zone.temp_file, "names": [name], "every_s": TEMP_PERIOD_S})
         zones[name] = (zone.type, zone.component)
     odpm: dict[str, dict] = {}
     rails = {}

@@ -13,6 +13,7 @@ the metadata). Rows are written to `partial_path` as they arrive, so a failure k
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -190,6 +191,7 @@ def collect(
     dropped = 0
     writer_state = _PartialWriter(partial_path)
     reconnects = 0
+    sampler_cpu_s = 0.0
     seq_offset = 0
     try:
         for index, counters in enumerate(passes):
@@ -218,6 +220,7 @@ def collect(
                         lines += sampler_link.stop()
                         watcher.detach()
                         reconnects += sampler_link.reconnects
+                        sampler_cpu_s += sampler_link.cpu_s if math.isfinite(sampler_link.cpu_s) else 0.0
                     if sampler_link.error:
                         raise CollectorError(f"{device.name}: sampler: {sampler_link.error}")
                     header = sampler_link.header or {}
@@ -252,6 +255,7 @@ def collect(
         late_ticks=late_ticks,
         dropped=dropped,
         reconnects=reconnects,
+        sampler_cpu_s=sampler_cpu_s,
         passes={"count": len(passes), "agreement": agreement},
         battery_discharge_sign=battery_sign,
         power_sources=_power_sources(merged, info, monitor),

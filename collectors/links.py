@@ -70,6 +70,7 @@ class SamplerLink:
     ended: tuple[int, int, str] | None = None  # (samples, late ticks, reason)
     error: str | None = None
     reconnects = 0
+    cpu_s = float("nan")  # the sampler's CPU time while sampling (its end line says)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -90,8 +91,9 @@ class SamplerLink:
             elif line.startswith("#fusegov-sampler "):
                 self.header = json.loads(line.split(" ", 1)[1])
             elif line.startswith("E "):
-                n, late, reason = line.split()[1:4]
-                self.ended = (int(n), int(late), reason)
+                fields = line.split()
+                self.ended = (int(fields[1]), int(fields[2]), fields[3])
+                self.cpu_s = float(fields[4]) if len(fields) > 4 else float("nan")
             elif line.startswith("X "):
                 self.error = line[2:].strip()
         return samples
@@ -313,7 +315,6 @@ class InProcessLink(SamplerLink):
         self.cancel = threading.Event()
         self.thread: threading.Thread | None = None
         self.sampler = None
-        self.cpu_s = 0.0
         self._failure: BaseException | None = None
 
     def start(self) -> None:
@@ -326,18 +327,17 @@ class InProcessLink(SamplerLink):
         ready = threading.Event()
 
         def run() -> None:
-            start = time.thread_time()
             try:
                 ready.set()
                 self.sampler.run(None, self.config.get("deadline_s"))
             except InterruptedError:
-                self.sampler._emit(f"E {self.sampler.seq} {self.sampler.late_total} stopped\n", force=True)
+                sampler = self.sampler
+                sampler._emit(f"E {sampler.seq} {sampler.late_total} stopped {sampler.cpu_used_s():.6f}\n", force=True)
             except module.SamplerError as exc:
                 self.sampler.fail(str(exc))
             except BaseException as exc:  # reported by stop()
                 self._failure = exc
             finally:
-                self.cpu_s = time.thread_time() - start
                 self.sampler.flush()
                 self.sampler.close()
                 self.os.finish()

@@ -11,6 +11,8 @@ import time
 
 from android.errors import FusegovError
 
+SWITCH_INTERVAL_S = 0.0005  # sys.setswitchinterval while serving (default 5 ms): see run_emulate
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -72,6 +74,9 @@ def run_emulate(args: argparse.Namespace) -> int:
         ) from None
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # The phone's processes (a pushed script's file and ioctl requests, adbd's streams) wait for the GIL while
+    # the realtime driver steps the simulation: a short switch interval keeps each request under a millisecond.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     driver = RealtimeDriver(runtime.clock, speed=args.speed).start()
     server.start()
     started = time.monotonic()

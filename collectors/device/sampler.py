@@ -8,7 +8,8 @@
 Every `period_s` (default 10 ms, down to 2 ms) it reads the files the host listed in the config (paths from
 `fusegov probe`; the sampler knows nothing of any SoC): CPU frequency per policy, /proc/stat, GPU frequency
 and busy time, memory-bus frequencies, ODPM energy (read no more often than the driver's 50 ms cache
-refreshes, power from the meter's own timestamps), the fuel gauge, thermal zones, and GPU counters through
+refreshes, power from the meter's own timestamps), the fuel gauge, thermal zones (a file may ask to be read
+less often: `every_s`), and GPU counters through
 the kernel's own interfaces: kgsl perfcounter ioctls on /dev/kgsl-3d0 (Adreno) or the kbase hardware-counter
 reader on /dev/mali0 (Mali). Files are opened once; each sample is one seek + read per file and one batched
 counter read.
@@ -16,7 +17,7 @@ counter read.
 Output, on stdout and appended to `out_path` on the device (so the host can re-fetch any range it missed):
     #fusegov-sampler {json header: version, pid, channels, period_s, cpu pinned, ...}
     S <seq> <t_ns> <late> <v1> <v2> ...      one sample; values are integers, '-' when a read failed
-    E <samples> <late_ticks> <reason>        the end
+    E <samples> <late_ticks> <reason> <cpu_s>    the end (cpu_s: the sampler's CPU time while sampling)
     X <message>                              a fatal error (also on stderr; exit status 3)
 `t_ns` is CLOCK_MONOTONIC at the sample. `late` counts the sampling ticks missed just before this sample
 (the phone was too busy to wake the sampler in time; the schedule re-anchors). Values of interval channels
@@ -176,33 +177,40 @@ def _ints(text):
 
 # --- sysfs channels -------------------------------------------------------------------------------
 class FileChannels:
-    """Plain files read every sample: each gives one or more integers (the first ones of its text)."""
+    """Plain files: each gives one or more integers (the first ones of its text). Read every sample, or no
+    more often than its `every_s` (slow channels such as temperatures, which move over seconds: between
+    readings the last values are repeated)."""
 
     def __init__(self, sys_os, files):
         self.os = sys_os
         self.names, self.fds, self.widths, self.errors = [], [], [], {}
+        self.every_ns, self.read_ns, self.last = [], [], []
         for spec in files:
             try:
                 fd = sys_os.open(spec["path"])
             except OSError as exc:
                 self.errors[spec["path"]] = exc.strerror or str(exc)
                 fd = None
+            width = int(spec.get("values", 1))
             self.fds.append(fd)
-            self.widths.append(int(spec.get("values", 1)))
+            self.widths.append(width)
+            self.every_ns.append(int(float(spec.get("every_s", 0)) * 1e9))
+            self.read_ns.append(None)
+            self.last.append([None] * width)
             self.names.extend(spec["names"])
 
-    def read(self, out):
-        for fd, width in zip(self.fds, self.widths):
-            values = None
-            if fd is not None:
+    def read(self, out, now_ns):
+        for i, fd in enumerate(self.fds):
+            last_ns = self.read_ns[i]
+            if fd is not None and (last_ns is None or now_ns - last_ns >= self.every_ns[i]):
+                self.read_ns[i] = now_ns
+                width = self.widths[i]
                 try:
                     values = _ints(self.os.read_all(fd).decode("ascii", "replace"))
                 except OSError:
                     values = None
-            if values is None or len(values) < width:
-                out.extend([None] * width)
-            else:
-                out.extend(values[:width])
+                self.last[i] = [None] * width if values is None or len(values) < width else values[:width]
+            out.extend(self.last[i])
 
     def close(self):
         for fd in self.fds:
@@ -616,7 +624,7 @@ class Sampler:
 
     def sample(self, now_ns, late):
         values = []
-        self.files.read(values)
+        self.files.read(values, now_ns)
         if self.stat:
             self.stat.read(values)
         if self.odpm:
@@ -634,6 +642,7 @@ class Sampler:
         period_ns = int(self.period_s * 1e9)
         self._emit("#fusegov-sampler %s\n" % json.dumps(self.header()), force=True)
         start = self.os.monotonic_ns()
+        self.cpu_start_s = self.os.cpu_time_s()
         if self.stat:
             self.stat.prime()
         if self.odpm:
@@ -659,14 +668,18 @@ class Sampler:
                 late = (now - next_ns) // period_ns
                 self.late_total += late
                 next_ns = now - now % period_ns
+            cpu_before = self.os.cpu_time_s()
             self.sample(now, late)
+            cpu_s = self.os.cpu_time_s() - cpu_before
             next_ns += period_ns
             done = self.os.monotonic_ns()
-            slow = slow + 1 if done - now > period_ns else 0
+            # Too short for the phone: a sample costs more than the period in the sampler's own work (CPU
+            # time: a phone busy elsewhere makes samples late, counted in `late`, but is no reason to stop).
+            slow = slow + 1 if done - now > period_ns and cpu_s > self.period_s else 0
             if slow >= SLOW_SAMPLES:
                 raise SamplerError(
-                    "period %.1f ms is too short for this phone: one sample takes %.1f ms; use a longer period "
-                    "or fewer counters" % (self.period_s * 1e3, (done - now) / 1e6)
+                    "period %.1f ms is too short for this phone: one sample takes %.1f ms of CPU time; use a longer "
+                    "period or fewer counters" % (self.period_s * 1e3, cpu_s * 1e3)
                 )
             if done - last_flush >= self.flush_ns:
                 self.flush()
@@ -675,8 +688,12 @@ class Sampler:
                 reason = "deadline"
                 break
             now = done  # one clock read per sample besides the wake-up's
-        self._emit("E %d %d %s\n" % (self.seq, self.late_total, reason), force=True)
+        self._emit("E %d %d %s %.6f\n" % (self.seq, self.late_total, reason, self.cpu_used_s()), force=True)
         return reason
+
+    def cpu_used_s(self):
+        start = getattr(self, "cpu_start_s", None)
+        return 0.0 if start is None else self.os.cpu_time_s() - start
 
     def fail(self, message):
         self._emit("X %s\n" % message.replace("\n", " "), force=True)
