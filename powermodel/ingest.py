@@ -128,10 +128,11 @@ class PowerTable:
 
 # ---------------------------------------------------------------------------------------------- public API
 def detect_format(path: str | Path) -> str:
-    """Guess the format of one input file from its name and first line."""
+    """Guess the format of one input from its name and first line; a directory is a fusegov dataset
+    (hive-partitioned Parquet, device=/workload=/run=), read by `collectors.trace.read_trace`."""
     path = Path(path)
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
+    if path.is_dir() or name.endswith((".parquet", ".pq")):
         return "fusegov"
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:

@@ -2,6 +2,7 @@
 TTFT/TPOT from llama.cpp's summary against the phone's own truth, passes that agree, datasets, Perfetto,
 and clear errors that keep what was collected."""
 
+import pandas as pd
 import pytest
 
 from android.virtual import VirtualDevice
@@ -77,6 +78,12 @@ def test_dataset_directory_reads_back_as_one_table(llm_collection, tmp_path):
     frame, meta = read_trace(tmp_path / "ds")
     assert len(frame) == len(result.frame) and set(meta["runs"]) == {"r1"}
     assert sorted(set(frame["workload"])) == sorted(set(result.frame["workload"]))
+    from powermodel.ingest import InputWarning, detect_format, load_inputs  # what `fusegov fit DIR` reads
+
+    assert detect_format(tmp_path / "ds") == "fusegov"
+    with pytest.warns(InputWarning, match="power.gpu_w: nan"):  # before ODPM's second reading: no power yet
+        table = load_inputs([tmp_path / "ds"])
+    assert len(table) == len(frame.dropna(subset=["power.gpu_w"])) and len(table.counter_names) == 64
 
 
 def test_perfetto_export_reads_back(llm_collection, tmp_path):
@@ -122,3 +129,40 @@ def test_counters_that_cannot_be_opened_fail_clearly_and_keep_the_partial_trace(
 def test_period_below_the_samplers_floor_is_refused():
     with pytest.raises(CollectorError, match="2 ms"):
         collect(VirtualDevice("pixel7"), ["idle:0.1"], period_s=0.001)
+
+
+@pytest.mark.parametrize("profile", ["pixel7", "sm8550"])
+def test_the_phones_python3_reads_the_same_counters_as_the_in_process_link(profile):
+    """The pushed sampler run by the phone's own python3 (confined; ioctl and mmap through pyrun.FD_OPS)
+    gives the very trace the same file gives run in process against the device models."""
+    spec = "llm:tinyllama-1.1b-q4,prompt=8,decode=3"
+    shell, in_process = (
+        collect(VirtualDevice(profile, seed=4), [spec], period_s=0.02, pmcs="24", link=link)
+        for link in ("shell", "inprocess")
+    )
+    frame = shell.frame
+    assert len(pmc_columns(frame)) == 24 and frame[pmc_columns(frame)].to_numpy().sum() > 0
+    pd.testing.assert_frame_equal(frame, in_process.frame)
+
+
+def test_duration_stops_the_run_in_progress_and_keeps_its_phases():
+    """`--duration`: the last run is stopped where the time is spent (llama.cpp prints its timings on
+    SIGINT, sent by `timeout`); its phases up to there are kept."""
+    device = VirtualDevice("pixel7", seed=5)
+    result = collect(device, ["llm:tinyllama-1.1b-q4,prompt=16,decode=200"], period_s=0.05, pmcs="0", duration_s=3.0)
+    (run,) = result.runs
+    assert run.result.metrics["cut"] == 1.0 and run.result.metrics["tpot_s"] > 0
+    start, end = run.result.phases[0][0], run.result.phases[-1][1]
+    assert end - start == pytest.approx(3.0, abs=0.06)
+    assert [label for _, _, label in run.result.phases] == ["load", "prefill", "decode"]
+    assert result.frame["t_s"].max() == pytest.approx(end, abs=0.06)
+
+
+def test_timeout_on_the_phone_signals_the_command_at_its_phone_time_deadline():
+    device = VirtualDevice("pixel7")
+    phone = device.phone
+    start = phone.now_s
+    assert device.shell("timeout -s INT 0.5 sleep 3").exit_code == 124
+    assert phone.now_s - start == pytest.approx(0.5, abs=1e-6)
+    assert device.shell("timeout 2 sleep 0.25; echo $?").stdout.strip() == "0"
+    assert device.shell("timeout 2").exit_code == 125
