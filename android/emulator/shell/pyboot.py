@@ -460,7 +460,10 @@ def _fd_close(raw: _PhoneRaw) -> None:
     handle = getattr(raw, "handle", None)
     if handle is not None:  # a device file the emulator opened for this descriptor: release it
         raw.handle = None
-        _rpc.call("fd", b"", fd_op="close", path=raw.path, handle=handle)
+        try:
+            _rpc.call("fd", b"", fd_op="close", path=raw.path, handle=handle)
+        except OSError:
+            pass  # nothing to release (no device answers this path): close itself succeeds
 
 
 def _fd_fstat(raw: _PhoneRaw) -> os.stat_result:
