@@ -4,12 +4,17 @@
                                 settings=gpu_settings("pixel7", 5), duration_s=20.0, period_s=0.05)
 
 Each workload runs on its own phone (a fresh virtual phone of the profile, seeded alike, or the one device
-given) for about `duration_s` of device time split equally over the settings (a run in progress when its
-share is spent finishes), pinned through android.knobs.pinned
-(restored afterwards, also on error or Ctrl-C). LLM workloads are streams of requests whose prompt and decode
-lengths are drawn log-uniformly (seeded), so prefill and decode both appear; CNN workloads repeat runs. Rows
-while a workload loads or the phone idles are left out. The
-in-process virtual phone adds a lab monitor on the GPU supply (`power.gpu_w`), as APGPM measured.
+given) for `duration_s` of device time split equally over the settings (the run in progress when a
+setting's share is spent is stopped there, its phases kept: see collectors.collect), pinned through
+android.knobs.pinned (restored afterwards, also on error or Ctrl-C). LLM workloads are streams of requests
+whose prompt and decode lengths are drawn log-uniformly (seeded), so prefill and decode both appear (at the
+lowest clocks a big model may spend a whole share in prefill); CNN workloads repeat runs. Rows while a
+workload loads or the phone idles are left out. The in-process virtual phone adds a lab monitor on the GPU
+supply (`power.gpu_w`), as APGPM measured.
+
+Cost on the in-process phone: the device time traced (nothing is simulated past a share), one step of the
+phone per sampling period (the sampler and the workload commands wake on the same grid), and a model
+file that is mapped from the page cache after its first load.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collectors.collect import collect
 from collectors.errors import CollectorError
 from collectors.runners import WorkloadSpec, parse_spec
 
-PROMPT_TOKENS = (8, 128)  # short enough that one request fits a setting's share at the lowest clocks
+PROMPT_TOKENS = (8, 128)  # drawn log-uniformly per request
 DECODE_TOKENS = (8, 48)
 CNN_RUNS = 20
 
@@ -124,7 +129,7 @@ def collect_sweep(
             monitor=watch,
             run_label=name,
         )
-        frame = _within_share(result.frame, settings, share_s)
+        frame = result.frame  # each setting's runs end where its share is spent
         running = (frame["workload"] != "") & ~frame["phase"].isin(["load", "idle"])
         frames.append(frame[running])
         metas.append(result.meta)
@@ -144,21 +149,6 @@ def collect_sweep(
         generator="collectors.sweep.collect_sweep: " + meta["generator"],
     )
     return frame, meta
-
-
-def _within_share(frame: pd.DataFrame, settings: list[dict[str, int]], share_s: float) -> pd.DataFrame:
-    """Each setting's first `share_s` of rows (the run in progress at the end of its share overshoots)."""
-    from collectors.trace import freq_col
-
-    keep = np.zeros(len(frame), dtype=bool)
-    for pins in settings:
-        mine = np.ones(len(frame), dtype=bool)
-        for knob, hz in pins.items():
-            mine &= frame[freq_col(knob)].to_numpy() == hz
-        if mine.any():
-            t = frame["t_s"].to_numpy()
-            keep |= mine & (t <= t[mine].min() + share_s)
-    return frame[keep] if any(settings) else frame
 
 
 def _device_for(device: Device | str, seed: int) -> Device:
