@@ -640,7 +640,6 @@ class Sampler:
         if out_path:
             self.out_fd = self.os.open_append(out_path)
         period_ns = int(self.period_s * 1e9)
-        self._emit("#fusegov-sampler %s\n" % json.dumps(self.header()), force=True)
         start = self.os.monotonic_ns()
         self.cpu_start_s = self.os.cpu_time_s()
         if self.stat:
@@ -649,6 +648,9 @@ class Sampler:
             self.odpm.prime(start)
         if self.pmc:
             self.pmc.prime()
+        # the header says the sampler is ready: primed, about to sleep until its first tick (a phone whose clock
+        # moves only while someone sleeps must not start the workload before the sampler waits on it)
+        self._emit("#fusegov-sampler %s\n" % json.dumps(self.header()), force=True)
         end_ns = start + int(deadline_s * 1e9) if deadline_s else None
         # the schedule sits on whole multiples of the period (the first tick at least half a period away), so
         # samplers and workloads that keep to the clock's grid wake together
