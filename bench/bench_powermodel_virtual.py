@@ -6,7 +6,7 @@ test_powermodel_virtual_gpu.py repeated over trace seeds (and, optionally, over 
     python bench/bench_powermodel_virtual.py --seeds 0 1 --profiles sm8550 --no-before
     python bench/bench_powermodel_virtual.py --settings "" "--stop-rule one-se" "--variant combined"
 
-For each profile and seed, one trace of every workload the virtual phone offers (collectors.virtual_gpu_trace,
+For each profile and seed, one trace of every workload the virtual phone offers (collectors.sweep.collect_sweep,
 as the test makes it), then `fusegov fit` with at most 10% of the counters on the test's split (the
 test's own functions: one member of each workload group held out). Printed per run: the selected model's
 held-out MAPE, the utilisation-frequency baseline's MAPE fitted and evaluated on the same split in the
@@ -101,7 +101,7 @@ def main() -> int:
     if args.rotations < 1:
         parser.error("--rotations must be at least 1")
 
-    import collectors
+    from collectors.sweep import collect_sweep, gpu_settings
 
     test = load_test_module()
     ratios: dict[tuple[str, str], list[float]] = {}
@@ -118,7 +118,9 @@ def main() -> int:
                 folder = Path(tmp) / f"{profile}-{seed}"
                 folder.mkdir()
                 t0 = time.perf_counter()
-                frame, meta = collectors.virtual_gpu_trace(profile, workloads, seed=seed, duration_s=test.DURATION_S)
+                frame, meta = collect_sweep(
+                    profile, workloads, gpu_settings(profile, 5), test.DURATION_S, period_s=0.05, seed=seed
+                )
                 trace_s = time.perf_counter() - t0
                 trace = subset_trace(frame, meta, workloads, folder / "all.parquet")
                 print(

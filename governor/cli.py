@@ -10,6 +10,7 @@ from android.daemon import cli as daemon_cli
 from android.emulator import cli as emulate_cli
 from android.emulator import run as run_cli
 from android.errors import FusegovError
+from collectors import cli as collectors_cli
 from powermodel import cli as powermodel_cli
 
 # Each module's register(subparsers) adds its subcommands and sets `func`; registration imports nothing
@@ -18,6 +19,7 @@ REGISTRARS = (
     android_cli.register,
     run_cli.register,
     emulate_cli.register,
+    collectors_cli.register,
     powermodel_cli.register,
     daemon_cli.register,
 )

@@ -19,6 +19,7 @@ SWITCH_INTERVAL_S = 0.0002
 STORAGE_DEFAULT = "256MiB"
 SCRIPT_MEMORY_DEFAULT = "1GiB"
 DEFAULT_KEY = Path("~/.android/adbkey.pub")
+SWITCH_INTERVAL_S = 0.0005  # sys.setswitchinterval while serving (default 5 ms): see run_emulate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -184,6 +185,9 @@ def run_emulate(args: argparse.Namespace) -> int:
     sandbox = _sandbox_status(phone)
     stop = threading.Event()
     handlers = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # The phone's processes (a pushed script's file and ioctl requests, adbd's streams) wait for the GIL while
+    # the realtime driver steps the simulation: a short switch interval keeps each request under a millisecond.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     driver = RealtimeDriver(runtime.clock, speed=args.speed).start()
     server.start()
     started = time.monotonic()

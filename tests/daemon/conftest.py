@@ -1,6 +1,6 @@
 """Fixtures for the daemon tests: a virtual Pixel 7 of their own served by `fusegov emulate` over Debian's
-adb (they pin its knobs, so they never share the session's `pixel7`), with the stand-in `llama-cli`
-(tests/helpers/llama_standin.py) in its shell, and helpers to read knobs and drive the daemon."""
+adb (they pin its knobs, so they never share the session's `pixel7`), and helpers to read knobs and drive
+the daemon."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from tests.daemon.plans import simple_plan, write_plan
 from tests.helpers.adb import AdbServer, Emulator, start_emulator, stop_emulator
 
 SPEED = 20  # simulated seconds per wall-clock second on the daemon tests' phone
-STANDIN = "tests.helpers.llama_standin"  # `fusegov emulate` with the stand-in llama-cli
+MODEL = "tinyllama-1.1b-q4"
+MODEL_FILE = f"/data/local/tmp/{MODEL}.gguf"  # the virtual phone's llama-cli takes a file named after a model
 WAIT_S = 20.0  # wall-clock bound on any wait for the daemon
 
 
 @pytest.fixture(scope="session")
 def daemon_phone(adb_server: AdbServer, request) -> Emulator:
-    emulator = start_emulator(adb_server, "pixel7", "--speed", str(SPEED), module=STANDIN)
+    emulator = start_emulator(adb_server, "pixel7", "--speed", str(SPEED))
     request.addfinalizer(lambda: stop_emulator(emulator))
     return emulator
 
@@ -36,6 +37,15 @@ def device(daemon_phone: Emulator) -> AdbDevice:
     device = AdbDevice(daemon_phone.serial, adb_port=daemon_phone.server.port)
     yield device
     device.close()
+
+
+@pytest.fixture(scope="session")
+def model_file(device: AdbDevice, tmp_path_factory) -> str:
+    """A model file on the phone for its llama-cli (named after the built-in model; its bytes are not read)."""
+    local = tmp_path_factory.mktemp("model") / f"{MODEL}.gguf"
+    local.write_bytes(b"GGUF")
+    device.push(local, MODEL_FILE)
+    return MODEL_FILE
 
 
 @pytest.fixture(scope="session")

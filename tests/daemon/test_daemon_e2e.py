@@ -1,7 +1,7 @@
 """End to end on the virtual phone over real adb: deploy the daemon with a plan, run a ShareGPT-like request
-mix through the hint wrapper and llama.cpp's CLI (the stand-in on the virtual phone), and compare with the
-same requests under the stock governors: TTFT and TPOT from llama.cpp's own perf lines, energy per token
-from the phone's ODPM rails over each inference, as the governor bench counts it (prefill and decode).
+mix through the hint wrapper and the virtual phone's llama-cli, and compare with the same requests under the
+stock governors: TTFT and TPOT from llama.cpp's own timing lines, energy per token from the phone's ODPM
+rails over each inference, as the governor bench counts it (prefill and decode).
 
 Each inference is placed on the phone's CLOCK_MONOTONIC by the wrapper's `decode` hint (sent at the first
 generated token): it runs from there minus TTFT to there plus the decode time. The wrapper's whole window
@@ -20,12 +20,11 @@ import pytest
 
 from android.daemon.config import GuardOptions
 from android.daemon.plan import parse_plan
-from tests.daemon.conftest import SPEED, wait_for
+from tests.daemon.conftest import MODEL, SPEED, wait_for
 from tests.daemon.plans import swept_plan
 
 pytestmark = pytest.mark.slow
 
-MODEL = "tinyllama-1.1b-q4"
 REQUESTS = 5
 SAMPLE_S = 0.25  # simulated seconds between ODPM samples
 PERF = re.compile(
@@ -78,17 +77,18 @@ def energy_between(samples: np.ndarray, start_s: float, end_s: float) -> float:
     return float(np.interp(end_s, t_s, uws) - np.interp(start_s, t_s, uws)) / 1e6
 
 
-def run_request(device, python: str, w: str, hint_dir: str, prompt: int, output: int, log: str) -> dict:
-    """One request through the wrapper: TTFT, TPOT (llama.cpp's perf lines) and where it ran in time."""
+def run_request(device, python: str, w: str, hint_dir: str, request: tuple[int, int], model_file: str, log: str):
+    """One request through the wrapper: TTFT, TPOT (llama.cpp's timing lines) and where it ran in time."""
+    prompt, output = request
     result = device.shell(
         f"{python} {w}/fusegov_hint.py --dir {hint_dir} --n-prompt {prompt} --model {MODEL} --keepalive 5 "
-        f"--log {log} --quiet -- llama-cli -m /data/local/tmp/{MODEL}.gguf -f {w}/prompt-{prompt}.txt -n {output} "
+        f"--log {log} --quiet -- llama-cli -m {model_file} -f {w}/prompt-{prompt}.txt -n {output} -no-cnv "
         "--no-display-prompt",
         timeout_s=120,
     )
     assert result.ok, result.stderr
-    perf = PERF.search(result.stderr)
-    assert perf and int(perf.group(2)) == prompt and int(perf.group(4)) == output, result.stderr
+    perf = PERF.search(result.stderr)  # llama.cpp: N prompt tokens, then output - 1 evaluation runs
+    assert perf and int(perf.group(2)) == prompt and int(perf.group(4)) == output - 1, result.stderr
     hints = [line.split(" ", 1) for line in device.read(log).splitlines()]
     assert [h for _, h in hints] == [f"prefill {prompt} model={MODEL}", f"decode model={MODEL}", "idle"]
     ttft_s, decode_s = float(perf.group(1)) / 1e3, float(perf.group(3)) / 1e3
@@ -97,13 +97,13 @@ def run_request(device, python: str, w: str, hint_dir: str, prompt: int, output:
         "prompt": prompt,
         "output": output,
         "ttft_s": ttft_s,
-        "tpot_s": decode_s / output,
+        "tpot_s": decode_s / (output - 1),
         "inference": (first_token_s - ttft_s, first_token_s + decode_s),
         "window": (float(hints[0][0]), float(hints[-1][0])),
     }
 
 
-def run_mix(remote, device, requests) -> dict[str, list[dict]]:
+def run_mix(remote, device, requests, model_file: str) -> dict[str, list[dict]]:
     """Each request under the stock governors (its hints go to a directory no daemon listens on) and under
     the plan (hints to the running daemon), in ABBA order so the phone's slow warming falls on both alike."""
     python, w = remote.python(), remote.workdir
@@ -112,10 +112,10 @@ def run_mix(remote, device, requests) -> dict[str, list[dict]]:
     wait_for(lambda: device.exists(f"{w}/odpm.txt.ready"), "the ODPM sampler to start")
     runs: dict[str, list[dict]] = {"stock": [], "plan": []}
     hint_dir = {"stock": f"{w}/no-daemon", "plan": w}
-    for k, (prompt, output) in enumerate(requests):
+    for k, request in enumerate(requests):
         for policy in ("stock", "plan") if k % 2 == 0 else ("plan", "stock"):
             log = f"{w}/hints-{policy}-{k}.txt"
-            runs[policy].append(run_request(device, python, w, hint_dir[policy], prompt, output, log))
+            runs[policy].append(run_request(device, python, w, hint_dir[policy], request, model_file, log))
     time.sleep(20 * SAMPLE_S / SPEED)  # let the sampler take a few more samples past the last request
     assert device.shell(f"kill {sampler_pid}").ok
     text = wait_for(lambda: device.exists(f"{w}/odpm.txt") and device.read(f"{w}/odpm.txt"), "the ODPM samples")
@@ -136,7 +136,7 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
-def test_plan_beats_stock_end_to_end(remote, device, info, tmp_path):
+def test_plan_beats_stock_end_to_end(remote, device, info, tmp_path, model_file):
     plan_doc = swept_plan("pixel7", info, MODEL)  # the governor's `fusegov plan` has not landed: see swept_plan
     requests = request_mix()
     # the watchdog is 3 s of wall time at SPEED 20: a starved wrapper on this busy host must not trip it
@@ -145,11 +145,11 @@ def test_plan_beats_stock_end_to_end(remote, device, info, tmp_path):
     (tmp_path / "sampler.py").write_text(SAMPLER)
     device.push(tmp_path / "sampler.py", f"{w}/sampler.py")
     for prompt in sorted({p for p, _ in requests}):
-        (tmp_path / "prompt.txt").write_text(" ".join(["word"] * prompt))
+        (tmp_path / "prompt.txt").write_text(" ".join(["word"] * (prompt - 1)))  # llama-cli adds BOS
         device.push(tmp_path / "prompt.txt", f"{w}/prompt-{prompt}.txt")
 
     remote.start()
-    runs = run_mix(remote, device, requests)
+    runs = run_mix(remote, device, requests, model_file)
     status = remote.status()
     remote.stop()
 

@@ -20,8 +20,6 @@ from tests.helpers.adb import start_emulator, stop_emulator
 
 pytestmark = pytest.mark.slow
 
-MODEL_FILE = "/data/local/tmp/tinyllama-1.1b-q4.gguf"  # the stand-in reads only the name
-
 
 def prefill_setting(plan_doc: dict) -> dict[str, int]:
     return {k: v for k, v in plan_doc["phases"]["prefill"][-1]["setting"].items() if v is not None}
@@ -40,7 +38,7 @@ def push_text(device, tmp_path, text: str, remote_path: str) -> None:
 
 
 def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
-    remote, plan_path, plan_doc, controller, user_limits, device, info, tmp_path
+    remote, plan_path, plan_doc, controller, user_limits, device, info, tmp_path, model_file
 ):
     zones = ("BIG", "G3D")  # the zones of the knobs the plan pins
     start_c = max(zone_temps_c(device, info, zones).values())
@@ -54,7 +52,7 @@ def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
     wait_for(lambda: remote.status()["pinned_hz"] == setting, "the prefill pins")
     push_text(device, tmp_path, " ".join(["word"] * 300), "/data/local/tmp/prompt300.txt")
     load = device.shell(
-        f"llama-cli -m {MODEL_FILE} -f /data/local/tmp/prompt300.txt -n 1500 --no-display-prompt "
+        f"llama-cli -m {model_file} -f /data/local/tmp/prompt300.txt -n 1500 --no-display-prompt "
         "> /dev/null 2>&1 & echo $!"
     )
     load_pid = int(load.stdout.split()[-1])

@@ -12,7 +12,7 @@ from android.daemon.plan import load_plan
 from android.daemon.remote import DaemonRemote
 from android.knobs import KnobController
 from android.probe import probe_device
-from tests.daemon.conftest import SPEED, STANDIN, wait_for
+from tests.daemon.conftest import SPEED, wait_for
 from tests.daemon.plans import simple_plan, write_plan
 from tests.helpers.adb import free_port, start_emulator, stop_emulator, wait_for_state
 
@@ -24,7 +24,7 @@ WORKDIR = "/data/local/tmp/fusegov"
 def test_reboot_with_the_daemon_not_started_leaves_the_knobs_as_found(adb_server, tmp_path):
     data_dir, port = tmp_path / "data", free_port()
     options = ("--speed", str(SPEED), "--data-dir", str(data_dir))
-    phone = start_emulator(adb_server, "pixel7", *options, module=STANDIN, port=port)
+    phone = start_emulator(adb_server, "pixel7", *options, port=port)
     try:
         device = AdbDevice(phone.serial, adb_port=adb_server.port)
         info = probe_device(device)
@@ -41,7 +41,7 @@ def test_reboot_with_the_daemon_not_started_leaves_the_knobs_as_found(adb_server
         phone.proc.kill()  # the battery is pulled: nothing runs its cleanup
         phone.proc.wait()
         adb_server.adb("disconnect", phone.serial)
-        phone = start_emulator(adb_server, "pixel7", *options, module=STANDIN, port=port)
+        phone = start_emulator(adb_server, "pixel7", *options, port=port)
         wait_for_state(adb_server, phone.serial, "device")
         device = AdbDevice(phone.serial, adb_port=adb_server.port)
         controller = KnobController(device, info)

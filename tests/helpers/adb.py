@@ -99,13 +99,12 @@ def start_emulator(
     *options: str,
     connect: bool = True,
     expect_state: str = "device",
-    module: str = "governor.cli",
     port: int = 0,
 ) -> Emulator:
-    """`module` runs `fusegov emulate` (a test module may first add commands to the phone's shell)."""
+    """`port` 0 picks a free one; a fixed port serves the same serial again after a restart."""
     log = open(Path(server.env["HOME"]) / f"emulate-{profile}-{free_port()}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", module, "emulate", "--profile", profile, "--port", str(port), *options],
+        [sys.executable, "-m", "governor.cli", "emulate", "--profile", profile, "--port", str(port), *options],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=log,

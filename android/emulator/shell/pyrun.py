@@ -6,8 +6,10 @@ it. This side is the phone's "kernel" for the script: every request is checked h
 speaks the RPC socket directly gets no more than the phone allows its user.
 
 Device files: `FD_OPS` maps an operation on a phone file descriptor (pyboot.FAKE_FD_OPS: "ioctl",
-"mmap") to its handler here, `handler(server, path, header, payload) -> (header, payload)`; register one
-with `register_fd_op`. Without a handler, ioctl answers ENOTTY and mmap ENODEV, as for a plain file."""
+"mmap"; "close" when a descriptor a device answered is closed) to its handler here,
+`handler(server, path, header, payload) -> (header, payload)`; register one with `register_fd_op`. Without
+a handler, ioctl answers ENOTTY and mmap ENODEV, as for a plain file. A handler that keeps state for the
+script (open device files) puts a callable on `server.on_exit`; they run when the script has ended."""
 
 from __future__ import annotations
 
@@ -236,6 +238,7 @@ class _RpcServer:
         self._waiting: tuple[threading.Thread, Interrupt] | None = None
         self.env: dict[str, str] = {}
         self._confined_seen = False
+        self.on_exit: list[Callable[[], None]] = []  # run when the script has ended (device files released)
 
     def serve(self) -> None:
         try:
@@ -266,6 +269,8 @@ class _RpcServer:
         finally:
             self._finish_waiting()
             self.ipc.close()
+            for release in self.on_exit:
+                release()
             self.session.runtime.clock.leave(self.proc.pid)
             try:  # the script's next request then finds the phone gone and exits, instead of waiting
                 self.sock.shutdown(socket.SHUT_RDWR)
