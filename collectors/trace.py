@@ -276,6 +276,7 @@ def _partition_value(text: str) -> str:
 
 
 def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
+    import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
@@ -283,7 +284,11 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
     if not files:
         raise TraceError(f"{path}: a directory without Parquet files (expected a device=/workload=/run= dataset)")
     try:
-        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+        # Partition keys become columns unless the files already carry them (a file's own column wins), so
+        # datasets written by other tools with the labels kept in the files read as one table too.
+        in_files = set(pq.read_schema(files[0]).names)
+        keys = pa.schema([(name, pa.string()) for name in PARTITIONS if name not in in_files])
+        dataset = ds.dataset(path, format="parquet", partitioning=ds.partitioning(keys, flavor="hive"))
         table = dataset.to_table()
     except Exception as exc:  # pyarrow raises several unrelated types for a bad dataset
         raise TraceError(f"{path}: not a readable Parquet dataset ({exc})") from None

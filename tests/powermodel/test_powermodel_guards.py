@@ -214,8 +214,8 @@ def test_armpm_state_columns_are_recognised(armpm_paths, tmp_path):
 
 
 def test_a_directory_is_read_as_a_fusegov_dataset(synthetic_frame, tmp_path, capsys):
-    """A hive-partitioned dataset folder goes to collectors.trace.read_trace; until that reads folders, the
-    answer is a clean error, never a traceback."""
+    """A hive-partitioned dataset folder goes to collectors.trace.read_trace and fits as one table, even when
+    its files also carry the partition columns."""
     frame, meta = synthetic_frame
     folder = tmp_path / "dataset"
     for (workload,), part in frame.groupby(["workload"]):
@@ -227,9 +227,7 @@ def test_a_directory_is_read_as_a_fusegov_dataset(synthetic_frame, tmp_path, cap
     assert detect_format(folder) == "fusegov"
     code = main(["fit", str(folder), "-o", str(tmp_path / "m.json"), "--no-plots", "--json"])
     out = capsys.readouterr()
-    if code == 1:
-        assert "is a directory" in out.err and "Traceback" not in out.err
-        pytest.skip("collectors.trace.read_trace does not read dataset folders yet (branch collectors)")
+    assert code == 0, out.err
     result = json.loads(out.out)
     assert result["n_available"] == 40 and len(result["split"]["train"]) + len(result["split"]["test"]) == 16
 
