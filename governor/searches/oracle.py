@@ -1,0 +1,29 @@
+"""The oracle: every combination of the inference CPU, GPU and memory frequencies (memory also under its
+stock governor, so FUSE's space is inside), measured on every bucket; the best by the goal. Evaluation
+only: it is exhaustive, so it runs only where measuring is cheap (the virtual phone), swept in parallel
+(executor.sweep). Knobs outside the inference (other clusters, other buses) stay stock."""
+
+from __future__ import annotations
+
+from governor.errors import GovernorError
+from governor.searches.base import Choice, Search, SearchContext, choose, register
+
+
+def oracle_settings(ctx: SearchContext):
+    mem = ctx.space.role("mem")
+    return ctx.space.grid(ctx.space.primary, with_stock=[mem.name] if mem else [])
+
+
+@register
+class OracleSearch(Search):
+    name = "oracle"
+    summary = "exhaustive over CPU x GPU x memory (evaluation only, virtual phone)"
+
+    def run(self, ctx: SearchContext) -> dict[str, Choice]:
+        if ctx.sweep is None:
+            raise GovernorError("the oracle sweeps the virtual phone only: use --virtual, not --serial")
+        settings = oracle_settings(ctx)
+        tasks = [(s, b) for s in settings for b in ctx.buckets if ctx.lab.known(s, b.name) is None]
+        for setting, bucket, sample, wall in ctx.sweep(tasks):
+            ctx.lab.record(setting, bucket, sample, wall)
+        return {b.name: choose(ctx, b.name, [ctx.lab.known(s, b.name) for s in settings]) for b in ctx.buckets}
