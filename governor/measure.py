@@ -44,6 +44,9 @@ class Measurer(Protocol):
 
     def run(self, setting: Setting, bucket: PhaseBucket, repeat: int = 0) -> Sample: ...
 
+    def check_fits(self, tokens: int) -> None:
+        """Raise GovernorError when the model cannot hold `tokens` tokens on this device."""
+
 
 @dataclass(frozen=True)
 class WorkloadSpec:
@@ -111,6 +114,12 @@ class VirtualMeasurer:
             check_fits(self.model, tokens, self.profile.memory_bytes, memory.app_usable_fraction, self.profile.name)
         except FusegovError as exc:
             raise GovernorError(f"{exc} (choose a smaller --model or another phone)") from None
+
+    def recipe(self):
+        """What a sweep's worker processes need to build this measurer again (executor.Recipe)."""
+        from governor.executor import Recipe
+
+        return Recipe.of(self)
 
     def phone(self, repeat: int = 0):
         return self._phone_class(self.profile, seed=self.seed + repeat)

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from governor.errors import GovernorError
-from governor.executor import Recipe, sweep
+from governor.executor import sweep
 from governor.goals import GoalSpec
 from governor.lab import Lab, LogEntry
-from governor.measure import Measurer, VirtualMeasurer
+from governor.measure import Measurer
 from governor.phases import DECODE, PREFILL, PhaseBucket
 from governor.plan import Plan, build_plan
 from governor.searches import SEARCHES, SearchContext
@@ -54,14 +54,13 @@ def run_search(
     if search not in SEARCHES:
         raise GovernorError(f"unknown --search {search!r}: use one of {', '.join(SEARCHES)}")
     start = time.perf_counter()
-    if isinstance(measurer, VirtualMeasurer):
-        measurer.check_fits(max_tokens(buckets))
+    measurer.check_fits(max_tokens(buckets))
     lab = lab or Lab(measurer, buckets, budget=budget, search=search, on_run=on_run)
     stock = lab.measure_stock(stock_repeats)
     resolved = goal.resolve(buckets, stock)
     sweeper = None
-    if isinstance(measurer, VirtualMeasurer):
-        recipe = Recipe.of(measurer)
+    recipe = measurer.recipe() if hasattr(measurer, "recipe") else None
+    if recipe is not None:
 
         def sweeper(tasks):
             return sweep(recipe, tasks, executor=executor, workers=workers, on_chunk=on_sweep)

@@ -23,7 +23,20 @@ class OracleSearch(Search):
         if ctx.sweep is None:
             raise GovernorError("the oracle sweeps the virtual phone only: use --virtual, not --serial")
         settings = oracle_settings(ctx)
-        tasks = [(s, b) for s in settings for b in ctx.buckets if ctx.lab.known(s, b.name) is None]
+        lab, measurer = ctx.lab, ctx.lab.measurer
+        cached = getattr(measurer, "cached", None)
+        tasks = []
+        for setting in settings:
+            for bucket in ctx.buckets:
+                if lab.known(setting, bucket.name) is not None:
+                    continue
+                sample = cached(setting, bucket) if cached else None
+                if sample is None:
+                    tasks.append((setting, bucket))
+                else:
+                    lab.record(setting, bucket.name, sample, 0.0)
         for setting, bucket, sample, wall in ctx.sweep(tasks):
-            ctx.lab.record(setting, bucket, sample, wall)
+            lab.record(setting, bucket, sample, wall)
+            if hasattr(measurer, "store"):
+                measurer.store(setting, lab.bucket(bucket), 0, sample)
         return {b.name: choose(ctx, b.name, [ctx.lab.known(s, b.name) for s in settings]) for b in ctx.buckets}
