@@ -286,7 +286,9 @@ def bench_governor_command(args: argparse.Namespace) -> int:
     if measurer.spec.kind != "llm":
         raise GovernorError("bench governor replays LLM requests: give an LLM --model")
     requests = load_requests(args.requests)
-    buckets = _buckets(argparse.Namespace(requests="sharegpt"), measurer)
+    # buckets come from the whole request source (sharegpt:50 -> sharegpt), so they do not hang on the sample
+    source = args.requests.split(":")[0] if args.requests.startswith("sharegpt") else args.requests
+    buckets = _buckets(argparse.Namespace(requests=source), measurer)
     bar = _bar("replaying", "request", total=len(requests) * len(policies))
     stage = _bar("", "", None)
 
