@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from governor.errors import GovernorError
 from governor.searches.base import Choice, Search, SearchContext, choose, register
+from governor.space import ConfigSpace, Setting
 
 
-def oracle_settings(ctx: SearchContext):
-    mem = ctx.space.role("mem")
-    return ctx.space.grid(ctx.space.primary, with_stock=[mem.name] if mem else [])
+def oracle_settings(space: ConfigSpace) -> list[Setting]:
+    """Every CPU x GPU x memory combination, memory also left stock."""
+    mem = space.role("mem")
+    return space.grid(space.primary, with_stock=[mem.name] if mem else [])
 
 
 @register
@@ -22,7 +24,7 @@ class OracleSearch(Search):
     def run(self, ctx: SearchContext) -> dict[str, Choice]:
         if ctx.sweep is None:
             raise GovernorError("the oracle sweeps the virtual phone only: use --virtual, not --serial")
-        settings = oracle_settings(ctx)
+        settings = oracle_settings(ctx.space)
         lab, measurer = ctx.lab, ctx.lab.measurer
         cached = getattr(measurer, "cached", None)
         tasks = []
