@@ -27,13 +27,19 @@ def default_cache_dir() -> Path:
     return Path(base) / "fusegov" / "runs"
 
 
+MEASURED_BY = ("sim", "sysfs", "profiles", "models", "knob.py", "phone.py", "profile.py")
+
+
 def simulator_digest() -> str:
-    """Digest of the virtual phone's code and data (android/emulator), so a changed simulator misses the cache."""
+    """Digest of what a run's numbers depend on in the virtual phone (physics, knob rules, sysfs, profiles,
+    models; not its shell or adbd), so a changed simulator misses the cache."""
     import android.emulator
 
     root = Path(android.emulator.__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in sorted(root.rglob("*")):
+    for path in sorted(
+        p for part in MEASURED_BY for p in ([root / part] if part.endswith(".py") else (root / part).rglob("*"))
+    ):
         if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())

@@ -39,6 +39,9 @@ class PolicyResult:
             "goal_met": self.plan.met,
         }
 
+    def plan_settings(self) -> dict:
+        return {p.bucket: p.setting for p in self.plan.phases}
+
 
 def evaluate(
     measurer: VirtualMeasurer,

@@ -3,8 +3,9 @@ closest), knobs that cannot be pinned, and the CLI's errors (never a traceback).
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import contextlib
+import io
+from dataclasses import dataclass
 
 import pytest
 
@@ -22,8 +23,21 @@ from governor.space import ConfigSpace
 from tests.governor.conftest import HEXA6, TINYLLAMA
 
 
-def fusegov(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "governor.cli", *args], capture_output=True, text=True, timeout=600)
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def fusegov(*args: str) -> Ran:
+    """The `fusegov` entry point, in process (what the console script calls), with its output captured."""
+    from governor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return Ran(code, out.getvalue(), err.getvalue())
 
 
 def test_a_model_that_does_not_fit_fails_before_any_run(tmp_path):
