@@ -58,8 +58,6 @@ def evaluate(
 ) -> dict[str, PolicyResult]:
     import time
 
-    from governor.virtual_runs import PhaseRun  # noqa: F401  (fail early if the simulator is missing)
-
     shared = CachedMeasurer(measurer, cache_dir)
     order = sorted(policies, key=lambda p: p != "oracle")
     results: dict[str, PolicyResult] = {}

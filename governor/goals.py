@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from governor.errors import GovernorError
 from governor.lab import Observation
-from governor.phases import DECODE, PREFILL, PhaseBucket
+from governor.phases import PREFILL, PhaseBucket
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,3 @@ class GoalSpec:
             absolute = prefill_abs if bucket.kind == PREFILL else other_abs
             limits[bucket.name] = limit.values(stock_value, absolute)
         return cls(limits, self.limit.strip())
-
-
-def phase_label(bucket: PhaseBucket) -> str:
-    return {PREFILL: "TTFT", DECODE: "TPOT"}.get(bucket.kind, "latency")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from governor.errors import GovernorError
@@ -172,8 +172,3 @@ class Lab:
         while obs.repeats < self.max_repeats and abs(margin(obs)) < NOISE_Z * noise / math.sqrt(obs.repeats):
             obs = self.measure(setting, bucket, obs.repeats + 1)
         return obs
-
-    def seed_from(self, entries: Iterable[tuple[Setting, str, Sample]]) -> None:
-        """Make runs known without counting them (a shared cache); used by evaluation only."""
-        for setting, bucket, sample in entries:
-            self.samples.setdefault((setting, bucket), []).append(sample)

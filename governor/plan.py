@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from governor.errors import GovernorError
+from governor.space import STOCK
 
 PLAN_FORMAT = "fusegov.plan"
 PLAN_VERSION = 1
@@ -99,7 +100,7 @@ def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, not
     phases = []
     for bucket in buckets:
         choice = choices[bucket.name]
-        obs, stock = choice.observation, lab.known(_stock(), bucket.name)
+        obs, stock = choice.observation, lab.known(STOCK, bucket.name)
         phases.append(
             PlanPhase(
                 bucket.kind,
@@ -121,12 +122,6 @@ def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, not
         "wall_s": round(wall_s, 3),
     }
     return Plan(device, model, goal.describe(), search_info, phases, list(notes))
-
-
-def _stock():
-    from governor.space import Setting
-
-    return Setting()
 
 
 # --- loading and validation ------------------------------------------------------------------------

@@ -45,12 +45,11 @@ def replay(
     measurer: VirtualMeasurer,
     plan: Plan | None,
     requests: Requests,
-    seed: int | None = None,
     on_request: Callable[[], None] | None = None,
 ) -> list[Outcome]:
     from governor.virtual_runs import decode_run, prefill_run
 
-    phone = measurer.phone(0) if seed is None else measurer._phone_class(measurer.profile, seed=seed)
+    phone = measurer.phone(0)
     outcomes = []
     for prompt, output in requests.pairs():
         prefill_pins = plan.pins(plan.phase_for_prompt(prompt)) if plan else {}
