@@ -217,8 +217,7 @@ def plan_command(args: argparse.Namespace) -> int:
             budget=args.max_measurements,
             executor=args.executor,
             workers=args.workers,
-            on_run=lambda entry: bar.update(0 if entry.wall_s == 0.0 and args.search == "oracle" else 1),
-            on_sweep=bar.update,
+            on_run=lambda entry: bar.update(1),
         )
     finally:
         bar.close()

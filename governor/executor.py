@@ -10,7 +10,7 @@ once and pays the per-task overhead once per chunk. `executor`:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from governor.errors import GovernorError
@@ -80,34 +80,29 @@ def sweep(
     tasks: list[Task],
     executor: str | None = None,
     workers: int = 1,
-    on_chunk: Callable[[int], None] | None = None,
 ) -> Iterator[Result]:
     """Run every task; yields results as chunks finish (order not kept)."""
     parts = chunks(tasks)
     if executor and executor.startswith("dask://"):
-        yield from _dask(recipe, parts, executor, on_chunk)
+        yield from _dask(recipe, parts, executor)
         return
     if executor not in (None, "", "local"):
         raise GovernorError(f"unknown --executor {executor!r}: use local or dask://HOST:PORT")
     if workers <= 1:
         for part in parts:
             yield from run_chunk(recipe, part)
-            if on_chunk:
-                on_chunk(len(part))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # no forked simulator state, same as a Dask worker
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_chunk, recipe, part): len(part) for part in parts}
+        futures = [pool.submit(run_chunk, recipe, part) for part in parts]
         for future in as_completed(futures):
             yield from future.result()
-            if on_chunk:
-                on_chunk(futures[future])
 
 
-def _dask(recipe: Recipe, parts: list[list[Task]], executor: str, on_chunk) -> Iterator[Result]:
+def _dask(recipe: Recipe, parts: list[list[Task]], executor: str) -> Iterator[Result]:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -120,10 +115,7 @@ def _dask(recipe: Recipe, parts: list[list[Task]], executor: str, on_chunk) -> I
     try:
         shared = client.scatter(recipe, broadcast=True)
         futures = [client.submit(run_chunk, shared, part, pure=False) for part in parts]
-        sizes = {f.key: len(p) for f, p in zip(futures, parts)}
         for future in as_completed(futures):
             yield from future.result()
-            if on_chunk:
-                on_chunk(sizes[future.key])
     finally:
         client.close()

@@ -46,7 +46,6 @@ def run_search(
     executor: str | None = None,
     workers: int = 1,
     on_run: Callable[[LogEntry], None] | None = None,
-    on_sweep: Callable[[int], None] | None = None,
     lab: Lab | None = None,
 ) -> SearchRun:
     import time
@@ -63,7 +62,7 @@ def run_search(
     if recipe is not None:
 
         def sweeper(tasks):
-            return sweep(recipe, tasks, executor=executor, workers=workers, on_chunk=on_sweep)
+            return sweep(recipe, tasks, executor=executor, workers=workers)
 
     ctx = SearchContext(lab, buckets, resolved, stock, sweeper)
     choices = SEARCHES[search]().run(ctx)
