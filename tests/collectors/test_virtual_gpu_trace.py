@@ -75,7 +75,8 @@ def test_counters_are_non_negative_and_wrap_free(trace):
     profile, frame, meta = trace
     deltas = frame[meta["counters"]].to_numpy()
     assert (deltas >= 0).all()
-    assert deltas.max() < 2**31  # a mishandled 32-bit wrap would leave a delta near 2**32
+    if profile == "pixel7":  # Mali's counters are 32-bit: a mishandled wrap would leave a delta near 2**32
+        assert deltas.max() < 2**31  # (kgsl's are 64-bit: busy Adreno latency counters pass 2**31 in 50 ms)
     # The active-cycle counter counts exactly the busy cycles: utilisation x frequency x period.
     active = frame[ACTIVE_CYCLES[profile]].to_numpy(float)
     busy_cycles = frame["util.gpu_pct"] / 100 * frame["freq.gpu_hz"] * PERIOD_S

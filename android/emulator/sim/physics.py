@@ -37,6 +37,11 @@ class GpuPhysics:
     idle_clock_fraction: float  # share of the clock power while powered but idle
     leakage_w: float  # at the top OPP voltage and the reference temperature
     idle_w: float  # always-on part of the GPU rail (power domain, L2 retention)
+    # share of the shorter of a kernel's compute and DRAM times hidden under the longer one
+    memory_overlap: float = field(default=0.0, metadata={"range": "[0, 1]"})
+    # from a job's submission to its start when the GPU has nothing queued (firmware scheduling, doorbell,
+    # power-up of idle shader cores); neither the GPU nor the CPU thread is busy meanwhile
+    dispatch_latency_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,25 @@ class DriverPhysics:
     sync_latency_s: float  # interrupt to thread running again (not frequency dependent)
     spin_s: float  # the driver polls this long before the waiting thread sleeps
     spin_activity: float  # switching activity of a polling core relative to real work
+
+
+@dataclass(frozen=True)
+class SchedPhysics:
+    """The scheduler as the CPU governors see it: PELT's half-life and the inference thread's task group."""
+
+    pelt_half_life_s: float = field(default=0.032, metadata={"range": "(0, 1]"})  # 8 ms with pelt_multiplier 4
+    uclamp_min: int = field(default=0, metadata={"range": "[0, 1024]"})  # the foreground group's uclamp.min
+
+
+@dataclass(frozen=True)
+class BackgroundPhysics:
+    """System tasks that wake on their own (daemons, binder, sensors): a Poisson stream of short CPU bursts,
+    placed on each cluster with the shares in `policy_share` (the rest on the first cluster)."""
+
+    rate_hz: float = field(default=0.0, metadata={"range": "[0, 10000]"})  # bursts per second, whole phone
+    mean_burst_s: float = field(default=0.001, metadata={"range": "(0, 1]"})  # exponential burst length
+    policy_share: dict[str, float] = field(default_factory=dict, metadata={"range": "[0, 1]"})
+    mem_bytes_per_s: float = field(default=0.0, metadata={"range": "[0, 1e11]"})  # DRAM traffic while running
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,11 @@ class Physics:
     thermal: ThermalPhysics
     power: PowerPhysics
     sensors: SensorPhysics
+    sched: SchedPhysics = field(default_factory=SchedPhysics)
+    background: BackgroundPhysics = field(default_factory=BackgroundPhysics)
+    # relative standard deviation of one request's speed (where its buffers land in DRAM and the SLC)
+    request_jitter: float = field(default=0.0, metadata={"range": "[0, 0.5]"})
+    llm_runtime: str = "clblast"  # the llama.cpp GPU backend this phone runs (android.emulator.sim.llm.RUNTIMES)
     governors: dict[str, Any] = field(default_factory=dict)  # kernel name -> that governor's Tunables
 
 

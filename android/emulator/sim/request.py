@@ -36,7 +36,7 @@ class PhaseStats:
     component_power_w: dict[str, float]  # per simulated component (policyN, gpu, mem, soc, ...)
     mean_freq_hz: dict[str, float]  # time-weighted, per knob
     gpu_util: float  # GPU busy share
-    cpu_util: dict[str, float]  # per policy: core-seconds of work per second (1.0 = one core busy)
+    cpu_util: dict[str, float]  # per policy: busy core-seconds (working or polling) per second (1.0 = one core)
     time_in_lower_half: dict[str, float]  # per knob: share of time in the lower half of its table
 
 
@@ -102,8 +102,12 @@ class _Accumulator:
                 s["freq"][knob] = s["freq"].get(knob, 0.0) + float((freq[mask] * dt).sum())
                 lower = freq[mask] <= table[(len(table) - 1) // 2]
                 s["low"][knob] = s["low"].get(knob, 0.0) + float(dt[lower].sum())
+            spin = block.cpu_spin_s or {}
             for policy in self.policies:
-                s["run"][policy] += float(block.cpu_run_s[policy][mask].sum())
+                busy = block.cpu_run_s[policy][mask].sum()
+                if policy in spin:
+                    busy += spin[policy][mask].sum()
+                s["run"][policy] += float(busy)
 
     def phase_stats(self, phase: str) -> PhaseStats:
         s = self.sums[phase]
@@ -193,7 +197,8 @@ def run_workload(
 def run_llm_request(
     phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
 ) -> RequestResult:
-    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase."""
+    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase. `runtime`
+    (keyword) names a llama.cpp backend (android.emulator.sim.llm.RUNTIMES) other than the phone's."""
     if isinstance(model, (str, Path)):
         model = load_model(model)
     physics = phone.profile.physics
@@ -204,7 +209,9 @@ def run_llm_request(
         physics.memory.app_usable_fraction,
         phone.profile.name,
     )
-    request = LlmRequest(model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None))
+    request = LlmRequest(
+        model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None), runtime=kwargs.pop("runtime", None)
+    )
     acc, request = run_workload(phone, request, pins, **kwargs)
     tokens = [t for t, m in request.marks if m == "token"]
     t0 = request.started_s
