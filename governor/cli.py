@@ -9,6 +9,7 @@ from android import cli as android_cli
 from android.emulator import cli as emulate_cli
 from android.emulator import run as run_cli
 from android.errors import FusegovError
+from collectors import cli as collectors_cli
 from governor import commands as governor_cli
 from powermodel import cli as powermodel_cli
 
@@ -18,6 +19,7 @@ REGISTRARS = (
     android_cli.register,
     run_cli.register,
     emulate_cli.register,
+    collectors_cli.register,
     powermodel_cli.register,
     governor_cli.register,
 )

@@ -21,6 +21,7 @@ from android.emulator.sim.llm import LlmRequest
 from android.emulator.sim.llm_models import LlmModel, check_fits, load_model
 from android.emulator.sim.workload import Workload
 from android.errors import WorkloadError
+from android.knobs import RestoreError
 
 DEFAULT_IDLE_BEFORE_S = 1.0  # the phone idles first, as between requests, so governors start settled
 DEFAULT_CHUNK_S = 0.5
@@ -137,8 +138,9 @@ class _Accumulator:
 
 
 def apply_pins(phone, pins_hz: dict[str, int]) -> Callable[[], None]:
-    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there. The
-    pins hold until that function is called, whether or not the caller keeps it."""
+    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there
+    (every knob, even under a thermal cap; RestoreError lists the ones that failed). The pins hold until
+    that function is called, whether or not the caller keeps it."""
     if not pins_hz:
         return lambda: None
     from android.knobs import KnobController, pinned
@@ -168,6 +170,7 @@ def run_workload(
     pins_hz = dict(pins_hz or {})
     restore = apply_pins(phone, pins_hz)
     accumulator = _Accumulator(phone.knobs, phone.sim.rail_names, phone.sim.policies)
+    finished = False
     try:
         if idle_before_s > 0:
             phone.advance(idle_before_s)
@@ -189,8 +192,14 @@ def run_workload(
         finally:
             for observer in watching:
                 phone.sim.observers.remove(observer)
+        finished = True
     finally:
-        restore()
+        try:
+            restore()  # every knob, even when one fails (android.knobs.pinned)
+        except RestoreError as exc:
+            if finished:  # the run is complete: its measurements travel with the error, nothing is lost
+                exc.measured = (accumulator, workload)
+            raise
     return accumulator, workload
 
 
