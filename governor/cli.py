@@ -11,6 +11,7 @@ from android.emulator import cli as emulate_cli
 from android.emulator import run as run_cli
 from android.errors import FusegovError
 from collectors import cli as collectors_cli
+from governor import commands as governor_cli
 from powermodel import cli as powermodel_cli
 
 # Each module's register(subparsers) adds its subcommands and sets `func`; registration imports nothing
@@ -21,6 +22,7 @@ REGISTRARS = (
     emulate_cli.register,
     collectors_cli.register,
     powermodel_cli.register,
+    governor_cli.register,
     daemon_cli.register,
 )
 

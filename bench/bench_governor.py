@@ -1,0 +1,224 @@
+"""Governor benchmark: FUSE, fusegov, the oracle and the baselines side by side on the virtual phone.
+
+Two parts (run one with --part, default both):
+- `paper`: pixel7 with TinyLlama, the 1.5B model and StableLM, G1 at the stock energy budget, ShareGPT
+  buckets as FUSE uses them (prompt <= 512): FUSE's TTFT/TPOT gains over stock next to the paper's
+  (REFERENCES.md 1), and fusegov's, with the runs each search spent.
+- `oracle`: every profile x model x goal (G1 at the stock budget, G2 at the stock target), with the oracle's
+  exhaustive sweep. The sweep is ~3000 settings x 6 buckets on pixel7, so the buckets come from the ShareGPT
+  requests whose prompt is at most --oracle-max-prompt tokens (short prefills, same decode), which keeps a
+  sweep to minutes; hexa6 (tests/governor/data) is small enough for full-length buckets (--full-profiles).
+Each case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
+`fusegov bench governor`, then fusegov's gap to the oracle per bucket. Runs are cached on disk
+(~/.cache/fusegov/runs), so a second invocation costs the replays only. --json FILE keeps every figure.
+
+    python bench/bench_governor.py --part paper
+    python bench/bench_governor.py --part oracle --models tinyllama-1.1b-q4 --profiles pixel7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+HEXA6 = str(REPO / "tests" / "governor" / "data" / "hexa6.json")
+MODELS = ("tinyllama-1.1b-q4", "qwen-1.5b-q4", "stablelm-2.7b-q4")
+PAPER = {  # FUSE, G1 at the stock energy: TTFT and TPOT change vs stock (REFERENCES.md 1)
+    "tinyllama-1.1b-q4": (-0.144, -0.254),
+    "qwen-1.5b-q4": (-0.169, -0.368),
+    "stablelm-2.7b-q4": (-0.070, -0.352),
+}
+ALL = ["stock", "fuse", "fusegov", "oracle", "all_max", "independent"]
+
+
+def requests_with_short_prompts(max_prompt: int):
+    from governor.requests import Requests, load_requests
+
+    pairs = [(p, o) for p, o in load_requests("sharegpt").pairs() if p <= max_prompt]
+    return Requests(f"sharegpt(prompt<={max_prompt})", tuple(p for p, _ in pairs), tuple(o for _, o in pairs))
+
+
+def sample(requests, count: int, seed: int = 0):
+    import numpy as np
+
+    from governor.requests import Requests
+
+    rows = np.sort(np.random.default_rng(seed).choice(len(requests), size=min(count, len(requests)), replace=False))
+    return Requests(
+        f"{requests.source}:{count}",
+        tuple(requests.prompt_tokens[i] for i in rows),
+        tuple(requests.output_tokens[i] for i in rows),
+    )
+
+
+def run_case(profile, model, goal, policies, bucket_requests, replay_requests, args):
+    from governor.commands import format_bench
+    from governor.evaluate import evaluate
+    from governor.goals import GoalSpec
+    from governor.measure import VirtualMeasurer
+    from governor.phases import llm_buckets
+
+    measurer = VirtualMeasurer(profile, model)
+    buckets = llm_buckets(bucket_requests)
+    start = time.perf_counter()
+    results = evaluate(
+        measurer,
+        buckets,
+        GoalSpec(goal),
+        policies,
+        replay_requests,
+        model,
+        workers=args.workers,
+        cache_dir=None if args.no_cache else args.cache,
+    )
+    wall = time.perf_counter() - start
+    label = argparse.Namespace(model=model, virtual=Path(profile).stem, goal=goal, requests=replay_requests.source)
+    print(format_bench(results, label, len(replay_requests)))
+    return results, wall
+
+
+def gaps(results):
+    """Per bucket: each search's choice as the oracle measured it (one run each, the same seed, so repeats
+    cannot flatter anyone), relative to the oracle's best (positive = worse), and whether that run met the goal."""
+    from governor.space import Setting
+
+    oracle = results["oracle"].search
+    goal = oracle.context.goal
+    out = {}
+    for name in ("fusegov", "fuse"):
+        if name not in results:
+            continue
+        per = {}
+        for phase, best in zip(results[name].plan.phases, results["oracle"].plan.phases):
+            seen = oracle.lab.known(Setting.of(phase.setting), phase.bucket)
+            if seen is None:  # a setting outside the oracle's grid (a side knob pinned): its own figures
+                seen = results[name].search.lab.known(Setting.of(phase.setting), phase.bucket)
+            best_seen = oracle.lab.known(Setting.of(best.setting), best.bucket)
+            per[phase.bucket] = (goal.objective(seen) / goal.objective(best_seen) - 1, goal.margin(seen))
+        out[name] = per
+    return out
+
+
+def part_paper(args, record):
+    from governor.requests import load_requests
+
+    replay = load_requests(f"sharegpt:{args.requests}")
+    print(f"\n=== paper: pixel7, G1 at the stock energy, {len(replay)} ShareGPT requests (prompt <= 512)")
+    rows = []
+    for model in args.models:
+        results, wall = run_case(
+            "pixel7",
+            model,
+            "latency",
+            ["stock", "fuse", "fusegov", "all_max", "independent"],
+            load_requests("sharegpt"),
+            replay,
+            args,
+        )
+        base = results["stock"].summary
+        for name in ("fuse", "fusegov"):
+            s = results[name].summary
+            rows.append(
+                (
+                    model,
+                    name,
+                    s.ttft_mean_s / base.ttft_mean_s - 1,
+                    s.tpot_mean_s / base.tpot_mean_s - 1,
+                    s.energy_per_token_j / base.energy_per_token_j - 1,
+                    results[name].plan.search["measurements"],
+                    results[name].plan.search["wall_s"],
+                )
+            )
+        record.append(
+            {
+                "part": "paper",
+                "profile": "pixel7",
+                "model": model,
+                "goal": "latency",
+                "wall_s": wall,
+                "policies": {n: r.to_dict() for n, r in results.items()},
+            }
+        )
+        print()
+    print(
+        f"{'model':<20} {'search':<8} {'TTFT':>7} {'paper':>7} {'TPOT':>7} {'paper':>7} {'J/tok':>7} {'runs':>5} {'wall s':>7}"
+    )
+    for model, name, ttft, tpot, energy, runs, wall in rows:
+        paper = PAPER[model]
+        print(
+            f"{model:<20} {name:<8} {ttft:>+7.1%} {paper[0]:>+7.1%} {tpot:>+7.1%} {paper[1]:>+7.1%} {energy:>+7.1%} {runs:>5} {wall:>7.1f}"
+        )
+
+
+def part_oracle(args, record):
+    from governor.requests import load_requests
+
+    short = requests_with_short_prompts(args.oracle_max_prompt)
+    for profile in args.profiles:
+        full = Path(profile).resolve() in {Path(p).resolve() for p in args.full_profiles}
+        buckets_from = load_requests("sharegpt") if full else short
+        replay = sample(buckets_from, args.oracle_requests)
+        for model in args.models:
+            for goal in args.goals:
+                print(f"\n=== oracle: {Path(profile).stem}, {model}, goal {goal}, buckets from {buckets_from.source}")
+                results, wall = run_case(profile, model, goal, ALL, buckets_from, replay, args)
+                gap = gaps(results)
+                for name, per in gap.items():
+                    print(
+                        f"  {name} vs oracle per bucket (oracle's runs; goal margin): "
+                        + ", ".join(f"{b} {v:+.2%} ({m:+.1%})" for b, (v, m) in per.items())
+                    )
+                counts = {n: results[n].plan.search["measurements"] for n in ("fuse", "fusegov", "oracle")}
+                print(f"  runs: {counts}; case wall {wall:.0f} s")
+                record.append(
+                    {
+                        "part": "oracle",
+                        "profile": Path(profile).stem,
+                        "model": model,
+                        "goal": goal,
+                        "buckets_from": buckets_from.source,
+                        "wall_s": wall,
+                        "gap_to_oracle": gap,
+                        "policies": {n: r.to_dict() for n, r in results.items()},
+                    }
+                )
+
+
+def main() -> None:
+    from governor.cache import default_cache_dir
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("paper", "oracle", "both"), default="both")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--profiles", default=f"pixel7,sm8550,{HEXA6}")
+    parser.add_argument("--full-profiles", default=HEXA6, help="profiles whose oracle uses full-length buckets")
+    parser.add_argument("--goals", default="latency,energy")
+    parser.add_argument("--requests", type=int, default=40, help="requests replayed in the paper part")
+    parser.add_argument("--oracle-requests", type=int, default=20, help="requests replayed per oracle case")
+    parser.add_argument("--oracle-max-prompt", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache", default=str(default_cache_dir()))
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="write every figure here")
+    args = parser.parse_args()
+    for key in ("models", "profiles", "full_profiles", "goals"):
+        setattr(args, key, [v for v in getattr(args, key).split(",") if v])
+    record: list = []
+    try:
+        if args.part in ("paper", "both"):
+            part_paper(args, record)
+        if args.part in ("oracle", "both"):
+            part_oracle(args, record)
+    finally:
+        if args.json:
+            Path(args.json).write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

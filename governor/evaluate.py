@@ -1,0 +1,74 @@
+"""`fusegov bench governor`: plan with each policy, replay the same requests under each plan, compare.
+
+Each policy's search gets its own Lab, so its measurement count and device time are its own; underneath, the
+policies share one cache of runs (cache.CachedMeasurer: a run at the same setting, bucket and repeat gives the
+same sample on the virtual phone), so asking twice costs wall time once. The oracle runs first and fills it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from governor.cache import CachedMeasurer
+from governor.goals import GoalSpec
+from governor.measure import VirtualMeasurer
+from governor.phases import PhaseBucket
+from governor.plan import Plan
+from governor.planner import SearchRun, run_search
+from governor.replay import Summary, replay, summarise
+from governor.requests import Requests
+
+DEFAULT_POLICIES = ("stock", "fuse", "fusegov", "oracle", "all_max", "independent")
+
+
+@dataclass
+class PolicyResult:
+    name: str
+    plan: Plan
+    search: SearchRun
+    summary: Summary
+    outcomes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            **self.summary.to_dict(),
+            "measurements": self.plan.search["measurements"],
+            "device_time_s": self.plan.search["device_time_s"],
+            "search_wall_s": self.plan.search["wall_s"],
+            "goal_met": self.plan.met,
+        }
+
+    def plan_settings(self) -> dict:
+        return {p.bucket: p.setting for p in self.plan.phases}
+
+
+def evaluate(
+    measurer: VirtualMeasurer,
+    buckets: list[PhaseBucket],
+    goal: GoalSpec,
+    policies: list[str],
+    requests: Requests,
+    model_name: str,
+    executor: str | None = None,
+    workers: int = 1,
+    on_stage: Callable[[str], None] | None = None,
+    on_request: Callable[[], None] | None = None,
+    cache_dir: str | None = None,
+) -> dict[str, PolicyResult]:
+    import time
+
+    shared = CachedMeasurer(measurer, cache_dir)
+    order = sorted(policies, key=lambda p: p != "oracle")
+    results: dict[str, PolicyResult] = {}
+    for name in order:
+        if on_stage:
+            on_stage(f"searching: {name}")
+        search = run_search(shared, buckets, goal, name, model_name, executor=executor, workers=workers)
+        if on_stage:
+            on_stage(f"replaying {len(requests)} requests: {name}")
+        start = time.perf_counter()
+        outcomes = replay(measurer, None if name == "stock" else search.plan, requests, on_request=on_request)
+        search.plan.notes.append(f"replay took {time.perf_counter() - start:.1f} s")
+        results[name] = PolicyResult(name, search.plan, search, summarise(outcomes), outcomes)
+    return {name: results[name] for name in policies}

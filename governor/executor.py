@@ -1,0 +1,121 @@
+"""Sweeps: many (setting, bucket) runs on the virtual phone, in worker processes or on a Dask cluster.
+
+Runs depend only on (setting, bucket, repeat) (measure.VirtualMeasurer), so a sweep can be cut into chunks
+and run anywhere. Chunks group the buckets of a few settings together, so each worker builds its measurer
+once and pays the per-task overhead once per chunk. `executor`:
+- None or "local": `workers` processes on this machine (1: in this process, no pool);
+- "dask://HOST:PORT": the tasks go to that dask.distributed scheduler (`dask-scheduler` + `dask-worker`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from governor.errors import GovernorError
+from governor.measure import Sample, VirtualMeasurer
+from governor.phases import PhaseBucket
+from governor.space import Setting
+
+CHUNK_SETTINGS = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """Everything a worker needs to build the same measurer: picklable; `key` names it in a worker's cache."""
+
+    profile: object  # android.emulator.profile.Profile
+    workload: str
+    seed: int
+    cpu: int
+    key: str
+
+    @classmethod
+    def of(cls, measurer: VirtualMeasurer) -> Recipe:
+        import hashlib
+        import pickle
+
+        spec = measurer.spec
+        workload = f"{spec.kind}:{spec.target}"
+        digest = hashlib.sha1(pickle.dumps((measurer.profile, workload, measurer.seed, measurer.cpu))).hexdigest()
+        return cls(measurer.profile, workload, measurer.seed, measurer.cpu, digest)
+
+
+_MEASURERS: dict[str, VirtualMeasurer] = {}
+
+
+def _measurer(recipe: Recipe) -> VirtualMeasurer:
+    found = _MEASURERS.get(recipe.key)
+    if found is None:
+        found = _MEASURERS[recipe.key] = VirtualMeasurer(recipe.profile, recipe.workload, recipe.seed, recipe.cpu)
+    return found
+
+
+Task = tuple[Setting, PhaseBucket]
+Result = tuple[Setting, str, Sample, float]
+
+
+def run_chunk(recipe: Recipe, tasks: list[Task]) -> list[Result]:
+    measurer = _measurer(recipe)
+    out = []
+    for setting, bucket in tasks:
+        start = time.perf_counter()
+        sample = measurer.run(setting, bucket)
+        out.append((setting, bucket.name, sample, time.perf_counter() - start))
+    return out
+
+
+def chunks(tasks: list[Task], size: int = CHUNK_SETTINGS) -> list[list[Task]]:
+    """Group tasks by setting, `size` settings per chunk."""
+    by_setting: dict[Setting, list[Task]] = {}
+    for task in tasks:
+        by_setting.setdefault(task[0], []).append(task)
+    groups = list(by_setting.values())
+    return [[t for group in groups[i : i + size] for t in group] for i in range(0, len(groups), size)]
+
+
+def sweep(
+    recipe: Recipe,
+    tasks: list[Task],
+    executor: str | None = None,
+    workers: int = 1,
+) -> Iterator[Result]:
+    """Run every task; yields results as chunks finish (order not kept)."""
+    parts = chunks(tasks)
+    if executor and executor.startswith("dask://"):
+        yield from _dask(recipe, parts, executor)
+        return
+    if executor not in (None, "", "local"):
+        raise GovernorError(f"unknown --executor {executor!r}: use local or dask://HOST:PORT")
+    if workers <= 1:
+        for part in parts:
+            yield from run_chunk(recipe, part)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # no forked simulator state, same as a Dask worker
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(run_chunk, recipe, part) for part in parts]
+        for future in as_completed(futures):
+            yield from future.result()
+
+
+def _dask(recipe: Recipe, parts: list[list[Task]], executor: str) -> Iterator[Result]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise GovernorError("--executor dask:// needs dask.distributed: pip install 'dask[distributed]'") from None
+    address = "tcp://" + executor.removeprefix("dask://")
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise GovernorError(f"--executor {executor}: cannot reach the Dask scheduler: {exc}") from None
+    try:
+        shared = client.scatter(recipe, broadcast=True)
+        futures = [client.submit(run_chunk, shared, part, pure=False) for part in parts]
+        for future in as_completed(futures):
+            yield from future.result()
+    finally:
+        client.close()

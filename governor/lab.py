@@ -1,0 +1,174 @@
+"""The measurement log of a search: caching by setting, repeats where noise demands them, and the budget.
+
+Every run a search asks for goes through a `Lab`: a run already made (same setting, bucket and repeat) is
+reused, not paid twice; each new run is counted against the search's budget and logged with its cost in
+device time (simulated seconds on the virtual phone, wall seconds on a phone) and wall time.
+
+Noise: the stock setting is measured `stock_repeats` times per bucket; the relative spread of those runs
+is the bucket's noise level. A pinned setting is measured once, and again (up to `max_repeats`) only while
+a goal's decision about it (does it meet the budget or target?) lies within `NOISE_Z` spreads of the line.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from governor.errors import GovernorError
+from governor.measure import Measurer, Sample
+from governor.phases import PhaseBucket
+from governor.space import Setting
+
+NOISE_Z = 2.0
+DEFAULT_MAX_REPEATS = 3
+MIN_NOISE = 1e-4  # a noise level below this is taken as this, so margins are never divided by zero
+
+
+class BudgetExhausted(GovernorError):
+    """The search used the measurements it was given."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Mean of the runs of one setting on one bucket, with their relative spread (sample std / mean)."""
+
+    setting: Setting
+    bucket: str
+    latency_s: float
+    energy_per_token_j: float
+    latency_spread: float
+    energy_spread: float
+    repeats: int
+    mean_freq_hz: dict[str, float]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    index: int
+    search: str
+    bucket: str
+    setting: str
+    repeat: int
+    latency_s: float
+    energy_per_token_j: float
+    device_time_s: float
+    wall_s: float
+
+
+def _spread(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return math.sqrt(var) / abs(mean) if mean else 0.0
+
+
+def summarise(setting: Setting, bucket: str, samples: list[Sample]) -> Observation:
+    latency = [s.latency_s for s in samples]
+    energy = [s.energy_per_token_j for s in samples]
+    freqs: dict[str, float] = {}
+    for s in samples:
+        for knob, hz in s.mean_freq_hz.items():
+            freqs[knob] = freqs.get(knob, 0.0) + hz / len(samples)
+    return Observation(
+        setting,
+        bucket,
+        sum(latency) / len(latency),
+        sum(energy) / len(energy),
+        _spread(latency),
+        _spread(energy),
+        len(samples),
+        freqs,
+    )
+
+
+class Lab:
+    def __init__(
+        self,
+        measurer: Measurer,
+        buckets: list[PhaseBucket],
+        budget: int | None = None,
+        search: str = "",
+        max_repeats: int = DEFAULT_MAX_REPEATS,
+        on_run: Callable[[LogEntry], None] | None = None,
+    ):
+        self.measurer, self.space = measurer, measurer.space
+        self.buckets = {b.name: b for b in buckets}
+        self.budget, self.search, self.max_repeats, self.on_run = budget, search, max_repeats, on_run
+        self.samples: dict[tuple[Setting, str], list[Sample]] = {}
+        self.log: list[LogEntry] = []
+        self.noise: dict[str, float] = {}
+
+    # --- accounting ---------------------------------------------------------------------------
+    @property
+    def measurements(self) -> int:
+        return len(self.log)
+
+    @property
+    def device_time_s(self) -> float:
+        return sum(e.device_time_s for e in self.log)
+
+    @property
+    def remaining(self) -> float:
+        return math.inf if self.budget is None else self.budget - self.measurements
+
+    def bucket(self, name: str) -> PhaseBucket:
+        return self.buckets[name]
+
+    # --- running ------------------------------------------------------------------------------
+    def measure(self, setting: Setting, bucket: str, repeats: int = 1) -> Observation:
+        """At least `repeats` runs of the setting on the bucket (cached runs count), summarised."""
+        self.space.validate(setting)
+        runs = self.samples.setdefault((setting, bucket), [])
+        while len(runs) < repeats:
+            if self.remaining <= 0:
+                raise BudgetExhausted(f"{self.search or 'search'}: measurement budget of {self.budget} runs used up")
+            start = time.perf_counter()
+            sample = self.measurer.run(setting, self.buckets[bucket], repeat=len(runs))
+            self.record(setting, bucket, sample, time.perf_counter() - start)
+        return summarise(setting, bucket, runs)
+
+    def record(self, setting: Setting, bucket: str, sample: Sample, wall_s: float) -> None:
+        """Log a run made here or by a worker process (sweeps)."""
+        runs = self.samples.setdefault((setting, bucket), [])
+        entry = LogEntry(
+            len(self.log),
+            self.search,
+            bucket,
+            setting.label(),
+            len(runs),
+            sample.latency_s,
+            sample.energy_per_token_j,
+            sample.device_time_s,
+            wall_s,
+        )
+        runs.append(sample)
+        self.log.append(entry)
+        if self.on_run is not None:
+            self.on_run(entry)
+
+    def known(self, setting: Setting, bucket: str) -> Observation | None:
+        runs = self.samples.get((setting, bucket))
+        return summarise(setting, bucket, runs) if runs else None
+
+    def observations(self, bucket: str) -> list[Observation]:
+        return [summarise(s, b, runs) for (s, b), runs in self.samples.items() if b == bucket and runs]
+
+    def measure_stock(self, repeats: int) -> dict[str, Observation]:
+        """The stock governors on every bucket; their spread sets each bucket's noise level."""
+        stock = {}
+        for name in self.buckets:
+            obs = self.measure(Setting(), name, repeats)
+            stock[name] = obs
+            self.noise[name] = max(obs.latency_spread, obs.energy_spread, MIN_NOISE)
+        return stock
+
+    def decide(self, setting: Setting, bucket: str, margin: Callable[[Observation], float]) -> Observation:
+        """Measure, repeating while the relative `margin` to a goal's line is within the noise."""
+        obs = self.measure(setting, bucket)
+        noise = self.noise.get(bucket, MIN_NOISE)
+        while obs.repeats < self.max_repeats and abs(margin(obs)) < NOISE_Z * noise / math.sqrt(obs.repeats):
+            obs = self.measure(setting, bucket, obs.repeats + 1)
+        return obs

@@ -1,0 +1,254 @@
+"""Plans: the versioned JSON file a search writes and the on-phone daemon reads.
+
+Schema (`"format": "fusegov.plan"`, `"version": 1`); frequencies in Hz everywhere:
+
+    {
+      "format": "fusegov.plan", "version": 1,
+      "device": {"name": str, "soc": str, "family": str, "profile": str (virtual phone only),
+                 "knobs": {KNOB: [Hz, ...ascending table]}},      # a plan from another phone is detected
+      "model": str,                                                # LLM name/file or cnn:NAME
+      "goal": {"goal": "latency", "budget": "stock"|"0.35"|"90%", "energy_budget_j": {BUCKET: J}}
+            | {"goal": "energy", "target": "stock"|"8,0.15"|"90%", "latency_target_s": {BUCKET: s}},
+      "search": {"name": str, "measurements": int, "device_time_s": float, "wall_s": float},
+      "phases": [                                                  # prefill buckets ascending, then decode / cnn
+        {"phase": "prefill"|"decode"|"cnn", "bucket": str,
+         "max_prompt_tokens": int|null,                            # prefill: serves prompts up to this length
+         "setting": {KNOB: Hz|null},                               # absent or null: left to its stock governor
+         "expected": {"latency_s": float, "energy_per_token_j": float},
+         "stock": {"latency_s": float, "energy_per_token_j": float},
+         "met": bool}                                              # false: nothing met the goal; closest kept
+      ],
+      "notes": [str]
+    }
+
+Latency is TTFT (prefill), TPOT (decode) or time per inference (cnn), as measured at the bucket's
+representative length; energy per token is per prompt token, per decode token or per inference.
+
+How a runtime uses it: on a prefill of N prompt tokens take the first prefill phase whose
+max_prompt_tokens >= N (the last one if none); on decode the decode phase; pin every knob with a number
+(min = max), release the others to their governors. `load_plan` validates a file and names the bad field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from governor.errors import GovernorError
+from governor.space import STOCK
+
+PLAN_FORMAT = "fusegov.plan"
+PLAN_VERSION = 1
+PHASE_KINDS = ("prefill", "decode", "cnn")
+
+
+@dataclass(frozen=True)
+class Expected:
+    latency_s: float
+    energy_per_token_j: float
+
+
+@dataclass(frozen=True)
+class PlanPhase:
+    phase: str
+    bucket: str
+    max_prompt_tokens: int | None
+    setting: dict[str, int | None]
+    expected: Expected
+    stock: Expected
+    met: bool
+
+
+@dataclass
+class Plan:
+    device: dict[str, Any]
+    model: str
+    goal: dict[str, Any]
+    search: dict[str, Any]
+    phases: list[PlanPhase]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    def phase_for_prompt(self, prompt_tokens: int) -> PlanPhase:
+        prefill = [p for p in self.phases if p.phase == "prefill"]
+        if not prefill:
+            raise GovernorError("the plan has no prefill phase")
+        return next((p for p in prefill if prompt_tokens <= (p.max_prompt_tokens or 0)), prefill[-1])
+
+    def phase(self, kind: str) -> PlanPhase:
+        found = next((p for p in self.phases if p.phase == kind), None)
+        if found is None:
+            raise GovernorError(f"the plan has no {kind} phase")
+        return found
+
+    def pins(self, phase: PlanPhase) -> dict[str, int]:
+        return {k: v for k, v in phase.setting.items() if v is not None}
+
+    @property
+    def met(self) -> bool:
+        return all(p.met for p in self.phases)
+
+
+def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, notes) -> Plan:
+    phases = []
+    for bucket in buckets:
+        choice = choices[bucket.name]
+        obs, stock = choice.observation, lab.known(STOCK, bucket.name)
+        phases.append(
+            PlanPhase(
+                bucket.kind,
+                bucket.name,
+                bucket.max_prompt_tokens,
+                {k: v for k, v in obs.setting.pins},
+                Expected(obs.latency_s, obs.energy_per_token_j),
+                Expected(stock.latency_s, stock.energy_per_token_j),
+                choice.met,
+            )
+        )
+        if not choice.met:
+            notes = [*notes, f"{bucket.name}: no setting measured meets the goal; the plan keeps the closest one"]
+    device = {**measurer.device, "knobs": measurer.space.tables()}
+    search_info = {
+        "name": search,
+        "measurements": lab.measurements,
+        "device_time_s": round(lab.device_time_s, 3),
+        "wall_s": round(wall_s, 3),
+    }
+    return Plan(device, model, goal.describe(), search_info, phases, list(notes))
+
+
+# --- loading and validation ------------------------------------------------------------------------
+def _need(data: dict, key: str, kind, where: str):
+    if key not in data:
+        raise GovernorError(f"plan: field {where}{key} is missing")
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise GovernorError(f"plan: field {where}{key} must be {_names(kinds)}, got {value!r}")
+    if not isinstance(value, kinds):
+        raise GovernorError(f"plan: field {where}{key} must be {_names(kinds)}, got {value!r}")
+    return value
+
+
+def _names(kinds) -> str:
+    return " or ".join(
+        {
+            dict: "an object",
+            list: "a list",
+            str: "a string",
+            int: "an integer",
+            float: "a number",
+            bool: "true/false",
+            type(None): "null",
+        }[k]
+        for k in kinds
+    )
+
+
+def _expected(data: dict, where: str) -> Expected:
+    latency = _need(data, "latency_s", (int, float), where)
+    energy = _need(data, "energy_per_token_j", (int, float), where)
+    if not (latency > 0 and energy > 0):
+        raise GovernorError(f"plan: field {where}latency_s and energy_per_token_j must be positive numbers")
+    return Expected(float(latency), float(energy))
+
+
+def plan_from_dict(data: Any) -> Plan:
+    if not isinstance(data, dict):
+        raise GovernorError("plan: must be a JSON object")
+    if data.get("format") != PLAN_FORMAT:
+        raise GovernorError(f"plan: field format must be {PLAN_FORMAT!r}, got {data.get('format')!r}")
+    if data.get("version") != PLAN_VERSION:
+        raise GovernorError(f"plan: field version must be {PLAN_VERSION}, got {data.get('version')!r}")
+    device = _need(data, "device", dict, "")
+    for key in ("name", "soc", "family"):
+        _need(device, key, str, "device.")
+    knobs = _need(device, "knobs", dict, "device.")
+    for knob, table in knobs.items():
+        if (
+            not isinstance(table, list)
+            or not table
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in table)
+        ):
+            raise GovernorError(f"plan: field device.knobs.{knob} must be a non-empty list of frequencies in Hz")
+    model = _need(data, "model", str, "")
+    goal = _need(data, "goal", dict, "")
+    if _need(goal, "goal", str, "goal.") not in ("latency", "energy"):
+        raise GovernorError(f"plan: field goal.goal must be 'latency' or 'energy', got {goal['goal']!r}")
+    search = _need(data, "search", dict, "")
+    _need(search, "name", str, "search.")
+    _need(search, "measurements", int, "search.")
+    raw_phases = _need(data, "phases", list, "")
+    if not raw_phases:
+        raise GovernorError("plan: field phases must list at least one phase")
+    phases = []
+    for i, raw in enumerate(raw_phases):
+        where = f"phases[{i}]."
+        if not isinstance(raw, dict):
+            raise GovernorError(f"plan: field phases[{i}] must be an object")
+        kind = _need(raw, "phase", str, where)
+        if kind not in PHASE_KINDS:
+            raise GovernorError(f"plan: field {where}phase must be one of {', '.join(PHASE_KINDS)}, got {kind!r}")
+        bucket = _need(raw, "bucket", str, where)
+        limit = raw.get("max_prompt_tokens")
+        if kind == "prefill" and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise GovernorError(f"plan: field {where}max_prompt_tokens must be a positive integer for a prefill phase")
+        setting = _need(raw, "setting", dict, where)
+        for knob, freq in setting.items():
+            if knob not in knobs:
+                raise GovernorError(f"plan: field {where}setting.{knob}: no such knob in device.knobs")
+            if freq is not None and freq not in knobs[knob]:
+                raise GovernorError(f"plan: field {where}setting.{knob}: {freq!r} Hz is not in device.knobs.{knob}")
+        phases.append(
+            PlanPhase(
+                kind,
+                bucket,
+                limit if kind == "prefill" else None,
+                dict(setting),
+                _expected(_need(raw, "expected", dict, where), f"{where}expected."),
+                _expected(_need(raw, "stock", dict, where), f"{where}stock."),
+                bool(_need(raw, "met", bool, where)),
+            )
+        )
+    limits = [p.max_prompt_tokens for p in phases if p.phase == "prefill"]
+    if limits != sorted(limits):
+        raise GovernorError("plan: field phases: prefill phases must be in ascending max_prompt_tokens")
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise GovernorError("plan: field notes must be a list of strings")
+    return Plan(dict(device), model, dict(goal), dict(search), phases, list(notes))
+
+
+def load_plan(path: str | Path) -> Plan:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise GovernorError(f"plan {path}: cannot read it: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GovernorError(f"plan {path}: not valid JSON: {exc}") from None
+    return plan_from_dict(data)
+
+
+def check_device(plan: Plan, space) -> None:
+    """A plan made on another phone (other knobs or tables) must not be applied here."""
+    here = space.tables()
+    there = {k: list(v) for k, v in plan.device["knobs"].items()}
+    if set(here) != set(there):
+        raise GovernorError(
+            f"plan was made for {plan.device['name']} (knobs {', '.join(sorted(there))}), not for {space.device} "
+            f"(knobs {', '.join(sorted(here))}): run fusegov plan on this phone"
+        )
+    for knob, table in here.items():
+        if table != there[knob]:
+            raise GovernorError(
+                f"plan was made for {plan.device['name']}: knob {knob} has other frequencies there than on "
+                f"{space.device}: run fusegov plan on this phone"
+            )

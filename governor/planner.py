@@ -1,0 +1,71 @@
+"""One search, end to end: measure the stock governors, resolve the goal, run the named search, build the plan.
+
+Used by `fusegov plan`, `fusegov bench governor` and the tests; the CLI adds only argument parsing and output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from governor.errors import GovernorError
+from governor.executor import sweep
+from governor.goals import GoalSpec
+from governor.lab import Lab, LogEntry
+from governor.measure import Measurer
+from governor.phases import DECODE, PREFILL, PhaseBucket
+from governor.plan import Plan, build_plan
+from governor.searches import SEARCHES, SearchContext
+
+DEFAULT_STOCK_REPEATS = 2
+
+
+@dataclass
+class SearchRun:
+    plan: Plan
+    lab: Lab
+    context: SearchContext
+    wall_s: float
+
+
+def max_tokens(buckets: list[PhaseBucket]) -> int:
+    """The longest request the plan will serve: longest prompt plus the decode measured after it."""
+    prompt = max((b.max_prompt_tokens or b.prompt_tokens for b in buckets if b.kind == PREFILL), default=0)
+    decode = max((b.prompt_tokens + b.decode_tokens for b in buckets if b.kind == DECODE), default=0)
+    return max(prompt, decode)
+
+
+def run_search(
+    measurer: Measurer,
+    buckets: list[PhaseBucket],
+    goal: GoalSpec,
+    search: str,
+    model_name: str,
+    budget: int | None = None,
+    stock_repeats: int = DEFAULT_STOCK_REPEATS,
+    executor: str | None = None,
+    workers: int = 1,
+    on_run: Callable[[LogEntry], None] | None = None,
+    lab: Lab | None = None,
+) -> SearchRun:
+    import time
+
+    if search not in SEARCHES:
+        raise GovernorError(f"unknown --search {search!r}: use one of {', '.join(SEARCHES)}")
+    start = time.perf_counter()
+    measurer.check_fits(max_tokens(buckets))
+    lab = lab or Lab(measurer, buckets, budget=budget, search=search, on_run=on_run)
+    stock = lab.measure_stock(stock_repeats)
+    resolved = goal.resolve(buckets, stock)
+    sweeper = None
+    recipe = measurer.recipe() if hasattr(measurer, "recipe") else None
+    if recipe is not None:
+
+        def sweeper(tasks):
+            return sweep(recipe, tasks, executor=executor, workers=workers)
+
+    ctx = SearchContext(lab, buckets, resolved, stock, sweeper)
+    choices = SEARCHES[search]().run(ctx)
+    wall = time.perf_counter() - start
+    plan = build_plan(measurer, model_name, buckets, resolved, search, choices, lab, wall, ctx.notes)
+    return SearchRun(plan, lab, ctx, wall)

@@ -1,0 +1,83 @@
+"""Replay requests on the virtual phone under a plan (or the stock governors) and measure what users see.
+
+One phone per policy, requests back to back with IDLE_BETWEEN_S of idling between them (heat and governor
+state carry over, as on a phone). Each request pins the plan's setting for its prompt's prefill bucket, then
+the decode setting from the first token on (FUSE's runtime), and releases everything after the last token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from governor.measure import VirtualMeasurer
+from governor.plan import Plan
+from governor.requests import Requests
+
+IDLE_BETWEEN_S = 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    prompt_tokens: int
+    output_tokens: int
+    ttft_s: float
+    tpot_s: float | None
+    latency_s: float  # end to end: TTFT + the rest of the output
+    energy_j: float  # prefill + decode, idling excluded
+
+
+@dataclass(frozen=True)
+class Summary:
+    ttft_mean_s: float
+    ttft_p99_s: float
+    tpot_mean_s: float
+    latency_mean_s: float
+    energy_per_token_j: float  # total energy over prompt + output tokens
+    energy_total_j: float
+    requests: int
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+def replay(
+    measurer: VirtualMeasurer,
+    plan: Plan | None,
+    requests: Requests,
+    on_request: Callable[[], None] | None = None,
+) -> list[Outcome]:
+    from governor.virtual_runs import decode_run, prefill_run
+
+    phone = measurer.phone(0)
+    outcomes = []
+    for prompt, output in requests.pairs():
+        prefill_pins = plan.pins(plan.phase_for_prompt(prompt)) if plan else {}
+        first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, IDLE_BETWEEN_S)
+        energy, tpot, rest = first.energy_j, None, 0.0
+        if output > 1:
+            decode_pins = plan.pins(plan.phase("decode")) if plan else {}
+            tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
+            energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
+        outcomes.append(Outcome(prompt, output, first.latency_s, tpot, first.latency_s + rest, energy))
+        if on_request:
+            on_request()
+    return outcomes
+
+
+def summarise(outcomes: list[Outcome]) -> Summary:
+    import numpy as np
+
+    ttft = np.array([o.ttft_s for o in outcomes])
+    tpot = np.array([o.tpot_s for o in outcomes if o.tpot_s is not None])
+    tokens = sum(o.prompt_tokens + o.output_tokens for o in outcomes)
+    energy = float(sum(o.energy_j for o in outcomes))
+    return Summary(
+        float(ttft.mean()),
+        float(np.percentile(ttft, 99)),
+        float(tpot.mean()) if len(tpot) else float("nan"),
+        float(np.mean([o.latency_s for o in outcomes])),
+        energy / tokens,
+        energy,
+        len(outcomes),
+    )

@@ -1,0 +1,55 @@
+"""What every search gets and gives back, and the registry that names them (`--search NAME`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from governor.goals import Goal
+from governor.lab import Lab, Observation
+from governor.phases import PhaseBucket
+from governor.space import ConfigSpace
+
+
+@dataclass
+class SearchContext:
+    lab: Lab
+    buckets: list[PhaseBucket]
+    goal: Goal
+    stock: dict[str, Observation]  # the stock governors on every bucket (already measured)
+    sweep: Callable | None = None  # sweep(tasks) -> [(setting, bucket, sample, wall_s)]: parallel runs
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def space(self) -> ConfigSpace:
+        return self.lab.space
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The setting a search chose for one bucket, with what it measured there."""
+
+    observation: Observation
+    met: bool  # does it meet the goal's budget or target?
+
+
+class Search:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    def run(self, ctx: SearchContext) -> dict[str, Choice]:
+        raise NotImplementedError
+
+
+SEARCHES: dict[str, type[Search]] = {}
+
+
+def register(cls: type[Search]) -> type[Search]:
+    SEARCHES[cls.name] = cls
+    return cls
+
+
+def choose(ctx: SearchContext, bucket: str, observations: list[Observation]) -> Choice:
+    best = ctx.goal.best(observations)
+    return Choice(best, ctx.goal.feasible(best))

@@ -1,0 +1,162 @@
+"""fusegov's search: CPU x GPU x memory jointly, guided by models fitted to the runs made so far.
+
+1. Side knobs (other CPU clusters, other buses): if the stock governors ran one above its lowest frequency
+   during a bucket, fusegov pins it at the lowest (the confirming runs below include that pin).
+2. A small design: every tunable primary knob at its top, and each one lowered alone to DESIGN_LEVEL of its
+   table; prefill buckets share the design points round-robin, since they share one model.
+3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
+   of that work rising with voltage + static power over the time) to the group's pinned runs, predict every
+   setting of the grid for every bucket, and run, per bucket, the unmeasured setting predicted best if it is
+   predicted to beat the best run so far. A bucket is done when nothing unmeasured is predicted to beat its
+   best run: the predicted best is confirmed by a run the model has seen. At most MAX_ROUNDS rounds.
+4. Each bucket keeps the best *measured* setting by the goal (stock included), never a prediction.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from governor.lab import Observation
+from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
+from governor.searches.base import Choice, Search, SearchContext, choose, register
+from governor.space import Knob, Setting
+from governor.surrogate import GroupData, Surrogate
+
+DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
+MAX_ROUNDS = 10
+MIN_GAIN = 0.002  # a prediction must beat the best run by this share to be worth a run (below: noise)
+SIDE_ABOVE_FLOOR = 1.05  # a side knob whose stock mean frequency is this much above its floor gets pinned
+
+
+def side_pins(ctx: SearchContext, bucket: str) -> dict[str, int]:
+    stock = ctx.stock[bucket].mean_freq_hz
+    return {k.name: k.min_hz for k in ctx.space.side if stock.get(k.name, 0.0) > k.min_hz * SIDE_ABOVE_FLOOR}
+
+
+def design(knobs: list[Knob]) -> list[dict[str, int]]:
+    top = {k.name: k.max_hz for k in knobs}
+    points = [top]
+    for knob in knobs:
+        level = int(round(DESIGN_LEVEL * (len(knob.table_hz) - 1)))
+        points.append({**top, knob.name: knob.table_hz[level]})
+    return points
+
+
+def tokens_per_latency(bucket: PhaseBucket) -> int:
+    """TTFT covers the whole prompt; TPOT and a CNN inference one unit each."""
+    return bucket.prompt_tokens if bucket.kind == PREFILL else 1
+
+
+class _Group:
+    """The buckets of one kind, their grid of candidate settings and their model."""
+
+    def __init__(self, ctx: SearchContext, buckets: list[PhaseBucket], knobs: list[Knob]):
+        self.ctx, self.buckets, self.knobs = ctx, buckets, knobs
+        self.grid = np.array(list(itertools.product(*[k.table_hz for k in knobs])), dtype=float)
+        self.side = {b.name: side_pins(ctx, b.name) for b in buckets}
+        self.rows = {tuple(int(f) for f in row): i for i, row in enumerate(self.grid)}
+        self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), pooled=len(buckets) > 1)
+
+    def setting(self, bucket: str, freqs) -> Setting:
+        return Setting.of({**self.side[bucket], **{k.name: int(f) for k, f in zip(self.knobs, freqs)}})
+
+    def pinned_runs(self, bucket: PhaseBucket) -> list[Observation]:
+        names = [k.name for k in self.knobs]
+        return [o for o in self.ctx.lab.observations(bucket.name) if all(o.setting.get(n) for n in names)]
+
+    def data(self) -> GroupData:
+        rows = []
+        for bucket in self.buckets:
+            for obs in self.pinned_runs(bucket):
+                freqs = [obs.setting.get(k.name) for k in self.knobs]
+                rows.append(
+                    (
+                        *freqs,
+                        bucket.prompt_tokens or 1,
+                        tokens_per_latency(bucket),
+                        obs.latency_s,
+                        obs.energy_per_token_j,
+                    )
+                )
+        table = np.array(rows, dtype=float)
+        k = len(self.knobs)
+        return GroupData(table[:, :k], table[:, k], table[:, k + 1], table[:, k + 2], table[:, k + 3])
+
+    def _index(self, setting: Setting) -> int | None:
+        key = tuple(setting.get(k.name) for k in self.knobs)
+        return self.rows.get(key)
+
+    def next_setting(self, bucket: PhaseBucket) -> Setting | None:
+        """The unmeasured setting the model predicts best, if it is predicted to beat the best measured one."""
+        goal = self.ctx.goal
+        latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        by_field = {
+            "latency_s": (latency, latency),
+            "energy_per_token_j": (energies.mean(axis=0), energies.min(axis=0)),
+        }
+        objective, objective_low = by_field[goal.objective_field]
+        bound, bound_low = by_field[goal.limit_field]
+        measured = np.zeros(len(self.grid), dtype=bool)
+        runs = self.pinned_runs(bucket)
+        for obs in runs:
+            index = self._index(obs.setting)
+            if index is not None:
+                measured[index] = True
+        limit = goal.limits[bucket.name]
+        best = goal.best([*runs, self.ctx.stock[bucket.name]])
+        if goal.feasible(best):
+            # worth a run if some model of the ensemble believes it meets the goal and beats the best run
+            promising = (bound_low <= limit) & (objective_low < goal.objective(best) * (1.0 - MIN_GAIN)) & ~measured
+            if not promising.any():
+                return None
+            believed = promising & (bound <= limit)
+            pick = believed if believed.any() else promising
+            index = int(np.argmin(np.where(pick, objective, np.inf)))
+        else:  # nothing measured meets the goal yet: the model's best guess, else the one closest to the line
+            open_rows = ~measured
+            if not open_rows.any():
+                return None
+            ranked = np.where(open_rows & (bound_low <= limit), objective, np.inf)
+            index = (
+                int(np.argmin(ranked))
+                if np.isfinite(ranked).any()
+                else int(np.argmin(np.where(open_rows, bound, np.inf)))
+            )
+        return self.setting(bucket.name, self.grid[index])
+
+    def run(self) -> dict[str, Choice]:
+        lab, goal = self.ctx.lab, self.ctx.goal
+        pooled = len(self.buckets) > 1
+        for i, point in enumerate(design(self.knobs)):
+            for bucket in [self.buckets[i % len(self.buckets)]] if pooled else self.buckets:
+                lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name)
+        open_buckets = list(self.buckets)
+        for _ in range(MAX_ROUNDS):
+            if not open_buckets:
+                break
+            self.model.fit(self.data())
+            still_open = []
+            for bucket in open_buckets:
+                setting = self.next_setting(bucket)
+                if setting is not None:
+                    lab.decide(setting, bucket.name, goal.margin)
+                    still_open.append(bucket)
+            open_buckets = still_open
+        return {b.name: choose(self.ctx, b.name, [*self.pinned_runs(b), self.ctx.stock[b.name]]) for b in self.buckets}
+
+
+@register
+class FusegovSearch(Search):
+    name = "fusegov"
+    summary = "joint CPU x GPU x memory (and side knobs) guided by fitted latency/energy models"
+
+    def run(self, ctx: SearchContext) -> dict[str, Choice]:
+        knobs = [k for k in ctx.space.primary if len(k.table_hz) > 1]
+        choices: dict[str, Choice] = {}
+        for kind in (PREFILL, DECODE, CNN):
+            buckets = [b for b in ctx.buckets if b.kind == kind]
+            if buckets:
+                choices.update(_Group(ctx, buckets, knobs).run())
+        return choices

@@ -1,0 +1,104 @@
+"""fusegov's models of latency and energy per token over pinned settings, fitted from measurements.
+
+Physics, not curve fitting, so a handful of runs is enough and a model learnt on one bucket helps the next:
+- Time: a phase is work done by each component at its own clock, plus a fixed part:
+  latency = theta_0 + sum_k theta_k / f_k (theta >= 0, non-negative least squares). Prefill buckets share one
+  model whose work grows with the prompt: theta = a + b L + c L^2 (weights once per batch, attention ~ L^2).
+- Energy per token: switching energy of each component's work, with energy per cycle rising with the clock
+  (voltage), plus static and clock power over the time taken, e.g.
+  e = sum_k (theta_k / N) (c_k0 + c_k2 x_k^2) + (t / N)(p_0 + sum_k p_k x_k^2), x_k = f_k / f_k,max.
+  A device's voltage curves are unknown (probe does not see them), so an ensemble of such forms (ENERGY_FORMS:
+  which powers of x_k the work and time terms carry) is fitted, ridge-regularised; their spread is the
+  model's uncertainty, which the search uses to decide what is still worth a run.
+Fitted on the pinned runs of a group; predictions are vectorised over every candidate setting at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import nnls
+
+RIDGE = 1e-6
+# (powers of x_k on each component's work per token, powers of x_k on the time per token; 0 alone = constant)
+ENERGY_FORMS = (
+    ((0, 2), (0, 2)),  # energy per cycle ~ V^2 ~ quadratic; static + clock power ~ quadratic
+    ((2,), (0, 2)),
+    ((0, 2), (0, 1)),
+    ((0, 2), (0, 2, 3)),  # clock power V^2 f ~ cubic
+    ((0, 1), (0, 2)),  # energy per cycle ~ linear (flat voltage curves)
+)
+
+
+@dataclass
+class GroupData:
+    """Pinned observations of one group: frequencies (n, k); bucket length L (n,); tokens per latency N (n,)
+    (prompt tokens for a prefill's TTFT, 1 for TPOT or a CNN inference); latency; energy per token."""
+
+    freq_hz: np.ndarray
+    length: np.ndarray
+    tokens: np.ndarray
+    latency_s: np.ndarray
+    energy_j: np.ndarray
+
+
+def time_features(freq_hz: np.ndarray, fmax_hz: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """Columns [1, fmax/f_k...] for one bucket, times [1, s, s^2] (s = L / L_max) when buckets are pooled."""
+    base = np.column_stack([np.ones(len(freq_hz)), fmax_hz / freq_hz])
+    if scale is None:
+        return base
+    return np.column_stack([base, base * scale[:, None], base * (scale**2)[:, None]])
+
+
+class Surrogate:
+    """Latency and energy-per-token model of one group of buckets."""
+
+    def __init__(self, fmax_hz: np.ndarray, pooled: bool):
+        self.fmax_hz, self.pooled = np.asarray(fmax_hz, dtype=float), pooled
+
+    def _scale(self, length: np.ndarray) -> np.ndarray | None:
+        return length / self.length_max_ if self.pooled else None
+
+    def _work(self, length: np.ndarray) -> np.ndarray:
+        """Per row, the fitted (theta_0, theta_k...) of its bucket: (n, 1 + k)."""
+        coef = self.time_coef_
+        if not self.pooled:
+            return np.tile(coef, (len(length), 1))
+        width = len(coef) // 3
+        scale = self._scale(length)[:, None]
+        return coef[:width] + coef[width : 2 * width] * scale + coef[2 * width :] * scale**2
+
+    def _energy_features(self, form, freq_hz, length, tokens, latency_s) -> np.ndarray:
+        work_powers, time_powers = form
+        work = self._work(length)[:, 1:] / tokens[:, None]
+        x = freq_hz / self.fmax_hz
+        time = (latency_s / tokens)[:, None]
+        columns = [work * x**p for p in work_powers]
+        columns += [time if p == 0 else time * x**p for p in time_powers]
+        return np.column_stack(columns)
+
+    def fit(self, data: GroupData) -> Surrogate:
+        self.length_max_ = float(data.length.max())
+        self.time_coef_, _ = nnls(time_features(data.freq_hz, self.fmax_hz, self._scale(data.length)), data.latency_s)
+        self.energy_coef_ = []
+        for form in ENERGY_FORMS:
+            features = self._energy_features(form, data.freq_hz, data.length, data.tokens, data.latency_s)
+            gram = features.T @ features
+            ridge = RIDGE * np.trace(gram) / len(gram) * np.eye(len(gram))
+            self.energy_coef_.append(np.linalg.solve(gram + ridge, features.T @ data.energy_j))
+        return self
+
+    def predict(self, freq_hz: np.ndarray, length: float, tokens: float) -> tuple[np.ndarray, np.ndarray]:
+        """Latency (n,) and energy per token (forms, n) of every row of `freq_hz` (n, k) on a bucket of this
+        length: one energy row per form of the ensemble."""
+        n = len(freq_hz)
+        lengths, counts = np.full(n, float(length)), np.full(n, float(tokens))
+        latency = time_features(freq_hz, self.fmax_hz, self._scale(lengths)) @ self.time_coef_
+        energy = np.array(
+            [
+                self._energy_features(form, freq_hz, lengths, counts, latency) @ coef
+                for form, coef in zip(ENERGY_FORMS, self.energy_coef_)
+            ]
+        )
+        return latency, energy

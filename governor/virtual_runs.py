@@ -1,0 +1,51 @@
+"""Runs on the in-process virtual phone with a setting per phase, as the on-phone daemon would pin them.
+
+`run_llm_request` pins one setting for a whole request; a plan pins one setting for prefill and another
+for decode, switching at the first token as FUSE's runtime does. Prefill runs as a request with no decode
+tokens; decode continues on the same phone from the prompt's context (`DecodeOnly`: the decode segments
+of the same request, so the simulator's own decode model is reused, not copied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from android.emulator.sim.llm import LlmRequest
+from android.emulator.sim.llm_models import LlmModel
+from android.emulator.sim.request import run_llm_request, run_workload
+
+
+class DecodeOnly(LlmRequest):
+    """The decode phase of a request whose prompt is already in the KV cache."""
+
+    def _segments(self):
+        return (segment for segment in super()._segments() if segment.phase == "decode")
+
+
+@dataclass(frozen=True)
+class PhaseRun:
+    """What one phase of one run cost: its duration, energy and per-knob mean frequency."""
+
+    latency_s: float  # prefill: TTFT; decode: TPOT over the measured tokens
+    energy_j: float
+    tokens: int
+    device_time_s: float  # simulated time the run took, idling included
+    mean_freq_hz: dict[str, float]
+
+
+def prefill_run(phone, model: LlmModel, prompt_tokens: int, pins: dict[str, int], cpu: int | None, idle_s: float):
+    result = run_llm_request(phone, model, prompt_tokens, 0, pins=pins, cpu=cpu, idle_before_s=idle_s)
+    stats = result.phases["prefill"]
+    return PhaseRun(result.ttft_s, stats.energy_j, prompt_tokens, result.duration_s + idle_s, stats.mean_freq_hz)
+
+
+def decode_run(
+    phone, model: LlmModel, context: int, tokens: int, pins: dict[str, int], cpu: int | None, idle_s: float
+) -> PhaseRun:
+    workload = DecodeOnly(model, context, tokens, cpu=cpu)
+    start = phone.now_s
+    accumulator, workload = run_workload(phone, workload, pins, idle_before_s=idle_s)
+    stats = accumulator.phase_stats("decode")
+    marks = [t for t, m in workload.marks if m == "token"]
+    duration = marks[-1] - workload.started_s if marks else stats.duration_s
+    return PhaseRun(duration / tokens, stats.energy_j, tokens, phone.now_s - start, stats.mean_freq_hz)

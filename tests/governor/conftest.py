@@ -1,0 +1,24 @@
+"""Fixtures of the governor tests: a differently shaped virtual phone (hexa6: policy0/policy2/policy5 with a
+one-core prime cluster, 7 GPU and 8 memory levels) and short request sets that keep runs cheap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+HEXA6 = str(DATA / "hexa6.json")
+TINYLLAMA = "tinyllama-1.1b-q4"
+
+
+@pytest.fixture
+def short_requests(tmp_path) -> Path:
+    """ShareGPT requests with prompts of at most 64 tokens (real lengths, short prefills)."""
+    from governor.requests import load_requests
+
+    requests = load_requests("sharegpt")
+    rows = [(p, o) for p, o in requests.pairs() if p <= 64][:400]
+    path = tmp_path / "short.csv"
+    path.write_text("prompt_tokens,output_tokens\n" + "".join(f"{p},{o}\n" for p, o in rows))
+    return path

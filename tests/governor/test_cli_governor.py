@@ -1,0 +1,87 @@
+"""`fusegov plan` and `fusegov bench governor` end to end on a short request set."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from governor.plan import load_plan
+from tests.governor.conftest import HEXA6, TINYLLAMA
+from tests.governor.test_bad_input import fusegov
+
+
+@pytest.mark.slow
+def test_plan_writes_a_valid_plan(tmp_path, short_requests):
+    out_path = tmp_path / "plan.json"
+    log = tmp_path / "runs.csv"
+    out = fusegov(
+        "plan",
+        "--virtual",
+        HEXA6,
+        "--model",
+        TINYLLAMA,
+        "--requests",
+        str(short_requests),
+        "--search",
+        "fusegov",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--log",
+        str(log),
+        "-o",
+        str(out_path),
+    )
+    assert out.returncode == 0, out.stderr
+    plan = load_plan(out_path)
+    assert [p.phase for p in plan.phases] == ["prefill"] * 5 + ["decode"]
+    assert plan.device["profile"] == "hexa6" and plan.search["measurements"] == len(log.read_text().splitlines()) - 1
+    assert "search fusegov" in out.stdout and "wrote" in out.stdout
+    again = fusegov(
+        "plan",
+        "--virtual",
+        HEXA6,
+        "--model",
+        TINYLLAMA,
+        "--requests",
+        str(short_requests),
+        "--search",
+        "fusegov",
+        "--cache",
+        str(tmp_path / "cache"),
+        "-o",
+        str(tmp_path / "again.json"),
+    )
+    assert again.returncode == 0
+    assert load_plan(tmp_path / "again.json").phases == plan.phases  # the run cache gives the same runs back
+
+
+@pytest.mark.slow
+def test_bench_governor_json(tmp_path, short_requests):
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(short_requests.read_text().splitlines()[:4]) + "\n")
+    png = tmp_path / "frontier.png"
+    out = fusegov(
+        "bench",
+        "governor",
+        "--virtual",
+        HEXA6,
+        "--model",
+        TINYLLAMA,
+        "--requests",
+        str(few),
+        "--policies",
+        "stock,fusegov,all_max",
+        "--no-cache",
+        "--json",
+        "--plot",
+        str(png),
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    keys = {"ttft_mean_s", "ttft_p99_s", "tpot_mean_s", "energy_per_token_j", "energy_total_j", "measurements"}
+    assert set(data["policies"]) == {"stock", "fusegov", "all_max"}
+    for figures in data["policies"].values():
+        assert keys <= set(figures) and figures["ttft_mean_s"] > 0
+    assert data["policies"]["all_max"]["tpot_mean_s"] < data["policies"]["stock"]["tpot_mean_s"]
+    assert png.stat().st_size > 10_000

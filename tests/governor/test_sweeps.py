@@ -1,0 +1,44 @@
+"""Sweeps give the same runs whatever runs them (in process, worker processes, a Dask cluster), and a CNN
+gets a one-bucket plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from governor.executor import sweep
+from governor.goals import GoalSpec
+from governor.measure import VirtualMeasurer
+from governor.phases import cnn_buckets, llm_buckets
+from governor.planner import run_search
+from governor.requests import load_requests
+from tests.governor.conftest import HEXA6, TINYLLAMA
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_workers_and_dask_give_the_runs_of_one_process(short_requests):
+    from distributed import LocalCluster
+
+    measurer = VirtualMeasurer(HEXA6, TINYLLAMA)
+    decode = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "decode"]
+    gpu = measurer.space.knob("gpu")
+    tasks = [(s, decode[0]) for s in measurer.space.grid([gpu])]
+
+    def runs(executor, workers):
+        return {
+            (s, b): sample for s, b, sample, _ in sweep(measurer.recipe(), tasks, executor=executor, workers=workers)
+        }
+
+    alone = runs(None, 1)
+    assert len(alone) == len(tasks)
+    assert runs(None, 2) == alone
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert runs("dask://" + cluster.scheduler_address.removeprefix("tcp://"), 1) == alone
+
+
+def test_a_cnn_gets_one_bucket():
+    measurer = VirtualMeasurer(HEXA6, "cnn:mobilenetv2")
+    run = run_search(measurer, cnn_buckets(runs=3), GoalSpec("energy"), "fusegov", "cnn:mobilenetv2")
+    (phase,) = run.plan.phases
+    assert phase.phase == "cnn" and phase.met
+    assert phase.expected.energy_per_token_j <= phase.stock.energy_per_token_j
