@@ -8,6 +8,12 @@ plus leakage, plus the idle floor; so ALU-, memory- and texture-heavy work draw 
 utilisation and frequency. Memory: controller/PHY clocking C V^2 f, energy per byte moved, leakage,
 idle floor. Leakage grows with voltage (a power law) and temperature (doubling every few degrees).
 Static components (SoC fabric, modem, TPU, display) draw a steady floor; `unmetered` is what no rail sees.
+
+What no GPU counter sees (profile `physics.gpu_variation`): the energy of each event depends on the data
+it switches (operand and bus toggling, the sparsity of the token or image in flight), and the clock tree
+and SRAMs draw power not tied one-to-one to any event. Two stationary log-normal processes with mean
+exactly 1 (ActivityWander) scale the event energy and the busy part of the clock power; they add
+variance, never bias: over any long run the mean GPU power is that of the nominal energies.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from android.emulator.profile import Profile
 from android.emulator.sim.activity import EVENT_FIELDS
+from android.emulator.sim.scan import decay_scan
 
 
 @dataclass
@@ -31,6 +38,29 @@ class PowerInputs:
     gpu_busy_s: np.ndarray
     gpu_events: np.ndarray  # (n, len(EVENT_FIELDS))
     dram_bytes: np.ndarray
+    switching: np.ndarray | float = 1.0  # data-dependent switching factor of the GPU's event energy
+    clock_activity: np.ndarray | float = 1.0  # clock-tree/SRAM activity factor while the GPU is busy
+
+
+class ActivityWander:
+    """A stationary log-normal process with mean exactly 1: exp(x - cv_log^2 / 2) with x an
+    Ornstein-Uhlenbeck process of standard deviation cv_log and correlation time tau_s, sampled per
+    simulation step (exact discretisation, all steps of a block at once)."""
+
+    def __init__(self, cv: float, tau_s: float, rng: np.random.Generator):
+        self.sigma = float(np.sqrt(np.log1p(cv * cv)))  # log-normal with this coefficient of variation
+        self.rate = np.array([1.0 / tau_s])
+        self.rng = rng
+        self.x = np.array([self.sigma * rng.standard_normal()]) if self.sigma else np.zeros(1)
+
+    def sample(self, dt_s: np.ndarray) -> np.ndarray:
+        """Factors for steps of lengths dt_s (the process at each step's end)."""
+        if not self.sigma:
+            return np.ones(len(dt_s))
+        shocks = self.sigma * np.sqrt(-np.expm1(-2.0 * dt_s * self.rate[0])) * self.rng.standard_normal(len(dt_s))
+        x = decay_scan(self.x, dt_s, self.rate, shocks[:, None])[:, 0]
+        self.x = x[-1:]
+        return np.exp(x - 0.5 * self.sigma * self.sigma)
 
 
 class PowerModel:
@@ -77,8 +107,9 @@ class PowerModel:
         f, volt = self.freq_hz["gpu"][idx], self.volt_v["gpu"][idx]
         v2 = volt * volt
         busy = np.minimum(inp.gpu_busy_s / dt, 1.0)
-        events_w = (inp.gpu_events @ self.event_energy_j) * v2 / dt
-        clock_w = g.clock_capacitance_nf * 1e-9 * v2 * f * (busy + g.idle_clock_fraction * (1.0 - busy))
+        events_w = (inp.gpu_events @ self.event_energy_j) * inp.switching * v2 / dt
+        activity = busy * inp.clock_activity + g.idle_clock_fraction * (1.0 - busy)
+        clock_w = g.clock_capacitance_nf * 1e-9 * v2 * f * activity
         powered = np.where(busy > 0, 1.0, 0.2)  # shader cores power down when a step saw no work
         out["gpu"] = events_w + clock_w * powered + self._leakage("gpu", volt, g.leakage_w, temp_c) * powered + g.idle_w
         m = ph.memory
