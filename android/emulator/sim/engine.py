@@ -123,8 +123,10 @@ class Simulator:
         self.counting = CountingModel(ph.gpu_variation)  # the events as the GPU's counters count them
         rng_gpu = np.random.default_rng(seeds[3])
         var = ph.gpu_variation
-        self.switching = ActivityWander(var.switching_cv, var.switching_tau_s, rng_gpu)
-        self.clock_activity = ActivityWander(var.clock_cv, var.clock_tau_s, rng_gpu)
+        # data-dependent switching of the GPU's event energy, clock-tree/SRAM activity while busy
+        self.gpu_wander = ActivityWander(
+            [var.switching_cv, var.clock_cv], [var.switching_tau_s, var.clock_tau_s], rng_gpu
+        )
         self._sync_knobs()
 
     # --- workloads ----------------------------------------------------------------------------
@@ -418,23 +420,22 @@ class Simulator:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
-        events = np.zeros((n, N_EVENTS))
-        counted = np.zeros((n, N_EVENTS))  # the same work as the GPU's counters count it
+        both = np.zeros((n, 2 * N_EVENTS))  # the GPU's events, then the same work as its counters count it
         if self.row_units:
             streams = {id(s): s for _, s, _ in self.row_units}
-            ids = list(streams)
-            index = {sid: i for i, sid in enumerate(ids)}
-            per_stream = np.array([streams[sid].total_events for sid in ids])
-            per_stream_counted = np.array([self.counting.counted(streams[sid]) for sid in ids])
-            rows = np.array([r for r, _, _ in self.row_units])
+            index = {sid: i for i, sid in enumerate(streams)}
+            per_stream = np.array([np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()])
+            rows = np.array([r for r, _, _ in self.row_units])  # nondecreasing: rows are appended in order
             which = np.array([index[id(s)] for _, s, _ in self.row_units])
             units = np.array([u for _, _, u in self.row_units])
-            np.add.at(events, rows, units[:, None] * per_stream[which])
-            np.add.at(counted, rows, units[:, None] * per_stream_counted[which])
+            starts = np.flatnonzero(np.diff(rows, prepend=-1))
+            both[rows[starts]] = np.add.reduceat(units[:, None] * per_stream[which], starts, axis=0)
             self.row_units.clear()
+        events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}
         levels = {k: level_arr[:, i] for i, k in enumerate(self.knob_names)}
+        wander = self.gpu_wander.sample(dt)
         inputs = PowerInputs(
             dt_s=dt,
             levels=levels,
@@ -443,8 +444,8 @@ class Simulator:
             gpu_busy_s=busy,
             gpu_events=events,
             dram_bytes=dram,
-            switching=self.switching.sample(dt),
-            clock_activity=self.clock_activity.sample(dt),
+            switching=wander[:, 0],
+            clock_activity=wander[:, 1],
         )
         power = self.power.compute(inputs, self.thermal.die_c)
         component_w = np.column_stack([power[c] for c in self.power.components])

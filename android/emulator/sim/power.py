@@ -43,23 +43,23 @@ class PowerInputs:
 
 
 class ActivityWander:
-    """A stationary log-normal process with mean exactly 1: exp(x - cv_log^2 / 2) with x an
-    Ornstein-Uhlenbeck process of standard deviation cv_log and correlation time tau_s, sampled per
-    simulation step (exact discretisation, all steps of a block at once)."""
+    """Stationary log-normal processes with mean exactly 1, one per column: exp(x - s^2 / 2) with x an
+    Ornstein-Uhlenbeck process of standard deviation s (s^2 = log(1 + cv^2), so the factor's coefficient
+    of variation is cv) and correlation time tau_s, sampled per simulation step (exact discretisation,
+    all steps of a block and all processes at once)."""
 
-    def __init__(self, cv: float, tau_s: float, rng: np.random.Generator):
-        self.sigma = float(np.sqrt(np.log1p(cv * cv)))  # log-normal with this coefficient of variation
-        self.rate = np.array([1.0 / tau_s])
+    def __init__(self, cv: list[float], tau_s: list[float], rng: np.random.Generator):
+        self.sigma = np.sqrt(np.log1p(np.square(cv)))
+        self.rate = 1.0 / np.asarray(tau_s, dtype=float)
         self.rng = rng
-        self.x = np.array([self.sigma * rng.standard_normal()]) if self.sigma else np.zeros(1)
+        self.x = self.sigma * rng.standard_normal(len(self.sigma))
 
     def sample(self, dt_s: np.ndarray) -> np.ndarray:
-        """Factors for steps of lengths dt_s (the process at each step's end)."""
-        if not self.sigma:
-            return np.ones(len(dt_s))
-        shocks = self.sigma * np.sqrt(-np.expm1(-2.0 * dt_s * self.rate[0])) * self.rng.standard_normal(len(dt_s))
-        x = decay_scan(self.x, dt_s, self.rate, shocks[:, None])[:, 0]
-        self.x = x[-1:]
+        """(steps, processes) factors for steps of lengths dt_s (each process at each step's end)."""
+        keep = np.sqrt(-np.expm1(-2.0 * dt_s[:, None] * self.rate[None, :]))
+        shocks = self.sigma * keep * self.rng.standard_normal((len(dt_s), len(self.sigma)))
+        x = decay_scan(self.x, dt_s, self.rate, shocks)
+        self.x = x[-1]
         return np.exp(x - 0.5 * self.sigma * self.sigma)
 
 

@@ -33,8 +33,8 @@ def decay_scan(y0: np.ndarray, dt_s: np.ndarray, rate: np.ndarray, u: np.ndarray
 
 
 def _scan(y0: np.ndarray, t_end: np.ndarray, rate: np.ndarray, u: np.ndarray) -> np.ndarray:
-    exponent = np.minimum(t_end[:, None] * rate[None, :], 700.0)  # only a single step longer than EXP_SPAN gets here
-    return np.exp(-exponent) * (y0 + np.cumsum(u * np.exp(exponent), axis=0))
+    growth = np.exp(np.minimum(t_end[:, None] * rate[None, :], 700.0))  # > EXP_SPAN only for one very long step
+    return (y0 + np.cumsum(u * growth, axis=0)) / growth
 
 
 def decay_factor(dt_s: np.ndarray, rate: np.ndarray) -> np.ndarray:

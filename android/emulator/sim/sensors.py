@@ -50,7 +50,8 @@ class Sensors:
         self.rail_true_j = np.zeros(len(self.rail_keys))  # exact energy up to `now`
         self.rail_sampled_j = np.zeros(len(self.rail_keys))  # what the meter accumulated (quantised samples)
         rates = np.array(self.rail_rate_hz)
-        self.rate_groups = [(float(r), np.flatnonzero(rates == r)) for r in np.unique(rates)]
+        groups = [(float(r), np.flatnonzero(rates == r)) for r in np.unique(rates)]
+        self.rate_groups = [(r, None if len(cols) == len(rates) else cols) for r, cols in groups]
         self.total_j = 0.0
         self.ocv_v = profile.battery.voltage_uv / 1e6
         self.next_battery_s = self.sp.battery_update_s
@@ -98,12 +99,14 @@ class Sensors:
                 continue
             instants = np.arange(first, last + 1) / rate
             step = np.minimum(np.searchsorted(t_end_s, instants - 1e-12), len(t_end_s) - 1)
-            watts = rail_w[np.ix_(step, columns)]
+            watts = rail_w[step] if columns is None else rail_w[np.ix_(step, columns)]
             codes = np.floor(watts / lsb + 1e-9) * lsb if lsb else watts
             energy = codes.sum(axis=0) / rate
-            self.rail_sampled_j[columns] += energy
-            for j, joules in zip(columns.tolist(), energy.tolist()):
-                state.rail_energy_j[self.rail_keys[j]] += joules
+            keys = self.rail_keys if columns is None else [self.rail_keys[j] for j in columns]
+            self.rail_sampled_j[slice(None) if columns is None else columns] += energy
+            accumulated = state.rail_energy_j
+            for key, joules in zip(keys, energy.tolist()):
+                accumulated[key] += joules
 
     def _gauge(self, mean_w: float, state) -> None:
         r = self.sp.battery_resistance_ohm

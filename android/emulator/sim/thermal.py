@@ -70,15 +70,24 @@ class ThermalNetwork:
         """(n, components) watts -> (n, nodes) watts."""
         return component_w @ self.heat
 
-    def integrate(self, dt_s: np.ndarray, node_w: np.ndarray) -> np.ndarray:
-        """Advance over steps of constant power; returns (n, nodes) temperatures (C) at each step's end.
+    def inputs(self, dt_s: np.ndarray, node_w: np.ndarray) -> np.ndarray:
+        """Per-step inputs of the modal recurrences z_k = e^(-mu dt_k) z_(k-1) + u_k: for power q_k held
+        over the step, u_k = (1 - e^(-mu dt_k)) / mu * q_k exactly."""
+        return _settling(dt_s, self.mu) * self.steady(node_w)
 
-        Mode m: z_k = e^(-mu dt_k) z_(k-1) + (1 - e^(-mu dt_k)) / mu * q_k, exact for constant input q_k."""
-        mu = self.mu
-        gain = -np.expm1(-dt_s[:, None] * mu[None, :]) / mu[None, :]
-        z = decay_scan(self.z, dt_s, mu, gain * (node_w @ self.power_to_modes))
-        self.z = z[-1]
+    def steady(self, node_w: np.ndarray) -> np.ndarray:
+        """Modal states that (n, nodes) watts would settle at: q / mu."""
+        return node_w @ self.power_to_modes / self.mu
+
+    def temps_c(self, z: np.ndarray) -> np.ndarray:
+        """(n, modes) modal states -> (n, nodes) temperatures."""
         return self.ambient_c + z @ self.modes_to_nodes
+
+    def integrate(self, dt_s: np.ndarray, node_w: np.ndarray) -> np.ndarray:
+        """Advance over steps of constant power; returns (n, nodes) temperatures (C) at each step's end."""
+        z = decay_scan(self.z, dt_s, self.mu, self.inputs(dt_s, node_w))
+        self.z = z[-1]
+        return self.temps_c(z)
 
     def node_c(self) -> np.ndarray:
         return self.ambient_c + self.z @ self.modes_to_nodes
@@ -105,12 +114,16 @@ class ZoneSensors:
     def settle(self, component_w: np.ndarray) -> None:
         self.rise = self.hotspot * component_w[self.component]
 
-    def read(self, dt_s: np.ndarray, node_c: np.ndarray, component_w: np.ndarray) -> np.ndarray:
-        """(n, nodes) node temperatures and (n, components) watts -> (n, zones) zone temperatures."""
-        target = self.hotspot * component_w[:, self.component]
-        rise = decay_scan(self.rise, dt_s, self.rate, -np.expm1(-dt_s[:, None] * self.rate[None, :]) * target)
-        self.rise = rise[-1]
-        return node_c[:, self.node] + rise
+    def steady(self, component_w: np.ndarray) -> np.ndarray:
+        """Hot-spot rises that (n, components) watts would settle at; the rise follows them with
+        rise_k = e^(-rate dt_k) rise_(k-1) + (1 - e^(-rate dt_k)) steady_k."""
+        return self.hotspot * component_w[:, self.component]
+
+
+def _settling(dt_s: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """(steps, columns): the share 1 - e^(-rate dt) of the way to its steady value a first-order lag goes
+    in one step."""
+    return -np.expm1(-dt_s[:, None] * rate[None, :])
 
 
 # --- the thermal framework --------------------------------------------------------------------------
@@ -335,8 +348,10 @@ class ThermalFramework:
         returns (knob, cap_hz) for the cooling devices whose cap changed (0 = no cap)."""
         if not self.zones or not len(t_end_s):
             return []
-        before = {name: cdev.cap_hz() for name, cdev in self.cdevs.items()}
         last = float(t_end_s[-1])
+        if min(z.next_poll_s for z in self.zones) > last + 1e-12:
+            return []
+        before = {name: cdev.cap_hz() for name, cdev in self.cdevs.items()}
         while True:
             zone = min(self.zones, key=lambda z: z.next_poll_s)
             when = zone.next_poll_s
@@ -430,23 +445,27 @@ class Thermal:
         self.sensors = ZoneSensors(profile, self.network, components)
         self.network.settle(idle_w)
         self.sensors.settle(idle_w)
+        self.rates = np.concatenate([self.network.mu, self.sensors.rate])
         self.framework = ThermalFramework.build(profile, knobs, now_s)
         gpu_node = th.heat_node.get("gpu", th.default_heat_node)
         self._leak_node = self.network.node_names.index(gpu_node)
         nodes = self.network.node_c()
+        self.die_c = float(nodes[self._leak_node])  # the node the GPU heats: what leakage follows
         self.zone_c = dict(zip(self.sensors.types, (nodes[self.sensors.node] + self.sensors.rise).tolist()))
-
-    @property
-    def die_c(self) -> float:
-        """Temperature of the node the GPU heats (the die): what leakage follows."""
-        return float(self.network.node_c()[self._leak_node])
 
     def advance(
         self, t_end_s: np.ndarray, dt_s: np.ndarray, component_w: np.ndarray, power_w: dict[str, np.ndarray]
     ) -> list[tuple[str, int]]:
         """component_w: (steps, components) watts in `components` order; power_w: the same by name."""
-        nodes = self.network.integrate(dt_s, self.network.node_power(component_w))
-        zones = self.sensors.read(dt_s, nodes, component_w)
+        net, sensors = self.network, self.sensors
+        steady = np.hstack([net.steady(net.node_power(component_w)), sensors.steady(component_w)])
+        inputs = _settling(dt_s, self.rates) * steady
+        state = decay_scan(np.concatenate([net.z, sensors.rise]), dt_s, self.rates, inputs)  # modes and hot spots
+        modes = len(net.mu)
+        net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
+        nodes = net.temps_c(state[:, :modes])
+        self.die_c = float(nodes[-1, self._leak_node])
+        zones = nodes[:, sensors.node] + state[:, modes:]
         self.zone_c = dict(zip(self.sensors.types, zones[-1].tolist()))
         per_zone = {ztype: zones[:, i] for i, ztype in enumerate(self.sensors.types)}
         return self.framework.poll(t_end_s, per_zone, power_w)
