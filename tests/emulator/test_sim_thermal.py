@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from android.emulator.knob import KnobState
 from android.emulator.phone import VirtualPhone
@@ -265,3 +267,38 @@ def test_back_to_back_prompts_at_top_clocks_throttle_step_by_step_after_20_to_32
     sustained_w = energy["j"] / energy["s"]
     assert sustained_w < power_before_w  # throttled: less power than before
     assert sustained_w < 8.5  # under MELT's sustained envelope
+
+
+_NAMES = st.sampled_from(["die", "board", "body", "skin", "", "BIG", "gpu", "policy6", "turbo", "power_allocator"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    where=st.sampled_from(["link", "heat", "default", "zone_node", "cooling", "governor", "trip_order", "ipa"]),
+    name=_NAMES,
+)
+def test_any_inconsistent_thermal_section_is_a_profile_error_naming_the_field(where, name):
+    raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
+    th = raw["physics"]["thermal"]
+    if where == "link":
+        th["links"][0]["nodes"] = ["die", name]
+    elif where == "heat":
+        th["heat_node"]["gpu"] = name
+    elif where == "default":
+        th["default_heat_node"] = name
+    elif where == "zone_node":
+        th["zones"]["G3D"]["node"] = name
+    elif where == "cooling":
+        th["zones"]["neutral_therm"]["trips"][0]["cooling"] = [name]
+    elif where == "governor":
+        th["zones"]["ISP"]["governor"] = name
+    elif where == "trip_order":
+        th["zones"]["neutral_therm"]["trips"].append({"temp_c": 40.0, "hysteresis_c": 1.0, "cooling": ["gpu"]})
+    else:
+        th["power_allocator"][name or "x"] = dict(th["power_allocator"]["BIG"])
+    try:
+        profile = parse_profile(raw, source="mutated")
+    except ProfileError as exc:
+        assert "physics.thermal" in str(exc)
+    else:  # a consistent mutation still runs
+        VirtualPhone(profile).advance(0.05)
