@@ -7,8 +7,6 @@ lowering writes min first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from android.device import Device
@@ -121,19 +119,31 @@ class KnobController:
             raise InvalidValueError(self.device.name, path, exc.value, table) from None
 
 
-@contextmanager
-def pinned(controller: KnobController, pins_hz: dict[str, int]) -> Iterator[list[KnobSetting]]:
+class pinned:  # noqa: N801  (used like contextlib's context managers: `with pinned(...)`)
     """Pin knobs (min = max) for the duration of a with-block and put back what was there on the way out.
 
     Every caller that pins a phone (fusegov run, collector sweeps, the governor's measurements) goes through
-    here, so restoring is one mechanism. Unknown knobs fail before anything is written. Yields the settings
-    found before pinning."""
-    for knob in pins_hz:
-        controller.control(knob)
-    saved = controller.snapshot(list(pins_hz))
-    try:
-        for knob, freq_hz in pins_hz.items():
-            controller.pin(knob, freq_hz)
-        yield saved
-    finally:
-        controller.restore(saved)
+    here, so restoring is one mechanism. Unknown knobs fail before anything is written; `__enter__` returns
+    the settings found before pinning. A class rather than a generator, so the pins never depend on when the
+    garbage collector closes a generator (`enter()`/`exit()` hold pins across calls, as `apply_pins` does)."""
+
+    def __init__(self, controller: KnobController, pins_hz: dict[str, int]):
+        self.controller, self.pins_hz = controller, dict(pins_hz)
+        self.saved: list[KnobSetting] | None = None
+
+    def __enter__(self) -> list[KnobSetting]:
+        for knob in self.pins_hz:
+            self.controller.control(knob)
+        self.saved = self.controller.snapshot(list(self.pins_hz))
+        try:
+            for knob, freq_hz in self.pins_hz.items():
+                self.controller.pin(knob, freq_hz)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.saved
+
+    def __exit__(self, *exc_info) -> None:
+        saved, self.saved = self.saved, None
+        if saved is not None:
+            self.controller.restore(saved)

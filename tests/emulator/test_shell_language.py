@@ -121,8 +121,17 @@ def test_background_jobs_ps_and_kill():
     root_job = int(sh(phone, "su -c 'sleep 100 & echo $!'").stdout)
     refused = sh(phone, f"kill {root_job}")
     assert refused.stderr == f"/system/bin/sh: kill: {root_job}: Operation not permitted\n"
-    assert sh(phone, f"kill {pid}; su -c 'kill -9 {root_job}'; wait {pid}; echo $?").stdout == "143\n"
+    job = runtime_of(phone).procs.get(pid)
+    assert sh(phone, f"kill {pid}; su -c 'kill -9 {root_job}'").exit_code == 0
+    assert job.done.wait(10) and job.exit_code == 143
     assert sh(phone, f"kill {pid}").stderr == f"/system/bin/sh: kill: {pid}: No such process\n"
+
+
+def test_wait_reports_a_job_that_ended_before_it_was_waited_for():
+    """`wait PID` after the job is gone still gives its status (no race between the job and the waiter)."""
+    phone = VirtualPhone("pixel4")
+    script = "sleep 100 & p=$!; kill $p; while kill -0 $p 2>/dev/null; do :; done; wait $p; echo $?; wait; echo $?"
+    assert sh(phone, script).stdout == "143\n0\n"
 
 
 def test_timeout_stops_a_runaway_command():

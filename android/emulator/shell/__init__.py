@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from android.device import ShellResult
 from android.emulator.shell import commands  # noqa: F401  (registers the commands)
 from android.emulator.shell.interp import Io, end_session, new_session
+from android.emulator.shell.procs import ProcessLimit
 from android.emulator.shell.streams import BufferSink, BytesSource
 from android.errors import DeviceError
 
@@ -23,7 +24,10 @@ if TYPE_CHECKING:
 def run_shell(phone: VirtualPhone, command: str, uid: int, timeout_s: float | None = None) -> ShellResult:
     """Run `command` as `uid` on the phone. Background jobs it starts keep running afterwards.
     A command still running after timeout_s of wall time is stopped and DeviceError raised."""
-    session = new_session(phone, uid)
+    try:
+        session = new_session(phone, uid)
+    except ProcessLimit as exc:
+        raise DeviceError(f"{phone.serial}: cannot start a shell: {exc}") from None
     out, err = BufferSink(), BufferSink()
     timed_out = threading.Event()
 

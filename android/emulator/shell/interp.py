@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from android.emulator.shell.arith import ArithmeticError_
 from android.emulator.shell.expand import Expander, ExpansionError
 from android.emulator.shell.fileops import error_text
-from android.emulator.shell.procs import Proc
+from android.emulator.shell.procs import Proc, ProcessLimit
 from android.emulator.shell.runtime import PhoneRuntime, runtime_of
 from android.emulator.shell.streams import BufferSink, BytesSource, FileSink, NullSink, Sink, Source
 from android.emulator.shell.syntax import ShellSyntaxError, parse
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 SH = "/system/bin/sh"
+MAX_REMEMBERED_JOBS = 256
 ADBD_PID = 812
 PATH = "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin"
 
@@ -184,6 +185,7 @@ class Session:
         self.arg0 = SH
         self.status = 0
         self.last_bg_pid: int | None = None
+        self.jobs: dict[int, Proc] = {}  # background jobs this shell started, kept until `wait` reports them
         self.cwd = cwd
         self.expander = Expander(self)
         self._source = ""
@@ -372,7 +374,12 @@ class Session:
 
     def _background(self, andor: list[tuple[str | None, object]], io: Io) -> None:
         procs = self.runtime.procs
-        proc = procs.spawn(self.proc.pid, self.uid, "sh", self._raw(andor[0][1]))
+        try:
+            proc = procs.spawn(self.proc.pid, self.uid, "sh", self._raw(andor[0][1]))
+        except ProcessLimit as exc:
+            io.stderr.write(f"{SH}: can't fork: {exc}\n".encode())
+            self.status = 1
+            return
         child = self.subshell(proc=proc, foreground=False)
         simple = len(andor) == 1 and getattr(andor[0][1], "kind", "") == "command"
         child.exec_proc = proc if simple else None
@@ -400,6 +407,9 @@ class Session:
 
         threading.Thread(target=run_job, name=f"job-{proc.pid}", daemon=True).start()
         self.last_bg_pid = proc.pid
+        if len(self.jobs) >= MAX_REMEMBERED_JOBS:  # a long interactive shell: forget jobs that have ended
+            self.jobs = {pid: job for pid, job in self.jobs.items() if job.exit_code is None}
+        self.jobs[proc.pid] = proc
 
     def _exec_pipeline(self, node, io: Io) -> int:
         negate = False

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 FIRST_PID = 4100
+MAX_PROCS = 512  # live shells, jobs and scripts on one phone (each is a thread or a process of the emulator)
 USER_NAMES = {0: "root", 1000: "system", 2000: "shell"}
 
 # Processes every phone has, shown by `ps` (pid, ppid, uid, name).
@@ -24,6 +25,11 @@ class ProcessGone(Exception):
 
 class NotPermitted(Exception):
     """The caller may not signal that process (EPERM)."""
+
+
+class ProcessLimit(Exception):
+    """The phone's process table is full (fork fails with EAGAIN): a shell loop of `&` jobs, or too many
+    connections' shells, cannot grow the emulator without bound."""
 
 
 @dataclass
@@ -52,13 +58,17 @@ class Proc:
 
 
 class ProcessTable:
-    def __init__(self) -> None:
+    def __init__(self, max_procs: int = MAX_PROCS) -> None:
         self._lock = threading.Lock()
         self._next_pid = FIRST_PID
         self._procs: dict[int, Proc] = {}
+        self.max_procs = max_procs
 
     def spawn(self, ppid: int, uid: int, name: str, cmdline: str) -> Proc:
+        """A new phone process; ProcessLimit when the table is full."""
         with self._lock:
+            if len(self._procs) >= self.max_procs:
+                raise ProcessLimit(f"Try again ({len(self._procs)} processes, the phone's limit)")
             proc = Proc(self._next_pid, ppid, uid, name, cmdline)
             self._procs[proc.pid] = proc
             self._next_pid += 1

@@ -1,8 +1,26 @@
 """Bootstrap of `python3` on the virtual phone: runs in the host's Python, in a child process, before the
-pushed script. It redirects the script's view of the phone's files (/sys, /proc, /data, /sdcard, /dev,
-relative paths...) and of time to the emulator, over a socket given as an inherited file descriptor, so
-the script meets the virtual phone's kernel semantics and simulated clock. Everything else (imports,
-signals, the host's own files) stays the host's. Standard library only: it must not import fusegov.
+pushed script. It confines the process (pyguard.py: resource limits, Landlock, seccomp, an audit hook)
+and redirects the script's view of the phone's files (/sys, /proc, /data, /sdcard, /dev, relative
+paths...), processes (os.kill, os.system, subprocess.run), environment and time to the emulator, over a
+socket given as an inherited file descriptor, so the script meets the virtual phone's kernel semantics
+and simulated clock. Standard library only: it must not import fusegov.
+
+The boundary (what a pushed script can reach):
+- the phone: its files through the RPC below (as the calling user, with the phone's permissions), its
+  processes (`os.kill` signals phone PIDs), its shell (`os.system`, `subprocess.run`), its environment
+  (`os.environ`, `/proc/self/environ`), its clock (`time.*`);
+- read-only, the interpreter's own standard library (imports; site-packages are not part of the phone);
+- its own stdin/stdout/stderr (pipes into the phone shell's redirections) and threads, signals to
+  itself, unix stream socket pairs, anonymous mmap, select.
+Everything else is refused with a PermissionError naming what was refused. Guaranteed by the kernel
+where it offers it (Landlock, seccomp: no host file opened but the standard library and system
+libraries, no write to any host file, no new process, no network, no signal outside the sandbox);
+the audit hook gives the clear errors and is defence in depth on its own (pyguard.py's docstring says
+what holds without Landlock or seccomp).
+
+Device files: phone file descriptors (from `os.open`, numbered from PHONE_FD_BASE) answer `fcntl.ioctl`
+and `mmap.mmap` through FAKE_FD_OPS below, which forward to the emulator's handlers (pyrun.FD_OPS);
+host descriptors are refused.
 
 Wire format, both ways: u32 header length, JSON header, u32 payload length, payload bytes.
 """
@@ -11,11 +29,14 @@ from __future__ import annotations
 
 import builtins
 import errno
+import fcntl
 import io
 import json
 import linecache
+import mmap
 import os
 import posixpath
+import signal
 import socket
 import stat as stat_mod
 import struct
@@ -45,7 +66,7 @@ PHONE_ROOTS = (
     "/metadata",
     "/system_ext",
 )
-FAKE_FD_BASE = 1 << 20
+FAKE_FD_BASE = 1 << 20  # phone file descriptors (os.open of a phone path) start here; the host's never do
 
 
 class _Rpc:
@@ -145,7 +166,10 @@ class _PhoneRaw(io.RawIOBase):
         if not self._writable:
             raise io.UnsupportedOperation("not writable")
         data = bytes(data)
-        self.rpc.call("write", data, path=self.path, attr=self._attr)
+        if self._attr:  # a sysfs attribute parses each write() on its own: one request
+            self.rpc.call("write", data, path=self.path, attr=True)
+        for start in range(0, len(data), WRITE_CHUNK) if not self._attr else ():
+            self.rpc.call("write", data[start : start + WRITE_CHUNK], path=self.path, attr=False)
         self._pos += len(data)
         return len(data)
 
@@ -170,35 +194,12 @@ class _PhoneRaw(io.RawIOBase):
 _rpc: _Rpc
 _cwd = "/"
 _fds: dict[int, _PhoneRaw] = {}
-_real = {
-    name: getattr(os, name)
-    for name in (
-        "stat",
-        "lstat",
-        "listdir",
-        "scandir",
-        "remove",
-        "unlink",
-        "rmdir",
-        "mkdir",
-        "rename",
-        "replace",
-        "chmod",
-        "access",
-        "readlink",
-        "open",
-        "read",
-        "write",
-        "close",
-        "lseek",
-        "fstat",
-        "getcwd",
-        "chdir",
-        "kill",
-        "system",
-    )
-}
+_real: dict = {}  # the os functions pyboot wraps, as they were once pyguard had guarded them (_install)
 _real_open = builtins.open
+WRITE_CHUNK = 1 << 20  # a big write to a phone file goes over in pieces (the emulator caps one request)
+_WRAPPED = ("stat", "lstat", "listdir", "scandir", "remove", "unlink", "rmdir", "mkdir", "rename", "replace",
+            "chmod", "access", "readlink", "open", "read", "write", "close", "lseek", "fstat", "getcwd", "chdir",
+            "kill", "system")  # fmt: skip
 
 
 def _phone_path(path) -> str | None:
@@ -251,6 +252,8 @@ def _open(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None
     else:
         path = _phone_path(file)
         if path is None:
+            if not isinstance(file, int):
+                file = str.__str__(os.fsdecode(os.fspath(file)))  # the guard sees the path that is opened
             return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
         raw = _PhoneRaw(_rpc, path, mode)
     binary = "b" in mode
@@ -445,6 +448,57 @@ def _fd_close(raw: _PhoneRaw) -> None:
             del _fds[fd]
 
 
+def _fd_fstat(raw: _PhoneRaw) -> os.stat_result:
+    return _stat_result(_rpc.call("stat", path=raw.path, follow=True)[0])
+
+
+def _phone_ioctl(raw: _PhoneRaw, request: int, arg=0, mutate_flag: bool = True):
+    """fcntl.ioctl on a phone descriptor, with fcntl's argument conventions: an int goes as an int and the
+    result is the call's return value; a bytes-like argument goes as the buffer and the (possibly changed)
+    buffer comes back, copied into a mutable one when mutate_flag is set. The emulator's handler for
+    `ioctl` (pyrun.FD_OPS) answers {"result": int} with the buffer as payload; ENOTTY when it has none."""
+    if isinstance(arg, int):
+        header, _ = _rpc.call("fd", b"", fd_op="ioctl", path=raw.path, request=int(request), int_arg=int(arg))
+        return int(header.get("result", 0))
+    buffer = bytes(arg)
+    header, data = _rpc.call("fd", buffer, fd_op="ioctl", path=raw.path, request=int(request))
+    if isinstance(arg, (bytes, str)) or not mutate_flag:
+        return data
+    memoryview(arg).cast("B")[: len(data)] = data
+    return int(header.get("result", 0))
+
+
+def _phone_mmap(raw: _PhoneRaw, length: int, *args, **kwargs):
+    """mmap.mmap on a phone descriptor: the emulator's `mmap` handler (pyrun.FD_OPS) gives the mapping's
+    bytes, served here as an anonymous mapping; ENODEV when the device has none."""
+    offset = int(kwargs.get("offset", args[-1] if len(args) >= 3 else 0))
+    _, data = _rpc.call("fd", b"", fd_op="mmap", path=raw.path, length=int(length), offset=offset)
+    mapping = mmap.mmap(-1, max(int(length), len(data), 1))
+    mapping.write(data)
+    mapping.seek(0)
+    return mapping
+
+
+# Operations on phone file descriptors that have no file-system meaning (device files such as
+# /dev/kgsl-3d0 and /dev/mali0): name -> function(raw, *args) run in the script. Each forwards to the
+# emulator as RPC op "fd" with fd_op=name, where pyrun.FD_OPS[name] answers for the device at raw.path.
+FAKE_FD_OPS = {"ioctl": _phone_ioctl, "mmap": _phone_mmap}
+
+
+def _fd_dispatch(op: str, real):
+    """A wrapper for fcntl.ioctl / mmap.mmap: phone descriptors go to FAKE_FD_OPS[op], the host's to the
+    real call (which the audit hook refuses for ioctl and for any mmap but an anonymous one)."""
+
+    def call(fd, *args, **kwargs):
+        number = fd if isinstance(fd, int) else getattr(fd, "fileno", lambda: -1)()
+        if number in _fds:
+            return FAKE_FD_OPS[op](_fds[number], *args, **kwargs)
+        return real(fd, *args, **kwargs)
+
+    call.__name__ = op
+    return call
+
+
 def _getcwd() -> str:
     return _cwd
 
@@ -529,9 +583,14 @@ def _install_time() -> None:
         return _rpc.call("time")[0]["wall"]
 
     def sleep(seconds: float) -> None:
+        seconds = float(seconds)
+        if seconds != seconds:
+            raise ValueError("Invalid value NaN (not a number)")
         if seconds < 0:
             raise ValueError("sleep length must be non-negative")
-        _rpc.call("sleep", seconds=float(seconds))
+        if seconds > 1e9:
+            raise OverflowError("sleep length is too large")
+        _rpc.call("sleep", seconds=seconds)
 
     time.monotonic = monotonic
     time.perf_counter = monotonic
@@ -542,10 +601,11 @@ def _install_time() -> None:
     time.sleep = sleep
 
 
-def _install(config: dict) -> None:
+def _install(config: dict, guarded: dict) -> None:
+    """Point the script's os, io, builtins, time, socket and subprocess at the phone."""
     global _rpc, _cwd
-    _rpc = _Rpc(config["fd"])
     _cwd = config["cwd"]
+    _real.update({name: guarded.get(name, getattr(os, name)) for name in _WRAPPED})
     builtins.open = _open
     io.open = _open
     os.stat, os.lstat = _stat_fn(True), _stat_fn(False)
@@ -559,22 +619,60 @@ def _install(config: dict) -> None:
     os.write = _fd_call("write", lambda raw, data: raw.write(data))
     os.lseek = _fd_call("lseek", lambda raw, pos, how: raw.seek(pos, how))
     os.close = _fd_call("close", _fd_close)
+    os.fstat = _fd_call("fstat", _fd_fstat)
     os.getcwd, os.chdir = _getcwd, _chdir
     os.kill, os.system = _kill, _system
     os.getpid = lambda: config["pid"]
     os.getppid = lambda: config["ppid"]
     for name in ("getuid", "geteuid", "getgid", "getegid"):
         setattr(os, name, lambda uid=config["uid"]: uid)
+    uname = os.uname_result(tuple(config["uname"]))
+    for module in (os, sys.modules["posix"]):  # the phone's kernel and CPUs, not the host's
+        module.uname = lambda: uname
+        module.cpu_count = lambda: config["cpu_count"]
+    socket.gethostname = lambda: uname.nodename
+    fcntl.ioctl = _fd_dispatch("ioctl", fcntl.ioctl)
+    mmap.mmap = _fd_dispatch("mmap", mmap.mmap)  # type: ignore[misc]
     subprocess.run, subprocess.call = _run, _call
     subprocess.check_call, subprocess.check_output = _check_call, _check_output
+    no_fork = types.ModuleType("_posixsubprocess", "host process creation is refused on the virtual phone")
+
+    def fork_exec(*args, **kwargs):
+        raise PermissionError(
+            errno.EPERM, "_posixsubprocess.fork_exec refused: host programs cannot run on the virtual phone"
+        )
+
+    no_fork.fork_exec = fork_exec  # type: ignore[attr-defined]
+    subprocess._posixsubprocess = no_fork  # type: ignore[attr-defined]
+    sys.modules["_posixsubprocess"] = no_fork
     _install_time()
     os.environ.clear()
     os.environ.update(config["env"])
 
 
+def _load_guard():
+    """pyguard.py beside this file, loaded before anything of the script runs (and before the audit hook)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_phone_pyguard", os.path.join(os.path.dirname(__file__), "pyguard.py")
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
 def main() -> None:
+    global _rpc
     config = json.loads(sys.argv[1])
-    _install(config)
+    _rpc = _Rpc(config["fd"])
+    guard = _load_guard()
+    limits = config["limits"]
+    report = guard.confine(limits["memory_bytes"], limits["open_files"])
+    roots = guard.stdlib_roots()
+    guarded = guard.guard_unaudited(roots)
+    _rpc.call("confined", layers=report)
+    _install(config, guarded)
     if config.get("unbuffered"):
         sys.stdout.reconfigure(write_through=True)
         sys.stderr.reconfigure(write_through=True)
@@ -594,18 +692,55 @@ def main() -> None:
     module = types.ModuleType("__main__")
     module.__file__ = filename
     sys.modules["__main__"] = module  # the script, not this bootstrap, is __main__ (pickle, warnings)
+    code = compile(source, filename, "exec")
+    guard.install_hook(roots)  # last: from here on, every audited event goes through the phone's guard
+    del guard
+    _finish(_run(code, module))
+
+
+def _run(code, module: types.ModuleType) -> int:
+    """Run the script; its exit status, as `python3 script.py` would end."""
     try:
-        exec(compile(source, filename, "exec"), module.__dict__)
-    except (SystemExit, KeyboardInterrupt):
-        raise
+        exec(code, module.__dict__)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        sys.stderr.write(f"{exc.code}\n")
+        return 1
+    except KeyboardInterrupt as exc:
+        _print_traceback(exc)
+        return -signal.SIGINT
     except BaseException as exc:
         _print_traceback(exc)
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def _finish(status: int) -> None:
+    """End as the interpreter would (threads joined, atexit run, output flushed) but skip finalisation:
+    audit hooks are cleared before modules are torn down, and no script code may run unguarded."""
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # wait for non-daemon threads, as Py_Finalize does
+    except KeyboardInterrupt:
+        status = -signal.SIGINT
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if status < 0:  # killed by Ctrl-C: end by the signal, so the shell sees 130
+        signal.signal(-status, signal.SIG_DFL)
+        signal.raise_signal(-status)
+    os._exit(status & 0xFF)
 
 
 def _print_traceback(exc: BaseException) -> None:
     """A traceback as the script would show on the phone: its own frames, with source lines."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    ours = (__file__, os.path.join(os.path.dirname(__file__), "pyguard.py"), "<virtual phone guard>")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in ours]
     sys.stderr.write(
         "Traceback (most recent call last):\n"
         + "".join(traceback.format_list(frames))

@@ -1,11 +1,19 @@
-"""`python3` on the virtual phone: the host's Python runs the script in a child process, with the
-bootstrap (pyboot.py) sending the script's file and time calls here, where they run against the
-phone's VirtualFS as the calling user and on the phone's clock. The child is a real process: `kill`
-signals it, `ps` lists it, its output goes wherever the shell redirected it."""
+"""`python3` on the virtual phone: the host's Python runs the script in a child process, confined to the
+phone (pyguard.py), with the bootstrap (pyboot.py) sending the script's file, process and time calls
+here, where they run against the phone's VirtualFS as the calling user and on the phone's clock. The
+child is a real process: `kill` signals it, `ps` lists it, its output goes wherever the shell redirected
+it. This side is the phone's "kernel" for the script: every request is checked here, so a script that
+speaks the RPC socket directly gets no more than the phone allows its user.
+
+Device files: `FD_OPS` maps an operation on a phone file descriptor (pyboot.FAKE_FD_OPS: "ioctl",
+"mmap") to its handler here, `handler(server, path, header, payload) -> (header, payload)`; register one
+with `register_fd_op`. Without a handler, ioctl answers ENOTTY and mmap ENODEV, as for a plain file."""
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import signal
 import socket
@@ -13,17 +21,34 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from android.emulator.shell import fileops
+from android.emulator.shell.commands.system import KERNEL_RELEASE, KERNEL_VERSION
 from android.emulator.shell.interp import Ctx, Io, Session, command, end_session, new_session
-from android.emulator.shell.procs import NotPermitted, Proc, ProcessGone
+from android.emulator.shell.procs import NotPermitted, Proc, ProcessGone, ProcessLimit
 from android.emulator.shell.streams import BufferSink, BytesSource, Sink
 from android.emulator.vfs import Attr
 from android.errors import DeviceError
 
 BOOTSTRAP = Path(__file__).with_name("pyboot.py")
 TERMINATE_GRACE_S = 2.0
+MAX_HEADER_BYTES = 64 * 1024  # an RPC header is a small JSON object
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # pyboot sends big writes in 1 MiB pieces
+CHILD_ENV = {"MALLOC_ARENA_MAX": "2"}  # the host environment of the child: nothing of the emulator's
+log = logging.getLogger("fusegov.emulator")
+
+FdHandler = Callable[["_RpcServer", str, dict, bytes], tuple[dict, bytes]]
+FD_OPS: dict[str, FdHandler] = {}  # "ioctl" / "mmap" -> the device files' handler (see the module docstring)
+FD_OP_DEFAULT_ERRNO = {"ioctl": errno.ENOTTY, "mmap": errno.ENODEV}
+
+
+def register_fd_op(name: str, handler: FdHandler) -> None:
+    """Answer pyboot.FAKE_FD_OPS[name] calls on phone descriptors (the handler dispatches on the path)."""
+    FD_OPS[name] = handler
+
+
 FLAGS_IGNORED = {"-B", "-E", "-I", "-O", "-OO", "-s", "-S", "-b", "-q", "-v", "-W", "-X"}
 
 
@@ -67,8 +92,17 @@ def run_python(ctx: Ctx) -> int:
     script = session.abspath(script) if script else ""
     if script:
         argv = [script, *argv[1:]]
-    proc = _attach_proc(session, ctx)
+    runtime = session.runtime
+    limits = runtime.script_limits
+    running = sum(1 for p in runtime.procs.live() if p.popen is not None)
+    if running >= limits.max_scripts:
+        return ctx.fail(f"can't fork: Try again ({running} Python processes running, the phone's limit)", 1)
+    try:
+        proc = _attach_proc(session, ctx)
+    except ProcessLimit as exc:
+        return ctx.fail(f"can't fork: {exc}", 1)
     parent_sock, child_sock = socket.socketpair()
+    phone = session.phone
     config = {
         "fd": child_sock.fileno(),
         "pid": proc.pid,
@@ -80,24 +114,35 @@ def run_python(ctx: Ctx) -> int:
         "code": code,
         "argv": argv,
         "unbuffered": unbuffered,
-    }
+        "limits": {"memory_bytes": limits.memory_bytes, "open_files": limits.open_files},
+        "uname": ["Linux", phone.props.get("ro.product.device", "localhost"), KERNEL_RELEASE, KERNEL_VERSION, "aarch64"],
+        "cpu_count": sum(len(c.cpus) for c in phone.profile.clusters),
+    }  # fmt: skip
     # Piped or redirected input reaches the script; a live ADB stream's stdin stays with the shell.
     stdin_data = ctx.io.stdin.read() if isinstance(ctx.io.stdin, BytesSource) else b""
     try:
         popen = subprocess.Popen(
-            [sys.executable, "-I", str(BOOTSTRAP), json.dumps(config)],
+            [sys.executable, "-I", "-S", "-B", str(BOOTSTRAP), json.dumps(config)],
             stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             pass_fds=(child_sock.fileno(),),
             cwd="/",
+            env=CHILD_ENV,
             start_new_session=True,
             preexec_fn=_ignore_hup if (ctx.ignore_hup or proc.ignore_hup) else None,
         )
+    except OSError as exc:
+        child_sock.close()
+        parent_sock.close()
+        if proc is not ctx.exec_proc:
+            session.runtime.procs.exited(proc, 1)
+        return ctx.fail(f"can't fork: {exc.strerror}", 1)
     finally:
         child_sock.close()
     proc.popen = popen
     server = _RpcServer(session, proc, parent_sock)
+    server.env = config["env"]
     threads = [
         threading.Thread(target=server.serve, name=f"py-rpc-{proc.pid}", daemon=True),
         threading.Thread(target=_pump, args=(popen.stdout, ctx.io.stdout), daemon=True),
@@ -167,6 +212,13 @@ def _feed(pipe, data: bytes) -> None:
         pass
 
 
+OWN_PROC_FILES = ("cmdline", "comm", "environ", "status")
+
+
+class _BadFrame(Exception):
+    """The bytes on the RPC socket are not pyboot's requests."""
+
+
 class _RpcServer:
     """Serves one script's calls in order. A sleep is cut short when the next request arrives (the
     script was interrupted by a signal and moved on), so a daemon's cleanup never waits on the clock."""
@@ -178,6 +230,8 @@ class _RpcServer:
         self._buf = bytearray()
         self._send_lock = threading.Lock()
         self._sleep: tuple[threading.Thread, threading.Event] | None = None
+        self.env: dict[str, str] = {}
+        self._confined_seen = False
 
     def serve(self) -> None:
         try:
@@ -188,9 +242,15 @@ class _RpcServer:
                 self._finish_sleep()
                 header, payload = request
                 if header.get("op") == "sleep":
-                    self._start_sleep(float(header.get("seconds", 0.0)))
+                    seconds = header.get("seconds", 0.0)
+                    if not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e10:
+                        self._reply({"ok": False, "errno": errno.EINVAL})
+                        continue
+                    self._start_sleep(float(seconds))
                     continue
                 self._reply(*self._handle(header, payload))
+        except _BadFrame as exc:  # not pyboot talking: end the conversation (the script then exits)
+            log.warning("python3 (phone pid %s): %s; its RPC socket is closed", self.proc.pid, exc)
         except OSError:
             pass
         finally:
@@ -201,11 +261,20 @@ class _RpcServer:
         while True:
             if len(self._buf) >= 4:
                 head_len = struct.unpack_from(">I", self._buf, 0)[0]
+                if head_len > MAX_HEADER_BYTES:
+                    raise _BadFrame(f"request header of {head_len} bytes")
                 if len(self._buf) >= 8 + head_len:
                     body_len = struct.unpack_from(">I", self._buf, 4 + head_len)[0]
+                    if body_len > MAX_PAYLOAD_BYTES:
+                        raise _BadFrame(f"request payload of {body_len} bytes")
                     end = 8 + head_len + body_len
                     if len(self._buf) >= end:
-                        header = json.loads(bytes(self._buf[4 : 4 + head_len]))
+                        try:
+                            header = json.loads(bytes(self._buf[4 : 4 + head_len]))
+                        except (ValueError, RecursionError):
+                            raise _BadFrame("request header is not JSON") from None
+                        if not isinstance(header, dict):
+                            raise _BadFrame("request header is not an object")
                         payload = bytes(self._buf[8 + head_len : end])
                         del self._buf[:end]
                         return header, payload
@@ -242,70 +311,154 @@ class _RpcServer:
             self._sleep = None
 
     def _handle(self, header: dict, payload: bytes) -> tuple[dict, bytes]:
-        op, path = header.get("op"), header.get("path", "")
-        fs, uid = self.fs, self.uid
+        """One request, answered as the phone's kernel would; malformed requests get EINVAL."""
         try:
-            if op == "read":
-                return {"ok": True}, fs.read(path, uid)
-            if op == "open_write":
-                fileops.may_write(fs, path, uid)
-                attr = fs.exists(path) and isinstance(fs.node(path), Attr)
-                if not attr and (header.get("truncate") or not fs.exists(path)):
-                    fs.write(path, b"", uid)
-                return {"ok": True, "attr": attr}, b""
-            if op == "write":
-                fs.write(path, payload, uid, append=not header.get("attr"))
-                return {"ok": True}, b""
-            if op == "stat":
-                st = fileops.stat(fs, path, follow=bool(header.get("follow", True)))
-                return {
-                    "ok": True,
-                    "mode": st.mode,
-                    "size": st.size,
-                    "mtime": st.mtime_s,
-                    "uid": st.uid,
-                    "nlink": st.nlink,
-                }, b""
-            if op == "listdir":
-                return {"ok": True, "names": fs.listdir(path)}, b""
-            if op == "remove":
-                fileops.remove_file(fs, path, uid)
-            elif op == "rmdir":
-                fileops.rmdir(fs, path, uid)
-            elif op == "mkdir":
-                fileops.mkdir(fs, path, uid, int(header.get("mode", 0o755)))
-            elif op == "rename":
-                fileops.rename(fs, path, header["dst"], uid)
-            elif op == "chmod":
-                fs.chmod(path, int(header["mode"]), uid)
-            elif op == "access":
-                return {"ok": True, "allowed": self._access(path, int(header.get("mode", 0)))}, b""
-            elif op == "readlink":
-                node = fileops._lnode(fs, path)
-                target = getattr(node, "target", None)
-                if target is None:
-                    return {"ok": False, "errno": 22}, b""
-                return {"ok": True, "target": target}, b""
-            elif op == "time":
-                runtime = self.session.runtime
-                return {"ok": True, "monotonic": self.session.phone.state.uptime_s, "wall": runtime.wall_time_s()}, b""
-            elif op == "kill":
-                self.session.runtime.procs.kill(int(header["pid"]), int(header["sig"]), uid)
-            elif op == "shell":
-                return self._shell(header["command"])
-            else:
-                return {"ok": False, "errno": 38}, b""  # ENOSYS
-            return {"ok": True}, b""
+            return self._dispatch(header, payload)
         except DeviceError as exc:
             return {"ok": False, "errno": fileops.error_errno(exc)}, b""
         except FileExistsError:
-            return {"ok": False, "errno": 17}, b""
+            return {"ok": False, "errno": errno.EEXIST}, b""
         except ProcessGone:
-            return {"ok": False, "errno": 3}, b""
+            return {"ok": False, "errno": errno.ESRCH}, b""
         except NotPermitted:
-            return {"ok": False, "errno": 1}, b""
+            return {"ok": False, "errno": errno.EPERM}, b""
+        except ProcessLimit:
+            return {"ok": False, "errno": errno.EAGAIN}, b""
         except OSError as exc:
-            return {"ok": False, "errno": exc.errno or 5}, b""
+            return {"ok": False, "errno": exc.errno or errno.EIO}, b""
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            return {"ok": False, "errno": errno.EINVAL}, b""
+
+    def _dispatch(self, header: dict, payload: bytes) -> tuple[dict, bytes]:
+        op, path = header.get("op"), header.get("path", "")
+        if not isinstance(path, str):
+            raise TypeError("path")
+        path = self._own_proc_path(path)
+        fs, uid = self.fs, self.uid
+        own = self._own_proc_file(path)
+        if own is not None:
+            return self._serve_own_proc(op, path, own)
+        if op == "read":
+            return {"ok": True}, fs.read(path, uid)
+        if op == "open_write":
+            fileops.may_write(fs, path, uid)
+            attr = fs.exists(path) and isinstance(fs.node(path), Attr)
+            if not attr and (header.get("truncate") or not fs.exists(path)):
+                fs.write(path, b"", uid)
+            return {"ok": True, "attr": attr}, b""
+        if op == "write":
+            fs.write(path, payload, uid, append=not header.get("attr"))
+            return {"ok": True}, b""
+        if op == "stat":
+            st = fileops.stat(fs, path, follow=bool(header.get("follow", True)))
+            return {
+                "ok": True,
+                "mode": st.mode,
+                "size": st.size,
+                "mtime": st.mtime_s,
+                "uid": st.uid,
+                "nlink": st.nlink,
+            }, b""
+        if op == "listdir":
+            return {"ok": True, "names": fs.listdir(path)}, b""
+        if op == "remove":
+            fileops.remove_file(fs, path, uid)
+        elif op == "rmdir":
+            fileops.rmdir(fs, path, uid)
+        elif op == "mkdir":
+            fileops.mkdir(fs, path, uid, int(header.get("mode", 0o755)))
+        elif op == "rename":
+            fileops.rename(fs, path, header["dst"], uid)
+        elif op == "chmod":
+            fs.chmod(path, int(header["mode"]), uid)
+        elif op == "access":
+            return {"ok": True, "allowed": self._access(path, int(header.get("mode", 0)))}, b""
+        elif op == "readlink":
+            node = fileops._lnode(fs, path)
+            target = getattr(node, "target", None)
+            if target is None:
+                return {"ok": False, "errno": 22}, b""
+            return {"ok": True, "target": target}, b""
+        elif op == "time":
+            runtime = self.session.runtime
+            return {"ok": True, "monotonic": self.session.phone.state.uptime_s, "wall": runtime.wall_time_s()}, b""
+        elif op == "kill":
+            self.session.runtime.procs.kill(int(header["pid"]), int(header["sig"]), uid)
+        elif op == "shell":
+            if not isinstance(header["command"], str):
+                raise TypeError("command")
+            return self._shell(header["command"])
+        elif op == "fd":
+            return self._fd_op(str(header["fd_op"]), path, header, payload)
+        elif op == "confined":
+            self._confined(header["layers"])
+        else:
+            return {"ok": False, "errno": errno.ENOSYS}, b""
+        return {"ok": True}, b""
+
+    def _fd_op(self, name: str, path: str, header: dict, payload: bytes) -> tuple[dict, bytes]:
+        """ioctl / mmap on a phone descriptor: the registered device handler, else the plain-file errno."""
+        handler = FD_OPS.get(name)
+        if handler is None:
+            return {"ok": False, "errno": FD_OP_DEFAULT_ERRNO.get(name, errno.ENOSYS)}, b""
+        if not self.fs.exists(path):
+            return {"ok": False, "errno": errno.EBADF}, b""
+        return handler(self, path, header, payload)
+
+    def _confined(self, layers: list) -> None:
+        """The script's confinement report, [layer, active, detail] per layer: kept on the runtime, and a
+        missing kernel layer logged (once per phone) so a degraded sandbox is never silent."""
+        runtime = self.session.runtime
+        first = not runtime.confinement
+        runtime.confinement = [(str(name), bool(active), str(detail)) for name, active, detail in layers]
+        weak = [f"{name}: {detail}" for name, active, detail in runtime.confinement if not active]
+        if weak and first:
+            log.warning("python3 sandbox degraded on this host: %s", "; ".join(weak))
+
+    # --- /proc/self: the calling script's own process ------------------------------------------
+    def _own_proc_path(self, path: str) -> str:
+        """/proc/self/... stands for /proc/<the script's phone pid>/..."""
+        if path == "/proc/self" or path.startswith("/proc/self/"):
+            return f"/proc/{self.proc.pid}" + path[len("/proc/self") :]
+        return path
+
+    def _own_proc_file(self, path: str) -> str | None:
+        """'' for the script's /proc/<pid> directory, a file name inside it, or None for any other path."""
+        base = f"/proc/{self.proc.pid}"
+        if path == base:
+            return ""
+        if path.startswith(base + "/") and path[len(base) + 1 :] in OWN_PROC_FILES:
+            return path[len(base) + 1 :]
+        return None
+
+    def _serve_own_proc(self, op: str, path: str, name: str) -> tuple[dict, bytes]:
+        if op == "listdir":
+            return (
+                ({"ok": True, "names": sorted(OWN_PROC_FILES)}, b"")
+                if not name
+                else ({"ok": False, "errno": errno.ENOTDIR}, b"")
+            )
+        if op == "stat":
+            mode = 0o040555 if not name else 0o100444
+            return {"ok": True, "mode": mode, "size": 0, "mtime": 0.0, "uid": self.uid, "nlink": 1}, b""
+        if op == "read" and name:
+            return {"ok": True}, self._own_proc_text(name).encode()
+        if op == "access":
+            return {"ok": True, "allowed": True}, b""
+        return {"ok": False, "errno": errno.EACCES if name else errno.EISDIR}, b""
+
+    def _own_proc_text(self, name: str) -> str:
+        proc = self.proc
+        if name == "environ":
+            return "".join(f"{k}={v}\0" for k, v in self.env.items())
+        if name == "cmdline":
+            return "".join(part + "\0" for part in proc.cmdline.split())
+        if name == "comm":
+            return f"{proc.name}\n"
+        return (
+            f"Name:\t{proc.name}\nState:\tS (sleeping)\nTgid:\t{proc.pid}\nPid:\t{proc.pid}\n"
+            f"PPid:\t{proc.ppid}\nUid:\t{proc.uid}\t{proc.uid}\t{proc.uid}\t{proc.uid}\n"
+        )
 
     def _access(self, path: str, mode: int) -> bool:
         fs = self.fs

@@ -10,7 +10,6 @@ the safe order, verified by reading back) and are restored afterwards. `on_sampl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,16 +133,18 @@ class _Accumulator:
 
 
 def apply_pins(phone, pins_hz: dict[str, int]) -> Callable[[], None]:
-    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there."""
-    stack = ExitStack()
-    if pins_hz:
-        from android.knobs import KnobController, pinned
-        from android.probe import probe_device
-        from android.virtual import VirtualDevice
+    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there. The
+    pins hold until that function is called, whether or not the caller keeps it."""
+    if not pins_hz:
+        return lambda: None
+    from android.knobs import KnobController, pinned
+    from android.probe import probe_device
+    from android.virtual import VirtualDevice
 
-        device = VirtualDevice(phone)
-        stack.enter_context(pinned(KnobController(device, probe_device(device)), pins_hz))
-    return stack.close
+    device = VirtualDevice(phone)
+    pins = pinned(KnobController(device, probe_device(device)), pins_hz)
+    pins.__enter__()
+    return pins.__exit__
 
 
 def run_workload(

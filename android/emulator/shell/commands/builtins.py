@@ -253,12 +253,15 @@ def cmd_sleep(ctx: Ctx) -> int:
 
 @command("wait")
 def cmd_wait(ctx: Ctx) -> int:
+    """Wait for background jobs. The shell remembers the jobs it started, so `wait PID` reports the status
+    of a job that has already ended (as sh does), not 127: the answer never depends on who ran first."""
     session = ctx.session
     procs = session.runtime.procs
     if len(ctx.argv) > 1:
-        targets = [procs.get(int(a)) for a in ctx.argv[1:] if a.isdigit()]
+        targets = [session.jobs.get(int(a)) or procs.get(int(a)) for a in ctx.argv[1:] if a.isdigit()]
     else:
-        targets = [p for p in procs.live() if p.ppid == session.proc.pid]
+        live_children = [p for p in procs.live() if p.ppid == session.proc.pid]
+        targets = list({p.pid: p for p in [*session.jobs.values(), *live_children]}.values())
     status = 0
     for proc in targets:
         if proc is None:
@@ -267,6 +270,7 @@ def cmd_wait(ctx: Ctx) -> int:
         while not proc.done.wait(0.05):
             session.check_cancel()
         status = proc.exit_code or 0
+        session.jobs.pop(proc.pid, None)
     return status
 
 

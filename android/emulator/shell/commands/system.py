@@ -8,7 +8,7 @@ import signal
 import time
 
 from android.emulator.shell.interp import SH, Ctx, Session, command
-from android.emulator.shell.procs import SYSTEM_PROCS, NotPermitted, ProcessGone, user_name
+from android.emulator.shell.procs import SYSTEM_PROCS, NotPermitted, ProcessGone, ProcessLimit, user_name
 from android.emulator.vfs import ROOT_UID
 from android.errors import DeviceError
 
@@ -19,6 +19,8 @@ SHELL_GROUPS = (
 )
 SHELL_SETTABLE_PROPS = ("debug.", "log.tag.", "persist.log.tag.", "persist.debug.", "ctl.")
 PROP_VALUE_MAX = 92
+KERNEL_RELEASE = "5.10.149-android13-4-00003-g05231a35ff43-ab9850788"  # uname -r, and os.uname() in python3
+KERNEL_VERSION = "#1 SMP PREEMPT Tue Feb 14 19:08:38 UTC 2023"
 SIGNALS = {name[3:]: int(sig) for name, sig in signal.Signals.__members__.items() if not name.startswith("SIG_")}
 
 
@@ -104,6 +106,13 @@ def run_child(ctx: Ctx, child: Session, text: str | None, args: list[str] | None
 
 @command("su")
 def cmd_su(ctx: Ctx) -> int:
+    try:
+        return _su(ctx)
+    except ProcessLimit as exc:
+        return ctx.fail(f"can't fork: {exc}")
+
+
+def _su(ctx: Ctx) -> int:
     """Magisk-style `su -c 'cmd'`, AOSP-style `su 0 cmd args`, or a root shell reading stdin."""
     if not ctx.session.runtime.su_available:
         ctx.err(f"{SH}: su: inaccessible or not found\n")
@@ -136,6 +145,13 @@ def cmd_su(ctx: Ctx) -> int:
 
 @command("sh", "mksh", "bash")
 def cmd_sh(ctx: Ctx) -> int:
+    try:
+        return _sh(ctx)
+    except ProcessLimit as exc:
+        return ctx.fail(f"can't fork: {exc}")
+
+
+def _sh(ctx: Ctx) -> int:
     args = ctx.argv[1:]
     while args and args[0] in ("-e", "-x", "-u", "-i", "-s", "-l"):
         args = args[1:]
@@ -288,8 +304,8 @@ def cmd_uname(ctx: Ctx) -> int:
     parts = {
         "s": "Linux",
         "n": phone.props.get("ro.product.device", "localhost"),
-        "r": "5.10.149-android13-4-00003-g05231a35ff43-ab9850788",
-        "v": "#1 SMP PREEMPT Tue Feb 14 19:08:38 UTC 2023",
+        "r": KERNEL_RELEASE,
+        "v": KERNEL_VERSION,
         "m": "aarch64",
         "o": "Toybox",
     }
