@@ -424,7 +424,9 @@ class Simulator:
         if self.row_units:
             streams = {id(s): s for _, s, _ in self.row_units}
             index = {sid: i for i, sid in enumerate(streams)}
-            per_stream = np.array([np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()])
+            per_stream = np.array(
+                [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
+            )
             rows = np.array([r for r, _, _ in self.row_units])  # nondecreasing: rows are appended in order
             which = np.array([index[id(s)] for _, s, _ in self.row_units])
             units = np.array([u for _, _, u in self.row_units])
