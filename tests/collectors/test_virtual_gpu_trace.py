@@ -75,7 +75,8 @@ def test_counters_are_non_negative_and_wrap_free(trace):
     profile, frame, meta = trace
     deltas = frame[meta["counters"]].to_numpy()
     assert (deltas >= 0).all()
-    assert deltas.max() < 2**31  # a mishandled 32-bit wrap would leave a delta near 2**32
+    # a mishandled wrap would leave a delta near 2**width (64-bit kgsl latency sums may pass 2**31 in 50 ms)
+    assert deltas.max() < 2 ** (min(meta["counter_widths_bits"]) - 1)
     # The active-cycle counter counts exactly the busy cycles: utilisation x frequency x period.
     active = frame[ACTIVE_CYCLES[profile]].to_numpy(float)
     busy_cycles = frame["util.gpu_pct"] / 100 * frame["freq.gpu_hz"] * PERIOD_S
@@ -98,7 +99,7 @@ def test_mali_deltas_stay_right_across_many_wraps_of_the_32_bit_counters():
 def test_power_differs_between_workloads_at_equal_utilisation_and_frequency(trace):
     """What the utilisation-frequency model cannot see: samples of different workloads at one GPU
     frequency and within one point of utilisation draw clearly different power, while samples of the same
-    workload that close in utilisation agree."""
+    workload that close in utilisation agree within a few percent."""
     _, frame, _ = trace
     between, within = [], []
     for _, rows in frame.groupby("freq.gpu_hz"):
@@ -113,7 +114,9 @@ def test_power_differs_between_workloads_at_equal_utilisation_and_frequency(trac
     between, within = np.concatenate(between), np.concatenate(within)
     assert len(between) >= 30, "too few samples of different workloads at equal utilisation to compare"
     assert np.median(between) > np.log(1.10)  # >10% apart at equal utilisation and frequency
-    assert np.median(within) < np.log(1.02)
+    # one workload's 50 ms samples scatter by a few percent (data-dependent switching and clock activity that
+    # no counter sees, physics.gpu_variation), far less than different workloads do
+    assert np.median(within) < np.log(1.05)
 
 
 def test_one_seed_gives_one_trace():

@@ -52,15 +52,15 @@ def test_a_chain_of_nodes_matches_fine_explicit_integration_and_settles_at_its_s
     )
     net = ThermalNetwork(th, ["gpu"])
     rng = np.random.default_rng(0)
-    dt = rng.uniform(0.001, 0.004, 3000)  # steps of uneven length, as at phase boundaries
-    watts = rng.uniform(0.0, 4.0, (3000, 1))
+    dt = rng.uniform(0.001, 0.004, 400)  # steps of uneven length, as at phase boundaries
+    watts = rng.uniform(0.0, 4.0, (400, 1))
     exact = net.integrate(dt, net.node_power(watts))
     capacity, g = np.array([2.0, 20.0, 100.0]), net.conductance
     theta = np.zeros(3)
-    for k in range(3000):  # reference: explicit Euler on 100 sub-steps
-        for _ in range(100):
-            theta = theta + dt[k] / 100 * (np.array([watts[k, 0], 0, 0]) - g @ theta) / capacity
-    assert exact[-1] == pytest.approx(25.0 + theta, abs=2e-4)
+    for k in range(400):  # reference: explicit Euler on 40 sub-steps
+        for _ in range(40):
+            theta = theta + dt[k] / 40 * (np.array([watts[k, 0], 0, 0]) - g @ theta) / capacity
+    assert exact[-1] == pytest.approx(25.0 + theta, abs=1e-4)
     net.settle(np.array([3.0]))
     again = net.integrate(np.full(10, 1.0), np.tile([3.0, 0.0, 0.0], (10, 1)))
     assert again[-1] == pytest.approx(net.node_c(), abs=1e-9)
