@@ -72,20 +72,21 @@ class Sensors:
     ) -> None:
         """Account one block of steps; update the readable state (ODPM accumulators, battery)."""
         now = float(t_end_s[-1])
-        times = np.concatenate([[t_start_s], t_end_s])
         if len(self.rail_keys):
             self._meter(t_start_s, t_end_s, rail_w, state)
             self.rail_true_j += rail_w.T @ dt_s
-        total_cum = self.total_j + np.concatenate([[0.0], np.cumsum(total_w * dt_s)])
-        period = self.sp.battery_update_s
-        while self.next_battery_s <= now + 1e-12:
-            energy = float(np.interp(self.next_battery_s, times, total_cum))
-            mark_t, mark_j = self.battery_mark
-            mean_w = (energy - mark_j) / (self.next_battery_s - mark_t) if self.next_battery_s > mark_t else 0.0
-            self._gauge(mean_w, state)
-            self.battery_mark = (self.next_battery_s, energy)
-            self.next_battery_s += period
-        self.total_j = float(total_cum[-1])
+        if self.next_battery_s <= now + 1e-12:  # the gauge refreshes within this block
+            times = np.concatenate([[t_start_s], t_end_s])
+            total_cum = self.total_j + np.concatenate([[0.0], np.cumsum(total_w * dt_s)])
+            period = self.sp.battery_update_s
+            while self.next_battery_s <= now + 1e-12:
+                energy = float(np.interp(self.next_battery_s, times, total_cum))
+                mark_t, mark_j = self.battery_mark
+                mean_w = (energy - mark_j) / (self.next_battery_s - mark_t) if self.next_battery_s > mark_t else 0.0
+                self._gauge(mean_w, state)
+                self.battery_mark = (self.next_battery_s, energy)
+                self.next_battery_s += period
+        self.total_j += float(total_w @ dt_s)
         self.history.append((t_end_s.copy(), total_w.copy()))
         while self.history and now - self.history[0][0][-1] > MONITOR_HISTORY_S:
             self.history.popleft()

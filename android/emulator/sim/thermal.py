@@ -30,7 +30,7 @@ import numpy as np
 from android.emulator.knob import KnobState
 from android.emulator.profile import Profile
 from android.emulator.sim.physics import PowerAllocatorTunables, ThermalPhysics, ZoneThermal
-from android.emulator.sim.scan import decay_scan
+from android.emulator.sim.scan import DecayScan
 
 
 # --- heat -------------------------------------------------------------------------------------------
@@ -56,6 +56,7 @@ class ThermalNetwork:
         self.power_to_modes = vectors / root[:, None]  # node power (row) -> modal input
         self.modes_to_nodes = vectors.T / root[None, :]  # modal state (row) -> theta
         self.nodes_to_modes = vectors * root[:, None]
+        self.scan = DecayScan(self.mu)
         self.heat = np.zeros((len(components), n))  # component -> node its heat enters
         for i, component in enumerate(components):
             self.heat[i, index[th.heat_node.get(component, th.default_heat_node)]] = 1.0
@@ -73,7 +74,7 @@ class ThermalNetwork:
     def inputs(self, dt_s: np.ndarray, node_w: np.ndarray) -> np.ndarray:
         """Per-step inputs of the modal recurrences z_k = e^(-mu dt_k) z_(k-1) + u_k: for power q_k held
         over the step, u_k = (1 - e^(-mu dt_k)) / mu * q_k exactly."""
-        return _settling(dt_s, self.mu) * self.steady(node_w)
+        return self.scan.settling(dt_s) * self.steady(node_w)
 
     def steady(self, node_w: np.ndarray) -> np.ndarray:
         """Modal states that (n, nodes) watts would settle at: q / mu."""
@@ -85,7 +86,7 @@ class ThermalNetwork:
 
     def integrate(self, dt_s: np.ndarray, node_w: np.ndarray) -> np.ndarray:
         """Advance over steps of constant power; returns (n, nodes) temperatures (C) at each step's end."""
-        z = decay_scan(self.z, dt_s, self.mu, self.inputs(dt_s, node_w))
+        z = self.scan.run(self.z, dt_s, self.inputs(dt_s, node_w))
         self.z = z[-1]
         return self.temps_c(z)
 
@@ -118,12 +119,6 @@ class ZoneSensors:
         """Hot-spot rises that (n, components) watts would settle at; the rise follows them with
         rise_k = e^(-rate dt_k) rise_(k-1) + (1 - e^(-rate dt_k)) steady_k."""
         return self.hotspot * component_w[:, self.component]
-
-
-def _settling(dt_s: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """(steps, columns): the share 1 - e^(-rate dt) of the way to its steady value a first-order lag goes
-    in one step."""
-    return -np.expm1(-dt_s[:, None] * rate[None, :])
 
 
 # --- the thermal framework --------------------------------------------------------------------------
@@ -445,7 +440,7 @@ class Thermal:
         self.sensors = ZoneSensors(profile, self.network, components)
         self.network.settle(idle_w)
         self.sensors.settle(idle_w)
-        self.rates = np.concatenate([self.network.mu, self.sensors.rate])
+        self.scan = DecayScan(np.concatenate([self.network.mu, self.sensors.rate]))  # modes, then hot spots
         self.framework = ThermalFramework.build(profile, knobs, now_s)
         gpu_node = th.heat_node.get("gpu", th.default_heat_node)
         self._leak_node = self.network.node_names.index(gpu_node)
@@ -459,8 +454,7 @@ class Thermal:
         """component_w: (steps, components) watts in `components` order; power_w: the same by name."""
         net, sensors = self.network, self.sensors
         steady = np.hstack([net.steady(net.node_power(component_w)), sensors.steady(component_w)])
-        inputs = _settling(dt_s, self.rates) * steady
-        state = decay_scan(np.concatenate([net.z, sensors.rise]), dt_s, self.rates, inputs)  # modes and hot spots
+        state = self.scan.run(np.concatenate([net.z, sensors.rise]), dt_s, self.scan.settling(dt_s) * steady)
         modes = len(net.mu)
         net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
         nodes = net.temps_c(state[:, :modes])
