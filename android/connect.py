@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from android import cliargs
 from android.device import Device
 from android.errors import FusegovError
 
@@ -17,10 +18,10 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--root", metavar="DIR", help="a directory laid out like a phone's / (a captured sysfs tree)")
     group.add_argument("--serial", metavar="SERIAL", help="a phone (or `fusegov emulate`) reached through adb")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
+    parser.add_argument("--seed", type=cliargs.seed, default=0, help="seed of the virtual phone (default 0)")
     parser.add_argument(
         "--adb-port",
-        type=int,
+        type=cliargs.int_in(1, 65535),
         metavar="PORT",
         help="port of the adb server for --serial (default $ANDROID_ADB_SERVER_PORT or 5037)",
     )

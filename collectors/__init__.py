@@ -1,5 +1,4 @@
-"""Samplers and workload runners that turn a phone's activity into traces."""
+"""Samplers and workload runners that turn a phone's activity into traces.
 
-from collectors.virtual_gpu import virtual_gpu_trace, virtual_workloads
-
-__all__ = ["virtual_gpu_trace", "virtual_workloads"]
+collectors.collect.collect (one collection), collectors.sweep.collect_sweep (workloads x pinned settings),
+collectors.trace (the schema), collectors/device/sampler.py (what runs on the phone)."""

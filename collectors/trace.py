@@ -148,12 +148,14 @@ def write_trace(frame: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
 
 
 def read_trace(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """Return (rows, metadata) of a fusegov trace; metadata is {} when the file carries none (CSV)."""
+    """Return (rows, metadata) of a fusegov trace: a Parquet or CSV file, or a hive-partitioned dataset
+    directory (device=/workload=/run=) read as one table. Metadata is {} when the file carries none (CSV);
+    a dataset's is its first file's, with `runs` listing every file's."""
     path = Path(path)
     if not path.exists():
         raise TraceError(f"{path}: no such file")
     if path.is_dir():
-        raise TraceError(f"{path}: is a directory, not a trace file")
+        return _read_dataset(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return _read_parquet(path)
@@ -186,3 +188,129 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict]:
     del table
     pa.default_memory_pool().release_unused()  # hand freed Arrow pages back instead of keeping them cached
     return frame, meta
+
+
+# ------------------------------------------------------------------------------ incremental, datasets
+PARTITIONS = ("device", "workload", "run")
+EMPTY_PARTITION = "__empty__"  # rows outside any workload (workload "") go to workload=__empty__
+ROW_GROUP_S = 1.0  # the incremental writer's row groups span at most this much device time
+
+
+class TraceWriter:
+    """Parquet written as it is collected, one row group per `ROW_GROUP_S` of samples, so a crash loses at
+    most the last second. All row groups share the first frame's columns; the file's metadata is set when
+    it is opened (Parquet footers are written once), so pass what is known then."""
+
+    def __init__(self, path: str | Path, metadata: dict):
+        self.path = Path(path)
+        self.metadata = metadata
+        self._writer = None
+        self._schema = None
+        self._pending: list[pd.DataFrame] = []
+        self.rows = 0
+
+    def append(self, frame: pd.DataFrame) -> None:
+        if len(frame):
+            self._pending.append(frame)
+        if self._pending:
+            span = self._pending[-1]["t_s"].iloc[-1] - self._pending[0]["t_s"].iloc[0]
+            if span >= ROW_GROUP_S:
+                self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._pending:
+            return
+        frame = pd.concat(self._pending, ignore_index=True)
+        self._pending = []
+        if self._writer is None:
+            check_trace(frame, self.metadata)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            meta = dict(table.schema.metadata or {})
+            meta[METADATA_KEY] = json.dumps(self.metadata).encode()
+            self._schema = table.schema.with_metadata(meta)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        frame = frame.reindex(columns=self._schema.names)
+        self._writer.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
+        self.rows += len(frame)
+
+    def close(self) -> Path:
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.path
+
+
+def write_dataset(frame: pd.DataFrame, directory: str | Path, metadata: dict) -> list[Path]:
+    """A hive-partitioned dataset: DIR/device=D/workload=W/run=R/part-0.parquet, one file per workload and
+    run label (the metadata's `run`). As hive datasets do, the partition values live in the path (URI-encoded,
+    which pyarrow, DuckDB and Spark decode), not in the files; read_trace(DIR) puts `workload` back."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory = Path(directory)
+    device = _partition_value(str(metadata.get("device", "device")))
+    run = _partition_value(str(metadata.get("run", "0")))
+    paths = []
+    for workload, rows in frame.groupby("workload", sort=False):
+        check_trace(rows, metadata)
+        folder = directory / f"device={device}" / f"workload={_partition_value(str(workload))}" / f"run={run}"
+        folder.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(rows.drop(columns=["workload"]).reset_index(drop=True), preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[METADATA_KEY] = json.dumps(metadata).encode()
+        pq.write_table(table.replace_schema_metadata(meta), folder / "part-0.parquet")
+        paths.append(folder / "part-0.parquet")
+    return paths
+
+
+def _partition_value(text: str) -> str:
+    """A value for a hive path segment, URI-encoded as pyarrow's hive partitioning decodes it."""
+    from urllib.parse import quote
+
+    return quote(text, safe="") or EMPTY_PARTITION
+
+
+def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    files = sorted(path.rglob("*.parquet"))
+    if not files:
+        raise TraceError(f"{path}: a directory without Parquet files (expected a device=/workload=/run= dataset)")
+    try:
+        # Partition keys become columns unless the files already carry them (a file's own column wins), so
+        # datasets written by other tools with the labels kept in the files read as one table too.
+        in_files = set(pq.read_schema(files[0]).names)
+        keys = pa.schema([(name, pa.string()) for name in PARTITIONS if name not in in_files])
+        dataset = ds.dataset(path, format="parquet", partitioning=ds.partitioning(keys, flavor="hive"))
+        table = dataset.to_table()
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad dataset
+        raise TraceError(f"{path}: not a readable Parquet dataset ({exc})") from None
+    frame = table.to_pandas()
+    for name in PARTITIONS:
+        if name in frame.columns:
+            frame[name] = frame[name].astype(str).replace(EMPTY_PARTITION, "")
+    metas = []
+    for file in files:
+        raw = (pq.read_schema(file).metadata or {}).get(METADATA_KEY)
+        metas.append(json.loads(raw) if raw else {})
+    meta = dict(metas[0])
+    meta["runs"] = [m.get("run") for m in metas]
+    extra = [c for c in ("device", "run") if c in frame.columns]
+    frame = frame.drop(columns=extra)
+    first = [c for c in REQUIRED_COLUMNS if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]], meta
+
+
+def export_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """The trace as CSV (no metadata: CSV has no place for it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path

@@ -9,11 +9,18 @@ from android import cli as android_cli
 from android.emulator import cli as emulate_cli
 from android.emulator import run as run_cli
 from android.errors import FusegovError
+from collectors import cli as collectors_cli
 from powermodel import cli as powermodel_cli
 
 # Each module's register(subparsers) adds its subcommands and sets `func`; registration imports nothing
 # heavy (numpy, pandas, the simulator load inside the command functions), so `fusegov --help` is instant.
-REGISTRARS = (android_cli.register, run_cli.register, emulate_cli.register, powermodel_cli.register)
+REGISTRARS = (
+    android_cli.register,
+    run_cli.register,
+    emulate_cli.register,
+    collectors_cli.register,
+    powermodel_cli.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

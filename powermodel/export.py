@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from android.errors import FusegovError, TraceError
 from powermodel import design
+from powermodel.errors import PowerModelError
 from powermodel.features import FeatureSpec
 from powermodel.ingest import ColumnMapping
 from powermodel.models import PMCModel, UtilFreqModel
-
-FORMAT = "fusegov.powermodel"
-VERSION = 1
+from powermodel.schema import FORMAT, VERSION, check_document, read_document
 
 
 def _tool_version() -> str:
@@ -32,8 +30,8 @@ def _tool_version() -> str:
         return "fusegov (source checkout)"
 
 
-def model_document(result) -> dict:
-    """The JSON document of a `fitting.FitResult`."""
+def model_document(result, cross_validation=None) -> dict:
+    """The JSON document of a `fitting.FitResult` (and of its nested cross-validation, if any)."""
     table = result.data.table
     sel = result.selection
     doc = {
@@ -57,8 +55,16 @@ def model_document(result) -> dict:
         "selected": sel.selected,
         "counters": sel.counters,
         "n_available": sel.n_available,
-        "model": {"kind": "pmc", "structure": result.structure, **result.model.to_dict()},
+        "model": {
+            "kind": "pmc",
+            "structure": result.structure,
+            "structure_reason": result.structure_reason,
+            "variant": result.variant,
+            "variant_reason": result.variant_reason or None,
+            **result.model.to_dict(),
+        },
         "coefficients": _records(result.coefficients),
+        "baseline_note": result.baseline_note or None,
         "baseline": None
         if result.baseline is None
         else {
@@ -76,8 +82,10 @@ def model_document(result) -> dict:
             "baseline_mape_pct": result.baseline_train_mape_pct,
             "cv_mape_pct": sel.cv_mape_pct,
         },
-        "evaluation": result.evaluation.to_dict(),
+        "evaluation": None if result.evaluation is None else result.evaluation.to_dict(),
     }
+    if cross_validation is not None:
+        doc["cross_validation"] = cross_validation.to_dict()
     return json_safe(doc)
 
 
@@ -110,6 +118,41 @@ def save_model(doc: dict, path: str | Path) -> Path:
     return path
 
 
+def check_output(path: str | Path, suffixes: tuple[str, ...], option: str) -> Path:
+    """Check an output path before long work starts: the right suffix, a folder that exists or can be made,
+    and a file that can be written there. Creates the folder; leaves no file behind."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise PowerModelError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise PowerModelError(f"{option} {path}: is a directory; give a file name ending in {suffixes[0]}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise PowerModelError(
+            f"{option} {path}: cannot write there ({exc.strerror or exc}); choose another path"
+        ) from None
+    return path
+
+
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """A folder for figures: made now, and writable."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".fusegov-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PowerModelError(f"{option} {path}: cannot write figures there ({exc.strerror or exc})") from None
+    return path
+
+
 @dataclass
 class LoadedModel:
     doc: dict
@@ -120,25 +163,14 @@ class LoadedModel:
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise FusegovError(f"{path}: no such model file") from exc
-    except json.JSONDecodeError as exc:
-        raise FusegovError(f"{path}: not a JSON model file ({exc})") from exc
-    if doc.get("format") != FORMAT:
-        raise FusegovError(f"{path}: not a fusegov power model (format {doc.get('format')!r})")
-    if doc.get("version") != VERSION:
-        raise FusegovError(f"{path}: model version {doc.get('version')} is not supported (this is version {VERSION})")
-    model = PMCModel.from_dict(doc["model"])
-    baseline = UtilFreqModel.from_dict(doc["baseline"]) if doc.get("baseline") else None
-    specs = [FeatureSpec.from_dict(s) for s in doc["features"]["specs"]]
+    """Read and validate a model file completely (schema.py), then build its estimators."""
+    doc = read_document(path)
+    check_document(doc, path)
     return LoadedModel(
         doc=doc,
-        model=model,
-        baseline=baseline,
-        specs=specs,
+        model=PMCModel.from_dict(doc["model"]),
+        baseline=UtilFreqModel.from_dict(doc["baseline"]) if doc.get("baseline") else None,
+        specs=[FeatureSpec.from_dict(s) for s in doc["features"]["specs"]],
         mapping=ColumnMapping.from_dict(doc["input"].get("mapping")),
     )
 
@@ -184,21 +216,22 @@ def _converter(scope, operator, container) -> None:
     feats = node("Slice", [X, const("start", [0], np.int64), const("end", [k], np.int64), const("axis", [1], np.int64)])
     freq, volt, temp = column(k), column(k + 1), column(k + 2)
     # base design columns, [N, b]
-    base_cols = []
-    for name in model.base_names_:
-        if name == "intercept":
-            base_cols.append(node("Add", [node("Mul", [freq, const("zero", [[0.0]])]), const("one", [[1.0]])]))
-        elif name == "V":
-            base_cols.append(volt)
-        elif name == "V*T":
-            base_cols.append(node("Mul", [volt, temp]))
-        elif name == "V^2*f":
-            base_cols.append(node("Mul", [node("Mul", [volt, volt]), freq]))
-        elif name == design.LEAK_T:  # 2^((T-25)/10) = exp((T-25) * ln2 / 10)
-            scaled = node("Mul", [node("Sub", [temp, const("t0", [[25.0]])]), const("k", [[np.log(2.0) / 10.0]])])
-            base_cols.append(node("Exp", [scaled]))
-        else:
-            raise FusegovError(f"ONNX export does not know the base term {name!r}")
+    builders = {
+        "intercept": lambda: node("Add", [node("Mul", [freq, const("zero", [[0.0]])]), const("one", [[1.0]])]),
+        "f": lambda: freq,
+        "f^2": lambda: node("Mul", [freq, freq]),
+        "V": lambda: volt,
+        "V*T": lambda: node("Mul", [volt, temp]),
+        "V^2*f": lambda: node("Mul", [node("Mul", [volt, volt]), freq]),
+        # 2^((T-25)/10) = exp((T-25) * ln2 / 10)
+        design.LEAK_T: lambda: node(
+            "Exp", [node("Mul", [node("Sub", [temp, const("t0", [[25.0]])]), const("k", [[np.log(2.0) / 10.0]])])]
+        ),
+    }
+    missing = [name for name in model.base_names_ if name not in builders]
+    if missing:
+        raise PowerModelError(f"ONNX export does not know the base term(s) {missing}")
+    base_cols = [builders[name]() for name in model.base_names_]
     base = node("Concat", base_cols, axis=1) if len(base_cols) > 1 else base_cols[0]
     if model.structure == "voltage":
         mod = node("Mul", [volt, volt])
@@ -220,8 +253,7 @@ def _converter(scope, operator, container) -> None:
 def _register() -> None:
     from skl2onnx import update_registered_converter
 
-    for cls in (PMCModel, UtilFreqModel):
-        update_registered_converter(cls, f"Fusegov{cls.__name__}", _shape_calculator, _converter)
+    update_registered_converter(PMCModel, "FusegovPMCModel", _shape_calculator, _converter)
 
 
 def export_onnx(model: PMCModel, path: str | Path, X_check: np.ndarray, rtol: float = 1e-9) -> float:
@@ -235,7 +267,7 @@ def export_onnx(model: PMCModel, path: str | Path, X_check: np.ndarray, rtol: fl
     _register()
     X_check = np.asarray(X_check, dtype=np.float64)
     if X_check.ndim != 2 or X_check.shape[1] != model.n_features_in_ or not len(X_check):
-        raise TraceError("ONNX check needs input rows in the model's layout")
+        raise PowerModelError("ONNX check needs input rows in the model's layout")
     onx = to_onnx(model, X_check[:1], target_opset=17)
     inputs = list(model.feature_names_) + list(design.CONTEXT_NAMES)
     onx.doc_string = f"fusegov power model: inputs [{', '.join(inputs)}]"
@@ -251,5 +283,5 @@ def export_onnx(model: PMCModel, path: str | Path, X_check: np.ndarray, rtol: fl
         want = model.predict(X_check)
     worst = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-12)))
     if not worst <= rtol:
-        raise FusegovError(f"{path}: onnxruntime output differs from the estimator by {worst:.2e} (relative)")
+        raise PowerModelError(f"{path}: onnxruntime output differs from the estimator by {worst:.2e} (relative)")
     return worst

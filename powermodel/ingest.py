@@ -2,7 +2,10 @@
 
 Everything downstream (features, selection, models) sees only a `PowerTable`, so a new input format is one
 loader here. Loaders validate early and name the file, row and column of a problem: a bad value must never
-reach a regression silently.
+reach a regression silently. A malformed file raises `TraceError`; a mapping that does not fit the file
+raises `PowerModelError` naming the options that fix it. Columns picked as counters by default (no
+`--counters`) pass the guards of `guards.py`: identifiers, constants, columns that leak the target and
+columns whose name says they are something else are left out, and the notes say so.
 """
 
 from __future__ import annotations
@@ -19,10 +22,20 @@ import pandas as pd
 
 from android.errors import TraceError
 from collectors import trace
+from powermodel import guards
+from powermodel.errors import PowerModelError
 from powermodel.options import BAD_VALUE_POLICIES, COUNTER_KINDS, FORMATS, FREQ_UNITS, TIME_UNITS
 
 # A time step this many times the file's median interval starts a new contiguous segment.
 GAP_FACTOR = 3.0
+# Utilisation columns whose maximum exceeds this are percentages; up to it, busy fractions (perhaps summed
+# over cores, which --util-cores divides out).
+UTIL_PERCENT_ABOVE = 5.0
+# Columns named like a count of active cores, online CPUs or threads: states, not event counts (ARMPM's
+# multi-core logs carry `Cores(#)`).
+STATE_NAME = (
+    r"^(active[ _]?)?cores?\s*\(#\)$|^threads?\s*\(#\)$|cores?[ _]?(online|active)|(online|active)[ _]?(cpus?|cores?)"
+)
 
 
 class InputWarning(UserWarning):
@@ -46,6 +59,9 @@ class ColumnMapping:
     util: str | None = None
     cycles_counter: str | None = None  # counter whose rate / f is the utilisation (ARMPM: CPU_CYCLES)
     interval_s: float | None = None  # sampling interval when the file has no time column
+    states: list[str] | None = None  # state columns (active cores, online CPUs): values, never rates
+    util_cores: str | None = None  # divide utilisation by this column, or by this number of cores
+    util_unit: str | None = None  # "pct" | "fraction"; None: guessed from the values
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -55,7 +71,7 @@ class ColumnMapping:
         data = dict(data or {})
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise TraceError(f"unknown column-mapping keys: {sorted(unknown)}")
+            raise PowerModelError(f"unknown column-mapping keys: {sorted(unknown)}")
         return cls(**data)
 
     def merged(self, override: ColumnMapping) -> ColumnMapping:
@@ -86,6 +102,9 @@ class PowerTable:
     format: str = "csv"
     mapping: ColumnMapping = field(default_factory=ColumnMapping)
     meta: dict = field(default_factory=dict)
+    states: pd.DataFrame | None = None  # state columns as read (active cores, ...), one row per sample
+    util_cores: np.ndarray | None = None  # active cores per row, to turn summed utilisation into 0..1
+    notes: list[str] = field(default_factory=list)  # what ingest decided, for the user (printed by the CLI)
 
     def __len__(self) -> int:
         return len(self.power_w)
@@ -93,6 +112,10 @@ class PowerTable:
     @property
     def counter_names(self) -> list[str]:
         return [str(c) for c in self.counters.columns]
+
+    @property
+    def state_names(self) -> list[str]:
+        return [] if self.states is None else [str(c) for c in self.states.columns]
 
     def subset(self, mask: np.ndarray) -> PowerTable:
         """Rows selected by a boolean mask or an integer index."""
@@ -104,6 +127,8 @@ class PowerTable:
         return replace(
             self,
             counters=self.counters.iloc[idx].reset_index(drop=True),
+            states=None if self.states is None else self.states.iloc[idx].reset_index(drop=True),
+            util_cores=take(self.util_cores),
             power_w=self.power_w[idx],
             freq_hz=self.freq_hz[idx],
             group=self.group[idx],
@@ -128,16 +153,17 @@ class PowerTable:
 
 # ---------------------------------------------------------------------------------------------- public API
 def detect_format(path: str | Path) -> str:
-    """Guess the format of one input file from its name and first line."""
+    """Guess the format of one input from its name and first line; a directory is a fusegov dataset
+    (hive-partitioned Parquet, device=/workload=/run=), read by `collectors.trace.read_trace`."""
     path = Path(path)
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
+    if path.is_dir() or name.endswith((".parquet", ".pq")):
         return "fusegov"
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            first = handle.readline()
+            first = handle.readline(64 * 1024)
     except OSError as exc:
-        raise TraceError(f"{path}: cannot read ({exc})") from exc
+        raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if first.startswith("#") and "\t" in first:
         return "armpm"
     if re.search(r"(^|,)pmc\.", first) and "workload" in first:
@@ -153,18 +179,18 @@ def load_inputs(
 ) -> PowerTable:
     """Read and concatenate input files into one validated `PowerTable`."""
     if not paths:
-        raise TraceError("no input files given")
+        raise PowerModelError("no input files given")
     if fmt not in FORMATS:
-        raise TraceError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+        raise PowerModelError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     if bad_values not in BAD_VALUE_POLICIES:
-        raise TraceError(f"unknown bad-value policy {bad_values!r} (choose from drop, refuse)")
+        raise PowerModelError(f"unknown bad-value policy {bad_values!r} (choose from drop, refuse)")
     mapping = mapping or ColumnMapping()
     if mapping.counter_kind is not None and mapping.counter_kind not in COUNTER_KINDS:
-        raise TraceError(f"unknown counter kind {mapping.counter_kind!r} (choose from {', '.join(COUNTER_KINDS)})")
+        raise PowerModelError(f"unknown counter kind {mapping.counter_kind!r} (choose from {', '.join(COUNTER_KINDS)})")
     tables = []
     for index, path in enumerate(paths):
         if not Path(path).exists():
-            raise TraceError(f"{path}: no such file")
+            raise TraceError(f"{path}: no such file or directory")
         file_fmt = detect_format(path) if fmt == "auto" else fmt
         loader = {"fusegov": _load_fusegov, "armpm": _load_armpm, "csv": _load_csv}[file_fmt]
         table = loader(Path(path), mapping)
@@ -194,7 +220,7 @@ def _load_fusegov(path: Path, mapping: ColumnMapping) -> PowerTable:
         freq=default(mapping.freq, [trace.freq_col(rail), trace.freq_col("gpu")]),
         freq_unit=mapping.freq_unit or "hz",
         group=mapping.group or "workload",
-        counters=mapping.counters or ["pmc.*"],
+        counters=mapping.counters or [trace.PMC_PREFIX + "*"],
         counter_kind=mapping.counter_kind or "delta",
         volt=default(mapping.volt, [trace.volt_col(rail)]),
         temp=default(mapping.temp, temp_zones),
@@ -203,13 +229,20 @@ def _load_fusegov(path: Path, mapping: ColumnMapping) -> PowerTable:
         util=default(mapping.util, [trace.util_col(rail)]),
         cycles_counter=mapping.cycles_counter,
         interval_s=mapping.interval_s or meta.get("period_s"),
+        states=mapping.states,
+        util_cores=mapping.util_cores,
+        util_unit=mapping.util_unit or "pct",  # util.<knob>_pct: percent by the trace schema
     )
     if resolved.freq is None:
-        raise TraceError(f"{path}: no frequency column {trace.freq_col(rail)}; give --freq-col")
+        raise PowerModelError(f"{path}: no frequency column {trace.freq_col(rail)}; give --freq-col COL")
     breaks = None
     if "seq" in frame.columns:
         seq = pd.to_numeric(frame["seq"], errors="coerce").to_numpy(float)
         breaks = np.r_[True, np.diff(seq) != 1]
+    if "run" in frame.columns:  # a dataset directory's run= partition: each run is its own sequence
+        runs = frame["run"].astype(str).to_numpy()
+        run_breaks = np.r_[True, runs[1:] != runs[:-1]]
+        breaks = run_breaks if breaks is None else breaks | run_breaks
     table = _build(frame, path, resolved, "fusegov", meta, extra_breaks=breaks)
     table.target = power_col
     return table
@@ -224,6 +257,7 @@ ARMPM_PATTERNS = {
     "volt": r"voltage",
     "current": r"current",
     "power": r"power\s*\(w\)",
+    "state": STATE_NAME,
 }
 
 
@@ -244,9 +278,12 @@ def _load_armpm(path: Path, mapping: ColumnMapping) -> PowerTable:
             return given
         hits = found[key]
         if len(hits) > 1:
-            raise TraceError(f"{path}: several {key} columns {hits}; choose one with --{key}-col")
+            raise PowerModelError(f"{path}: several {key} columns {hits}; choose one with --{key}-col")
         if not hits and required:
-            raise TraceError(f"{path}: no {key} column (looked for /{ARMPM_PATTERNS[key]}/ in the header)")
+            option = "--target" if key == "power" else f"--{key}-col"
+            raise PowerModelError(
+                f"{path}: no {key} column (looked for /{ARMPM_PATTERNS[key]}/ in the header); give {option} COL"
+            )
         return hits[0] if hits else None
 
     power = pick("power", mapping.power, True)
@@ -255,10 +292,13 @@ def _load_armpm(path: Path, mapping: ColumnMapping) -> PowerTable:
     time = pick("time", mapping.time, False)
     volt = pick("volt", mapping.volt, False)
     temp = pick("temp", mapping.temp, False)
-    context = {c for hits in found.values() for c in hits} | {power, freq, group, time, volt, temp}
-    counters = mapping.counters or [
-        c for c in frame.columns if c not in context and pd.api.types.is_numeric_dtype(frame[c])
-    ]
+    states = mapping.states if mapping.states is not None else found["state"]
+    context = {c for hits in found.values() for c in hits} | {power, freq, group, time, volt, temp} | set(states)
+    counters = mapping.counters
+    notes: list[str] = []
+    if not counters:
+        counters = [c for c in frame.columns if c not in context and pd.api.types.is_numeric_dtype(frame[c])]
+    cycles = mapping.cycles_counter or ("CPU_CYCLES" if "CPU_CYCLES" in frame.columns else None)
     resolved = ColumnMapping(
         power=power,
         freq=freq,
@@ -271,16 +311,24 @@ def _load_armpm(path: Path, mapping: ColumnMapping) -> PowerTable:
         time=time,
         time_unit=mapping.time_unit or "ns",
         util=mapping.util,
-        cycles_counter=mapping.cycles_counter or ("CPU_CYCLES" if "CPU_CYCLES" in frame.columns else None),
+        cycles_counter=cycles,
         interval_s=mapping.interval_s,
+        states=states,
+        # cycles counted on every active core: divided by the number of cores, the utilisation is 0..1
+        util_cores=mapping.util_cores
+        or (states[0] if len(states) == 1 and re.search(r"core", states[0], re.I) else None),
+        util_unit=mapping.util_unit,
     )
+    if states and mapping.states is None:
+        notes.append(f"state column(s) {', '.join(states)} enter as states, not rates (ARMPM layout)")
     breaks = None
     run = found["run"]
     if run:
         runs = frame[run[0]].to_numpy()
         breaks = np.r_[True, runs[1:] != runs[:-1]]
-    table = _build(frame, path, resolved, "armpm", {}, extra_breaks=breaks)
+    table = _build(frame, path, resolved, "armpm", {}, extra_breaks=breaks, guard=not mapping.counters)
     table.target = power
+    table.notes = notes + table.notes
     return table
 
 
@@ -295,8 +343,23 @@ def _load_csv(path: Path, mapping: ColumnMapping) -> PowerTable:
         if val is None
     ]
     if missing:
-        raise TraceError(f"{path}: a plain CSV needs a column mapping; missing {', '.join(missing)}")
-    context = {mapping.power, mapping.freq, mapping.group, mapping.volt, mapping.temp, mapping.time, mapping.util}
+        shown = ", ".join(map(str, frame.columns[:12])) + (" ..." if frame.shape[1] > 12 else "")
+        raise PowerModelError(
+            f"{path}: a plain CSV needs a column mapping; give {', '.join(missing)} (columns: {shown}), "
+            "or --format fusegov/armpm if the file is in one of those layouts"
+        )
+    context = {
+        mapping.power,
+        mapping.freq,
+        mapping.group,
+        mapping.volt,
+        mapping.temp,
+        mapping.time,
+        mapping.util,
+        *(mapping.states or []),
+    }
+    if mapping.util_cores and mapping.util_cores in frame.columns:
+        context.add(mapping.util_cores)
     counters = mapping.counters or [
         c for c in frame.columns if c not in context and pd.api.types.is_numeric_dtype(frame[c])
     ]
@@ -306,17 +369,26 @@ def _load_csv(path: Path, mapping: ColumnMapping) -> PowerTable:
         counter_kind=mapping.counter_kind or "delta",
         freq_unit=mapping.freq_unit or "hz",
         time_unit=mapping.time_unit or "s",
+        states=mapping.states or [],
     )
-    table = _build(frame, path, resolved, "csv", {})
+    table = _build(frame, path, resolved, "csv", {}, guard=not mapping.counters, by_name=True)
     table.target = mapping.power
     return table
 
 
 # ------------------------------------------------------------------------------------------------ building
 def _build(
-    frame: pd.DataFrame, path: Path, m: ColumnMapping, fmt: str, meta: dict, extra_breaks: np.ndarray | None = None
+    frame: pd.DataFrame,
+    path: Path,
+    m: ColumnMapping,
+    fmt: str,
+    meta: dict,
+    extra_breaks: np.ndarray | None = None,
+    guard: bool = False,
+    by_name: bool = False,
 ) -> PowerTable:
-    """Common part of every loader: resolve columns, convert units, find segments and intervals."""
+    """Common part of every loader: resolve columns, convert units, find segments and intervals; with `guard`,
+    leave suspect default counters out (see guards.py), and say so."""
     for col, opt in (
         (m.power, "--target"),
         (m.freq, "--freq-col"),
@@ -328,33 +400,46 @@ def _build(
     ):
         if col is not None:
             _require(frame, path, col, opt)
+    for col in m.states or []:
+        _require(frame, path, col, "--state-cols")
     if m.freq_unit not in FREQ_UNITS:
-        raise TraceError(f"unknown frequency unit {m.freq_unit!r} (choose from {', '.join(FREQ_UNITS)})")
+        raise PowerModelError(f"unknown frequency unit {m.freq_unit!r} (choose from {', '.join(FREQ_UNITS)})")
     if m.time_unit not in TIME_UNITS:
-        raise TraceError(f"unknown time unit {m.time_unit!r} (choose from {', '.join(TIME_UNITS)})")
+        raise PowerModelError(f"unknown time unit {m.time_unit!r} (choose from {', '.join(TIME_UNITS)})")
     counter_cols = resolve_counters(list(map(str, frame.columns)), m.counters or [], path)
+    overlap = sorted(set(counter_cols) & set(m.states or []))
+    if overlap:
+        raise PowerModelError(f"{path}: column(s) {', '.join(overlap)} given both as counters and as --state-cols")
     if m.cycles_counter is not None and m.cycles_counter not in counter_cols:
         if m.cycles_counter in frame.columns:
             counter_cols.append(m.cycles_counter)
         else:
-            raise TraceError(_unknown(path, m.cycles_counter, "cycles counter", frame.columns))
-    if not counter_cols:
-        raise TraceError(f"{path}: no counter columns")
-
+            raise PowerModelError(_unknown(path, m.cycles_counter, "cycles counter", frame.columns, "--cycles-counter"))
     n = len(frame)
     if n == 0:
         raise TraceError(f"{path}: no data rows")
-    counters = pd.DataFrame(_numeric_block(frame, counter_cols, path), columns=counter_cols, copy=False)
+    if not counter_cols:
+        raise PowerModelError(
+            f"{path}: no counter columns; name them with --counters 'a,b,prefix*' (numeric columns of the file)"
+        )
+
     power = _numeric(frame, m.power, path)
-    freq = _numeric(frame, m.freq, path) * FREQ_UNITS[m.freq_unit]
+    raw_freq = _numeric(frame, m.freq, path)
+    freq = raw_freq * FREQ_UNITS[m.freq_unit]
     group = frame[m.group].astype(str).to_numpy()
     volt = _numeric(frame, m.volt, path) if m.volt else None
     temp = _numeric(frame, m.temp, path) if m.temp else None
-    util = None
-    if m.util:
-        util = _numeric(frame, m.util, path)
-        if np.nanmax(util) > 1.5:  # percent
-            util = util / 100.0
+    notes: list[str] = []
+    hint = guards.frequency_unit_hint(raw_freq, m.freq_unit)
+    if hint:
+        lo, hi = np.nanmin(freq), np.nanmax(freq)
+        fix = f"give --freq-unit {hint}" if hint != "?" else "check --freq-col and --freq-unit"
+        warnings.warn(
+            f"{path}: frequency column {m.freq!r} spans {lo:.4g}..{hi:.4g} Hz read as {m.freq_unit}; no processor "
+            f"clock runs there, {fix}",
+            InputWarning,
+            stacklevel=3,
+        )
     t_s = None
     if m.time:
         raw_time = frame[m.time]
@@ -381,6 +466,13 @@ def _build(
     elif m.interval_s:
         interval = np.full(n, float(m.interval_s))
     segment = np.cumsum(brk) - 1
+
+    if guard:
+        counter_cols = _guard_counters(frame, counter_cols, m, power, interval, segment, path, by_name, notes)
+    counters = pd.DataFrame(_numeric_block(frame, counter_cols, path), columns=counter_cols, copy=False)
+    states = pd.DataFrame({c: _numeric(frame, c, path) for c in m.states or []}, index=pd.RangeIndex(n))
+    cores = _cores(frame, m, path)
+    util = _utilisation(frame, m, path, cores) if m.util else None
     return PowerTable(
         counters=counters,
         counter_kind=m.counter_kind,
@@ -398,9 +490,102 @@ def _build(
         util=util,
         cycles_counter=m.cycles_counter,
         format=fmt,
-        mapping=m,
+        mapping=replace(m, counters=counter_cols),
         meta=meta,
+        states=states,
+        util_cores=cores,
+        notes=notes,
     )
+
+
+def _guard_counters(
+    frame: pd.DataFrame,
+    cols: list[str],
+    m: ColumnMapping,
+    power: np.ndarray,
+    interval: np.ndarray | None,
+    segment: np.ndarray,
+    path: Path,
+    by_name: bool,
+    notes: list[str],
+) -> list[str]:
+    """Default counters minus identifiers and target leaks; for a plain CSV (`by_name`) also constant columns
+    and columns named like something else. (A constant column of a counter log is a counter that did not fire:
+    it stays in the count of available counters, and selection screens it out.)"""
+    numeric = [c for c in cols if pd.api.types.is_numeric_dtype(frame[c])]
+    suspects: dict[str, str] = {}
+    if by_name:
+        mapped = {"--temp-col": m.temp, "--volt-col": m.volt, "--util-col": m.util, "--time-col": m.time}
+        suspects.update(guards.named_context(numeric, {**mapped, "--freq-col": m.freq}))
+        suspects.update(guards.constant_columns(frame, [c for c in numeric if c not in suspects]))
+    rest = [c for c in numeric if c not in suspects]
+    ids = guards.identifier_columns(frame, rest, segment, cumulative=m.counter_kind == "total")
+    if len(ids) > len(rest) / 2 and len(rest) >= 4 and m.counter_kind != "total":
+        raise PowerModelError(
+            f"{path}: {len(ids)} of {len(rest)} counter columns rise in nearly every row ({', '.join(list(ids)[:4])}"
+            "...): they look like cumulative totals; give --counter-kind total (or --counters to name the "
+            "per-interval counters)"
+        )
+    suspects.update(ids)
+    rest = [c for c in rest if c not in suspects]
+    suspects.update(guards.target_leaks(frame, rest, power, interval, segment))
+    kept = [c for c in cols if c not in suspects]
+    if suspects:
+        warnings.warn(
+            f"{path}: {len(suspects)} column(s) left out of the counters: "
+            + "; ".join(f"{c}: {why}" for c, why in suspects.items())
+            + " (name the counters with --counters to decide yourself)",
+            InputWarning,
+            stacklevel=4,
+        )
+    if by_name:
+        states = guards.state_like(frame, [c for c in kept if c != m.cycles_counter])
+        if states:
+            warnings.warn(
+                f"{path}: "
+                + "; ".join(f"column {c} {why}" for c, why in states.items())
+                + ": if it is a state such as active cores, give --state-cols "
+                + ",".join(states)
+                + " (it enters as a value, not a rate)",
+                InputWarning,
+                stacklevel=4,
+            )
+        shown = ", ".join(kept[:40]) + (f" ... ({len(kept)} in all)" if len(kept) > 40 else "")
+        notes.append(f"counters ({len(kept)}): {shown}")
+    if not kept:
+        raise PowerModelError(
+            f"{path}: every candidate counter column was left out (see the warning); name the counters with "
+            "--counters 'a,b,prefix*'"
+        )
+    return kept
+
+
+def _utilisation(frame: pd.DataFrame, m: ColumnMapping, path: Path, cores: np.ndarray | None) -> np.ndarray:
+    """The utilisation column as a busy fraction (summed over cores when `cores` is given): --util-unit, or
+    percent when its values exceed UTIL_PERCENT_ABOVE (times the cores) and a fraction otherwise."""
+    util = _numeric(frame, m.util, path)
+    limit = UTIL_PERCENT_ABOVE * (1.0 if cores is None else float(np.nanmax(cores)))
+    unit = m.util_unit or ("pct" if np.nanmax(util) > limit else "fraction")
+    return util / 100.0 if unit == "pct" else util
+
+
+def _cores(frame: pd.DataFrame, m: ColumnMapping, path: Path) -> np.ndarray | None:
+    """Active cores per row for --util-cores: a column, or one number for every row."""
+    if m.util_cores is None:
+        return None
+    if m.util_cores in frame.columns:
+        cores = _numeric(frame, m.util_cores, path)
+    else:
+        try:
+            cores = np.full(len(frame), float(m.util_cores))
+        except ValueError:
+            raise PowerModelError(
+                _unknown(path, m.util_cores, "column or number of cores", frame.columns, "--util-cores")
+            ) from None
+    finite = cores[np.isfinite(cores)]
+    if not finite.size or finite.min() <= 0:
+        raise PowerModelError(f"{path}: --util-cores {m.util_cores}: the number of cores must be > 0 in every row")
+    return cores
 
 
 def resolve_counters(columns: list[str], patterns: list[str], path: Path | str = "input") -> list[str]:
@@ -410,24 +595,25 @@ def resolve_counters(columns: list[str], patterns: list[str], path: Path | str =
         if any(ch in pattern for ch in "*?["):
             hits = [c for c in columns if fnmatch.fnmatchcase(c, pattern)]
             if not hits:
-                raise TraceError(f"{path}: counter pattern {pattern!r} matches no column")
+                raise PowerModelError(f"{path}: counter pattern {pattern!r} (from --counters) matches no column")
         elif pattern in columns:
             hits = [pattern]
         else:
-            raise TraceError(_unknown(path, pattern, "counter", columns))
+            raise PowerModelError(_unknown(path, pattern, "counter", columns, "--counters"))
         out.extend(h for h in hits if h not in out)
     return out
 
 
-def _unknown(path, name: str, what: str, columns) -> str:
+def _unknown(path, name: str, what: str, columns, option: str = "") -> str:
     close = difflib.get_close_matches(name, [str(c) for c in columns], n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return f"{path}: unknown {what} {name!r} (not a column of the file){hint}"
+    given = f", given with {option}" if option else ""
+    return f"{path}: unknown {what} {name!r} (not a column of the file{given}){hint}"
 
 
 def _require(frame: pd.DataFrame, path: Path, col: str, option: str) -> None:
     if col not in frame.columns:
-        raise TraceError(_unknown(path, col, f"column (from {option})", frame.columns))
+        raise PowerModelError(_unknown(path, col, "column", frame.columns, option))
 
 
 def _numeric(frame: pd.DataFrame, col: str, path: Path) -> np.ndarray:
@@ -461,7 +647,7 @@ def _concat(tables: list[PowerTable]) -> PowerTable:
             stacklevel=3,
         )
     if not common:
-        raise TraceError("the input files have no counter in common")
+        raise PowerModelError("the input files have no counter in common; give --counters naming shared columns")
     offsets = np.cumsum([0] + [int(t.segment.max()) + 1 for t in tables[:-1]])
 
     def cat(name: str):
@@ -472,7 +658,9 @@ def _concat(tables: list[PowerTable]) -> PowerTable:
 
     kinds = {t.counter_kind for t in tables}
     if len(kinds) > 1:
-        raise TraceError(f"inputs mix counter kinds {sorted(kinds)}; convert them to one kind first")
+        raise PowerModelError(
+            f"inputs mix counter kinds {sorted(kinds)}; fit them separately, or give --counter-kind for all of them"
+        )
     return replace(
         first,
         counters=pd.concat([t.counters[common] for t in tables], ignore_index=True),
@@ -488,7 +676,20 @@ def _concat(tables: list[PowerTable]) -> PowerTable:
         temp_c=cat("temp_c"),
         util=cat("util"),
         meta={"files": [t.meta for t in tables]},
+        states=_concat_states(tables),
+        util_cores=cat("util_cores"),
+        notes=list(dict.fromkeys(note for t in tables for note in t.notes)),
     )
+
+
+def _concat_states(tables: list[PowerTable]) -> pd.DataFrame:
+    common = [c for c in tables[0].state_names if all(c in t.state_names for t in tables[1:])]
+    dropped = sorted({c for t in tables for c in t.state_names} - set(common))
+    if dropped:
+        warnings.warn(
+            f"state columns not present in every input were dropped: {', '.join(dropped)}", InputWarning, stacklevel=4
+        )
+    return pd.concat([t.states[common] for t in tables], ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -501,6 +702,10 @@ def _check_values(table: PowerTable, policy: str) -> PowerTable:
     for name, arr in (("volt", table.volt_v), ("temp", table.temp_c), ("util", table.util), ("time", table.t_s)):
         if arr is not None:
             columns[getattr(table.mapping, name) or name] = arr
+    if table.states is not None:
+        columns.update({c: table.states[c].to_numpy(dtype=float) for c in table.state_names})
+    if table.util_cores is not None:
+        columns[table.mapping.util_cores or "cores"] = table.util_cores
     names = list(columns) + table.counter_names
     counters = table.counters.to_numpy(dtype=float, copy=False)
     bad_ctx = ~np.isfinite(np.column_stack(list(columns.values())))
@@ -530,9 +735,9 @@ def _check_power(table: PowerTable, policy: str) -> PowerTable:
     name = table.target
     power = table.power_w
     if np.ptp(power) <= 1e-12 * max(1.0, float(np.abs(power).max())):
-        raise TraceError(
+        raise PowerModelError(
             f"power column {name!r} is constant ({power[0]:g} W in all {len(power)} rows): "
-            "there is nothing for a model to explain (wrong column?)"
+            "there is nothing for a model to explain (wrong column? give --target COL)"
         )
     nonpos = power <= 0
     if not nonpos.any():
@@ -543,7 +748,7 @@ def _check_power(table: PowerTable, policy: str) -> PowerTable:
         f"{power[first]:g} W); percentage errors are undefined there"
     )
     if policy == "refuse":
-        raise TraceError(summary)
+        raise TraceError(summary + " (use --bad-values drop to drop those rows)")
     warnings.warn(summary + "; those rows were dropped", InputWarning, stacklevel=3)
     return _drop_rows(table, ~nonpos)
 

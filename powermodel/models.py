@@ -14,15 +14,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from android.errors import TraceError
 from powermodel import design
+from powermodel.errors import PowerModelError
 
 LOSSES = ("relative", "squared")
 
 
 def sample_weights(y: np.ndarray, loss: str) -> np.ndarray:
     if loss not in LOSSES:
-        raise TraceError(f"unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
+        raise PowerModelError(f"unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
     return 1.0 / y**2 if loss == "relative" else np.ones_like(y)
 
 
@@ -51,7 +51,7 @@ class PMCModel(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    structure : "per_frequency" | "voltage" | "linear"
+    structure : "per_frequency" | "clock" | "voltage" | "linear"
     loss : "relative" (fit relative error, as MAPE scores it) | "squared" (ordinary least squares)
     positive : constrain the activity coefficients to be >= 0 (energy per event cannot be negative)
     normalisation : "rate" | "per_cycle" | "count"; how the features were normalised (decides the
@@ -78,13 +78,13 @@ class PMCModel(RegressorMixin, BaseEstimator):
         X, names = _as_input(X)
         y = np.asarray(y, dtype=float).ravel()
         if len(y) != len(X):
-            raise TraceError(f"X has {len(X)} rows but y has {len(y)}")
+            raise PowerModelError(f"X has {len(X)} rows but y has {len(y)}")
         features, freq, volt, temp = design.split_input(X)
         k = features.shape[1]
         self._check_values(features, freq, volt, temp, y)
         design.check_structure(self.structure, volt)
         has_temp = bool(np.isfinite(temp).all())
-        self.base_names_ = design.base_names(self.structure, has_temp, self.temperature)
+        self.base_names_ = design.base_names(self.structure, has_temp, self.temperature, design.has_voltage(volt))
         levels = design.find_levels(freq) if self.structure == "per_frequency" else np.array([np.nan])
         idx = design.level_index(freq, levels) if self.structure == "per_frequency" else np.zeros(len(y), int)
         D = self._design(features, freq, volt, temp)
@@ -96,13 +96,13 @@ class PMCModel(RegressorMixin, BaseEstimator):
         counts = np.bincount(idx, minlength=len(levels))
         for lvl in range(len(levels)):
             if counts[lvl] <= n_base + k:
-                where = f" at {levels[lvl] / 1e6:.0f} MHz" if self.structure == "per_frequency" else ""
+                where = f" at {levels[lvl] / 1e6:.6g} MHz" if self.structure == "per_frequency" else ""
                 hint = (
-                    " (a rarely visited frequency: drop those rows or use --structure voltage)"
+                    " (a rarely visited clock level: use --structure clock, or drop those rows)"
                     if self.structure == "per_frequency" and len(levels) > 1
                     else ""
                 )
-                raise TraceError(
+                raise PowerModelError(
                     f"only {counts[lvl]} sample(s){where} for {n_base + k} coefficients: "
                     f"need more samples than coefficients{hint}"
                 )
@@ -125,15 +125,15 @@ class PMCModel(RegressorMixin, BaseEstimator):
 
     def _check_values(self, features, freq, volt, temp, y) -> None:
         if not np.isfinite(y).all():
-            raise TraceError(f"target has a non-finite value at row {int(np.flatnonzero(~np.isfinite(y))[0])}")
+            raise PowerModelError(f"target has a non-finite value at row {int(np.flatnonzero(~np.isfinite(y))[0])}")
         if self.loss == "relative" and (y <= 0).any():
-            raise TraceError("relative loss needs positive power values")
+            raise PowerModelError("relative loss needs positive power values")
         bad = ~np.isfinite(features)
         if bad.any():
             r, c = np.argwhere(bad)[0]
-            raise TraceError(f"feature column {c} has a non-finite value at row {r}")
+            raise PowerModelError(f"feature column {c} has a non-finite value at row {r}")
         if not (np.isfinite(freq).all() and (freq > 0).all()):
-            raise TraceError("frequency must be finite and > 0 in every row")
+            raise PowerModelError("frequency must be finite and > 0 in every row")
 
     def _design(self, features, freq, volt, temp) -> np.ndarray:
         base = design.base_columns(self.base_names_, freq, volt, temp)
@@ -145,7 +145,10 @@ class PMCModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         X, _ = _as_input(X)
         if X.shape[1] != self.n_features_in_:
-            raise TraceError(f"model expects {self.n_features_in_} input columns, got {X.shape[1]}")
+            raise PowerModelError(f"model expects {self.n_features_in_} input columns, got {X.shape[1]}")
+        return self._predict_design(X)
+
+    def _predict_design(self, X: np.ndarray) -> np.ndarray:
         features, freq, volt, temp = design.split_input(X)
         if self.structure == "per_frequency":
             idx = design.level_index(freq, self.levels_hz_)
@@ -154,7 +157,7 @@ class PMCModel(RegressorMixin, BaseEstimator):
                 warnings.warn(
                     f"{int(off.sum())} sample(s) at frequencies the model was not fitted at; using the nearest level",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
         else:
             idx = np.zeros(len(X), dtype=int)
@@ -192,7 +195,9 @@ class PMCModel(RegressorMixin, BaseEstimator):
                 active[len(self.base_names_) :] = coef[len(self.base_names_) :] > 0
             scale = np.sqrt(np.mean(w[rows, None] * D[rows] ** 2, axis=0))
             scale[scale == 0] = 1.0
-            res = sm.WLS(y[rows], D[rows][:, active] / scale[active], weights=w[rows]).fit()
+            with warnings.catch_warnings():  # collinear features (x and x*f): intervals widen, estimates stand
+                warnings.simplefilter("ignore")
+                res = sm.WLS(y[rows], D[rows][:, active] / scale[active], weights=w[rows]).fit()
             ci = res.conf_int(alpha) / scale[active][:, None]
             est = np.zeros(len(coef))
             est[active] = res.params / scale[active]
@@ -203,7 +208,7 @@ class PMCModel(RegressorMixin, BaseEstimator):
             lo[active], hi[active] = ci[:, 0], ci[:, 1]
             pv = np.full(len(coef), np.nan)
             pv[active] = res.pvalues
-            level = f"{self.levels_hz_[lvl] / 1e6:.0f}MHz" if self.structure == "per_frequency" else "all"
+            level = f"{self.levels_hz_[lvl] / 1e6:.6g}MHz" if self.structure == "per_frequency" else "all"
             for j, term in enumerate(terms):
                 rows_out.append(
                     {
@@ -247,47 +252,89 @@ class PMCModel(RegressorMixin, BaseEstimator):
 
 
 class UtilFreqModel(PMCModel):
-    """The prior-art baseline APGPM compares against: P = a_f + b_f * utilisation, per frequency level.
+    """The prior-art baseline APGPM compares against, with the clock always in it.
 
-    Input: `design.model_input(util, freq_hz)`, utilisation as a 0..1 busy fraction. Ordinary least squares
-    by default, as published.
+    - structure "per_frequency" (few clock levels, as published): P = a_f + b_f * u per level;
+    - structure "clock" (many or unseen levels): P = base(f, V, T) + u * (b0 + b1 f + b2 f^2), or with a
+      voltage column u * (b0 + b1 f + b2 V^2 f): dynamic power follows u * C V^2 f.
+
+    Input: `design.model_input(util, freq_hz, volt_v, temp_c)`, utilisation as a 0..1 busy fraction.
+    Ordinary least squares by default, as published.
     """
 
-    structure = "per_frequency"
     positive = False
     normalisation = "rate"
     temperature = False
 
-    def __init__(self, loss: str = "squared"):
+    def __init__(self, loss: str = "squared", structure: str = "per_frequency"):
         self.loss = loss
+        self.structure = structure
+
+    def _expand(self, X: np.ndarray) -> np.ndarray:
+        """Utilisation -> its clock terms (clock structure); unchanged per level."""
+        if self.structure != "clock":
+            return X
+        util, freq, volt, temp = design.split_input(X)
+        terms = design.term_columns(self.util_terms_, design.UTIL_TERMS, freq, volt, temp) * util[:, :1]
+        return design.model_input(terms, freq, volt, temp)
 
     def fit(self, X, y, sample_weight=None):
         X_arr, _ = _as_input(X)
         if X_arr.shape[1] != 1 + design.N_CONTEXT:
-            raise TraceError(
+            raise PowerModelError(
                 f"the utilisation-frequency model takes one feature (utilisation), "
                 f"got {X_arr.shape[1] - design.N_CONTEXT}"
             )
+        if self.structure not in ("per_frequency", "clock"):
+            raise PowerModelError(f"the baseline structure is per_frequency or clock, not {self.structure!r}")
         util = X_arr[:, 0]
         if np.isfinite(util).all() and (util.min() < -0.05 or util.max() > 1.5):
             warnings.warn(
-                f"utilisation spans {util.min():.3g}..{util.max():.3g}; expected a 0..1 busy fraction",
+                f"utilisation spans {util.min():.3g}..{util.max():.3g}; expected a 0..1 busy fraction (summed over "
+                "several cores? give --util-cores N or --util-cores COLUMN; a percentage? give --util-unit pct)",
                 UserWarning,
                 stacklevel=2,
             )
-        return super().fit(X, y, sample_weight)
+        self.util_terms_ = design.util_names(design.has_voltage(design.split_input(X_arr)[2]))
+        super().fit(self._named(self._expand(X_arr)), y, sample_weight)
+        self.n_features_in_ = 1 + design.N_CONTEXT
+        return self
+
+    def _named(self, X: np.ndarray):
+        if self.structure != "clock":
+            return pd.DataFrame(X, columns=["u", *design.CONTEXT_NAMES])
+        return pd.DataFrame(X, columns=[*self.util_terms_, *design.CONTEXT_NAMES])
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        X, _ = _as_input(X)
+        if X.shape[1] != self.n_features_in_:
+            raise PowerModelError(f"the baseline expects {self.n_features_in_} input columns, got {X.shape[1]}")
+        return self._predict_design(self._expand(X))
+
+    def coefficient_table(self, X, y, alpha: float = 0.05) -> pd.DataFrame:
+        X, _ = _as_input(X)
+        return super().coefficient_table(self._expand(X), y, alpha)
 
     def to_dict(self) -> dict:
         data = super().to_dict()
-        data["params"] = {"loss": self.loss}
+        data["params"] = {"loss": self.loss, "structure": self.structure}
+        data["util_terms"] = list(self.util_terms_)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> UtilFreqModel:
+        model = super().from_dict(data)
+        model.util_terms_ = list(data.get("util_terms", ["u"]))
+        model.n_features_in_ = 1 + design.N_CONTEXT
+        return model
 
 
 def _as_input(X) -> tuple[np.ndarray, list[str] | None]:
     names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
     arr = np.asarray(X, dtype=float)
     if arr.ndim != 2 or arr.shape[1] < design.N_CONTEXT + 1:
-        raise TraceError(
+        raise PowerModelError(
             f"input must be 2-D with at least one feature plus {design.N_CONTEXT} context "
             f"columns ({', '.join(design.CONTEXT_NAMES)}), got shape {arr.shape}"
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from android.errors import TraceError
+from powermodel.errors import PowerModelError
 from powermodel.ingest import InputWarning
 
 
@@ -34,13 +34,13 @@ def read_split(path: str | Path) -> Split:
     per cell), or a long table with a workload column and a column of `train`/`test` labels.
     """
     path = Path(path)
-    if not path.exists():
-        raise TraceError(f"{path}: no such split file")
+    if not path.is_file():
+        raise PowerModelError(f"{path}: no such split file (--split)")
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise TraceError(f"{path}: not a readable split file ({exc})") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise PowerModelError(f"{path}: not a readable split file ({exc})") from exc
     frame.columns = [str(c).lstrip("#").strip() for c in frame.columns]
     lower = [c.lower() for c in frame.columns]
     train_cols = [c for c, lc in zip(frame.columns, lower) if "train" in lc]
@@ -53,15 +53,15 @@ def read_split(path: str | Path) -> Split:
         names = frame.iloc[:, 0].str.strip()
         train, test = names[label == "train"].tolist(), names[label == "test"].tolist()
     else:
-        raise TraceError(
+        raise PowerModelError(
             f"{path}: expected columns named Train/Test, or a workload column and a train/test "
             f"column; got {list(frame.columns)}"
         )
     both = sorted(set(train) & set(test))
     if both:
-        raise TraceError(f"{path}: workload(s) in both train and test: {', '.join(both)}")
+        raise PowerModelError(f"{path}: workload(s) in both train and test: {', '.join(both)}")
     if not train or not test:
-        raise TraceError(f"{path}: the split needs at least one train and one test workload")
+        raise PowerModelError(f"{path}: the split needs at least one train and one test workload")
     return Split(train=train, test=test, source=str(path))
 
 
@@ -74,7 +74,7 @@ def check_split(split: Split, groups: np.ndarray) -> Split:
         for g in unknown[:5]:
             close = difflib.get_close_matches(g, sorted(present), n=1)
             hints.append(f"{g!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise TraceError(
+        raise PowerModelError(
             f"{split.source}: {len(unknown)} workload(s) not in the data: {', '.join(hints)}"
             + (" ..." if len(unknown) > 5 else "")
         )
@@ -93,12 +93,13 @@ def holdout_split(groups: np.ndarray, test_fraction: float = 0.25, seed: int = 0
     """Hold out a seeded random share of whole groups (at least one), keeping at least two for training."""
     unique = np.unique(groups)
     if len(unique) < 3:
-        raise TraceError(
-            f"the group column has {len(unique)} group(s) ({', '.join(map(str, unique))}): held-out "
-            "evaluation with grouped cross-validation needs at least 3 workloads (or give --split)"
+        raise PowerModelError(
+            f"the group column has {len(unique)} group(s) ({', '.join(map(str, unique[:5]))}): held-out "
+            "evaluation with grouped cross-validation needs at least 3 workloads; give --group-col naming the "
+            "workload column, or --split FILE"
         )
     if not 0 < test_fraction < 1:
-        raise TraceError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+        raise PowerModelError(f"--test-fraction must be in (0, 1), got {test_fraction}")
     n_test = min(max(1, int(round(test_fraction * len(unique)))), len(unique) - 2)
     rng = np.random.default_rng(seed)
     test = sorted(rng.choice(unique, size=n_test, replace=False).tolist())

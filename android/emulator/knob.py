@@ -103,14 +103,6 @@ class KnobState:
         return int(np.searchsorted(self.table_hz, self.cur_hz))
 
     @property
-    def cooling_state(self) -> int:
-        """The thermal cooling device's state, as cooling_deviceN/cur_state shows it: how many OPPs the
-        thermal cap removes from the top of the table (0 = no cap; max_state = len(table_hz) - 1)."""
-        if not self.thermal_cap_hz:
-            return 0
-        return len(self.table_hz) - 1 - int(np.searchsorted(self.table_hz, self.floor_hz(self.thermal_cap_hz)))
-
-    @property
     def cur_volt_uv(self) -> int:
         return int(self.volt_uv[self.level])
 

@@ -2,21 +2,33 @@
 
 A profile says what the phone *is* (OPP tables, sysfs layout, rails, zones, stock governors). Physics
 parameters live in the `physics` section, read by the simulation and validated field by field by
-android.emulator.sim.physics.
+android.emulator.sim.physics (each numeric field within the range its record declares).
+
+Everything a profile file can get wrong is a ProfileError naming the file and the field: types, ranges
+(queue depth >= 1, voltages, sizes), names that become sysfs paths (no `/` or `..`), duplicates (CPUs in
+two clusters, two knobs of one name), governors the phone does not offer or the simulator does not know
+(or that drive another kind of knob), files too big or nested too deep to be a profile.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from android.emulator.datafiles import builtin_names, read_named_json
+from android.emulator.ranges import parse_interval
 from android.errors import ProfileError
 
 BUILTIN_DIR = Path(__file__).with_name("profiles")
 PROFILE_FORMAT = "fusegov.profile"
 PROFILE_VERSION = 1
+NAME = re.compile(r"^[A-Za-z0-9_.,:+-]{1,100}$")  # becomes part of a sysfs path: no '/', not '.' or '..'
+POLICY = re.compile(r"^policy[0-9]{1,4}$")
+IIO = re.compile(r"^iio:device[0-9]{1,4}$")
+SYSFS_DIR = re.compile(r"^/sys(/[A-Za-z0-9_.,:+-]{1,100}){1,12}$")
+MAX_FREQ_HZ, MAX_VOLT_UV, MAX_OPPS = 100_000_000_000, 5_000_000, 256
 
 
 @dataclass(frozen=True)
@@ -130,14 +142,14 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
         r.fail("version", f"must be {PROFILE_VERSION}")
     clusters = tuple(
         CpuCluster(
-            policy=c.get("policy", str),
-            cpus=tuple(c.get("cpus", list)),
-            core=c.get("core", str),
-            capacity=c.get("capacity", int),
-            dynamic_power_coefficient=c.get("dynamic_power_coefficient", (int, float)),
+            policy=c.name("policy", POLICY),
+            cpus=c.cpus("cpus"),
+            core=c.text("core"),
+            capacity=c.number("capacity", int, "[1, 4096]"),
+            dynamic_power_coefficient=c.number("dynamic_power_coefficient", (int, float), "(0, 1e4]"),
             opps=c.opps("opp"),
             governor=c.get("governor", str),
-            available_governors=tuple(c.get("available_governors", list)),
+            available_governors=c.governors("available_governors"),
         )
         for c in r.items("cpu.clusters")
     )
@@ -146,22 +158,22 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
     g = r.sub("gpu")
     gpu = Gpu(
         driver=g.choice("driver", ("mali", "kgsl")),
-        model=g.get("model", str),
-        sysfs_dir=g.get("sysfs_dir", str),
+        model=g.text("model"),
+        sysfs_dir=g.name("sysfs_dir", SYSFS_DIR),
         opps=g.opps("opp"),
         governor=g.get("governor", str),
-        available_governors=tuple(g.get("available_governors", list)),
-        pmc_family=g.get("pmc_family", str),
-        queue_depth=g.get("queue_depth", int),
+        available_governors=g.governors("available_governors"),
+        pmc_family=g.text("pmc_family"),
+        queue_depth=g.number("queue_depth", int, "[1, 64]"),
     )
     devfreq = tuple(
         DevfreqDevice(
-            name=d.get("name", str),
-            knob=d.get("knob", str),
+            name=d.name("name", NAME),
+            knob=d.name("knob", NAME),
             unit=d.choice("unit", ("hz", "khz", "mbps")),
             opps=d.opps("opp"),
             governor=d.get("governor", str),
-            available_governors=tuple(d.get("available_governors", list)),
+            available_governors=d.governors("available_governors"),
         )
         for d in r.items("memory.devfreq")
     )
@@ -169,15 +181,15 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
         r.fail("memory.devfreq", "exactly one device must have knob 'mem' (the main DRAM bus)")
     odpm = tuple(
         OdpmDevice(
-            iio_name=o.get("iio_name", str),
-            chip=o.get("chip", str),
-            sampling_rate_hz=float(o.get("sampling_rate_hz", (int, float))),
+            iio_name=o.name("iio_name", IIO),
+            chip=o.text("chip"),
+            sampling_rate_hz=float(o.number("sampling_rate_hz", (int, float), "(0, 1e6]")),
             rails=tuple(
                 Rail(
-                    channel=rr.get("channel", int),
-                    name=rr.get("name", str),
-                    schematic=rr.get("schematic", str),
-                    component=rr.get("component", str),
+                    channel=rr.number("channel", int, "[0, 63]"),
+                    name=rr.name("name", NAME),
+                    schematic=rr.text("schematic"),
+                    component=rr.name("component", NAME),
                 )
                 for rr in o.items("rails")
             ),
@@ -186,21 +198,24 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
     )
     b = r.sub("power.battery")
     battery = Battery(
-        voltage_uv=b.get("voltage_uv", int),
-        capacity_pct=b.get("capacity_pct", int),
+        voltage_uv=b.number("voltage_uv", int, "[1000000, 10000000]"),
+        capacity_pct=b.number("capacity_pct", int, "[0, 100]"),
         discharge_current_sign=b.choice("discharge_current_sign", (-1, 1)),
     )
     zones = tuple(
-        ThermalZone(type=z.get("type", str), component=z.get("component", str)) for z in r.items("thermal.zones")
+        ThermalZone(type=z.name("type", NAME), component=z.name("component", NAME)) for z in r.items("thermal.zones")
     )
     props = r.get("props", dict)
     for key in ("ro.product.model", "ro.product.name", "ro.product.device", "ro.board.platform"):
         if key not in props:
             r.fail(f"props.{key}", "is required")
+    for key, value in props.items():
+        if not isinstance(value, str) or len(key) > 200 or len(value) > 1000:
+            r.fail(f"props.{key[:40]}", f"must be a string of at most 1000 characters, got {_short(value)}")
     profile = Profile(
-        name=r.get("name", str),
-        model=r.get("model", str),
-        soc=r.get("soc", str),
+        name=r.name("name", NAME),
+        model=r.text("model"),
+        soc=r.text("soc"),
         family=r.choice("family", ("tensor", "snapdragon")),
         props={str(k): str(v) for k, v in props.items()},
         clusters=clusters,
@@ -209,13 +224,73 @@ def parse_profile(raw: Any, source: str = "<dict>") -> Profile:
         odpm=odpm,
         battery=battery,
         thermal_zones=zones,
-        memory_bytes=r.get("memory_bytes", int),
+        memory_bytes=r.number("memory_bytes", int, f"[{64 << 20}, {1 << 40}]"),
         source=source,
     )
+    _check_unique(r, profile)
     from android.emulator.sim.physics import parse_physics
 
     object.__setattr__(profile, "physics", parse_physics(r.sub("physics"), profile))
+    _check_governors(r, profile)
     return profile
+
+
+def _check_unique(r: _Reader, profile: Profile) -> None:
+    """Names that key sysfs directories or the simulation's state must not repeat."""
+    seen_cpus: dict[int, str] = {}
+    for i, cluster in enumerate(profile.clusters):
+        for cpu in cluster.cpus:
+            if cpu in seen_cpus:
+                r.fail(f"cpu.clusters[{i}].cpus", f"cpu {cpu} is already in {seen_cpus[cpu]}")
+            seen_cpus[cpu] = cluster.policy
+    groups = {
+        "cpu.clusters (policy)": [c.policy for c in profile.clusters],
+        "knob names (policies, gpu, memory.devfreq knob)": profile.knob_names(),
+        "memory.devfreq (name)": [d.name for d in profile.devfreq],
+        "power.odpm (iio_name)": [o.iio_name for o in profile.odpm],
+        "thermal.zones (type)": [z.type for z in profile.thermal_zones],
+    }
+    groups.update({f"power.odpm {o.iio_name} (channel)": [rr.channel for rr in o.rails] for o in profile.odpm})
+    for where, names in groups.items():
+        twice = sorted({str(n) for n in names if names.count(n) > 1})
+        if twice:
+            r.fail(where, f"names {', '.join(twice)} more than once")
+
+
+def _check_governors(r: _Reader, profile: Profile) -> None:
+    """Each knob's governor is one it offers, and every governor it offers is one the simulator runs for
+    that kind of knob (a CPU governor cannot drive the GPU)."""
+    from android.emulator.sim.governors import KNOB_OWN, REGISTRY
+
+    knobs = [(f"cpu.clusters[{i}]", c, ("cpu",)) for i, c in enumerate(profile.clusters)]
+    knobs.append(("gpu", profile.gpu, ("gpu",)))
+    knobs += [(f"memory.devfreq[{i}]", d, ("bus", "latency")) for i, d in enumerate(profile.devfreq)]
+    for where, knob, kinds in knobs:
+        if knob.governor not in knob.available_governors:
+            r.fail(
+                f"{where}.governor",
+                f"{knob.governor[:40]!r} is not in its available_governors ({', '.join(knob.available_governors)})",
+            )
+        for name in knob.available_governors:
+            if name in KNOB_OWN:
+                continue
+            governor = REGISTRY.get(name)
+            if governor is None:
+                known = ", ".join(sorted([*REGISTRY, *KNOB_OWN]))
+                r.fail(
+                    f"{where}.available_governors",
+                    f"{name[:40]!r} is not a governor the virtual phone simulates ({known})",
+                )
+            if governor.kind not in kinds:
+                r.fail(
+                    f"{where}.available_governors",
+                    f"{name!r} drives a {governor.kind} knob, not this one ({'/'.join(kinds)})",
+                )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Reader:
@@ -230,7 +305,7 @@ class _Reader:
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def fail(self, key: str, why: str) -> None:
-        raise ProfileError(f"profile {self.source}: field {self._path(key)} {why}")
+        raise ProfileError(f"profile {self.source}: field {self._path(key)[:120]} {why}")
 
     def _walk(self, dotted: str, required: bool = True) -> Any:
         node: Any = self.data
@@ -246,13 +321,56 @@ class _Reader:
         value = self._walk(key)
         if isinstance(value, bool) or not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.fail(key, f"must be {names}, got {type(value).__name__} {value!r}"[:200])
+            self.fail(key, f"must be {names}, got {type(value).__name__} {_short(value)}")
         return value
+
+    def number(self, key: str, kind: type | tuple[type, ...], valid: str) -> Any:
+        """A number within an interval ('[1, 64]'); NaN and infinities are never in range."""
+        value = self.get(key, kind)
+        try:
+            inside = value in parse_interval(valid)
+        except OverflowError:
+            inside = False
+        if not inside:
+            self.fail(key, f"must be in {valid}, got {_short(value)}")
+        return value
+
+    def text(self, key: str, limit: int = 200) -> str:
+        """A non-empty string of printable characters."""
+        value = self.get(key, str)
+        if not value or len(value) > limit or not value.isprintable():
+            self.fail(key, f"must be 1 to {limit} printable characters, got {_short(value)}")
+        return value
+
+    def name(self, key: str, pattern: re.Pattern) -> str:
+        """A name that ends up in a sysfs path or a knob name, in the shape `pattern` allows."""
+        value = self.get(key, str)
+        if not pattern.match(value) or {".", ".."} & set(value.split("/")):
+            self.fail(key, f"{_short(value)} is not a valid name here (pattern {pattern.pattern})")
+        return value
+
+    def cpus(self, key: str) -> tuple[int, ...]:
+        value = self.get(key, list)
+        if (
+            not value
+            or len(value) > 1024
+            or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 1024 for c in value)
+        ):
+            self.fail(key, f"must be a non-empty list of CPU numbers 0..1023, got {_short(value)}")
+        if len(set(value)) != len(value):
+            self.fail(key, f"lists a CPU twice: {_short(value)}")
+        return tuple(value)
+
+    def governors(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, list)
+        if not value or not all(isinstance(v, str) and NAME.match(v) for v in value):
+            self.fail(key, f"must be a non-empty list of governor names, got {_short(value)}")
+        return tuple(value)
 
     def choice(self, key: str, options: tuple) -> Any:
         value = self._walk(key)
-        if value not in options:
-            self.fail(key, f"must be one of {', '.join(map(str, options))}, got {value!r}")
+        if isinstance(value, bool) or not any(value == o and type(value) is type(o) for o in options):
+            self.fail(key, f"must be one of {', '.join(map(str, options))}, got {_short(value)}")
         return value
 
     def sub(self, key: str) -> _Reader:
@@ -269,16 +387,20 @@ class _Reader:
     def opps(self, key: str) -> tuple[Opp, ...]:
         """An OPP table: [[freq_hz, volt_uv], ...], strictly increasing in frequency, voltage non-decreasing."""
         value = self._walk(key)
-        if not isinstance(value, list) or not value:
-            self.fail(key, "must be a non-empty list of [freq_hz, volt_uv] pairs")
+        if not isinstance(value, list) or not value or len(value) > MAX_OPPS:
+            self.fail(key, f"must be a list of 1 to {MAX_OPPS} [freq_hz, volt_uv] pairs")
         opps = []
         for i, pair in enumerate(value):
             if (
                 not isinstance(pair, list)
                 or len(pair) != 2
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in pair)
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in pair)
+                or not (0 < pair[0] <= MAX_FREQ_HZ and 0 < pair[1] <= MAX_VOLT_UV)
             ):
-                self.fail(f"{key}[{i}]", f"must be [freq_hz, volt_uv] with positive integers, got {pair!r}")
+                self.fail(
+                    f"{key}[{i}]",
+                    f"must be [freq_hz, volt_uv]: 1 Hz..100 GHz and 1 uV..5 V, got {_short(pair)}",
+                )
             opps.append(Opp(*pair))
         for i in range(1, len(opps)):
             if opps[i].freq_hz <= opps[i - 1].freq_hz:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
+from contextlib import nullcontext
 from pathlib import Path
 
+from android import cliargs
 from android.emulator.sim import cnn_zoo
 from android.errors import FusegovError
 from android.units import format_hz, parse_pin
+
+MAX_TOKENS = 1_000_000  # --prompt / --decode; a model's context is the real bound (checked per model)
+MAX_RUNS = 100_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "token (TPOT) and energy per token for prefill (P x TTFT / N) and decode (P x TPOT); for a CNN, "
             "latency and energy per inference. Also the mean power per rail and the mean frequency per knob. "
             "Without --pin the phone's stock governors run; --pin fixes knobs (names as `fusegov probe` "
-            "prints them) by writing min = max through sysfs.",
+            "prints them) by writing min = max through sysfs, and puts every knob back afterwards (also on "
+            "Ctrl-C, SIGTERM or SIGHUP, and when the phone is thermally throttled; the results are printed "
+            "before any knob that could not be put back is reported).",
             width=100,
         ),
         epilog=(
@@ -53,16 +61,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "llm:PATH.json (your own model description); cnn:NAME (built-in: "
         f"{', '.join(cnn_zoo.names())}) or cnn:PATH.onnx",
     )
-    parser.add_argument("--prompt", type=int, default=128, metavar="N", help="LLM prompt tokens (default 128)")
-    parser.add_argument("--decode", type=int, default=64, metavar="M", help="LLM tokens to generate (default 64)")
-    parser.add_argument("--runs", type=int, default=10, metavar="K", help="CNN inferences (default 10)")
+    parser.add_argument(
+        "--prompt", type=cliargs.int_in(1, MAX_TOKENS), default=128, metavar="N", help="LLM prompt tokens (default 128)"
+    )
+    parser.add_argument(
+        "--decode",
+        type=cliargs.int_in(0, MAX_TOKENS),
+        default=64,
+        metavar="M",
+        help="LLM tokens to generate (default 64)",
+    )
+    parser.add_argument(
+        "--runs", type=cliargs.int_in(1, MAX_RUNS), default=10, metavar="K", help="CNN inferences (default 10)"
+    )
     parser.add_argument(
         "--pin",
         default="",
         metavar="KNOB=FREQ,...",
-        help="pin knobs, e.g. gpu=848MHz,policy6=2401MHz,mem=2028MHz (a unit or plain Hz)",
+        help="pin knobs, e.g. gpu=848MHz,policy6=2401MHz,mem=2028MHz (a unit or plain Hz); each frequency "
+        "must be in the knob's table (`fusegov probe` lists them)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
+    parser.add_argument("--seed", type=cliargs.seed, default=0, help="seed of the virtual phone (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     parser.add_argument(
         "--plot",
@@ -75,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     from android.emulator.phone import VirtualPhone
-    from android.emulator.sim.request import run_cnn, run_llm_request
     from android.emulator.sim.timeline import TimelineRecorder, plot_timeline
+    from android.knobs import RestoreError
 
     if args.root or args.serial:
         raise FusegovError(
@@ -85,57 +104,79 @@ def run_command(args: argparse.Namespace) -> int:
         )
     kind, sep, target = args.workload.partition(":")
     if not sep or kind not in ("llm", "cnn") or not target:
-        raise FusegovError(f"bad --workload {args.workload!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
+        raise FusegovError(f"bad --workload {args.workload[:80]!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
     pins = parse_pin(args.pin)
     plot_path = _plot_path(args.plot)
     phone = VirtualPhone(args.virtual, seed=args.seed)
     recorder = TimelineRecorder(phone) if plot_path else None
-    observers = [recorder] if recorder else []
     progress = _progress(args, kind)
+    result, restore_error = None, None
     try:
-        if kind == "llm":
-            if args.prompt < 1 or args.decode < 0:
-                raise FusegovError("--prompt must be >= 1 and --decode >= 0")
-            result = run_llm_request(
-                phone,
-                target,
-                args.prompt,
-                args.decode,
-                pins=pins,
-                observers=observers,
-                on_progress=progress.update if progress else None,
-            )
-        else:
-            result = run_cnn(
-                phone,
-                cnn_zoo.resolve_onnx(target),
-                args.runs,
-                pins=pins,
-                observers=observers,
-                on_progress=progress.update if progress else None,
-            )
+        with _pinned(phone, pins):
+            result = _simulate(phone, args, kind, target, [recorder] if recorder else [], progress)
+    except RestoreError as exc:
+        if result is None:
+            raise
+        restore_error = exc  # reported after the results, which are complete
     finally:
         if progress:
             progress.close()
+    result.pins_hz = dict(pins)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=1))
+        print(json.dumps(result.to_dict(), indent=1), flush=True)
     else:
-        print(format_result(result))
+        print(format_result(result), flush=True)
     if recorder:
         plot_timeline(recorder.timeline(), plot_path, plot_title(result))
         print(f"wrote {plot_path}", file=sys.stderr if args.json else sys.stdout)
+    if restore_error is not None:
+        raise restore_error
     return 0
 
 
+def _pinned(phone, pins: dict[str, int]):
+    """android.knobs.pinned on the phone (every knob back afterwards), or nothing to do."""
+    if not pins:
+        return nullcontext()
+    from android.knobs import KnobController, pinned
+    from android.probe import probe_device
+    from android.virtual import VirtualDevice
+
+    device = VirtualDevice(phone)
+    return pinned(KnobController(device, probe_device(device)), pins)
+
+
+def _simulate(phone, args: argparse.Namespace, kind: str, target: str, observers: list, progress):
+    from android.emulator.sim.request import run_cnn, run_llm_request
+
+    on_progress = progress.update if progress else None
+    if kind == "llm":
+        return run_llm_request(phone, target, args.prompt, args.decode, observers=observers, on_progress=on_progress)
+    return run_cnn(phone, cnn_zoo.resolve_onnx(target), args.runs, observers=observers, on_progress=on_progress)
+
+
 def _plot_path(text: str | None) -> Path | None:
-    """Check --plot before simulating, so a bad path costs no run."""
+    """Check --plot before simulating, so a bad path costs no run: a .png whose directory exists (or can be
+    made) and takes a new file (tried by creating it, removed again if it was not there)."""
     if text is None:
         return None
     path = Path(text)
     if path.suffix.lower() != ".png":
-        raise FusegovError(f"--plot writes a PNG: give a FILE.png, not {text!r}")
+        raise FusegovError(f"--plot writes a PNG: give a FILE.png, not {text[:80]!r}")
     if path.is_dir():
         raise FusegovError(f"--plot {text}: is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FusegovError(f"--plot {text}: cannot make directory {path.parent} ({exc.strerror or exc})") from None
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise FusegovError(f"--plot {text}: cannot write it ({exc.strerror or exc})") from None
+    if not existed:
+        os.unlink(path)
     return path
 
 

@@ -1,5 +1,10 @@
 """An in-memory file tree with kernel-like semantics: attributes backed by callbacks, plain files,
-directories and symlinks, owner/mode checks, and errno-style errors the shell and ADB layers map."""
+directories and symlinks, owner/mode checks, and errno-style errors the shell and ADB layers map.
+
+Plain files share one storage size, like a phone's /data partition (which /sdcard lives on too): a write
+that would take the files past `capacity_bytes` fails with ENOSPC (NoSpaceError), whether it comes from
+`adb push`, a shell redirection or a script. The files live in the emulator's memory, so the capacity is
+also what a client can make the emulator hold."""
 
 from __future__ import annotations
 
@@ -13,10 +18,19 @@ from android.errors import DeviceError, DevicePathError, DevicePermissionError
 
 ROOT_UID = 0
 SHELL_UID = 2000
+DEFAULT_CAPACITY_BYTES = 256 * 1024 * 1024  # the phone's writable storage (fusegov emulate --storage)
 
 
 class IsADirectoryError_(DeviceError):
     pass
+
+
+class NoSpaceError(DeviceError):
+    """The phone's storage is full (ENOSPC)."""
+
+    def __init__(self, device: str, path: str, capacity_bytes: int):
+        super().__init__(f"{device}: {path}: no space left on device ({capacity_bytes // 1024 // 1024} MiB storage)")
+        self.device, self.path = device, path
 
 
 @dataclass
@@ -52,10 +66,22 @@ class Symlink(Node):
 class VirtualFS:
     """Paths are absolute POSIX paths. `uid` 0 is root; everyone else is the adb shell user."""
 
-    def __init__(self, device_name: str):
+    def __init__(self, device_name: str, capacity_bytes: int = DEFAULT_CAPACITY_BYTES):
         self.device_name = device_name
         self.root = Dir(mode=0o755)
         self.lock = threading.RLock()
+        self.capacity_bytes = capacity_bytes
+        self.used_bytes = 0  # bytes in plain files
+
+    def free_bytes(self) -> int:
+        with self.lock:
+            return max(self.capacity_bytes - self.used_bytes, 0)
+
+    def _charge(self, path: str, delta: int) -> None:
+        """Account for `delta` more bytes of file data; NoSpaceError (nothing changed) if it does not fit."""
+        if delta > 0 and self.used_bytes + delta > self.capacity_bytes:
+            raise NoSpaceError(self.device_name, path, self.capacity_bytes)
+        self.used_bytes += delta
 
     # --- building -----------------------------------------------------------------------------
     def mkdir(self, path: str, mode: int = 0o755, uid: int = ROOT_UID) -> Dir:
@@ -75,8 +101,11 @@ class VirtualFS:
         return node
 
     def add(self, path: str, node: Node) -> Node:
+        """Put a node (or a subtree being moved) at path; its files count against the storage."""
         parent, name = posixpath.split(path.rstrip("/"))
-        self.mkdir(parent).children[name] = node
+        with self.lock:
+            self.mkdir(parent).children[name] = node
+            self.used_bytes += _file_bytes(node)
         return node
 
     def attr(
@@ -151,6 +180,7 @@ class VirtualFS:
             node = self._lookup(path)
             if node is None:
                 parent = self.check_create(path, uid)
+                self._charge(path, len(data))
                 parent.children[posixpath.basename(path.rstrip("/"))] = File(
                     mode=0o666 if uid else 0o644, uid=uid, data=bytes(data)
                 )
@@ -165,6 +195,7 @@ class VirtualFS:
             if not self.may(node, uid, 0o2):
                 raise DevicePermissionError(self.device_name, path)
             assert isinstance(node, File)
+            self._charge(path, len(data) if append else len(data) - len(node.data))
             node.data = (node.data + data) if append else bytes(data)
             node.mtime = time.time()
 
@@ -176,7 +207,7 @@ class VirtualFS:
                 raise DevicePathError(self.device_name, path)
             if not self.may(parent, uid, 0o2) or _is_sysfs(path):
                 raise DevicePermissionError(self.device_name, path)
-            del parent.children[name]
+            self.used_bytes -= _file_bytes(parent.children.pop(name))
 
     def chmod(self, path: str, mode: int, uid: int = ROOT_UID) -> None:
         with self.lock:
@@ -208,6 +239,15 @@ class VirtualFS:
         if uid == node.uid:
             return bool(node.mode & (bit << 6))
         return bool(node.mode & bit)
+
+
+def _file_bytes(node: Node) -> int:
+    """Bytes of file data in a node and, for a directory, everything beneath it."""
+    if isinstance(node, File):
+        return len(node.data)
+    if isinstance(node, Dir):
+        return sum(_file_bytes(child) for child in node.children.values())
+    return 0
 
 
 def _parts(path: str) -> list[str]:

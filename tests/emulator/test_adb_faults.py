@@ -74,15 +74,20 @@ def phone_state(pixel7: Emulator):  # noqa: F811
 
 
 def test_client_disconnecting_mid_push_leaves_the_old_file(phone_state: Emulator):
+    """Two whole DATA chunks of a longer push arrive (and are acknowledged, so the phone has read them),
+    then the client vanishes before DONE: a phone that wrote chunks as they came would now hold them."""
     sock = raw_client(phone_state.port)
     sock.sendall(packet(OPEN, 1, 0, b"sync:\0"))
     tag, remote_id, _, _ = recv_packet(sock)
     assert tag == OKAY
     spec = f"{KEEP},{0o100644}".encode()
-    request = b"SEND" + struct.pack("<I", len(spec)) + spec + b"DATA" + struct.pack("<I", 60000) + b"x" * 30000
-    sock.sendall(packet(WRTE, 1, remote_id, request))
+    chunk = b"DATA" + struct.pack("<I", 30000) + b"x" * 30000
+    sock.sendall(packet(WRTE, 1, remote_id, b"SEND" + struct.pack("<I", len(spec)) + spec + chunk))
     assert recv_packet(sock)[0] == OKAY
-    sock.close()  # gone in the middle of the DATA chunk
+    sock.sendall(packet(WRTE, 1, remote_id, chunk))
+    assert recv_packet(sock)[0] == OKAY
+    sock.close()  # gone between chunks: no DONE
+    assert phone_state.shell(f"cat {KEEP}").stdout == b"original\n"
 
 
 def test_malformed_packet_closes_only_that_connection(phone_state: Emulator):

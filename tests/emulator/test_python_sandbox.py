@@ -320,3 +320,49 @@ def test_script_limits_refuse_memory_beyond_the_limit():
     phone.fs.write("/data/local/tmp/big.py", code.encode(), SHELL_UID)
     result = run_shell(phone, "python3 /data/local/tmp/big.py", uid=SHELL_UID, timeout_s=60)
     assert result.stdout == "MemoryError\n"
+
+
+def test_garbage_written_to_the_rpc_socket_ends_only_that_script():
+    """The one inherited descriptor besides stdio is the phone's RPC socket: writing raw bytes to it is a
+    protocol error for that script (its requests stop), not a way into the emulator."""
+    phone = VirtualPhone("pixel7")
+    code = (
+        "import os\n"
+        "def is_open(fd):\n"
+        "    try:\n"
+        "        return os.fstat(fd) is not None\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "rpc = [fd for fd in range(3, 64) if is_open(fd)][0]\n"
+        "os.write(rpc, b'\\xff' * 64)\n"
+        "print('wrote', flush=True)\n"
+        "open('/data/local/tmp/after', 'w')\n"
+    )
+    phone.fs.write("/data/local/tmp/garbage.py", code.encode(), SHELL_UID)
+    result = run_shell(phone, "python3 /data/local/tmp/garbage.py", uid=SHELL_UID, timeout_s=60)
+    assert result.stdout == "wrote\n" and result.exit_code != 0
+    assert not phone.fs.exists("/data/local/tmp/after")
+    assert run_shell(phone, "python3 -c 'print(6 * 7)'", uid=SHELL_UID, timeout_s=60).stdout == "42\n"
+
+
+@pytest.mark.slow
+def test_the_standard_library_imports_on_the_phone():
+    """Every module of the standard library a phone script could use imports under the guard (only the
+    raw-access ones are refused, and the other platforms' are absent)."""
+    import sys
+
+    skipped = {"antigravity", "this", "idlelib", "turtledemo", "tkinter", "turtle", "ensurepip", "venv", "lib2to3"}
+    names = sorted(n for n in sys.stdlib_module_names if not n.startswith("_") and n not in skipped)
+    code = (
+        "import importlib, json\nbad = {}\n"
+        f"for name in {names!r}:\n"
+        "    try:\n        importlib.import_module(name)\n"
+        "    except BaseException as exc:\n        bad[name] = type(exc).__name__\n"
+        "print(json.dumps(bad))\n"
+    )
+    phone = VirtualPhone("pixel7")
+    phone.fs.write("/data/local/tmp/stdlib.py", code.encode(), SHELL_UID)
+    result = run_shell(phone, "python3 /data/local/tmp/stdlib.py", uid=SHELL_UID, timeout_s=300)
+    failed = json.loads(result.stdout)
+    assert failed.pop("ctypes") == "PermissionError"
+    assert set(failed) <= {"msilib", "msvcrt", "nt", "winreg", "winsound"}, failed

@@ -144,9 +144,10 @@ def test_rail_energy_equals_the_integral_of_simulated_power():
             name = line.split("[", 1)[1].split("]", 1)[0]
             read[name] = int(line.rsplit(", ", 1)[1]) / 1e6
     assert set(read) == set(integral)
+    truncation_j = 6.0 * phone.profile.physics.sensors.odpm_power_lsb_w  # the ADC truncates every sample
     for name, joules in integral.items():
         if joules > 0.01:
-            assert read[name] == pytest.approx(joules, rel=1e-3), name
+            assert joules * (1 - 1e-3) - truncation_j <= read[name] <= joules * (1 + 1e-3), name
     # what the rails do not see (unmetered board power) is still in the whole-phone total
     assert total[0] > sum(integral.values())
 

@@ -19,6 +19,7 @@ from android.emulator.sim.llm_models import load_model
 from android.emulator.sim.physics import ThermalLink, ThermalNode, ThermalPhysics, TripPoint, ZoneThermal
 from android.emulator.sim.request import apply_pins
 from android.emulator.sim.thermal import ThermalFramework, ThermalNetwork
+from android.emulator.sysfs.thermal import cooling_state
 from android.errors import ProfileError, WriteVerifyError
 from android.virtual import VirtualDevice
 
@@ -91,7 +92,7 @@ def _drive(framework, knob, temps_c, dt_s=0.1):
         block = slice(start, start + 5)
         for _, cap in framework.poll(t_end[block], {"skin": np.asarray(temps_c[block])}, {}):
             knob.thermal_cap_hz = cap
-        states.append((float(t_end[block][-1]), knob.cooling_state))
+        states.append((float(t_end[block][-1]), cooling_state(knob)))
     return states
 
 
@@ -158,11 +159,11 @@ def test_power_allocator_caps_a_device_drawing_more_than_its_budget_and_frees_it
     draw = {"gpu": np.full(100, 5.0)}  # far above the 2.5 W sustainable power
     for _, cap in framework.poll(t_end, {"skin": np.full(100, 85.0)}, draw):
         knob.thermal_cap_hz = cap
-    hot = knob.cooling_state
+    hot = cooling_state(knob)
     assert hot > 0
     for _, cap in framework.poll(t_end + 10.0, {"skin": np.full(100, 60.0)}, draw):
         knob.thermal_cap_hz = cap
-    assert knob.cooling_state == 0 and zone.governor.err_integral == 0.0
+    assert cooling_state(knob) == 0 and zone.governor.err_integral == 0.0
 
 
 def test_thermal_section_errors_name_the_field():
@@ -237,7 +238,7 @@ def test_back_to_back_prompts_at_top_clocks_throttle_step_by_step_after_20_to_32
         energy["j"] += float(block.total_w @ block.dt_s)
         energy["s"] += float(block.dt_s.sum())
         history.append(
-            (prompt, phone.sim.now_s, phone.state.zone_temp_c[skin], [phone.knobs[k].cooling_state for k in throttled])
+            (prompt, phone.sim.now_s, phone.state.zone_temp_c[skin], [cooling_state(phone.knobs[k]) for k in throttled])
         )
 
     phone.sim.observers.append(observe)
@@ -260,7 +261,7 @@ def test_back_to_back_prompts_at_top_clocks_throttle_step_by_step_after_20_to_32
     states = np.array([h[3] for h in history])
     steps = np.abs(np.diff(states, axis=0))
     assert steps.max() <= 1  # one OPP at a time per knob (the skin zone polls every 2 s, blocks are 0.5 s)
-    top_state = {k: phone.knobs[k].cooling_state for k in throttled}
+    top_state = {k: cooling_state(phone.knobs[k]) for k in throttled}
     assert all(states[:, i].max() < len(phone.knobs[k].table_hz) // 2 for i, k in enumerate(throttled)), top_state
     after = [h[2] for h in history if h[0] > prompt]
     assert max(after) < trip.temp_c + 1.5  # regulated around the trip

@@ -161,7 +161,9 @@ def test_a_profile_whose_opp_table_is_not_monotonic_is_a_clear_error(tmp_path):
             lambda p: p["thermal"]["zones"]["neutral_therm"]["trips"][0]["cooling"].append("turbo"),
             r"zones.neutral_therm.trips\[0\].cooling 'turbo'",
         ),
-        (lambda p: p["governors"]["quickstep"]["util_min_pct"].pop(), "util_min_pct must have one entry per GPU OPP"),
+        (lambda p: p["governors"]["quickstep"]["util_min"].pop(), "util_min must have one entry per GPU OPP"),
+        (lambda p: p["governors"]["sched_pixel"].__setitem__("up_rate_limit_s", 1), "up_rate_limit_s is not a field"),
+        (lambda p: p.__setitem__("llm_runtime", 7), "physics.llm_runtime must be"),
         (lambda p: p["cpu"].pop("policy4"), "physics.cpu must have one entry per CPU policy"),
         (lambda p: p["driver"].__setitem__("submit_cycle", 1), "physics.driver.submit_cycle is not a field"),
     ],
@@ -192,7 +194,7 @@ def test_background_load_on_the_inference_core_slows_decode_and_elsewhere_raises
     shared = VirtualPhone("pixel7")
     shared.sim.add_background(BackgroundLoad(cpu=6, duty=1.0))  # the inference thread's core
     contended = run_llm_request(shared, "tinyllama-1.1b-q4", 8, 12, pins=pins, idle_before_s=0.1)
-    assert contended.tpot_s > 1.1 * alone.tpot_s
+    assert contended.tpot_s > 1.04 * alone.tpot_s  # the thread's CPU work (~15% of a token) at half speed
     assert contended.phases["decode"].gpu_util < alone.phases["decode"].gpu_util
     stock = VirtualPhone("pixel7")
     stock.sim.add_background(BackgroundLoad(cpu=7, duty=1.0, mem_bytes_per_s=2e9))  # the other X1 core

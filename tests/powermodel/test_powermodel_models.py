@@ -11,8 +11,8 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from android.errors import TraceError
 from powermodel import design, export
+from powermodel.errors import PowerModelError
 from powermodel.models import PMCModel, UtilFreqModel
 
 LEVELS = np.array([300e6, 600e6, 900e6])
@@ -74,7 +74,7 @@ def test_per_frequency_temperature_term_recovers_leakage():
     assert model.base_names_ == ["intercept", design.LEAK_T]
     np.testing.assert_allclose(model.base_coef_[:, 1], [0.03, 0.06, 0.09], rtol=1e-8)
     np.testing.assert_allclose(model.predict(X), y_hot, rtol=1e-10)
-    with pytest.raises(TraceError, match="temperature column"):
+    with pytest.raises(PowerModelError, match="temperature column"):
         PMCModel(temperature=True).fit(design.model_input(X[:, :2], X[:, -3]), y)
 
 
@@ -110,7 +110,7 @@ def test_scikit_learn_conventions_pipeline_and_grouped_cv():
     pipe = Pipeline([("identity", FunctionTransformer()), ("pmc", PMCModel())])
     scores = cross_val_score(pipe, X, y, groups=groups, cv=GroupKFold(n_splits=5))
     assert scores.shape == (5,) and scores.min() > 0.99  # R^2 on held-out groups
-    assert UtilFreqModel().get_params() == {"loss": "squared"}
+    assert UtilFreqModel().get_params() == {"loss": "squared", "structure": "per_frequency"}
 
 
 def test_coefficient_table_matches_statsmodels_and_covers_truth():
@@ -129,13 +129,13 @@ def test_coefficient_table_matches_statsmodels_and_covers_truth():
 def test_too_few_samples_at_a_level_is_an_error():
     X, y, _ = data()
     rows = np.r_[np.flatnonzero(X[:, -3] != 900e6), np.flatnonzero(X[:, -3] == 900e6)[:2]]
-    with pytest.raises(TraceError, match=r"only 2 sample\(s\) at 900 MHz for 3 coefficients"):
+    with pytest.raises(PowerModelError, match=r"only 2 sample\(s\) at 900 MHz for 3 coefficients"):
         PMCModel().fit(X[rows], y[rows])
 
 
 def test_baseline_rejects_more_than_one_feature():
     X, y, _ = data()
-    with pytest.raises(TraceError, match="one feature"):
+    with pytest.raises(PowerModelError, match="one feature"):
         UtilFreqModel().fit(X, y)
 
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from android.errors import TraceError
 from powermodel import design
+from powermodel.errors import PowerModelError
 from powermodel.features import counter_specs
 from powermodel.models import PMCModel
-from powermodel.selection import SelectionConfig, _GroupedCV, make_folds, screen, select_features
+from powermodel.selection import (
+    SelectionConfig,
+    _GroupedCV,
+    fold_assignments,
+    make_folds,
+    scaled_design,
+    screen,
+    select_features,
+)
 
 
 def problem(n=3000, p=12, seed=0):
@@ -41,8 +49,21 @@ def test_grouped_folds_never_split_a_group():
     assert n == 4
     for g in np.unique(groups):
         assert len(np.unique(fold[groups == g])) == 1
-    with pytest.raises(TraceError, match="at least 2 workloads"):
+    with pytest.raises(PowerModelError, match="at least 2 workloads"):
         make_folds(np.array(["x"] * 5), 5)
+
+
+def test_repeated_folds_deal_whole_groups_differently_and_reproducibly():
+    groups = np.repeat([f"g{i}" for i in range(12)], 5)
+    deals = fold_assignments(groups, 4, repeats=3, seed=0)
+    assert len(deals) == 3
+    for fold, n in deals:
+        assert n == 4 and all(len(np.unique(fold[groups == g])) == 1 for g in np.unique(groups))
+    assert not np.array_equal(deals[1][0], deals[2][0])
+    again = fold_assignments(groups, 4, repeats=3, seed=0)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(deals, again))
+    # no more groups than folds: leave-one-group-out, one deal whatever the repeats
+    assert len(fold_assignments(groups[:20], 10, repeats=5, seed=0)) == 1
 
 
 def test_fast_grouped_cv_equals_brute_force_refits():
@@ -51,9 +72,10 @@ def test_fast_grouped_cv_equals_brute_force_refits():
     levels = design.find_levels(freq)
     level = design.level_index(freq, levels)
     w = 1.0 / y**2
-    cv = _GroupedCV(np.ones((len(y), 1)), X[:, :6], y, w, level, fold, n_folds, min_train=5)
-    now, trial = cv.scores([0], np.array([1, 3, 4]))
-    for cols, got in [([0], now)] + [([0, c], t) for c, t in zip([1, 3, 4], trial)]:
+    C = scaled_design(np.ones((len(y), 1)), X[:, :6], w)
+    cv = _GroupedCV(C, 1, y, w, level, fold, n_folds, min_train=5)
+    now_folds, trial = cv.scores([0], np.array([1, 3, 4]))
+    for cols, got in [([0], cv.pooled(now_folds))] + [([0, c], t) for c, t in zip([1, 3, 4], trial)]:
         err = np.zeros(len(y))
         for f in range(n_folds):
             tr, va = fold != f, fold == f
@@ -61,6 +83,8 @@ def test_fast_grouped_cv_equals_brute_force_refits():
             pred = model.predict(design.model_input(X[va][:, cols], freq[va]))
             err[va] = np.abs(pred - y[va]) / y[va]
         assert got == pytest.approx(100 * err.mean(), rel=1e-7)
+        if cols == [0]:  # per-fold errors too: what the stopping rule's standard errors are made of
+            np.testing.assert_allclose(now_folds, [100 * err[fold == f].mean() for f in range(n_folds)], rtol=1e-7)
 
 
 def run(X, y, groups, freq, rows=None, **config):
@@ -79,9 +103,30 @@ def test_selection_finds_the_driving_counters_and_prunes_the_rest():
     assert max(result.vif_selected.values()) <= 10
     kept = [p["cv_mape_pct"] for p in result.path if p["kept"]]
     assert kept == sorted(kept, reverse=True) and result.cv_mape_pct == kept[-1] < 1.5
-    # it stopped because the next counters did not help: two look-ahead steps without a 1% gain
+    # the path ran on past its best point (patience 3), and what came after brought no 1% gain
     lookahead = [p for p in result.path if not p["kept"]]
-    assert len(lookahead) == 2 and all(p["cv_mape_pct"] > kept[-1] * 0.99 for p in lookahead)
+    assert len(lookahead) == 3 and all(p["cv_mape_pct"] > kept[-1] * 0.99 for p in lookahead)
+    assert result.cv_repeats == 1  # 10 workloads, 10 folds: leave-one-group-out, nothing to repeat
+
+
+def test_stopping_rules_choose_from_the_whole_curve():
+    """Power follows three counters strongly and a fourth weakly; every fold sees the weak one help a
+    little. The tolerance rule keeps it only if it clears --stop-tol; one-SE keeps what the folds agree on."""
+    X, y, groups, freq = problem(n=3000, seed=4)
+    y = y + 0.004 * X[:, 1] / X[:, 1].mean()  # a weak fourth driver, ~0.5% of power
+    tight = run(X, y, groups, freq, stop_tol=0.0)
+    loose = run(X, y, groups, freq, stop_tol=0.5)
+    one_se = run(X, y, groups, freq, stop_rule="one_se")
+    assert len(loose.selected) < len(tight.selected)
+    assert len(one_se.selected) <= len(tight.selected)
+    for result in (tight, loose, one_se):
+        # the path is the same greedy path; only its length differs
+        assert result.selected == [p["feature"] for p in tight.path][: len(result.selected)]
+        low = min(p["cv_mape_pct"] for p in result.path)
+        assert result.path[result.min_step - 1]["cv_mape_pct"] == low
+    best = tight.path[tight.min_step - 1]
+    assert all(p["se_pct"] >= 0 for p in one_se.path)
+    assert one_se.cv_mape_pct - best["cv_mape_pct"] <= one_se.path[len(one_se.selected) - 1]["se_pct"] + 1e-12
 
 
 def test_selection_respects_the_counter_cap():
@@ -108,5 +153,5 @@ def test_no_useful_counter_is_an_error():
     X = rng.uniform(1, 2, (n, 4)) * 1e6
     y = rng.uniform(1, 2, n)  # power unrelated to the counters
     groups = np.repeat(list("abcdef"), n // 6)
-    with pytest.raises(TraceError, match="no counter improves"):
+    with pytest.raises(PowerModelError, match="no counter improves"):
         run(X, y, groups, np.full(n, 5e8), structure="linear", stop_tol=0.02)

@@ -19,15 +19,11 @@ Which workloads, and which are held out (decided by rule, before looking at any 
   hard question. bench/bench_powermodel_virtual.py repeats this over trace seeds 0..5 and, with
   `--rotations`, over the other members of each group; that is where robustness is shown.
 
-Needs the in-process GPU trace generator of the collectors:
-
-    collectors.virtual_gpu_trace(profile, workloads, seed=0, duration_s=20.0, gpu_freqs_hz=None, period_s=0.05)
-        -> tuple[pandas.DataFrame, dict]      # (trace rows, metadata) in the fusegov trace schema
-    collectors.virtual_workloads(profile) -> dict[str, str]   # workload name -> "llm" | "cnn"
-
-Each workload runs with the GPU pinned at each of a spread of the profile's GPU OPPs, as APGPM measures;
-rows carry `pmc.*` deltas of the whole catalogue, `power.gpu_w`, `util.gpu_pct`, `freq.gpu_hz`,
-`volt.gpu_v` and a GPU temperature `temp.gpu*_c`. Skipped until it exists; never replaced by made-up data.
+Traces come from the collectors' sweep on the in-process virtual phone (collectors.sweep.collect_sweep:
+the on-device sampler reading sysfs and the GPU's counter device, a lab monitor on the GPU supply for
+`power.gpu_w`), each workload at a spread of the profile's GPU OPPs, as APGPM measures; rows carry `pmc.*`
+deltas (every counter one pass of the GPU reads), `power.gpu_w`, `util.gpu_pct`, `freq.gpu_hz` and a GPU
+temperature `temp.gpu*_c`.
 """
 
 from __future__ import annotations
@@ -39,17 +35,10 @@ from pathlib import Path
 
 import pytest
 
+from android.emulator.sim import cnn_zoo
+from collectors.sweep import collect_sweep, gpu_settings, virtual_workloads
+from collectors.trace import write_trace
 from governor.cli import main
-
-collectors = pytest.importorskip("collectors")
-if not hasattr(collectors, "virtual_gpu_trace") or not hasattr(collectors, "virtual_workloads"):
-    pytest.skip(
-        "collectors.virtual_gpu_trace / virtual_workloads (virtual-phone GPU traces) not available yet",
-        allow_module_level=True,
-    )
-
-from android.emulator.sim import cnn_zoo  # noqa: E402
-from collectors.trace import write_trace  # noqa: E402
 
 MIN_RATIO = 2.7
 SEED = 1
@@ -58,7 +47,7 @@ DURATION_S = 20.0  # simulated seconds per workload, split across the pinned GPU
 
 def workload_groups(profile: str) -> dict[str, list[str]]:
     """Workloads of the profile by group of alike work: "llm", then the CNN families; names sorted."""
-    kinds = collectors.virtual_workloads(profile)
+    kinds = virtual_workloads(profile)
     groups = {"llm": sorted(n for n, k in kinds.items() if k == "llm")}
     for name in sorted(n for n, k in kinds.items() if k == "cnn"):
         groups.setdefault(cnn_zoo.build(name.partition(":")[2]).family, []).append(name)
@@ -70,8 +59,8 @@ def held_out(groups: dict[str, list[str]], rotation: int = 0) -> list[str]:
     return [names[rotation % len(names)] for names in groups.values()]
 
 
-def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Path) -> dict:
-    """`fusegov fit` with the 10% counter budget on the given split; its --json result."""
+def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Path, extra: tuple[str, ...] = ()) -> dict:
+    """`fusegov fit` with the 10% counter budget on the given split (plus `extra` fit options); its --json result."""
     split = folder / "split.csv"
     split.write_text("workload,split\n" + "".join(f"{w},{'test' if w in test else 'train'}\n" for w in workloads))
     out = io.StringIO()
@@ -90,12 +79,14 @@ def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Pat
                 str(folder / "model.json"),
                 "--no-plots",
                 "--json",
+                *extra,
             ]
         )
     assert code == 0, f"fusegov fit failed on {trace}"
     return json.loads(out.getvalue())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["pixel7", "sm8550"])
 def test_selected_model_beats_util_freq_baseline_by_2_7x(profile, tmp_path):
     groups = workload_groups(profile)
@@ -103,7 +94,7 @@ def test_selected_model_beats_util_freq_baseline_by_2_7x(profile, tmp_path):
     assert all(len(names) >= 2 for names in groups.values()), f"{profile}: a group cannot sit on both sides {groups}"
     workloads = [name for names in groups.values() for name in names]
     test = held_out(groups)
-    frame, meta = collectors.virtual_gpu_trace(profile, workloads, seed=SEED, duration_s=DURATION_S)
+    frame, meta = collect_sweep(profile, workloads, gpu_settings(profile, 5), DURATION_S, period_s=0.05, seed=SEED)
     trace = write_trace(frame, tmp_path / f"{profile}.parquet", meta)
 
     result = fit_held_out(trace, workloads, test, tmp_path)

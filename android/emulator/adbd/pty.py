@@ -11,6 +11,8 @@ from collections.abc import Callable
 from android.emulator.shell.streams import QueueSource, Sink, Source
 
 CTRL_C, CTRL_D, CTRL_U, BACKSPACES, ESC = 0x03, 0x04, 0x15, (0x7F, 0x08), 0x1B
+LINE_MAX = 4095  # N_TTY's line buffer: further characters of a line are dropped, as by a real terminal
+LINES_BUFFER_BYTES = 64 * 1024  # finished lines the command has not read yet
 
 
 class PtyOutput(Sink):
@@ -26,7 +28,7 @@ class PtyInput(Source):
 
     def __init__(self, raw: Source, echo: Sink, on_interrupt: Callable[[], None]):
         self.raw, self.echo, self.on_interrupt = raw, echo, on_interrupt
-        self.lines = QueueSource()
+        self.lines = QueueSource(capacity=LINES_BUFFER_BYTES)
         threading.Thread(target=self._discipline, name="adbd-pty", daemon=True).start()
 
     def read(self, n: int = -1) -> bytes:
@@ -67,7 +69,7 @@ class PtyInput(Source):
                             return
                     elif byte == ESC:
                         skip_escape = 1  # arrow keys and the like: ESC [ X
-                    elif byte >= 0x20 or byte == 0x09:
+                    elif (byte >= 0x20 or byte == 0x09) and len(line) < LINE_MAX:
                         line.append(byte)
                         self.echo.write(bytes([byte]))
         finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from android.emulator.adbd.shell_service import serve_shell
+from android.emulator.adbd.shell_service import refuse_shell, serve_shell
 from android.emulator.adbd.stream import Stream
 from android.emulator.adbd.sync import SyncService
 
@@ -40,6 +40,14 @@ class Services:
         if name in MESSAGES:
             return lambda stream: stream.write(MESSAGES[name].encode())
         return None
+
+    def refusal(self, name: str, message: str) -> Handler:
+        """A handler that tells the client, in the service's own framing, that the phone refused it."""
+        if name == "sync:":
+            return lambda stream: SyncService(self.phone, stream).fail(message)
+        if name.startswith(("shell", "exec:")):
+            return lambda stream: refuse_shell(stream, message)
+        return lambda stream: stream.write(f"{message}\n".encode())
 
 
 def _as_raw_shell(stream: Stream) -> Stream:

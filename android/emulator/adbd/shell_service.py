@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from android.emulator.adbd.pty import PtyInput, PtyOutput
 from android.emulator.adbd.stream import Stream
 from android.emulator.shell.interp import Io, Session, end_session, new_session
+from android.emulator.shell.procs import ProcessLimit
 from android.emulator.shell.streams import CallbackSink, QueueSource, Sink, Source
 from android.emulator.vfs import SHELL_UID
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN = 0, 1, 2, 3, 4  # (5: window size, ignored)
+STDIN_BUFFER_BYTES = 64 * 1024  # a command's unread stdin (like a pipe's buffer); the client then waits
 V2_HEADER = struct.Struct("<BI")
 
 
@@ -31,12 +33,26 @@ def parse_shell_service(name: str) -> tuple[bool, bool, str]:
     return v2, pty, command
 
 
+def refuse_shell(stream: Stream, message: str, status: int = 1) -> None:
+    """Tell a shell client the phone refused to start its command (on stderr, with an exit status)."""
+    v2, _, _ = parse_shell_service(stream.service)
+    text = f"{message}\n".encode()
+    if v2:
+        stream.write(V2_HEADER.pack(ID_STDERR, len(text)) + text + V2_HEADER.pack(ID_EXIT, 1) + bytes([status]))
+    else:
+        stream.write(text)
+
+
 def serve_shell(phone: VirtualPhone, stream: Stream) -> None:
     v2, pty, command = parse_shell_service(stream.service)
-    session = new_session(phone, SHELL_UID)
+    try:
+        session = new_session(phone, SHELL_UID)
+    except ProcessLimit as exc:
+        refuse_shell(stream, f"/system/bin/sh: can't fork: {exc}")
+        return
     stdin: Source = stream.inbound
     if v2:
-        stdin = QueueSource()
+        stdin = QueueSource(capacity=STDIN_BUFFER_BYTES)
         threading.Thread(target=_unframe_stdin, args=(stream, stdin), daemon=True).start()
         stdout: Sink = CallbackSink(lambda data: stream.write(V2_HEADER.pack(ID_STDOUT, len(data)) + data))
         stderr: Sink = CallbackSink(lambda data: stream.write(V2_HEADER.pack(ID_STDERR, len(data)) + data))

@@ -1,6 +1,8 @@
 """`sync:`: adb push/pull/ls/stat as the adb shell user, against the phone's files. Requests are an id and
 a length-prefixed path; SEND data comes in DATA chunks (at most 64 KiB) closed by DONE, and is written to
-the phone only when DONE arrives, so a client that drops mid-push leaves the old file untouched."""
+the phone only when DONE arrives, so a client that drops mid-push leaves the old file untouched. A push
+larger than the phone's free storage is refused as a full phone refuses it (No space left on device): its
+data is read and dropped from then on, so the daemon never holds more than the storage size."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from android.emulator.adbd.stream import Stream
 from android.emulator.shell import fileops
-from android.emulator.vfs import SHELL_UID, Dir
+from android.emulator.vfs import SHELL_UID, Dir, File
 from android.errors import DeviceError
 
 if TYPE_CHECKING:
@@ -57,6 +59,10 @@ class SyncService:
                 return
 
     # --- replies ----------------------------------------------------------------------------------
+    def fail(self, message: str) -> None:
+        """Answer with FAIL and a message (what adb prints after `adb: error:`)."""
+        self._fail(message)
+
     def _fail(self, message: str) -> None:
         data = message.encode()
         self.stream.write(REQUEST.pack(b"FAIL", len(data)) + data)
@@ -118,12 +124,10 @@ class SyncService:
         except DeviceError as exc:
             self._fail(f"open failed: {fileops.error_text(exc)}")
             return True
-        out = bytearray()
-        for start in range(0, len(data), SYNC_DATA_MAX):
+        for start in range(0, len(data), SYNC_DATA_MAX):  # piece by piece: the stream bounds what waits
             chunk = data[start : start + SYNC_DATA_MAX]
-            out += REQUEST.pack(b"DATA", len(chunk)) + chunk
-        out += REQUEST.pack(b"DONE", 0)
-        self.stream.write(bytes(out))
+            self.stream.write(REQUEST.pack(b"DATA", len(chunk)) + chunk)
+        self.stream.write(REQUEST.pack(b"DONE", 0))
         return True
 
     def _send(self, spec: str, request: bytes) -> bool:
@@ -132,24 +136,43 @@ class SyncService:
             path, mode_text = spec, str(0o100644)
         mode = int(mode_text)
         chunks: list[bytes] = []
+        received, room = 0, self._room_for(path)
         while True:
             kind, length = REQUEST.unpack(self.stream.read_exact(REQUEST.size))
             if kind == b"DATA":
                 if length > SYNC_DATA_MAX:
                     self._fail(f"data chunk of {length} bytes is over the {SYNC_DATA_MAX} limit")
                     return False
-                chunks.append(self.stream.read_exact(length))
+                chunk = self.stream.read_exact(length)
+                received += length
+                if received <= room:
+                    chunks.append(chunk)
+                else:
+                    chunks.clear()  # the phone is full: read the rest and drop it, then say so
             elif kind == b"DONE":
                 break
             else:
                 self._fail(f"invalid data message {kind!r}")
                 return False
+        if received > room:
+            self._fail(f"couldn't create file: {path}: No space left on device")
+            return True
         error = self._store(path, b"".join(chunks), mode)
         if error:
             self._fail(error)
         else:
             self.stream.write(REQUEST.pack(b"OKAY", 0))
         return True
+
+    def _room_for(self, path: str) -> int:
+        """Bytes a push to path may bring: the free storage, plus the file it replaces."""
+        fs = self.fs
+        with fs.lock:
+            try:
+                node = fs.node(path)
+            except DeviceError:
+                node = None
+            return fs.free_bytes() + (len(node.data) if isinstance(node, File) else 0)
 
     def _store(self, path: str, data: bytes, mode: int) -> str:
         """Write the pushed file (making missing parent directories, as fixed_push_mkdir devices do);

@@ -8,7 +8,7 @@ import posixpath
 import stat as stat_mod
 from dataclasses import dataclass
 
-from android.emulator.vfs import ROOT_UID, Attr, Dir, File, IsADirectoryError_, Symlink, VirtualFS
+from android.emulator.vfs import ROOT_UID, Attr, Dir, File, IsADirectoryError_, NoSpaceError, Symlink, VirtualFS
 from android.errors import DeviceError, DevicePathError, DevicePermissionError, InvalidValueError
 
 SYSFS_ATTR_SIZE = 4096  # sysfs reports every attribute as 4096 bytes long
@@ -33,6 +33,8 @@ def error_errno(exc: DeviceError) -> int:
         return errno.EISDIR
     if isinstance(exc, InvalidValueError):
         return errno.EINVAL
+    if isinstance(exc, NoSpaceError):
+        return errno.ENOSPC
     return errno.EIO
 
 
@@ -46,6 +48,7 @@ ERRNO_TEXT = {
     errno.EIO: "I/O error",
     errno.EEXIST: "File exists",
     errno.ENOTEMPTY: "Directory not empty",
+    errno.ENOSPC: "No space left on device",
 }
 
 

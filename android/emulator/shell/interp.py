@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 SH = "/system/bin/sh"
 MAX_REMEMBERED_JOBS = 256
+MAX_COMMAND_BYTES = 1 << 20  # one command read from a terminal or a stream (a phone's ARG_MAX is far lower)
 ADBD_PID = 812
 PATH = "/product/bin:/apex/com.android.runtime/bin:/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin"
 
@@ -725,6 +726,10 @@ class Session:
             if not line:
                 return self.status
             pending += line.decode(errors="replace")
+            if len(pending) > MAX_COMMAND_BYTES:
+                io.stderr.write(f"{SH}: command too long (over {MAX_COMMAND_BYTES} bytes), discarded\n".encode())
+                pending, self.status = "", 1
+                continue
             try:
                 parse(pending)
             except ShellSyntaxError as exc:

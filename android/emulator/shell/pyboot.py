@@ -20,17 +20,24 @@ what holds without Landlock or seccomp).
 
 Device files: phone file descriptors (from `os.open`, numbered from PHONE_FD_BASE) answer `fcntl.ioctl`
 and `mmap.mmap` through FAKE_FD_OPS below, which forward to the emulator's handlers (pyrun.FD_OPS);
-host descriptors are refused.
+host descriptors are refused. Each descriptor a device answered carries a `handle` (its open file
+description on the emulator's side); an ioctl struct's pointer fields are marshalled (the arrays they point
+at are copied over and back: a script without ctypes takes an address only from `array.buffer_info()`,
+so pyboot's `array.array` remembers the array behind each address it gave out); a descriptor a device
+hands back from an ioctl becomes a phone descriptor; mappings are refreshed with the ranges the device
+wrote; closing the descriptor releases the device file.
 
 Wire format, both ways: u32 header length, JSON header, u32 payload length, payload bytes.
 """
 
 from __future__ import annotations
 
+import array
 import builtins
 import errno
 import fcntl
 import io
+import itertools
 import json
 import linecache
 import mmap
@@ -46,6 +53,7 @@ import threading
 import time
 import traceback
 import types
+import weakref
 
 PHONE_ROOTS = (
     "/sys",
@@ -166,10 +174,10 @@ class _PhoneRaw(io.RawIOBase):
         if not self._writable:
             raise io.UnsupportedOperation("not writable")
         data = bytes(data)
-        if self._attr:  # a sysfs attribute parses each write() on its own: one request
-            self.rpc.call("write", data, path=self.path, attr=True)
-        for start in range(0, len(data), WRITE_CHUNK) if not self._attr else ():
-            self.rpc.call("write", data[start : start + WRITE_CHUNK], path=self.path, attr=False)
+        # a sysfs attribute parses each write() on its own (one request); a file takes big writes in pieces
+        pieces = [data] if self._attr else [data[i : i + WRITE_CHUNK] for i in range(0, len(data), WRITE_CHUNK)]
+        for piece in pieces:
+            self.rpc.call("write", piece, path=self.path, attr=self._attr)
         self._pos += len(data)
         return len(data)
 
@@ -423,7 +431,10 @@ def _os_open(path, flags, mode=0o777, *, dir_fd=None):
     )
     if text_mode == "r+" and flags & os.O_CREAT and _stat(phone, True) is None:
         text_mode = "w"
-    raw = _PhoneRaw(_rpc, phone, text_mode + "b")
+    return _new_fd(_PhoneRaw(_rpc, phone, text_mode + "b"))
+
+
+def _new_fd(raw: _PhoneRaw) -> int:
     fd = FAKE_FD_BASE + len(_fds) + 1
     while fd in _fds:
         fd += 1
@@ -446,6 +457,13 @@ def _fd_close(raw: _PhoneRaw) -> None:
     for fd, value in list(_fds.items()):
         if value is raw:
             del _fds[fd]
+    handle = getattr(raw, "handle", None)
+    if handle is not None:  # a device file the emulator opened for this descriptor: release it
+        raw.handle = None
+        try:
+            _rpc.call("fd", b"", fd_op="close", path=raw.path, handle=handle)
+        except OSError:
+            pass  # nothing to release (no device answers this path): close itself succeeds
 
 
 def _fd_fstat(raw: _PhoneRaw) -> os.stat_result:
@@ -458,24 +476,119 @@ def _phone_ioctl(raw: _PhoneRaw, request: int, arg=0, mutate_flag: bool = True):
     buffer comes back, copied into a mutable one when mutate_flag is set. The emulator's handler for
     `ioctl` (pyrun.FD_OPS) answers {"result": int} with the buffer as payload; ENOTTY when it has none."""
     if isinstance(arg, int):
-        header, _ = _rpc.call("fd", b"", fd_op="ioctl", path=raw.path, request=int(request), int_arg=int(arg))
-        return int(header.get("result", 0))
-    buffer = bytes(arg)
-    header, data = _rpc.call("fd", buffer, fd_op="ioctl", path=raw.path, request=int(request))
+        header, _ = _device_call(raw, request, b"", int_arg=int(arg))
+        return _ioctl_result(raw, header)
+    header, data = _device_call(raw, request, bytes(arg))
     if isinstance(arg, (bytes, str)) or not mutate_flag:
         return data
     memoryview(arg).cast("B")[: len(data)] = data
-    return int(header.get("result", 0))
+    return _ioctl_result(raw, header)
+
+
+# --- device descriptors: handles, pointer fields, handed-out descriptors, refreshed mappings ---------------
+_handles = itertools.count(1)
+_pointer_layouts: dict[tuple[str, int], list] = {}  # (device path, request) -> [[pointer off, count off, size]]
+_arrays: dict[int, weakref.ref] = {}  # address -> the array whose buffer_info() gave it
+
+
+class _Array(array.array):
+    """array.array as the script sees it: the same type, except that buffer_info() remembers the array
+    behind the address, so an ioctl pointer to it can be copied to the device and back."""
+
+    def buffer_info(self):
+        info = super().buffer_info()
+        for address in [a for a, ref in _arrays.items() if ref() is None]:
+            del _arrays[address]
+        _arrays[info[0]] = weakref.ref(self)
+        return info
+
+
+_Array.__name__ = _Array.__qualname__ = "array"
+_Array.__module__ = "array"
+
+
+def _user_memory(address: int, size: int) -> memoryview:
+    """The script's bytes [address, address + size), as a kernel's copy_from_user finds them; EFAULT else."""
+    for start, ref in list(_arrays.items()):
+        buffer = ref()
+        if buffer is not None:
+            view = memoryview(buffer).cast("B")
+            if start <= address and address + size <= start + len(view):
+                return view[address - start : address - start + size]
+    raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+
+
+def _handle(raw: _PhoneRaw) -> int:
+    handle = getattr(raw, "handle", None)
+    if handle is None:
+        handle = raw.handle = next(_handles)
+    return handle
+
+
+def _device_call(raw: _PhoneRaw, request: int, arg: bytes, **extra) -> tuple[dict, bytes]:
+    """One ioctl on the device behind `raw`: the struct, and the arrays its pointer fields point at when
+    the request has any (the emulator names the layout the first time); copies back what the device wrote."""
+    key = (raw.path, int(request))
+    while True:
+        layout = _pointer_layouts.get(key)
+        regions, blobs = [], [arg]
+        for pointer_at, count_at, size in layout or ():
+            address = struct.unpack_from("<Q", arg, pointer_at)[0]
+            length = struct.unpack_from("<I", arg, count_at)[0] * size
+            if address and length:
+                blobs.append(bytes(_user_memory(address, length)))
+                regions.append([address, length])
+        fields = dict(extra, regions=regions) if layout is not None else extra
+        header, data = _rpc.call(
+            "fd", b"".join(blobs), fd_op="ioctl", path=raw.path, handle=_handle(raw), request=int(request), **fields
+        )
+        if "pointers" not in header:
+            break
+        _pointer_layouts[key] = header["pointers"]  # the emulator wants the pointed-to arrays: call again
+    at = header.get("arg_len", len(data))
+    out = data[:at]
+    for address, length in header.get("written", ()):
+        _user_memory(address, length)[:] = data[at : at + length]
+        at += length
+    for offset, length in header.get("dirty", ()):
+        for mapping, start in getattr(raw, "maps", ()):
+            low, high = max(offset, start), min(offset + length, start + len(mapping))
+            if low < high and not mapping.closed:
+                mapping[low - start : high - start] = data[at + low - offset : at + high - offset]
+        at += length
+    return header, out
+
+
+def _ioctl_result(raw: _PhoneRaw, header: dict) -> int:
+    """The call's return value; a descriptor when the device handed out a new file (kbase's reader)."""
+    handle = header.get("new_fd")
+    if handle is None:
+        return int(header.get("result", 0))
+    child = _DeviceRaw(raw.path, int(handle))
+    return _new_fd(child)
+
+
+class _DeviceRaw(_PhoneRaw):
+    """A descriptor a device handed out from an ioctl: no file behind it, only ioctl, mmap and close."""
+
+    def __init__(self, path: str, handle: int):
+        io.RawIOBase.__init__(self)
+        self.rpc, self.path, self.name, self.mode = _rpc, path, path, "rb"
+        self._readable = self._writable = self._attr = False
+        self._pos, self._data = 0, b""
+        self.handle = handle
 
 
 def _phone_mmap(raw: _PhoneRaw, length: int, *args, **kwargs):
     """mmap.mmap on a phone descriptor: the emulator's `mmap` handler (pyrun.FD_OPS) gives the mapping's
-    bytes, served here as an anonymous mapping; ENODEV when the device has none."""
+    bytes, served here as an anonymous mapping (refreshed with what the device writes, see _device_call);
+    ENODEV when the device has none."""
     offset = int(kwargs.get("offset", args[-1] if len(args) >= 3 else 0))
-    _, data = _rpc.call("fd", b"", fd_op="mmap", path=raw.path, length=int(length), offset=offset)
+    _, data = _rpc.call("fd", b"", fd_op="mmap", path=raw.path, handle=_handle(raw), length=int(length), offset=offset)
     mapping = mmap.mmap(-1, max(int(length), len(data), 1))
     mapping.write(data)
     mapping.seek(0)
+    raw.maps = [m for m in getattr(raw, "maps", []) if not m[0].closed] + [(mapping, offset)]
     return mapping
 
 
@@ -632,6 +745,7 @@ def _install(config: dict, guarded: dict) -> None:
         module.cpu_count = lambda: config["cpu_count"]
     socket.gethostname = lambda: uname.nodename
     fcntl.ioctl = _fd_dispatch("ioctl", fcntl.ioctl)
+    array.array = _Array  # type: ignore[misc]
     mmap.mmap = _fd_dispatch("mmap", mmap.mmap)  # type: ignore[misc]
     subprocess.run, subprocess.call = _run, _call
     subprocess.check_call, subprocess.check_output = _check_call, _check_output
@@ -695,10 +809,10 @@ def main() -> None:
     code = compile(source, filename, "exec")
     guard.install_hook(roots)  # last: from here on, every audited event goes through the phone's guard
     del guard
-    _finish(_run(code, module))
+    _finish(_run_script(code, module))
 
 
-def _run(code, module: types.ModuleType) -> int:
+def _run_script(code, module: types.ModuleType) -> int:
     """Run the script; its exit status, as `python3 script.py` would end."""
     try:
         exec(code, module.__dict__)

@@ -385,9 +385,11 @@ def drop_capabilities() -> tuple[bool, str]:
 
 # --- the audit hook -----------------------------------------------------------------------------------
 
+# raw memory or process access (ctypes, fork_exec, a fresh unguarded posix, subinterpreters without the
+# hook), or host objects by name that no audit event covers (POSIX shared memory and semaphores)
 DENIED_IMPORTS = frozenset(
     {"ctypes", "_ctypes", "_posixsubprocess", "posix", "_posixshmem", "_xxsubinterpreters",
-     "_xxinterpchannels", "_ctypes_test", "_multiprocessing", "_tracemalloc", "faulthandler"}
+     "_xxinterpchannels", "_ctypes_test", "_multiprocessing"}
 )  # fmt: skip
 _OS_EVENTS_ALLOWED = ("os.putenv", "os.unsetenv", "os.walk", "os.fwalk")
 _NETWORK_EVENTS = ("socket.bind", "socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",

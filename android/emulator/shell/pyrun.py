@@ -6,8 +6,10 @@ it. This side is the phone's "kernel" for the script: every request is checked h
 speaks the RPC socket directly gets no more than the phone allows its user.
 
 Device files: `FD_OPS` maps an operation on a phone file descriptor (pyboot.FAKE_FD_OPS: "ioctl",
-"mmap") to its handler here, `handler(server, path, header, payload) -> (header, payload)`; register one
-with `register_fd_op`. Without a handler, ioctl answers ENOTTY and mmap ENODEV, as for a plain file."""
+"mmap"; "close" when a descriptor a device answered is closed) to its handler here,
+`handler(server, path, header, payload) -> (header, payload)`; register one with `register_fd_op`. Without
+a handler, ioctl answers ENOTTY and mmap ENODEV, as for a plain file. A handler that keeps state for the
+script (open device files) puts a callable on `server.on_exit`; they run when the script has ended."""
 
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def run_python(ctx: Ctx) -> int:
         argv = [script, *argv[1:]]
     runtime = session.runtime
     limits = runtime.script_limits
-    running = sum(1 for p in runtime.procs.live() if p.popen is not None)
+    running = sum(1 for p in runtime.procs.live() if p.name == "python3" and p is not ctx.exec_proc)
     if running >= limits.max_scripts:
         return ctx.fail(f"can't fork: Try again ({running} Python processes running, the phone's limit)", 1)
     try:
@@ -232,6 +234,7 @@ class _RpcServer:
         self._sleep: tuple[threading.Thread, threading.Event] | None = None
         self.env: dict[str, str] = {}
         self._confined_seen = False
+        self.on_exit: list[Callable[[], None]] = []  # run when the script has ended (device files released)
 
     def serve(self) -> None:
         try:
@@ -255,7 +258,13 @@ class _RpcServer:
             pass
         finally:
             self._finish_sleep()
+            for release in self.on_exit:
+                release()
             self.session.runtime.clock.leave(self.proc.pid)
+            try:  # the script's next request then finds the phone gone and exits, instead of waiting
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _receive(self) -> tuple[dict, bytes] | None:
         while True:

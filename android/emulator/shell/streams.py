@@ -11,6 +11,9 @@ from android.emulator.shell.fileops import may_write
 from android.emulator.vfs import Attr, VirtualFS
 from android.errors import DeviceError
 
+MAX_LINE_BYTES = 1 << 20  # readline on a live stream returns at most this much of a line
+READ_ALL_MAX_BYTES = 64 << 20  # what a command reading all of a live stream's input gets at most
+
 
 class Sink:
     """A write end. `error` keeps the first failed write (the command then reports 'write error')."""
@@ -105,16 +108,35 @@ class BytesSource(Source):
 
 
 class QueueSource(Source):
-    """Bytes arriving from elsewhere (an ADB stream's stdin); reads block until data or end of input."""
+    """Bytes arriving from elsewhere (an ADB stream's stdin); reads block until data or end of input.
 
-    def __init__(self) -> None:
+    Flow control: with `capacity`, `feed` waits while that many bytes wait unread (so a client typing into a
+    command that never reads stdin stops at a bounded buffer); `on_drained` is called each time a read
+    empties the queue (an ADB stream acknowledges the client's data then)."""
+
+    def __init__(self, capacity: int | None = None, on_drained: Callable[[], None] | None = None) -> None:
         self._chunks: deque[bytes] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._size = 0
+        self.capacity = capacity
+        self.on_drained = on_drained
+
+    @property
+    def queued_bytes(self) -> int:
+        with self._cond:
+            return self._size
 
     def feed(self, data: bytes) -> None:
+        if not data:
+            return
         with self._cond:
+            while self.capacity and self._size and self._size + len(data) > self.capacity and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return
             self._chunks.append(data)
+            self._size += len(data)
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -128,32 +150,59 @@ class QueueSource(Source):
             self._cond.wait()
         return bool(self._chunks)
 
+    def _took(self, n: int) -> bool:
+        """Account for n bytes read (caller holds the lock); True when that emptied the queue."""
+        self._size -= n
+        self._cond.notify_all()
+        return n > 0 and self._size == 0
+
+    def _drained(self, emptied: bool) -> None:
+        if emptied and self.on_drained is not None:
+            self.on_drained()
+
     def read(self, n: int = -1) -> bytes:
+        """Up to n bytes as soon as any are there (b"" at end of input). n < 0: everything until the end of
+        input, taken as it arrives (so the sender is acknowledged), at most READ_ALL_MAX_BYTES: a command
+        that buffers its whole input (the phone's cat, grep, wc...) ends there as if the input did."""
+        if n < 0:
+            out = bytearray()
+            while len(out) < READ_ALL_MAX_BYTES:
+                chunk = self.read(READ_ALL_MAX_BYTES - len(out))
+                if not chunk:
+                    break
+                out += chunk
+            return bytes(out)
         with self._cond:
-            if n < 0:
-                while not self._closed:
-                    self._cond.wait()
-                data = b"".join(self._chunks)
-                self._chunks.clear()
-                return data
             if not self._wait():
                 return b""
-            chunk = self._chunks.popleft()
-            if len(chunk) > n:
-                self._chunks.appendleft(chunk[n:])
-                chunk = chunk[:n]
-            return chunk
+            data = self._chunks.popleft()
+            if len(data) > n:
+                self._chunks.appendleft(data[n:])
+                data = data[:n]
+            emptied = self._took(len(data))
+        self._drained(emptied)
+        return data
 
     def readline(self) -> bytes:
+        """One line, or MAX_LINE_BYTES of one (a client sending no newline cannot grow the reader)."""
         line = bytearray()
+        taken = 0
         with self._cond:
-            while self._wait():
+            while len(line) < MAX_LINE_BYTES and self._wait():
                 chunk = self._chunks.popleft()
                 cut = chunk.find(b"\n")
                 if cut >= 0:
                     line += chunk[: cut + 1]
                     if cut + 1 < len(chunk):
                         self._chunks.appendleft(chunk[cut + 1 :])
-                    return bytes(line)
+                    taken += cut + 1
+                    break
+                if len(line) + len(chunk) > MAX_LINE_BYTES:
+                    keep = MAX_LINE_BYTES - len(line)
+                    self._chunks.appendleft(chunk[keep:])
+                    chunk = chunk[:keep]
                 line += chunk
+                taken += len(chunk)
+            emptied = self._took(taken)
+        self._drained(emptied)
         return bytes(line)

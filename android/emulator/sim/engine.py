@@ -1,15 +1,25 @@
 """The simulation loop of one virtual phone: simulated time in steps, deterministic for a seed.
 
-Each step (the profile's tick, shorter at phase boundaries) runs the foreground workload and background
-threads at the current clocks, updates the scheduler's load tracking and runs every governor whose
-period has elapsed; steps are recorded as rows. Every block of rows is then handled at once with numpy:
-power per component, rails, battery, thermal, throttling, GPU counters, and observers (request
-accounting, samplers). Per-step Python work is a few dozen float operations; everything that scales
-with the number of counters, rails or samples is vectorised over the block.
+Each step (the profile's tick, shorter at phase boundaries) runs the foreground workload, the user's
+background threads and the phone's own background activity at the current clocks, updates the
+scheduler's load tracking and runs every governor whose period has elapsed; steps are recorded as rows.
+Every block of rows is then handled at once with numpy: power per component, rails, battery, thermal,
+throttling, GPU counters, and observers (request accounting, samplers). Per-step Python work is a few
+dozen float operations; everything that scales with the number of counters, rails or samples is
+vectorised over the block.
+
+Governors are driven through one interface (android.emulator.sim.governors): each knob's governor gets
+an observation record of its kind - what the kernel gives that class of governor (scheduler utilisation,
+GPU busy time, bus-monitor bytes, CPU stall counts) - never the workload's own numbers, and returns the
+frequency it asks for. Driver PM QoS votes (the GPU DVFS table's memory floor) reach the bus governors
+in their observation, to be combined as the kernel does. Each governor's first evaluation falls at a
+random phase of its period, so seeds give different trajectories, as phones do.
 
 Knob semantics stay in KnobState: governors only set `target_hz` and run only while the knob's
 governor is theirs, so a user's min/max writes or a switch to userspace/performance override them as
-on a phone. Time in state is charged whenever a knob's frequency may change and at the end of advance().
+on a phone. The engine mirrors each knob's effective limits (refreshed when users write, at every
+advance(), and when thermal caps move) to resolve governor requests without touching the knob's numpy
+tables on the hot path; time in state and transitions are charged from the recorded levels, per block.
 """
 
 from __future__ import annotations
@@ -22,8 +32,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from android.emulator.sim.activity import EVENT_FIELDS, GpuActivity
-from android.emulator.sim.background import BackgroundLoad
-from android.emulator.sim.governors import make_governor
+from android.emulator.sim.background import BackgroundLoad, SystemActivity
+from android.emulator.sim.governors import (
+    BusObservation,
+    CpuObservation,
+    GpuObservation,
+    LatencyObservation,
+    make_governor,
+)
 from android.emulator.sim.power import ActivityWander, PowerInputs, PowerModel
 from android.emulator.sim.sched import LoadTracker
 from android.emulator.sim.sensors import Sensors
@@ -35,7 +51,9 @@ if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
 
 FLUSH_ROWS = 128
-DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window when no GPU governor runs
+FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors and throttling move per block)
+MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
+DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
 
 
@@ -53,6 +71,37 @@ class Block:
     gpu_busy_s: np.ndarray
     gpu_events: np.ndarray  # (n, len(EVENT_FIELDS)): the true activity behind the GPU counters
     cpu_run_s: dict[str, np.ndarray]  # policy -> core-seconds of work
+    cpu_spin_s: dict[str, np.ndarray] | None = None  # policy -> core-seconds polling for the GPU (busy too)
+
+
+class _Slot:
+    """One knob's running governor with its observation record and the counters it accumulates."""
+
+    __slots__ = (
+        "name",
+        "gov",
+        "obs",
+        "due",
+        "last",
+        "cpus",
+        "source",
+        "acc_a",
+        "acc_b",
+        "cores",
+        "floor",
+        "bound",
+        "period",
+    )
+
+    def __init__(self, name: str, gov, obs, due: float, last: float):
+        self.name, self.gov, self.obs, self.due, self.last = name, gov, obs, due, last
+        self.floor = 0  # the lowest table frequency
+        self.bound = 0.0  # CPU slots: an upper bound of the policy's utilisation
+        self.period = gov.period_s
+        self.cpus: tuple[int, ...] = ()
+        self.source = "all"
+        self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
+        self.cores: dict[int, list[float]] = {}  # memlat: cpu -> [instructions, accesses, stall_s, run_s]
 
 
 class Simulator:
@@ -64,8 +113,9 @@ class Simulator:
         profile = phone.profile
         self.profile, self.physics = profile, profile.physics
         ph = self.physics
-        seeds = np.random.SeedSequence(phone.seed).spawn(4)
+        seeds = np.random.SeedSequence(phone.seed).spawn(6)
         self.rng_work = np.random.default_rng(seeds[0])
+        self.rng_phase = np.random.default_rng(seeds[3])
         self.knobs = phone.knobs
         self.knob_names = list(self.knobs)
         self.policies = [c.policy for c in profile.clusters]
@@ -76,32 +126,40 @@ class Simulator:
         self.default_cpu = biggest.cpus[0]
         self.mem_bytes_per_hz = ph.memory.bytes_per_hz
         self.queue_depth = profile.gpu.queue_depth
+        # what a kernel stream's timings depend on: phones with equal physics share cached timings
+        self.fingerprint = hash(repr((ph.gpu, ph.memory, ph.driver, self.queue_depth)))
         self.tick_s = ph.tick_s
+        self.uclamp_min = ph.sched.uclamp_min / 1024.0
         self.now_s = phone.state.now_s
-        self.tables = {k: [int(f) for f in knob.table_hz] for k, knob in self.knobs.items()}
+        self.tables = {k: tuple(int(f) for f in knob.table_hz) for k, knob in self.knobs.items()}
+        self.index = {k: {f: i for i, f in enumerate(t)} for k, t in self.tables.items()}
         self.max_hz = {k: knob.hw_max_hz for k, knob in self.knobs.items()}
         self.cur_hz = {k: knob.cur_hz for k, knob in self.knobs.items()}
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
-        self.limits = {k: (knob.min_hz, knob.max_hz) for k, knob in self.knobs.items()}
-        self.accounted_s = {k: self.now_s for k in self.knobs}
+        self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
+        self.last_levels = self.level_row  # the level of every knob at the end of the last block
         self.governor: dict[str, tuple[str, object | None]] = {}
-        self.cpu_governors: list = []
-        self.walt_feeds: list = []
-        self.gpu_governor = None
-        self.mem_governors: list = []
-        self.gov_due = {k: 0.0 for k in self.knobs}  # simulated time of each governor's next evaluation
-        self.gov_last = {k: self.now_s for k in self.knobs}  # and of its last one (window length)
-        self.gov_busy_s = 0.0
-        self.gov_total_s = 0.0
-        self.gov_bytes = {k: 0.0 for k in self.knobs}
-        self.util_busy_s = self.util_total_s = 0.0
-        self.mem_floor_hz = 0
-        self.load = LoadTracker(self.n_cpus)
+        self.cpu_slots: list[_Slot] = []
+        self.gpu_slot: _Slot | None = None
+        self.bus_slots: list[_Slot] = []
+        self.latency_slots: list[_Slot] = []
+        self.qos_min_hz: dict[str, int] = {}  # PM QoS minimum per knob, voted by drivers
+        self.util_busy_s = self.util_total_s = 0.0  # counters at the last sysfs window with no GPU governor
+        self.cum_s = self.cum_gpu_busy_s = self.cum_gpu_bytes = self.cum_cpu_bytes = 0.0  # since boot
+        self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors
+        self.latency_watch: frozenset[int] = frozenset()  # CPUs some memlat device watches
+        self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
+        self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
+        self.idle_cpu_slots: list[_Slot] = []
+        self.periodic_slots: list[_Slot] = []  # GPU, bus and latency governor slots
+        self.load = LoadTracker(self.n_cpus, ph.sched.pelt_half_life_s)
         self.foreground: Workload | None = None
         self.background: list[BackgroundLoad] = []
+        self.activity = SystemActivity(ph.background, profile.clusters, np.random.default_rng(seeds[4]), self.now_s)
         self.work = StepWork()
         self.rows: list[tuple] = []
+        self.merge_left = 0  # more steps the last row may absorb
         self.row_units: list[tuple] = []  # (row, stream, units): the GPU events of each row
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
@@ -121,7 +179,7 @@ class Simulator:
         phone.state.zone_temp_c.update(self.thermal.zone_c)
         self.pmc = PmcUnit.for_family(profile.gpu.pmc_family, seed=int(seeds[2].generate_state(1)[0]))
         self.counting = CountingModel(ph.gpu_variation)  # the events as the GPU's counters count them
-        rng_gpu = np.random.default_rng(seeds[3])
+        rng_gpu = np.random.default_rng(seeds[5])
         var = ph.gpu_variation
         # data-dependent switching of the GPU's event energy, clock-tree/SRAM activity while busy
         self.gpu_wander = ActivityWander(
@@ -139,11 +197,17 @@ class Simulator:
             raise WorkloadError(f"no CPU {cpu} on {self.profile.name} (CPUs 0-{self.n_cpus - 1})")
         workload.cpu = cpu
         ph = self.physics
+        workload.prepare(ph, self.fingerprint)
         workload.start(
             self.now_s,
-            lambda s: s.bind(ph.gpu, ph.memory, ph.driver, self.queue_depth) if not hasattr(s, "_core_cycles") else s,
+            lambda s: (
+                s
+                if s.bound_to == self.fingerprint
+                else s.bind(ph.gpu, ph.memory, ph.driver, self.queue_depth, self.fingerprint)
+            ),
             self.rng_work,
             ph.kernel_jitter,
+            ph.request_jitter,
         )
         self.foreground = workload
         return workload
@@ -171,32 +235,37 @@ class Simulator:
         now = self.now_s
         while now < end - 1e-12:
             now = self._step(now, min(self.tick_s, end - now))
-            if len(self.rows) >= FLUSH_ROWS:
+            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S:
                 self._flush(now)
         self.now_s = end if abs(now - end) < 1e-9 else now
         self._flush(self.now_s)
-        for name in self.knob_names:
-            self._account(name, self.now_s)
         self.phone.state.now_s = self.now_s
 
     def _step(self, now: float, dt: float) -> float:
+        """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
         work = self.work
         work.reset()
         fg = self.foreground
         phase = "idle"
         fg_cpu = -1
-        if fg is not None and not fg.done:
+        cur = self.cur_hz
+        act = self.activity
+        bursts = act.overlap(now, now + dt) if act.running or act.next_s < now + dt else ()
+        if fg is not None and fg.finished_s is None:
             fg_cpu = fg.cpu
             policy = self.cpu_policy[fg_cpu]
             share = 1.0
             for bg in self.background:
                 if bg.cpu == fg_cpu:
                     share *= bg.share_left()
-            cpu_hz = self.cur_hz[policy] * self.ipc[policy] * share
-            gpu_hz, mem_hz = self.cur_hz["gpu"], self.cur_hz["mem"]
+            for cpu, busy in bursts:
+                if cpu == fg_cpu:
+                    share *= 1.0 - 0.5 * busy / dt
+            cpu_hz = cur[policy] * self.ipc[policy] * share
+            gpu_hz, mem_hz = cur["gpu"], cur["mem"]
             phase = fg.phase
             used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
-            if used <= 0.0 and not fg.done:  # a phase began exactly here
+            if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
                 phase = fg.phase
                 used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
             if used > 0.0:
@@ -204,10 +273,9 @@ class Simulator:
             else:
                 phase = "idle"
         new_now = now + dt
-        cur, max_hz = self.cur_hz, self.max_hz
+        max_hz = self.max_hz
         invariant: dict[int, float] = {}
-        dram = work.gpu_dram_bytes + work.cpu_dram_bytes
-        cpu_bytes = work.cpu_dram_bytes
+        gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
         fg_policy = -1
         run, spin = work.cpu_run_s, work.spin_s
         if fg_cpu >= 0:
@@ -215,190 +283,316 @@ class Simulator:
             fg_policy = self.policy_index[policy]
             busy = (run + spin) / dt
             invariant[fg_cpu] = (busy if busy < 1.0 else 1.0) * cur[policy] / max_hz[policy]
-        if self.background:
+        if self.background or bursts:
             row = len(self.rows)
-            for bg in self.background:
-                policy = self.cpu_policy[bg.cpu]
-                other = (run + spin) / dt if bg.cpu == fg_cpu else 0.0
-                bg_run = bg.duty * dt * (1.0 - 0.5 * (other if other < 1.0 else 1.0))
+            other = (run + spin) / dt if fg_cpu >= 0 else 0.0
+            other = other if other < 1.0 else 1.0
+            loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in self.background]
+            loads += [(cpu, busy, act.mem_bytes_per_s) for cpu, busy in bursts]
+            for cpu, want_s, bytes_per_s in loads:
+                policy = self.cpu_policy[cpu]
+                bg_run = want_s * (1.0 - 0.5 * other) if cpu == fg_cpu else want_s
                 self.row_background.append((row, self.policy_index[policy], bg_run))
-                invariant[bg.cpu] = invariant.get(bg.cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
-                dram += bg.mem_bytes_per_s * bg_run
-                cpu_bytes += bg.mem_bytes_per_s * bg_run
-        self.load.update(dt, invariant)
-        self._run_governors(new_now, dt, work.gpu_busy_s, dram, work.gpu_dram_bytes, cpu_bytes, fg_cpu, invariant)
+                invariant[cpu] = invariant.get(cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
+                cpu_bytes += bytes_per_s * bg_run
+        # load tracking and the cpufreq governors, every scheduler tick
+        load = self.load
+        slot_of = self.slot_of_cpu
+        active = self.active_cpu_slots
+        for cpu, share in invariant.items():
+            value = load.add(cpu, new_now, dt, share)
+            slot = slot_of.get(cpu)
+            if slot is not None:
+                if value > slot.bound:
+                    slot.bound = value
+                if slot not in active:
+                    active.append(slot)
+        ran_any = run > 0.0
+        values = load.values
+        for slot in active:
+            if new_now < slot.due:
+                continue
+            slot.due = new_now + slot.period - 1e-12
+            cpus = slot.cpus
+            ran = ran_any and fg_cpu in cpus
+            busy = 0.0
+            for c, b in invariant.items():
+                if b > busy and c in cpus:
+                    busy = b
+            obs = slot.obs
+            name = slot.name
+            if not ran and busy == 0.0 and slot.bound * obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
+                self.idle_cpu_slots.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
+                continue
+            peak = 0.0
+            for c in cpus:
+                if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
+                    u = load.util(c, new_now)
+                    if u > peak:
+                        peak = u
+            slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
+            obs.now_s, obs.dt_s, obs.util, obs.busy_s = new_now, new_now - slot.last, peak, busy * dt
+            slot.last = new_now
+            obs.ran = ran
+            obs.uclamp_min = self.uclamp_min if ran else 0.0
+            obs.sleeping = not ran or not fg.running()
+            obs.cur_hz = cur[name]
+            target = slot.gov.update(obs)
+            if target is not None and target != slot.acc_a:
+                slot.acc_a = target  # the last request handed to the knob
+                self._set_target(name, target, new_now)
+        if self.idle_cpu_slots:  # they rest until a CPU of theirs runs again
+            for slot in self.idle_cpu_slots:
+                active.remove(slot)
+            self.idle_cpu_slots.clear()
+        # counters the periodic governors read, and those whose period elapsed
+        self.cum_s += dt
+        self.cum_gpu_busy_s += work.gpu_busy_s
+        self.cum_gpu_bytes += gpu_bytes
+        self.cum_cpu_bytes += cpu_bytes
+        if self.latency_watch and fg_cpu in self.latency_watch and ran_any:
+            self._count_latency(work, fg_cpu)
+        if new_now >= self.next_due:
+            self._run_periodic(new_now)
+        # the row
         code = self.phase_codes.get(phase)
         if code is None:
             code = self.phase_codes[phase] = len(self.phase_names)
             self.phase_names.append(phase)
+        rows = self.rows
+        busy_gpu = work.gpu_busy_s
+        if (
+            self.merge_left
+            and self.level_row is self.row_levels[-1]
+            and not bursts
+            and not self.background
+            and rows[-1][2] == code
+            and rows[-1][5] == fg_policy
+            and (rows[-1][3] > 0.0) == (busy_gpu > 0.0)
+        ):
+            # same clocks, phase and kind of activity as the previous step: one row (power is linear in
+            # the summed quantities; a row stays within MERGE_STEPS ticks)
+            last = rows[-1]
+            rows[-1] = (
+                new_now,
+                last[1] + dt,
+                code,
+                last[3] + busy_gpu,
+                last[4] + gpu_bytes + cpu_bytes,
+                fg_policy,
+                last[6] + run,
+                last[7] + spin,
+            )
+            self.merge_left -= 1
+        else:
+            rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+            self.row_levels.append(self.level_row)
+            self.merge_left = MERGE_STEPS - 1
         if work.units:
-            row = len(self.rows)
-            self.row_units.extend((row, stream, units) for stream, units in work.units)
-        self.rows.append((new_now, dt, code, work.gpu_busy_s, dram, fg_policy, run, spin))
-        self.row_levels.append(self.level_row)
+            row = len(rows) - 1
+            self.row_units.extend([(row, stream, units) for stream, units in work.units])
         return new_now
 
     # --- governors ----------------------------------------------------------------------------
-    def _run_governors(
-        self,
-        now: float,
-        dt: float,
-        gpu_busy: float,
-        dram: float,
-        gpu_bytes: float,
-        cpu_bytes: float,
-        fg_cpu: int,
-        invariant: dict[int, float],
-    ) -> None:
-        """Run every governor whose period has elapsed (each keeps its own due time)."""
-        due, last = self.gov_due, self.gov_last
-        self.util_busy_s += gpu_busy
-        self.util_total_s += dt
-        for gov, cpus in self.walt_feeds:  # WALT sums busy time into its windows every tick
-            tick = max([invariant.get(c, 0.0) for c in cpus])
-            if tick > 0.0 or gov.demand > 0.0 or gov.acc_util_s > 0.0:  # an idle, settled policy has nothing to add
-                gov.feed(tick, dt)
-        for name, gov, kernel_name, cpus in self.cpu_governors:
-            if now < due[name]:
+    def _run_periodic(self, now: float) -> None:
+        """GPU, bus and latency governors whose period has elapsed, from the counters since their last run."""
+        slot = self.gpu_slot
+        if slot is not None and now >= slot.due:
+            slot.due = now + slot.gov.period_s - 1e-12
+            busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
+            slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
+            obs = slot.obs
+            obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
+            self._publish_gpu_load(busy, total)
+            target = slot.gov.update(obs)
+            if target is not None:
+                self._set_target("gpu", target, now)
+        elif slot is None and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
+            self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)
+            self.util_busy_s, self.util_total_s = self.cum_gpu_busy_s, self.cum_s
+        for slot in self.bus_slots:
+            if now < slot.due:
                 continue
-            due[name] = now + gov.period_s - 1e-12
-            util = self.load.util
-            load = max([util[c] for c in cpus])
-            if load < 1e-4 and self.knobs[name].target_hz == self.tables[name][0]:
-                continue  # an idle policy already at its floor: nothing to decide
-            if kernel_name == "sched_pixel":
-                target = gov.update(now, load, self.cur_hz[name], self.max_hz[name], foreground=fg_cpu in cpus)
-            else:
-                target = gov.update(now, load, self.cur_hz[name], self.max_hz[name])
+            slot.due = now + slot.gov.period_s - 1e-12
+            source = slot.source
+            counted = (
+                self.cum_gpu_bytes + self.cum_cpu_bytes
+                if source == "all"
+                else self.cum_gpu_bytes
+                if source == "gpu"
+                else self.cum_cpu_bytes
+            )
+            traffic, slot.acc_a = counted - slot.acc_a, counted
+            name = slot.name
+            qos = self.qos_min_hz.get(name, 0)
+            window, slot.last = now - slot.last, now
+            if traffic <= 0.0 and not qos and self.cur_hz[name] == self.tables[name][0]:
+                continue  # no traffic, no vote, already at the floor
+            obs = slot.obs
+            obs.now_s, obs.window_s, obs.bytes = now, window, traffic
+            obs.cur_hz, obs.qos_min_hz = self.cur_hz[name], qos
+            target = slot.gov.update(obs)
             if target is not None:
                 self._set_target(name, target, now)
-        gpu_gov = self.gpu_governor
-        if gpu_gov is not None:
-            self.gov_busy_s += gpu_busy
-            self.gov_total_s += dt
-            if now >= due["gpu"]:
-                due["gpu"] = now + gpu_gov.period_s - 1e-12
-                table = self.tables["gpu"]
-                level = gpu_gov.update(self.gov_busy_s, self.gov_total_s, self.level["gpu"], len(table))
-                self._publish_gpu_load(self.gov_busy_s, self.gov_total_s)
-                self.gov_busy_s = self.gov_total_s = 0.0
-                self._set_target("gpu", table[level], now)
-                self.mem_floor_hz = gpu_gov.mem_floor_hz(self.level["gpu"])
-        elif self.util_total_s >= DEFAULT_GPU_WINDOW_S:
-            self._publish_gpu_load(self.util_busy_s, self.util_total_s)
-        gov_bytes = self.gov_bytes
-        for name, gov, kernel_name, source in self.mem_governors:
-            if source == "all":
-                gov_bytes[name] += dram
-            elif source == "gpu":
-                gov_bytes[name] += gpu_bytes
-            elif source == "cpu":
-                gov_bytes[name] += cpu_bytes
-            if now < due[name]:
+        for slot in self.latency_slots:
+            if now < slot.due:
                 continue
-            due[name] = now + gov.period_s - 1e-12
-            window, last[name] = now - last[name], now
-            if kernel_name == "mem_latency":
-                self._set_target(name, gov.update(self._memlat_votes(name)), now)
+            slot.due = now + slot.gov.period_s - 1e-12
+            obs = slot.obs
+            obs.now_s, obs.window_s = now, now - slot.last
+            slot.last = now
+            obs.cores = [
+                (a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in slot.cores.items() if a[3] > 0
+            ]
+            slot.cores.clear()
+            if not obs.cores and self.cur_hz[slot.name] == self.tables[slot.name][0]:
                 continue
-            traffic, gov_bytes[name] = gov_bytes[name], 0.0
-            floor = self.mem_floor_hz if name == "mem" else 0
-            if traffic == 0.0 and floor == 0 and self.knobs[name].target_hz == self.tables[name][0] and gov.settled():
-                continue  # no traffic, nothing voted, already at the floor
-            if kernel_name == "interactive":
-                target = gov.update(traffic, window, self.cur_hz[name], floor, self.max_hz[name])
-            else:
-                target = gov.update(traffic, window, self.cur_hz[name], floor)
-            self._set_target(name, target, now)
+            target = slot.gov.update(obs)
+            if target is not None:
+                self._set_target(slot.name, target, now)
+        due = now + DEFAULT_GPU_WINDOW_S
+        for slot in self.periodic_slots:
+            if slot.due < due:
+                due = slot.due
+        self.next_due = due
+
+    def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
+        """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
+        bw = self.mem_bytes_per_hz * self.cur_hz["mem"] * self.physics.memory.cpu_efficiency
+        for slot in self.latency_slots:
+            if fg_cpu in slot.cpus:
+                acc = slot.cores.setdefault(fg_cpu, [0.0, 0.0, 0.0, 0.0])
+                acc[0] += work.cpu_cycles
+                acc[1] += work.cpu_dram_bytes / 64.0
+                acc[2] += min(work.cpu_dram_bytes / bw, work.cpu_run_s)
+                acc[3] += work.cpu_run_s
 
     def _publish_gpu_load(self, busy: float, total: float) -> None:
         self.phone.state.gpu_load.busy_s = busy
         self.phone.state.gpu_load.total_s = total
-        self.util_busy_s = self.util_total_s = 0.0
-
-    def _memlat_votes(self, name: str) -> list[tuple[float, float, int]]:
-        """memlat devices are named after the first CPU they watch (cpu3-llcc-ddr-lat -> policy of CPU 3)."""
-        digits = "".join(ch for ch in name.split("cpu", 1)[-1][:2] if ch.isdigit())
-        policy = self.cpu_policy.get(int(digits)) if digits else None
-        if policy is None:
-            return []
-        work, fg = self.work, self.foreground
-        if fg is None or fg.done or self.cpu_policy[fg.cpu] != policy or work.cpu_run_s <= 0:
-            return []
-        accesses = max(work.cpu_dram_bytes / 64.0, 1.0)
-        bw = self.mem_bytes_per_hz * self.cur_hz["mem"] * self.physics.memory.cpu_efficiency
-        stall_pct = 100.0 * min(work.cpu_dram_bytes / bw / work.cpu_run_s, 1.0)
-        return [(work.cpu_cycles / accesses, stall_pct, self.cur_hz[policy])]
 
     def _set_target(self, name: str, target_hz: int, now: float) -> None:
-        """Resolve a governor's request to a table entry (as cpufreq_driver_resolve_freq and devfreq do)
-        and hand it to the knob, which applies the limits."""
+        """Resolve a governor's request to a table entry (as cpufreq_driver_resolve_freq and devfreq do),
+        hand it to the knob and apply the knob's limits to find the running frequency."""
         table = self.tables[name]
         i = bisect_left(table, target_hz)
         resolved = table[i] if i < len(table) else table[-1]
         knob = self.knobs[name]
-        old = knob.target_hz
-        if old == resolved:
+        if knob.target_hz == resolved:
             return
-        low, high = self.limits[name]
-        if (old >= high and resolved >= high) or (old <= low and resolved <= low):
-            knob.target_hz = resolved  # clamped by the limits either way: the clock does not move
-            return
-        self._account(name, now)
         knob.target_hz = resolved
-        self._refresh(name)
+        cur = self._effective(name, resolved)
+        if cur != self.cur_hz[name]:
+            self._moved(name, cur)
+
+    def _effective(self, name: str, target: int) -> int:
+        """KnobState.cur_hz from the mirrored limits: the target kept within [min, max] on a table entry."""
+        low, high, ceiling, mode = self.limits[name]
+        if mode == "performance":
+            target = high
+        elif mode == "powersave":
+            target = low
+        if target >= high:
+            return ceiling
+        table = self.tables[name]
+        i = bisect_left(table, target if target > low else low)
+        found = table[i] if i < len(table) else table[-1]
+        return found if found < ceiling else ceiling
+
+    def _moved(self, name: str, cur: int) -> None:
+        self.cur_hz[name] = cur
+        self.level[name] = self.index[name][cur]
+        self.level_row = tuple(self.level[k] for k in self.knob_names)
+        if name == "gpu":
+            self._vote_qos()
 
     def _refresh(self, name: str) -> None:
+        """Mirror a knob's limits after users or the thermal code changed them."""
         knob = self.knobs[name]
+        high = knob.max_hz
+        self.limits[name] = (knob.min_hz, high, knob.floor_hz(high), knob.governor)
         cur = knob.cur_hz
-        self.cur_hz[name] = cur
-        self.level[name] = self.tables[name].index(cur)
-        self.level_row = tuple(self.level[k] for k in self.knob_names)
-        self.limits[name] = (knob.min_hz, knob.max_hz)
+        if cur != self.cur_hz[name] or name not in self.level:
+            self._moved(name, cur)
 
-    def _account(self, name: str, now: float) -> None:
-        dt = now - self.accounted_s[name]
-        if dt > 0:
-            self.knobs[name].account(dt)
-            self.accounted_s[name] = now
+    def _vote_qos(self) -> None:
+        """The GPU driver's PM QoS requests for its current level (whatever set the level)."""
+        gov = self.governor.get("gpu", ("", None))[1]
+        votes = gov.qos_votes(self.level["gpu"]) if gov is not None and hasattr(gov, "qos_votes") else {}
+        self.qos_min_hz = {k: v for k, v in votes.items() if k in self.knobs and v}
+
+    def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
+        """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
+        previous = np.array(self.last_levels)[None, :]
+        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0)
+        for i, name in enumerate(self.knob_names):
+            knob = self.knobs[name]
+            knob.time_in_state_s += np.bincount(level_arr[:, i], weights=dt, minlength=len(knob.time_in_state_s))
+            knob.transitions += int(changes[i])
+        self.last_levels = tuple(level_arr[-1].tolist())
 
     def _sync_knobs(self) -> None:
-        """Pick up what users changed through sysfs since the last advance (limits, governors)."""
-        ph = self.physics
+        """Pick up what users changed through sysfs since the last advance (limits, governors, targets)."""
         changed = False
         for name, knob in self.knobs.items():
             current = self.governor.get(name)
             if current is None or current[0] != knob.governor:
-                self.governor[name] = (knob.governor, make_governor(knob.governor, ph.governors, self.mem_bytes_per_hz))
-                self.gov_due[name] = self.now_s
-                self.gov_last[name] = self.now_s
+                self.governor[name] = (knob.governor, make_governor(knob.governor, self.physics.governors))
                 changed = True
-                if name == "gpu":
-                    self.mem_floor_hz = 0
             self._refresh(name)
         if changed:
-            self.cpu_governors = [
-                (n, g, k, self.policy_cpus[n])
-                for n, (k, g) in self.governor.items()
-                if g is not None and g.kind == "cpu"
-            ]
-            self.walt_feeds = [(g, self.policy_cpus[n]) for n, (k, g) in self.governor.items() if k == "walt"]
-            self.gpu_governor = self.governor["gpu"][1]
-            self.mem_governors = [
-                (n, g, k, self._traffic_source(n, k))
-                for n, (k, g) in self.governor.items()
-                if g is not None and g.kind in ("mem", "memlat")
-            ]
+            self._build_slots()
+            self._vote_qos()
+        self.active_cpu_slots = list(self.cpu_slots)  # limits may have moved: every policy decides again
+
+    def _build_slots(self) -> None:
+        """One slot per running governor, its observation record filled with what does not change."""
+        self.cpu_slots, self.gpu_slot, self.bus_slots, self.latency_slots = [], None, [], []
+        for name, (_, gov) in self.governor.items():
+            if gov is None:
+                continue
+            first = self.now_s + float(self.rng_phase.uniform(0.0, gov.period_s))  # sampling phase
+            table = self.tables[name]
+            floor = table[0]
+            if gov.kind == "cpu":
+                slot = _Slot(name, gov, CpuObservation(max_hz=self.max_hz[name], table_hz=table), first, self.now_s)
+                slot.cpus = self.policy_cpus[name]
+                slot.floor = floor
+                self.cpu_slots.append(slot)
+            elif gov.kind == "gpu":
+                self.gpu_slot = _Slot(name, gov, GpuObservation(table_hz=table), first, self.now_s)
+                self.gpu_slot.acc_a, self.gpu_slot.acc_b = self.cum_gpu_busy_s, self.cum_s
+            elif gov.kind == "bus":
+                obs = BusObservation(peak_bytes_per_hz=self.mem_bytes_per_hz, table_hz=table)
+                slot = _Slot(name, gov, obs, first, self.now_s)
+                slot.source = self._traffic_source(name)
+                slot.acc_a = {"all": self.cum_gpu_bytes + self.cum_cpu_bytes, "gpu": self.cum_gpu_bytes}.get(
+                    slot.source, self.cum_cpu_bytes
+                )
+                self.bus_slots.append(slot)
+            else:
+                slot = _Slot(name, gov, LatencyObservation(table_hz=table), first, self.now_s)
+                slot.cpus = self._watched_cpus(name)
+                self.latency_slots.append(slot)
+        self.latency_watch = frozenset(c for x in self.latency_slots for c in x.cpus)
+        self.slot_of_cpu = {c: x for x in self.cpu_slots for c in x.cpus}
+        self.active_cpu_slots = list(self.cpu_slots)
+        self.periodic_slots = ([self.gpu_slot] if self.gpu_slot else []) + self.bus_slots + self.latency_slots
+        self.next_due = self.now_s
+
+    def _watched_cpus(self, name: str) -> tuple[int, ...]:
+        """memlat devices are named after the first CPU of the cluster they watch (cpu3-llcc-ddr-lat)."""
+        digits = "".join(ch for ch in name.split("cpu", 1)[-1][:2] if ch.isdigit())
+        policy = self.cpu_policy.get(int(digits)) if digits else None
+        return self.policy_cpus[policy] if policy else ()
 
     @staticmethod
-    def _traffic_source(name: str, kernel_name: str) -> str:
-        """Which traffic a bandwidth governor watches: the DRAM bus all of it, GPU bus monitors the GPU's,
-        CPU interconnect monitors the CPU's."""
-        if kernel_name == "mem_latency":
-            return "none"
+    def _traffic_source(name: str) -> str:
+        """Which traffic a bus device's monitor counts: the DRAM bus (the `mem` knob) all of it, GPU bus
+        monitors the GPU's, CPU interconnect monitors the CPU's."""
         if name == "mem":
             return "all"
-        return "gpu" if kernel_name in ("gpubw_mon", "bw_vbif") or "gpu" in name else "cpu"
+        return "gpu" if "gpu" in name or "kgsl" in name else "cpu"
 
     # --- blocks -------------------------------------------------------------------------------
     def _flush(self, now: float) -> None:
@@ -408,8 +602,10 @@ class Simulator:
         level_arr = np.array(self.row_levels, dtype=int)
         self.rows.clear()
         self.row_levels.clear()
+        self.merge_left = 0
         n = len(arr)
         t_end, dt, codes, busy, dram = arr[:, 0], arr[:, 1], arr[:, 2].astype(int), arr[:, 3], arr[:, 4]
+        self._charge_time_in_state(dt, level_arr)
         fg_policy = arr[:, 5].astype(int)
         run_m = np.zeros((n, len(self.policies)))
         spin_m = np.zeros((n, len(self.policies)))
@@ -456,7 +652,6 @@ class Simulator:
         state = self.phone.state
         self.sensors.ingest(self.block_start_s, t_end, dt, rail_w, total, state)
         for name, cap in self.thermal.advance(t_end, dt, component_w, power):  # caps decided by polls in the block
-            self._account(name, now)
             self.knobs[name].thermal_cap_hz = cap
             self._refresh(name)
         state.zone_temp_c.update(self.thermal.zone_c)
@@ -476,6 +671,7 @@ class Simulator:
                 gpu_busy_s=busy,
                 gpu_events=events,
                 cpu_run_s=run,
+                cpu_spin_s=spin,
             )
             for observer in list(self.observers):
                 observer(block)

@@ -1,121 +1,289 @@
-"""LLM inference as llama.cpp's OpenCL backend runs it on a phone GPU (the build FUSE measured).
+"""LLM inference as llama.cpp's OpenCL backends run it on a phone GPU.
 
-Weights matrix products run on the GPU: decode as dequantising matrix-vector kernels (every weight read
-once per token, plus ALU work to unpack 4-bit blocks), prefill as dequantising GEMMs over the prompt
-batch (compute-bound). Everything else runs on the CPU thread between them: attention over the KV cache,
-norms, RoPE, residual adds, SiLU, sampling, and the driver work around each kernel. Per layer the thread
-submits q, k, v and waits (it needs them for attention), submits the output projection and waits, gate
-and up and waits, down and waits; the GPU queue lets it run ahead only inside those groups. That
-serialisation is why decode latency and GPU utilisation respond to the CPU clock.
+Two runtimes (`RUNTIMES`; a profile names its phone's in physics.llm_runtime, a request may override):
 
-The constants below describe the runtime, not the phone; the phone's throughput and costs come from its
+- `clblast`, the build FUSE measured (b2202, OpenCL with CLBlast): only the weight matrix products run on
+  the GPU - decode as dequantising matrix-vector kernels (every weight read once per token, plus ALU work
+  to unpack 4-bit blocks), prefill as a dequantise kernel writing fp32 weights followed by CLBlast SGEMM
+  over the prompt batch (compute-bound; the fp32 weights are re-read from DRAM once per token tile).
+  Everything else runs on the CPU thread between them: attention over the KV cache, norms, RoPE,
+  residual adds, SiLU, sampling, and the driver work around each kernel. The graph runs node by node:
+  each product is enqueued, waited for and read back before the thread moves on, so CPU and GPU take
+  turns (the queue never holds more than one job). That serialisation is why decode latency and GPU
+  utilisation respond to the CPU clock.
+- `opencl-adreno`, the backend Qualcomm contributed (2024): the whole graph runs on the GPU (norms,
+  RoPE, attention, activations as kernels), the thread enqueues a token's kernels as fast as the queue
+  takes them and waits once per token, for the logits, then samples on the CPU.
+
+The constants describe the runtimes, not the phone; the phone's throughput and costs come from its
 profile physics.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from android.emulator.sim.llm_models import KV_BYTES, LlmModel
 from android.emulator.sim.pipeline import KernelStream, stream_from_rows
 from android.emulator.sim.workload import Segment, Workload
 from android.errors import WorkloadError
 
-DEQUANT_OPS_PER_WEIGHT = 6.0  # unpack a nibble, remove the offset, convert, scale (per weight)
-MATVEC_EFFICIENCY = 0.25  # share of ALU peak the dequantising mat-vec kernels sustain
-GEMM_EFFICIENCY = 0.17  # CLBlast-style GEMM with fused dequantisation on a mobile GPU
-GEMM_TILE_REUSE = 8.0  # operand reuse of a register tile: local-memory bytes per MAC = 4 / reuse
 MATVEC_LANES_PER_ROW = 16  # one subgroup per output row
-CPU_FLOPS_PER_CYCLE = 8.0  # attention on the CPU thread (NEON fp32)
+CPU_FLOPS_PER_CYCLE = 4.0  # attention on the CPU thread: NEON fp32 peak is 8, ggml reaches about half
+GPU_ATTENTION_EFFICIENCY = 0.3  # attention kernels' share of ALU peak
+GPU_ELEMENT_OPS = 10.0  # norms, RoPE, residual adds, SiLU as GPU kernels: ops per activation element
 CPU_EXP_CYCLES = 20.0  # one softmax exponential
 ELEMENT_CYCLES = 3.0  # norms, RoPE, residual adds, SiLU: cycles per activation element
 SAMPLE_CYCLES_PER_VOCAB = 30.0  # softmax, top-k/top-p over the vocabulary
 TOKEN_OVERHEAD_CYCLES = 1.0e6  # graph build, KV bookkeeping, detokenise
+STREAM_CACHE_SIZE = 256  # streams kept across requests (with their cached timings per clock setting)
 BATCH_TOKENS = 512  # llama.cpp n_batch: prompts are processed in batches of this many tokens
 CONTEXT_BUCKET = 32  # decode layers are built for the middle of each 32-token context bucket
 
 
-def _matmul(rows: int, cols: int, tokens: int, bits: float, **extra) -> dict:
-    """One weight matrix (rows x cols) times `tokens` activation columns."""
+@dataclass(frozen=True)
+class LlmRuntime:
+    """How a llama.cpp GPU backend runs a transformer: which work the GPU does, how well, and where the
+    CPU thread waits."""
+
+    name: str
+    dequant_ops_per_weight: float  # unpack a nibble, remove the offset, convert, scale
+    matvec_efficiency: float  # share of ALU peak the dequantising mat-vec kernels sustain
+    gemm_efficiency: float  # share of ALU peak of the prefill GEMMs
+    gemm_tile_reuse: float  # operand reuse of a register tile: local-memory bytes per MAC = 4 / reuse
+    gemm_weight_bytes: float  # bytes per weight the GEMM reads (4: dequantised to fp32 first; 0: in place)
+    gemm_token_tile: int  # prefill: the GEMM re-reads its weights from DRAM once per this many tokens
+    gpu_graph: bool  # norms, RoPE, attention and activations run on the GPU, one wait per token
+
+
+RUNTIMES = {
+    "clblast": LlmRuntime(
+        name="clblast",
+        dequant_ops_per_weight=6.0,
+        matvec_efficiency=0.31,
+        gemm_efficiency=0.17,
+        gemm_tile_reuse=8.0,
+        gemm_weight_bytes=4.0,
+        gemm_token_tile=128,
+        gpu_graph=False,
+    ),
+    "opencl-adreno": LlmRuntime(
+        name="opencl-adreno",
+        dequant_ops_per_weight=4.0,
+        matvec_efficiency=0.5,
+        gemm_efficiency=0.6,
+        gemm_tile_reuse=16.0,
+        gemm_weight_bytes=0.0,
+        gemm_token_tile=256,
+        gpu_graph=True,
+    ),
+}
+DEFAULT_RUNTIME = "clblast"
+
+
+def runtime_named(name: str, where: str = "runtime") -> LlmRuntime:
+    found = RUNTIMES.get(name)
+    if found is None:
+        raise WorkloadError(f"{where}: unknown LLM runtime {name!r} (one of {', '.join(sorted(RUNTIMES))})")
+    return found
+
+
+def _matmul(rt: LlmRuntime, rows: int, cols: int, tokens: int, bits: float, **extra) -> list[dict]:
+    """One weight matrix (rows x cols) times `tokens` activation columns: its kernel(s)."""
     weight_bytes = rows * cols * bits / 8.0
     act_in, act_out = cols * tokens * 4.0, rows * tokens * 4.0
+    weights = float(rows) * cols
     if tokens == 1:
         kernel = dict(
-            alu_ops=rows * cols * (2.0 + DEQUANT_OPS_PER_WEIGHT),
-            load_store_bytes=weight_bytes + rows * cols * 0.5,
+            alu_ops=weights * (2.0 + rt.dequant_ops_per_weight),
+            load_store_bytes=weight_bytes + weights * 0.5,
             l2_bytes=weight_bytes * 1.05 + act_in + act_out,
             threads=rows * MATVEC_LANES_PER_ROW,
-            efficiency=MATVEC_EFFICIENCY,
+            efficiency=rt.matvec_efficiency,
+            dram_read_bytes=weight_bytes + act_in,
+            dram_write_bytes=act_out,
+            kernels=1.0,
         )
+        kernel.update(extra)
+        return [kernel]
+    macs = weights * tokens
+    passes = -(-tokens // rt.gemm_token_tile)  # weight re-reads, one per token tile
+    kernels = []
+    if rt.gemm_weight_bytes:  # a dequantise kernel writes the weights out for the GEMM
+        kernels.append(
+            dict(
+                alu_ops=weights * rt.dequant_ops_per_weight,
+                load_store_bytes=weight_bytes + weights * rt.gemm_weight_bytes,
+                l2_bytes=weight_bytes + weights * rt.gemm_weight_bytes,
+                threads=weights / 8.0,
+                efficiency=rt.matvec_efficiency,
+                dram_read_bytes=weight_bytes,
+                dram_write_bytes=weights * rt.gemm_weight_bytes,
+                kernels=1.0,
+            )
+        )
+        read = weights * rt.gemm_weight_bytes * passes
+        dequant_ops = 0.0
     else:
-        macs = float(rows) * cols * tokens
-        kernel = dict(
-            alu_ops=2.0 * macs + rows * cols * DEQUANT_OPS_PER_WEIGHT,
-            load_store_bytes=4.0 * macs / GEMM_TILE_REUSE,
-            l2_bytes=2.0 * (weight_bytes + act_in) + act_out,
-            threads=rows * tokens / 16.0,
-            efficiency=GEMM_EFFICIENCY,
-        )
-    kernel.update(dram_read_bytes=weight_bytes + act_in, dram_write_bytes=act_out, kernels=1.0, **extra)
+        read = weight_bytes * passes
+        dequant_ops = weights * rt.dequant_ops_per_weight * passes
+    kernel = dict(
+        alu_ops=2.0 * macs + dequant_ops,
+        load_store_bytes=4.0 * macs / rt.gemm_tile_reuse,
+        l2_bytes=2.0 * (read + act_in) + act_out,
+        threads=rows * tokens / 16.0,
+        efficiency=rt.gemm_efficiency,
+        dram_read_bytes=read + act_in,
+        dram_write_bytes=act_out,
+        kernels=1.0,
+    )
+    kernel.update(extra)
+    return kernels + [kernel]
+
+
+def _gpu_elementwise(elements: float, **extra) -> dict:
+    """Norms, RoPE, residual adds, activations as one GPU kernel over `elements` activations."""
+    kernel = dict(
+        alu_ops=elements * GPU_ELEMENT_OPS,
+        load_store_bytes=elements * 8.0,
+        l2_bytes=elements * 8.0,
+        threads=elements,
+        efficiency=GPU_ATTENTION_EFFICIENCY,
+        dram_read_bytes=elements * 4.0,
+        dram_write_bytes=elements * 4.0,
+        kernels=1.0,
+    )
+    kernel.update(extra)
     return kernel
 
 
-def _attention_host(model: LlmModel, tokens: int, past: int) -> tuple[float, float]:
-    """CPU cycles and DRAM bytes of attention for `tokens` new tokens after `past` cached ones."""
+def _attention(model: LlmModel, tokens: int, past: int) -> tuple[float, float, float]:
+    """FLOPs, exponentials and KV-cache DRAM bytes of attention for `tokens` new tokens after `past`."""
     pairs = tokens * past + tokens * (tokens + 1) / 2.0  # causal query-key pairs
-    flops = 4.0 * model.hidden * pairs
-    cycles = flops / CPU_FLOPS_PER_CYCLE + model.heads * pairs * CPU_EXP_CYCLES
     kv_bytes = 2.0 * (past + tokens) * model.kv_dim * KV_BYTES
-    return cycles, kv_bytes * max(1.0, tokens / 64.0)  # the cache is re-read per block of queries
+    return 4.0 * model.hidden * pairs, model.heads * pairs, kv_bytes * max(1.0, tokens / 64.0)
 
 
-def layer_stream(model: LlmModel, tokens: int, past: int) -> KernelStream:
+def _layer_rows(model: LlmModel, rt: LlmRuntime, tokens: int, past: int) -> list[dict]:
     """One transformer layer for `tokens` new tokens with `past` tokens already in the KV cache."""
     h, kv, f, bits = model.hidden, model.kv_dim, model.ffn_hidden, model.bits_per_weight
-    att_cycles, att_bytes = _attention_host(model, tokens, past)
+    flops, exps, kv_bytes = _attention(model, tokens, past)
+    if rt.gpu_graph:  # every op a GPU kernel, no waits inside the layer
+        attention = dict(
+            alu_ops=flops,
+            sfu_ops=exps,
+            load_store_bytes=kv_bytes + tokens * h * 8.0,
+            l2_bytes=kv_bytes + tokens * h * 8.0,
+            threads=model.heads * tokens * 32.0,
+            efficiency=GPU_ATTENTION_EFFICIENCY,
+            dram_read_bytes=kv_bytes + tokens * h * 4.0,
+            dram_write_bytes=tokens * (h + 2 * kv) * 4.0,
+            kernels=1.0,
+        )
+        return [
+            _gpu_elementwise(tokens * h),  # attention norm
+            *_matmul(rt, h, h, tokens, bits),
+            *_matmul(rt, kv, h, tokens, bits),
+            *_matmul(rt, kv, h, tokens, bits),
+            _gpu_elementwise(tokens * (h + kv)),  # RoPE on q and k, KV cache store
+            attention,
+            *_matmul(rt, h, h, tokens, bits),
+            _gpu_elementwise(tokens * h * 2),  # residual add and FFN norm
+            *_matmul(rt, f, h, tokens, bits),
+            *_matmul(rt, f, h, tokens, bits),
+            _gpu_elementwise(tokens * f),  # SiLU(gate) * up
+            *_matmul(rt, h, f, tokens, bits),
+            _gpu_elementwise(tokens * h),  # residual add
+        ]
+    att_cycles = flops / CPU_FLOPS_PER_CYCLE + exps * CPU_EXP_CYCLES
     rope_kv = tokens * (h + 3 * kv) * ELEMENT_CYCLES
     residual_norm = tokens * 3 * h * ELEMENT_CYCLES
-    rows = [
-        _matmul(h, h, tokens, bits),
-        _matmul(kv, h, tokens, bits),
-        _matmul(
+    # b2202 runs the graph node by node on the CPU thread: every matrix product is enqueued, waited for and
+    # read back before the next node, and the host work between them needs its result
+    return [
+        *_matmul(rt, h, h, tokens, bits, sync_after=True),
+        *_matmul(rt, kv, h, tokens, bits, sync_after=True),
+        *_matmul(
+            rt,
             kv,
             h,
             tokens,
             bits,
             sync_after=True,
             host_cycles=rope_kv + att_cycles,
-            host_bytes=att_bytes + tokens * 2 * kv * KV_BYTES,
+            host_bytes=kv_bytes + tokens * 2 * kv * KV_BYTES,
         ),
-        _matmul(h, h, tokens, bits, sync_after=True, host_cycles=residual_norm),
-        _matmul(f, h, tokens, bits),
-        _matmul(f, h, tokens, bits, sync_after=True, host_cycles=tokens * 3 * f * ELEMENT_CYCLES),
-        _matmul(h, f, tokens, bits, sync_after=True, host_cycles=residual_norm),
+        *_matmul(rt, h, h, tokens, bits, sync_after=True, host_cycles=residual_norm),
+        *_matmul(rt, f, h, tokens, bits, sync_after=True),
+        *_matmul(rt, f, h, tokens, bits, sync_after=True, host_cycles=tokens * 3 * f * ELEMENT_CYCLES),
+        *_matmul(rt, h, f, tokens, bits, sync_after=True, host_cycles=residual_norm),
     ]
-    return stream_from_rows(f"{model.name}:layer(n={tokens},past={past})", rows)
 
 
-def head_stream(model: LlmModel) -> KernelStream:
-    """Final norm, the output projection for the last token, then sampling on the CPU."""
+def _head_rows(model: LlmModel, rt: LlmRuntime) -> list[dict]:
+    """Final norm, the output projection for the last token, the wait for the logits, then sampling."""
     host = model.vocab * SAMPLE_CYCLES_PER_VOCAB + TOKEN_OVERHEAD_CYCLES
-    rows = [
-        _matmul(
-            model.vocab,
-            model.hidden,
-            1,
-            model.bits_per_weight,
-            sync_after=True,
-            host_cycles=host,
-            host_bytes=model.vocab * 4.0,
-        )
-    ]
-    return stream_from_rows(f"{model.name}:head", rows, lead_host_cycles=3 * model.hidden * ELEMENT_CYCLES)
+    norm = [_gpu_elementwise(model.hidden)] if rt.gpu_graph else []
+    return norm + _matmul(
+        rt,
+        model.vocab,
+        model.hidden,
+        1,
+        model.bits_per_weight,
+        sync_after=True,
+        host_cycles=host,
+        host_bytes=model.vocab * 4.0,
+    )
+
+
+def layer_stream(model: LlmModel, tokens: int, past: int, runtime: LlmRuntime | None = None) -> KernelStream:
+    """One transformer layer (the `clblast` runtime's unit of work)."""
+    rt = runtime or RUNTIMES[DEFAULT_RUNTIME]
+    return stream_from_rows(f"{model.name}:layer(n={tokens},past={past})", _layer_rows(model, rt, tokens, past))
+
+
+def head_stream(model: LlmModel, runtime: LlmRuntime | None = None) -> KernelStream:
+    rt = runtime or RUNTIMES[DEFAULT_RUNTIME]
+    lead = 0.0 if rt.gpu_graph else 3 * model.hidden * ELEMENT_CYCLES
+    return stream_from_rows(f"{model.name}:head", _head_rows(model, rt), lead_host_cycles=lead)
+
+
+def graph_stream(model: LlmModel, tokens: int, past: int, runtime: LlmRuntime) -> KernelStream:
+    """A whole forward pass as one unit (the `opencl-adreno` runtime): every layer, then the head."""
+    rows = _layer_rows(model, runtime, tokens, past) * model.layers + _head_rows(model, runtime)
+    return stream_from_rows(f"{model.name}:graph(n={tokens},past={past})", rows)
+
+
+_STREAMS: OrderedDict[tuple, KernelStream] = OrderedDict()
+
+
+def _cached_stream(key: tuple, build) -> KernelStream:
+    """Requests for the same model, runtime and phone physics share streams, so a sweep of many requests
+    schedules each (stream, clock setting) once."""
+    found = _STREAMS.get(key)
+    if found is None:
+        found = _STREAMS[key] = build()
+        if len(_STREAMS) > STREAM_CACHE_SIZE:
+            _STREAMS.popitem(last=False)
+    else:
+        _STREAMS.move_to_end(key)
+    return found
 
 
 class LlmRequest(Workload):
-    """One request: prefill of `prompt_tokens`, then `decode_tokens` generated one at a time."""
+    """One request: prefill of `prompt_tokens`, then `decode_tokens` generated one at a time. The runtime
+    is the phone's (physics.llm_runtime) unless `runtime` names one."""
 
-    def __init__(self, model: LlmModel, prompt_tokens: int, decode_tokens: int, cpu: int | None = None):
+    def __init__(
+        self,
+        model: LlmModel,
+        prompt_tokens: int,
+        decode_tokens: int,
+        cpu: int | None = None,
+        runtime: str | None = None,
+    ):
         if prompt_tokens < 1:
             raise WorkloadError(f"prompt must be at least 1 token, got {prompt_tokens}")
         if decode_tokens < 0:
@@ -125,27 +293,52 @@ class LlmRequest(Workload):
                 f"{model.name}: {prompt_tokens} + {decode_tokens} tokens exceed its context of {model.context}"
             )
         self.model, self.prompt_tokens, self.decode_tokens = model, prompt_tokens, decode_tokens
+        self.runtime = runtime_named(runtime) if runtime is not None else None
+        self._fingerprint = 0
         self._streams: dict[tuple, KernelStream] = {}
         super().__init__(name=f"llm:{model.name}", segments=self._segments(), cpu=cpu)
 
-    def _stream(self, key: tuple) -> KernelStream:
+    def prepare(self, physics, fingerprint: int = 0) -> None:
+        if self.runtime is None:
+            self.runtime = runtime_named(physics.llm_runtime, "physics.llm_runtime")
+        self._fingerprint = fingerprint
+
+    def stream(self, key: tuple) -> KernelStream:
+        """The request's unit of work `key`: ("layer", tokens, past), ("head",) or ("graph", tokens, past)."""
         found = self._streams.get(key)
         if found is None:
-            found = self._streams[key] = (
-                head_stream(self.model) if key[0] == "head" else layer_stream(self.model, *key[1:])
-            )
+            rt = self.runtime or RUNTIMES[DEFAULT_RUNTIME]
+            kind, rest = key[0], key[1:]
+
+            def build() -> KernelStream:
+                if kind == "head":
+                    return head_stream(self.model, rt)
+                if kind == "graph":
+                    return graph_stream(self.model, *rest, rt)
+                return layer_stream(self.model, *rest, rt)
+
+            found = self._streams[key] = _cached_stream((self.model, rt.name, key, self._fingerprint), build)
         return found
 
     def _segments(self) -> Iterator[Segment]:
         layers = self.model.layers
+        graph = (self.runtime or RUNTIMES[DEFAULT_RUNTIME]).gpu_graph
         done = 0
         while done < self.prompt_tokens:
             batch = min(BATCH_TOKENS, self.prompt_tokens - done)
-            yield Segment(self._stream(("layer", batch, done)), layers, "prefill")
+            last = done + batch >= self.prompt_tokens
+            if graph:
+                yield Segment(self.stream(("graph", batch, done)), 1, "prefill", mark="token" if last else "")
+            else:
+                yield Segment(self.stream(("layer", batch, done)), layers, "prefill")
             done += batch
-        yield Segment(self._stream(("head",)), 1, "prefill", mark="token")
+        if not graph:
+            yield Segment(self.stream(("head",)), 1, "prefill", mark="token")
         for i in range(self.decode_tokens):
             past = self.prompt_tokens + i
             bucket = (past // CONTEXT_BUCKET) * CONTEXT_BUCKET + CONTEXT_BUCKET // 2
-            yield Segment(self._stream(("layer", 1, bucket)), layers, "decode")
-            yield Segment(self._stream(("head",)), 1, "decode", mark="token")
+            if graph:
+                yield Segment(self.stream(("graph", 1, bucket)), 1, "decode", mark="token")
+            else:
+                yield Segment(self.stream(("layer", 1, bucket)), layers, "decode")
+                yield Segment(self.stream(("head",)), 1, "decode", mark="token")

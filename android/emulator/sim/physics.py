@@ -14,59 +14,94 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
+from android.emulator.ranges import Interval, field_range
 from android.emulator.sim.activity import EVENT_FIELDS
 
 
 @dataclass(frozen=True)
 class ClusterPhysics:
-    ipc_relative: float  # work per cycle relative to the biggest core (workloads count big-core cycles)
-    leakage_w: float  # whole-cluster leakage at its top OPP voltage and the reference temperature
-    idle_w: float  # powered-idle floor of the cluster (WFI, L2 retention)
+    # work per cycle relative to the biggest core (workloads count big-core cycles)
+    ipc_relative: float = field(metadata={"range": "(0, 4]"})
+    # whole-cluster leakage at its top OPP voltage and the reference temperature
+    leakage_w: float = field(metadata={"range": "[0, 20]"})
+    idle_w: float = field(metadata={"range": "[0, 10]"})  # powered-idle floor of the cluster (WFI, L2 retention)
 
 
 @dataclass(frozen=True)
 class GpuPhysics:
-    alu_ops_per_cycle: float  # whole GPU, FP32 ops (an FMA counts 2 in alu_ops, lanes issue one op)
-    sfu_ops_per_cycle: float
-    load_store_bytes_per_cycle: float
-    texture_fetches_per_cycle: float
-    l2_bytes_per_cycle: float
-    launch_latency_s: float  # job setup on the GPU before the first instruction
-    event_energy_pj: dict[str, float]  # energy per event at 1 V, keys = activity.EVENT_FIELDS
-    clock_capacitance_nf: float  # clock tree and control switched per active cycle: P = C V^2 f
-    idle_clock_fraction: float  # share of the clock power while powered but idle
-    leakage_w: float  # at the top OPP voltage and the reference temperature
-    idle_w: float  # always-on part of the GPU rail (power domain, L2 retention)
+    alu_ops_per_cycle: float = field(metadata={"range": "(0, 1e6]"})  # whole GPU, FP32 ops (FMA = 2, lanes issue one)
+    sfu_ops_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
+    load_store_bytes_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
+    texture_fetches_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
+    l2_bytes_per_cycle: float = field(metadata={"range": "(0, 1e6]"})
+    launch_latency_s: float = field(metadata={"range": "[0, 0.1]"})  # job setup on the GPU before the first instruction
+    # energy per event at 1 V, keys = activity.EVENT_FIELDS
+    event_energy_pj: dict[str, float] = field(metadata={"range": "[0, 1e9]"})
+    # clock tree and control switched per active cycle: P = C V^2 f
+    clock_capacitance_nf: float = field(metadata={"range": "[0, 1000]"})
+    idle_clock_fraction: float = field(metadata={"range": "[0, 1]"})  # share of the clock power while powered but idle
+    leakage_w: float = field(metadata={"range": "[0, 50]"})  # at the top OPP voltage and the reference temperature
+    idle_w: float = field(metadata={"range": "[0, 20]"})  # always-on part of the GPU rail (power domain, L2 retention)
+    # share of the shorter of a kernel's compute and DRAM times hidden under the longer one
+    memory_overlap: float = field(default=0.0, metadata={"range": "[0, 1]"})
+    # from a job's submission to its start when the GPU has nothing queued (firmware scheduling, doorbell,
+    # power-up of idle shader cores); neither the GPU nor the CPU thread is busy meanwhile
+    dispatch_latency_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
 
 
 @dataclass(frozen=True)
 class MemoryPhysics:
-    bytes_per_hz: float  # peak DRAM bytes per memory-clock Hz (bandwidth per MHz / 1e6)
-    gpu_efficiency: float  # share of the peak that GPU streams reach
-    cpu_efficiency: float  # share of the peak one CPU thread reaches
-    clock_capacitance_nf: float  # controller, PHY and DRAM clocking: P = C V^2 f, always on
-    energy_per_byte_pj: float  # DRAM array and I/O energy per byte moved
-    leakage_w: float
-    idle_w: float
-    app_usable_fraction: float  # share of RAM one app can keep resident before the low-memory killer
+    # peak DRAM bytes per memory-clock Hz (bandwidth per MHz / 1e6)
+    bytes_per_hz: float = field(metadata={"range": "(0, 1000]"})
+    gpu_efficiency: float = field(metadata={"range": "(0, 1]"})  # share of the peak that GPU streams reach
+    cpu_efficiency: float = field(metadata={"range": "(0, 1]"})  # share of the peak one CPU thread reaches
+    # controller, PHY and DRAM clocking: P = C V^2 f, always on
+    clock_capacitance_nf: float = field(metadata={"range": "[0, 1000]"})
+    energy_per_byte_pj: float = field(metadata={"range": "[0, 1e4]"})  # DRAM array and I/O energy per byte moved
+    leakage_w: float = field(metadata={"range": "[0, 20]"})
+    idle_w: float = field(metadata={"range": "[0, 20]"})
+    # share of RAM one app can keep resident before the low-memory killer
+    app_usable_fraction: float = field(metadata={"range": "(0, 1]"})
 
 
 @dataclass(frozen=True)
 class DriverPhysics:
     """What the CPU pays to feed the GPU (user-space driver and kernel)."""
 
-    submit_cycles: float  # prepare and enqueue one kernel (big-core cycles)
-    sync_cycles: float  # finish a wait: completion handling, read-back, cache maintenance
-    sync_latency_s: float  # interrupt to thread running again (not frequency dependent)
-    spin_s: float  # the driver polls this long before the waiting thread sleeps
-    spin_activity: float  # switching activity of a polling core relative to real work
+    submit_cycles: float = field(metadata={"range": "[0, 1e9]"})  # prepare and enqueue one kernel (big-core cycles)
+    # finish a wait: completion handling, read-back, cache maintenance
+    sync_cycles: float = field(metadata={"range": "[0, 1e9]"})
+    # interrupt to thread running again (not frequency dependent)
+    sync_latency_s: float = field(metadata={"range": "[0, 1]"})
+    spin_s: float = field(metadata={"range": "[0, 1]"})  # the driver polls this long before the waiting thread sleeps
+    # switching activity of a polling core relative to real work
+    spin_activity: float = field(metadata={"range": "[0, 1]"})
+
+
+@dataclass(frozen=True)
+class SchedPhysics:
+    """The scheduler as the CPU governors see it: PELT's half-life and the inference thread's task group."""
+
+    pelt_half_life_s: float = field(default=0.032, metadata={"range": "(0, 1]"})  # 8 ms with pelt_multiplier 4
+    uclamp_min: int = field(default=0, metadata={"range": "[0, 1024]"})  # the foreground group's uclamp.min
+
+
+@dataclass(frozen=True)
+class BackgroundPhysics:
+    """System tasks that wake on their own (daemons, binder, sensors): a Poisson stream of short CPU bursts,
+    placed on each cluster with the shares in `policy_share` (the rest on the first cluster)."""
+
+    rate_hz: float = field(default=0.0, metadata={"range": "[0, 10000]"})  # bursts per second, whole phone
+    mean_burst_s: float = field(default=0.001, metadata={"range": "(0, 1]"})  # exponential burst length
+    policy_share: dict[str, float] = field(default_factory=dict, metadata={"range": "[0, 1]"})
+    mem_bytes_per_s: float = field(default=0.0, metadata={"range": "[0, 1e11]"})  # DRAM traffic while running
 
 
 @dataclass(frozen=True)
 class LeakagePhysics:
-    ref_temp_c: float
-    temp_doubling_c: float  # leakage doubles every this many degrees
-    volt_exponent: float  # leakage ~ (V / V_top) ** volt_exponent
+    ref_temp_c: float = field(metadata={"range": "[-40, 150]"})
+    temp_doubling_c: float = field(metadata={"range": "[1, 200]"})  # leakage doubles every this many degrees
+    volt_exponent: float = field(metadata={"range": "[0, 10]"})  # leakage ~ (V / V_top) ** volt_exponent
 
 
 @dataclass(frozen=True)
@@ -158,28 +193,33 @@ class GpuVariation:
 
 @dataclass(frozen=True)
 class PowerPhysics:
-    static_w: dict[str, float]  # components with a steady draw: soc, tpu, modem, display, ...
-    unmetered_w: float  # board draw on no ODPM rail (PMIC losses, sensors, ...)
-    rail_share: dict[str, float] = field(default_factory=dict)  # rail -> share of its component
+    # components with a steady draw: soc, tpu, modem, display, ...
+    static_w: dict[str, float] = field(metadata={"range": "[0, 50]"})
+    unmetered_w: float = field(metadata={"range": "[0, 50]"})  # board draw on no ODPM rail (PMIC losses, sensors, ...)
+    # rail -> share of its component
+    rail_share: dict[str, float] = field(default_factory=dict, metadata={"range": "[0, 1]"})
 
 
 @dataclass(frozen=True)
 class SensorPhysics:
-    battery_update_s: float  # fuel gauge refresh period of current_now / voltage_now
-    battery_current_lsb_a: float
-    battery_voltage_lsb_v: float
-    battery_resistance_ohm: float
-    monitor_rate_hz: float  # external power monitor (Monsoon: 5 kHz)
-    monitor_voltage_v: float
-    monitor_current_noise_a: float
+    # fuel gauge refresh period of current_now / voltage_now
+    battery_update_s: float = field(metadata={"range": "[0.01, 3600]"})
+    battery_current_lsb_a: float = field(metadata={"range": "(0, 1]"})
+    battery_voltage_lsb_v: float = field(metadata={"range": "(0, 1]"})
+    battery_resistance_ohm: float = field(metadata={"range": "[0, 10]"})
+    monitor_rate_hz: float = field(metadata={"range": "[1, 1e5]"})  # external power monitor (Monsoon: 5 kHz)
+    monitor_voltage_v: float = field(metadata={"range": "(0, 50]"})
+    monitor_current_noise_a: float = field(metadata={"range": "[0, 10]"})
     # ODPM: power of each 500 Hz sample is an ADC code of this many watts (gs201 bucks: 0.0183 mW per LSB)
     odpm_power_lsb_w: float = field(default=1.83e-5, metadata={"range": "[0, 0.1]"})
 
 
 @dataclass(frozen=True)
 class Physics:
-    tick_s: float  # simulation step; governors evaluate on multiples of their own periods
-    kernel_jitter: float  # relative standard deviation of a work unit's duration
+    # simulation step; governors evaluate on multiples of their own periods
+    tick_s: float = field(metadata={"range": "[0.0005, 0.1]"})
+    # relative standard deviation of a work unit's duration
+    kernel_jitter: float = field(metadata={"range": "[0, 0.5]"})
     cpu: dict[str, ClusterPhysics]  # by policy
     gpu: GpuPhysics
     memory: MemoryPhysics
@@ -189,6 +229,11 @@ class Physics:
     power: PowerPhysics
     sensors: SensorPhysics
     gpu_variation: GpuVariation
+    sched: SchedPhysics = field(default_factory=SchedPhysics)
+    background: BackgroundPhysics = field(default_factory=BackgroundPhysics)
+    # relative standard deviation of one request's speed (where its buffers land in DRAM and the SLC)
+    request_jitter: float = field(default=0.0, metadata={"range": "[0, 0.5]"})
+    llm_runtime: str = "clblast"  # the llama.cpp GPU backend this phone runs (android.emulator.sim.llm.RUNTIMES)
     governors: dict[str, Any] = field(default_factory=dict)  # kernel name -> that governor's Tunables
 
 
@@ -245,11 +290,15 @@ def parse_physics(reader, profile) -> Physics:
 
 
 def _build(cls, reader, skip: tuple[str, ...] = ()):
+    """A record from its dataclass annotations; every numeric value is checked against the field's range
+    metadata (android.emulator.ranges), so the validator knows no field by name."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)} | {"notes"}
     for key in reader.data:
         if key not in known:
-            reader.fail(str(key), f"is not a field of {cls.__name__} (fields: {', '.join(sorted(known - {'notes'}))})")
+            reader.fail(
+                str(key)[:80], f"is not a field of {cls.__name__} (fields: {', '.join(sorted(known - {'notes'}))})"
+            )
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in skip:
@@ -258,57 +307,72 @@ def _build(cls, reader, skip: tuple[str, ...] = ()):
             if f.default is MISSING and f.default_factory is MISSING:
                 reader.fail(f.name, "is missing")
             continue
-        kwargs[f.name] = _value(hints[f.name], reader, f.name)
+        kwargs[f.name] = _value(hints[f.name], reader, f.name, field_range(f))
     return cls(**kwargs)
 
 
-def _value(kind, reader, key: str):
+def _value(kind, reader, key: str, valid: Interval):
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if is_dataclass(kind):
         return _build(kind, reader.sub(key))
-    if kind is float:
-        value = float(reader.get(key, (int, float)))
-        if value < 0:
-            reader.fail(key, f"must be >= 0, got {value}")
-        return value
-    if kind is int:
-        return reader.get(key, int)
-    if kind is bool:
-        value = reader.data[key]
-        if not isinstance(value, bool):
-            reader.fail(key, f"must be true or false, got {value!r}")
-        return value
-    if kind is str:
-        return reader.get(key, str)
+    if kind in (float, int, bool, str):
+        return _scalar(kind, reader.data[key], reader, key, valid)
     if origin is tuple:
         items = reader.get(key, list)
         inner = args[0]
         if is_dataclass(inner):
             return tuple(_build(inner, sub) for sub in reader.items(key))
-        return tuple(_scalar(inner, v, reader, f"{key}[{i}]") for i, v in enumerate(items))
+        return tuple(_scalar(inner, v, reader, f"{key}[{i}]", valid) for i, v in enumerate(items))
     if origin is dict:
         raw = reader.get(key, dict)
         inner = args[1]
         if is_dataclass(inner):
             sub = reader.sub(key)
             return {str(k): _build(inner, sub.sub(str(k))) for k in raw}
-        return {str(k): _scalar(inner, v, reader, f"{key}.{k}") for k, v in raw.items()}
+        return {str(k): _scalar(inner, v, reader, f"{key}.{str(k)[:40]}", valid) for k, v in raw.items()}
     if origin in (types.UnionType, typing.Union):
-        return reader.get(key, tuple(a for a in args if a is not type(None)))
+        value = reader.get(key, tuple(a for a in args if a is not type(None)))
+        if isinstance(value, (int, float)):
+            _check_range(value, reader, key, valid)
+        return value
     raise TypeError(f"unsupported physics field type {kind!r}")
 
 
-def _scalar(kind, value, reader, key: str):
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            reader.fail(key, f"must be a number, got {value!r}")
-        return float(value)
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            reader.fail(key, f"must be an integer, got {value!r}")
+def _scalar(kind, value, reader, key: str, valid: Interval):
+    if kind is bool:
+        if not isinstance(value, bool):
+            reader.fail(key, f"must be true or false, got {_shown(value)}")
         return value
     if kind is str:
         if not isinstance(value, str):
-            reader.fail(key, f"must be a string, got {value!r}")
+            reader.fail(key, f"must be a string, got {_shown(value)}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            reader.fail(key, f"must be a number, got {_shown(value)}")
+        _check_range(value, reader, key, valid)
+        try:
+            return float(value)
+        except OverflowError:
+            reader.fail(key, f"is too large to be a number, got {_shown(value)}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            reader.fail(key, f"must be an integer, got {_shown(value)}")
+        _check_range(value, reader, key, valid)
         return value
     raise TypeError(f"unsupported physics list type {kind!r}")
+
+
+def _check_range(value: int | float, reader, key: str, valid: Interval) -> None:
+    """Within the field's declared range (NaN never, infinity only if the range says `inf]`)."""
+    try:
+        inside = value in valid
+    except OverflowError:
+        inside = False
+    if not inside:
+        reader.fail(key, f"must be in {valid}, got {_shown(value)}")
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

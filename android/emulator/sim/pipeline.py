@@ -4,13 +4,18 @@ A unit (one transformer layer, one LLM head step, one CNN inference) is a list o
 submission order. For each kernel the CPU pays a submission cost; it may run ahead of the GPU by at
 most `queue_depth` outstanding jobs (Mali holds 2), after which it blocks. Kernels marked `sync_after`
 make the CPU wait for the result (polling briefly, then sleeping and paying a wake-up latency) before
-it does the host work that needs it. A unit always ends on a sync, so consecutive units do not overlap
+it does the host work that needs it. A job submitted to an idle GPU starts after the dispatch latency
+(firmware scheduling); one queued behind another starts as soon as the GPU is free, so queueing hides it. A unit always ends on a sync, so consecutive units do not overlap
 and a unit's timing depends only on the clocks.
 
-A kernel's GPU time is its core cycles (the busiest of its issue ports - ALU, special functions,
-load/store, texture, L2 - over the share of peak it reaches) at the GPU clock, plus its DRAM bytes at
-the memory clock's bandwidth, plus the job launch latency. The CPU's costs are big-core cycles at the
-CPU clock plus host memory traffic at the CPU's share of DRAM bandwidth.
+A kernel's GPU time combines its compute time - core cycles (the busiest of its issue ports: ALU,
+special functions, load/store, texture, L2, over the share of peak it reaches) at the GPU clock - and its
+DRAM time - bytes at the memory clock's bandwidth - with partial overlap, as warps computing on some data
+hide the fetches of others: max(compute, dram) + (1 - memory_overlap) * min(compute, dram), plus the job
+launch latency. So a kernel is compute-bound or memory-bound depending on both clocks, with a smooth knee
+between. The CPU's costs are big-core cycles at the CPU clock plus host memory traffic at the CPU's share
+of DRAM bandwidth. The schedule also records when the CPU thread is on a core (working or polling) and
+when it sleeps, as fractions of the unit, which is what the scheduler sees.
 
 Timings are cached per clock triple; the per-kernel recurrence is a short Python loop run once per
 distinct setting, never per simulated step.
@@ -18,7 +23,9 @@ distinct setting, never per simulated step.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -26,14 +33,47 @@ from android.emulator.sim.activity import EVENT_FIELDS
 from android.emulator.sim.physics import DriverPhysics, GpuPhysics, MemoryPhysics
 
 EV = {name: i for i, name in enumerate(EVENT_FIELDS)}
+TIMING_CACHE_SIZE = 512  # clock settings remembered per stream
 
 
 @dataclass(frozen=True)
 class UnitTiming:
+    """How one unit runs at one clock setting, and when within it each thing happens.
+
+    `kernels` are the GPU jobs' (start, end, DRAM bytes) and `on` the intervals with the CPU thread on a
+    core, in seconds from the unit's start. From them, `xs` are breakpoints through the unit (fractions of
+    its duration, 0..1) and `gpu`, `dram` and `on_share` the cumulative shares, at each breakpoint, of the
+    unit's GPU busy time, GPU DRAM bytes and the thread's time on a core, each linear between
+    breakpoints (computed on first use). A step that covers part of a unit takes exactly the share of work
+    that falls inside it."""
+
     duration_s: float
     cpu_run_s: float  # the feeding thread on a core (real work, big-core cycles at its clock)
     spin_s: float  # polling while waiting
     gpu_busy_s: float
+    kernels: tuple[tuple[float, float, float], ...] = ()
+    on: tuple[tuple[float, float], ...] = ()
+
+    @cached_property
+    def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        return _profile(self.duration_s, self.kernels, self.on)
+
+    def at(self, x: float) -> tuple[float, float, float]:
+        """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1)."""
+        xs, g, d, o = self.profile
+        i = bisect_right(xs, x) - 1
+        if i >= len(xs) - 1:
+            return 1.0, 1.0, 1.0
+        if i < 0:
+            return 0.0, 0.0, 0.0
+        f = (x - xs[i]) / (xs[i + 1] - xs[i])
+        return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o[i] + f * (o[i + 1] - o[i])
+
+    def running_at(self, x: float) -> bool:
+        """Is the thread on a core at position x (0..1) through the unit?"""
+        xs, _, _, o = self.profile
+        i = min(max(bisect_right(xs, x) - 1, 0), len(xs) - 2)
+        return o[i + 1] > o[i]
 
 
 @dataclass
@@ -49,6 +89,7 @@ class KernelStream:
     lead_host_cycles: float = 0.0  # CPU work before the first submission
     lead_host_bytes: float = 0.0
     _cache: dict = field(default_factory=dict, repr=False)
+    bound_to: object = field(default=None, repr=False)  # the physics key of the last bind
 
     def __post_init__(self) -> None:
         n = len(self.events)
@@ -62,8 +103,14 @@ class KernelStream:
         )
         self.cpu_dram_bytes = float(self.host_bytes.sum() + self.lead_host_bytes)
 
-    def bind(self, gpu: GpuPhysics, memory: MemoryPhysics, driver: DriverPhysics, queue_depth: int) -> KernelStream:
-        """Precompute the clock-independent parts for one phone."""
+    def bind(
+        self, gpu: GpuPhysics, memory: MemoryPhysics, driver: DriverPhysics, queue_depth: int, key: object = None
+    ) -> KernelStream:
+        """Precompute the clock-independent parts for one phone's physics (`key` names them: a stream
+        bound to the same key again keeps its cached timings)."""
+        if key is not None and self.bound_to == key:
+            return self
+        self.bound_to = key
         ev = self.events
         ports = np.column_stack(
             [
@@ -91,6 +138,8 @@ class KernelStream:
         key = (cpu_hz, gpu_hz, mem_hz)
         found = self._cache.get(key)
         if found is None:
+            if len(self._cache) >= TIMING_CACHE_SIZE:  # keep memory bounded in long sweeps
+                del self._cache[next(iter(self._cache))]
             found = self._cache[key] = self._schedule(cpu_hz, gpu_hz, mem_hz)
         return found
 
@@ -98,31 +147,89 @@ class KernelStream:
         gpu, memory, driver = self._gpu, self._memory, self._driver
         gpu_bw = memory.bytes_per_hz * mem_hz * memory.gpu_efficiency
         cpu_bw = memory.bytes_per_hz * mem_hz * memory.cpu_efficiency
-        g = (self._core_cycles / gpu_hz + self._dram / gpu_bw + gpu.launch_latency_s).tolist()
+        compute = self._core_cycles / gpu_hz
+        dram = self._dram / gpu_bw
+        g = (
+            np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
+        ).tolist()
         s = (self._submit / cpu_hz).tolist()
         h = (self._host / cpu_hz + self.host_bytes / cpu_bw).tolist()
         sync = self.sync_after.tolist()
         spin_limit, wake = driver.spin_s, driver.sync_latency_s
+        dispatch = gpu.dispatch_latency_s
         queue = self._queue
         cpu = self.lead_host_cycles / cpu_hz + self.lead_host_bytes / cpu_bw
         run = cpu + sum(s) + sum(h)
+        on: list[list[float]] = [[0.0, cpu]]  # intervals with the thread on a core
+
+        def wait_for(t_done: float, now: float) -> tuple[float, float]:
+            """Poll for up to spin_limit, then sleep and pay the wake-up latency. Returns (now, spun)."""
+            waited = t_done - now
+            if waited <= spin_limit:
+                on[-1][1] = t_done
+                return t_done, waited
+            on[-1][1] = now + spin_limit
+            resume = t_done + wake
+            on.append([resume, resume])
+            return resume, spin_limit
+
         gpu_free = 0.0
         spin = 0.0
         ends: list[float] = []
         for i in range(len(g)):
             cpu += s[i]
+            on[-1][1] = cpu
             if i >= queue and ends[i - queue] > cpu:  # no free slot: wait for the oldest job
-                wait = ends[i - queue] - cpu
-                spin += min(wait, spin_limit)
-                cpu = ends[i - queue] + (wake if wait > spin_limit else 0.0)
-            gpu_free = (cpu if cpu > gpu_free else gpu_free) + g[i]
+                cpu, spun = wait_for(ends[i - queue], cpu)
+                spin += spun
+            ready = cpu + dispatch
+            gpu_free = (ready if ready > gpu_free else gpu_free) + g[i]
             ends.append(gpu_free)
             if sync[i] and gpu_free > cpu:
-                wait = gpu_free - cpu
-                spin += min(wait, spin_limit)
-                cpu = gpu_free + (wake if wait > spin_limit else 0.0)
+                cpu, spun = wait_for(gpu_free, cpu)
+                spin += spun
             cpu += h[i]
-        return UnitTiming(duration_s=max(cpu, gpu_free), cpu_run_s=run, spin_s=spin, gpu_busy_s=float(sum(g)))
+            on[-1][1] = cpu
+        duration = max(cpu, gpu_free)
+        return UnitTiming(
+            duration_s=duration,
+            cpu_run_s=run,
+            spin_s=spin,
+            gpu_busy_s=float(sum(g)),
+            kernels=tuple(zip([e - gi for e, gi in zip(ends, g)], ends, self._dram.tolist())),
+            on=tuple((a, b) for a, b in on),
+        )
+
+
+def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
+    """Breakpoints and cumulative GPU busy, DRAM byte and on-core shares from the GPU jobs' (start, end,
+    bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start."""
+    k = np.array(kernels, dtype=float).reshape(-1, 3)
+    c = np.array(on, dtype=float).reshape(-1, 2)
+    points = np.unique(np.clip(np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()]), 0.0, duration))
+    points = points[np.r_[True, np.diff(points) > duration * 1e-12]]
+    points[-1] = duration
+    widths = k[:, 1] - k[:, 0]
+    rates = np.divide(k[:, 2], widths, out=np.zeros_like(widths), where=widths > 0)
+    gpu = _cumulative(points, k[:, 0], k[:, 1], np.ones_like(widths))
+    dram = _cumulative(points, k[:, 0], k[:, 1], rates)
+    cpu_on = _cumulative(points, c[:, 0], c[:, 1], np.ones(len(c)))
+    return (
+        tuple((points / duration).tolist()),
+        tuple((gpu / (gpu[-1] or 1.0)).tolist()),
+        tuple((dram / (dram[-1] or 1.0)).tolist()),
+        tuple((cpu_on / (cpu_on[-1] or 1.0)).tolist()),
+    )
+
+
+def _cumulative(points: np.ndarray, starts: np.ndarray, ends: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """The integral up to each point of a function equal to rates[i] on [starts[i], ends[i]) and zero
+    elsewhere (intervals sorted and disjoint)."""
+    full = np.concatenate([[0.0], np.cumsum(rates * (ends - starts))])
+    done = np.searchsorted(ends, points, side="right")  # intervals wholly before each point
+    inside = np.minimum(done, len(starts) - 1)
+    partial = np.where((done < len(starts)) & (starts[inside] < points), (points - starts[inside]) * rates[inside], 0.0)
+    return full[done] + partial
 
 
 def stream_from_rows(

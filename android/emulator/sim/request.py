@@ -21,6 +21,7 @@ from android.emulator.sim.llm import LlmRequest
 from android.emulator.sim.llm_models import LlmModel, check_fits, load_model
 from android.emulator.sim.workload import Workload
 from android.errors import WorkloadError
+from android.knobs import RestoreError
 
 DEFAULT_IDLE_BEFORE_S = 1.0  # the phone idles first, as between requests, so governors start settled
 DEFAULT_CHUNK_S = 0.5
@@ -36,7 +37,7 @@ class PhaseStats:
     component_power_w: dict[str, float]  # per simulated component (policyN, gpu, mem, soc, ...)
     mean_freq_hz: dict[str, float]  # time-weighted, per knob
     gpu_util: float  # GPU busy share
-    cpu_util: dict[str, float]  # per policy: core-seconds of work per second (1.0 = one core busy)
+    cpu_util: dict[str, float]  # per policy: busy core-seconds (working or polling) per second (1.0 = one core)
     time_in_lower_half: dict[str, float]  # per knob: share of time in the lower half of its table
 
 
@@ -102,8 +103,12 @@ class _Accumulator:
                 s["freq"][knob] = s["freq"].get(knob, 0.0) + float((freq[mask] * dt).sum())
                 lower = freq[mask] <= table[(len(table) - 1) // 2]
                 s["low"][knob] = s["low"].get(knob, 0.0) + float(dt[lower].sum())
+            spin = block.cpu_spin_s or {}
             for policy in self.policies:
-                s["run"][policy] += float(block.cpu_run_s[policy][mask].sum())
+                busy = block.cpu_run_s[policy][mask].sum()
+                if policy in spin:
+                    busy += spin[policy][mask].sum()
+                s["run"][policy] += float(busy)
 
     def phase_stats(self, phase: str) -> PhaseStats:
         s = self.sums[phase]
@@ -133,8 +138,9 @@ class _Accumulator:
 
 
 def apply_pins(phone, pins_hz: dict[str, int]) -> Callable[[], None]:
-    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there. The
-    pins hold until that function is called, whether or not the caller keeps it."""
+    """Pin knobs through sysfs (android.knobs.pinned); returns a function that restores what was there
+    (every knob, even under a thermal cap; RestoreError lists the ones that failed). The pins hold until
+    that function is called, whether or not the caller keeps it."""
     if not pins_hz:
         return lambda: None
     from android.knobs import KnobController, pinned
@@ -164,6 +170,7 @@ def run_workload(
     pins_hz = dict(pins_hz or {})
     restore = apply_pins(phone, pins_hz)
     accumulator = _Accumulator(phone.knobs, phone.sim.rail_names, phone.sim.policies)
+    finished = False
     try:
         if idle_before_s > 0:
             phone.advance(idle_before_s)
@@ -185,15 +192,22 @@ def run_workload(
         finally:
             for observer in watching:
                 phone.sim.observers.remove(observer)
+        finished = True
     finally:
-        restore()
+        try:
+            restore()  # every knob, even when one fails (android.knobs.pinned)
+        except RestoreError as exc:
+            if finished:  # the run is complete: its measurements travel with the error, nothing is lost
+                exc.measured = (accumulator, workload)
+            raise
     return accumulator, workload
 
 
 def run_llm_request(
     phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
 ) -> RequestResult:
-    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase."""
+    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase. `runtime`
+    (keyword) names a llama.cpp backend (android.emulator.sim.llm.RUNTIMES) other than the phone's."""
     if isinstance(model, (str, Path)):
         model = load_model(model)
     physics = phone.profile.physics
@@ -204,7 +218,9 @@ def run_llm_request(
         physics.memory.app_usable_fraction,
         phone.profile.name,
     )
-    request = LlmRequest(model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None))
+    request = LlmRequest(
+        model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None), runtime=kwargs.pop("runtime", None)
+    )
     acc, request = run_workload(phone, request, pins, **kwargs)
     tokens = [t for t, m in request.marks if m == "token"]
     t0 = request.started_s

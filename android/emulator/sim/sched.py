@@ -2,33 +2,39 @@
 
 Utilisation is frequency-invariant and kept as a fraction of the CPU's own capacity at its top
 frequency: a thread running half the time at half the top clock contributes 0.25. It follows the
-running share with PELT's geometric average (32 ms half-life), so it decays while a thread waits on
-the GPU."""
+running share with PELT's geometric average (a 32 ms half-life, 8 ms on kernels booted with
+pelt_multiplier=4), so it ramps while a thread runs and decays while it waits on the GPU. Decay is
+applied lazily (a CPU's value is brought forward when it runs or is read), so idle CPUs cost nothing."""
 
 from __future__ import annotations
 
-PELT_HALF_LIFE_S = 0.032
+import math
 
 
 class LoadTracker:
-    def __init__(self, n_cpus: int):
-        self.util = [0.0] * n_cpus
-        self._active: set[int] = set()  # CPUs whose utilisation has not decayed to nothing
-        self._decay_cache: dict[float, float] = {}
+    def __init__(self, n_cpus: int, half_life_s: float = 0.032):
+        self.half_life_s = half_life_s
+        self._rate = math.log(2.0) / half_life_s
+        self.values = [0.0] * n_cpus  # util at time _at[cpu] (an upper bound of it at any later time)
+        self._at = [0.0] * n_cpus
+        self._grow: dict[float, float] = {}  # step length -> 1 - decay
 
-    def update(self, dt_s: float, invariant_run: dict[int, float]) -> None:
-        """`invariant_run[cpu]`: share of dt_s the CPU ran, times cur_freq / max_freq."""
-        decay = self._decay_cache.get(dt_s)
-        if decay is None:
-            decay = self._decay_cache[dt_s] = 0.5 ** (dt_s / PELT_HALF_LIFE_S)
-            if len(self._decay_cache) > 64:
-                self._decay_cache.clear()
-        util = self.util
-        for cpu in self._active:
-            util[cpu] *= decay
-        for cpu, run in invariant_run.items():
-            util[cpu] += (1.0 - decay) * run
-            self._active.add(cpu)
-        for cpu in [c for c in self._active if util[c] < 1e-9]:
-            util[cpu] = 0.0
-            self._active.discard(cpu)
+    def add(self, cpu: int, end_s: float, dt_s: float, run: float) -> float:
+        """The CPU ran `run` (share of the step, times cur_freq / max_freq) in the step ending at end_s.
+        Returns its utilisation at end_s."""
+        grow = self._grow.get(dt_s)
+        if grow is None:
+            grow = self._grow[dt_s] = 1.0 - math.exp(-self._rate * dt_s)
+            if len(self._grow) > 64:
+                self._grow.clear()
+        value = self.values[cpu]
+        if value:
+            value *= math.exp(-self._rate * (end_s - self._at[cpu]))
+        value += grow * run
+        self.values[cpu] = value
+        self._at[cpu] = end_s
+        return value
+
+    def util(self, cpu: int, now_s: float) -> float:
+        value = self.values[cpu]
+        return value * math.exp(-self._rate * (now_s - self._at[cpu])) if value else 0.0

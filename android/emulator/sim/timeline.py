@@ -43,7 +43,7 @@ class Timeline:
     freq_hz: dict[str, np.ndarray]  # knob -> mean clock
     table_hz: dict[str, np.ndarray]  # knob -> its frequency table (ascending)
     gpu_util: np.ndarray  # GPU busy share
-    cpu_util: dict[str, np.ndarray]  # policy -> core-seconds of work per second (1.0 = one core busy)
+    cpu_util: dict[str, np.ndarray]  # policy -> busy core-seconds (working or polling) per second
     power_w: dict[str, np.ndarray]  # simulated component -> mean watts
     total_w: np.ndarray  # whole phone
     phase_s: dict[str, np.ndarray]  # phase -> seconds of that phase in each bin
@@ -142,7 +142,10 @@ class TimelineRecorder:
         }
         values.update({f"freq:{k}": v[active] * dt for k, v in block.freq_hz.items()})
         values.update({f"power:{k}": v[active] * dt for k, v in block.power_w.items()})
-        values.update({f"run:{k}": v[active] for k, v in block.cpu_run_s.items()})
+        spin = block.cpu_spin_s or {}
+        values.update(
+            {f"run:{k}": v[active] + (spin[k][active] if k in spin else 0.0) for k, v in block.cpu_run_s.items()}
+        )
         values.update({f"phase:{p}": np.where(phase == p, dt, 0.0) for p in set(phase.tolist())})
         self._add(begin, end, values)
 
@@ -158,20 +161,24 @@ class TimelineRecorder:
                 self.phases.append(PhaseSpan(str(phase[i]), float(begin[i]), float(end[j])))
 
     def _add(self, begin: np.ndarray, end: np.ndarray, values: dict[str, np.ndarray]) -> None:
-        """Sum per-step quantities into bins; a step across a bin edge is split in proportion to time."""
+        """Sum per-step quantities into bins; a step (or a row of several steps) across bin edges is split
+        in proportion to the time it spends in each bin."""
         first = np.floor(begin / self.bin_s + 1e-9).astype(int)
         last = np.maximum(np.ceil(end / self.bin_s - 1e-9).astype(int) - 1, first)
-        edge = (first + 1) * self.bin_s
-        share_first = np.divide(edge - begin, end - begin, out=np.ones_like(begin), where=last > first)
+        spans = last - first + 1
+        row = np.repeat(np.arange(len(begin)), spans)  # one entry per (row, bin it touches)
+        index = first[row] + np.arange(len(row)) - np.repeat(np.cumsum(spans) - spans, spans)
+        overlap = np.minimum(end[row], (index + 1) * self.bin_s) - np.maximum(begin[row], index * self.bin_s)
+        length = end - begin
+        share = np.divide(overlap, length[row], out=np.ones_like(overlap), where=length[row] > 0)
+        share = np.where(spans[row] > 1, share, 1.0)
         lo, hi = int(first.min()), int(last.max()) + 1
         self._grow(hi)
         for name, v in values.items():
             column = self._sums.get(name)
             if column is None:
                 column = self._sums[name] = np.zeros(self._capacity)
-            column[lo:hi] += np.bincount(first - lo, v * share_first, minlength=hi - lo) + np.bincount(
-                last - lo, v * (1.0 - share_first), minlength=hi - lo
-            )
+            column[lo:hi] += np.bincount(index - lo, v[row] * share, minlength=hi - lo)
         self._n_bins = max(self._n_bins, hi)
 
     def _grow(self, needed: int) -> None:

@@ -4,6 +4,12 @@ The engine calls `step` once per simulation step with the clocks of that step; t
 whole or partial units (a unit's work is spread evenly over its duration) and adds what it did to a
 StepWork. A step stops early at a phase boundary (prefill -> decode) and at the end, so no step mixes
 two phases. Marks on a segment (a token produced) are time-stamped exactly when the segment finishes.
+
+Noise as on a phone: every segment (a token's layers, a token's head) takes a random factor of its
+nominal time (`jitter`, per-kernel-launch variation), and the whole request one more (`request_jitter`:
+where its buffers landed in DRAM and the system cache), both drawn from the phone's seeded generator.
+`running()` tells whether the thread is on a core where the last step ended (from the unit's schedule),
+which is what the scheduler's governors see.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from android.emulator.sim.pipeline import KernelStream
+
+NORMAL_BATCH = 256  # jitter draws taken from the generator at a time
 
 
 @dataclass
@@ -30,12 +38,13 @@ class StepWork:
     __slots__ = ("cpu_run_s", "spin_s", "gpu_busy_s", "gpu_dram_bytes", "cpu_dram_bytes", "cpu_cycles", "units")
 
     def __init__(self) -> None:
+        self.units: list[tuple[KernelStream, float]] = []  # GPU events = sum of units x stream events
         self.reset()
 
     def reset(self) -> None:
         self.cpu_run_s = self.spin_s = self.gpu_busy_s = 0.0
         self.gpu_dram_bytes = self.cpu_dram_bytes = self.cpu_cycles = 0.0
-        self.units: list[tuple[KernelStream, float]] = []  # GPU events = sum of units x stream events
+        self.units.clear()
 
 
 @dataclass
@@ -56,7 +65,12 @@ class Workload:
         self._scale = 1.0
         self._bind = None
         self._rng: np.random.Generator | None = None
+        self._normals: list[float] = []
         self._jitter = 0.0
+        self._speed = 1.0  # the request's own factor on unit durations
+        self._timing = None  # UnitTiming of the unit the last step ended in
+        self._position = 0.0  # and how far through it (0..1)
+        self._at_timing, self._at_position, self._at_values = None, -1.0, (0.0, 0.0, 0.0)  # its profile there
 
     @property
     def done(self) -> bool:
@@ -66,11 +80,28 @@ class Workload:
     def phase(self) -> str:
         return self._segment.phase if self._segment else "idle"
 
-    def start(self, now_s: float, bind, rng: np.random.Generator, jitter: float) -> None:
+    def prepare(self, physics, fingerprint: int = 0) -> None:
+        """Called by the engine before start with the phone's physics and a fingerprint of what kernel
+        timings depend on (a workload may pick its runtime, or reuse streams built for equal physics)."""
+
+    def start(self, now_s: float, bind, rng: np.random.Generator, jitter: float, request_jitter: float = 0.0) -> None:
         """Called by the engine: `bind(stream)` readies a stream for this phone's physics."""
         self._bind, self._rng, self._jitter = bind, rng, jitter
+        if request_jitter:
+            self._speed = max(0.5, 1.0 + request_jitter * float(rng.standard_normal()))
         self.started_s = now_s
         self._advance_segment(now_s)
+
+    def _normal(self) -> float:
+        """A standard normal draw, taken from the phone's generator a batch at a time."""
+        if not self._normals:
+            self._normals = self._rng.standard_normal(NORMAL_BATCH).tolist()
+        return self._normals.pop()
+
+    def running(self) -> bool:
+        """Whether the thread is on a core (working or polling) at the end of the last step."""
+        timing = self._timing
+        return timing is None or timing.running_at(self._position)
 
     def _advance_segment(self, now_s: float) -> None:
         previous = self._segment.phase if self._segment else None
@@ -81,7 +112,8 @@ class Workload:
             self.phase_changes.append((now_s, "idle"))
             return
         self._bind(self._segment.stream)
-        self._scale = max(0.5, 1.0 + self._jitter * float(self._rng.standard_normal())) if self._jitter else 1.0
+        noise = max(0.5, 1.0 + self._jitter * self._normal()) if self._jitter else 1.0
+        self._scale = noise * self._speed
         if self._segment.phase != previous:
             self.phase_changes.append((now_s, self._segment.phase))
 
@@ -92,9 +124,15 @@ class Workload:
             seg = self._segment
             stream = seg.stream
             timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
-            unit_s = timing.duration_s * self._scale
+            scale = self._scale  # jitter stretches the whole unit, CPU and GPU alike
+            unit_s = timing.duration_s * scale
             left = seg.count - self._done_units
             avail = dt_s - used
+            start = self._position  # how far through the current unit (0..1)
+            if self._at_timing is timing and self._at_position == start:
+                g0, d0, o0 = self._at_values  # where the last step ended, same unit, same clocks
+            else:
+                g0, d0, o0 = timing.at(start)
             if left * unit_s <= avail * (1 + 1e-12):
                 units, used = left, used + left * unit_s
                 finished = True
@@ -102,16 +140,27 @@ class Workload:
                 units, used = avail / unit_s, dt_s
                 self._done_units += units
                 finished = False
-            scaled = units * self._scale  # jitter stretches the whole unit, CPU and GPU alike
-            work.cpu_run_s += scaled * timing.cpu_run_s
-            work.spin_s += scaled * timing.spin_s
-            work.gpu_busy_s += scaled * timing.gpu_busy_s
-            work.gpu_dram_bytes += units * stream.gpu_dram_bytes
-            work.cpu_dram_bytes += units * stream.cpu_dram_bytes
-            work.cpu_cycles += units * stream.cpu_cycles
-            work.units.append((stream, units))
+            end = start + units
+            whole = int(end)
+            position = end - whole
+            g1, d1, o1 = timing.at(position)
+            g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
+            g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
+            o = o if o > 0.0 else 0.0
+            on_s = o * scale
+            work.cpu_run_s += on_s * timing.cpu_run_s
+            work.spin_s += on_s * timing.spin_s
+            work.gpu_busy_s += g * scale * timing.gpu_busy_s
+            work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * stream.gpu_dram_bytes
+            work.cpu_dram_bytes += o * stream.cpu_dram_bytes
+            work.cpu_cycles += o * stream.cpu_cycles
+            work.units.append((stream, g))
+            self._timing = timing
             if not finished:
+                self._position = position
+                self._at_timing, self._at_position, self._at_values = timing, position, (g1, d1, o1)
                 return used
+            self._position = 0.0  # on to the next unit
             if seg.mark:
                 self.marks.append((now_s + used, seg.mark))
             self._advance_segment(now_s + used)

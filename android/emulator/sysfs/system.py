@@ -1,8 +1,12 @@
-"""Files every Android phone has that tools look at: build.prop, /proc/version, /proc/uptime."""
+"""Files every Android phone has that tools look at: build.prop, /proc/version, /proc/uptime, /proc/stat, and
+the GPU's character device (android.emulator.devices)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from android.emulator import devices
+from android.emulator.sysfs import procstat
 
 if TYPE_CHECKING:
     from android.emulator.phone import VirtualPhone
@@ -17,3 +21,5 @@ def build(phone: VirtualPhone) -> None:
     fs.mkdir("/system/bin")
     fs.mkdir("/sdcard", mode=0o777)  # shared storage: the shell user may write here, as on a phone
     fs.attr("/dev/null", lambda: "", lambda text: None, mode=0o666)
+    procstat.build(phone)
+    devices.install(phone)

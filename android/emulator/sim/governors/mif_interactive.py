@@ -1,39 +1,117 @@
-"""Pixel's `interactive` devfreq governor for MIF (and INT/DSU) on Tensor (exynos devfreq).
+"""Pixel's `interactive` devfreq governor for MIF on Tensor (governor_simpleinteractive.c with ALT-DVFS).
 
-Every 20 ms it reads the bus utilisation (traffic over the current frequency's peak); above
-highspeed_load it jumps to highspeed_freq, otherwise it picks the frequency that would bring the
-load to target_load. Requests from other drivers (the GPU DVFS table's mif_min) are a floor."""
+The bus performance counters (PPC) give busy and total cycles; every `min_sample_time` they close a
+sample whose load is busy / total. The governor keeps the highest load of the last `hold_sample_time`
+(a new peak is taken at once; a fall only after the hold expires, and then to the recent maximum) and
+asks for max_load * cur_freq / `target_load`, moving at most to half or double the current frequency
+per evaluation. A held load above `hispeed_load` jumps to `hispeed_freq_hz` (peak). PM QoS minimums from
+other drivers (the GPU DVFS table's per-level MIF vote) are combined as the maximum. The timer fires every
+2 x min_sample_time (FUSE saw 20 ms).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+LOAD_BUFFER_MAX = 10
 
 
 @dataclass(frozen=True)
 class Tunables:
-    polling_s: float = 0.02
-    target_load_pct: float = 60.0
-    highspeed_load_pct: float = 85.0
-    highspeed_hz: int = 0  # 0: the top of the table
+    min_sample_time: int = field(default=10, metadata={"range": "[1, 1000]"})  # ms
+    hold_sample_time: int = field(default=100, metadata={"range": "[0, 10000]"})  # ms
+    target_load: int = field(default=40, metadata={"range": "[1, 100]"})  # percent
+    hispeed_load: int = field(default=85, metadata={"range": "[1, 100]"})  # percent
+    hispeed_freq_hz: int = field(default=0, metadata={"range": "[0, inf)"})  # 0: the top of the table
+    tolerance: int = field(default=1, metadata={"range": "[0, 100]"})  # percent
 
 
-class Governor:
-    kind = "mem"
+class Interactive:
+    kind = "bus"
+    section = "interactive"
+    Tunables = Tunables
 
-    def __init__(self, tunables: Tunables, bytes_per_hz: float):
+    def __init__(self, tunables: Tunables) -> None:
         self.tunables = tunables
-        self.period_s = tunables.polling_s
-        self.bytes_per_hz = bytes_per_hz
+        self.period_s = 2 * tunables.min_sample_time / 1000.0
+        self.delta = [0.0] * LOAD_BUFFER_MAX  # ring buffer of samples: duration (ms) and load (%)
+        self.load = [0.0] * LOAD_BUFFER_MAX
+        self.front = self.rear = 0
+        self.busy = self.total = 0.0
+        self.min_load = self.max_load = 0.0
+        self.max_spent = 0.0
+        self.prev_hz = 0
+        self.governor_hz = 0
 
-    def update(self, traffic_bytes: float, window_s: float, cur_hz: int, floor_hz: int = 0, top_hz: int = 0) -> int:
+    def _calculate(self, cur_hz: int, delta_ms: float, busy: float, total: float) -> float:
         t = self.tunables
-        peak = self.bytes_per_hz * cur_hz * window_s
-        load_pct = 100.0 * traffic_bytes / peak if peak > 0 else 0.0
-        if load_pct >= t.highspeed_load_pct:
-            target = t.highspeed_hz or top_hz
-        else:
-            target = int(cur_hz * load_pct / t.target_load_pct)
-        return max(target, floor_hz)
+        target = t.target_load
+        if not cur_hz or cur_hz != self.prev_hz:  # the frequency moved: the samples are stale
+            self.rear = self.front
+            self.delta[self.front] = 0.0
+            self.busy = self.total = 0.0
+            self.max_load = target if self.max_load >= target else 0.0
+            self.max_spent = 0.0
+            self.min_load = target
+        if total > 0:
+            ptr = self.front
+            self.delta[ptr] += delta_ms
+            self.max_spent += delta_ms
+            self.busy += busy
+            self.total += total
+            if self.delta[ptr] > t.min_sample_time:
+                self.front = (self.front + 1) % LOAD_BUFFER_MAX
+                self.delta[self.front] = 0.0
+                if self.front == self.rear:
+                    self.rear = (self.rear + 1) % LOAD_BUFFER_MAX
+                load = self.load[ptr] = 100.0 * self.busy / self.total
+                self.busy = self.total = 0.0
+                if self.max_load <= load:
+                    self.min_load = self.max_load = load
+                    self.max_spent = 0.0
+                    return self._freq(cur_hz)
+                if load < self.min_load:
+                    self.min_load = load
+                    if load < t.tolerance:
+                        self.max_load = load
+                        self.max_spent = 0.0
+                        return 0.0
+            if self.max_spent > t.hold_sample_time:  # the held peak expired: take the recent maximum
+                spent = 0.0
+                if self.front == ptr:
+                    spent += self.delta[ptr]
+                    ptr = (ptr - 1) % LOAD_BUFFER_MAX
+                self.max_load = self.load[ptr]
+                self.max_spent = spent
+                if self.load[ptr] > self.min_load + t.tolerance:
+                    self.min_load = self.load[ptr]
+                    spent += self.delta[ptr]
+                    ptr = (ptr - 1) % LOAD_BUFFER_MAX
+                    while spent < t.hold_sample_time and ptr != self.rear:
+                        if self.max_load < self.load[ptr]:
+                            self.max_load = self.load[ptr]
+                            self.max_spent = spent
+                        elif self.min_load > self.load[ptr]:
+                            self.min_load = self.load[ptr]
+                        spent += self.delta[ptr]
+                        ptr = (ptr - 1) % LOAD_BUFFER_MAX
+                else:
+                    self.min_load = self.load[ptr]
+        return self._freq(cur_hz)
 
-    def settled(self) -> bool:
-        return True  # no memory of past windows
+    def _freq(self, cur_hz: int) -> float:
+        if self.max_load == self.tunables.target_load or self.total:
+            return float(self.governor_hz)
+        return self.max_load * cur_hz / self.tunables.target_load
+
+    def update(self, obs) -> int | None:
+        t = self.tunables
+        cur = obs.cur_hz
+        busy = obs.bytes / (obs.peak_bytes_per_hz * cur) if cur else 0.0  # PPC busy vs total cycles
+        hz = self._calculate(cur, obs.window_s * 1000.0, busy, obs.window_s)
+        hz = min(max(hz, cur / 2), cur * 2)  # at most half or double per evaluation
+        if self.max_load > t.hispeed_load:
+            hz = max(hz, t.hispeed_freq_hz or obs.table_hz[-1])
+        self.governor_hz = int(hz)
+        self.prev_hz = cur
+        return max(self.governor_hz, obs.qos_min_hz)

@@ -1,36 +1,75 @@
-"""schedutil (kernel/sched/cpufreq_schedutil.c): frequency from frequency-invariant utilisation.
+"""schedutil (kernel/sched/cpufreq_schedutil.c, 5.10): frequency from frequency-invariant utilisation.
 
-next_freq = headroom * max_freq * util / max_capacity, the lowest table entry at or above it, changed no
-more often than the rate limit. `util` here is already a fraction of the CPU's capacity at max_freq."""
+The scheduler calls the governor at its events (a task enqueued, dequeued, every tick). The request is
+map_util_freq: 1.25 * max_freq * util / capacity, where util is the CPU's PELT utilisation clamped by the
+uclamp values of its *runnable* tasks (uclamp_rq_util_with): while the task that carries a clamp is
+asleep the clamp is released and the request follows the decaying utilisation. The raw request is
+resolved to the lowest table frequency at or above it (cpufreq_driver_resolve_freq), kept within the
+policy limits, and committed only if it differs from the last one and the rate limit has passed.
+
+The virtual phone calls `update` once per tick with what happened in it: an enqueue (`ran`, the clamp
+applies) and, if the tasks are asleep at the tick, a dequeue (no clamp). `Sugov` is shared by
+sched_pixel, which only changes the rate limits and the headroom.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+HEADROOM = 1.25  # map_util_freq: (freq + (freq >> 2)) * util / max
+TICK_S = 0.004  # HZ = 250
+
+
+def resolve_hz(table: tuple[int, ...], raw_hz: float) -> int:
+    """cpufreq_driver_resolve_freq with CPUFREQ_RELATION_L: the lowest table entry >= raw (else the top)."""
+    i = bisect_left(table, raw_hz)
+    return table[i] if i < len(table) else table[-1]
+
+
+class Sugov:
+    """The schedutil update path; subclasses set the headroom and the rate limit per direction."""
+
+    kind = "cpu"
+    period_s = TICK_S
+    headroom = HEADROOM
+
+    def __init__(self, tunables) -> None:
+        self.tunables = tunables
+        self.next_hz = 0  # sg_policy->next_freq: the last committed request
+        self.last_update_s = -1e9  # sg_policy->last_freq_update_time
+        self.up_limit_s = self.down_limit_s = 0.0
+
+    def _commit(self, now_s: float, hz: int) -> None:
+        if hz == self.next_hz:
+            return
+        if now_s - self.last_update_s < (self.up_limit_s if hz > self.next_hz else self.down_limit_s):
+            return
+        self.next_hz = hz
+        self.last_update_s = now_s
+
+    def update(self, obs) -> int | None:
+        table = obs.table_hz
+        scale = self.headroom * obs.max_hz
+        util = obs.util if obs.util < 1.0 else 1.0
+        if obs.ran:  # enqueue: the runnable task's clamp is part of the rq clamp
+            i = bisect_left(table, scale * (util if util > obs.uclamp_min else obs.uclamp_min))
+            self._commit(obs.now_s, table[i] if i < len(table) else table[-1])
+        if obs.sleeping:  # dequeue of the last task: clamps released, util decays
+            i = bisect_left(table, scale * util)
+            self._commit(obs.now_s, table[i] if i < len(table) else table[-1])
+        return self.next_hz or None
 
 
 @dataclass(frozen=True)
 class Tunables:
-    headroom: float = 1.25  # 1.25 = the kernel's map_util_freq margin
-    rate_limit_s: float = 0.002  # rate_limit_us
+    rate_limit_us: int = field(default=500, metadata={"range": "[0, 1000000]"})
 
 
-def next_freq_hz(util: float, max_freq_hz: int, headroom: float) -> int:
-    """The raw request before snapping into the table (the kernel's map_util_freq)."""
-    return int(headroom * max_freq_hz * min(util, 1.0))
+class Schedutil(Sugov):
+    section = "schedutil"
+    Tunables = Tunables
 
-
-class Governor:
-    kind = "cpu"
-    period_s = 0.004  # evaluated on every scheduler tick (HZ=250)
-
-    def __init__(self, tunables: Tunables):
-        self.tunables = tunables
-        self.last_change_s = -1e9
-
-    def update(self, now_s: float, util: float, cur_hz: int, max_hz: int) -> int | None:
-        """Target frequency in Hz, or None while the rate limit holds the current one."""
-        if now_s - self.last_change_s < self.tunables.rate_limit_s:
-            return None
-        target = next_freq_hz(util, max_hz, self.tunables.headroom)
-        self.last_change_s = now_s
-        return target
+    def __init__(self, tunables: Tunables) -> None:
+        super().__init__(tunables)
+        self.up_limit_s = self.down_limit_s = tunables.rate_limit_us * 1e-6

@@ -1,43 +1,61 @@
-"""WALT (Qualcomm's window-assisted load tracking) as a cpufreq governor.
+"""WALT (Qualcomm's window-assisted load tracking) and its cpufreq governor (waltgov).
 
-CPU demand is busy time per fixed window (20 ms), scaled to max frequency; the prediction is the larger
-of the last window and the mean of the recent ones, and the frequency keeps schedutil's headroom."""
+The scheduler sums each CPU's busy time, scaled by cur_freq / max_freq, into fixed windows of
+`sched_ravg_window_ns`; at a window rollover the last window's sum becomes prev_runnable_sum, and with
+predicted load (`pl`) the frequency also covers the task demand predicted from the last
+`sched_ravg_hist_size` windows (the larger of the most recent and their mean). waltgov maps that to a
+frequency with the 1.25 margin, lifts it to `hispeed_freq_hz` when the load exceeds `hispeed_load` percent
+of the current capacity, applies the runnable tasks' uclamp and its up/down rate limits.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from android.emulator.sim.governors.schedutil import next_freq_hz
+from android.emulator.sim.governors.schedutil import HEADROOM, Sugov, resolve_hz
 
 
 @dataclass(frozen=True)
 class Tunables:
-    window_s: float = 0.02
-    history: int = 5
-    headroom: float = 1.25
+    sched_ravg_window_ns: int = field(default=20_000_000, metadata={"range": "[1000000, 100000000]"})
+    sched_ravg_hist_size: int = field(default=5, metadata={"range": "[1, 8]"})
+    pl: int = field(default=1, metadata={"range": "[0, 1]"})  # predicted load on
+    hispeed_load: int = field(default=90, metadata={"range": "[0, 100]"})
+    hispeed_freq_hz: int = field(default=0, metadata={"range": "[0, inf)"})  # 0: none
+    up_rate_limit_us: int = field(default=0, metadata={"range": "[0, 1000000]"})
+    down_rate_limit_us: int = field(default=0, metadata={"range": "[0, 1000000]"})
 
 
-class Governor:
-    kind = "cpu"
-    period_s = 0.004
+class Walt(Sugov):
+    section = "walt"
+    Tunables = Tunables
 
-    def __init__(self, tunables: Tunables):
-        self.tunables = tunables
-        self.windows: deque[float] = deque(maxlen=tunables.history)
-        self.acc_util_s = 0.0
+    def __init__(self, tunables: Tunables) -> None:
+        super().__init__(tunables)
+        self.window_s = tunables.sched_ravg_window_ns * 1e-9
+        self.history: deque[float] = deque(maxlen=tunables.sched_ravg_hist_size)
+        self.acc_busy_s = 0.0  # curr_runnable_sum of the open window (invariant seconds)
         self.acc_s = 0.0
-        self.demand = 0.0
+        self.prev_busy = 0.0  # prev_runnable_sum / window
+        self.predicted = 0.0
+        self.up_limit_s = tunables.up_rate_limit_us * 1e-6
+        self.down_limit_s = tunables.down_rate_limit_us * 1e-6
 
-    def feed(self, tick_util: float, tick_s: float) -> None:
-        """Every scheduler tick: the invariant busy share of the policy's busiest CPU. Closes windows."""
-        self.acc_util_s += tick_util * tick_s
-        self.acc_s += tick_s
-        if self.acc_s + 1e-12 >= self.tunables.window_s:
-            self.windows.append(self.acc_util_s / self.acc_s)
-            self.acc_util_s = self.acc_s = 0.0
-            self.demand = max(self.windows[-1], sum(self.windows) / len(self.windows))
-
-    def update(self, now_s: float, util: float, cur_hz: int, max_hz: int) -> int | None:
-        """The frequency for the predicted demand (WALT ignores PELT's `util`)."""
-        return next_freq_hz(self.demand, max_hz, self.tunables.headroom)
+    def update(self, obs) -> int | None:
+        self.acc_busy_s += obs.busy_s
+        self.acc_s += obs.dt_s
+        if self.acc_s + 1e-12 >= self.window_s:  # window rollover
+            self.prev_busy = self.acc_busy_s / self.acc_s
+            self.history.append(self.prev_busy)
+            self.predicted = max(self.prev_busy, sum(self.history) / len(self.history))
+            self.acc_busy_s = self.acc_s = 0.0
+        t = self.tunables
+        util = max(self.prev_busy, self.predicted) if t.pl else self.prev_busy
+        if obs.ran and obs.uclamp_min > util:
+            util = obs.uclamp_min
+        raw = HEADROOM * obs.max_hz * min(util, 1.0)
+        if t.hispeed_freq_hz and obs.cur_hz and util * obs.max_hz > t.hispeed_load / 100.0 * obs.cur_hz:
+            raw = max(raw, t.hispeed_freq_hz)
+        self._commit(obs.now_s, resolve_hz(obs.table_hz, raw))
+        return self.next_hz or None

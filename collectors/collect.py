@@ -1,0 +1,511 @@
+"""One collection: sample a phone while workloads run, at pinned settings if asked, into one trace.
+
+    frame, meta = collect(device, ["llm:tinyllama-1.1b-q4,prompt=64,decode=16"], period_s=0.01, pmcs="64")
+
+Steps: probe the phone (paths, units, rails, zones), choose counters (`--pmcs`) and split them into passes
+the GPU can read at once (kgsl's QUERY tells each group's free physical counters), then per pass: pin (through
+android.knobs.pinned, restored on the way out even on error or Ctrl-C), start the sampler, run every
+workload (each labelled with its phases on the phone's clock), stop the sampler, decode its lines. Passes are
+merged by time aligned on each workload run's start; channels every pass has must agree (the agreement is in
+the metadata). Rows are written to `partial_path` as they arrive, so a failure keeps what was collected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from android.device import Device
+from android.errors import FusegovError
+from collectors import channels, pmc
+from collectors.errors import CollectorError
+from collectors.links import InProcessLink, SamplerLink, ShellLink, load_sampler_module
+from collectors.runners import RunResult, WorkloadSpec, make_runner, parse_spec
+from collectors.trace import REQUIRED_COLUMNS, check_trace, columns_of, pmc_columns, power_col
+
+DEFAULT_PERIOD_S = 0.01
+POLL_S = 0.2
+MIN_RUN_S = 1e-3  # a budget below `timeout`'s resolution (and 0 means none to it): no further run
+SAMPLER_REMOTE = "/data/local/tmp/fusegov/sampler.py"
+
+
+@dataclass
+class RunRecord:
+    """One workload run in one pass."""
+
+    workload: str
+    setting: str
+    pass_index: int
+    result: RunResult
+
+    @property
+    def start_s(self) -> float:
+        return self.result.phases[0][0]
+
+    @property
+    def work_start_s(self) -> float:
+        """Where the work itself starts (after loading, whose length differs from pass to pass: a model
+        file is read from flash the first time and from the page cache after)."""
+        return next((start for start, _, label in self.result.phases if label != "load"), self.start_s)
+
+    @property
+    def end_s(self) -> float:
+        return self.result.phases[-1][1]
+
+
+@dataclass
+class Collection:
+    frame: pd.DataFrame
+    meta: dict
+    runs: list[RunRecord] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """Samples, dropped, duration and mean power per rail: what `fusegov collect` prints at the end."""
+        frame = self.frame
+        seq = frame["seq"].to_numpy()
+        expected = int(seq.max() - seq.min() + 1) if len(seq) else 0
+        return {
+            "samples": int(len(frame)),
+            "dropped": int(self.meta.get("dropped", max(expected - len(np.unique(seq)), 0))),
+            "late_ticks": int(self.meta.get("late_ticks", 0)),
+            "duration_s": float(frame["t_s"].max() - frame["t_s"].min()) if len(frame) else 0.0,
+            "mean_power_w": {rail: float(frame[col].mean()) for rail, col in columns_of(frame, "power").items()},
+            "passes": int(self.meta.get("passes", {}).get("count", 1)),
+        }
+
+
+def open_link(device: Device, config: dict, link: str, reopen=None) -> SamplerLink:
+    """`inprocess` (the in-process virtual phone only), `shell` (push and run; any device), or `auto`."""
+    in_process = getattr(device, "phone", None) is not None
+    if link == "inprocess" or (link == "auto" and in_process):
+        if not in_process:
+            raise CollectorError(f"{device.name}: the in-process link needs the in-process virtual phone")
+        return InProcessLink(device, config)
+    return ShellLink(device, config, poll_s=POLL_S, reopen=reopen)
+
+
+def query_counters(device: Device, info, counters: list[pmc.PmcCounter], link: str) -> dict:
+    """What the GPU's counter interface offers (kgsl: each group's physical counters and who holds them)."""
+    cores = pmc.shader_cores(info.gpu.model) if info.gpu.driver == "mali" else None
+    config = channels.query_config(info, counters, cores)
+    if getattr(device, "phone", None) is not None and link != "shell":
+        import threading as _threading
+
+        from collectors.links import PhoneOs
+
+        module = load_sampler_module()
+        phone_os = PhoneOs(device.phone, _threading.Event())
+        reader = module.GPU_READERS[config["pmc"]["driver"]]
+        try:
+            return reader.query(phone_os, config["pmc"])
+        except module.SamplerError as exc:
+            raise CollectorError(f"{device.name}: {exc}") from None
+    import tempfile
+    from pathlib import Path
+
+    from collectors.links import REMOTE_DIR, SAMPLER_PATH
+
+    device.shell(f"mkdir -p {REMOTE_DIR} && chmod 777 {REMOTE_DIR}")
+    device.push(SAMPLER_PATH, SAMPLER_REMOTE)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "query.json"
+        path.write_text(json.dumps(config))
+        device.push(path, f"{REMOTE_DIR}/query.json")
+    result = device.shell(f"su -c 'python3 {SAMPLER_REMOTE} query {REMOTE_DIR}/query.json'")
+    try:
+        answer = json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise CollectorError(
+            f"{device.name}: GPU counter query failed: {(result.stderr or result.stdout)[:300]}"
+        ) from None
+    if "error" in answer:
+        raise CollectorError(f"{device.name}: {answer['error']}")
+    return answer
+
+
+def collect(
+    device: Device,
+    workloads: list[str | WorkloadSpec],
+    *,
+    period_s: float = DEFAULT_PERIOD_S,
+    pmcs: str | int | None = "all",
+    settings: list[dict[str, int]] | None = None,
+    duration_s: float | None = None,
+    link: str = "auto",
+    monitor: list[str] | None = None,
+    partial_path=None,
+    reopen=None,
+    on_progress: Callable[[int], None] | None = None,
+    run_label: str = "0",
+) -> Collection:
+    """Sample `device` while `workloads` run at each of `settings` (pins, knob -> Hz; [{}]: stock governors).
+    `duration_s`: repeat the workload list until this much device time has passed per setting.
+    `monitor`: components a lab monitor measures (the in-process virtual phone's VirtualRailMonitor)."""
+    from android.knobs import KnobController, pinned
+    from android.probe import probe_device
+
+    if not period_s >= 0.002:
+        raise CollectorError(f"--period-ms {period_s * 1e3:g}: the sampler's shortest period is 2 ms")
+    specs = [w if isinstance(w, WorkloadSpec) else parse_spec(w) for w in workloads]
+    if not specs:
+        raise CollectorError("no workload given: --workload llm:MODEL | cnn:MODEL | idle:SECONDS")
+    settings = settings or [{}]
+    try:
+        info = probe_device(device)
+    except FusegovError as exc:
+        raise CollectorError(f"{device.name}: cannot probe the phone: {exc}") from None
+    if not device.is_rooted():
+        raise CollectorError(
+            f"{device.name}: the phone gives no root shell (`su -c id` is not uid 0); the sampler needs root: root "
+            "it (e.g. Magisk) or use a userdebug build with `adb root`"
+        )
+    battery_sign = channels.read_battery_sign(device) if info.battery is not None else 1
+    catalogue = pmc.catalogue(info.gpu.model) if str(pmcs) not in ("0", "none") else []
+    free = held = None
+    if catalogue and info.gpu.driver == "kgsl":
+        answer = query_counters(device, info, catalogue, link)
+        ids = {c.group_id: c.group for c in catalogue}
+        free, held = {}, {}
+        for gid, group in answer["groups"].items():
+            if "error" in group:
+                continue
+            name = ids[int(gid)]
+            held[name] = set(group["held"])
+            free[name] = group["max_counters"] - len(group["held"])
+    chosen = pmc.select(catalogue, pmcs, free)
+    passes = pmc.plan_passes(chosen, free, held)
+    cores = pmc.shader_cores(info.gpu.model) if chosen and info.gpu.driver == "mali" else None
+    runners = [make_runner(spec, SAMPLER_REMOTE) for spec in specs]
+    prepared = False
+    controller = KnobController(device, info)
+    frames: list[list[pd.DataFrame]] = []  # per pass, per setting
+    records: list[RunRecord] = []
+    late_ticks = 0
+    dropped = 0
+    writer_state = _PartialWriter(partial_path)
+    reconnects = 0
+    sampler_cpu_s = 0.0
+    seq_offset = 0
+    try:
+        for index, counters in enumerate(passes):
+            per_setting = []
+            for pins in settings:
+                label = ",".join(f"{k}={v}" for k, v in pins.items()) or "stock"
+                plan = channels.build_plan(
+                    info, period_s, counters, None, _deadline(duration_s, specs), battery_sign, cores, run=run_label
+                )
+                with pinned(controller, pins):
+                    sampler_link = open_link(device, plan.config, link, reopen)
+                    watcher = _Monitor(device, monitor)
+                    lines: list[str] = []
+                    sampler_link.start()
+                    if not prepared:
+                        _push_sampler(device, sampler_link)
+                        for runner in runners:
+                            runner.prepare(device)
+                        prepared = True
+                    poller = _Poller(sampler_link, lines, on_progress)
+                    try:
+                        for spec, result in _run_workloads(device, specs, runners, duration_s):
+                            records.append(RunRecord(spec.name, label, index, result))
+                    finally:
+                        poller.finish()
+                        lines += sampler_link.stop()
+                        watcher.detach()
+                        reconnects += sampler_link.reconnects
+                        sampler_cpu_s += sampler_link.cpu_s if math.isfinite(sampler_link.cpu_s) else 0.0
+                    if sampler_link.error:
+                        raise CollectorError(f"{device.name}: sampler: {sampler_link.error}")
+                    header = sampler_link.header or {}
+                    raw = channels.parse_lines(lines, len(header.get("channels", [])))
+                    frame = channels.decode(raw, header.get("channels", []), plan)
+                    late_ticks += int(frame.pop("late_ticks").sum())
+                    dropped += _missing(frame["seq"].to_numpy(), sampler_link.ended)
+                    frame = watcher.add_columns(frame)
+                    mine = [r for r in records if r.pass_index == index and r.setting == label]
+                    frame = label_phases(frame, mine)
+                    frame["seq"] += seq_offset  # one numbering over every sampler run of the collection
+                    seq_offset += int(sampler_link.ended[0]) if sampler_link.ended else len(frame)
+                    writer_state.append(frame, info, period_s)
+                    per_setting.append(frame)
+            frames.append(per_setting)
+    except KeyboardInterrupt:
+        writer_state.close()
+        raise CollectorError("interrupted (Ctrl-C); the knobs were restored", writer_state.path) from None
+    except CollectorError as exc:
+        writer_state.close()
+        exc.partial = writer_state.path
+        if writer_state.path is not None and writer_state.rows:
+            exc.args = (
+                f"{exc.args[0]} ({writer_state.rows} samples collected before the failure are in {writer_state.path})",
+            )
+        raise
+    writer_state.close()
+    per_pass = [pd.concat(f, ignore_index=True) for f in frames]
+    merged, agreement = merge_passes(per_pass, records, period_s)
+    meta = _metadata(device, info, period_s, chosen, passes, specs, settings, run_label)
+    meta.update(
+        late_ticks=late_ticks,
+        dropped=dropped,
+        reconnects=reconnects,
+        sampler_cpu_s=sampler_cpu_s,
+        passes={"count": len(passes), "agreement": agreement},
+        battery_discharge_sign=battery_sign,
+        power_sources=_power_sources(merged, info, monitor),
+        workload_runs=[
+            {"workload": r.workload, "setting": r.setting, "pass": r.pass_index, **r.result.metrics} for r in records
+        ],
+    )
+    check_trace(merged, meta)
+    return Collection(merged, meta, records)
+
+
+def _deadline(duration_s: float | None, specs) -> float | None:
+    """The sampler stops by itself this long after it starts, if the host has vanished by then."""
+    return None if duration_s is None else duration_s * 3 + 600.0
+
+
+def _push_sampler(device: Device, link: SamplerLink) -> None:
+    """The runners' start/end marks come from the sampler file's `exec` mode: make sure it is on the phone."""
+    if isinstance(link, ShellLink):
+        return
+    from collectors.links import REMOTE_DIR, SAMPLER_PATH
+
+    device.shell(f"mkdir -p {REMOTE_DIR} && chmod 777 {REMOTE_DIR}")
+    device.push(SAMPLER_PATH, SAMPLER_REMOTE)
+
+
+def _run_workloads(device: Device, specs, runners, duration_s: float | None):
+    """Each workload once, or the list over and over until `duration_s` of device time has passed (the run
+    in progress then is stopped at that point: runners keep the phases of a cut run)."""
+    start = None
+    left_s = duration_s
+    while True:
+        for spec, runner in zip(specs, runners):
+            result = runner.run(device, left_s)
+            start = result.phases[0][0] if start is None else start
+            yield spec, result
+            if duration_s is not None:
+                left_s = duration_s - (result.phases[-1][1] - start)
+                if left_s < MIN_RUN_S:
+                    return
+        if duration_s is None:
+            return
+
+
+def _missing(seq: np.ndarray, ended) -> int:
+    """Sequence numbers the sampler wrote that never arrived."""
+    total = ended[0] if ended else (int(seq.max()) + 1 if len(seq) else 0)
+    return int(total - len(np.unique(seq)))
+
+
+class _Poller:
+    """Fetches the sampler's lines every POLL_S while a workload runs (progress, partial writes)."""
+
+    def __init__(self, link: SamplerLink, lines: list[str], on_progress):
+        self.link, self.lines, self.on_progress = link, lines, on_progress
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="fusegov-poller", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(POLL_S):
+            try:
+                new = self.link.poll()
+            except BaseException as exc:  # surfaced by finish()
+                self.error = exc
+                return
+            self.lines.extend(new)
+            if self.on_progress and new:
+                self.on_progress(len(new))
+
+    def finish(self) -> None:
+        self.done.set()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class _Monitor:
+    def __init__(self, device: Device, components: list[str] | None):
+        self.monitor = None
+        if components:
+            phone = getattr(device, "phone", None)
+            if phone is None:
+                raise CollectorError("--monitor needs the in-process virtual phone (a lab monitor attached to it)")
+            from collectors.monitor import VirtualRailMonitor
+
+            self.monitor = VirtualRailMonitor(phone, components).attach()
+
+    def detach(self) -> None:
+        if self.monitor is not None:
+            self.monitor.detach()
+
+    def add_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.monitor is None:
+            return frame
+        for component, watts in self.monitor.mean_power(frame["t_s"].to_numpy()).items():
+            frame[power_col(component)] = watts  # the lab monitor is the better instrument for its component
+        return frame
+
+
+class _PartialWriter:
+    def __init__(self, path):
+        self.path = path
+        self.writer = None
+        self.rows = 0
+
+    def append(self, frame: pd.DataFrame, info, period_s: float) -> None:
+        if self.path is None or not len(frame):
+            return
+        from collectors.trace import TraceWriter
+
+        if self.writer is None:
+            meta = {"device": info.name, "profile": info.model, "soc": info.soc, "period_s": period_s, "tool": _tool()}
+            meta["partial"] = True
+            self.writer = TraceWriter(self.path, meta)
+        try:
+            self.writer.append(frame.drop(columns=["_run"], errors="ignore"))
+            self.writer.flush()
+            self.rows += len(frame)
+        except (ValueError, KeyError, TypeError):
+            pass  # a later pass with other counters: the final trace holds it
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def label_phases(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
+    """`workload` and `phase` of each row: the run and phase holding the middle of its interval."""
+    t = frame["t_s"].to_numpy()
+    mid = t - np.diff(t, prepend=t[0] - (t[1] - t[0] if len(t) > 1 else 0.0)) / 2 if len(t) else t
+    workload = np.full(len(t), "", dtype=object)
+    phase = np.full(len(t), "idle", dtype=object)
+    run_index = np.full(len(t), -1)
+    for k, run in enumerate(runs):
+        for start, end, label in run.result.phases:
+            inside = (mid >= start) & (mid < end)
+            phase[inside] = label
+            workload[inside] = run.workload
+            run_index[inside] = k
+    out = frame.copy()
+    out["phase"] = phase
+    out["workload"] = workload
+    out["_run"] = run_index
+    return out
+
+
+def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: float) -> tuple[pd.DataFrame, dict]:
+    """Pass 0's rows, with the counters of later passes taken from their row nearest in time since the start
+    of the same workload run's work (after loading). Returns the merged rows and, per channel every pass
+    has, the largest relative difference between passes of its mean over each workload run's work."""
+    base = frames[0]
+    agreement: dict[str, float] = {}
+    if len(frames) == 1:
+        return _finish(base), agreement
+    by_pass: dict[int, list[RunRecord]] = {}
+    for run in runs:
+        by_pass.setdefault(run.pass_index, []).append(run)
+    base_runs = by_pass[0]
+    base_rel = _relative_time(base, base_runs)
+    merged = base.copy()
+    shared = [c for c in base.columns if c not in REQUIRED_COLUMNS and c not in ("_run",) and not c.startswith("pmc.")]
+    for p, frame in enumerate(frames[1:], start=1):
+        rel = _relative_time(frame, by_pass[p])
+        counters = pmc_columns(frame)
+        values = np.full((len(base), len(counters)), np.nan)
+        for k in range(len(base_runs)):
+            rows_b = np.flatnonzero(base["_run"].to_numpy() == k)
+            rows_p = np.flatnonzero(frame["_run"].to_numpy() == k)
+            if not len(rows_b) or not len(rows_p):
+                continue
+            order = np.argsort(rel[rows_p])
+            times = rel[rows_p][order]
+            want = base_rel[rows_b]
+            idx = np.clip(np.searchsorted(times, want), 0, len(times) - 1)
+            prev = np.clip(idx - 1, 0, len(times) - 1)
+            nearer = np.abs(times[prev] - want) < np.abs(times[idx] - want)
+            pick = rows_p[order][np.where(nearer, prev, idx)]
+            close = np.abs(rel[pick] - want) <= period_s
+            values[rows_b[close]] = frame[counters].to_numpy(float)[pick[close]]
+            work_b = rows_b[base["phase"].to_numpy()[rows_b] != "load"]
+            work_p = rows_p[frame["phase"].to_numpy()[rows_p] != "load"]
+            for column in shared if len(work_b) and len(work_p) else ():
+                if column in frame:
+                    a = float(np.nanmean(base[column].to_numpy(float)[work_b]))
+                    b = float(np.nanmean(frame[column].to_numpy(float)[work_p]))
+                    scale = max(abs(a), abs(b), 1e-12)
+                    agreement[column] = max(agreement.get(column, 0.0), abs(a - b) / scale)
+        merged = pd.concat([merged, pd.DataFrame(values, columns=counters, index=merged.index)], axis=1)
+    return _finish(merged), agreement
+
+
+def _relative_time(frame: pd.DataFrame, runs: list[RunRecord]) -> np.ndarray:
+    run_index = frame["_run"].to_numpy()
+    starts = np.array([r.work_start_s for r in runs] + [np.nan])
+    return frame["t_s"].to_numpy() - starts[run_index]
+
+
+def _finish(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop(columns=["_run"])
+    first = ["seq", "t_s", "phase", "workload"]
+    return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
+
+
+def _tool() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"fusegov {version('fusegov')}"
+    except PackageNotFoundError:
+        return "fusegov (source tree)"
+
+
+def _power_sources(frame: pd.DataFrame, info, monitor) -> dict[str, str]:
+    sources = {}
+    for rail in columns_of(frame, "power"):
+        if monitor and rail in monitor:
+            sources[rail] = "lab monitor (virtual phone: the component's simulated supply power)"
+        elif rail == "battery":
+            sources[rail] = "fuel gauge: current_now x voltage_now"
+        elif rail == "total":
+            sources[rail] = "fuel gauge (whole phone)" if info.battery else "sum of ODPM rails"
+        elif any(r.name == rail for r in info.rails):
+            sources[rail] = "ODPM rail"
+        else:
+            sources[rail] = "sum of the component's ODPM rails: " + "+".join(
+                r.name for r in info.rails if r.component == rail
+            )
+    return sources
+
+
+def _metadata(device, info, period_s, chosen, passes, specs, settings, run_label) -> dict:
+    phone = getattr(device, "phone", None)
+    return {
+        "device": info.name,
+        "profile": phone.profile.name if phone is not None else info.model,
+        "soc": info.soc,
+        "device_model": info.model,
+        "gpu_model": info.gpu.model,
+        "gpu_driver": info.gpu.driver,
+        "period_s": period_s,
+        "counters": [c.column for c in chosen],
+        "counter_family": pmc.family_of(info.gpu.model) if chosen else None,
+        "counter_passes": [[c.column for c in p] for p in passes],
+        "workloads": [s.name for s in specs],
+        "settings": [dict(s) for s in settings],
+        "run": run_label,
+        "tool": _tool(),
+        "collected_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "generator": "collectors.collect: the on-device sampler (collectors/device/sampler.py)",
+    }
