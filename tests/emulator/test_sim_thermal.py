@@ -2,7 +2,6 @@
 phone (step_wise one state per poll with hysteresis, power_allocator on a power budget), at each zone's own
 polling interval; back-to-back prompts at top clocks heat the skin to its trip after ~20-32 prompts (MELT)."""
 
-import contextlib
 import json
 from dataclasses import replace
 
@@ -20,7 +19,7 @@ from android.emulator.sim.physics import ThermalLink, ThermalNode, ThermalPhysic
 from android.emulator.sim.request import apply_pins
 from android.emulator.sim.thermal import ThermalFramework, ThermalNetwork
 from android.emulator.sysfs.thermal import cooling_state
-from android.errors import ProfileError, WriteVerifyError
+from android.errors import ProfileError
 from android.virtual import VirtualDevice
 
 MHZ = 1_000_000
@@ -252,8 +251,7 @@ def test_back_to_back_prompts_at_top_clocks_throttle_step_by_step_after_20_to_32
         if first is None and any(phone.knobs[k].thermal_cap_hz for k in throttled):
             first = (prompt, phone.state.zone_temp_c[skin], energy["j"] / energy["s"])
             energy.update(j=0.0, s=0.0)
-    with contextlib.suppress(WriteVerifyError):
-        restore()  # the old max limits read back capped while the phone is still throttled
+    restore()
     assert first is not None, "no throttling after 40 prompts"
     prompt, skin_c, power_before_w = first
     assert 20 <= prompt <= 32
