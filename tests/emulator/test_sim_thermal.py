@@ -206,13 +206,16 @@ def test_throttling_caps_frequencies_above_the_trip_and_lifts_below_it():
     phone = VirtualPhone(parse_profile(raw, source="hot-pixel7"), seed=1)
     restore = apply_pins(phone, {"gpu": 848 * MHZ, "policy6": 2401 * MHZ})  # as high as the limits allow
     phone.start(LlmRequest(load_model("tinyllama-1.1b-q4"), 8, 2000))
-    phone.advance(20.0)
-    gpu = phone.gpu
-    assert phone.state.zone_temp_c["G3D"] > 38.0  # above trip - hysteresis: still throttling
-    assert 0 < gpu.thermal_cap_hz < 848 * MHZ
-    assert gpu.cur_hz <= gpu.thermal_cap_hz
-    device = VirtualDevice(phone)
+    gpu, device = phone.gpu, VirtualDevice(phone)
+    seen = []  # (G3D temperature, GPU cap) every 0.5 s
+    for _ in range(60):
+        phone.advance(0.5)
+        seen.append((phone.state.zone_temp_c["G3D"], gpu.thermal_cap_hz))
+        assert gpu.cur_hz <= (gpu.thermal_cap_hz or gpu.hw_max_hz)
     assert int(device.read("/sys/devices/platform/28000000.mali/cur_freq")) * 1000 == gpu.cur_hz
+    first = next(i for i, (_, cap) in enumerate(seen) if cap)
+    assert seen[first][0] >= 41.0 - 1.0  # throttling began at the trip
+    assert all(0 < cap < 848 * MHZ for _, cap in seen[first:] if cap)
     phone.sim.stop()
     phone.advance(120.0)
     assert gpu.thermal_cap_hz == 0  # cooled below trip - hysteresis: the cap is lifted step by step
@@ -259,8 +262,8 @@ def test_back_to_back_prompts_at_top_clocks_throttle_step_by_step_after_20_to_32
     states = np.array([h[3] for h in history])
     steps = np.abs(np.diff(states, axis=0))
     assert steps.max() <= 1  # one OPP at a time per knob (the skin zone polls every 2 s, blocks are 0.5 s)
-    top_state = {k: cooling_state(phone.knobs[k]) for k in throttled}
-    assert all(states[:, i].max() < len(phone.knobs[k].table_hz) // 2 for i, k in enumerate(throttled)), top_state
+    deepest = dict(zip(throttled, states.max(axis=0).tolist()))
+    assert all(deepest[k] < len(phone.knobs[k].table_hz) - 1 for k in throttled), deepest  # never to the floor
     after = [h[2] for h in history if h[0] > prompt]
     assert max(after) < trip.temp_c + 1.5  # regulated around the trip
     sustained_w = energy["j"] / energy["s"]

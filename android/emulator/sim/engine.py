@@ -235,7 +235,7 @@ class Simulator:
         now = self.now_s
         while now < end - 1e-12:
             now = self._step(now, min(self.tick_s, end - now))
-            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S:
+            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= self.thermal.due_s:
                 self._flush(now)
         self.now_s = end if abs(now - end) < 1e-9 else now
         self._flush(self.now_s)

@@ -150,6 +150,7 @@ class ZoneThermal:
     node: str  # thermal node the sensor sits on
     hotspot_k_per_w: float = field(default=0.0, metadata={"range": "[0, 100]"})  # rise per W of its component
     hotspot_tau_s: float = field(default=0.1, metadata={"range": "(0, 60]"})  # how fast the hot spot follows
+    resolution_c: float = field(default=0.001, metadata={"range": "(0, 10]"})  # the sensor's step (TMU, ADC)
     polling_delay_s: float = field(default=1.0, metadata={"range": "(0, 600]"})  # polling-delay
     passive_delay_s: float = field(default=0.25, metadata={"range": "(0, 600]"})  # polling-delay-passive
     governor: str = "step_wise"  # thermal.THERMAL_GOVERNORS

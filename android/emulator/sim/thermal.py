@@ -5,7 +5,8 @@ joined by thermal conductances, with paths to the ambient air (profile `physics.
 component heats one node. The network is linear, so it is integrated exactly for power held constant
 over each simulation step, in modal coordinates: every mode is a scalar recurrence z' = e^(-mu dt) z + ...,
 solved for a whole block of steps with cumulative sums (no per-step Python). A zone reads its node plus
-a hot-spot rise proportional to the power of its component (CPU and GPU sensors sit in the hot spots).
+a hot-spot rise proportional to the power of its component (CPU and GPU sensors sit in the hot spots),
+in steps of its sensor's resolution (on-die sensors report tenths of a degree).
 
 Throttling, as drivers/thermal does it: every zone is polled at its own `polling_delay_s`, and at its
 `passive_delay_s` while one of its trips is throttling. A trip throttles from its temperature until the
@@ -15,9 +16,11 @@ bindings asks for. The zone's governor (THERMAL_GOVERNORS) sets the states: step
 poll while the zone is throttling and its temperature is rising, and removes one per poll while it is
 below the trip threshold and falling; power_allocator (IPA) runs a PID on the zone's power budget.
 
-Polls are evaluated at their exact instants on the per-step temperatures of a block; the caps they
-decide take effect at the end of that block (at most FLUSH_ROWS ticks, ~0.5 s later, far below every
-thermal time constant), so the simulation never stops early for a poll.
+Polls are evaluated at their exact instants on the per-step temperatures of a block, and the caps they
+decide take effect at the end of that block. A zone polling at its normal interval therefore acts at
+most one block (engine.FLUSH_S) late, far below every thermal time constant, at no cost; while a zone
+is throttling, the engine ends a block at each of its passive polls (`Thermal.due_s`), so a cap acts on
+the very next step and the next poll sees its effect, as in the kernel.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class ZoneSensors:
         )
         self.component = np.array([column.get(z.component, 0) for z in profile.thermal_zones], dtype=int)
         self.rate = np.array([1.0 / c.hotspot_tau_s for c in configs])
+        self.resolution = np.array([c.resolution_c for c in configs])
         self.rise = np.zeros(len(configs))  # current hot-spot rise above the node
 
     def settle(self, component_w: np.ndarray) -> None:
@@ -442,6 +446,7 @@ class Thermal:
         self.sensors.settle(idle_w)
         self.scan = DecayScan(np.concatenate([self.network.mu, self.sensors.rate]))  # modes, then hot spots
         self.framework = ThermalFramework.build(profile, knobs, now_s)
+        self.due_s = float("inf")  # the next passive poll: the engine ends its block there
         gpu_node = th.heat_node.get("gpu", th.default_heat_node)
         self._leak_node = self.network.node_names.index(gpu_node)
         nodes = self.network.node_c()
@@ -459,7 +464,9 @@ class Thermal:
         net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
         nodes = net.temps_c(state[:, :modes])
         self.die_c = float(nodes[-1, self._leak_node])
-        zones = nodes[:, sensors.node] + state[:, modes:]
+        zones = np.round((nodes[:, sensors.node] + state[:, modes:]) / sensors.resolution) * sensors.resolution
         self.zone_c = dict(zip(self.sensors.types, zones[-1].tolist()))
         per_zone = {ztype: zones[:, i] for i, ztype in enumerate(self.sensors.types)}
-        return self.framework.poll(t_end_s, per_zone, power_w)
+        changes = self.framework.poll(t_end_s, per_zone, power_w)
+        self.due_s = min((z.next_poll_s for z in self.framework.zones if z.passive), default=float("inf"))
+        return changes
