@@ -75,6 +75,16 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def _say_caps(caps) -> None:
+    import sys
+
+    from governor.demo.steps import caps_line
+
+    line = caps_line(caps)
+    if line:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+
 def demo_command(args: argparse.Namespace) -> int:
     import json
     import time
@@ -127,9 +137,12 @@ def demo_command(args: argparse.Namespace) -> int:
 
     requests = f"sharegpt:{size.requests}"
     progress.step(f"replay: {size.requests} ShareGPT requests under {', '.join(searches)}")
-    (results["replay"], policy_results), wall["replay"] = steps.timed(
-        steps.replay, measurer, searches, requests, progress
-    )
+    with steps.thermal_caps() as caps:
+        (results["replay"], policy_results), wall["replay"] = steps.timed(
+            steps.replay, measurer, searches, requests, progress
+        )
+    results["replay"]["thermal_caps"] = dict(caps)
+    _say_caps(caps)
     results["replay"]["plot"] = steps.frontier(policy_results, args.model, profile.name, out)
     shown = argparse.Namespace(model=args.model, virtual=profile.name, requests=requests, goal=steps.GOAL)
     print("4. replay, side by side:")
@@ -137,7 +150,10 @@ def demo_command(args: argparse.Namespace) -> int:
 
     request = steps.timeline_request(requests)
     progress.step(f"timeline: one request ({request[0]} + {request[1]} tokens) under stock and fusegov")
-    results["timeline"], wall["timeline"] = steps.timed(steps.timeline, measurer, searches, request, out)
+    with steps.thermal_caps() as caps:
+        results["timeline"], wall["timeline"] = steps.timed(steps.timeline, measurer, searches, request, out)
+    results["timeline"]["thermal_caps"] = dict(caps)
+    _say_caps(caps)
     print(f"5. {report.timeline_line(results['timeline'])}", flush=True)
 
     wall["total"] = time.perf_counter() - start

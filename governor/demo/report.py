@@ -81,6 +81,14 @@ def replay_table(policies: dict) -> list[str]:
     return lines
 
 
+def _caps_paragraph(step: dict) -> list[str]:
+    """A sentence saying which pinned knobs the thermal framework capped during the step, if any."""
+    from governor.demo.steps import caps_line
+
+    line = caps_line(step.get("thermal_caps") or {})
+    return [f"During this step {line[0].lower()}{line[1:]}.", ""] if line else []
+
+
 def write_report(results: dict, out: Path) -> Path:
     """out/report.md from the steps' results."""
     c, f, p, r, t = (results[k] for k in ("collect", "fit", "plan", "replay", "timeline"))
@@ -147,12 +155,14 @@ def write_report(results: dict, out: Path) -> Path:
         "",
         *replay_table(r["policies"]),
         "",
+        *_caps_paragraph(r),
         f"![latency/energy frontier]({r['plot']})",
         "",
         f"## 5. One request over time ({wall['timeline']:.0f} s)",
         "",
         timeline_line(t) + ".",
         "",
+        *_caps_paragraph(t),
     ]
     lines += [f"![{name}]({q['plot']})" for name, q in t["policies"].items()]
     path = out / REPORT_NAME

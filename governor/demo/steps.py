@@ -5,9 +5,12 @@ Sizes (`QUICK`, `FULL`) set only how much is traced and replayed; the procedure 
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +267,43 @@ def timeline(measurer, searches: dict, request: tuple[int, int], out: Path, on_s
         if on_step:
             on_step()
     return {"prompt_tokens": prompt, "output_tokens": output, "policies": shown}
+
+
+class _CapCounter(logging.Handler):
+    """Counts the knob controller's warnings that a cooling device capped a knob, by knob (its second
+    argument in every such warning)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.by_knob: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.by_knob[str(args[1]) if len(args) > 1 else "?"] += 1
+
+
+@contextmanager
+def thermal_caps() -> Iterator[Counter]:
+    """While the replays pin knobs on a phone that heats up, the thermal framework caps some of them, and
+    android.knobs warns once per pin: hundreds of lines over 50 requests. Gathered here instead (knob ->
+    warnings) for one line per step; the figures measured under the caps stand as they are."""
+    logger = logging.getLogger("fusegov.knobs")
+    counter = _CapCounter()
+    logger.addHandler(counter)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield counter.by_knob
+    finally:
+        logger.removeHandler(counter)
+        logger.propagate = propagate
+
+
+def caps_line(by_knob: dict) -> str | None:
+    """'a cooling device capped policy6 (12 pins), gpu (3 pins) ...' or None when nothing was capped."""
+    if not by_knob:
+        return None
+    knobs = ", ".join(f"{knob} ({count} pin{'s' * (count != 1)})" for knob, count in sorted(by_knob.items()))
+    return f"the phone's thermal framework capped pinned knobs: {knobs}; the figures include the throttling"
 
 
 def timed(function, *args, **kwargs):

@@ -172,3 +172,28 @@ def test_out_must_be_a_writable_directory(tmp_path):
     occupied.write_text("")
     code, _, stderr = run_cli("demo", "--quick", "--out", str(occupied))
     assert code == 1 and "fusegov demo: error: --out" in stderr and "is a file" in stderr
+
+
+def test_thermal_caps_during_pins_are_gathered_into_one_line(caplog):
+    """A replay on a hot phone pins many times under a cooling device's cap; the demo counts the knob
+    controller's warnings by knob instead of printing one line per pin."""
+    from android.knobs import KnobController
+    from android.probe import probe_device
+    from android.virtual import VirtualDevice
+    from governor.demo.steps import caps_line, thermal_caps
+
+    device = VirtualDevice("pixel7")
+    knobs = KnobController(device, probe_device(device))
+    device.phone.knobs["policy6"].thermal_cap_hz = 1_826_000_000
+    with caplog.at_level("WARNING", logger="fusegov.knobs"), thermal_caps() as caps:
+        for freq_hz in (2_850_000_000, 2_802_000_000, 2_704_000_000):
+            knobs.pin("policy6", freq_hz)  # each read back capped at 1826 MHz: one warning per pin
+        knobs.pin("gpu", 848_000_000)  # not capped
+    assert dict(caps) == {"policy6": 3}
+    assert not caplog.records  # gathered, not printed
+    assert caps_line(caps) == (
+        "the phone's thermal framework capped pinned knobs: policy6 (3 pins); the figures include the throttling"
+    )
+    assert caps_line({}) is None
+    knobs.pin("policy6", 2_850_000_000)  # after the step the warnings go out as before
+    assert any("throttles it" in r.getMessage() for r in caplog.records)
