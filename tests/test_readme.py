@@ -45,10 +45,7 @@ COVERED_ELSEWHERE = {
     ),
 }
 # (pattern, replacement, why): smaller arguments than the README's examples, for the test's time budget
-SMALL = (
-    (r"sharegpt:\d+", "sharegpt:3", "a few replayed requests show the same table"),
-    (r"--duration 20\b", "--duration 4", "a short trace per GPU clock"),
-)
+SMALL = ((r"sharegpt:\d+", "sharegpt:3", "a few replayed requests show the same table"),)
 
 
 @dataclass(frozen=True)
