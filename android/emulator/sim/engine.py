@@ -325,11 +325,19 @@ class Simulator:
                     if u > peak:
                         peak = u
             slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
+            sleeping = not ran or not fg.running()
+            band = slot.gov.util_band
+            if band is not None:  # the governor's request cannot change while its utilisation stays inside
+                lo, hi = band
+                u = peak if peak < 1.0 else 1.0
+                clamped = u if u > self.uclamp_min else self.uclamp_min
+                if (not ran or lo < clamped <= hi) and (not sleeping or lo < u <= hi):
+                    continue
             obs.now_s, obs.dt_s, obs.util, obs.busy_s = new_now, new_now - slot.last, peak, busy * dt
             slot.last = new_now
             obs.ran = ran
             obs.uclamp_min = self.uclamp_min if ran else 0.0
-            obs.sleeping = not ran or not fg.running()
+            obs.sleeping = sleeping
             obs.cur_hz = cur[name]
             target = slot.gov.update(obs)
             if target is not None and target != slot.acc_a:

@@ -58,16 +58,29 @@ class UnitTiming:
     def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
         return _profile(self.duration_s, self.kernels, self.on)
 
-    def at(self, x: float) -> tuple[float, float, float]:
-        """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1)."""
+    @cached_property
+    def _last(self) -> int:
+        return len(self.profile[0]) - 1
+
+    @cached_property
+    def starts_running(self) -> bool:
+        """Is the thread on a core at the unit's start?"""
+        return self.running_at(0.0)
+
+    def at(self, x: float) -> tuple[float, float, float, bool]:
+        """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1), and
+        whether the thread is on a core at x (as running_at, from the same search)."""
         xs, g, d, o = self.profile
         i = bisect_right(xs, x) - 1
-        if i >= len(xs) - 1:
-            return 1.0, 1.0, 1.0
+        last = self._last
+        if i >= last:
+            return 1.0, 1.0, 1.0, o[last] > o[last - 1]
         if i < 0:
-            return 0.0, 0.0, 0.0
-        f = (x - xs[i]) / (xs[i + 1] - xs[i])
-        return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o[i] + f * (o[i + 1] - o[i])
+            return 0.0, 0.0, 0.0, o[1] > o[0]
+        x0, x1 = xs[i], xs[i + 1]
+        f = (x - x0) / (x1 - x0)
+        o0, o1 = o[i], o[i + 1]
+        return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o0 + f * (o1 - o0), o1 > o0
 
     def running_at(self, x: float) -> bool:
         """Is the thread on a core at position x (0..1) through the unit?"""
@@ -203,33 +216,34 @@ class KernelStream:
 
 def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
     """Breakpoints and cumulative GPU busy, DRAM byte and on-core shares from the GPU jobs' (start, end,
-    bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start."""
+    bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start.
+    Each cumulative is piecewise linear with its knots at its intervals' ends, so it is interpolated."""
     k = np.array(kernels, dtype=float).reshape(-1, 3)
     c = np.array(on, dtype=float).reshape(-1, 2)
-    points = np.unique(np.clip(np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()]), 0.0, duration))
+    points = np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()])
+    points.sort()
+    np.clip(points, 0.0, duration, out=points)
     points = points[np.r_[True, np.diff(points) > duration * 1e-12]]
     points[-1] = duration
     widths = k[:, 1] - k[:, 0]
-    rates = np.divide(k[:, 2], widths, out=np.zeros_like(widths), where=widths > 0)
-    gpu = _cumulative(points, k[:, 0], k[:, 1], np.ones_like(widths))
-    dram = _cumulative(points, k[:, 0], k[:, 1], rates)
-    cpu_on = _cumulative(points, c[:, 0], c[:, 1], np.ones(len(c)))
+    dram = np.where(widths > 0, k[:, 2], 0.0)  # a job of no duration moves nothing over time
+    gpu = _cumulative(points, k[:, :2], widths)
+    moved = _cumulative(points, k[:, :2], dram)
+    cpu_on = _cumulative(points, c, c[:, 1] - c[:, 0])
     return (
         tuple((points / duration).tolist()),
         tuple((gpu / (gpu[-1] or 1.0)).tolist()),
-        tuple((dram / (dram[-1] or 1.0)).tolist()),
+        tuple((moved / (moved[-1] or 1.0)).tolist()),
         tuple((cpu_on / (cpu_on[-1] or 1.0)).tolist()),
     )
 
 
-def _cumulative(points: np.ndarray, starts: np.ndarray, ends: np.ndarray, rates: np.ndarray) -> np.ndarray:
-    """The integral up to each point of a function equal to rates[i] on [starts[i], ends[i]) and zero
-    elsewhere (intervals sorted and disjoint)."""
-    full = np.concatenate([[0.0], np.cumsum(rates * (ends - starts))])
-    done = np.searchsorted(ends, points, side="right")  # intervals wholly before each point
-    inside = np.minimum(done, len(starts) - 1)
-    partial = np.where((done < len(starts)) & (starts[inside] < points), (points - starts[inside]) * rates[inside], 0.0)
-    return full[done] + partial
+def _cumulative(points: np.ndarray, intervals: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """The integral up to each point of a function spreading amounts[i] evenly over intervals[i] (rows
+    of start, end; sorted and disjoint) and zero elsewhere."""
+    after = np.cumsum(amounts)
+    knots = np.column_stack([after - amounts, after]).ravel()
+    return np.interp(points, intervals.ravel(), knots)
 
 
 def stream_from_rows(
