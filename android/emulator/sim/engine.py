@@ -150,7 +150,6 @@ class Simulator:
         self.latency_watch: frozenset[int] = frozenset()  # CPUs some memlat device watches
         self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
         self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
-        self.idle_cpu_slots: list[_Slot] = []
         self.periodic_slots: list[_Slot] = []  # GPU, bus and latency governor slots
         self.load = LoadTracker(self.n_cpus, ph.sched.pelt_half_life_s)
         self.foreground: Workload | None = None
@@ -241,15 +240,16 @@ class Simulator:
         work.reset()
         fg = self.foreground
         phase = "idle"
-        fg_cpu = -1
+        fg_cpu = fg_policy = -1
         cur = self.cur_hz
         act = self.activity
         bursts = act.overlap(now, now + dt) if act.running or act.next_s < now + dt else ()
+        background = self.background
         if fg is not None and fg.finished_s is None:
             fg_cpu = fg.cpu
             policy = self.cpu_policy[fg_cpu]
             share = 1.0
-            for bg in self.background:
+            for bg in background:
                 if bg.cpu == fg_cpu:
                     share *= bg.share_left()
             for cpu, busy in bursts:
@@ -267,21 +267,24 @@ class Simulator:
             else:
                 phase = "idle"
         new_now = now + dt
-        max_hz = self.max_hz
-        invariant: dict[int, float] = {}
         gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
-        fg_policy = -1
         run, spin = work.cpu_run_s, work.spin_s
+        load = self.load
+        slot_of = self.slot_of_cpu
+        active = self.active_cpu_slots
+        fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
         if fg_cpu >= 0:
             policy = self.cpu_policy[fg_cpu]
             fg_policy = self.policy_index[policy]
             busy = (run + spin) / dt
-            invariant[fg_cpu] = (busy if busy < 1.0 else 1.0) * cur[policy] / max_hz[policy]
-        if self.background or bursts:
+            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+        if background or bursts:
+            invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
+            max_hz = self.max_hz
             row = len(self.rows)
             other = (run + spin) / dt if fg_cpu >= 0 else 0.0
             other = other if other < 1.0 else 1.0
-            loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in self.background]
+            loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in background]
             loads += [(cpu, busy, act.mem_bytes_per_s) for cpu, busy in bursts]
             for cpu, want_s, bytes_per_s in loads:
                 policy = self.cpu_policy[cpu]
@@ -289,70 +292,34 @@ class Simulator:
                 self.row_background.append((row, self.policy_index[policy], bg_run))
                 invariant[cpu] = invariant.get(cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
                 cpu_bytes += bytes_per_s * bg_run
-        # load tracking and the cpufreq governors, every scheduler tick
-        load = self.load
-        slot_of = self.slot_of_cpu
-        active = self.active_cpu_slots
-        for cpu, share in invariant.items():
-            value = load.add(cpu, new_now, dt, share)
-            slot = slot_of.get(cpu)
-            if slot is not None:
-                if value > slot.bound:
-                    slot.bound = value
-                if slot not in active:
-                    active.append(slot)
-        ran_any = run > 0.0
-        values = load.values
-        for slot in active:
-            if new_now < slot.due:
-                continue
-            slot.due = new_now + slot.period - 1e-12
-            cpus = slot.cpus
-            ran = ran_any and fg_cpu in cpus
-            busy = 0.0
-            for c, b in invariant.items():
-                if b > busy and c in cpus:
-                    busy = b
-            obs = slot.obs
-            name = slot.name
-            if not ran and busy == 0.0 and slot.bound * obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
-                self.idle_cpu_slots.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
-                continue
-            peak = 0.0
-            for c in cpus:
-                if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
-                    u = load.util(c, new_now)
-                    if u > peak:
-                        peak = u
-            slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
-            sleeping = not ran or not fg.running()
-            band = slot.gov.util_band
-            if band is not None:  # the governor's request cannot change while its utilisation stays inside
-                lo, hi = band
-                u = peak if peak < 1.0 else 1.0
-                clamped = u if u > self.uclamp_min else self.uclamp_min
-                if (not ran or lo < clamped <= hi) and (not sleeping or lo < u <= hi):
-                    continue
-            obs.now_s, obs.dt_s, obs.util, obs.busy_s = new_now, new_now - slot.last, peak, busy * dt
-            slot.last = new_now
-            obs.ran = ran
-            obs.uclamp_min = self.uclamp_min if ran else 0.0
-            obs.sleeping = sleeping
-            obs.cur_hz = cur[name]
-            target = slot.gov.update(obs)
-            if target is not None and target != slot.acc_a:
-                slot.acc_a = target  # the last request handed to the knob
-                self._set_target(name, target, new_now)
-        if self.idle_cpu_slots:  # they rest until a CPU of theirs runs again
-            for slot in self.idle_cpu_slots:
-                active.remove(slot)
-            self.idle_cpu_slots.clear()
+            # load tracking, every scheduler tick
+            for cpu, share in invariant.items():
+                value = load.add(cpu, new_now, dt, share)
+                slot = slot_of.get(cpu)
+                if slot is not None:
+                    if value > slot.bound:
+                        slot.bound = value
+                    if slot not in active:
+                        active.append(slot)
+        else:
+            invariant = None
+            if fg_cpu >= 0:
+                value = load.add(fg_cpu, new_now, dt, fg_share)
+                slot = slot_of.get(fg_cpu)
+                if slot is not None:
+                    if value > slot.bound:
+                        slot.bound = value
+                    if slot not in active:
+                        active.append(slot)
+        # the cpufreq governors, every scheduler tick while they may decide something
+        if active:
+            self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
         # counters the periodic governors read, and those whose period elapsed
         self.cum_s += dt
         self.cum_gpu_busy_s += work.gpu_busy_s
         self.cum_gpu_bytes += gpu_bytes
         self.cum_cpu_bytes += cpu_bytes
-        if self.latency_watch and fg_cpu in self.latency_watch and ran_any:
+        if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
             self._count_latency(work, fg_cpu)
         if new_now >= self.next_due:
             self._run_periodic(new_now)
@@ -363,37 +330,95 @@ class Simulator:
             self.phase_names.append(phase)
         rows = self.rows
         busy_gpu = work.gpu_busy_s
-        if (
-            self.merge_left
-            and self.level_row is self.row_levels[-1]
-            and not bursts
-            and not self.background
-            and rows[-1][2] == code
-            and rows[-1][5] == fg_policy
-            and (rows[-1][3] > 0.0) == (busy_gpu > 0.0)
-        ):
-            # same clocks, phase and kind of activity as the previous step: one row (power is linear in
-            # the summed quantities; a row stays within MERGE_STEPS ticks)
+        if self.merge_left and self.level_row is self.row_levels[-1] and not bursts and not background:
             last = rows[-1]
-            rows[-1] = (
-                new_now,
-                last[1] + dt,
-                code,
-                last[3] + busy_gpu,
-                last[4] + gpu_bytes + cpu_bytes,
-                fg_policy,
-                last[6] + run,
-                last[7] + spin,
-            )
-            self.merge_left -= 1
+            if last[2] == code and last[5] == fg_policy and (last[3] > 0.0) == (busy_gpu > 0.0):
+                # same clocks, phase and kind of activity as the previous step: one row (power is linear in
+                # the summed quantities; a row stays within MERGE_STEPS ticks)
+                rows[-1] = (
+                    new_now,
+                    last[1] + dt,
+                    code,
+                    last[3] + busy_gpu,
+                    last[4] + gpu_bytes + cpu_bytes,
+                    fg_policy,
+                    last[6] + run,
+                    last[7] + spin,
+                )
+                self.merge_left -= 1
+            else:
+                self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         else:
-            rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin))
-            self.row_levels.append(self.level_row)
-            self.merge_left = MERGE_STEPS - 1
+            self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         if work.units:
             row = len(rows) - 1
             self.row_units.extend([(row, stream, units) for stream, units in work.units])
         return new_now
+
+    def _new_row(self, *row) -> None:
+        self.rows.append(row)
+        self.row_levels.append(self.level_row)
+        self.merge_left = MERGE_STEPS - 1
+
+    def _run_cpu_governors(self, now, dt, fg, fg_cpu, fg_share, invariant, ran_any) -> None:
+        """The active cpufreq slots whose tick is due: each gets its policy's busiest utilisation, unless its
+        governor's request cannot change (util_band); a slot idle at its floor rests until its CPUs run."""
+        cur = self.cur_hz
+        load = self.load
+        values = load.values
+        clamp_min = self.uclamp_min
+        resting = None
+        for slot in self.active_cpu_slots:
+            if now < slot.due:
+                continue
+            slot.due = now + slot.period - 1e-12
+            cpus = slot.cpus
+            ran = ran_any and fg_cpu in cpus
+            busy = 0.0
+            if invariant is None:
+                if fg_cpu in cpus:
+                    busy = fg_share
+            else:
+                for c, b in invariant.items():
+                    if b > busy and c in cpus:
+                        busy = b
+            name = slot.name
+            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
+                if resting is None:
+                    resting = []
+                resting.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
+                continue
+            peak = 0.0
+            for c in cpus:
+                if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
+                    u = load.util(c, now)
+                    if u > peak:
+                        peak = u
+            slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
+            gov = slot.gov
+            sleeping = not ran or not fg.running()
+            band = gov.util_band
+            if band is not None:  # the governor's request cannot change while its utilisation stays inside
+                lo, hi, lo_from = band
+                if now < lo_from:
+                    lo = -1.0  # lower requests are held back by the rate limit
+                u = peak if peak < 1.0 else 1.0
+                if (not ran or lo < (u if u > clamp_min else clamp_min) <= hi) and (not sleeping or lo < u <= hi):
+                    continue
+            obs = slot.obs
+            obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
+            slot.last = now
+            obs.ran = ran
+            obs.uclamp_min = clamp_min if ran else 0.0
+            obs.sleeping = sleeping
+            obs.cur_hz = cur[name]
+            target = gov.update(obs)
+            if target is not None and target != slot.acc_a:
+                slot.acc_a = target  # the last request handed to the knob
+                self._set_target(name, target, now)
+        if resting:  # they rest until a CPU of theirs runs again
+            for slot in resting:
+                self.active_cpu_slots.remove(slot)
 
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
