@@ -117,6 +117,7 @@ class Simulator:
         self.rng_phase = np.random.default_rng(seeds[3])
         self.knobs = phone.knobs
         self.knob_names = list(self.knobs)
+        self.knob_pos = {k: i for i, k in enumerate(self.knob_names)}
         self.policies = [c.policy for c in profile.clusters]
         self.policy_cpus = {c.policy: tuple(c.cpus) for c in profile.clusters}
         self.cpu_policy = {cpu: c.policy for c in profile.clusters for cpu in c.cpus}
@@ -144,6 +145,7 @@ class Simulator:
         self.bus_slots: list[_Slot] = []
         self.latency_slots: list[_Slot] = []
         self.qos_min_hz: dict[str, int] = {}  # PM QoS minimum per knob, voted by drivers
+        self.qos_by_level: dict[int, dict[str, int]] = {}  # the GPU governor's votes per level (read-only)
         self.util_busy_s = self.util_total_s = 0.0  # counters at the last sysfs window with no GPU governor
         self.cum_s = self.cum_gpu_busy_s = self.cum_gpu_bytes = self.cum_cpu_bytes = 0.0  # since boot
         self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors
@@ -529,7 +531,9 @@ class Simulator:
     def _moved(self, name: str, cur: int) -> None:
         self.cur_hz[name] = cur
         self.level[name] = self.index[name][cur]
-        self.level_row = tuple(self.level[k] for k in self.knob_names)
+        row = list(self.level_row)
+        row[self.knob_pos[name]] = self.level[name]
+        self.level_row = tuple(row)
         if name == "gpu":
             self._vote_qos()
 
@@ -544,9 +548,13 @@ class Simulator:
 
     def _vote_qos(self) -> None:
         """The GPU driver's PM QoS requests for its current level (whatever set the level)."""
-        gov = self.governor.get("gpu", ("", None))[1]
-        votes = gov.qos_votes(self.level["gpu"]) if gov is not None and hasattr(gov, "qos_votes") else {}
-        self.qos_min_hz = {k: v for k, v in votes.items() if k in self.knobs and v}
+        level = self.level["gpu"]
+        found = self.qos_by_level.get(level)
+        if found is None:
+            gov = self.governor.get("gpu", ("", None))[1]
+            votes = gov.qos_votes(level) if gov is not None and hasattr(gov, "qos_votes") else {}
+            found = self.qos_by_level[level] = {k: v for k, v in votes.items() if k in self.knobs and v}
+        self.qos_min_hz = found
 
     def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
@@ -568,6 +576,7 @@ class Simulator:
                 changed = True
             self._refresh(name)
         if changed:
+            self.qos_by_level.clear()
             self._build_slots()
             self._vote_qos()
         self.active_cpu_slots = list(self.cpu_slots)  # limits may have moved: every policy decides again

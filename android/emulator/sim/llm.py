@@ -252,8 +252,12 @@ def head_stream(model: LlmModel, runtime: LlmRuntime | None = None) -> KernelStr
 
 def graph_stream(model: LlmModel, tokens: int, past: int, runtime: LlmRuntime) -> KernelStream:
     """A whole forward pass as one unit (the `opencl-adreno` runtime): every layer, then the head."""
-    rows = _layer_rows(model, runtime, tokens, past) * model.layers + _head_rows(model, runtime)
-    return stream_from_rows(f"{model.name}:graph(n={tokens},past={past})", rows)
+    return stream_from_rows(
+        f"{model.name}:graph(n={tokens},past={past})",
+        _layer_rows(model, runtime, tokens, past),
+        repeat=model.layers,
+        tail=_head_rows(model, runtime),
+    )
 
 
 _STREAMS: OrderedDict[tuple, KernelStream] = OrderedDict()

@@ -51,8 +51,8 @@ class UnitTiming:
     cpu_run_s: float  # the feeding thread on a core (real work, big-core cycles at its clock)
     spin_s: float  # polling while waiting
     gpu_busy_s: float
-    kernels: tuple[tuple[float, float, float], ...] = ()
-    on: tuple[tuple[float, float], ...] = ()
+    kernels: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # rows of (start, end, DRAM bytes)
+    on: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # rows of (start, end)
 
     @cached_property
     def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
@@ -162,9 +162,8 @@ class KernelStream:
         cpu_bw = memory.bytes_per_hz * mem_hz * memory.cpu_efficiency
         compute = self._core_cycles / gpu_hz
         dram = self._dram / gpu_bw
-        g = (
-            np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
-        ).tolist()
+        gpu_s = np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
+        g = gpu_s.tolist()
         s = (self._submit / cpu_hz).tolist()
         h = (self._host / cpu_hz + self.host_bytes / cpu_bw).tolist()
         sync = self.sync_after.tolist()
@@ -209,8 +208,8 @@ class KernelStream:
             cpu_run_s=run,
             spin_s=spin,
             gpu_busy_s=float(sum(g)),
-            kernels=tuple(zip([e - gi for e, gi in zip(ends, g)], ends, self._dram.tolist())),
-            on=tuple((a, b) for a, b in on),
+            kernels=np.column_stack([np.array(ends) - gpu_s, ends, self._dram]),
+            on=np.array(on, dtype=float).reshape(-1, 2),
         )
 
 
@@ -218,8 +217,8 @@ def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
     """Breakpoints and cumulative GPU busy, DRAM byte and on-core shares from the GPU jobs' (start, end,
     bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start.
     Each cumulative is piecewise linear with its knots at its intervals' ends, so it is interpolated."""
-    k = np.array(kernels, dtype=float).reshape(-1, 3)
-    c = np.array(on, dtype=float).reshape(-1, 2)
+    k = np.asarray(kernels, dtype=float).reshape(-1, 3)
+    c = np.asarray(on, dtype=float).reshape(-1, 2)
     points = np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()])
     points.sort()
     np.clip(points, 0.0, duration, out=points)
@@ -247,18 +246,38 @@ def _cumulative(points: np.ndarray, intervals: np.ndarray, amounts: np.ndarray) 
 
 
 def stream_from_rows(
-    name: str, rows: list[dict], lead_host_cycles: float = 0.0, lead_host_bytes: float = 0.0
+    name: str,
+    rows: list[dict],
+    lead_host_cycles: float = 0.0,
+    lead_host_bytes: float = 0.0,
+    repeat: int = 1,
+    tail: list[dict] | tuple = (),
 ) -> KernelStream:
     """Build a stream from per-kernel dicts: event counts by name plus efficiency, sync_after,
-    host_cycles and host_bytes."""
-    events = np.array([[float(r.get(e, 0.0)) for e in EVENT_FIELDS] for r in rows])
+    host_cycles and host_bytes. `rows` run `repeat` times (a model's layers), then `tail`."""
+
+    def columns(part: list[dict]) -> list[np.ndarray]:
+        return [
+            np.array([[float(r.get(e, 0.0)) for e in EVENT_FIELDS] for r in part]).reshape(-1, len(EVENT_FIELDS)),
+            np.array([float(r["efficiency"]) for r in part]),
+            np.array([bool(r.get("sync_after", False)) for r in part], dtype=bool),
+            np.array([float(r.get("host_cycles", 0.0)) for r in part]),
+            np.array([float(r.get("host_bytes", 0.0)) for r in part]),
+        ]
+
+    body = columns(rows)
+    if repeat != 1:
+        body = [np.tile(c, (repeat, 1)) if c.ndim == 2 else np.tile(c, repeat) for c in body]
+    if tail:
+        body = [np.concatenate([b, t]) for b, t in zip(body, columns(list(tail)))]
+    events, efficiency, sync_after, host_cycles, host_bytes = body
     return KernelStream(
         name=name,
         events=events,
-        efficiency=np.array([float(r["efficiency"]) for r in rows]),
-        sync_after=np.array([bool(r.get("sync_after", False)) for r in rows]),
-        host_cycles=np.array([float(r.get("host_cycles", 0.0)) for r in rows]),
-        host_bytes=np.array([float(r.get("host_bytes", 0.0)) for r in rows]),
+        efficiency=efficiency,
+        sync_after=sync_after,
+        host_cycles=host_cycles,
+        host_bytes=host_bytes,
         lead_host_cycles=lead_host_cycles,
         lead_host_bytes=lead_host_bytes,
     )
