@@ -24,6 +24,7 @@ tables on the hot path; time in state and transitions are charged from the recor
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,6 +139,8 @@ class Simulator:
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
+        self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
+        self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
         self.last_levels = self.level_row  # the level of every knob at the end of the last block
         self.governor: dict[str, tuple[str, object | None]] = {}
         self.cpu_slots: list[_Slot] = []
@@ -223,18 +226,125 @@ class Simulator:
         self.background.remove(load)
 
     # --- time ---------------------------------------------------------------------------------
-    def advance(self, dt_s: float) -> None:
-        """Move simulated time by dt_s (the caller holds phone.lock)."""
+    def advance(self, dt_s: float, stop: Callable[[], bool] | None = None) -> None:
+        """Move simulated time by dt_s (the caller holds phone.lock), or less: up to the end of the first
+        step after which `stop()` is true (steps end exactly at phase changes and where a workload ends)."""
         end = self.now_s + dt_s
         self._sync_knobs()
         now = self.now_s
         while now < end - 1e-12:
-            now = self._step(now, min(self.tick_s, end - now))
+            span = self._span(now, end)
+            now = self._span_step(now, span) if span > self.tick_s else self._step(now, span)
             if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S:
                 self._flush(now)
+            if stop is not None and stop():
+                break
         self.now_s = end if abs(now - end) < 1e-9 else now
         self._flush(self.now_s)
         self.phone.state.now_s = self.now_s
+
+    def _span(self, now: float, end: float) -> float:
+        """How long the next step may be: one tick, or a span of several on the fast path (_span_step):
+        while the knobs the foreground workload's speed depends on (its CPU policy, the GPU, the memory
+        bus) are pinned and no user thread or system burst shares its CPU, its units run at fixed clocks
+        whatever the other governors do, so up to MERGE_STEPS ticks (the longest row) go in one step."""
+        tick = self.tick_s
+        left = end - now
+        fg = self.foreground
+        if fg is None or fg.finished_s is not None or self.background or left <= tick:
+            return tick if tick < left else left
+        fixed = self.fixed
+        cpu = fg.cpu
+        if not fixed.issuperset((self.cpu_policy[cpu], "gpu", "mem")):
+            return tick
+        act = self.activity
+        for burst in act.running:
+            if burst[0] == cpu:
+                return tick
+        ticks = min(MERGE_STEPS, math.floor((act.next_arrival_on(cpu, now + MERGE_STEPS * tick) - now) / tick))
+        if ticks <= 1:
+            return tick
+        span = ticks * tick
+        return span if span < left else left
+
+    def _span_step(self, now: float, span: float) -> float:
+        """The fast path: the foreground workload's units over the whole span in one go at its pinned clocks
+        (noise still drawn per unit); the rest of the phone over the same span as one step - system bursts on
+        other CPUs with their load, the unpinned cpufreq governors once at its end, and every periodic
+        governor due inside it at the tick it falls in, from counters interpolated there (its decision
+        takes effect at the span's end, at most MERGE_STEPS ticks later). Governors of pinned knobs are not
+        evaluated. One row."""
+        work = self.work
+        work.reset()
+        fg = self.foreground
+        cur = self.cur_hz
+        fg_cpu = fg.cpu
+        policy = self.cpu_policy[fg_cpu]
+        cpu_hz, gpu_hz, mem_hz = cur[policy] * self.ipc[policy], cur["gpu"], cur["mem"]
+        phase = fg.phase
+        used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
+        if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
+            phase = fg.phase
+            used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
+        if used <= 0.0:
+            return self._step(now, min(self.tick_s, span))  # nothing left to run: an ordinary tick
+        dt = used
+        new_now = now + dt
+        run, spin = work.cpu_run_s, work.spin_s
+        gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
+        fg_policy = self.policy_index[policy]
+        busy = (run + spin) / dt
+        fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+        invariant = {fg_cpu: fg_share}
+        self.load.add(fg_cpu, new_now, dt, fg_share)  # its governor is pinned: kept for when it is released
+        act = self.activity
+        bursts = act.overlap(now, new_now) if act.running or act.next_s < new_now else ()
+        if bursts:
+            row = len(self.rows)
+            for cpu, busy_s in bursts:  # none on the workload's CPU (_span)
+                bg_policy = self.cpu_policy[cpu]
+                self.row_background.append((row, self.policy_index[bg_policy], busy_s))
+                share = busy_s / dt * cur[bg_policy] / self.max_hz[bg_policy]
+                invariant[cpu] = invariant.get(cpu, 0.0) + share
+                cpu_bytes += act.mem_bytes_per_s * busy_s
+            for cpu, share in invariant.items():
+                if cpu == fg_cpu:
+                    continue
+                value = self.load.add(cpu, new_now, dt, share)
+                slot = self.slot_of_cpu.get(cpu)
+                if slot is not None:
+                    if value > slot.bound:
+                        slot.bound = value
+                    if slot not in self.active_cpu_slots:
+                        self.active_cpu_slots.append(slot)
+        if self.active_cpu_slots:
+            self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
+        if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
+            self._count_latency(work, fg_cpu)
+        start = (self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes)
+        delta = (dt, work.gpu_busy_s, gpu_bytes, cpu_bytes)
+        tick = self.tick_s
+        while self.next_due <= new_now:
+            at = now + math.ceil((self.next_due - now) / tick - 1e-9) * tick  # the end of the tick it falls in
+            at = at if at < new_now else new_now
+            f = (at - now) / dt
+            self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (
+                s0 + f * d for s0, d in zip(start, delta)
+            )
+            self._run_periodic(at)
+        self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (
+            s0 + d for s0, d in zip(start, delta)
+        )
+        code = self.phase_codes.get(phase)
+        if code is None:
+            code = self.phase_codes[phase] = len(self.phase_names)
+            self.phase_names.append(phase)
+        self._new_row(new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin)
+        self.merge_left = 0  # a span is a row of its own
+        if work.units:
+            row = len(self.rows) - 1
+            self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        return new_now
 
     def _step(self, now: float, dt: float) -> float:
         """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
@@ -370,8 +480,14 @@ class Simulator:
         values = load.values
         clamp_min = self.uclamp_min
         resting = None
+        fixed = self.fixed
         for slot in self.active_cpu_slots:
             if now < slot.due:
+                continue
+            if slot.name in fixed:  # pinned: nothing it asks for can take effect
+                if resting is None:
+                    resting = []
+                resting.append(slot)
                 continue
             slot.due = now + slot.period - 1e-12
             cpus = slot.cpus
@@ -425,7 +541,10 @@ class Simulator:
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
         """GPU, bus and latency governors whose period has elapsed, from the counters since their last run."""
+        fixed = self.fixed
         slot = self.gpu_slot
+        if slot is not None and "gpu" in fixed:
+            slot = None  # a pinned GPU's governor is not evaluated; its load window is shown as without one
         if slot is not None and now >= slot.due:
             slot.due = now + slot.gov.period_s - 1e-12
             busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
@@ -440,17 +559,10 @@ class Simulator:
             self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)
             self.util_busy_s, self.util_total_s = self.cum_gpu_busy_s, self.cum_s
         for slot in self.bus_slots:
-            if now < slot.due:
+            if now < slot.due or slot.name in fixed:
                 continue
             slot.due = now + slot.gov.period_s - 1e-12
-            source = slot.source
-            counted = (
-                self.cum_gpu_bytes + self.cum_cpu_bytes
-                if source == "all"
-                else self.cum_gpu_bytes
-                if source == "gpu"
-                else self.cum_cpu_bytes
-            )
+            counted = self._counted(slot)
             traffic, slot.acc_a = counted - slot.acc_a, counted
             name = slot.name
             qos = self.qos_min_hz.get(name, 0)
@@ -464,7 +576,7 @@ class Simulator:
             if target is not None:
                 self._set_target(name, target, now)
         for slot in self.latency_slots:
-            if now < slot.due:
+            if now < slot.due or slot.name in fixed:
                 continue
             slot.due = now + slot.gov.period_s - 1e-12
             obs = slot.obs
@@ -481,7 +593,7 @@ class Simulator:
                 self._set_target(slot.name, target, now)
         due = now + DEFAULT_GPU_WINDOW_S
         for slot in self.periodic_slots:
-            if slot.due < due:
+            if slot.due < due and slot.name not in fixed:
                 due = slot.due
         self.next_due = due
 
@@ -545,6 +657,33 @@ class Simulator:
         cur = knob.cur_hz
         if cur != self.cur_hz[name] or name not in self.level:
             self._moved(name, cur)
+        if self._effective(name, 0) == self._effective(name, self.tables[name][-1]):
+            self.fixed.add(name)  # pinned (min = max) or capped: no request can move it
+        elif name in self.fixed:
+            self.fixed.discard(name)
+            self._resume(name)
+
+    def _resume(self, name: str) -> None:
+        """A knob's governor decides again after a pin: its next evaluation keeps its sampling phase and its
+        window starts now (the counters it accumulated while pinned are stale)."""
+        for slot in self.periodic_slots:
+            if slot.name == name:
+                period = slot.period
+                if slot.due < self.now_s:
+                    slot.due += period * math.ceil((self.now_s - slot.due) / period)
+                slot.last = self.now_s
+                slot.acc_a, slot.acc_b = self._counted(slot), self.cum_s
+                slot.cores.clear()
+                self.next_due = min(self.next_due, slot.due)
+
+    def _counted(self, slot: _Slot) -> float:
+        """The counter a periodic slot differences: GPU busy time, or the bytes its bus monitor counts."""
+        if slot.gov.kind == "gpu":
+            return self.cum_gpu_busy_s
+        source = slot.source
+        if source == "all":
+            return self.cum_gpu_bytes + self.cum_cpu_bytes
+        return self.cum_gpu_bytes if source == "gpu" else self.cum_cpu_bytes
 
     def _vote_qos(self) -> None:
         """The GPU driver's PM QoS requests for its current level (whatever set the level)."""
@@ -569,7 +708,12 @@ class Simulator:
     def _sync_knobs(self) -> None:
         """Pick up what users changed through sysfs since the last advance (limits, governors, targets)."""
         changed = False
+        seen = self.knob_inputs
         for name, knob in self.knobs.items():
+            inputs = (knob.governor, knob.min_request_hz, knob.max_request_hz, knob.thermal_cap_hz, knob.target_hz)
+            if seen.get(name) == inputs:
+                continue  # nothing written since the last look
+            seen[name] = inputs
             current = self.governor.get(name)
             if current is None or current[0] != knob.governor:
                 self.governor[name] = (knob.governor, make_governor(knob.governor, self.physics.governors))

@@ -278,7 +278,8 @@ def _cached_stream(key: tuple, build) -> KernelStream:
 
 class LlmRequest(Workload):
     """One request: prefill of `prompt_tokens`, then `decode_tokens` generated one at a time. The runtime
-    is the phone's (physics.llm_runtime) unless `runtime` names one."""
+    is the phone's (physics.llm_runtime) unless `runtime` names one. `prefilled`: the prompt is already in
+    the KV cache, so only the decode runs (its tokens attend to the prompt all the same)."""
 
     def __init__(
         self,
@@ -287,6 +288,7 @@ class LlmRequest(Workload):
         decode_tokens: int,
         cpu: int | None = None,
         runtime: str | None = None,
+        prefilled: bool = False,
     ):
         if prompt_tokens < 1:
             raise WorkloadError(f"prompt must be at least 1 token, got {prompt_tokens}")
@@ -297,6 +299,7 @@ class LlmRequest(Workload):
                 f"{model.name}: {prompt_tokens} + {decode_tokens} tokens exceed its context of {model.context}"
             )
         self.model, self.prompt_tokens, self.decode_tokens = model, prompt_tokens, decode_tokens
+        self.prefilled = prefilled
         self.runtime = runtime_named(runtime) if runtime is not None else None
         self._fingerprint = 0
         self._streams: dict[tuple, KernelStream] = {}
@@ -327,7 +330,7 @@ class LlmRequest(Workload):
     def _segments(self) -> Iterator[Segment]:
         layers = self.model.layers
         graph = (self.runtime or RUNTIMES[DEFAULT_RUNTIME]).gpu_graph
-        done = 0
+        done = self.prompt_tokens if self.prefilled else 0
         while done < self.prompt_tokens:
             batch = min(BATCH_TOKENS, self.prompt_tokens - done)
             last = done + batch >= self.prompt_tokens
@@ -336,7 +339,7 @@ class LlmRequest(Workload):
             else:
                 yield Segment(self.stream(("layer", batch, done)), layers, "prefill")
             done += batch
-        if not graph:
+        if not graph and not self.prefilled:
             yield Segment(self.stream(("head",)), 1, "prefill", mark="token")
         for i in range(self.decode_tokens):
             past = self.prompt_tokens + i

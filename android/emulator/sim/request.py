@@ -9,7 +9,7 @@ the safe order, verified by reading back) and are restored afterwards. `on_sampl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,7 +46,7 @@ class RequestResult:
     workload: str
     profile: str
     seed: int
-    pins_hz: dict[str, int]
+    pins_hz: dict[str, int]  # held for the whole run
     duration_s: float
     energy_j: float
     mean_power_w: dict[str, float]
@@ -60,6 +60,7 @@ class RequestResult:
     runs: int = 0
     latency_s: float | None = None  # CNN: mean time per inference
     energy_per_run_j: float | None = None
+    pins_by_phase_hz: dict[str, dict[str, int]] = field(default_factory=dict)  # pinned from each phase's start
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,14 +164,36 @@ def run_workload(
     on_progress: Callable[[int], None] | None = None,
     mark: str = "token",
     observers: Sequence[Callable[[Block], None]] = (),
+    pins_by_phase: Mapping[str, Mapping[str, int]] | None = None,
 ) -> tuple[_Accumulator, Workload]:
     """Pin, idle, run `workload` to completion (sampling as asked), unpin. Returns the per-phase sums.
-    `observers` (e.g. timeline.TimelineRecorder) see every engine block while the workload runs, as the
-    per-phase accounting does."""
+
+    `pins_hz` hold for the whole run, the idle before it included. `pins_by_phase` ({"prefill": {...},
+    "decode": {...}}) instead pins each phase's knobs exactly when that phase begins, as the on-phone
+    daemon does when the inference framework signals it: the previous phase's pins are restored first
+    (android.knobs.pinned), so a knob the new phase does not name is back with its stock governor; the
+    idle before runs stock. `observers` (e.g. timeline.TimelineRecorder) see every engine block while the
+    workload runs, as the per-phase accounting does. The run ends exactly when the workload does."""
     pins_hz = dict(pins_hz or {})
+    by_phase = {str(p): dict(v) for p, v in (pins_by_phase or {}).items()}
+    if pins_hz and by_phase:
+        raise WorkloadError("give pins for the whole run or pins by phase, not both")
     restore = apply_pins(phone, pins_hz)
     accumulator = _Accumulator(phone.knobs, phone.sim.rail_names, phone.sim.policies)
     finished = False
+    pinned_phase: list = [None, lambda: None]  # the phase whose pins hold, and their restore
+
+    def enter_phase() -> None:
+        phase = workload.phase
+        if phase != pinned_phase[0]:
+            release, pinned_phase[1] = pinned_phase[1], lambda: None
+            pinned_phase[0] = phase
+            release()
+            pinned_phase[1] = apply_pins(phone, by_phase.get(phase, {}))
+
+    def stop() -> bool:
+        return workload.done or (bool(by_phase) and workload.phase != pinned_phase[0])
+
     try:
         if idle_before_s > 0:
             phone.advance(idle_before_s)
@@ -178,12 +201,18 @@ def run_workload(
         phone.sim.observers.extend(watching)
         try:
             phone.start(workload)
-            chunk = sample_period_s or DEFAULT_CHUNK_S
+            period = sample_period_s or DEFAULT_CHUNK_S
+            next_sample = phone.now_s + period
             seen = 0
             while not workload.done:
-                phone.advance(chunk)
-                if on_sample is not None:
-                    on_sample(phone)
+                if by_phase:
+                    enter_phase()
+                with phone.lock:
+                    phone.sim.advance(max(next_sample - phone.now_s, 0.0), stop)
+                if phone.now_s >= next_sample - 1e-9 or workload.done:
+                    next_sample = phone.now_s + period
+                    if on_sample is not None:
+                        on_sample(phone)
                 if on_progress is not None:
                     done = sum(1 for _, m in workload.marks if m == mark)
                     if done > seen:
@@ -195,7 +224,10 @@ def run_workload(
         finished = True
     finally:
         try:
-            restore()  # every knob, even when one fails (android.knobs.pinned)
+            try:
+                pinned_phase[1]()
+            finally:
+                restore()  # every knob, even when one fails (android.knobs.pinned)
         except RestoreError as exc:
             if finished:  # the run is complete: its measurements travel with the error, nothing is lost
                 exc.measured = (accumulator, workload)
@@ -204,10 +236,32 @@ def run_workload(
 
 
 def run_llm_request(
-    phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
+    phone,
+    model: LlmModel | str,
+    prompt_tokens: int,
+    decode_tokens: int,
+    pins: dict[str, int] | None = None,
+    pins_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+    **kwargs,
 ) -> RequestResult:
-    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase. `runtime`
+    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase. `pins` hold
+    for the whole request; `pins_by_phase` pin each phase from its first moment (run_workload). `runtime`
     (keyword) names a llama.cpp backend (android.emulator.sim.llm.RUNTIMES) other than the phone's."""
+    return _run_llm(phone, model, prompt_tokens, decode_tokens, pins, pins_by_phase, prefilled=False, **kwargs)
+
+
+def run_llm_decode(
+    phone, model: LlmModel | str, context_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
+) -> RequestResult:
+    """Decode alone: `decode_tokens` generated after a prompt of `context_tokens` already in the KV cache
+    (the decode phase of run_llm_request without running its prefill). TPOT is over the generated tokens,
+    from the start of the run; there is no TTFT."""
+    if decode_tokens < 1:
+        raise WorkloadError(f"decode alone needs at least 1 token to generate, got {decode_tokens}")
+    return _run_llm(phone, model, context_tokens, decode_tokens, pins, None, prefilled=True, **kwargs)
+
+
+def _run_llm(phone, model, prompt_tokens, decode_tokens, pins, pins_by_phase, prefilled, **kwargs) -> RequestResult:
     if isinstance(model, (str, Path)):
         model = load_model(model)
     physics = phone.profile.physics
@@ -219,17 +273,26 @@ def run_llm_request(
         phone.profile.name,
     )
     request = LlmRequest(
-        model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None), runtime=kwargs.pop("runtime", None)
+        model,
+        prompt_tokens,
+        decode_tokens,
+        cpu=kwargs.pop("cpu", None),
+        runtime=kwargs.pop("runtime", None),
+        prefilled=prefilled,
     )
-    acc, request = run_workload(phone, request, pins, **kwargs)
+    acc, request = run_workload(phone, request, pins, pins_by_phase=pins_by_phase, **kwargs)
     tokens = [t for t, m in request.marks if m == "token"]
     t0 = request.started_s
-    ttft = tokens[0] - t0
-    tpot = (tokens[-1] - tokens[0]) / decode_tokens if decode_tokens else None
     phases = {p: acc.phase_stats(p) for p in acc.sums}
-    per_token = {"prefill": phases["prefill"].energy_j / prompt_tokens}
-    if decode_tokens:
-        per_token["decode"] = phases["decode"].energy_j / decode_tokens
+    if prefilled:
+        ttft, tpot = None, (tokens[-1] - t0) / decode_tokens
+        per_token = {"decode": phases["decode"].energy_j / decode_tokens}
+    else:
+        ttft = tokens[0] - t0
+        tpot = (tokens[-1] - tokens[0]) / decode_tokens if decode_tokens else None
+        per_token = {"prefill": phases["prefill"].energy_j / prompt_tokens}
+        if decode_tokens:
+            per_token["decode"] = phases["decode"].energy_j / decode_tokens
     duration, energy, power, freq = acc.overall()
     return RequestResult(
         workload=request.name,
@@ -246,6 +309,7 @@ def run_llm_request(
         prompt_tokens=prompt_tokens,
         decode_tokens=decode_tokens,
         energy_per_token_j=per_token,
+        pins_by_phase_hz={p: dict(v) for p, v in (pins_by_phase or {}).items()},
     )
 
 
