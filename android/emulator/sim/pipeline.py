@@ -162,7 +162,9 @@ class KernelStream:
         cpu_bw = memory.bytes_per_hz * mem_hz * memory.cpu_efficiency
         compute = self._core_cycles / gpu_hz
         dram = self._dram / gpu_bw
-        gpu_s = np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
+        gpu_s = (
+            np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
+        )
         g = gpu_s.tolist()
         s = (self._submit / cpu_hz).tolist()
         h = (self._host / cpu_hz + self.host_bytes / cpu_bw).tolist()
