@@ -151,7 +151,8 @@ class Simulator:
         self.qos_by_level: dict[int, dict[str, int]] = {}  # the GPU governor's votes per level (read-only)
         self.util_busy_s = self.util_total_s = 0.0  # counters at the last sysfs window with no GPU governor
         self.cum_s = self.cum_gpu_busy_s = self.cum_gpu_bytes = self.cum_cpu_bytes = 0.0  # since boot
-        self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors
+        self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors, or of the GPU load window
+        self.next_gov_due = 0.0  # earliest due time of the periodic governors of unpinned knobs
         self.latency_watch: frozenset[int] = frozenset()  # CPUs some memlat device watches
         self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
         self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
@@ -324,8 +325,8 @@ class Simulator:
         start = (self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes)
         delta = (dt, work.gpu_busy_s, gpu_bytes, cpu_bytes)
         tick = self.tick_s
-        while self.next_due <= new_now:
-            at = now + math.ceil((self.next_due - now) / tick - 1e-9) * tick  # the end of the tick it falls in
+        while self.next_gov_due <= new_now:
+            at = now + math.ceil((self.next_gov_due - now) / tick - 1e-9) * tick  # the end of the tick it falls in
             at = at if at < new_now else new_now
             f = (at - now) / dt
             self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (
@@ -335,6 +336,8 @@ class Simulator:
         self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (
             s0 + d for s0, d in zip(start, delta)
         )
+        if new_now >= self.next_due:
+            self._run_periodic(new_now)  # the GPU load window
         code = self.phase_codes.get(phase)
         if code is None:
             code = self.phase_codes[phase] = len(self.phase_names)
@@ -591,11 +594,13 @@ class Simulator:
             target = slot.gov.update(obs)
             if target is not None:
                 self._set_target(slot.name, target, now)
-        due = now + DEFAULT_GPU_WINDOW_S
+        due = math.inf
         for slot in self.periodic_slots:
             if slot.due < due and slot.name not in fixed:
                 due = slot.due
-        self.next_due = due
+        self.next_gov_due = due
+        window = now + DEFAULT_GPU_WINDOW_S  # the GPU load shown in sysfs, when no governor samples it
+        self.next_due = due if due < window else window
 
     def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
         """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
@@ -675,6 +680,7 @@ class Simulator:
                 slot.acc_a, slot.acc_b = self._counted(slot), self.cum_s
                 slot.cores.clear()
                 self.next_due = min(self.next_due, slot.due)
+                self.next_gov_due = min(self.next_gov_due, slot.due)
 
     def _counted(self, slot: _Slot) -> float:
         """The counter a periodic slot differences: GPU busy time, or the bytes its bus monitor counts."""
@@ -758,7 +764,7 @@ class Simulator:
         self.slot_of_cpu = {c: x for x in self.cpu_slots for c in x.cpus}
         self.active_cpu_slots = list(self.cpu_slots)
         self.periodic_slots = ([self.gpu_slot] if self.gpu_slot else []) + self.bus_slots + self.latency_slots
-        self.next_due = self.now_s
+        self.next_due = self.next_gov_due = self.now_s
 
     def _watched_cpus(self, name: str) -> tuple[int, ...]:
         """memlat devices are named after the first CPU of the cluster they watch (cpu3-llcc-ddr-lat)."""

@@ -24,7 +24,7 @@ from android.errors import WorkloadError
 from android.knobs import RestoreError
 
 DEFAULT_IDLE_BEFORE_S = 1.0  # the phone idles first, as between requests, so governors start settled
-DEFAULT_CHUNK_S = 0.5
+DEFAULT_CHUNK_S = 2.0  # simulated seconds between progress reports when nothing samples
 
 
 @dataclass
