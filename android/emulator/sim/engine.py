@@ -704,11 +704,16 @@ class Simulator:
     def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
         previous = np.array(self.last_levels)[None, :]
-        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0)
+        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0).tolist()
+        sizes = [len(self.tables[name]) for name in self.knob_names]
+        offsets = np.cumsum([0] + sizes[:-1])
+        spent = np.bincount(
+            (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)
+        )  # every knob's levels in one count, each knob's table at its offset
         for i, name in enumerate(self.knob_names):
             knob = self.knobs[name]
-            knob.time_in_state_s += np.bincount(level_arr[:, i], weights=dt, minlength=len(knob.time_in_state_s))
-            knob.transitions += int(changes[i])
+            knob.time_in_state_s += spent[offsets[i] : offsets[i] + sizes[i]]
+            knob.transitions += changes[i]
         self.last_levels = tuple(level_arr[-1].tolist())
 
     def _sync_knobs(self) -> None:

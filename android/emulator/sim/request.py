@@ -67,64 +67,67 @@ class RequestResult:
 
 
 class _Accumulator:
-    """Observer of engine blocks: sums per phase."""
+    """Observer of engine blocks: sums per phase (each block's quantities stacked, one sum per phase)."""
 
     def __init__(self, knobs: dict, rail_names: list[str], policies: list[str]):
         self.knob_tables = {k: np.asarray(v.table_hz, dtype=float) for k, v in knobs.items()}
+        self.lower_half = np.array([t[(len(t) - 1) // 2] for t in self.knob_tables.values()])[:, None]
         self.rail_names, self.policies = rail_names, policies
         self.sums: dict[str, dict] = {}
 
     def __call__(self, block: Block) -> None:
-        for phase in set(block.phase.tolist()):
-            if phase == "idle":
-                continue
-            mask = block.phase == phase
-            dt = block.dt_s[mask]
+        phases = block.phase
+        names = set(phases.tolist()) - {"idle"}
+        if not names:
+            return
+        dt = block.dt_s
+        freq = np.vstack([block.freq_hz[k] for k in self.knob_tables])  # (knobs, steps)
+        components = list(block.power_w)
+        watts = np.vstack([block.power_w[c] for c in components])
+        spin = block.cpu_spin_s or {}
+        busy = np.vstack([block.cpu_run_s[p] + spin[p] if p in spin else block.cpu_run_s[p] for p in self.policies])
+        for phase in names:
+            mask = phases == phase
+            t = dt[mask]
             s = self.sums.setdefault(
                 phase,
                 {
                     "t": 0.0,
                     "e": 0.0,
                     "rails": np.zeros(len(self.rail_names)),
-                    "comp": {},
-                    "freq": {},
-                    "low": {},
+                    "comp": dict.fromkeys(components, 0.0),
+                    "freq": np.zeros(len(self.knob_tables)),
+                    "low": np.zeros(len(self.knob_tables)),
                     "busy": 0.0,
-                    "run": dict.fromkeys(self.policies, 0.0),
+                    "run": np.zeros(len(self.policies)),
                 },
             )
-            s["t"] += float(dt.sum())
-            s["e"] += float((block.total_w[mask] * dt).sum())
-            s["rails"] += (block.rail_w[mask] * dt[:, None]).sum(axis=0)
+            f = freq[:, mask]
+            s["t"] += float(t.sum())
+            s["e"] += float(block.total_w[mask] @ t)
+            s["rails"] += t @ block.rail_w[mask]
             s["busy"] += float(block.gpu_busy_s[mask].sum())
-            for name, watts in block.power_w.items():
-                s["comp"][name] = s["comp"].get(name, 0.0) + float((watts[mask] * dt).sum())
-            for knob, freq in block.freq_hz.items():
-                table = self.knob_tables[knob]
-                s["freq"][knob] = s["freq"].get(knob, 0.0) + float((freq[mask] * dt).sum())
-                lower = freq[mask] <= table[(len(table) - 1) // 2]
-                s["low"][knob] = s["low"].get(knob, 0.0) + float(dt[lower].sum())
-            spin = block.cpu_spin_s or {}
-            for policy in self.policies:
-                busy = block.cpu_run_s[policy][mask].sum()
-                if policy in spin:
-                    busy += spin[policy][mask].sum()
-                s["run"][policy] += float(busy)
+            for name, energy in zip(components, (watts[:, mask] @ t).tolist()):
+                s["comp"][name] = s["comp"].get(name, 0.0) + energy
+            s["freq"] += f @ t
+            s["low"] += (f <= self.lower_half) @ t
+            s["run"] += busy[:, mask].sum(axis=1)
 
     def phase_stats(self, phase: str) -> PhaseStats:
         s = self.sums[phase]
         t = s["t"]
         rails = {name: float(e / t) for name, e in zip(self.rail_names, s["rails"])}
         rails["total"] = s["e"] / t
+        knobs = list(self.knob_tables)
         return PhaseStats(
             duration_s=t,
             energy_j=s["e"],
             mean_power_w=rails,
             component_power_w={k: v / t for k, v in s["comp"].items()},
-            mean_freq_hz={k: float(round(v / t)) for k, v in s["freq"].items()},
+            mean_freq_hz={k: float(round(v / t)) for k, v in zip(knobs, s["freq"].tolist())},
             gpu_util=s["busy"] / t,
-            cpu_util={p: v / t for p, v in s["run"].items()},
-            time_in_lower_half={k: v / t for k, v in s["low"].items()},
+            cpu_util={p: v / t for p, v in zip(self.policies, s["run"].tolist())},
+            time_in_lower_half={k: v / t for k, v in zip(knobs, s["low"].tolist())},
         )
 
     def overall(self) -> tuple[float, float, dict[str, float], dict[str, float]]:
@@ -133,8 +136,8 @@ class _Accumulator:
         rails = sum(s["rails"] for s in self.sums.values())
         power = {name: float(v / t) for name, v in zip(self.rail_names, rails)}
         power["total"] = e / t
-        knobs = self.knob_tables
-        freq = {k: float(round(sum(s["freq"].get(k, 0.0) for s in self.sums.values()) / t)) for k in knobs}
+        freq_sum = sum(s["freq"] for s in self.sums.values())
+        freq = {k: float(round(v / t)) for k, v in zip(self.knob_tables, freq_sum.tolist())}
         return t, e, power, freq
 
 
