@@ -251,12 +251,14 @@ class Simulator:
         whatever the other governors do, so up to MERGE_STEPS ticks (the longest row) go in one step."""
         tick = self.tick_s
         left = end - now
-        fg = self.foreground
-        if fg is None or fg.finished_s is not None or self.background or left <= tick:
-            return tick if tick < left else left
+        if left <= tick:
+            return left
         fixed = self.fixed
+        fg = self.foreground
+        if "gpu" not in fixed or "mem" not in fixed or fg is None or fg.finished_s is not None or self.background:
+            return tick
         cpu = fg.cpu
-        if not fixed.issuperset((self.cpu_policy[cpu], "gpu", "mem")):
+        if self.cpu_policy[cpu] not in fixed:
             return tick
         act = self.activity
         for burst in act.running:
@@ -308,16 +310,7 @@ class Simulator:
                 share = busy_s / dt * cur[bg_policy] / self.max_hz[bg_policy]
                 invariant[cpu] = invariant.get(cpu, 0.0) + share
                 cpu_bytes += act.mem_bytes_per_s * busy_s
-            for cpu, share in invariant.items():
-                if cpu == fg_cpu:
-                    continue
-                value = self.load.add(cpu, new_now, dt, share)
-                slot = self.slot_of_cpu.get(cpu)
-                if slot is not None:
-                    if value > slot.bound:
-                        slot.bound = value
-                    if slot not in self.active_cpu_slots:
-                        self.active_cpu_slots.append(slot)
+            self._track(invariant, new_now, dt, fg_cpu, skip=fg_cpu)
         if self.active_cpu_slots:
             self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
         if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
@@ -393,10 +386,11 @@ class Simulator:
             fg_policy = self.policy_index[policy]
             busy = (run + spin) / dt
             fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+        others = None  # (policy index, core-seconds) of the other threads that ran
         if background or bursts:
             invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
             max_hz = self.max_hz
-            row = len(self.rows)
+            others = []
             other = (run + spin) / dt if fg_cpu >= 0 else 0.0
             other = other if other < 1.0 else 1.0
             loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in background]
@@ -404,18 +398,10 @@ class Simulator:
             for cpu, want_s, bytes_per_s in loads:
                 policy = self.cpu_policy[cpu]
                 bg_run = want_s * (1.0 - 0.5 * other) if cpu == fg_cpu else want_s
-                self.row_background.append((row, self.policy_index[policy], bg_run))
+                others.append((self.policy_index[policy], bg_run))
                 invariant[cpu] = invariant.get(cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
                 cpu_bytes += bytes_per_s * bg_run
-            # load tracking, every scheduler tick
-            for cpu, share in invariant.items():
-                value = load.add(cpu, new_now, dt, share)
-                slot = slot_of.get(cpu)
-                if slot is not None:
-                    if value > slot.bound:
-                        slot.bound = value
-                    if slot not in active:
-                        active.append(slot)
+            self._track(invariant, new_now, dt, fg_cpu)  # load tracking, every scheduler tick
         else:
             invariant = None
             if fg_cpu >= 0:
@@ -426,6 +412,8 @@ class Simulator:
                         slot.bound = value
                     if slot not in active:
                         active.append(slot)
+                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0):
+                        active = None  # the inference thread's governor alone, and it has nothing to decide
         # the cpufreq governors, every scheduler tick while they may decide something
         if active:
             self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
@@ -445,7 +433,7 @@ class Simulator:
             self.phase_names.append(phase)
         rows = self.rows
         busy_gpu = work.gpu_busy_s
-        if self.merge_left and self.level_row is self.row_levels[-1] and not bursts and not background:
+        if self.merge_left and self.level_row is self.row_levels[-1]:
             last = rows[-1]
             if last[2] == code and last[5] == fg_policy and (last[3] > 0.0) == (busy_gpu > 0.0):
                 # same clocks, phase and kind of activity as the previous step: one row (power is linear in
@@ -468,12 +456,75 @@ class Simulator:
         if work.units:
             row = len(rows) - 1
             self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        if others:
+            row = len(rows) - 1
+            self.row_background.extend([(row, policy, core_s) for policy, core_s in others])
         return new_now
 
     def _new_row(self, *row) -> None:
         self.rows.append(row)
         self.row_levels.append(self.level_row)
         self.merge_left = MERGE_STEPS - 1
+
+    def _track(self, invariant: dict[int, float], now: float, dt: float, fg_cpu: int, skip: int = -1) -> None:
+        """PELT for the CPUs that ran (but `skip`); their policies' governors wake to decide, except a
+        governor at the table's floor that another thread's short run leaves inside its band: its update
+        would ask for the floor again, and it would rest once the load decayed (event-driven)."""
+        load, slot_of, active = self.load, self.slot_of_cpu, self.active_cpu_slots
+        for cpu, share in invariant.items():
+            if cpu == skip:
+                continue
+            value = load.add(cpu, now, dt, share)
+            slot = slot_of.get(cpu)
+            if slot is None:
+                continue
+            if value > slot.bound:
+                slot.bound = value
+            if slot in active or (cpu != fg_cpu and self._quiet_at_floor(slot, now)):
+                continue
+            active.append(slot)
+
+    def _quiet_at_floor(self, slot: _Slot, now: float) -> bool:
+        """A policy no inference thread runs on, whose governor committed the lowest frequency and whose
+        busiest CPU's utilisation stays in that frequency's band (it can only decay from here)."""
+        band = slot.gov.util_band
+        if band is None or band[0] >= 0.0:  # lo < 0: next_hz is the table's floor
+            return False
+        values = self.load.values
+        peak = 0.0
+        for c in slot.cpus:
+            if values[c] > peak:
+                u = self.load.util(c, now)
+                if u > peak:
+                    peak = u
+        return (peak if peak < 1.0 else 1.0) <= band[1]
+
+    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool) -> bool:
+        """The common tick of _run_cpu_governors, checked without building its observation: the inference
+        thread's policy is due, unpinned, and its governor's request cannot change (util_band). Then the
+        tick is done (due and bound moved on); otherwise nothing is touched and the full path runs."""
+        band = slot.gov.util_band
+        if band is None or now < slot.due or slot.name in self.fixed:
+            return False
+        peak = value  # the inference CPU's utilisation now; the policy's other CPUs only decay
+        values = self.load.values
+        for c in slot.cpus:
+            if values[c] > peak:
+                u = self.load.util(c, now)
+                if u > peak:
+                    peak = u
+        lo, hi, lo_from = band
+        if now < lo_from:
+            lo = -1.0
+        u = peak if peak < 1.0 else 1.0
+        clamp_min = self.uclamp_min
+        if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
+            return False
+        if (not ran or not fg.running()) and not lo < u <= hi:
+            return False
+        slot.due = now + slot.period - 1e-12
+        slot.bound = peak
+        return True
 
     def _run_cpu_governors(self, now, dt, fg, fg_cpu, fg_share, invariant, ran_any) -> None:
         """The active cpufreq slots whose tick is due: each gets its policy's busiest utilisation, unless its
