@@ -15,6 +15,14 @@ frequency it asks for. Driver PM QoS votes (the GPU DVFS table's memory floor) r
 in their observation, to be combined as the kernel does. Each governor's first evaluation falls at a
 random phase of its period, so seeds give different trajectories, as phones do.
 
+Evaluation is event-driven where it cannot change the outcome: a cpufreq governor that publishes a
+`util_band` is skipped while the utilisation its request comes from stays inside it (its request would
+resolve to the frequency it already committed, or be held back by its rate limit), a policy resting at
+its floor is not woken by a run that leaves it in that band, and governors of pinned knobs (their limits
+leave one frequency) are not evaluated. While the foreground workload's own knobs are all pinned, steps
+span several ticks (`_span`, `_span_step`): its units run exactly at the fixed clocks and the unpinned
+periodic governors are evaluated at the ticks their periods fall on.
+
 Knob semantics stay in KnobState: governors only set `target_hz` and run only while the knob's
 governor is theirs, so a user's min/max writes or a switch to userspace/performance override them as
 on a phone. The engine mirrors each knob's effective limits (refreshed when users write, at every
