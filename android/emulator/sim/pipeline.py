@@ -175,35 +175,39 @@ class KernelStream:
         cpu = self.lead_host_cycles / cpu_hz + self.lead_host_bytes / cpu_bw
         run = cpu + sum(s) + sum(h)
         on: list[list[float]] = [[0.0, cpu]]  # intervals with the thread on a core
-
-        def wait_for(t_done: float, now: float) -> tuple[float, float]:
-            """Poll for up to spin_limit, then sleep and pay the wake-up latency. Returns (now, spun)."""
-            waited = t_done - now
-            if waited <= spin_limit:
-                on[-1][1] = t_done
-                return t_done, waited
-            on[-1][1] = now + spin_limit
-            resume = t_done + wake
-            on.append([resume, resume])
-            return resume, spin_limit
-
+        active = on[-1]  # the interval open now
         gpu_free = 0.0
         spin = 0.0
         ends: list[float] = []
-        for i in range(len(g)):
-            cpu += s[i]
-            on[-1][1] = cpu
+        # a wait polls for up to spin_limit, then sleeps and pays the wake-up latency
+        for i, (submit, busy, host, synced) in enumerate(zip(s, g, h, sync)):
+            cpu += submit
             if i >= queue and ends[i - queue] > cpu:  # no free slot: wait for the oldest job
-                cpu, spun = wait_for(ends[i - queue], cpu)
-                spin += spun
+                done = ends[i - queue]
+                if done - cpu <= spin_limit:
+                    spin += done - cpu
+                    cpu = done
+                else:
+                    active[1] = cpu + spin_limit
+                    spin += spin_limit
+                    cpu = done + wake
+                    active = [cpu, cpu]
+                    on.append(active)
             ready = cpu + dispatch
-            gpu_free = (ready if ready > gpu_free else gpu_free) + g[i]
+            gpu_free = (ready if ready > gpu_free else gpu_free) + busy
             ends.append(gpu_free)
-            if sync[i] and gpu_free > cpu:
-                cpu, spun = wait_for(gpu_free, cpu)
-                spin += spun
-            cpu += h[i]
-            on[-1][1] = cpu
+            if synced and gpu_free > cpu:
+                if gpu_free - cpu <= spin_limit:
+                    spin += gpu_free - cpu
+                    cpu = gpu_free
+                else:
+                    active[1] = cpu + spin_limit
+                    spin += spin_limit
+                    cpu = gpu_free + wake
+                    active = [cpu, cpu]
+                    on.append(active)
+            cpu += host
+            active[1] = cpu
         duration = max(cpu, gpu_free)
         return UnitTiming(
             duration_s=duration,
