@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from android.emulator.knob import KnobState
 from android.emulator.phone import VirtualPhone
 from android.emulator.profile import BUILTIN_DIR, load_profile, parse_profile
+from android.emulator.sim import engine
 from android.emulator.sim.llm import LlmRequest
 from android.emulator.sim.llm_models import load_model
 from android.emulator.sim.physics import ThermalLink, ThermalNode, ThermalPhysics, TripPoint, ZoneThermal
@@ -333,3 +334,28 @@ def test_fast_path_spans_end_their_block_at_each_passive_poll_as_ticks_do(monkey
     for t_end, due in polled:
         assert due - 1e-9 <= t_end[-1] < due + tick - 1e-9  # ended with the tick the poll falls in
         assert len(t_end) < 2 or t_end[-2] < due - 1e-9
+
+
+def test_a_governor_a_lifted_cap_releases_starts_its_window_at_the_poll_that_lifted_it(monkeypatch):
+    """Caps change at blocks ending inside one advance(): the released governor's window starts there, not
+    where that advance began."""
+    phone = VirtualPhone("pixel7", seed=1)
+    gpu = phone.knobs["gpu"]
+    gpu.thermal_cap_hz = int(gpu.table_hz[0])  # capped to its floor: one frequency, the governor rests
+    phone.advance(0.1)
+    lifted = []
+
+    def lift(self, t_end_s, dt_s, component_w, power_w):
+        if not lifted and t_end_s[-1] >= 1.0:
+            lifted.append(float(t_end_s[-1]))
+            return [("gpu", 0)]
+        return []
+
+    monkeypatch.setattr(Thermal, "advance", lift)
+    resumed = []
+    resume = engine.Simulator._resume
+    monkeypatch.setattr(
+        engine.Simulator, "_resume", lambda self, name: (resume(self, name), resumed.append(self.gpu_slot.last))
+    )
+    phone.advance(2.0)
+    assert lifted and resumed == [pytest.approx(lifted[0])]

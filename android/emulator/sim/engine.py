@@ -253,6 +253,7 @@ class Simulator:
             span = self._span(now, end)
             now = self._span_step(now, span) if span > self.tick_s else self._step(now, span)
             if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= self.thermal.due_s:
+                self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
                 self._flush(now)
             if stop is not None and stop():
                 break
