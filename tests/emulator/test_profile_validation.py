@@ -68,7 +68,11 @@ def _set(path: str, value):
 CASES = [
     ("physics.tick_s", 0, "physics.tick_s must be in [0.0005, 0.1], got 0"),
     ("physics.kernel_jitter", float("nan"), "physics.kernel_jitter must be in [0, 0.5], got nan"),
-    ("physics.thermal.poll_s", float("inf"), "physics.thermal.poll_s must be in [0.001, 10], got inf"),
+    (
+        "physics.thermal.zones.neutral_therm.passive_delay_s",
+        float("inf"),
+        "physics.thermal.zones.neutral_therm.passive_delay_s must be in (0, 600], got inf",
+    ),
     ("physics.gpu.alu_ops_per_cycle", 10**400, "physics.gpu.alu_ops_per_cycle must be in (0, 1e6]"),
     ("physics.gpu.event_energy_pj.alu_ops", -1, "physics.gpu.event_energy_pj.alu_ops must be in [0, 1e9]"),
     ("physics.governors.sched_pixel.dvfs_headroom", 3.0, "sched_pixel.dvfs_headroom must be in [1, 2], got 3.0"),
@@ -82,7 +86,7 @@ CASES = [
     ("gpu.opp.0", [151000000, 10**12], "gpu.opp[0] must be [freq_hz, volt_uv]"),
     ("memory_bytes", -5, "memory_bytes must be in"),
     ("power.battery.capacity_pct", 101, "power.battery.capacity_pct must be in [0, 100]"),
-    ("physics.thermal.die_to_case_k_per_w", 0.01, "the case must take at least 10 ticks"),
+    ("physics.thermal.nodes.board.heat_capacity_j_per_k", 0, "heat_capacity_j_per_k must be in (0, inf), got 0"),
     ("thermal.zones.1.type", "BIG", "thermal.zones (type) names BIG more than once"),
     ("power.battery.discharge_current_sign", True, "discharge_current_sign must be one of -1, 1"),
 ]
@@ -92,7 +96,6 @@ CASES = [
 def test_bad_fields_are_named(tmp_path, path, value, message):
     raw = copy.deepcopy(BASE)
     _set(path, value)(raw)
-    raw["physics"]["thermal"]["case_heat_capacity_j_per_k"] = 0.5  # small, still stable with the builtin resistances
     file = tmp_path / "bad.json"
     file.write_text(json.dumps(raw))
     with pytest.raises(ProfileError, match="field") as caught:

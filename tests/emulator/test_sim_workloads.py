@@ -157,7 +157,10 @@ def test_a_profile_whose_opp_table_is_not_monotonic_is_a_clear_error(tmp_path):
         (lambda p: p["gpu"].pop("alu_ops_per_cycle"), "physics.gpu.alu_ops_per_cycle is missing"),
         (lambda p: p["memory"].__setitem__("bytes_per_hz", "fast"), "physics.memory.bytes_per_hz must be"),
         (lambda p: p["gpu"]["event_energy_pj"].pop("alu_ops"), "physics.gpu.event_energy_pj must give"),
-        (lambda p: p["thermal"]["throttle"][0].__setitem__("zone", "CPU9"), r"throttle\[0\].zone 'CPU9'"),
+        (
+            lambda p: p["thermal"]["zones"]["neutral_therm"]["trips"][0]["cooling"].append("turbo"),
+            r"zones.neutral_therm.trips\[0\].cooling 'turbo'",
+        ),
         (lambda p: p["governors"]["quickstep"]["util_min"].pop(), "util_min must have one entry per GPU OPP"),
         (lambda p: p["governors"]["sched_pixel"].__setitem__("up_rate_limit_s", 1), "up_rate_limit_s is not a field"),
         (lambda p: p.__setitem__("llm_runtime", 7), "physics.llm_runtime must be"),

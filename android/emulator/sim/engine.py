@@ -40,10 +40,10 @@ from android.emulator.sim.governors import (
     LatencyObservation,
     make_governor,
 )
-from android.emulator.sim.power import PowerInputs, PowerModel
+from android.emulator.sim.power import ActivityWander, PowerInputs, PowerModel
 from android.emulator.sim.sched import LoadTracker
 from android.emulator.sim.sensors import Sensors
-from android.emulator.sim.thermal import ThermalModel, Throttler
+from android.emulator.sim.thermal import Thermal
 from android.emulator.sim.workload import StepWork, Workload
 from android.errors import WorkloadError
 
@@ -106,13 +106,14 @@ class _Slot:
 
 class Simulator:
     def __init__(self, phone: VirtualPhone):
+        from android.emulator.sim.pmc.counting import CountingModel
         from android.emulator.sim.pmc.unit import PmcUnit
 
         self.phone = phone
         profile = phone.profile
         self.profile, self.physics = profile, profile.physics
         ph = self.physics
-        seeds = np.random.SeedSequence(phone.seed).spawn(5)
+        seeds = np.random.SeedSequence(phone.seed).spawn(6)
         self.rng_work = np.random.default_rng(seeds[0])
         self.rng_phase = np.random.default_rng(seeds[3])
         self.knobs = phone.knobs
@@ -171,14 +172,19 @@ class Simulator:
         self.power = PowerModel(profile)
         self.sensors = Sensors(profile, np.random.default_rng(seeds[1]))
         self.rail_names = self.sensors.rail_names
+        self.rail_shares = self.sensors.share_matrix(self.power.components)
         idle = self._idle_power()
-        die_w = sum(v for k, v in idle.items() if k in self.policies or k in ("gpu", "mem", "soc"))
-        self.thermal = ThermalModel(profile, die_w, sum(idle.values()))
-        self.throttler = Throttler(profile)
-        self.thermal_elapsed = 0.0
-        self.last_power = idle
-        phone.state.zone_temp_c.update(self.thermal.zone_temps(idle))
+        idle_w = np.array([idle[c] for c in self.power.components])
+        self.thermal = Thermal(profile, self.power.components, self.knobs, self.now_s, idle_w)
+        phone.state.zone_temp_c.update(self.thermal.zone_c)
         self.pmc = PmcUnit.for_family(profile.gpu.pmc_family, seed=int(seeds[2].generate_state(1)[0]))
+        self.counting = CountingModel(ph.gpu_variation)  # the events as the GPU's counters count them
+        rng_gpu = np.random.default_rng(seeds[5])
+        var = ph.gpu_variation
+        # data-dependent switching of the GPU's event energy, clock-tree/SRAM activity while busy
+        self.gpu_wander = ActivityWander(
+            [var.switching_cv, var.clock_cv], [var.switching_tau_s, var.clock_tau_s], rng_gpu
+        )
         self._sync_knobs()
 
     # --- workloads ----------------------------------------------------------------------------
@@ -229,7 +235,7 @@ class Simulator:
         now = self.now_s
         while now < end - 1e-12:
             now = self._step(now, min(self.tick_s, end - now))
-            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S:
+            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= self.thermal.due_s:
                 self._flush(now)
         self.now_s = end if abs(now - end) < 1e-9 else now
         self._flush(self.now_s)
@@ -610,40 +616,48 @@ class Simulator:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
-        events = np.zeros((n, N_EVENTS))
+        both = np.zeros((n, 2 * N_EVENTS))  # the GPU's events, then the same work as its counters count it
         if self.row_units:
             streams = {id(s): s for _, s, _ in self.row_units}
-            ids = list(streams)
-            index = {sid: i for i, sid in enumerate(ids)}
-            per_stream = np.array([streams[sid].total_events for sid in ids])
-            rows = np.array([r for r, _, _ in self.row_units])
+            index = {sid: i for i, sid in enumerate(streams)}
+            per_stream = np.array(
+                [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
+            )
+            rows = np.array([r for r, _, _ in self.row_units])  # nondecreasing: rows are appended in order
             which = np.array([index[id(s)] for _, s, _ in self.row_units])
             units = np.array([u for _, _, u in self.row_units])
-            np.add.at(events, rows, units[:, None] * per_stream[which])
+            starts = np.flatnonzero(np.diff(rows, prepend=-1))
+            both[rows[starts]] = np.add.reduceat(units[:, None] * per_stream[which], starts, axis=0)
             self.row_units.clear()
+        events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}
         levels = {k: level_arr[:, i] for i, k in enumerate(self.knob_names)}
+        wander = self.gpu_wander.sample(dt)
         inputs = PowerInputs(
-            dt_s=dt, levels=levels, cpu_run_s=run, cpu_spin_s=spin, gpu_busy_s=busy, gpu_events=events, dram_bytes=dram
+            dt_s=dt,
+            levels=levels,
+            cpu_run_s=run,
+            cpu_spin_s=spin,
+            gpu_busy_s=busy,
+            gpu_events=events,
+            dram_bytes=dram,
+            switching=wander[:, 0],
+            clock_activity=wander[:, 1],
         )
         power = self.power.compute(inputs, self.thermal.die_c)
-        total = sum(power.values())
-        rail_w = self.sensors.rail_power(power, len(dt))
+        component_w = np.column_stack([power[c] for c in self.power.components])
+        total = component_w.sum(axis=1)
+        rail_w = component_w @ self.rail_shares
         state = self.phone.state
         self.sensors.ingest(self.block_start_s, t_end, dt, rail_w, total, state)
-        self.thermal.step(dt, power, total)
-        self.last_power = {k: float(v[-1]) for k, v in power.items()}
-        state.zone_temp_c.update(self.thermal.zone_temps(self.last_power))
-        self.thermal_elapsed += float(dt.sum())
-        if self.thermal_elapsed >= self.physics.thermal.poll_s:
-            self.thermal_elapsed = 0.0
-            for name, cap in self.throttler.poll(state.zone_temp_c, self.knobs):
-                self.knobs[name].thermal_cap_hz = cap
-                self._refresh(name)
+        for name, cap in self.thermal.advance(t_end, dt, component_w, power):  # caps decided by polls in the block
+            self.knobs[name].thermal_cap_hz = cap
+            self._refresh(name)
+        state.zone_temp_c.update(self.thermal.zone_c)
         gpu_table = self.knobs["gpu"].table_hz
         gpu_freq = gpu_table[levels["gpu"]].astype(float)
-        self.pmc.accumulate(GpuActivity(dt, gpu_freq, np.minimum(busy, dt), *events.T))
+        self.pmc.accumulate(GpuActivity(dt, gpu_freq, np.minimum(busy, dt), *counted.T))
         if self.observers:
             freq = {k: self.knobs[k].table_hz[levels[k]].astype(float) for k in self.knob_names}
             block = Block(

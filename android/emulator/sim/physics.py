@@ -105,24 +105,91 @@ class LeakagePhysics:
 
 
 @dataclass(frozen=True)
-class ThrottleRule:
-    zone: str  # thermal zone type
-    trip_c: float = field(metadata={"range": "[0, 200]"})
-    hysteresis_c: float = field(metadata={"range": "[0, 100]"})
-    knobs: tuple[str, ...]  # knobs capped one level per poll while the zone is above the trip
+class ThermalNode:
+    """One lumped heat capacity of the phone (SoC die, board and frame, battery and body)."""
+
+    heat_capacity_j_per_k: float = field(metadata={"range": "(0, inf)"})
+    to_ambient_w_per_k: float = field(default=0.0, metadata={"range": "[0, inf)"})  # 0: no direct path out
+
+
+@dataclass(frozen=True)
+class ThermalLink:
+    """Thermal conductance between two nodes (package, TIM and spreaders; board to body)."""
+
+    nodes: tuple[str, ...]  # exactly two node names
+    w_per_k: float = field(metadata={"range": "(0, inf)"})
+
+
+@dataclass(frozen=True)
+class TripPoint:
+    """A passive trip of a thermal zone and the cooling devices (one per knob) bound to it."""
+
+    temp_c: float = field(metadata={"range": "[-40, 200]"})
+    hysteresis_c: float = field(metadata={"range": "[0, 50]"})
+    cooling: tuple[str, ...] = ()  # knobs whose cooling device this trip drives
+
+
+@dataclass(frozen=True)
+class PowerAllocatorTunables:
+    """The kernel's power_allocator (IPA) parameters, named as in /sys/class/thermal/thermal_zoneN/.
+
+    The first trip of the zone is the switch-on temperature, the last one the control temperature."""
+
+    sustainable_power: float = field(metadata={"range": "(0, 100000]"})  # mW, as the kernel keeps it
+    k_po: float = field(metadata={"range": "[0, 100000]"})  # mW/K: proportional gain while overshooting
+    k_pu: float = field(metadata={"range": "[0, 100000]"})  # mW/K: proportional gain while undershooting
+    k_i: float = field(default=10.0, metadata={"range": "[0, 100000]"})  # mW/(K poll)
+    k_d: float = field(default=0.0, metadata={"range": "[0, 100000]"})
+    integral_cutoff: float = field(default=0.0, metadata={"range": "[0, 100]"})  # K below control temp
+
+
+@dataclass(frozen=True)
+class ZoneThermal:
+    """How a thermal zone reads its temperature and how the kernel's thermal framework polls it."""
+
+    node: str  # thermal node the sensor sits on
+    hotspot_k_per_w: float = field(default=0.0, metadata={"range": "[0, 100]"})  # rise per W of its component
+    hotspot_tau_s: float = field(default=0.1, metadata={"range": "(0, 60]"})  # how fast the hot spot follows
+    resolution_c: float = field(default=0.001, metadata={"range": "(0, 10]"})  # the sensor's step (TMU, ADC)
+    polling_delay_s: float = field(default=1.0, metadata={"range": "(0, 600]"})  # polling-delay
+    passive_delay_s: float = field(default=0.25, metadata={"range": "(0, 600]"})  # polling-delay-passive
+    governor: str = "step_wise"  # thermal.THERMAL_GOVERNORS
+    trips: tuple[TripPoint, ...] = ()
 
 
 @dataclass(frozen=True)
 class ThermalPhysics:
+    """A linear thermal RC network (nodes, links, paths to ambient), the node each power component heats,
+    and the zones the kernel reads and throttles on."""
+
     ambient_c: float = field(metadata={"range": "[-40, 60]"})
-    die_heat_capacity_j_per_k: float = field(metadata={"range": "[0.01, 1e4]"})
-    die_to_case_k_per_w: float = field(metadata={"range": "[0.01, 100]"})
-    case_heat_capacity_j_per_k: float = field(metadata={"range": "[0.1, 1e6]"})
-    case_to_ambient_k_per_w: float = field(metadata={"range": "[0.01, 1000]"})
-    # hot-spot rise of a zone above the die per watt of its component
-    zone_k_per_w: dict[str, float] = field(metadata={"range": "[0, 100]"})
-    poll_s: float = field(metadata={"range": "[0.001, 10]"})
-    throttle: tuple[ThrottleRule, ...]
+    nodes: dict[str, ThermalNode]
+    links: tuple[ThermalLink, ...]
+    heat_node: dict[str, str]  # power component -> node its heat enters
+    default_heat_node: str  # node of every component not in heat_node
+    zones: dict[str, ZoneThermal]  # zone type -> how it reads and throttles
+    power_allocator: dict[str, PowerAllocatorTunables] = field(default_factory=dict)  # zone type -> IPA tunables
+
+
+@dataclass(frozen=True)
+class GpuVariation:
+    """What real GPUs have that a counter model cannot see exactly (none of it moves mean power).
+
+    Energy: the switching activity behind each event depends on the data (operand and bus toggling,
+    activation sparsity of the token or image in flight), and clock-tree and SRAM activity is not tied
+    one-to-one to any event; both wander around 1 as stationary log-normal processes (mean exactly 1).
+    Counters: counters count warp instructions, cache lines and messages, not the lane operations and
+    bytes that cost energy; per kernel the ratio depends on lane occupancy, access width and texture
+    filtering, drawn once per kernel shape (so it differs per network and model, the same every run).
+    """
+
+    switching_cv: float = field(metadata={"range": "[0, 1]"})  # spread of event energy (data toggling)
+    switching_tau_s: float = field(metadata={"range": "(0, 60]"})  # its correlation time
+    clock_cv: float = field(metadata={"range": "[0, 1]"})  # spread of clock-tree/SRAM power while busy
+    clock_tau_s: float = field(metadata={"range": "(0, 60]"})
+    lane_occupancy_min: float = field(metadata={"range": "(0, 1]"})  # ALU/SFU: active lanes per issued lane
+    access_efficiency_min: float = field(metadata={"range": "(0, 1]"})  # bytes used per byte of lines counted
+    texel_weight_max: float = field(metadata={"range": "[1, 16]"})  # texels filtered per counted fetch
 
 
 @dataclass(frozen=True)
@@ -144,6 +211,8 @@ class SensorPhysics:
     monitor_rate_hz: float = field(metadata={"range": "[1, 1e5]"})  # external power monitor (Monsoon: 5 kHz)
     monitor_voltage_v: float = field(metadata={"range": "(0, 50]"})
     monitor_current_noise_a: float = field(metadata={"range": "[0, 10]"})
+    # ODPM: power of each 500 Hz sample is an ADC code of this many watts (gs201 bucks: 0.0183 mW per LSB)
+    odpm_power_lsb_w: float = field(default=1.83e-5, metadata={"range": "[0, 0.1]"})
 
 
 @dataclass(frozen=True)
@@ -160,6 +229,7 @@ class Physics:
     thermal: ThermalPhysics
     power: PowerPhysics
     sensors: SensorPhysics
+    gpu_variation: GpuVariation
     sched: SchedPhysics = field(default_factory=SchedPhysics)
     background: BackgroundPhysics = field(default_factory=BackgroundPhysics)
     # relative standard deviation of one request's speed (where its buffers land in DRAM and the SLC)
@@ -187,23 +257,11 @@ def parse_physics(reader, profile) -> Physics:
     for name in physics.power.rail_share:
         if name not in rails:
             reader.sub("power").fail(f"rail_share.{name}", "is not a rail of this profile")
-    th = physics.thermal
-    settle_s = th.case_heat_capacity_j_per_k * min(th.die_to_case_k_per_w, th.case_to_ambient_k_per_w)
-    if settle_s < 10 * physics.tick_s:
-        reader.sub("thermal").fail(
-            "case_heat_capacity_j_per_k",
-            f"x the smaller thermal resistance is {settle_s:.3g} s: the case must take at least 10 ticks "
-            f"({10 * physics.tick_s:g} s) to settle, or the simulation diverges",
-        )
-    zones = {z.type for z in profile.thermal_zones}
-    knobs = set(profile.knob_names())
-    for i, rule in enumerate(physics.thermal.throttle):
-        where = reader.sub("thermal").items("throttle")[i]
-        if rule.zone not in zones:
-            where.fail("zone", f"{rule.zone!r} is not a thermal zone of this profile")
-        for knob in rule.knobs:
-            if knob not in knobs:
-                where.fail("knobs", f"{knob!r} is not a knob of this profile ({', '.join(sorted(knobs))})")
+    from android.emulator.sim.thermal import check_thermal
+
+    problem = check_thermal(physics.thermal, profile)
+    if problem:
+        reader.sub("thermal").fail(*problem)
     governors = reader.get("governors", dict) if "governors" in reader.data else {}
     tunables: dict[str, Any] = {}
     for name in governors:

@@ -8,6 +8,12 @@ plus leakage, plus the idle floor; so ALU-, memory- and texture-heavy work draw 
 utilisation and frequency. Memory: controller/PHY clocking C V^2 f, energy per byte moved, leakage,
 idle floor. Leakage grows with voltage (a power law) and temperature (doubling every few degrees).
 Static components (SoC fabric, modem, TPU, display) draw a steady floor; `unmetered` is what no rail sees.
+
+What no GPU counter sees (profile `physics.gpu_variation`): the energy of each event depends on the data
+it switches (operand and bus toggling, the sparsity of the token or image in flight), and the clock tree
+and SRAMs draw power not tied one-to-one to any event. Two stationary log-normal processes with mean
+exactly 1 (ActivityWander) scale the event energy and the busy part of the clock power; they add
+variance, never bias: over any long run the mean GPU power is that of the nominal energies.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from android.emulator.profile import Profile
 from android.emulator.sim.activity import EVENT_FIELDS
+from android.emulator.sim.scan import DecayScan
 
 
 @dataclass
@@ -31,6 +38,31 @@ class PowerInputs:
     gpu_busy_s: np.ndarray
     gpu_events: np.ndarray  # (n, len(EVENT_FIELDS))
     dram_bytes: np.ndarray
+    switching: np.ndarray | float = 1.0  # data-dependent switching factor of the GPU's event energy
+    clock_activity: np.ndarray | float = 1.0  # clock-tree/SRAM activity factor while the GPU is busy
+
+
+class ActivityWander:
+    """Stationary log-normal processes with mean exactly 1, one per column: exp(x - s^2 / 2) with x an
+    Ornstein-Uhlenbeck process of standard deviation s (s^2 = log(1 + cv^2), so the factor's coefficient
+    of variation is cv) and correlation time tau_s, sampled per simulation step (exact discretisation,
+    all steps of a block and all processes at once)."""
+
+    def __init__(self, cv: list[float], tau_s: list[float], rng: np.random.Generator):
+        self.sigma = np.sqrt(np.log1p(np.square(cv)))
+        self.scan = DecayScan(1.0 / np.asarray(tau_s, dtype=float))
+        self.double = DecayScan(2.0 / np.asarray(tau_s, dtype=float))  # for the shocks' variance 1 - e^(-2 dt/tau)
+        self.rng = rng
+        self.x = self.sigma * rng.standard_normal(len(self.sigma))
+
+    def sample(self, dt_s: np.ndarray) -> np.ndarray:
+        """(steps, processes) factors for steps of lengths dt_s (each process at each step's end)."""
+        shocks = (
+            self.sigma * np.sqrt(self.double.settling(dt_s)) * self.rng.standard_normal((len(dt_s), len(self.sigma)))
+        )
+        x = self.scan.run(self.x, dt_s, shocks)
+        self.x = x[-1]
+        return np.exp(x - 0.5 * self.sigma * self.sigma)
 
 
 class PowerModel:
@@ -47,49 +79,49 @@ class PowerModel:
         self.event_energy_j = np.array([ph.gpu.event_energy_pj[e] for e in EVENT_FIELDS]) * 1e-12
         self.coefficient = {c.policy: c.dynamic_power_coefficient for c in profile.clusters}
         self.components = [c.policy for c in profile.clusters] + ["gpu", "mem", *ph.power.static_w, "unmetered"]
+        # per-OPP tables, so a block costs a few gathers: W per busy core, V^2, C V^2 f, leakage at ref temp
+        self.core_w = {p: k * 1e-6 * self.freq_hz[p] / 1e6 * self.volt_v[p] ** 2 for p, k in self.coefficient.items()}
+        self.leak_w = {p: self._leakage_at_ref(p, ph.cpu[p].leakage_w) for p in self.coefficient}
+        self.leak_w["gpu"] = self._leakage_at_ref("gpu", ph.gpu.leakage_w)
+        self.leak_w["mem"] = self._leakage_at_ref("mem", ph.memory.leakage_w)
+        self.gpu_v2 = self.volt_v["gpu"] ** 2
+        self.gpu_clock_w = ph.gpu.clock_capacitance_nf * 1e-9 * self.gpu_v2 * self.freq_hz["gpu"]
+        self.mem_clock_w = ph.memory.clock_capacitance_nf * 1e-9 * self.volt_v["mem"] ** 2 * self.freq_hz["mem"]
 
     def _table(self, knob: str, opps) -> None:
         self.freq_hz[knob] = np.array([o.freq_hz for o in opps], dtype=float)
         self.volt_v[knob] = np.array([o.volt_uv for o in opps], dtype=float) / 1e6
 
-    def _leakage(self, knob: str, volt: np.ndarray, base_w: float, temp_c: float) -> np.ndarray:
-        lk = self.physics.leakage
-        top = self.volt_v[knob][-1]
-        return base_w * (volt / top) ** lk.volt_exponent * 2.0 ** ((temp_c - lk.ref_temp_c) / lk.temp_doubling_c)
+    def _leakage_at_ref(self, knob: str, base_w: float) -> np.ndarray:
+        """Leakage per OPP at the reference temperature: it grows with voltage as a power law."""
+        volt = self.volt_v[knob]
+        return base_w * (volt / volt[-1]) ** self.physics.leakage.volt_exponent
 
     def compute(self, inp: PowerInputs, temp_c: float) -> dict[str, np.ndarray]:
         """Watts per component per step."""
         ph = self.physics
+        lk = ph.leakage
+        hot = 2.0 ** ((temp_c - lk.ref_temp_c) / lk.temp_doubling_c)  # leakage doubles every temp_doubling_c
         dt = inp.dt_s
         out: dict[str, np.ndarray] = {}
         spin_activity = ph.driver.spin_activity
-        for policy, coeff in self.coefficient.items():
+        for policy in self.coefficient:
             idx = inp.levels[policy]
-            f_mhz, volt = self.freq_hz[policy][idx] / 1e6, self.volt_v[policy][idx]
-            active = inp.cpu_run_s[policy] + spin_activity * inp.cpu_spin_s[policy]
-            dynamic = coeff * 1e-6 * f_mhz * volt * volt * active / dt
-            share_on = np.minimum(1.0, (inp.cpu_run_s[policy] + inp.cpu_spin_s[policy]) / dt)
-            cluster = ph.cpu[policy]
-            leak = self._leakage(policy, volt, cluster.leakage_w, temp_c) * (0.25 + 0.75 * share_on)
-            out[policy] = dynamic + leak + cluster.idle_w
+            run, spin = inp.cpu_run_s[policy], inp.cpu_spin_s[policy]
+            share_on = np.minimum(1.0, (run + spin) / dt)
+            leak = self.leak_w[policy][idx] * hot * (0.25 + 0.75 * share_on)
+            out[policy] = self.core_w[policy][idx] * (run + spin_activity * spin) / dt + leak + ph.cpu[policy].idle_w
         g = ph.gpu
         idx = inp.levels["gpu"]
-        f, volt = self.freq_hz["gpu"][idx], self.volt_v["gpu"][idx]
-        v2 = volt * volt
         busy = np.minimum(inp.gpu_busy_s / dt, 1.0)
-        events_w = (inp.gpu_events @ self.event_energy_j) * v2 / dt
-        clock_w = g.clock_capacitance_nf * 1e-9 * v2 * f * (busy + g.idle_clock_fraction * (1.0 - busy))
+        events_w = (inp.gpu_events @ self.event_energy_j) * inp.switching * self.gpu_v2[idx] / dt
+        activity = busy * inp.clock_activity + g.idle_clock_fraction * (1.0 - busy)
         powered = np.where(busy > 0, 1.0, 0.2)  # shader cores power down when a step saw no work
-        out["gpu"] = events_w + clock_w * powered + self._leakage("gpu", volt, g.leakage_w, temp_c) * powered + g.idle_w
+        out["gpu"] = events_w + (self.gpu_clock_w[idx] * activity + self.leak_w["gpu"][idx] * hot) * powered + g.idle_w
         m = ph.memory
         idx = inp.levels["mem"]
-        f, volt = self.freq_hz["mem"][idx], self.volt_v["mem"][idx]
-        out["mem"] = (
-            m.clock_capacitance_nf * 1e-9 * volt * volt * f
-            + m.energy_per_byte_pj * 1e-12 * inp.dram_bytes / dt
-            + self._leakage("mem", volt, m.leakage_w, temp_c)
-            + m.idle_w
-        )
+        traffic_w = m.energy_per_byte_pj * 1e-12 * inp.dram_bytes / dt
+        out["mem"] = self.mem_clock_w[idx] + traffic_w + self.leak_w["mem"][idx] * hot + m.idle_w
         ones = np.ones_like(dt)
         for name, watts in ph.power.static_w.items():
             out[name] = watts * ones

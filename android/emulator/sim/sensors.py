@@ -1,8 +1,11 @@
 """Power sensors with their real behaviour: ODPM rails, the battery fuel gauge, an external monitor.
 
-ODPM: each rail accumulates energy, updated at the meter's sampling rate (the value read is the energy
-at the last sampling instant; the sysfs layer adds the driver's 50 ms read cache). A component's power
-splits over its rails by the profile's shares. The fuel gauge refreshes current and voltage every
+ODPM: each rail's meter samples the rail's power at its sampling rate (500 Hz on Pixel), turns each
+sample into an ADC code of `odpm_power_lsb_w` watts (truncated, as a converter does) and accumulates the
+codes; the energy read is codes x LSB x sampling period up to the last sampling instant, in whole uWs
+(the sysfs layer adds the driver's 50 ms read cache). So a reader sees energy that lags the present by
+up to a sampling period, steps at the cache's refreshes and undercounts by up to one LSB per sample. A
+component's power splits over its rails by the profile's shares. The fuel gauge refreshes current and voltage every
 update period from the mean power over that period, through the battery's internal resistance, and
 quantises them to its LSBs. The external monitor (a Monsoon-like 5 kHz stream) samples whole-phone power
 with measurement noise, from a bounded history of the simulation's steps.
@@ -44,20 +47,24 @@ class Sensors:
                 self.rail_component.append(component)
                 self.rail_share.append(share)
                 self.rail_rate_hz.append(odpm.sampling_rate_hz)
-        self.rail_true_j = np.zeros(len(self.rail_keys))  # energy up to `now`, not just the last sample
-        self.rail_sampled_j = np.zeros(len(self.rail_keys))  # energy up to each meter's last sample
+        self.rail_true_j = np.zeros(len(self.rail_keys))  # exact energy up to `now`
+        self.rail_sampled_j = np.zeros(len(self.rail_keys))  # what the meter accumulated (quantised samples)
+        rates = np.array(self.rail_rate_hz)
+        groups = [(float(r), np.flatnonzero(rates == r)) for r in np.unique(rates)]
+        self.rate_groups = [(r, None if len(cols) == len(rates) else cols) for r, cols in groups]
         self.total_j = 0.0
         self.ocv_v = profile.battery.voltage_uv / 1e6
         self.next_battery_s = self.sp.battery_update_s
         self.battery_mark = (0.0, 0.0)  # (time, total energy) at the last gauge refresh
         self.history: deque[tuple[np.ndarray, np.ndarray]] = deque()  # (t_end_s, total_w) per block
 
-    def rail_power(self, power_w: dict[str, np.ndarray], n: int) -> np.ndarray:
-        """(n, rails) watts on each ODPM rail."""
-        out = np.zeros((n, len(self.rail_keys)))
+    def share_matrix(self, components: list[str]) -> np.ndarray:
+        """(components, rails): the share of each component's power that each rail carries."""
+        out = np.zeros((len(components), len(self.rail_keys)))
+        row = {name: i for i, name in enumerate(components)}
         for j, (component, share) in enumerate(zip(self.rail_component, self.rail_share)):
-            if component in power_w:
-                out[:, j] = power_w[component] * share
+            if component in row:
+                out[row[component], j] = share
         return out
 
     def ingest(
@@ -65,31 +72,42 @@ class Sensors:
     ) -> None:
         """Account one block of steps; update the readable state (ODPM accumulators, battery)."""
         now = float(t_end_s[-1])
-        times = np.concatenate([[t_start_s], t_end_s])
         if len(self.rail_keys):
-            cum = np.vstack([self.rail_true_j, self.rail_true_j + np.cumsum(rail_w * dt_s[:, None], axis=0)])
-            for j, key in enumerate(self.rail_keys):
-                rate = self.rail_rate_hz[j]
-                sample_t = np.floor(now * rate + 1e-9) / rate
-                if sample_t > t_start_s:
-                    sampled = float(np.interp(sample_t, times, cum[:, j]))
-                    # the accumulator only ever adds: what a reader sees grows by the energy since the last sample
-                    state.rail_energy_j[key] += sampled - self.rail_sampled_j[j]
-                    self.rail_sampled_j[j] = sampled
-            self.rail_true_j = cum[-1]
-        total_cum = self.total_j + np.concatenate([[0.0], np.cumsum(total_w * dt_s)])
-        period = self.sp.battery_update_s
-        while self.next_battery_s <= now + 1e-12:
-            energy = float(np.interp(self.next_battery_s, times, total_cum))
-            mark_t, mark_j = self.battery_mark
-            mean_w = (energy - mark_j) / (self.next_battery_s - mark_t) if self.next_battery_s > mark_t else 0.0
-            self._gauge(mean_w, state)
-            self.battery_mark = (self.next_battery_s, energy)
-            self.next_battery_s += period
-        self.total_j = float(total_cum[-1])
+            self._meter(t_start_s, t_end_s, rail_w, state)
+            self.rail_true_j += rail_w.T @ dt_s
+        if self.next_battery_s <= now + 1e-12:  # the gauge refreshes within this block
+            times = np.concatenate([[t_start_s], t_end_s])
+            total_cum = self.total_j + np.concatenate([[0.0], np.cumsum(total_w * dt_s)])
+            period = self.sp.battery_update_s
+            while self.next_battery_s <= now + 1e-12:
+                energy = float(np.interp(self.next_battery_s, times, total_cum))
+                mark_t, mark_j = self.battery_mark
+                mean_w = (energy - mark_j) / (self.next_battery_s - mark_t) if self.next_battery_s > mark_t else 0.0
+                self._gauge(mean_w, state)
+                self.battery_mark = (self.next_battery_s, energy)
+                self.next_battery_s += period
+        self.total_j += float(total_w @ dt_s)
         self.history.append((t_end_s.copy(), total_w.copy()))
         while self.history and now - self.history[0][0][-1] > MONITOR_HISTORY_S:
             self.history.popleft()
+
+    def _meter(self, t_start_s: float, t_end_s: np.ndarray, rail_w: np.ndarray, state) -> None:
+        """ODPM sampling instants within the block: quantised instantaneous power, accumulated."""
+        lsb = self.sp.odpm_power_lsb_w
+        for rate, columns in self.rate_groups:
+            first, last = np.floor(t_start_s * rate + 1e-9) + 1, np.floor(t_end_s[-1] * rate + 1e-9)
+            if last < first:
+                continue
+            instants = np.arange(first, last + 1) / rate
+            step = np.minimum(np.searchsorted(t_end_s, instants - 1e-12), len(t_end_s) - 1)
+            watts = rail_w[step] if columns is None else rail_w[np.ix_(step, columns)]
+            codes = np.floor(watts / lsb + 1e-9) * lsb if lsb else watts
+            energy = codes.sum(axis=0) / rate
+            keys = self.rail_keys if columns is None else [self.rail_keys[j] for j in columns]
+            self.rail_sampled_j[slice(None) if columns is None else columns] += energy
+            accumulated = state.rail_energy_j
+            for key, joules in zip(keys, energy.tolist()):
+                accumulated[key] += joules
 
     def _gauge(self, mean_w: float, state) -> None:
         r = self.sp.battery_resistance_ohm

@@ -6,8 +6,8 @@ A cooling device is how a phone shows that a thermal cap, not the user, lowered 
 table's length minus one. Names follow Linux 5.10/5.15 (the profiles' kernels): `thermal-cpufreq-N` for
 the N-th CPU policy (cpufreq_cooling registers them in policy order), `thermal-gpufreq-0` for the GPU,
 `thermal-devfreq-N` for the N-th devfreq device a throttle rule covers. The state is rendered from
-KnobState.thermal_cap_hz, which the simulation's step_wise throttling sets; writing cur_state (root) sets
-that cap, as a user-space thermal daemon can, until the throttling's next poll moves it.
+KnobState.thermal_cap_hz, which the simulation's thermal framework sets (android.emulator.sim.thermal);
+writing cur_state (root) sets that cap, as a user-space thermal daemon can, until the next poll moves it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def build(phone: VirtualPhone) -> None:
         phone.fs.attr(f"{real}/type", lambda t=zone.type: f"{t}\n")
         phone.fs.attr(f"{real}/temp", lambda t=zone.type: f"{int(round(temps[t] * 1000))}\n")
         phone.fs.attr(f"{real}/mode", lambda: "enabled\n")
-        phone.fs.attr(f"{real}/policy", lambda: "step_wise\n")
+        governor = phone.profile.physics.thermal.zones[zone.type].governor
+        phone.fs.attr(f"{real}/policy", lambda g=governor: f"{g}\n")
         phone.fs.symlink(f"{THERMAL_DIR}/thermal_zone{index}", real)
     for index, (type_name, knob) in enumerate(cooling_devices(phone)):
         _cooling_device(phone, index, type_name, knob)
@@ -44,7 +45,8 @@ def cooling_devices(phone: VirtualPhone) -> list[tuple[str, KnobState]]:
     devfreq devices."""
     devices = [(f"thermal-cpufreq-{i}", phone.knobs[c.policy]) for i, c in enumerate(phone.profile.clusters)]
     devices.append(("thermal-gpufreq-0", phone.knobs["gpu"]))
-    throttled = {knob for rule in phone.profile.physics.thermal.throttle for knob in rule.knobs}
+    zones = phone.profile.physics.thermal.zones.values()
+    throttled = {knob for zone in zones for trip in zone.trips for knob in trip.cooling}
     devfreq = [d.knob for d in phone.profile.devfreq if d.knob in throttled]
     devices += [(f"thermal-devfreq-{i}", phone.knobs[knob]) for i, knob in enumerate(devfreq)]
     return devices

@@ -33,6 +33,7 @@ FAMILIES: dict[str, Callable[[], FamilySpec]] = {
     "mali-valhall": mali.valhall,
 }
 PENDING_STEPS_MAX = 4096  # steps buffered between readings before they are counted anyway
+DT, BUSY = ACTIVITY_FIELDS.index("dt_s"), ACTIVITY_FIELDS.index("busy_s")
 
 
 class CounterBusyError(PmcError):
@@ -95,11 +96,12 @@ class PmcUnit:
         reader next looks (or when PENDING_STEPS_MAX steps have piled up), so calling this once per
         simulation step costs little more than appending to a list.
         """
-        check_activity(activity)
         if activity.n_steps == 0:
             return
         # a copy, since the caller may reuse its arrays before the steps are counted
         rows = np.vstack([getattr(activity, name) for name in ACTIVITY_FIELDS])
+        if not rows.min() >= 0 or (rows[BUSY] > rows[DT] * (1 + 1e-9)).any():
+            check_activity(activity)  # names what is wrong
         with self._lock:
             self._pending.append(rows)
             self._pending_steps += activity.n_steps
