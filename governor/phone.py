@@ -21,6 +21,8 @@ function of their setting alone.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from android.errors import FusegovError
@@ -31,6 +33,12 @@ from governor.space import ConfigSpace, Setting
 
 MEASURED = "measured"  # the label of the run whose phase is measured
 DEFAULT_PERIOD_S = 0.01
+DROPPED_RETRIES = 2  # a run whose trace misses most of the measured phase (a starved sampler) is run again
+MIN_COVERAGE = 0.5  # share of the measured phase the trace's rows must cover
+
+
+class DroppedSamples(GovernorError):
+    """The sampler lost most of the rows of the measured phase: the energy cannot be integrated."""
 
 
 class PhoneMeasurer:
@@ -86,13 +94,21 @@ class PhoneMeasurer:
         from collectors.collect import collect
 
         workloads = self._workloads(bucket)
-        try:
-            collection = collect(
-                self.phone, workloads, period_s=self.period_s, pmcs="none", settings=[setting.as_dict()]
-            )
-        except FusegovError as exc:
-            raise GovernorError(f"{bucket.name} at {setting} on {self.phone.name}: {exc}") from None
-        return sample_of(collection, bucket)
+        spent_s = 0.0  # device time of runs whose trace lost too many samples: they cost, they do not count
+        for attempt in range(1 + DROPPED_RETRIES):
+            try:
+                collection = collect(
+                    self.phone, workloads, period_s=self.period_s, pmcs="none", settings=[setting.as_dict()]
+                )
+            except FusegovError as exc:
+                raise GovernorError(f"{bucket.name} at {setting} on {self.phone.name}: {exc}") from None
+            try:
+                sample = sample_of(collection, bucket)
+                return replace(sample, device_time_s=sample.device_time_s + spent_s)
+            except DroppedSamples:
+                if attempt == DROPPED_RETRIES:
+                    raise
+                spent_s += device_time_of(collection)
 
     # --- helpers --------------------------------------------------------------------------------
     def _llm(self, prompt: int, decode: int, label: str) -> str:
@@ -169,10 +185,10 @@ def sample_of(collection, bucket: PhaseBucket) -> Sample:
         raise GovernorError(f"{bucket.name}: llama.cpp's run gave no {phase} timing or the trace has no rows")
     weight_s = overlap_s(t_s, *window)
     covered_s = float(weight_s.sum())
-    if covered_s < 0.5 * (window[1] - window[0]):
-        raise GovernorError(
+    if covered_s < MIN_COVERAGE * (window[1] - window[0]):
+        raise DroppedSamples(
             f"{bucket.name}: the trace covers {covered_s:.3f} s of the {window[1] - window[0]:.3f} s {phase} "
-            "(samples were dropped): measure again"
+            f"(samples were dropped {DROPPED_RETRIES + 1} times in a row; is the phone overloaded?)"
         )
     power_w = phone_power_w(frame, collection.meta.get("power_sources", {}))
     energy_j = float(np.nansum(power_w * weight_s)) * (window[1] - window[0]) / covered_s
@@ -180,4 +196,10 @@ def sample_of(collection, bucket: PhaseBucket) -> Sample:
         knob: float(np.average(frame[column].to_numpy(float), weights=weight_s))
         for knob, column in columns_of(frame, "freq").items()
     }
-    return Sample(float(latency), energy_j / tokens, float(t_s[-1] - t_s[0]), freq)
+    return Sample(float(latency), energy_j / tokens, device_time_of(collection), freq)
+
+
+def device_time_of(collection) -> float:
+    """The phone's CLOCK_MONOTONIC from the collection's first sample to its last."""
+    t_s = collection.frame["t_s"].to_numpy(float)
+    return float(t_s[-1] - t_s[0]) if len(t_s) else 0.0

@@ -106,6 +106,9 @@ def build_config(plans: list[Plan], info: DeviceInfo, guard: GuardOptions | None
         check_plan_device(plan, info)
     controls = info.knobs
     used = sorted({k for plan in plans for k in plan_knobs(plan)})
+    if not used:
+        names = ", ".join(plan.source for plan in plans)
+        raise DaemonError(f"{names}: every phase keeps the stock governors (the plan pins no knob): nothing to deploy")
     config_plans = {}
     for plan in plans:
         phases: dict[str, Any] = {

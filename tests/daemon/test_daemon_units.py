@@ -22,8 +22,8 @@ from android.errors import FusegovError
 from android.probe import probe_device
 from android.virtual import VirtualDevice
 from governor.errors import GovernorError
-from governor.plan import plan_from_dict as parse_plan
-from tests.daemon.plans import simple_plan
+from governor.plan import plan_from_dict
+from tests.daemon.plans import plan_document, simple_plan
 
 
 def _load(path, name):
@@ -49,7 +49,7 @@ def sm8550():
 
 @pytest.fixture(scope="module")
 def config(pixel7):
-    return build_config([parse_plan(simple_plan(pixel7))], pixel7)
+    return build_config([plan_from_dict(simple_plan(pixel7))], pixel7)
 
 
 # --- what runs on the phone -----------------------------------------------------------------------
@@ -79,13 +79,13 @@ def test_daemon_check_accepts_what_deploy_writes_and_names_a_bad_field(tmp_path,
 
 # --- plans and configurations ----------------------------------------------------------------------
 def test_config_holds_each_knobs_files_and_native_values(pixel7, sm8550):
-    config = build_config([parse_plan(simple_plan(pixel7))], pixel7)
+    config = build_config([plan_from_dict(simple_plan(pixel7))], pixel7)
     gpu = config["knobs"]["gpu"]
     assert gpu["directory"] == pixel7.gpu.control.directory and gpu["unit"] == "khz"
     assert config["plans"]["tinyllama-1.1b-q4"]["prefill"][-1]["setting"]["gpu"] == 848000  # Mali: kHz
     assert config["plans"]["tinyllama-1.1b-q4"]["decode"] == {"gpu": 510000, "policy6": 1826000}  # mem: stock
     assert set(config["thermal"]["zones"]) == {"BIG", "G3D"}  # the zones of the knobs the plan pins
-    snap = build_config([parse_plan(simple_plan(sm8550))], sm8550)
+    snap = build_config([plan_from_dict(simple_plan(sm8550))], sm8550)
     mem = snap["knobs"]["mem"]
     assert mem["unit"] == "mbps" and snap["plans"]["tinyllama-1.1b-q4"]["prefill"][0]["setting"]["mem"] in mem["table"]
     assert snap["knobs"]["gpu"]["unit"] == "hz"  # kgsl devfreq speaks Hz
@@ -94,23 +94,23 @@ def test_config_holds_each_knobs_files_and_native_values(pixel7, sm8550):
 def test_plan_for_another_phone_is_refused(pixel7, sm8550):
     """governor.plan.check_device decides (one definition of the format); deploy says which plan file."""
     with pytest.raises(DaemonError, match=r"^plan: plan was made for virtual-sm8550 .*fusegov plan --serial"):
-        build_config([parse_plan(simple_plan(sm8550))], pixel7)
+        build_config([plan_from_dict(simple_plan(sm8550))], pixel7)
     other_table = simple_plan(pixel7)
     other_table["device"]["knobs"]["gpu"] = other_table["device"]["knobs"]["gpu"][:-1]
     for phase in other_table["phases"]:  # settings within the shortened table: a valid plan, for another phone
         if phase["setting"].get("gpu") not in other_table["device"]["knobs"]["gpu"]:
             phase["setting"]["gpu"] = other_table["device"]["knobs"]["gpu"][-1]
     with pytest.raises(DaemonError, match="knob gpu has other frequencies"):
-        build_config([parse_plan(other_table)], pixel7)
+        build_config([plan_from_dict(other_table)], pixel7)
 
 
 def test_two_plans_one_per_model(pixel7):
     qwen = simple_plan(pixel7, model="qwen-1.5b-q4")
-    config = build_config([parse_plan(simple_plan(pixel7)), parse_plan(qwen)], pixel7)
+    config = build_config([plan_from_dict(simple_plan(pixel7)), plan_from_dict(qwen)], pixel7)
     assert sorted(config["plans"]) == ["qwen-1.5b-q4", "tinyllama-1.1b-q4"]
     assert config["default_model"] == "tinyllama-1.1b-q4"
     with pytest.raises(DaemonError, match="two plans for model"):
-        build_config([parse_plan(qwen), parse_plan(qwen)], pixel7)
+        build_config([plan_from_dict(qwen), plan_from_dict(qwen)], pixel7)
 
 
 def decode_setting(plan: dict) -> dict:
@@ -137,14 +137,20 @@ def test_malformed_plan_is_refused_naming_the_field(pixel7, mutate, message):
     plan = simple_plan(pixel7)
     mutate(plan)
     with pytest.raises(GovernorError, match=message):
-        parse_plan(plan)
+        plan_from_dict(plan)
+
+
+def test_a_plan_that_pins_nothing_is_refused_before_a_push(pixel7):
+    stock = plan_document(pixel7, "tinyllama-1.1b-q4", prefill=[(512, {})], decode={})
+    with pytest.raises(DaemonError, match="plan pins no knob.*nothing to deploy"):
+        build_config([plan_from_dict(stock, "stock.json")], pixel7)
 
 
 def test_a_model_name_a_hint_cannot_carry_is_refused(pixel7):
     plan = simple_plan(pixel7)
     plan["model"] = "two words"
     with pytest.raises(DaemonError, match="cannot be named in a hint"):
-        build_config([parse_plan(plan)], pixel7)
+        build_config([plan_from_dict(plan)], pixel7)
 
 
 def test_deploy_refuses_a_malformed_plan_before_touching_a_phone(tmp_path, capsys):
@@ -181,7 +187,7 @@ def test_any_plan_field_value_gives_a_plan_or_a_clear_error(pixel7, field, value
     plan = simple_plan(pixel7)
     plan[field] = value
     try:
-        parse_plan(plan)
+        plan_from_dict(plan)
     except GovernorError as exc:
         assert str(exc)
 
@@ -276,4 +282,4 @@ def test_hint_without_daemon_says_so(tmp_path):
 def test_daemon_errors_are_fusegov_errors():
     assert issubclass(DaemonError, FusegovError) and issubclass(GovernorError, FusegovError)
     with pytest.raises(GovernorError, match="must be a JSON object"):
-        parse_plan([], "x")
+        plan_from_dict([], "x")
