@@ -2,24 +2,15 @@
 
 `run_llm_request` pins one setting for a whole request; a plan pins one setting for prefill and another
 for decode, switching at the first token as FUSE's runtime does. Prefill runs as a request with no decode
-tokens; decode continues on the same phone from the prompt's context (`DecodeOnly`: the decode segments
-of the same request, so the simulator's own decode model is reused, not copied).
+tokens; decode continues on the same phone from the prompt's context (the simulator's `run_llm_decode`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from android.emulator.sim.llm import LlmRequest
 from android.emulator.sim.llm_models import LlmModel
-from android.emulator.sim.request import run_llm_request, run_workload
-
-
-class DecodeOnly(LlmRequest):
-    """The decode phase of a request whose prompt is already in the KV cache."""
-
-    def _segments(self):
-        return (segment for segment in super()._segments() if segment.phase == "decode")
+from android.emulator.sim.request import run_llm_decode, run_llm_request
 
 
 @dataclass(frozen=True)
@@ -42,10 +33,7 @@ def prefill_run(phone, model: LlmModel, prompt_tokens: int, pins: dict[str, int]
 def decode_run(
     phone, model: LlmModel, context: int, tokens: int, pins: dict[str, int], cpu: int | None, idle_s: float
 ) -> PhaseRun:
-    workload = DecodeOnly(model, context, tokens, cpu=cpu)
     start = phone.now_s
-    accumulator, workload = run_workload(phone, workload, pins, idle_before_s=idle_s)
-    stats = accumulator.phase_stats("decode")
-    marks = [t for t, m in workload.marks if m == "token"]
-    duration = marks[-1] - workload.started_s if marks else stats.duration_s
-    return PhaseRun(duration / tokens, stats.energy_j, tokens, phone.now_s - start, stats.mean_freq_hz)
+    result = run_llm_decode(phone, model, context, tokens, pins=pins, cpu=cpu, idle_before_s=idle_s)
+    stats = result.phases["decode"]
+    return PhaseRun(result.tpot_s, stats.energy_j, tokens, phone.now_s - start, stats.mean_freq_hz)

@@ -122,8 +122,11 @@ def test_pins_are_checked_against_the_tables_before_anything_is_written():
 
 def _hot_profile(tmp_path: Path) -> Path:
     raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
-    for rule in raw["physics"]["thermal"]["throttle"]:
-        rule["trip_c"], rule["hysteresis_c"] = 30.0, 1.0  # throttles within the first second of work
+    raw["physics"]["thermal"].pop("power_allocator", None)
+    for zone in raw["physics"]["thermal"]["zones"].values():
+        zone.pop("governor", None)  # step_wise everywhere: one OPP off per poll above the trip
+        for i, trip in enumerate(zone.get("trips", [])):
+            trip["temp_c"], trip["hysteresis_c"] = 29.0 + i, 1.0  # throttles within the first second of work
     path = tmp_path / "hot-pixel7.json"
     path.write_text(json.dumps(raw))
     return path

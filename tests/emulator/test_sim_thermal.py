@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from android.emulator.knob import KnobState
 from android.emulator.phone import VirtualPhone
 from android.emulator.profile import BUILTIN_DIR, load_profile, parse_profile
+from android.emulator.sim import engine
 from android.emulator.sim.llm import LlmRequest
 from android.emulator.sim.llm_models import load_model
 from android.emulator.sim.physics import ThermalLink, ThermalNode, ThermalPhysics, TripPoint, ZoneThermal
 from android.emulator.sim.request import apply_pins
-from android.emulator.sim.thermal import ThermalFramework, ThermalNetwork
+from android.emulator.sim.thermal import Thermal, ThermalFramework, ThermalNetwork
 from android.emulator.sysfs.thermal import cooling_state
 from android.errors import ProfileError
 from android.virtual import VirtualDevice
@@ -304,3 +305,57 @@ def test_any_inconsistent_thermal_section_is_a_profile_error_naming_the_field(wh
         assert "physics.thermal" in str(exc)
     else:  # a consistent mutation still runs
         VirtualPhone(profile).advance(0.05)
+
+
+def test_fast_path_spans_end_their_block_at_each_passive_poll_as_ticks_do(monkeypatch):
+    """With the inference's knobs all pinned, steps span several ticks; none runs past the step in which a
+    throttling zone's passive poll falls, so its cap acts from the next step as on the per-tick path."""
+    raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
+    g3d = raw["physics"]["thermal"]["zones"]["G3D"]
+    g3d.update(governor="step_wise", trips=[{"temp_c": 41.0, "hysteresis_c": 3.0, "cooling": ["gpu"]}])
+    del raw["physics"]["thermal"]["power_allocator"]["G3D"]
+    phone = VirtualPhone(parse_profile(raw, source="hot-pixel7"), seed=1)
+    restore = apply_pins(phone, {"gpu": 848 * MHZ, "policy6": 2401 * MHZ, "mem": int(phone.knobs["mem"].table_hz[-1])})
+    blocks = []  # (step ends, the passive poll pending when the block was handled)
+    advance = Thermal.advance
+
+    def watched(self, t_end_s, dt_s, component_w, power_w):
+        blocks.append((t_end_s.copy(), dt_s.copy(), self.due_s))
+        return advance(self, t_end_s, dt_s, component_w, power_w)
+
+    monkeypatch.setattr(Thermal, "advance", watched)
+    phone.start(LlmRequest(load_model("tinyllama-1.1b-q4"), 8, 2000))
+    phone.advance(25.0)
+    restore()
+    tick = phone.sim.tick_s
+    polled = [(t, due) for t, dt, due in blocks if np.isfinite(due)]
+    assert len(polled) > 5  # the zone throttled, polling at its passive interval
+    assert any((dt > 1.5 * tick).any() for t, dt, due in blocks if np.isfinite(due))  # spans ran meanwhile
+    for t_end, due in polled:
+        assert due - 1e-9 <= t_end[-1] < due + tick - 1e-9  # ended with the tick the poll falls in
+        assert len(t_end) < 2 or t_end[-2] < due - 1e-9
+
+
+def test_a_governor_a_lifted_cap_releases_starts_its_window_at_the_poll_that_lifted_it(monkeypatch):
+    """Caps change at blocks ending inside one advance(): the released governor's window starts there, not
+    where that advance began."""
+    phone = VirtualPhone("pixel7", seed=1)
+    gpu = phone.knobs["gpu"]
+    gpu.thermal_cap_hz = int(gpu.table_hz[0])  # capped to its floor: one frequency, the governor rests
+    phone.advance(0.1)
+    lifted = []
+
+    def lift(self, t_end_s, dt_s, component_w, power_w):
+        if not lifted and t_end_s[-1] >= 1.0:
+            lifted.append(float(t_end_s[-1]))
+            return [("gpu", 0)]
+        return []
+
+    monkeypatch.setattr(Thermal, "advance", lift)
+    resumed = []
+    resume = engine.Simulator._resume
+    monkeypatch.setattr(
+        engine.Simulator, "_resume", lambda self, name: (resume(self, name), resumed.append(self.gpu_slot.last))
+    )
+    phone.advance(2.0)
+    assert lifted and resumed == [pytest.approx(lifted[0])]

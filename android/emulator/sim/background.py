@@ -79,6 +79,21 @@ class SystemActivity:
             self._draw()
         return self._gaps[self._i]
 
+    def next_arrival_on(self, cpu: int, horizon_s: float) -> float:
+        """When the next burst on `cpu` arrives, looking no further than horizon_s (returned if none is
+        drawn before it, or the draws run out first)."""
+        t, i = self.next_s, self._i
+        while t < horizon_s:
+            if i >= BATCH:
+                return t
+            if self.cpus[self._where[i]] == cpu:
+                return t
+            i += 1
+            if i >= BATCH:
+                return t
+            t += self._gaps[i]
+        return horizon_s
+
     def overlap(self, start_s: float, end_s: float) -> list[tuple[int, float]]:
         """(cpu, seconds busy) for bursts overlapping [start_s, end_s)."""
         running = self.running

@@ -13,6 +13,7 @@ weights, not as input the CPU prepares per inference.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -268,5 +269,5 @@ class CnnRuns(Workload):
         self.path = Path(onnx_path)
         self.stream, self.resident_bytes = load_onnx_stream(self.path)
         self.runs = runs
-        segments = (Segment(self.stream, 1, "inference", mark="run") for _ in range(runs))
+        segments = itertools.repeat(Segment(self.stream, 1, "inference", mark="run"), runs)  # read, never changed
         super().__init__(name=f"cnn:{self.path.name}", segments=segments, cpu=cpu)

@@ -15,6 +15,16 @@ frequency it asks for. Driver PM QoS votes (the GPU DVFS table's memory floor) r
 in their observation, to be combined as the kernel does. Each governor's first evaluation falls at a
 random phase of its period, so seeds give different trajectories, as phones do.
 
+Evaluation is event-driven where it cannot change the outcome: a cpufreq governor that publishes a
+`util_band` is skipped while the utilisation its request comes from stays inside it (its request would
+resolve to the frequency it already committed, or be held back by its rate limit), a policy resting at
+its floor is not woken by a run that leaves it in that band, and governors of pinned knobs (their limits
+leave one frequency) are not evaluated. While the foreground workload's own knobs are all pinned, steps
+span several ticks (`_span`, `_span_step`): its units run exactly at the fixed clocks and the unpinned
+periodic governors are evaluated at the ticks their periods fall on. A span never runs past the tick in
+which the per-tick path would end its block (a throttling zone's passive poll, `Thermal.due_s`), so
+thermal caps act from the same step either way.
+
 Knob semantics stay in KnobState: governors only set `target_hz` and run only while the knob's
 governor is theirs, so a user's min/max writes or a switch to userspace/performance override them as
 on a phone. The engine mirrors each knob's effective limits (refreshed when users write, at every
@@ -24,6 +34,7 @@ tables on the hot path; time in state and transitions are charged from the recor
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,6 +129,7 @@ class Simulator:
         self.rng_phase = np.random.default_rng(seeds[3])
         self.knobs = phone.knobs
         self.knob_names = list(self.knobs)
+        self.knob_pos = {k: i for i, k in enumerate(self.knob_names)}
         self.policies = [c.policy for c in profile.clusters]
         self.policy_cpus = {c.policy: tuple(c.cpus) for c in profile.clusters}
         self.cpu_policy = {cpu: c.policy for c in profile.clusters for cpu in c.cpus}
@@ -138,6 +150,8 @@ class Simulator:
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
+        self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
+        self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
         self.last_levels = self.level_row  # the level of every knob at the end of the last block
         self.governor: dict[str, tuple[str, object | None]] = {}
         self.cpu_slots: list[_Slot] = []
@@ -145,13 +159,14 @@ class Simulator:
         self.bus_slots: list[_Slot] = []
         self.latency_slots: list[_Slot] = []
         self.qos_min_hz: dict[str, int] = {}  # PM QoS minimum per knob, voted by drivers
+        self.qos_by_level: dict[int, dict[str, int]] = {}  # the GPU governor's votes per level (read-only)
         self.util_busy_s = self.util_total_s = 0.0  # counters at the last sysfs window with no GPU governor
         self.cum_s = self.cum_gpu_busy_s = self.cum_gpu_bytes = self.cum_cpu_bytes = 0.0  # since boot
-        self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors
+        self.next_due = 0.0  # earliest due time of the periodic (non-CPU) governors, or of the GPU load window
+        self.next_gov_due = 0.0  # earliest due time of the periodic governors of unpinned knobs
         self.latency_watch: frozenset[int] = frozenset()  # CPUs some memlat device watches
         self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
         self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
-        self.idle_cpu_slots: list[_Slot] = []
         self.periodic_slots: list[_Slot] = []  # GPU, bus and latency governor slots
         self.load = LoadTracker(self.n_cpus, ph.sched.pelt_half_life_s)
         self.foreground: Workload | None = None
@@ -228,18 +243,125 @@ class Simulator:
         self.background.remove(load)
 
     # --- time ---------------------------------------------------------------------------------
-    def advance(self, dt_s: float) -> None:
-        """Move simulated time by dt_s (the caller holds phone.lock)."""
+    def advance(self, dt_s: float, stop: Callable[[], bool] | None = None) -> None:
+        """Move simulated time by dt_s (the caller holds phone.lock), or less: up to the end of the first
+        step after which `stop()` is true (steps end exactly at phase changes and where a workload ends)."""
         end = self.now_s + dt_s
         self._sync_knobs()
         now = self.now_s
         while now < end - 1e-12:
-            now = self._step(now, min(self.tick_s, end - now))
+            span = self._span(now, end)
+            now = self._span_step(now, span) if span > self.tick_s else self._step(now, span)
             if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= self.thermal.due_s:
+                self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
                 self._flush(now)
+            if stop is not None and stop():
+                break
         self.now_s = end if abs(now - end) < 1e-9 else now
         self._flush(self.now_s)
         self.phone.state.now_s = self.now_s
+
+    def _span(self, now: float, end: float) -> float:
+        """How long the next step may be: one tick, or a span of several on the fast path (_span_step):
+        while the knobs the foreground workload's speed depends on (its CPU policy, the GPU, the memory
+        bus) are pinned and no user thread or system burst shares its CPU, its units run at fixed clocks
+        whatever the other governors do, so up to MERGE_STEPS ticks (the longest row) go in one step."""
+        tick = self.tick_s
+        left = end - now
+        if left <= tick:
+            return left
+        fixed = self.fixed
+        fg = self.foreground
+        if "gpu" not in fixed or "mem" not in fixed or fg is None or fg.finished_s is not None or self.background:
+            return tick
+        cpu = fg.cpu
+        if self.cpu_policy[cpu] not in fixed:
+            return tick
+        act = self.activity
+        for burst in act.running:
+            if burst[0] == cpu:
+                return tick
+        ticks = min(MERGE_STEPS, math.floor((act.next_arrival_on(cpu, now + MERGE_STEPS * tick) - now) / tick))
+        # no further than the tick in which the block ends on the per-tick path (a throttling zone's passive
+        # poll, thermal.due_s, or FLUSH_S after the block's start), so caps act from the same step
+        block_end = min(self.thermal.due_s, self.block_start_s + FLUSH_S)
+        ticks = min(ticks, math.ceil((block_end - now) / tick - 1e-9))
+        if ticks <= 1:
+            return tick
+        span = ticks * tick
+        return span if span < left else left
+
+    def _span_step(self, now: float, span: float) -> float:
+        """The fast path: the foreground workload's units over the whole span in one go at its pinned clocks
+        (noise still drawn per unit); the rest of the phone over the same span as one step - system bursts on
+        other CPUs with their load, the unpinned cpufreq governors once at its end, and every periodic
+        governor due inside it at the tick it falls in, from counters interpolated there (its decision
+        takes effect at the span's end, at most MERGE_STEPS ticks later). Governors of pinned knobs are not
+        evaluated. One row."""
+        work = self.work
+        work.reset()
+        fg = self.foreground
+        cur = self.cur_hz
+        fg_cpu = fg.cpu
+        policy = self.cpu_policy[fg_cpu]
+        cpu_hz, gpu_hz, mem_hz = cur[policy] * self.ipc[policy], cur["gpu"], cur["mem"]
+        phase = fg.phase
+        used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
+        if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
+            phase = fg.phase
+            used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
+        if used <= 0.0:
+            return self._step(now, min(self.tick_s, span))  # nothing left to run: an ordinary tick
+        dt = used
+        new_now = now + dt
+        run, spin = work.cpu_run_s, work.spin_s
+        gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
+        fg_policy = self.policy_index[policy]
+        busy = (run + spin) / dt
+        fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+        invariant = {fg_cpu: fg_share}
+        self.load.add(fg_cpu, new_now, dt, fg_share)  # its governor is pinned: kept for when it is released
+        act = self.activity
+        bursts = act.overlap(now, new_now) if act.running or act.next_s < new_now else ()
+        if bursts:
+            row = len(self.rows)
+            for cpu, busy_s in bursts:  # none on the workload's CPU (_span)
+                bg_policy = self.cpu_policy[cpu]
+                self.row_background.append((row, self.policy_index[bg_policy], busy_s))
+                share = busy_s / dt * cur[bg_policy] / self.max_hz[bg_policy]
+                invariant[cpu] = invariant.get(cpu, 0.0) + share
+                cpu_bytes += act.mem_bytes_per_s * busy_s
+            self._track(invariant, new_now, dt, fg_cpu, skip=fg_cpu)
+        if self.active_cpu_slots:
+            self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
+        if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
+            self._count_latency(work, fg_cpu)
+        start = (self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes)
+        delta = (dt, work.gpu_busy_s, gpu_bytes, cpu_bytes)
+        tick = self.tick_s
+        while self.next_gov_due <= new_now:
+            at = now + math.ceil((self.next_gov_due - now) / tick - 1e-9) * tick  # the end of the tick it falls in
+            at = at if at < new_now else new_now
+            f = (at - now) / dt
+            self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (
+                s0 + f * d for s0, d in zip(start, delta)
+            )
+            self._run_periodic(at)
+        self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (
+            s0 + d for s0, d in zip(start, delta)
+        )
+        if new_now >= self.next_due:
+            self._run_periodic(new_now)  # the GPU load window
+        code = self.phase_codes.get(phase)
+        if code is None:
+            code = self.phase_codes[phase] = len(self.phase_names)
+            self.phase_names.append(phase)
+        self._new_row(new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin)
+        self.merge_left = 0  # a span is a row of its own
+        if work.units:
+            row = len(self.rows) - 1
+            self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        return new_now
 
     def _step(self, now: float, dt: float) -> float:
         """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
@@ -247,15 +369,16 @@ class Simulator:
         work.reset()
         fg = self.foreground
         phase = "idle"
-        fg_cpu = -1
+        fg_cpu = fg_policy = -1
         cur = self.cur_hz
         act = self.activity
         bursts = act.overlap(now, now + dt) if act.running or act.next_s < now + dt else ()
+        background = self.background
         if fg is not None and fg.finished_s is None:
             fg_cpu = fg.cpu
             policy = self.cpu_policy[fg_cpu]
             share = 1.0
-            for bg in self.background:
+            for bg in background:
                 if bg.cpu == fg_cpu:
                     share *= bg.share_left()
             for cpu, busy in bursts:
@@ -273,84 +396,54 @@ class Simulator:
             else:
                 phase = "idle"
         new_now = now + dt
-        max_hz = self.max_hz
-        invariant: dict[int, float] = {}
         gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
-        fg_policy = -1
         run, spin = work.cpu_run_s, work.spin_s
+        load = self.load
+        slot_of = self.slot_of_cpu
+        active = self.active_cpu_slots
+        fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
         if fg_cpu >= 0:
             policy = self.cpu_policy[fg_cpu]
             fg_policy = self.policy_index[policy]
             busy = (run + spin) / dt
-            invariant[fg_cpu] = (busy if busy < 1.0 else 1.0) * cur[policy] / max_hz[policy]
-        if self.background or bursts:
-            row = len(self.rows)
+            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+        others = None  # (policy index, core-seconds) of the other threads that ran
+        if background or bursts:
+            invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
+            max_hz = self.max_hz
+            others = []
             other = (run + spin) / dt if fg_cpu >= 0 else 0.0
             other = other if other < 1.0 else 1.0
-            loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in self.background]
+            loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in background]
             loads += [(cpu, busy, act.mem_bytes_per_s) for cpu, busy in bursts]
             for cpu, want_s, bytes_per_s in loads:
                 policy = self.cpu_policy[cpu]
                 bg_run = want_s * (1.0 - 0.5 * other) if cpu == fg_cpu else want_s
-                self.row_background.append((row, self.policy_index[policy], bg_run))
+                others.append((self.policy_index[policy], bg_run))
                 invariant[cpu] = invariant.get(cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
                 cpu_bytes += bytes_per_s * bg_run
-        # load tracking and the cpufreq governors, every scheduler tick
-        load = self.load
-        slot_of = self.slot_of_cpu
-        active = self.active_cpu_slots
-        for cpu, share in invariant.items():
-            value = load.add(cpu, new_now, dt, share)
-            slot = slot_of.get(cpu)
-            if slot is not None:
-                if value > slot.bound:
-                    slot.bound = value
-                if slot not in active:
-                    active.append(slot)
-        ran_any = run > 0.0
-        values = load.values
-        for slot in active:
-            if new_now < slot.due:
-                continue
-            slot.due = new_now + slot.period - 1e-12
-            cpus = slot.cpus
-            ran = ran_any and fg_cpu in cpus
-            busy = 0.0
-            for c, b in invariant.items():
-                if b > busy and c in cpus:
-                    busy = b
-            obs = slot.obs
-            name = slot.name
-            if not ran and busy == 0.0 and slot.bound * obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
-                self.idle_cpu_slots.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
-                continue
-            peak = 0.0
-            for c in cpus:
-                if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
-                    u = load.util(c, new_now)
-                    if u > peak:
-                        peak = u
-            slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
-            obs.now_s, obs.dt_s, obs.util, obs.busy_s = new_now, new_now - slot.last, peak, busy * dt
-            slot.last = new_now
-            obs.ran = ran
-            obs.uclamp_min = self.uclamp_min if ran else 0.0
-            obs.sleeping = not ran or not fg.running()
-            obs.cur_hz = cur[name]
-            target = slot.gov.update(obs)
-            if target is not None and target != slot.acc_a:
-                slot.acc_a = target  # the last request handed to the knob
-                self._set_target(name, target, new_now)
-        if self.idle_cpu_slots:  # they rest until a CPU of theirs runs again
-            for slot in self.idle_cpu_slots:
-                active.remove(slot)
-            self.idle_cpu_slots.clear()
+            self._track(invariant, new_now, dt, fg_cpu)  # load tracking, every scheduler tick
+        else:
+            invariant = None
+            if fg_cpu >= 0:
+                value = load.add(fg_cpu, new_now, dt, fg_share)
+                slot = slot_of.get(fg_cpu)
+                if slot is not None:
+                    if value > slot.bound:
+                        slot.bound = value
+                    if slot not in active:
+                        active.append(slot)
+                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0):
+                        active = None  # the inference thread's governor alone, and it has nothing to decide
+        # the cpufreq governors, every scheduler tick while they may decide something
+        if active:
+            self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
         # counters the periodic governors read, and those whose period elapsed
         self.cum_s += dt
         self.cum_gpu_busy_s += work.gpu_busy_s
         self.cum_gpu_bytes += gpu_bytes
         self.cum_cpu_bytes += cpu_bytes
-        if self.latency_watch and fg_cpu in self.latency_watch and ran_any:
+        if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
             self._count_latency(work, fg_cpu)
         if new_now >= self.next_due:
             self._run_periodic(new_now)
@@ -361,42 +454,172 @@ class Simulator:
             self.phase_names.append(phase)
         rows = self.rows
         busy_gpu = work.gpu_busy_s
-        if (
-            self.merge_left
-            and self.level_row is self.row_levels[-1]
-            and not bursts
-            and not self.background
-            and rows[-1][2] == code
-            and rows[-1][5] == fg_policy
-            and (rows[-1][3] > 0.0) == (busy_gpu > 0.0)
-        ):
-            # same clocks, phase and kind of activity as the previous step: one row (power is linear in
-            # the summed quantities; a row stays within MERGE_STEPS ticks)
+        if self.merge_left and self.level_row is self.row_levels[-1]:
             last = rows[-1]
-            rows[-1] = (
-                new_now,
-                last[1] + dt,
-                code,
-                last[3] + busy_gpu,
-                last[4] + gpu_bytes + cpu_bytes,
-                fg_policy,
-                last[6] + run,
-                last[7] + spin,
-            )
-            self.merge_left -= 1
+            if last[2] == code and last[5] == fg_policy and (last[3] > 0.0) == (busy_gpu > 0.0):
+                # same clocks, phase and kind of activity as the previous step: one row (power is linear in
+                # the summed quantities; a row stays within MERGE_STEPS ticks)
+                rows[-1] = (
+                    new_now,
+                    last[1] + dt,
+                    code,
+                    last[3] + busy_gpu,
+                    last[4] + gpu_bytes + cpu_bytes,
+                    fg_policy,
+                    last[6] + run,
+                    last[7] + spin,
+                )
+                self.merge_left -= 1
+            else:
+                self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         else:
-            rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin))
-            self.row_levels.append(self.level_row)
-            self.merge_left = MERGE_STEPS - 1
+            self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         if work.units:
             row = len(rows) - 1
             self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        if others:
+            row = len(rows) - 1
+            self.row_background.extend([(row, policy, core_s) for policy, core_s in others])
         return new_now
+
+    def _new_row(self, *row) -> None:
+        self.rows.append(row)
+        self.row_levels.append(self.level_row)
+        self.merge_left = MERGE_STEPS - 1
+
+    def _track(self, invariant: dict[int, float], now: float, dt: float, fg_cpu: int, skip: int = -1) -> None:
+        """PELT for the CPUs that ran (but `skip`); their policies' governors wake to decide, except a
+        governor at the table's floor that another thread's short run leaves inside its band: its update
+        would ask for the floor again, and it would rest once the load decayed (event-driven)."""
+        load, slot_of, active = self.load, self.slot_of_cpu, self.active_cpu_slots
+        for cpu, share in invariant.items():
+            if cpu == skip:
+                continue
+            value = load.add(cpu, now, dt, share)
+            slot = slot_of.get(cpu)
+            if slot is None:
+                continue
+            if value > slot.bound:
+                slot.bound = value
+            if slot in active or (cpu != fg_cpu and self._quiet_at_floor(slot, now)):
+                continue
+            active.append(slot)
+
+    def _quiet_at_floor(self, slot: _Slot, now: float) -> bool:
+        """A policy no inference thread runs on, whose governor committed the lowest frequency and whose
+        busiest CPU's utilisation stays in that frequency's band (it can only decay from here)."""
+        band = slot.gov.util_band
+        if band is None or band[0] >= 0.0:  # lo < 0: next_hz is the table's floor
+            return False
+        values = self.load.values
+        peak = 0.0
+        for c in slot.cpus:
+            if values[c] > peak:
+                u = self.load.util(c, now)
+                if u > peak:
+                    peak = u
+        return (peak if peak < 1.0 else 1.0) <= band[1]
+
+    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool) -> bool:
+        """The common tick of _run_cpu_governors, checked without building its observation: the inference
+        thread's policy is due, unpinned, and its governor's request cannot change (util_band). Then the
+        tick is done (due and bound moved on); otherwise nothing is touched and the full path runs."""
+        band = slot.gov.util_band
+        if band is None or now < slot.due or slot.name in self.fixed:
+            return False
+        peak = value  # the inference CPU's utilisation now; the policy's other CPUs only decay
+        values = self.load.values
+        for c in slot.cpus:
+            if values[c] > peak:
+                u = self.load.util(c, now)
+                if u > peak:
+                    peak = u
+        lo, hi, lo_from = band
+        if now < lo_from:
+            lo = -1.0
+        u = peak if peak < 1.0 else 1.0
+        clamp_min = self.uclamp_min
+        if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
+            return False
+        if (not ran or not fg.running()) and not lo < u <= hi:
+            return False
+        slot.due = now + slot.period - 1e-12
+        slot.bound = peak
+        return True
+
+    def _run_cpu_governors(self, now, dt, fg, fg_cpu, fg_share, invariant, ran_any) -> None:
+        """The active cpufreq slots whose tick is due: each gets its policy's busiest utilisation, unless its
+        governor's request cannot change (util_band); a slot idle at its floor rests until its CPUs run."""
+        cur = self.cur_hz
+        load = self.load
+        values = load.values
+        clamp_min = self.uclamp_min
+        resting = None
+        fixed = self.fixed
+        for slot in self.active_cpu_slots:
+            if now < slot.due:
+                continue
+            if slot.name in fixed:  # pinned: nothing it asks for can take effect
+                if resting is None:
+                    resting = []
+                resting.append(slot)
+                continue
+            slot.due = now + slot.period - 1e-12
+            cpus = slot.cpus
+            ran = ran_any and fg_cpu in cpus
+            busy = 0.0
+            if invariant is None:
+                if fg_cpu in cpus:
+                    busy = fg_share
+            else:
+                for c, b in invariant.items():
+                    if b > busy and c in cpus:
+                        busy = b
+            name = slot.name
+            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
+                if resting is None:
+                    resting = []
+                resting.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
+                continue
+            peak = 0.0
+            for c in cpus:
+                if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
+                    u = load.util(c, now)
+                    if u > peak:
+                        peak = u
+            slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
+            gov = slot.gov
+            sleeping = not ran or not fg.running()
+            band = gov.util_band
+            if band is not None:  # the governor's request cannot change while its utilisation stays inside
+                lo, hi, lo_from = band
+                if now < lo_from:
+                    lo = -1.0  # lower requests are held back by the rate limit
+                u = peak if peak < 1.0 else 1.0
+                if (not ran or lo < (u if u > clamp_min else clamp_min) <= hi) and (not sleeping or lo < u <= hi):
+                    continue
+            obs = slot.obs
+            obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
+            slot.last = now
+            obs.ran = ran
+            obs.uclamp_min = clamp_min if ran else 0.0
+            obs.sleeping = sleeping
+            obs.cur_hz = cur[name]
+            target = gov.update(obs)
+            if target is not None and target != slot.acc_a:
+                slot.acc_a = target  # the last request handed to the knob
+                self._set_target(name, target, now)
+        if resting:  # they rest until a CPU of theirs runs again
+            for slot in resting:
+                self.active_cpu_slots.remove(slot)
 
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
         """GPU, bus and latency governors whose period has elapsed, from the counters since their last run."""
+        fixed = self.fixed
         slot = self.gpu_slot
+        if slot is not None and "gpu" in fixed:
+            slot = None  # a pinned GPU's governor is not evaluated; its load window is shown as without one
         if slot is not None and now >= slot.due:
             slot.due = now + slot.gov.period_s - 1e-12
             busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
@@ -411,17 +634,10 @@ class Simulator:
             self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)
             self.util_busy_s, self.util_total_s = self.cum_gpu_busy_s, self.cum_s
         for slot in self.bus_slots:
-            if now < slot.due:
+            if now < slot.due or slot.name in fixed:
                 continue
             slot.due = now + slot.gov.period_s - 1e-12
-            source = slot.source
-            counted = (
-                self.cum_gpu_bytes + self.cum_cpu_bytes
-                if source == "all"
-                else self.cum_gpu_bytes
-                if source == "gpu"
-                else self.cum_cpu_bytes
-            )
+            counted = self._counted(slot)
             traffic, slot.acc_a = counted - slot.acc_a, counted
             name = slot.name
             qos = self.qos_min_hz.get(name, 0)
@@ -435,7 +651,7 @@ class Simulator:
             if target is not None:
                 self._set_target(name, target, now)
         for slot in self.latency_slots:
-            if now < slot.due:
+            if now < slot.due or slot.name in fixed:
                 continue
             slot.due = now + slot.gov.period_s - 1e-12
             obs = slot.obs
@@ -450,11 +666,13 @@ class Simulator:
             target = slot.gov.update(obs)
             if target is not None:
                 self._set_target(slot.name, target, now)
-        due = now + DEFAULT_GPU_WINDOW_S
+        due = math.inf
         for slot in self.periodic_slots:
-            if slot.due < due:
+            if slot.due < due and slot.name not in fixed:
                 due = slot.due
-        self.next_due = due
+        self.next_gov_due = due
+        window = now + DEFAULT_GPU_WINDOW_S  # the GPU load shown in sysfs, when no governor samples it
+        self.next_due = due if due < window else window
 
     def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
         """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
@@ -502,7 +720,9 @@ class Simulator:
     def _moved(self, name: str, cur: int) -> None:
         self.cur_hz[name] = cur
         self.level[name] = self.index[name][cur]
-        self.level_row = tuple(self.level[k] for k in self.knob_names)
+        row = list(self.level_row)
+        row[self.knob_pos[name]] = self.level[name]
+        self.level_row = tuple(row)
         if name == "gpu":
             self._vote_qos()
 
@@ -514,33 +734,76 @@ class Simulator:
         cur = knob.cur_hz
         if cur != self.cur_hz[name] or name not in self.level:
             self._moved(name, cur)
+        if self._effective(name, 0) == self._effective(name, self.tables[name][-1]):
+            self.fixed.add(name)  # pinned (min = max) or capped: no request can move it
+        elif name in self.fixed:
+            self.fixed.discard(name)
+            self._resume(name)
+
+    def _resume(self, name: str) -> None:
+        """A knob's governor decides again after a pin: its next evaluation keeps its sampling phase and its
+        window starts now (the counters it accumulated while pinned are stale)."""
+        for slot in self.periodic_slots:
+            if slot.name == name:
+                period = slot.period
+                if slot.due < self.now_s:
+                    slot.due += period * math.ceil((self.now_s - slot.due) / period)
+                slot.last = self.now_s
+                slot.acc_a, slot.acc_b = self._counted(slot), self.cum_s
+                slot.cores.clear()
+                self.next_due = min(self.next_due, slot.due)
+                self.next_gov_due = min(self.next_gov_due, slot.due)
+
+    def _counted(self, slot: _Slot) -> float:
+        """The counter a periodic slot differences: GPU busy time, or the bytes its bus monitor counts."""
+        if slot.gov.kind == "gpu":
+            return self.cum_gpu_busy_s
+        source = slot.source
+        if source == "all":
+            return self.cum_gpu_bytes + self.cum_cpu_bytes
+        return self.cum_gpu_bytes if source == "gpu" else self.cum_cpu_bytes
 
     def _vote_qos(self) -> None:
         """The GPU driver's PM QoS requests for its current level (whatever set the level)."""
-        gov = self.governor.get("gpu", ("", None))[1]
-        votes = gov.qos_votes(self.level["gpu"]) if gov is not None and hasattr(gov, "qos_votes") else {}
-        self.qos_min_hz = {k: v for k, v in votes.items() if k in self.knobs and v}
+        level = self.level["gpu"]
+        found = self.qos_by_level.get(level)
+        if found is None:
+            gov = self.governor.get("gpu", ("", None))[1]
+            votes = gov.qos_votes(level) if gov is not None and hasattr(gov, "qos_votes") else {}
+            found = self.qos_by_level[level] = {k: v for k, v in votes.items() if k in self.knobs and v}
+        self.qos_min_hz = found
 
     def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
         previous = np.array(self.last_levels)[None, :]
-        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0)
+        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0).tolist()
+        sizes = [len(self.tables[name]) for name in self.knob_names]
+        offsets = np.cumsum([0] + sizes[:-1])
+        spent = np.bincount(
+            (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)
+        )  # every knob's levels in one count, each knob's table at its offset
         for i, name in enumerate(self.knob_names):
             knob = self.knobs[name]
-            knob.time_in_state_s += np.bincount(level_arr[:, i], weights=dt, minlength=len(knob.time_in_state_s))
-            knob.transitions += int(changes[i])
+            knob.time_in_state_s += spent[offsets[i] : offsets[i] + sizes[i]]
+            knob.transitions += changes[i]
         self.last_levels = tuple(level_arr[-1].tolist())
 
     def _sync_knobs(self) -> None:
         """Pick up what users changed through sysfs since the last advance (limits, governors, targets)."""
         changed = False
+        seen = self.knob_inputs
         for name, knob in self.knobs.items():
+            inputs = (knob.governor, knob.min_request_hz, knob.max_request_hz, knob.thermal_cap_hz, knob.target_hz)
+            if seen.get(name) == inputs:
+                continue  # nothing written since the last look
+            seen[name] = inputs
             current = self.governor.get(name)
             if current is None or current[0] != knob.governor:
                 self.governor[name] = (knob.governor, make_governor(knob.governor, self.physics.governors))
                 changed = True
             self._refresh(name)
         if changed:
+            self.qos_by_level.clear()
             self._build_slots()
             self._vote_qos()
         self.active_cpu_slots = list(self.cpu_slots)  # limits may have moved: every policy decides again
@@ -578,7 +841,7 @@ class Simulator:
         self.slot_of_cpu = {c: x for x in self.cpu_slots for c in x.cpus}
         self.active_cpu_slots = list(self.cpu_slots)
         self.periodic_slots = ([self.gpu_slot] if self.gpu_slot else []) + self.bus_slots + self.latency_slots
-        self.next_due = self.now_s
+        self.next_due = self.next_gov_due = self.now_s
 
     def _watched_cpus(self, name: str) -> tuple[int, ...]:
         """memlat devices are named after the first CPU of the cluster they watch (cpu3-llcc-ddr-lat)."""

@@ -41,6 +41,8 @@ TOKEN_OVERHEAD_CYCLES = 1.0e6  # graph build, KV bookkeeping, detokenise
 STREAM_CACHE_SIZE = 256  # streams kept across requests (with their cached timings per clock setting)
 BATCH_TOKENS = 512  # llama.cpp n_batch: prompts are processed in batches of this many tokens
 CONTEXT_BUCKET = 32  # decode layers are built for the middle of each 32-token context bucket
+OFFLOAD_MIN = 32  # b2202's ggml_cl_can_mul_mat: a product goes to the GPU when all its dimensions reach this
+MASKED_CYCLES = 2.0  # softmax over a causally masked (-inf) score: a compare and a zero store
 
 
 @dataclass(frozen=True)
@@ -197,29 +199,64 @@ def _layer_rows(model: LlmModel, rt: LlmRuntime, tokens: int, past: int) -> list
             *_matmul(rt, h, f, tokens, bits),
             _gpu_elementwise(tokens * h),  # residual add
         ]
-    att_cycles = flops / CPU_FLOPS_PER_CYCLE + exps * CPU_EXP_CYCLES
     rope_kv = tokens * (h + 3 * kv) * ELEMENT_CYCLES
     residual_norm = tokens * 3 * h * ELEMENT_CYCLES
+    kv_store = tokens * 2 * kv * KV_BYTES
+    if min(tokens, past + tokens, model.head_dim) >= OFFLOAD_MIN:
+        # a prompt batch: b2202 sends the KQ and KQV products to the GPU too (ggml_cl_can_mul_mat: every
+        # dimension >= 32), one CLBlast GEMM per head; scale, mask and softmax stay on the thread
+        attention = _attention_products(model, rt, tokens, past)
+        qkv_host = dict(host_cycles=rope_kv, host_bytes=kv_store)
+    else:  # decode (and short batches): attention on the thread, over the KV cache
+        attention = []
+        qkv_host = dict(
+            host_cycles=rope_kv + flops / CPU_FLOPS_PER_CYCLE + exps * CPU_EXP_CYCLES, host_bytes=kv_bytes + kv_store
+        )
     # b2202 runs the graph node by node on the CPU thread: every matrix product is enqueued, waited for and
     # read back before the next node, and the host work between them needs its result
     return [
         *_matmul(rt, h, h, tokens, bits, sync_after=True),
         *_matmul(rt, kv, h, tokens, bits, sync_after=True),
-        *_matmul(
-            rt,
-            kv,
-            h,
-            tokens,
-            bits,
-            sync_after=True,
-            host_cycles=rope_kv + att_cycles,
-            host_bytes=kv_bytes + tokens * 2 * kv * KV_BYTES,
-        ),
+        *_matmul(rt, kv, h, tokens, bits, sync_after=True, **qkv_host),
+        *attention,
         *_matmul(rt, h, h, tokens, bits, sync_after=True, host_cycles=residual_norm),
         *_matmul(rt, f, h, tokens, bits, sync_after=True),
         *_matmul(rt, f, h, tokens, bits, sync_after=True, host_cycles=tokens * 3 * f * ELEMENT_CYCLES),
         *_matmul(rt, h, f, tokens, bits, sync_after=True, host_cycles=residual_norm),
     ]
+
+
+def _attention_products(model: LlmModel, rt: LlmRuntime, tokens: int, past: int) -> list[dict]:
+    """KQ and KQV of a prompt batch as b2202's ggml_cl_mul_mat runs them: per query head, the K (or V)
+    slice of the fp16 cache and the activations are copied to the device, one GEMM runs and its result
+    is read back with a blocking read. Between the two products the thread scales, masks and softmaxes
+    every head's full n_kv-wide rows (masked entries cost little)."""
+    n_kv, d = past + tokens, model.head_dim
+    pairs = tokens * past + tokens * (tokens + 1) / 2.0  # unmasked (causal) query-key pairs
+    scores = tokens * n_kv * 4.0  # one head's KQ, fp32
+    softmax = model.heads * (pairs * CPU_EXP_CYCLES + (tokens * n_kv - pairs) * MASKED_CYCLES)
+    kq = (n_kv, tokens, d, n_kv * d * KV_BYTES + tokens * d * 4.0)  # rows, columns, inner; K slice and queries
+    kqv = (d, tokens, n_kv, n_kv * d * KV_BYTES + scores)  # V slice and the probabilities
+    after_kq = dict(host_cycles=softmax, host_bytes=2.0 * model.heads * scores)  # scale, mask, softmax in place
+    after_kqv = dict(host_cycles=tokens * model.hidden * ELEMENT_CYCLES, host_bytes=0.0)  # heads merged (cont)
+    rows = []
+    for (m, n, k, inputs), after in ((kq, after_kq), (kqv, after_kqv)):
+        out = m * n * 4.0
+        product = dict(
+            alu_ops=2.0 * m * n * k,
+            load_store_bytes=4.0 * m * n * k / rt.gemm_tile_reuse,
+            l2_bytes=2.0 * inputs + out,
+            threads=m * n / 16.0,
+            efficiency=rt.gemm_efficiency,
+            dram_read_bytes=inputs,
+            dram_write_bytes=out,
+            kernels=1.0,
+            sync_after=True,
+            host_bytes=inputs + out,  # the copies in and the read-back
+        )
+        last = dict(product, host_cycles=after["host_cycles"], host_bytes=product["host_bytes"] + after["host_bytes"])
+        rows += [product] * (model.heads - 1) + [last]
+    return rows
 
 
 def _head_rows(model: LlmModel, rt: LlmRuntime) -> list[dict]:
@@ -252,8 +289,12 @@ def head_stream(model: LlmModel, runtime: LlmRuntime | None = None) -> KernelStr
 
 def graph_stream(model: LlmModel, tokens: int, past: int, runtime: LlmRuntime) -> KernelStream:
     """A whole forward pass as one unit (the `opencl-adreno` runtime): every layer, then the head."""
-    rows = _layer_rows(model, runtime, tokens, past) * model.layers + _head_rows(model, runtime)
-    return stream_from_rows(f"{model.name}:graph(n={tokens},past={past})", rows)
+    return stream_from_rows(
+        f"{model.name}:graph(n={tokens},past={past})",
+        _layer_rows(model, runtime, tokens, past),
+        repeat=model.layers,
+        tail=_head_rows(model, runtime),
+    )
 
 
 _STREAMS: OrderedDict[tuple, KernelStream] = OrderedDict()
@@ -274,7 +315,8 @@ def _cached_stream(key: tuple, build) -> KernelStream:
 
 class LlmRequest(Workload):
     """One request: prefill of `prompt_tokens`, then `decode_tokens` generated one at a time. The runtime
-    is the phone's (physics.llm_runtime) unless `runtime` names one."""
+    is the phone's (physics.llm_runtime) unless `runtime` names one. `prefilled`: the prompt is already in
+    the KV cache, so only the decode runs (its tokens attend to the prompt all the same)."""
 
     def __init__(
         self,
@@ -283,6 +325,7 @@ class LlmRequest(Workload):
         decode_tokens: int,
         cpu: int | None = None,
         runtime: str | None = None,
+        prefilled: bool = False,
     ):
         if prompt_tokens < 1:
             raise WorkloadError(f"prompt must be at least 1 token, got {prompt_tokens}")
@@ -293,6 +336,7 @@ class LlmRequest(Workload):
                 f"{model.name}: {prompt_tokens} + {decode_tokens} tokens exceed its context of {model.context}"
             )
         self.model, self.prompt_tokens, self.decode_tokens = model, prompt_tokens, decode_tokens
+        self.prefilled = prefilled
         self.runtime = runtime_named(runtime) if runtime is not None else None
         self._fingerprint = 0
         self._streams: dict[tuple, KernelStream] = {}
@@ -323,7 +367,7 @@ class LlmRequest(Workload):
     def _segments(self) -> Iterator[Segment]:
         layers = self.model.layers
         graph = (self.runtime or RUNTIMES[DEFAULT_RUNTIME]).gpu_graph
-        done = 0
+        done = self.prompt_tokens if self.prefilled else 0
         while done < self.prompt_tokens:
             batch = min(BATCH_TOKENS, self.prompt_tokens - done)
             last = done + batch >= self.prompt_tokens
@@ -332,7 +376,7 @@ class LlmRequest(Workload):
             else:
                 yield Segment(self.stream(("layer", batch, done)), layers, "prefill")
             done += batch
-        if not graph:
+        if not graph and not self.prefilled:
             yield Segment(self.stream(("head",)), 1, "prefill", mark="token")
         for i in range(self.decode_tokens):
             past = self.prompt_tokens + i

@@ -51,23 +51,36 @@ class UnitTiming:
     cpu_run_s: float  # the feeding thread on a core (real work, big-core cycles at its clock)
     spin_s: float  # polling while waiting
     gpu_busy_s: float
-    kernels: tuple[tuple[float, float, float], ...] = ()
-    on: tuple[tuple[float, float], ...] = ()
+    kernels: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # rows of (start, end, DRAM bytes)
+    on: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # rows of (start, end)
 
     @cached_property
     def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
         return _profile(self.duration_s, self.kernels, self.on)
 
-    def at(self, x: float) -> tuple[float, float, float]:
-        """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1)."""
+    @cached_property
+    def _last(self) -> int:
+        return len(self.profile[0]) - 1
+
+    @cached_property
+    def starts_running(self) -> bool:
+        """Is the thread on a core at the unit's start?"""
+        return self.running_at(0.0)
+
+    def at(self, x: float) -> tuple[float, float, float, bool]:
+        """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1), and
+        whether the thread is on a core at x (as running_at, from the same search)."""
         xs, g, d, o = self.profile
         i = bisect_right(xs, x) - 1
-        if i >= len(xs) - 1:
-            return 1.0, 1.0, 1.0
+        last = self._last
+        if i >= last:
+            return 1.0, 1.0, 1.0, o[last] > o[last - 1]
         if i < 0:
-            return 0.0, 0.0, 0.0
-        f = (x - xs[i]) / (xs[i + 1] - xs[i])
-        return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o[i] + f * (o[i + 1] - o[i])
+            return 0.0, 0.0, 0.0, o[1] > o[0]
+        x0, x1 = xs[i], xs[i + 1]
+        f = (x - x0) / (x1 - x0)
+        o0, o1 = o[i], o[i + 1]
+        return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o0 + f * (o1 - o0), o1 > o0
 
     def running_at(self, x: float) -> bool:
         """Is the thread on a core at position x (0..1) through the unit?"""
@@ -149,9 +162,10 @@ class KernelStream:
         cpu_bw = memory.bytes_per_hz * mem_hz * memory.cpu_efficiency
         compute = self._core_cycles / gpu_hz
         dram = self._dram / gpu_bw
-        g = (
+        gpu_s = (
             np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
-        ).tolist()
+        )
+        g = gpu_s.tolist()
         s = (self._submit / cpu_hz).tolist()
         h = (self._host / cpu_hz + self.host_bytes / cpu_bw).tolist()
         sync = self.sync_after.tolist()
@@ -161,90 +175,115 @@ class KernelStream:
         cpu = self.lead_host_cycles / cpu_hz + self.lead_host_bytes / cpu_bw
         run = cpu + sum(s) + sum(h)
         on: list[list[float]] = [[0.0, cpu]]  # intervals with the thread on a core
-
-        def wait_for(t_done: float, now: float) -> tuple[float, float]:
-            """Poll for up to spin_limit, then sleep and pay the wake-up latency. Returns (now, spun)."""
-            waited = t_done - now
-            if waited <= spin_limit:
-                on[-1][1] = t_done
-                return t_done, waited
-            on[-1][1] = now + spin_limit
-            resume = t_done + wake
-            on.append([resume, resume])
-            return resume, spin_limit
-
+        active = on[-1]  # the interval open now
         gpu_free = 0.0
         spin = 0.0
         ends: list[float] = []
-        for i in range(len(g)):
-            cpu += s[i]
-            on[-1][1] = cpu
+        # a wait polls for up to spin_limit, then sleeps and pays the wake-up latency
+        for i, (submit, busy, host, synced) in enumerate(zip(s, g, h, sync)):
+            cpu += submit
             if i >= queue and ends[i - queue] > cpu:  # no free slot: wait for the oldest job
-                cpu, spun = wait_for(ends[i - queue], cpu)
-                spin += spun
+                done = ends[i - queue]
+                if done - cpu <= spin_limit:
+                    spin += done - cpu
+                    cpu = done
+                else:
+                    active[1] = cpu + spin_limit
+                    spin += spin_limit
+                    cpu = done + wake
+                    active = [cpu, cpu]
+                    on.append(active)
             ready = cpu + dispatch
-            gpu_free = (ready if ready > gpu_free else gpu_free) + g[i]
+            gpu_free = (ready if ready > gpu_free else gpu_free) + busy
             ends.append(gpu_free)
-            if sync[i] and gpu_free > cpu:
-                cpu, spun = wait_for(gpu_free, cpu)
-                spin += spun
-            cpu += h[i]
-            on[-1][1] = cpu
+            if synced and gpu_free > cpu:
+                if gpu_free - cpu <= spin_limit:
+                    spin += gpu_free - cpu
+                    cpu = gpu_free
+                else:
+                    active[1] = cpu + spin_limit
+                    spin += spin_limit
+                    cpu = gpu_free + wake
+                    active = [cpu, cpu]
+                    on.append(active)
+            cpu += host
+            active[1] = cpu
         duration = max(cpu, gpu_free)
         return UnitTiming(
             duration_s=duration,
             cpu_run_s=run,
             spin_s=spin,
             gpu_busy_s=float(sum(g)),
-            kernels=tuple(zip([e - gi for e, gi in zip(ends, g)], ends, self._dram.tolist())),
-            on=tuple((a, b) for a, b in on),
+            kernels=np.column_stack([np.array(ends) - gpu_s, ends, self._dram]),
+            on=np.array(on, dtype=float).reshape(-1, 2),
         )
 
 
 def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
     """Breakpoints and cumulative GPU busy, DRAM byte and on-core shares from the GPU jobs' (start, end,
-    bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start."""
-    k = np.array(kernels, dtype=float).reshape(-1, 3)
-    c = np.array(on, dtype=float).reshape(-1, 2)
-    points = np.unique(np.clip(np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()]), 0.0, duration))
+    bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start.
+    Each cumulative is piecewise linear with its knots at its intervals' ends, so it is interpolated."""
+    k = np.asarray(kernels, dtype=float).reshape(-1, 3)
+    c = np.asarray(on, dtype=float).reshape(-1, 2)
+    points = np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()])
+    points.sort()
+    np.clip(points, 0.0, duration, out=points)
     points = points[np.r_[True, np.diff(points) > duration * 1e-12]]
     points[-1] = duration
     widths = k[:, 1] - k[:, 0]
-    rates = np.divide(k[:, 2], widths, out=np.zeros_like(widths), where=widths > 0)
-    gpu = _cumulative(points, k[:, 0], k[:, 1], np.ones_like(widths))
-    dram = _cumulative(points, k[:, 0], k[:, 1], rates)
-    cpu_on = _cumulative(points, c[:, 0], c[:, 1], np.ones(len(c)))
+    dram = np.where(widths > 0, k[:, 2], 0.0)  # a job of no duration moves nothing over time
+    gpu = _cumulative(points, k[:, :2], widths)
+    moved = _cumulative(points, k[:, :2], dram)
+    cpu_on = _cumulative(points, c, c[:, 1] - c[:, 0])
     return (
         tuple((points / duration).tolist()),
         tuple((gpu / (gpu[-1] or 1.0)).tolist()),
-        tuple((dram / (dram[-1] or 1.0)).tolist()),
+        tuple((moved / (moved[-1] or 1.0)).tolist()),
         tuple((cpu_on / (cpu_on[-1] or 1.0)).tolist()),
     )
 
 
-def _cumulative(points: np.ndarray, starts: np.ndarray, ends: np.ndarray, rates: np.ndarray) -> np.ndarray:
-    """The integral up to each point of a function equal to rates[i] on [starts[i], ends[i]) and zero
-    elsewhere (intervals sorted and disjoint)."""
-    full = np.concatenate([[0.0], np.cumsum(rates * (ends - starts))])
-    done = np.searchsorted(ends, points, side="right")  # intervals wholly before each point
-    inside = np.minimum(done, len(starts) - 1)
-    partial = np.where((done < len(starts)) & (starts[inside] < points), (points - starts[inside]) * rates[inside], 0.0)
-    return full[done] + partial
+def _cumulative(points: np.ndarray, intervals: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """The integral up to each point of a function spreading amounts[i] evenly over intervals[i] (rows
+    of start, end; sorted and disjoint) and zero elsewhere."""
+    after = np.cumsum(amounts)
+    knots = np.column_stack([after - amounts, after]).ravel()
+    return np.interp(points, intervals.ravel(), knots)
 
 
 def stream_from_rows(
-    name: str, rows: list[dict], lead_host_cycles: float = 0.0, lead_host_bytes: float = 0.0
+    name: str,
+    rows: list[dict],
+    lead_host_cycles: float = 0.0,
+    lead_host_bytes: float = 0.0,
+    repeat: int = 1,
+    tail: list[dict] | tuple = (),
 ) -> KernelStream:
     """Build a stream from per-kernel dicts: event counts by name plus efficiency, sync_after,
-    host_cycles and host_bytes."""
-    events = np.array([[float(r.get(e, 0.0)) for e in EVENT_FIELDS] for r in rows])
+    host_cycles and host_bytes. `rows` run `repeat` times (a model's layers), then `tail`."""
+
+    def columns(part: list[dict]) -> list[np.ndarray]:
+        return [
+            np.array([[float(r.get(e, 0.0)) for e in EVENT_FIELDS] for r in part]).reshape(-1, len(EVENT_FIELDS)),
+            np.array([float(r["efficiency"]) for r in part]),
+            np.array([bool(r.get("sync_after", False)) for r in part], dtype=bool),
+            np.array([float(r.get("host_cycles", 0.0)) for r in part]),
+            np.array([float(r.get("host_bytes", 0.0)) for r in part]),
+        ]
+
+    body = columns(rows)
+    if repeat != 1:
+        body = [np.tile(c, (repeat, 1)) if c.ndim == 2 else np.tile(c, repeat) for c in body]
+    if tail:
+        body = [np.concatenate([b, t]) for b, t in zip(body, columns(list(tail)))]
+    events, efficiency, sync_after, host_cycles, host_bytes = body
     return KernelStream(
         name=name,
         events=events,
-        efficiency=np.array([float(r["efficiency"]) for r in rows]),
-        sync_after=np.array([bool(r.get("sync_after", False)) for r in rows]),
-        host_cycles=np.array([float(r.get("host_cycles", 0.0)) for r in rows]),
-        host_bytes=np.array([float(r.get("host_bytes", 0.0)) for r in rows]),
+        efficiency=efficiency,
+        sync_after=sync_after,
+        host_cycles=host_cycles,
+        host_bytes=host_bytes,
         lead_host_cycles=lead_host_cycles,
         lead_host_bytes=lead_host_bytes,
     )

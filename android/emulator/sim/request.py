@@ -9,7 +9,7 @@ the safe order, verified by reading back) and are restored afterwards. `on_sampl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from android.errors import WorkloadError
 from android.knobs import RestoreError
 
 DEFAULT_IDLE_BEFORE_S = 1.0  # the phone idles first, as between requests, so governors start settled
-DEFAULT_CHUNK_S = 0.5
+DEFAULT_CHUNK_S = 2.0  # simulated seconds between progress reports when nothing samples
 
 
 @dataclass
@@ -46,7 +46,7 @@ class RequestResult:
     workload: str
     profile: str
     seed: int
-    pins_hz: dict[str, int]
+    pins_hz: dict[str, int]  # held for the whole run
     duration_s: float
     energy_j: float
     mean_power_w: dict[str, float]
@@ -60,70 +60,74 @@ class RequestResult:
     runs: int = 0
     latency_s: float | None = None  # CNN: mean time per inference
     energy_per_run_j: float | None = None
+    pins_by_phase_hz: dict[str, dict[str, int]] = field(default_factory=dict)  # pinned from each phase's start
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class _Accumulator:
-    """Observer of engine blocks: sums per phase."""
+    """Observer of engine blocks: sums per phase (each block's quantities stacked, one sum per phase)."""
 
     def __init__(self, knobs: dict, rail_names: list[str], policies: list[str]):
         self.knob_tables = {k: np.asarray(v.table_hz, dtype=float) for k, v in knobs.items()}
+        self.lower_half = np.array([t[(len(t) - 1) // 2] for t in self.knob_tables.values()])[:, None]
         self.rail_names, self.policies = rail_names, policies
         self.sums: dict[str, dict] = {}
 
     def __call__(self, block: Block) -> None:
-        for phase in set(block.phase.tolist()):
-            if phase == "idle":
-                continue
-            mask = block.phase == phase
-            dt = block.dt_s[mask]
+        phases = block.phase
+        names = set(phases.tolist()) - {"idle"}
+        if not names:
+            return
+        dt = block.dt_s
+        freq = np.vstack([block.freq_hz[k] for k in self.knob_tables])  # (knobs, steps)
+        components = list(block.power_w)
+        watts = np.vstack([block.power_w[c] for c in components])
+        spin = block.cpu_spin_s or {}
+        busy = np.vstack([block.cpu_run_s[p] + spin[p] if p in spin else block.cpu_run_s[p] for p in self.policies])
+        for phase in names:
+            mask = phases == phase
+            t = dt[mask]
             s = self.sums.setdefault(
                 phase,
                 {
                     "t": 0.0,
                     "e": 0.0,
                     "rails": np.zeros(len(self.rail_names)),
-                    "comp": {},
-                    "freq": {},
-                    "low": {},
+                    "comp": dict.fromkeys(components, 0.0),
+                    "freq": np.zeros(len(self.knob_tables)),
+                    "low": np.zeros(len(self.knob_tables)),
                     "busy": 0.0,
-                    "run": dict.fromkeys(self.policies, 0.0),
+                    "run": np.zeros(len(self.policies)),
                 },
             )
-            s["t"] += float(dt.sum())
-            s["e"] += float((block.total_w[mask] * dt).sum())
-            s["rails"] += (block.rail_w[mask] * dt[:, None]).sum(axis=0)
+            f = freq[:, mask]
+            s["t"] += float(t.sum())
+            s["e"] += float(block.total_w[mask] @ t)
+            s["rails"] += t @ block.rail_w[mask]
             s["busy"] += float(block.gpu_busy_s[mask].sum())
-            for name, watts in block.power_w.items():
-                s["comp"][name] = s["comp"].get(name, 0.0) + float((watts[mask] * dt).sum())
-            for knob, freq in block.freq_hz.items():
-                table = self.knob_tables[knob]
-                s["freq"][knob] = s["freq"].get(knob, 0.0) + float((freq[mask] * dt).sum())
-                lower = freq[mask] <= table[(len(table) - 1) // 2]
-                s["low"][knob] = s["low"].get(knob, 0.0) + float(dt[lower].sum())
-            spin = block.cpu_spin_s or {}
-            for policy in self.policies:
-                busy = block.cpu_run_s[policy][mask].sum()
-                if policy in spin:
-                    busy += spin[policy][mask].sum()
-                s["run"][policy] += float(busy)
+            for name, energy in zip(components, (watts[:, mask] @ t).tolist()):
+                s["comp"][name] = s["comp"].get(name, 0.0) + energy
+            s["freq"] += f @ t
+            s["low"] += (f <= self.lower_half) @ t
+            s["run"] += busy[:, mask].sum(axis=1)
 
     def phase_stats(self, phase: str) -> PhaseStats:
         s = self.sums[phase]
         t = s["t"]
         rails = {name: float(e / t) for name, e in zip(self.rail_names, s["rails"])}
         rails["total"] = s["e"] / t
+        knobs = list(self.knob_tables)
         return PhaseStats(
             duration_s=t,
             energy_j=s["e"],
             mean_power_w=rails,
             component_power_w={k: v / t for k, v in s["comp"].items()},
-            mean_freq_hz={k: float(round(v / t)) for k, v in s["freq"].items()},
+            mean_freq_hz={k: float(round(v / t)) for k, v in zip(knobs, s["freq"].tolist())},
             gpu_util=s["busy"] / t,
-            cpu_util={p: v / t for p, v in s["run"].items()},
-            time_in_lower_half={k: v / t for k, v in s["low"].items()},
+            cpu_util={p: v / t for p, v in zip(self.policies, s["run"].tolist())},
+            time_in_lower_half={k: v / t for k, v in zip(knobs, s["low"].tolist())},
         )
 
     def overall(self) -> tuple[float, float, dict[str, float], dict[str, float]]:
@@ -132,8 +136,8 @@ class _Accumulator:
         rails = sum(s["rails"] for s in self.sums.values())
         power = {name: float(v / t) for name, v in zip(self.rail_names, rails)}
         power["total"] = e / t
-        knobs = self.knob_tables
-        freq = {k: float(round(sum(s["freq"].get(k, 0.0) for s in self.sums.values()) / t)) for k in knobs}
+        freq_sum = sum(s["freq"] for s in self.sums.values())
+        freq = {k: float(round(v / t)) for k, v in zip(self.knob_tables, freq_sum.tolist())}
         return t, e, power, freq
 
 
@@ -163,14 +167,36 @@ def run_workload(
     on_progress: Callable[[int], None] | None = None,
     mark: str = "token",
     observers: Sequence[Callable[[Block], None]] = (),
+    pins_by_phase: Mapping[str, Mapping[str, int]] | None = None,
 ) -> tuple[_Accumulator, Workload]:
     """Pin, idle, run `workload` to completion (sampling as asked), unpin. Returns the per-phase sums.
-    `observers` (e.g. timeline.TimelineRecorder) see every engine block while the workload runs, as the
-    per-phase accounting does."""
+
+    `pins_hz` hold for the whole run, the idle before it included. `pins_by_phase` ({"prefill": {...},
+    "decode": {...}}) instead pins each phase's knobs exactly when that phase begins, as the on-phone
+    daemon does when the inference framework signals it: the previous phase's pins are restored first
+    (android.knobs.pinned), so a knob the new phase does not name is back with its stock governor; the
+    idle before runs stock. `observers` (e.g. timeline.TimelineRecorder) see every engine block while the
+    workload runs, as the per-phase accounting does. The run ends exactly when the workload does."""
     pins_hz = dict(pins_hz or {})
+    by_phase = {str(p): dict(v) for p, v in (pins_by_phase or {}).items()}
+    if pins_hz and by_phase:
+        raise WorkloadError("give pins for the whole run or pins by phase, not both")
     restore = apply_pins(phone, pins_hz)
     accumulator = _Accumulator(phone.knobs, phone.sim.rail_names, phone.sim.policies)
     finished = False
+    pinned_phase: list = [None, lambda: None]  # the phase whose pins hold, and their restore
+
+    def enter_phase() -> None:
+        phase = workload.phase
+        if phase != pinned_phase[0]:
+            release, pinned_phase[1] = pinned_phase[1], lambda: None
+            pinned_phase[0] = phase
+            release()
+            pinned_phase[1] = apply_pins(phone, by_phase.get(phase, {}))
+
+    def stop() -> bool:
+        return workload.done or (bool(by_phase) and workload.phase != pinned_phase[0])
+
     try:
         if idle_before_s > 0:
             phone.advance(idle_before_s)
@@ -178,12 +204,18 @@ def run_workload(
         phone.sim.observers.extend(watching)
         try:
             phone.start(workload)
-            chunk = sample_period_s or DEFAULT_CHUNK_S
+            period = sample_period_s or DEFAULT_CHUNK_S
+            next_sample = phone.now_s + period
             seen = 0
             while not workload.done:
-                phone.advance(chunk)
-                if on_sample is not None:
-                    on_sample(phone)
+                if by_phase:
+                    enter_phase()
+                with phone.lock:
+                    phone.sim.advance(max(next_sample - phone.now_s, 0.0), stop)
+                if phone.now_s >= next_sample - 1e-9 or workload.done:
+                    next_sample = phone.now_s + period
+                    if on_sample is not None:
+                        on_sample(phone)
                 if on_progress is not None:
                     done = sum(1 for _, m in workload.marks if m == mark)
                     if done > seen:
@@ -195,7 +227,10 @@ def run_workload(
         finished = True
     finally:
         try:
-            restore()  # every knob, even when one fails (android.knobs.pinned)
+            try:
+                pinned_phase[1]()
+            finally:
+                restore()  # every knob, even when one fails (android.knobs.pinned)
         except RestoreError as exc:
             if finished:  # the run is complete: its measurements travel with the error, nothing is lost
                 exc.measured = (accumulator, workload)
@@ -204,10 +239,32 @@ def run_workload(
 
 
 def run_llm_request(
-    phone, model: LlmModel | str, prompt_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
+    phone,
+    model: LlmModel | str,
+    prompt_tokens: int,
+    decode_tokens: int,
+    pins: dict[str, int] | None = None,
+    pins_by_phase: Mapping[str, Mapping[str, int]] | None = None,
+    **kwargs,
 ) -> RequestResult:
-    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase. `runtime`
+    """One LLM request: prefill `prompt_tokens`, decode `decode_tokens`, measured per phase. `pins` hold
+    for the whole request; `pins_by_phase` pin each phase from its first moment (run_workload). `runtime`
     (keyword) names a llama.cpp backend (android.emulator.sim.llm.RUNTIMES) other than the phone's."""
+    return _run_llm(phone, model, prompt_tokens, decode_tokens, pins, pins_by_phase, prefilled=False, **kwargs)
+
+
+def run_llm_decode(
+    phone, model: LlmModel | str, context_tokens: int, decode_tokens: int, pins: dict[str, int] | None = None, **kwargs
+) -> RequestResult:
+    """Decode alone: `decode_tokens` generated after a prompt of `context_tokens` already in the KV cache
+    (the decode phase of run_llm_request without running its prefill). TPOT is over the generated tokens,
+    from the start of the run; there is no TTFT."""
+    if decode_tokens < 1:
+        raise WorkloadError(f"decode alone needs at least 1 token to generate, got {decode_tokens}")
+    return _run_llm(phone, model, context_tokens, decode_tokens, pins, None, prefilled=True, **kwargs)
+
+
+def _run_llm(phone, model, prompt_tokens, decode_tokens, pins, pins_by_phase, prefilled, **kwargs) -> RequestResult:
     if isinstance(model, (str, Path)):
         model = load_model(model)
     physics = phone.profile.physics
@@ -219,17 +276,26 @@ def run_llm_request(
         phone.profile.name,
     )
     request = LlmRequest(
-        model, prompt_tokens, decode_tokens, cpu=kwargs.pop("cpu", None), runtime=kwargs.pop("runtime", None)
+        model,
+        prompt_tokens,
+        decode_tokens,
+        cpu=kwargs.pop("cpu", None),
+        runtime=kwargs.pop("runtime", None),
+        prefilled=prefilled,
     )
-    acc, request = run_workload(phone, request, pins, **kwargs)
+    acc, request = run_workload(phone, request, pins, pins_by_phase=pins_by_phase, **kwargs)
     tokens = [t for t, m in request.marks if m == "token"]
     t0 = request.started_s
-    ttft = tokens[0] - t0
-    tpot = (tokens[-1] - tokens[0]) / decode_tokens if decode_tokens else None
     phases = {p: acc.phase_stats(p) for p in acc.sums}
-    per_token = {"prefill": phases["prefill"].energy_j / prompt_tokens}
-    if decode_tokens:
-        per_token["decode"] = phases["decode"].energy_j / decode_tokens
+    if prefilled:
+        ttft, tpot = None, (tokens[-1] - t0) / decode_tokens
+        per_token = {"decode": phases["decode"].energy_j / decode_tokens}
+    else:
+        ttft = tokens[0] - t0
+        tpot = (tokens[-1] - tokens[0]) / decode_tokens if decode_tokens else None
+        per_token = {"prefill": phases["prefill"].energy_j / prompt_tokens}
+        if decode_tokens:
+            per_token["decode"] = phases["decode"].energy_j / decode_tokens
     duration, energy, power, freq = acc.overall()
     return RequestResult(
         workload=request.name,
@@ -246,6 +312,7 @@ def run_llm_request(
         prompt_tokens=prompt_tokens,
         decode_tokens=decode_tokens,
         energy_per_token_j=per_token,
+        pins_by_phase_hz={p: dict(v) for p, v in (pins_by_phase or {}).items()},
     )
 
 

@@ -68,9 +68,9 @@ class Workload:
         self._normals: list[float] = []
         self._jitter = 0.0
         self._speed = 1.0  # the request's own factor on unit durations
-        self._timing = None  # UnitTiming of the unit the last step ended in
-        self._position = 0.0  # and how far through it (0..1)
-        self._at_timing, self._at_position, self._at_values = None, -1.0, (0.0, 0.0, 0.0)  # its profile there
+        self._position = 0.0  # how far through the unit the last step ended in (0..1)
+        self._running = True  # the thread on a core there
+        self._at_timing, self._at_position, self._at_values = None, -1.0, (0.0, 0.0, 0.0, True)  # its profile there
 
     @property
     def done(self) -> bool:
@@ -100,8 +100,7 @@ class Workload:
 
     def running(self) -> bool:
         """Whether the thread is on a core (working or polling) at the end of the last step."""
-        timing = self._timing
-        return timing is None or timing.running_at(self._position)
+        return self._running
 
     def _advance_segment(self, now_s: float) -> None:
         previous = self._segment.phase if self._segment else None
@@ -130,9 +129,9 @@ class Workload:
             avail = dt_s - used
             start = self._position  # how far through the current unit (0..1)
             if self._at_timing is timing and self._at_position == start:
-                g0, d0, o0 = self._at_values  # where the last step ended, same unit, same clocks
+                g0, d0, o0, _ = self._at_values  # where the last step ended, same unit, same clocks
             else:
-                g0, d0, o0 = timing.at(start)
+                g0, d0, o0, _ = timing.at(start)
             if left * unit_s <= avail * (1 + 1e-12):
                 units, used = left, used + left * unit_s
                 finished = True
@@ -143,7 +142,8 @@ class Workload:
             end = start + units
             whole = int(end)
             position = end - whole
-            g1, d1, o1 = timing.at(position)
+            values = timing.at(position)
+            g1, d1, o1, on = values
             g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
             g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
             o = o if o > 0.0 else 0.0
@@ -155,12 +155,12 @@ class Workload:
             work.cpu_dram_bytes += o * stream.cpu_dram_bytes
             work.cpu_cycles += o * stream.cpu_cycles
             work.units.append((stream, g))
-            self._timing = timing
             if not finished:
-                self._position = position
-                self._at_timing, self._at_position, self._at_values = timing, position, (g1, d1, o1)
+                self._position, self._running = position, on
+                self._at_timing, self._at_position, self._at_values = timing, position, values
                 return used
             self._position = 0.0  # on to the next unit
+            self._running = timing.starts_running
             if seg.mark:
                 self.marks.append((now_s + used, seg.mark))
             self._advance_segment(now_s + used)

@@ -89,6 +89,9 @@ class LatencyObservation:
 class Governor(Protocol):
     kind: str  # "cpu", "gpu", "bus" or "latency": which observation it takes
     period_s: float  # how often the kernel evaluates it
+    # cpu kind: (lo, hi, lo_from_s) after an update, or None - while the utilisation its request is made from
+    # stays in (lo, hi] (before lo_from_s: at most hi) the update would change nothing, so it is not called
+    util_band: tuple[float, float, float] | None
 
     def update(self, observation: Any) -> int | None: ...
 

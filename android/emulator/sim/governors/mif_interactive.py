@@ -44,27 +44,30 @@ class Interactive:
         self.governor_hz = 0
 
     def _calculate(self, cur_hz: int, delta_ms: float, busy: float, total: float) -> float:
+        # the kernel's routine with the ring buffer and the tunables in locals (it runs for every bus
+        # device every 20 ms of simulated time)
         t = self.tunables
         target = t.target_load
+        delta, loads = self.delta, self.load
         if not cur_hz or cur_hz != self.prev_hz:  # the frequency moved: the samples are stale
             self.rear = self.front
-            self.delta[self.front] = 0.0
+            delta[self.front] = 0.0
             self.busy = self.total = 0.0
             self.max_load = target if self.max_load >= target else 0.0
             self.max_spent = 0.0
             self.min_load = target
         if total > 0:
-            ptr = self.front
-            self.delta[ptr] += delta_ms
+            ptr = front = self.front
+            delta[ptr] += delta_ms
             self.max_spent += delta_ms
             self.busy += busy
             self.total += total
-            if self.delta[ptr] > t.min_sample_time:
-                self.front = (self.front + 1) % LOAD_BUFFER_MAX
-                self.delta[self.front] = 0.0
-                if self.front == self.rear:
+            if delta[ptr] > t.min_sample_time:
+                front = self.front = (front + 1) % LOAD_BUFFER_MAX
+                delta[front] = 0.0
+                if front == self.rear:
                     self.rear = (self.rear + 1) % LOAD_BUFFER_MAX
-                load = self.load[ptr] = 100.0 * self.busy / self.total
+                load = loads[ptr] = 100.0 * self.busy / self.total
                 self.busy = self.total = 0.0
                 if self.max_load <= load:
                     self.min_load = self.max_load = load
@@ -76,27 +79,32 @@ class Interactive:
                         self.max_load = load
                         self.max_spent = 0.0
                         return 0.0
-            if self.max_spent > t.hold_sample_time:  # the held peak expired: take the recent maximum
+            hold = t.hold_sample_time
+            if self.max_spent > hold:  # the held peak expired: take the recent maximum
                 spent = 0.0
-                if self.front == ptr:
-                    spent += self.delta[ptr]
+                if front == ptr:
+                    spent += delta[ptr]
                     ptr = (ptr - 1) % LOAD_BUFFER_MAX
-                self.max_load = self.load[ptr]
-                self.max_spent = spent
-                if self.load[ptr] > self.min_load + t.tolerance:
-                    self.min_load = self.load[ptr]
-                    spent += self.delta[ptr]
+                max_load = loads[ptr]
+                max_spent = spent
+                if loads[ptr] > self.min_load + t.tolerance:
+                    min_load = loads[ptr]
+                    spent += delta[ptr]
                     ptr = (ptr - 1) % LOAD_BUFFER_MAX
-                    while spent < t.hold_sample_time and ptr != self.rear:
-                        if self.max_load < self.load[ptr]:
-                            self.max_load = self.load[ptr]
-                            self.max_spent = spent
-                        elif self.min_load > self.load[ptr]:
-                            self.min_load = self.load[ptr]
-                        spent += self.delta[ptr]
+                    rear = self.rear
+                    while spent < hold and ptr != rear:
+                        sample = loads[ptr]
+                        if max_load < sample:
+                            max_load = sample
+                            max_spent = spent
+                        elif min_load > sample:
+                            min_load = sample
+                        spent += delta[ptr]
                         ptr = (ptr - 1) % LOAD_BUFFER_MAX
+                    self.min_load = min_load
                 else:
-                    self.min_load = self.load[ptr]
+                    self.min_load = loads[ptr]
+                self.max_load, self.max_spent = max_load, max_spent
         return self._freq(cur_hz)
 
     def _freq(self, cur_hz: int) -> float:

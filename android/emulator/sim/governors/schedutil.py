@@ -27,12 +27,22 @@ def resolve_hz(table: tuple[int, ...], raw_hz: float) -> int:
     return table[i] if i < len(table) else table[-1]
 
 
+BAND_MARGIN = 1e-9  # the band is narrowed by this share so rounding at its edges cannot matter
+
+
 class Sugov:
-    """The schedutil update path; subclasses set the headroom and the rate limit per direction."""
+    """The schedutil update path; subclasses set the headroom and the rate limit per direction.
+
+    After an update `util_band` is (lo, hi, lo_from_s): while the utilisation a request is made from
+    (util, raised to the runnable tasks' clamp when one ran) stays in (lo, hi], the request resolves to the
+    frequency already committed, and before lo_from_s any lower request is held back by the down rate
+    limit, so the update would change nothing and the engine need not call it (event-driven evaluation).
+    None when there is no such band."""
 
     kind = "cpu"
     period_s = TICK_S
     headroom = HEADROOM
+    util_band: tuple[float, float, float] | None = None
 
     def __init__(self, tunables) -> None:
         self.tunables = tunables
@@ -58,7 +68,20 @@ class Sugov:
         if obs.sleeping:  # dequeue of the last task: clamps released, util decays
             i = bisect_left(table, scale * util)
             self._commit(obs.now_s, table[i] if i < len(table) else table[-1])
+        self.util_band = self._band(table, scale)
         return self.next_hz or None
+
+    def _band(self, table: tuple[int, ...], scale: float) -> tuple[float, float, float] | None:
+        """The utilisations whose request resolves to next_hz, (table[j-1], table[j]] over the scale, and
+        until when the down rate limit holds lower requests back."""
+        if not self.next_hz:
+            return None
+        j = bisect_left(table, self.next_hz)
+        if j >= len(table) or table[j] != self.next_hz:
+            return None
+        lo = table[j - 1] / scale * (1.0 + BAND_MARGIN) if j > 0 else -1.0
+        hi = table[j] / scale * (1.0 - BAND_MARGIN) if j < len(table) - 1 else 2.0
+        return lo, hi, self.last_update_s + self.down_limit_s - BAND_MARGIN
 
 
 @dataclass(frozen=True)
