@@ -29,12 +29,12 @@ sys.path.insert(0, str(REPO))
 
 from android.adb import AdbDevice  # noqa: E402
 from android.daemon.config import GuardOptions  # noqa: E402
-from android.daemon.plan import parse_plan  # noqa: E402
 from android.daemon.remote import DaemonRemote  # noqa: E402
 from android.knobs import KnobController  # noqa: E402
 from android.probe import probe_device  # noqa: E402
 from android.units import to_native  # noqa: E402
-from tests.daemon.plans import plan_document, simple_plan  # noqa: E402
+from governor.plan import plan_from_dict  # noqa: E402
+from tests.daemon.plans import phase_setting, pinned_knobs, plan_document, simple_plan  # noqa: E402
 from tests.helpers.adb import AdbServer, free_port, require_adb, start_emulator, stop_emulator  # noqa: E402
 
 HINT_LINE = re.compile(r"hint '([^']*)' -> .*; (\d+) knob\(s\) written, ([0-9.]+) ms, cpu ([0-9.]+) ms")
@@ -47,7 +47,7 @@ def every_knob_plan(info) -> dict:
     def level(fraction: float) -> dict[str, int]:
         return {k: sorted(c.table_hz)[int(round(fraction * (len(c.table_hz) - 1)))] for k, c in info.knobs.items()}
 
-    return plan_document(info, "tinyllama-1.1b-q4", prefill=[(None, level(1.0))], decode=level(0.5), cnn=level(0.0))
+    return plan_document(info, "tinyllama-1.1b-q4", prefill=[(512, level(1.0))], decode=level(0.5), cnn=level(0.0))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,10 +72,9 @@ def summary(label: str, latencies_s: list[float], baseline_s: float | None = Non
 
 
 def settings_sequence(plan: dict, hints: int) -> list[tuple[str, dict[str, int | None]]]:
-    phases = plan["phases"]
     cycle = [
-        ("prefill 300", phases["prefill"][-1]["setting"]),
-        ("decode", phases["decode"]["setting"]),
+        ("prefill 300", phase_setting(plan, "prefill")),
+        ("decode", phase_setting(plan, "decode")),
         ("idle", {}),
     ]
     return [cycle[k % len(cycle)] for k in range(hints)]
@@ -93,14 +92,14 @@ def run(args: argparse.Namespace) -> None:
     try:
         info = probe_device(device)
         plan = every_knob_plan(info) if args.all_knobs else simple_plan(info)
-        knobs = sorted(plan["device"]["knobs"])
+        knobs = pinned_knobs(plan)
         print(f"virtual {args.profile} over adb at 1x real time; plan pins {len(knobs)} knobs: {', '.join(knobs)}")
         controller = KnobController(device, info)
         found = controller.snapshot(knobs)
         sequence = settings_sequence(plan, args.hints)
 
         remote = DaemonRemote(device, "/data/local/tmp/fusegov-bench")
-        remote.deploy([parse_plan(plan, "bench plan")], GuardOptions(watchdog_s=3600))
+        remote.deploy([plan_from_dict(plan, "bench plan")], GuardOptions(watchdog_s=3600))
         remote.start()
         fifo = remote.path("hints")
         daemon_cpu = emulator_cpu_idle = 0.0

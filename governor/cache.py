@@ -15,7 +15,7 @@ import os
 import pickle
 from pathlib import Path
 
-from governor.measure import IDLE_BEFORE_S, Sample
+from governor.measure import PROTOCOL, Sample
 from governor.phases import PhaseBucket
 from governor.space import Setting
 
@@ -59,7 +59,7 @@ class CachedMeasurer:
         self.path = None
         if directory is not None and hasattr(inner, "recipe"):
             recipe = inner.recipe()
-            identity = pickle.dumps((recipe.key, IDLE_BEFORE_S, simulator_digest(), _workload_bytes(inner)))
+            identity = pickle.dumps((recipe.key, PROTOCOL, simulator_digest(), _workload_bytes(inner)))
             self.path = Path(directory) / f"runs-{hashlib.sha1(identity).hexdigest()[:20]}.jsonl"
             self._load()
 

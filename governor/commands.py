@@ -54,6 +54,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="CPU the inference thread runs on (default: first CPU of the fastest cluster)",
     )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        metavar="P",
+        help="a setting meets the budget (G1) or target (G2) when the one-sided P confidence bound of its "
+        "measured runs does, against the stock runs it is compared with (default 0.9)",
+    )
+    parser.add_argument(
+        "--stock-repeats",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs of the stock governors per phase bucket: the budget or target, and the first estimate of "
+        "how much runs scatter (default 3)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the virtual phone (default 0)")
     parser.add_argument(
         "--executor",
@@ -92,8 +108,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     where = plan.add_mutually_exclusive_group(required=True)
     where.add_argument("--virtual", metavar="NAME|FILE", help="virtual phone: pixel7, sm8550, pixel4 or a profile JSON")
-    where.add_argument("--serial", metavar="S", help="a phone through adb (needs root)")
+    where.add_argument(
+        "--serial", metavar="S", help="a rooted phone through adb: llama.cpp's CLI runs there, traced by the collectors"
+    )
     plan.add_argument("--adb-port", type=int, metavar="PORT", help="adb server port for --serial")
+    plan.add_argument(
+        "--llama-cli",
+        default="llama-cli",
+        metavar="PATH",
+        help="--serial: llama.cpp's CLI on the phone (default llama-cli on its PATH); --model is then a built-in "
+        "model name or the GGUF file's path on the phone",
+    )
     _common(plan)
     plan.add_argument("--search", default="fusegov", metavar="NAME", help=f"one of {POLICY_NAMES} (default fusegov)")
     plan.add_argument("--max-measurements", type=int, metavar="N", help="stop a search after N runs (default: no cap)")
@@ -169,22 +194,17 @@ def _open_virtual(args):
     return VirtualMeasurer(args.virtual, args.model, seed=args.seed, cpu=args.cpu)
 
 
-def _serial(args) -> None:
-    """Phones: probe and check the knobs can be pinned, then stop: the collectors' runner is not merged."""
+def _open_phone(args):
+    """A phone through adb: root and every knob checked before any run (governor.phone.PhoneMeasurer)."""
     from android.adb import AdbDevice
-    from android.probe import probe_device
-    from governor.errors import GovernorError
-    from governor.pinning import check_pinnable
-    from governor.space import ConfigSpace
+    from governor.phone import PhoneMeasurer
 
     device = AdbDevice(args.serial, adb_port=args.adb_port)
-    info = probe_device(device)
-    space = ConfigSpace.from_device(info, args.cpu)
-    check_pinnable(device, info, space)
-    raise GovernorError(
-        f"{device.name}: knobs can be pinned, but measuring LLM runs on a phone needs the collectors' llama.cpp "
-        "runner, which fusegov does not have yet; plan on the virtual phone (--virtual) meanwhile"
-    )
+    try:
+        return PhoneMeasurer(device, args.model, cpu=args.cpu, binary=args.llama_cli)
+    except BaseException:
+        device.close()
+        raise
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -201,13 +221,11 @@ def plan_command(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise GovernorError(f"-o {output}: is a directory")
-    goal = GoalSpec(args.goal, args.budget if args.goal == "latency" else args.target)
-    if args.serial:
-        _serial(args)
-    measurer = CachedMeasurer(_open_virtual(args), _cache_dir(args))
-    buckets = _buckets(args, measurer)
+    goal = GoalSpec(args.goal, args.budget if args.goal == "latency" else args.target, args.confidence)
+    measurer = _open_phone(args) if args.serial else CachedMeasurer(_open_virtual(args), _cache_dir(args))
     bar = _bar("measuring", "run")
     try:
+        buckets = _buckets(args, measurer)
         run = run_search(
             measurer,
             buckets,
@@ -215,12 +233,15 @@ def plan_command(args: argparse.Namespace) -> int:
             args.search,
             args.model,
             budget=args.max_measurements,
+            stock_repeats=args.stock_repeats,
             executor=args.executor,
             workers=args.workers,
             on_run=lambda entry: bar.update(1),
         )
     finally:
         bar.close()
+        if args.serial:
+            measurer.phone.close()
     run.plan.write(output)
     if args.log:
         _write_log(run.lab.log, args.log)
@@ -280,7 +301,7 @@ def bench_governor_command(args: argparse.Namespace) -> int:
         raise GovernorError(f"unknown --policies {', '.join(unknown) or '(none)'}: use names from {POLICY_NAMES}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GovernorError(f"--plot writes a PNG: give a FILE.png, not {args.plot!r}")
-    goal = GoalSpec(args.goal, args.budget if args.goal == "latency" else args.target)
+    goal = GoalSpec(args.goal, args.budget if args.goal == "latency" else args.target, args.confidence)
     measurer = _open_virtual(args)
     if measurer.spec.kind != "llm":
         raise GovernorError("bench governor replays LLM requests: give an LLM --model")
@@ -307,6 +328,7 @@ def bench_governor_command(args: argparse.Namespace) -> int:
             on_stage=on_stage,
             on_request=lambda: bar.update(1),
             cache_dir=_cache_dir(args),
+            stock_repeats=args.stock_repeats,
         )
     finally:
         bar.close()

@@ -15,7 +15,7 @@ from governor.goals import GoalSpec
 from governor.measure import VirtualMeasurer
 from governor.phases import PhaseBucket
 from governor.plan import Plan
-from governor.planner import SearchRun, run_search
+from governor.planner import DEFAULT_STOCK_REPEATS, SearchRun, run_search
 from governor.replay import Summary, replay, summarise
 from governor.requests import Requests
 
@@ -55,6 +55,7 @@ def evaluate(
     on_stage: Callable[[str], None] | None = None,
     on_request: Callable[[], None] | None = None,
     cache_dir: str | None = None,
+    stock_repeats: int = DEFAULT_STOCK_REPEATS,
 ) -> dict[str, PolicyResult]:
     shared = CachedMeasurer(measurer, cache_dir)
     order = sorted(policies, key=lambda p: p != "oracle")
@@ -62,7 +63,9 @@ def evaluate(
     for name in order:
         if on_stage:
             on_stage(f"searching: {name}")
-        search = run_search(shared, buckets, goal, name, model_name, executor=executor, workers=workers)
+        search = run_search(
+            shared, buckets, goal, name, model_name, stock_repeats=stock_repeats, executor=executor, workers=workers
+        )
         if on_stage:
             on_stage(f"replaying {len(requests)} requests: {name}")
         results[name] = replay_policy(measurer, name, search, requests, on_request)

@@ -5,10 +5,18 @@ and run anywhere. Chunks group the buckets of a few settings together, so each w
 once and pays the per-task overhead once per chunk. `executor`:
 - None or "local": `workers` processes on this machine (1: in this process, no pool);
 - "dask://HOST:PORT": the tasks go to that dask.distributed scheduler (`dask-scheduler` + `dask-worker`).
+
+Stopping: Ctrl-C or SIGTERM (turned into android.knobs.Terminated while a sweep runs) ends the sweep at
+once: local workers are terminated (multiprocessing.Pool.terminate; they ignore SIGINT themselves, so a
+Ctrl-C to the whole process group cannot strand the pool), and on Linux a worker also dies with its parent
+if that is killed outright; Dask tasks are cancelled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +74,42 @@ def run_chunk(recipe: Recipe, tasks: list[Task]) -> list[Result]:
     return out
 
 
+def _run_part(args: tuple[Recipe, list[Task]]) -> list[Result]:
+    try:
+        return run_chunk(*args)
+    except KeyboardInterrupt:  # the pool is stopping (Pool.terminate's SIGTERM met a run holding pins)
+        raise SystemExit(1) from None
+
+
+def _worker_init() -> None:
+    """In each local worker: the parent handles Ctrl-C and stops the pool; die if the parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: Pool.terminate on the way out still stops them
+        pass
+
+
+@contextlib.contextmanager
+def _terminate_on_sigterm():
+    """SIGTERM ends the sweep like Ctrl-C (main thread only, where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from android.knobs import Terminated
+
+    def handle(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def chunks(tasks: list[Task], size: int = CHUNK_SETTINGS) -> list[list[Task]]:
     """Group tasks by setting, `size` settings per chunk."""
     by_setting: dict[Setting, list[Task]] = {}
@@ -93,13 +137,13 @@ def sweep(
             yield from run_chunk(recipe, part)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # no forked simulator state, same as a Dask worker
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(run_chunk, recipe, part) for part in parts]
-        for future in as_completed(futures):
-            yield from future.result()
+    with _terminate_on_sigterm(), context.Pool(workers, initializer=_worker_init) as pool:
+        # leaving the block any way (done, error, Ctrl-C, SIGTERM, the caller dropping this generator)
+        # terminates the workers: Pool.__exit__ is Pool.terminate
+        for results in pool.imap_unordered(_run_part, [(recipe, part) for part in parts]):
+            yield from results
 
 
 def _dask(recipe: Recipe, parts: list[list[Task]], executor: str) -> Iterator[Result]:
@@ -112,10 +156,14 @@ def _dask(recipe: Recipe, parts: list[list[Task]], executor: str) -> Iterator[Re
         client = Client(address, timeout=10)
     except (OSError, TimeoutError) as exc:
         raise GovernorError(f"--executor {executor}: cannot reach the Dask scheduler: {exc}") from None
+    futures = []
     try:
-        shared = client.scatter(recipe, broadcast=True)
-        futures = [client.submit(run_chunk, shared, part, pure=False) for part in parts]
-        for future in as_completed(futures):
-            yield from future.result()
+        with _terminate_on_sigterm():
+            shared = client.scatter(recipe, broadcast=True)
+            futures = [client.submit(run_chunk, shared, part, pure=False) for part in parts]
+            for future in as_completed(futures):
+                yield from future.result()
     finally:
+        if futures:
+            client.cancel(futures)
         client.close()

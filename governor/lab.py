@@ -4,9 +4,12 @@ Every run a search asks for goes through a `Lab`: a run already made (same setti
 reused, not paid twice; each new run is counted against the search's budget and logged with its cost in
 device time (simulated seconds on the virtual phone, wall seconds on a phone) and wall time.
 
-Noise: the stock setting is measured `stock_repeats` times per bucket; the relative spread of those runs
-is the bucket's noise level. A pinned setting is measured once, and again (up to `max_repeats`) only while
-a goal's decision about it (does it meet the budget or target?) lies within `NOISE_Z` spreads of the line.
+Noise: every setting measured more than once (the stock governors always are, `stock_repeats` times per
+bucket) tells how much one run scatters. `Lab.spread()` pools those relative variances over every bucket
+(a pooled sample variance, with its degrees of freedom), separately for the stock governors (whose own
+decisions scatter their runs more) and for pinned settings, so goals can put a confidence bound on a
+decision (goals.Goal: does a setting meet the budget or target?). `decide` repeats a setting (up to
+`max_repeats`) while that decision is still open at the goal's confidence.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from governor.measure import Measurer, Sample
 from governor.phases import PhaseBucket
 from governor.space import Setting
 
-NOISE_Z = 2.0
 DEFAULT_MAX_REPEATS = 3
-MIN_NOISE = 1e-4  # a noise level below this is taken as this, so margins are never divided by zero
 
 
 class BudgetExhausted(GovernorError):
@@ -57,12 +58,51 @@ class LogEntry:
     wall_s: float
 
 
-def _spread(values: list[float]) -> float:
-    if len(values) < 2:
-        return 0.0
+@dataclass(frozen=True)
+class Spread:
+    """How much one run scatters, relative to its mean (pooled sample standard deviation), with the degrees
+    of freedom of the estimate (0: no setting was measured twice, nothing is known)."""
+
+    latency: float = 0.0
+    energy: float = 0.0
+    dof: int = 0
+
+    def of(self, field_name: str) -> float:
+        return self.latency if field_name == "latency_s" else self.energy
+
+
+@dataclass(frozen=True)
+class Spreads:
+    """The spread of a stock run and of a pinned run. Until some pinned setting has been measured twice,
+    a pinned run is taken to scatter like a stock one (the cautious guess)."""
+
+    stock: Spread = Spread()
+    measured_pinned: Spread = Spread()
+
+    @property
+    def pinned(self) -> Spread:
+        return self.measured_pinned if self.measured_pinned.dof else self.stock
+
+
+def _relative_variance(values: list[float]) -> float:
     mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return math.sqrt(var) / abs(mean) if mean else 0.0
+    if len(values) < 2 or not mean:
+        return 0.0
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1) / mean**2
+
+
+def _spread(values: list[float]) -> float:
+    return math.sqrt(_relative_variance(values))
+
+
+def pooled_spread(groups: list[list[Sample]]) -> Spread:
+    """Pooled relative spread of runs repeated at one setting: sum((n-1) s^2) / sum(n-1) per quantity."""
+    dof = sum(len(g) - 1 for g in groups if len(g) > 1)
+    if not dof:
+        return Spread()
+    latency = sum((len(g) - 1) * _relative_variance([s.latency_s for s in g]) for g in groups if len(g) > 1)
+    energy = sum((len(g) - 1) * _relative_variance([s.energy_per_token_j for s in g]) for g in groups if len(g) > 1)
+    return Spread(math.sqrt(latency / dof), math.sqrt(energy / dof), dof)
 
 
 def summarise(setting: Setting, bucket: str, samples: list[Sample]) -> Observation:
@@ -99,7 +139,7 @@ class Lab:
         self.budget, self.search, self.max_repeats, self.on_run = budget, search, max_repeats, on_run
         self.samples: dict[tuple[Setting, str], list[Sample]] = {}
         self.log: list[LogEntry] = []
-        self.noise: dict[str, float] = {}
+        self._spread: tuple[int, Spreads] = (-1, Spreads())
 
     # --- accounting ---------------------------------------------------------------------------
     @property
@@ -156,19 +196,23 @@ class Lab:
     def observations(self, bucket: str) -> list[Observation]:
         return [summarise(s, b, runs) for (s, b), runs in self.samples.items() if b == bucket and runs]
 
-    def measure_stock(self, repeats: int) -> dict[str, Observation]:
-        """The stock governors on every bucket; their spread sets each bucket's noise level."""
-        stock = {}
-        for name in self.buckets:
-            obs = self.measure(Setting(), name, repeats)
-            stock[name] = obs
-            self.noise[name] = max(obs.latency_spread, obs.energy_spread, MIN_NOISE)
-        return stock
+    def spread(self) -> Spreads:
+        """The pooled spread of one run, stock and pinned, over every setting measured more than once."""
+        count, found = self._spread
+        if count != self.measurements:
+            stock = [runs for (setting, _), runs in self.samples.items() if setting == Setting()]
+            pinned = [runs for (setting, _), runs in self.samples.items() if setting != Setting()]
+            found = Spreads(pooled_spread(stock), pooled_spread(pinned))
+            self._spread = (self.measurements, found)
+        return found
 
-    def decide(self, setting: Setting, bucket: str, margin: Callable[[Observation], float]) -> Observation:
-        """Measure, repeating while the relative `margin` to a goal's line is within the noise."""
+    def measure_stock(self, repeats: int) -> dict[str, Observation]:
+        """The stock governors on every bucket, `repeats` times: the budget or target, and the first spread."""
+        return {name: self.measure(Setting(), name, repeats) for name in self.buckets}
+
+    def decide(self, setting: Setting, bucket: str, undecided: Callable[[Observation], bool]) -> Observation:
+        """Measure, and repeat while the goal's decision about the setting is still open (`undecided`)."""
         obs = self.measure(setting, bucket)
-        noise = self.noise.get(bucket, MIN_NOISE)
-        while obs.repeats < self.max_repeats and abs(margin(obs)) < NOISE_Z * noise / math.sqrt(obs.repeats):
+        while obs.repeats < self.max_repeats and undecided(obs):
             obs = self.measure(setting, bucket, obs.repeats + 1)
         return obs

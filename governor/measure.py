@@ -5,8 +5,14 @@ A `Measurer` runs one phase bucket once at a setting and says what it cost (`Sam
   the same profile with seed `seed + repeat`, so a run depends only on (setting, bucket, repeat): results
   can be cached by setting and swept in any order or process, and runs at repeat 0 share their random
   draws (common random numbers), which keeps comparisons between settings fair.
-- a phone through the collectors: not built yet (`--serial` says so); it would implement the same
-  protocol with the collectors' llama.cpp runner and power sampler.
+- `PhoneMeasurer` (governor/phone.py): a phone through adb, llama.cpp's CLI run by the collectors.
+
+Both measure a phase under the conditions a plan runs in, requests back to back (the service protocol):
+a prefill meets a phone that has just finished decoding the previous request and idled REQUEST_GAP_S; a
+decode follows its request's prefill without a pause. So each run is a short prelude at the same setting
+(PRELUDE_TOKENS decode tokens, then the gap, before a prefill; a PRELUDE_TOKENS-token prefill before a
+decode) and then the measured phase: the stock governors meet the measured phase in the state they are in
+when serving, not ramping up from a cold start, and the heat of the phase before is there.
 
 Latency is TTFT for a prefill bucket, TPOT for decode and time per inference for a CNN; energy per token is
 phase energy over prompt tokens (P x TTFT / N), over decode tokens (P x TPOT), or per inference.
@@ -23,7 +29,9 @@ from governor.errors import GovernorError
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.space import ConfigSpace, Setting
 
-IDLE_BEFORE_S = 1.0  # the phone idles before each run, as between requests, so stock governors settle
+REQUEST_GAP_S = 1.0  # idle between back-to-back requests (the replay's gap too)
+PRELUDE_TOKENS = 8  # the previous request's last decode tokens before a prefill; the prompt before a decode
+PROTOCOL = ("service", REQUEST_GAP_S, PRELUDE_TOKENS)  # what a run's numbers depend on beyond its setting
 
 
 @dataclass(frozen=True)
@@ -131,11 +139,13 @@ class VirtualMeasurer:
         pins = setting.as_dict()
         try:
             if bucket.kind == PREFILL:
-                run = prefill_run(phone, self.model, bucket.prompt_tokens, pins, self.cpu, IDLE_BEFORE_S)
-            elif bucket.kind == DECODE:
-                run = decode_run(
-                    phone, self.model, bucket.prompt_tokens, bucket.decode_tokens, pins, self.cpu, IDLE_BEFORE_S
+                prelude = decode_run(
+                    phone, self.model, bucket.prompt_tokens, PRELUDE_TOKENS, pins, self.cpu, REQUEST_GAP_S
                 )
+                run = prefill_run(phone, self.model, bucket.prompt_tokens, pins, self.cpu, REQUEST_GAP_S)
+            elif bucket.kind == DECODE:
+                prelude = prefill_run(phone, self.model, PRELUDE_TOKENS, pins, self.cpu, REQUEST_GAP_S)
+                run = decode_run(phone, self.model, bucket.prompt_tokens, bucket.decode_tokens, pins, self.cpu, 0.0)
             elif bucket.kind == CNN:
                 return self._cnn(phone, pins, bucket)
             else:
@@ -144,11 +154,12 @@ class VirtualMeasurer:
             raise
         except FusegovError as exc:
             raise GovernorError(f"{bucket.name} at {setting}: {exc}") from None
-        return Sample(run.latency_s, run.energy_j / run.tokens, run.device_time_s, run.mean_freq_hz)
+        device_time_s = prelude.device_time_s + run.device_time_s
+        return Sample(run.latency_s, run.energy_j / run.tokens, device_time_s, run.mean_freq_hz)
 
     def _cnn(self, phone, pins: dict[str, int], bucket: PhaseBucket) -> Sample:
         from android.emulator.sim.request import run_cnn
 
-        result = run_cnn(phone, self.onnx, bucket.runs, pins=pins, cpu=self.cpu, idle_before_s=IDLE_BEFORE_S)
+        result = run_cnn(phone, self.onnx, bucket.runs, pins=pins, cpu=self.cpu, idle_before_s=REQUEST_GAP_S)
         stats = result.phases["inference"]
-        return Sample(result.latency_s, result.energy_per_run_j, result.duration_s + IDLE_BEFORE_S, stats.mean_freq_hz)
+        return Sample(result.latency_s, result.energy_per_run_j, result.duration_s + REQUEST_GAP_S, stats.mean_freq_hz)

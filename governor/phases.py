@@ -16,7 +16,7 @@ from governor.requests import Requests
 PREFILL, DECODE, CNN = "prefill", "decode", "cnn"
 KINDS = (PREFILL, DECODE, CNN)
 DEFAULT_PREFILL_BUCKETS = 5
-DEFAULT_DECODE_TOKENS = 16  # tokens one decode measurement times
+DEFAULT_DECODE_TOKENS = 32  # tokens one decode measurement times (fewer: the stock governors' noise dominates)
 DEFAULT_CNN_RUNS = 10
 
 

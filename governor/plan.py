@@ -69,9 +69,12 @@ class Plan:
     search: dict[str, Any]
     phases: list[PlanPhase]
     notes: list[str] = field(default_factory=list)
+    source: str = field(default="plan", compare=False, repr=False)  # the file it was read from (messages)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
+        data = asdict(self)
+        data.pop("source")
+        return {"format": PLAN_FORMAT, "version": PLAN_VERSION, **data}
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
@@ -160,7 +163,7 @@ def _expected(data: dict, where: str) -> Expected:
     return Expected(float(latency), float(energy))
 
 
-def plan_from_dict(data: Any) -> Plan:
+def plan_from_dict(data: Any, source: str = "plan") -> Plan:
     if not isinstance(data, dict):
         raise GovernorError("plan: must be a JSON object")
     if data.get("format") != PLAN_FORMAT:
@@ -223,32 +226,36 @@ def plan_from_dict(data: Any) -> Plan:
     notes = data.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise GovernorError("plan: field notes must be a list of strings")
-    return Plan(dict(device), model, dict(goal), dict(search), phases, list(notes))
+    return Plan(dict(device), model, dict(goal), dict(search), phases, list(notes), source)
 
 
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GovernorError(f"plan {path}: no such file (make one with `fusegov plan`)") from None
     except OSError as exc:
         raise GovernorError(f"plan {path}: cannot read it: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GovernorError(f"plan {path}: not valid JSON: {exc}") from None
-    return plan_from_dict(data)
+    return plan_from_dict(data, str(path))
 
 
 def check_device(plan: Plan, space) -> None:
     """A plan made on another phone (other knobs or tables) must not be applied here."""
     here = space.tables()
     there = {k: list(v) for k, v in plan.device["knobs"].items()}
+    made_for = f"{plan.device['name']} ({plan.device['soc']})"
+    fix = f"make a plan on this phone: fusegov plan --serial {space.device} (or --virtual)"
     if set(here) != set(there):
         raise GovernorError(
-            f"plan was made for {plan.device['name']} (knobs {', '.join(sorted(there))}), not for {space.device} "
-            f"(knobs {', '.join(sorted(here))}): run fusegov plan on this phone"
+            f"plan was made for {made_for} (knobs {', '.join(sorted(there))}), not for {space.device} "
+            f"({space.soc}; knobs {', '.join(sorted(here))}): {fix}"
         )
     for knob, table in here.items():
         if table != there[knob]:
             raise GovernorError(
-                f"plan was made for {plan.device['name']}: knob {knob} has other frequencies there than on "
-                f"{space.device}: run fusegov plan on this phone"
+                f"plan was made for {made_for}: knob {knob} has other frequencies there ({len(there[knob])} "
+                f"levels) than on {space.device} ({len(table)} levels): {fix}"
             )

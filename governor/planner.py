@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from governor.errors import GovernorError
 from governor.executor import sweep
 from governor.goals import GoalSpec
-from governor.lab import Lab, LogEntry
+from governor.lab import BudgetExhausted, Lab, LogEntry
 from governor.measure import Measurer
 from governor.phases import DECODE, PREFILL, PhaseBucket
 from governor.plan import Plan, build_plan
 from governor.searches import SEARCHES, SearchContext
+from governor.searches.base import choose
 
-DEFAULT_STOCK_REPEATS = 2
+DEFAULT_STOCK_REPEATS = 3
 
 
 @dataclass
@@ -52,11 +53,19 @@ def run_search(
 
     if search not in SEARCHES:
         raise GovernorError(f"unknown --search {search!r}: use one of {', '.join(SEARCHES)}")
+    if stock_repeats < 1:
+        raise GovernorError(f"--stock-repeats {stock_repeats}: the stock governors need at least one run per bucket")
     start = time.perf_counter()
     measurer.check_fits(max_tokens(buckets))
     lab = lab or Lab(measurer, buckets, budget=budget, search=search, on_run=on_run)
-    stock = lab.measure_stock(stock_repeats)
-    resolved = goal.resolve(buckets, stock)
+    try:
+        stock = lab.measure_stock(stock_repeats)
+    except BudgetExhausted:
+        raise GovernorError(
+            f"--max-measurements {budget}: the stock governors alone take {stock_repeats * len(buckets)} runs "
+            f"({stock_repeats} per bucket, --stock-repeats); allow more"
+        ) from None
+    resolved = goal.resolve(buckets, stock, lab.spread)
     sweeper = None
     recipe = measurer.recipe() if hasattr(measurer, "recipe") else None
     if recipe is not None:
@@ -65,7 +74,11 @@ def run_search(
             return sweep(recipe, tasks, executor=executor, workers=workers)
 
     ctx = SearchContext(lab, buckets, resolved, stock, sweeper)
-    choices = SEARCHES[search]().run(ctx)
+    try:
+        choices = SEARCHES[search]().run(ctx)
+    except BudgetExhausted as exc:  # --max-measurements: the best of what was measured
+        choices = {b.name: choose(ctx, b.name, lab.observations(b.name)) for b in buckets}
+        ctx.notes.append(f"{exc}: each bucket keeps the best setting measured so far")
     wall = time.perf_counter() - start
     plan = build_plan(measurer, model_name, buckets, resolved, search, choices, lab, wall, ctx.notes)
     return SearchRun(plan, lab, ctx, wall)

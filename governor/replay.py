@@ -1,6 +1,6 @@
 """Replay requests on the virtual phone under a plan (or the stock governors) and measure what users see.
 
-One phone per policy, requests back to back with IDLE_BETWEEN_S of idling between them (heat and governor
+One phone per policy, requests back to back with REQUEST_GAP_S of idling between them (heat and governor
 state carry over, as on a phone). Each request pins the plan's setting for its prompt's prefill bucket, then
 the decode setting from the first token on (FUSE's runtime), and releases everything after the last token.
 """
@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from governor.measure import VirtualMeasurer
+from governor.measure import REQUEST_GAP_S, VirtualMeasurer
 from governor.plan import Plan
 from governor.requests import Requests
-
-IDLE_BETWEEN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def replay(
     outcomes = []
     for prompt, output in requests.pairs():
         prefill_pins = plan.pins(plan.phase_for_prompt(prompt)) if plan else {}
-        first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, IDLE_BETWEEN_S)
+        first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
         energy, tpot, rest = first.energy_j, None, 0.0
         if output > 1:
             decode_pins = plan.pins(plan.phase("decode")) if plan else {}

@@ -135,10 +135,10 @@ def _remote(args: argparse.Namespace):
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    from android.daemon.config import GuardOptions
-    from android.daemon.plan import load_plan
+    from android.daemon.config import GuardOptions, plan_knobs
+    from governor.plan import load_plan
 
-    plans = [load_plan(p) for p in args.plans]
+    plans = [load_plan(p) for p in args.plans]  # the governor's reader: the one definition of the format
     guard = GuardOptions(
         limit_c=args.thermal_limit,
         hysteresis_c=args.hysteresis,
@@ -163,10 +163,12 @@ def run_deploy(args: argparse.Namespace) -> int:
         f"deployed to {report.serial} ({report.model}, {report.soc}): rooted, Python {report.python_version} ({report.python})"
     )
     for plan in plans:
-        phases = [f"{len(plan.prefill)} prefill bucket(s)"] + [
-            name for name, s in (("decode", plan.decode_hz), ("cnn", plan.cnn_hz)) if s is not None
+        prefill = sum(1 for p in plan.phases if p.phase == "prefill")
+        phases = [f"{prefill} prefill bucket(s)"] * bool(prefill) + [
+            p.phase for p in plan.phases if p.phase != "prefill"
         ]
-        print(f"  plan {plan.model} ({plan.source}): {', '.join(phases)}; pins {', '.join(plan.knobs()) or 'nothing'}")
+        pins = ", ".join(plan_knobs(plan)) or "nothing"
+        print(f"  plan {plan.model} ({plan.source}): {', '.join(phases)}; pins {pins}")
     print(
         f"  thermal guard: {', '.join(thermal['zones'])} at {thermal['limit_c']:g} C (pins again below "
         f"{thermal['limit_c'] - thermal['hysteresis_c']:g} C), read every {thermal['period_s']:g} s; "

@@ -1,20 +1,23 @@
 """Plan(s) + what `fusegov probe` found -> the daemon's configuration (config.json).
 
+Plans are the governor's (governor/plan.py is the one definition of the format: `load_plan` validates a
+file, `check_device` refuses a plan made for another phone, whose knobs or tables differ from this one's).
 The daemon carries no SoC knowledge and no unit conversion: for each knob the plans pin, the config holds
 its sysfs files and its table in the files' own unit, and every setting is already in that unit
-(android.units does the conversion, here, once). A plan made for another phone is refused: every knob it
-pins must exist on this phone with the same table.
+(android.units does the conversion, here, once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from android.daemon.errors import DaemonError
-from android.daemon.plan import PlanSpec
 from android.soc.records import DeviceInfo, FreqControl
-from android.units import format_hz, to_native
+from android.units import to_native
+
+if TYPE_CHECKING:
+    from governor.plan import Plan
 
 CONFIG_FORMAT = "fusegov.daemon-config"
 CONFIG_VERSION = 1
@@ -46,27 +49,29 @@ class GuardOptions:
             raise DaemonError(f"--hysteresis {self.hysteresis_c} must be below --thermal-limit {self.limit_c}")
 
 
-def check_plan_device(plan: PlanSpec, info: DeviceInfo) -> None:
-    """Refuse a plan made for another phone: each knob the plan pins must be here with the same table."""
-    knobs = info.knobs
-    problems = []
-    for knob in plan.knobs():
-        if knob not in knobs:
-            problems.append(f"it pins {knob!r}, which this phone does not have (knobs: {', '.join(knobs)})")
-            continue
-        here = tuple(sorted(knobs[knob].table_hz))
-        if here != plan.tables_hz[knob]:
-            problems.append(
-                f"{knob}'s table differs ({len(plan.tables_hz[knob])} levels "
-                f"{format_hz(plan.tables_hz[knob][0])}..{format_hz(plan.tables_hz[knob][-1])} in the plan, "
-                f"{len(here)} levels {format_hz(here[0])}..{format_hz(here[-1])} here)"
-            )
-    if problems:
-        made_for = " ".join(filter(None, [plan.device_model, plan.device_soc and f"({plan.device_soc})"]))
+def check_plan_device(plan: Plan, info: DeviceInfo) -> None:
+    """Refuse a plan made for another phone (governor.plan.check_device: the same knobs, the same tables)."""
+    from governor.errors import GovernorError
+    from governor.plan import check_device
+    from governor.space import ConfigSpace
+
+    try:
+        check_device(plan, ConfigSpace.from_device(info))
+    except GovernorError as exc:
+        raise DaemonError(f"{plan.source}: {exc}") from None
+
+
+def plan_knobs(plan: Plan) -> list[str]:
+    """The knobs some phase of the plan pins."""
+    return sorted({knob for phase in plan.phases for knob in plan.pins(phase)})
+
+
+def _check_model_name(plan: Plan) -> None:
+    """Hints name a plan by its model (`decode model=NAME`): one word without '='."""
+    if not plan.model or any(c.isspace() or c == "=" for c in plan.model):
         raise DaemonError(
-            f"{plan.source} was made for another phone{f' ({made_for})' if made_for else ''}, not "
-            f"{info.model} ({info.soc}): {'; '.join(problems)}. Make a plan for this phone with "
-            f"`fusegov plan --serial {info.name}`"
+            f"{plan.source}: model {plan.model!r} cannot be named in a hint (no spaces or '='): "
+            "make the plan with --model NAME"
         )
 
 
@@ -85,8 +90,9 @@ def _native(setting_hz: dict[str, int], knobs: dict[str, FreqControl]) -> dict[s
     return {knob: to_native(freq_hz, knobs[knob].unit) for knob, freq_hz in sorted(setting_hz.items())}
 
 
-def build_config(plans: list[PlanSpec], info: DeviceInfo, guard: GuardOptions | None = None) -> dict[str, Any]:
-    """The daemon's configuration for these plans on this phone (the first plan's model is the default)."""
+def build_config(plans: list[Plan], info: DeviceInfo, guard: GuardOptions | None = None) -> dict[str, Any]:
+    """The daemon's configuration for these plans on this phone (the first plan's model is the default).
+    A prefill of more tokens than the last bucket covers takes the last bucket (the plan's rule)."""
     guard = guard or GuardOptions()
     guard.check()
     if not plans:
@@ -96,19 +102,25 @@ def build_config(plans: list[PlanSpec], info: DeviceInfo, guard: GuardOptions | 
     if duplicated:
         raise DaemonError(f"two plans for model {duplicated[0]!r}: give one plan per model")
     for plan in plans:
+        _check_model_name(plan)
         check_plan_device(plan, info)
     controls = info.knobs
-    used = sorted({k for plan in plans for k in plan.knobs()})
+    used = sorted({k for plan in plans for k in plan_knobs(plan)})
+    if not used:
+        names = ", ".join(plan.source for plan in plans)
+        raise DaemonError(f"{names}: every phase keeps the stock governors (the plan pins no knob): nothing to deploy")
     config_plans = {}
     for plan in plans:
         phases: dict[str, Any] = {
             "prefill": [
-                {"max_tokens": b.max_prompt_tokens, "setting": _native(b.setting_hz, controls)} for b in plan.prefill
+                {"max_tokens": p.max_prompt_tokens, "setting": _native(plan.pins(p), controls)}
+                for p in plan.phases
+                if p.phase == "prefill"
             ]
         }
-        for phase, setting in (("decode", plan.decode_hz), ("cnn", plan.cnn_hz)):
-            if setting is not None:
-                phases[phase] = _native(setting, controls)
+        for p in plan.phases:
+            if p.phase != "prefill":
+                phases[p.phase] = _native(plan.pins(p), controls)
         config_plans[plan.model] = phases
     return {
         "format": CONFIG_FORMAT,

@@ -13,16 +13,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from android.daemon import DAEMON_SCRIPT, HINT_SCRIPT
 from android.daemon.config import GuardOptions, build_config
 from android.daemon.errors import DaemonError
-from android.daemon.plan import PlanSpec
 from android.device import Device, ShellResult
 from android.errors import DeviceError
 from android.probe import probe_device
 from android.units import from_native
+
+if TYPE_CHECKING:
+    from governor.plan import Plan
 
 DEFAULT_WORKDIR = "/data/local/tmp/fusegov"
 TERMUX_PYTHON = "/data/data/com.termux/files/usr/bin/python3"
@@ -105,9 +107,7 @@ class DaemonRemote:
             )
         return python, version
 
-    def deploy(
-        self, plans: list[PlanSpec], guard: GuardOptions | None = None, python: str | None = None
-    ) -> DeployReport:
+    def deploy(self, plans: list[Plan], guard: GuardOptions | None = None, python: str | None = None) -> DeployReport:
         """Check root and Python, refuse plans made for another phone, push daemon, wrapper and config."""
         device = self.device
         if not device.is_rooted():

@@ -27,7 +27,7 @@ def scan_down(ctx: SearchContext, bucket: str, knob: Knob, base: Setting) -> tup
     seen: list[Observation] = []
     chosen = None
     for level in range(len(knob.table_hz) - 1, -1, -1):
-        obs = lab.decide(base.with_pins(**{knob.name: knob.table_hz[level]}), bucket, goal.margin)
+        obs = lab.decide(base.with_pins(**{knob.name: knob.table_hz[level]}), bucket, goal.undecided)
         seen.append(obs)
         if isinstance(goal, MinLatency):
             if goal.feasible(obs):

@@ -6,9 +6,13 @@
    table; prefill buckets share the design points round-robin, since they share one model.
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
    of that work rising with voltage + static power over the time) to the group's pinned runs, predict every
-   setting of the grid for every bucket, and run, per bucket, the unmeasured setting predicted best if it is
-   predicted to beat the best run so far. A bucket is done when nothing unmeasured is predicted to beat its
-   best run: the predicted best is confirmed by a run the model has seen. At most MAX_ROUNDS rounds.
+   setting of the grid for every bucket, and run, per bucket, the unmeasured setting predicted best among
+   those predicted to be confirmable (goals.Goal: its limit met at the goal's confidence after the lab's
+   most repeats), if it is predicted to beat the incumbent (the best setting confirmed so far) by more
+   than one run's spread of the objective. A run that could take the incumbent's place is repeated until
+   the goal's decision about it is made; other runs are not repeated. A bucket is done when nothing
+   unmeasured is predicted to beat its incumbent beyond the spread: the predicted best is confirmed
+   within the measured spread. At most MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included), never a prediction.
 """
 
@@ -26,7 +30,6 @@ from governor.surrogate import GroupData, Surrogate
 
 DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
 MAX_ROUNDS = 10
-MIN_GAIN = 0.002  # a prediction must beat the best run by this share to be worth a run (below: noise)
 SIDE_ABOVE_FLOOR = 1.05  # a side knob whose stock mean frequency is this much above its floor gets pinned
 
 
@@ -88,8 +91,14 @@ class _Group:
         key = tuple(setting.get(k.name) for k in self.knobs)
         return self.rows.get(key)
 
+    def _incumbent(self, bucket: PhaseBucket) -> Observation:
+        """The best setting measured so far that meets the goal at its confidence (stock when it does)."""
+        return self.ctx.goal.best([*self.pinned_runs(bucket), self.ctx.stock[bucket.name]])
+
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
-        """The unmeasured setting the model predicts best, if it is predicted to beat the best measured one."""
+        """The unmeasured setting the model predicts best among those it predicts could be confirmed to meet
+        the goal, if it is predicted to beat the incumbent by more than one run's spread of the objective
+        (a smaller gain could not be told from noise); None when the predicted best is confirmed."""
         goal = self.ctx.goal
         latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
         by_field = {
@@ -99,26 +108,26 @@ class _Group:
         objective, objective_low = by_field[goal.objective_field]
         bound, bound_low = by_field[goal.limit_field]
         measured = np.zeros(len(self.grid), dtype=bool)
-        runs = self.pinned_runs(bucket)
-        for obs in runs:
+        for obs in self.pinned_runs(bucket):
             index = self._index(obs.setting)
             if index is not None:
                 measured[index] = True
-        limit = goal.limits[bucket.name]
-        best = goal.best([*runs, self.ctx.stock[bucket.name]])
+        # what a setting must show on average to be confirmed after the most repeats the lab allows
+        line = goal.limits[bucket.name] * (1.0 - goal.required_margin(bucket.name, self.ctx.lab.max_repeats))
+        best = self._incumbent(bucket)
         if goal.feasible(best):
-            # worth a run if some model of the ensemble believes it meets the goal and beats the best run
-            promising = (bound_low <= limit) & (objective_low < goal.objective(best) * (1.0 - MIN_GAIN)) & ~measured
+            gain = goal.spread().pinned.of(goal.objective_field)
+            promising = (bound_low <= line) & (objective_low < goal.objective(best) * (1.0 - gain)) & ~measured
             if not promising.any():
                 return None
-            believed = promising & (bound <= limit)
+            believed = promising & (bound <= line)
             pick = believed if believed.any() else promising
             index = int(np.argmin(np.where(pick, objective, np.inf)))
         else:  # nothing measured meets the goal yet: the model's best guess, else the one closest to the line
             open_rows = ~measured
             if not open_rows.any():
                 return None
-            ranked = np.where(open_rows & (bound_low <= limit), objective, np.inf)
+            ranked = np.where(open_rows & (bound_low <= line), objective, np.inf)
             index = (
                 int(np.argmin(ranked))
                 if np.isfinite(ranked).any()
@@ -126,8 +135,20 @@ class _Group:
             )
         return self.setting(bucket.name, self.grid[index])
 
-    def run(self) -> dict[str, Choice]:
+    def try_setting(self, bucket: PhaseBucket, setting: Setting) -> None:
+        """One run; more (up to the lab's limit) only if the run could take the incumbent's place: it meets
+        the goal on average and beats the incumbent, but is not yet confirmed to meet it."""
         lab, goal = self.ctx.lab, self.ctx.goal
+        incumbent = self._incumbent(bucket)
+        obs = lab.measure(setting, bucket.name)
+        contender = goal.margin(obs) >= 0 and (
+            not goal.feasible(incumbent) or goal.objective(obs) < goal.objective(incumbent)
+        )
+        if contender:
+            lab.decide(setting, bucket.name, goal.undecided)
+
+    def run(self) -> dict[str, Choice]:
+        lab = self.ctx.lab
         pooled = len(self.buckets) > 1
         for i, point in enumerate(design(self.knobs)):
             for bucket in [self.buckets[i % len(self.buckets)]] if pooled else self.buckets:
@@ -141,7 +162,7 @@ class _Group:
             for bucket in open_buckets:
                 setting = self.next_setting(bucket)
                 if setting is not None:
-                    lab.decide(setting, bucket.name, goal.margin)
+                    self.try_setting(bucket, setting)
                     still_open.append(bucket)
             open_buckets = still_open
         return {b.name: choose(self.ctx, b.name, [*self.pinned_runs(b), self.ctx.stock[b.name]]) for b in self.buckets}

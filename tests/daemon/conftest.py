@@ -16,7 +16,7 @@ from android.daemon.remote import DaemonRemote
 from android.knobs import KnobController, KnobSetting
 from android.probe import probe_device
 from android.soc.records import DeviceInfo
-from tests.daemon.plans import simple_plan, write_plan
+from tests.daemon.plans import pinned_knobs, simple_plan, write_plan
 from tests.helpers.adb import AdbServer, Emulator, start_emulator, stop_emulator
 
 SPEED = 20  # simulated seconds per wall-clock second on the daemon tests' phone
@@ -83,7 +83,7 @@ def remote(device: AdbDevice, request) -> DaemonRemote:
 def user_limits(controller: KnobController, info: DeviceInfo, plan_doc: dict) -> list[KnobSetting]:
     """Limits a user set before the daemon ran (not the boot defaults): max one level below the top for
     every knob the plan pins. The daemon must put exactly these back. Boot defaults come back afterwards."""
-    knobs = sorted(plan_doc["device"]["knobs"])
+    knobs = pinned_knobs(plan_doc)
     boot = controller.snapshot(knobs)
     for knob in knobs:
         table = sorted(info.knobs[knob].table_hz)

@@ -1,4 +1,6 @@
-"""Plan documents for the daemon tests, in the governor's plan format, built from what probe found."""
+"""Plan documents for the daemon tests, in the governor's plan format (governor/plan.py), built from what
+probe found: the device's knobs and tables as `fusegov plan` records them, and hand-picked settings (these
+plans test the daemon's handling of a plan, so their expected figures are placeholders, marked as such)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ import json
 from pathlib import Path
 
 from android.soc.records import DeviceInfo
+from governor.plan import Expected, Plan, PlanPhase
+from governor.space import ConfigSpace
 
 MHZ = 1_000_000
+UNMEASURED = Expected(1.0, 1.0)  # a hand-written plan: nothing was measured
 
 
 def nearest_hz(info: DeviceInfo, knob: str, mhz: float) -> int:
@@ -19,30 +24,32 @@ def nearest_hz(info: DeviceInfo, knob: str, mhz: float) -> int:
 def plan_document(
     info: DeviceInfo,
     model: str,
-    prefill: list[tuple[int | None, dict[str, int | None]]],
+    prefill: list[tuple[int, dict[str, int | None]]],
     decode: dict[str, int | None] | None,
     cnn: dict[str, int | None] | None = None,
-    **extra,
+    search: str = "hand-written for the daemon tests",
 ) -> dict:
-    knobs = sorted({k for _, s in prefill for k in s} | set(decode or {}) | set(cnn or {}))
-    phases: dict = {"prefill": [{"max_prompt_tokens": bound, "setting": dict(s)} for bound, s in prefill]}
-    if decode is not None:
-        phases["decode"] = {"setting": dict(decode)}
-    if cnn is not None:
-        phases["cnn"] = {"setting": dict(cnn)}
-    return {
-        "format": "fusegov.plan",
-        "version": 1,
-        "device": {
-            "name": info.name,
-            "model": info.model,
-            "soc": info.soc,
-            "knobs": {k: {"table_hz": sorted(info.knobs[k].table_hz)} for k in knobs},
-        },
-        "model": model,
-        "phases": phases,
-        **extra,
-    }
+    """A plan for `info`'s phone: prefill buckets (max prompt tokens, setting) ascending, then decode and cnn."""
+    space = ConfigSpace.from_device(info)
+    phases = [PlanPhase("prefill", f"prefill<={b}", b, dict(s), UNMEASURED, UNMEASURED, True) for b, s in prefill]
+    phases += [
+        PlanPhase(kind, kind, None, dict(s), UNMEASURED, UNMEASURED, True)
+        for kind, s in (("decode", decode), ("cnn", cnn))
+        if s is not None
+    ]
+    device = {"name": space.device, "soc": space.soc, "family": space.family, "knobs": space.tables()}
+    goal = {"goal": "latency", "budget": "stock"}
+    return Plan(device, model, goal, {"name": search, "measurements": 0}, phases).to_dict()
+
+
+def phase_setting(document: dict, kind: str, index: int = -1) -> dict[str, int]:
+    """The knobs a plan document's phase pins (the `index`-th phase of that kind), null entries left out."""
+    phases = [p for p in document["phases"] if p["phase"] == kind]
+    return {k: v for k, v in phases[index]["setting"].items() if v is not None}
+
+
+def pinned_knobs(document: dict) -> list[str]:
+    return sorted({k for p in document["phases"] for k, v in p["setting"].items() if v is not None})
 
 
 def simple_plan(info: DeviceInfo, model: str = "tinyllama-1.1b-q4") -> dict:
@@ -57,7 +64,7 @@ def simple_plan(info: DeviceInfo, model: str = "tinyllama-1.1b-q4") -> dict:
                 {gpu: nearest_hz(info, gpu, 700), big: nearest_hz(info, big, 2000), mem: nearest_hz(info, mem, 1500)},
             ),
             (
-                None,
+                512,
                 {gpu: nearest_hz(info, gpu, 850), big: nearest_hz(info, big, 2400), mem: nearest_hz(info, mem, 2000)},
             ),
         ],
@@ -69,48 +76,3 @@ def simple_plan(info: DeviceInfo, model: str = "tinyllama-1.1b-q4") -> dict:
 def write_plan(path: Path, document: dict) -> Path:
     path.write_text(json.dumps(document, indent=1))
     return path
-
-
-def swept_plan(profile: str, info: DeviceInfo, model: str, prefill_tokens: int = 128, decode_tokens: int = 32) -> dict:
-    """A plan from a small pinned sweep on the in-process virtual phone (the governor's `fusegov plan` has
-    not landed): for prefill and for decode, the fastest of 27 joint settings (GPU at 1/2, 3/4 and the top of
-    its table; the big CPU cluster and memory at 1/4, 1/2 and 3/4 of theirs) whose energy per token on the
-    ODPM rails is no more than the stock governors' (goal G1 at the stock budget, in the energy the phone
-    measures and the end-to-end test compares); one prefill bucket. Measured with run_llm_request, each on
-    a fresh phone of the same seed."""
-    from itertools import product
-
-    from android.emulator.phone import VirtualPhone
-    from android.emulator.sim.request import run_llm_request
-
-    big = max(info.clusters, key=lambda c: max(c.table_hz)).knob
-
-    def level(knob: str, fraction: float) -> int:
-        table = sorted(info.knobs[knob].table_hz)
-        return table[int(round(fraction * (len(table) - 1)))]
-
-    def measure(pins: dict[str, int], prompt: int, decode: int):
-        return run_llm_request(VirtualPhone(profile), model, prompt, decode, pins=pins, idle_before_s=0.5)
-
-    def rails_j_per_token(result, phase: str, tokens: int) -> float:
-        """Energy on the ODPM rails (what the phone itself can measure) per token of a phase."""
-        stats = result.phases[phase]
-        return sum(w for rail, w in stats.mean_power_w.items() if rail != "total") * stats.duration_s / tokens
-
-    grid = product((0.5, 0.75, 1.0), (0.25, 0.5, 0.75), (0.25, 0.5, 0.75))
-    candidates = [{"gpu": level("gpu", g), big: level(big, c), "mem": level("mem", m)} for g, c, m in grid]
-    chosen = {}
-    for phase, prompt, decode in (("prefill", prefill_tokens, 0), ("decode", 16, decode_tokens)):
-        latency = (lambda r: r.ttft_s) if phase == "prefill" else (lambda r: r.tpot_s)
-        tokens = prompt if phase == "prefill" else decode
-        budget_j = rails_j_per_token(measure({}, prompt, decode), phase, tokens)
-        results = [(pins, measure(pins, prompt, decode)) for pins in candidates]
-        within = [(latency(r), pins) for pins, r in results if rails_j_per_token(r, phase, tokens) <= budget_j]
-        chosen[phase] = min(within, key=lambda item: item[0])[1] if within else {}
-    return plan_document(
-        info,
-        model,
-        prefill=[(None, chosen["prefill"])],
-        decode=chosen["decode"],
-        search=f"small pinned sweep ({len(candidates)} joint settings per phase), G1 at the stock energy",
-    )

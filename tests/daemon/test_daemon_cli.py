@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from tests.daemon.conftest import wait_for
+from tests.daemon.plans import phase_setting
 from tests.helpers.adb import REPO
 
 pytestmark = pytest.mark.slow
@@ -41,9 +42,7 @@ def test_daemon_commands(daemon_phone, remote, plan_path, controller, user_limit
         "the prefill hint",
     )
     assert status["running"] and status["prompt_tokens"] == 300 and status["uptime_s"] > 0
-    assert status["pinned_hz"] == {
-        k: v for k, v in json.loads(plan_path.read_text())["phases"]["prefill"][-1]["setting"].items() if v
-    }
+    assert status["pinned_hz"] == phase_setting(json.loads(plan_path.read_text()), "prefill")
     text = fusegov(daemon_phone, "status", *where).stdout
     assert "running, pid" in text and "phase:    prefill 300 tokens" in text and "pinned:   gpu 848 MHz" in text
     out = fusegov(daemon_phone, "hint", *where, "decode", "12")

@@ -8,9 +8,10 @@ import signal
 
 import pytest
 
-from android.daemon.plan import load_plan
 from android.units import to_native
+from governor.plan import load_plan
 from tests.daemon.conftest import pinned_values, wait_for
+from tests.daemon.plans import phase_setting
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +21,7 @@ def start_pinned(remote, plan_path, controller, plan_doc, user_limits):
     remote.deploy([load_plan(plan_path)])
     status = remote.start()
     remote.hint("prefill", 300)
-    setting = {k: v for k, v in plan_doc["phases"]["prefill"][-1]["setting"].items() if v is not None}
+    setting = phase_setting(plan_doc, "prefill")
     wait_for(lambda: remote.status()["pinned_hz"] == setting, "the prefill pins")
     assert pinned_values(controller, sorted(setting)) == {k: (v, v) for k, v in setting.items()}
     found = {s.knob: s for s in user_limits}
@@ -109,12 +110,12 @@ def test_snapdragon_phone_pins_each_phase_and_restores(sm8550, tmp_path):
     from android.daemon.remote import DaemonRemote
     from android.knobs import KnobController
     from android.probe import probe_device
-    from tests.daemon.plans import simple_plan, write_plan
+    from tests.daemon.plans import pinned_knobs, simple_plan, write_plan
 
     device = AdbDevice(sm8550.serial, adb_port=sm8550.server.port)
     info = probe_device(device)
     plan = simple_plan(info)
-    knobs = sorted(plan["device"]["knobs"])
+    knobs = pinned_knobs(plan)
     controller = KnobController(device, info)
     found = controller.snapshot(knobs)
     remote = DaemonRemote(device, "/data/local/tmp/fg-sm8550")
@@ -122,11 +123,11 @@ def test_snapdragon_phone_pins_each_phase_and_restores(sm8550, tmp_path):
         remote.deploy([load_plan(write_plan(tmp_path / "plan.json", plan))])
         remote.start()
         for hint, setting in (
-            ((("prefill", 50)), plan["phases"]["prefill"][0]["setting"]),
-            (("decode",), plan["phases"]["decode"]["setting"]),
+            ((("prefill", 50)), phase_setting(plan, "prefill", 0)),
+            (("decode",), phase_setting(plan, "decode")),
         ):
             remote.hint(*hint)
-            pins = {k: v for k, v in setting.items() if v is not None}
+            pins = setting
             wait_for(lambda pins=pins: remote.status()["pinned_hz"] == pins, f"the {hint[0]} pins")
             assert pinned_values(controller, sorted(pins)) == {k: (v, v) for k, v in pins.items()}
         remote.stop()

@@ -12,17 +12,18 @@ import pytest
 from android.adb import AdbDevice
 from android.daemon.config import GuardOptions, build_config
 from android.daemon.errors import DaemonError
-from android.daemon.plan import load_plan
 from android.daemon.remote import DaemonRemote
 from android.units import to_native
+from governor.plan import load_plan
 from tests.daemon.conftest import pinned_values, wait_for
+from tests.daemon.plans import phase_setting
 from tests.helpers.adb import start_emulator, stop_emulator
 
 pytestmark = pytest.mark.slow
 
 
 def prefill_setting(plan_doc: dict) -> dict[str, int]:
-    return {k: v for k, v in plan_doc["phases"]["prefill"][-1]["setting"].items() if v is not None}
+    return phase_setting(plan_doc, "prefill")
 
 
 def zone_temps_c(device, info, zones) -> dict[str, float]:
@@ -75,7 +76,7 @@ def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
     assert status["pinned_hz"] == setting and status["thermal"]["resumes"] >= 1
     assert pinned_values(controller, sorted(setting)) == {k: (v, v) for k, v in setting.items()}
     log = remote.logs()
-    assert "knobs returned to the found settings" in log and "prefill<=any pinned again" in log
+    assert "knobs returned to the found settings" in log and "prefill<=512 pinned again" in log
     remote.stop()
     assert controller.snapshot([s.knob for s in user_limits]) == user_limits
 
@@ -193,7 +194,7 @@ def test_deploy_refuses_a_plan_for_another_phone_and_a_missing_python(remote, tm
     from tests.daemon.plans import simple_plan, write_plan
 
     other = write_plan(tmp_path / "sm8550.json", simple_plan(probe_device(VirtualDevice("sm8550"))))
-    with pytest.raises(DaemonError, match="made for another phone"):
+    with pytest.raises(DaemonError, match="plan was made for virtual-sm8550 .kalama."):
         remote.deploy([load_plan(other)])
     assert not remote.device.exists(remote.workdir)  # refused before anything was pushed
     mine = write_plan(tmp_path / "pixel7.json", simple_plan(probe_device(remote.device)))

@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 
 from android.adb import AdbDevice
-from android.daemon.plan import load_plan
+from android.daemon.config import plan_knobs
 from android.daemon.remote import DaemonRemote
 from android.knobs import KnobController
 from android.probe import probe_device
+from governor.plan import load_plan
 from tests.daemon.conftest import SPEED, wait_for
 from tests.daemon.plans import simple_plan, write_plan
 from tests.helpers.adb import free_port, start_emulator, stop_emulator, wait_for_state
@@ -29,7 +30,7 @@ def test_reboot_with_the_daemon_not_started_leaves_the_knobs_as_found(adb_server
         device = AdbDevice(phone.serial, adb_port=adb_server.port)
         info = probe_device(device)
         plan = write_plan(tmp_path / "plan.json", simple_plan(info))
-        knobs = sorted(load_plan(plan).knobs())
+        knobs = plan_knobs(load_plan(plan))
         found = KnobController(device, info).snapshot(knobs)
         remote = DaemonRemote(device, WORKDIR)
         remote.deploy([load_plan(plan)])

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 from android.daemon import DAEMON_SCRIPT, HINT_SCRIPT
 from android.daemon.config import GuardOptions, build_config
 from android.daemon.errors import DaemonError
-from android.daemon.plan import parse_plan
 from android.errors import FusegovError
 from android.probe import probe_device
 from android.virtual import VirtualDevice
-from tests.daemon.plans import simple_plan
+from governor.errors import GovernorError
+from governor.plan import plan_from_dict
+from tests.daemon.plans import plan_document, simple_plan
 
 
 def _load(path, name):
@@ -48,7 +49,7 @@ def sm8550():
 
 @pytest.fixture(scope="module")
 def config(pixel7):
-    return build_config([parse_plan(simple_plan(pixel7))], pixel7)
+    return build_config([plan_from_dict(simple_plan(pixel7))], pixel7)
 
 
 # --- what runs on the phone -----------------------------------------------------------------------
@@ -78,58 +79,78 @@ def test_daemon_check_accepts_what_deploy_writes_and_names_a_bad_field(tmp_path,
 
 # --- plans and configurations ----------------------------------------------------------------------
 def test_config_holds_each_knobs_files_and_native_values(pixel7, sm8550):
-    config = build_config([parse_plan(simple_plan(pixel7))], pixel7)
+    config = build_config([plan_from_dict(simple_plan(pixel7))], pixel7)
     gpu = config["knobs"]["gpu"]
     assert gpu["directory"] == pixel7.gpu.control.directory and gpu["unit"] == "khz"
     assert config["plans"]["tinyllama-1.1b-q4"]["prefill"][-1]["setting"]["gpu"] == 848000  # Mali: kHz
     assert config["plans"]["tinyllama-1.1b-q4"]["decode"] == {"gpu": 510000, "policy6": 1826000}  # mem: stock
     assert set(config["thermal"]["zones"]) == {"BIG", "G3D"}  # the zones of the knobs the plan pins
-    snap = build_config([parse_plan(simple_plan(sm8550))], sm8550)
+    snap = build_config([plan_from_dict(simple_plan(sm8550))], sm8550)
     mem = snap["knobs"]["mem"]
     assert mem["unit"] == "mbps" and snap["plans"]["tinyllama-1.1b-q4"]["prefill"][0]["setting"]["mem"] in mem["table"]
     assert snap["knobs"]["gpu"]["unit"] == "hz"  # kgsl devfreq speaks Hz
 
 
 def test_plan_for_another_phone_is_refused(pixel7, sm8550):
-    with pytest.raises(DaemonError, match=r"made for another phone .*SM8550.*not Pixel 7.*fusegov plan --serial"):
-        build_config([parse_plan(simple_plan(sm8550))], pixel7)
+    """governor.plan.check_device decides (one definition of the format); deploy says which plan file."""
+    with pytest.raises(DaemonError, match=r"^plan: plan was made for virtual-sm8550 .*fusegov plan --serial"):
+        build_config([plan_from_dict(simple_plan(sm8550))], pixel7)
     other_table = simple_plan(pixel7)
-    other_table["device"]["knobs"]["gpu"]["table_hz"] = other_table["device"]["knobs"]["gpu"]["table_hz"][:-1]
-    other_table["phases"]["prefill"][-1]["setting"]["gpu"] = other_table["device"]["knobs"]["gpu"]["table_hz"][-1]
-    with pytest.raises(DaemonError, match="gpu's table differs"):
-        build_config([parse_plan(other_table)], pixel7)
+    other_table["device"]["knobs"]["gpu"] = other_table["device"]["knobs"]["gpu"][:-1]
+    for phase in other_table["phases"]:  # settings within the shortened table: a valid plan, for another phone
+        if phase["setting"].get("gpu") not in other_table["device"]["knobs"]["gpu"]:
+            phase["setting"]["gpu"] = other_table["device"]["knobs"]["gpu"][-1]
+    with pytest.raises(DaemonError, match="knob gpu has other frequencies"):
+        build_config([plan_from_dict(other_table)], pixel7)
 
 
 def test_two_plans_one_per_model(pixel7):
     qwen = simple_plan(pixel7, model="qwen-1.5b-q4")
-    config = build_config([parse_plan(simple_plan(pixel7)), parse_plan(qwen)], pixel7)
+    config = build_config([plan_from_dict(simple_plan(pixel7)), plan_from_dict(qwen)], pixel7)
     assert sorted(config["plans"]) == ["qwen-1.5b-q4", "tinyllama-1.1b-q4"]
     assert config["default_model"] == "tinyllama-1.1b-q4"
     with pytest.raises(DaemonError, match="two plans for model"):
-        build_config([parse_plan(qwen), parse_plan(qwen)], pixel7)
+        build_config([plan_from_dict(qwen), plan_from_dict(qwen)], pixel7)
+
+
+def decode_setting(plan: dict) -> dict:
+    return next(p for p in plan["phases"] if p["phase"] == "decode")["setting"]
 
 
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda p: p.update(format="other"), "not a fusegov plan"),
-        (lambda p: p.update(version=2), "plan version 2 is not supported"),
-        (lambda p: p["device"].pop("knobs"), "device.knobs must map"),
-        (lambda p: p.update(model="two words"), "model must be a name"),
-        (lambda p: p["phases"].update(warmup={}), "phases.warmup: unknown phase"),
-        (lambda p: p["phases"]["decode"]["setting"].update(gpu=123.5), "must be a whole number"),
-        (lambda p: p["phases"]["decode"]["setting"].update(gpu=float("nan")), "must be a positive number"),
-        (lambda p: p["phases"]["decode"]["setting"].update(gpu=999), "999 Hz is not in the knob's table"),
-        (lambda p: p["phases"]["decode"]["setting"].update(npu=1), "knob 'npu' is not among"),
-        (lambda p: p["phases"]["prefill"].reverse(), "buckets must ascend"),
-        (lambda p: p.update(phases={}), "the plan sets no phase"),
+        (lambda p: p.update(format="other"), "field format must be 'fusegov.plan'"),
+        (lambda p: p.update(version=2), "field version must be 1"),
+        (lambda p: p["device"].pop("knobs"), "field device.knobs is missing"),
+        (lambda p: p["phases"][0].update(phase="warmup"), r"field phases\[0\].phase must be one of"),
+        (lambda p: decode_setting(p).update(gpu=123.5), "123.5 Hz is not in device.knobs.gpu"),
+        (lambda p: decode_setting(p).update(gpu=float("nan")), "nan Hz is not in device.knobs.gpu"),
+        (lambda p: decode_setting(p).update(gpu=999), "999 Hz is not in device.knobs.gpu"),
+        (lambda p: decode_setting(p).update(npu=1), "setting.npu: no such knob"),
+        (lambda p: p["phases"].insert(0, p["phases"].pop(1)), "ascending"),
+        (lambda p: p.update(phases=[]), "must list at least one phase"),
     ],
 )
 def test_malformed_plan_is_refused_naming_the_field(pixel7, mutate, message):
+    """The governor's reader (governor.plan) is the one that deploy uses."""
     plan = simple_plan(pixel7)
     mutate(plan)
-    with pytest.raises(DaemonError, match=message):
-        parse_plan(plan)
+    with pytest.raises(GovernorError, match=message):
+        plan_from_dict(plan)
+
+
+def test_a_plan_that_pins_nothing_is_refused_before_a_push(pixel7):
+    stock = plan_document(pixel7, "tinyllama-1.1b-q4", prefill=[(512, {})], decode={})
+    with pytest.raises(DaemonError, match="plan pins no knob.*nothing to deploy"):
+        build_config([plan_from_dict(stock, "stock.json")], pixel7)
+
+
+def test_a_model_name_a_hint_cannot_carry_is_refused(pixel7):
+    plan = simple_plan(pixel7)
+    plan["model"] = "two words"
+    with pytest.raises(DaemonError, match="cannot be named in a hint"):
+        build_config([plan_from_dict(plan)], pixel7)
 
 
 def test_deploy_refuses_a_malformed_plan_before_touching_a_phone(tmp_path, capsys):
@@ -139,7 +160,7 @@ def test_deploy_refuses_a_malformed_plan_before_touching_a_phone(tmp_path, capsy
     bad.write_text('{"format": "fusegov.plan", "version": 1')
     assert main(["deploy", "--serial", "127.0.0.1:1", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("fusegov deploy: error: plan ") and "not JSON" in err
+    assert err.startswith("fusegov deploy: error: plan ") and "not valid JSON" in err
     assert main(["deploy", "--serial", "127.0.0.1:1", str(tmp_path / "missing.json")]) == 1
     assert "no such file" in capsys.readouterr().err
 
@@ -166,8 +187,8 @@ def test_any_plan_field_value_gives_a_plan_or_a_clear_error(pixel7, field, value
     plan = simple_plan(pixel7)
     plan[field] = value
     try:
-        parse_plan(plan)
-    except DaemonError as exc:
+        plan_from_dict(plan)
+    except GovernorError as exc:
         assert str(exc)
 
 
@@ -193,7 +214,8 @@ def test_hints_parse_and_choose_the_plan_bucket(config):
     assert fusegovd.parse_hint(" idle ", parsed)[0] == "idle"
     plan = parsed.plans["tinyllama-1.1b-q4"]
     assert plan.setting("prefill", 128)[0] == "prefill<=128"
-    assert plan.setting("prefill", 129)[0] == "prefill<=any"
+    assert plan.setting("prefill", 129)[0] == "prefill<=512"
+    assert plan.setting("prefill", 4000)[0] == "prefill<=512 (longest bucket)"  # the plan's rule
     assert plan.setting("cnn", 0) == ("cnn", {"gpu": 572000})  # the Mali OPP nearest 600 MHz
     only_bounded = copy.deepcopy(config)
     only_bounded["plans"]["tinyllama-1.1b-q4"]["prefill"] = only_bounded["plans"]["tinyllama-1.1b-q4"]["prefill"][:1]
@@ -258,6 +280,6 @@ def test_hint_without_daemon_says_so(tmp_path):
 
 
 def test_daemon_errors_are_fusegov_errors():
-    assert issubclass(DaemonError, FusegovError)
-    with pytest.raises(DaemonError, match="not a fusegov plan"):
-        parse_plan([], "x")
+    assert issubclass(DaemonError, FusegovError) and issubclass(GovernorError, FusegovError)
+    with pytest.raises(GovernorError, match="must be a JSON object"):
+        plan_from_dict([], "x")

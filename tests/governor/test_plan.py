@@ -97,8 +97,10 @@ def test_errors_name_the_field(path, value, field):
 
 
 def test_unreadable_files_are_governor_errors(tmp_path):
-    with pytest.raises(GovernorError, match="cannot read"):
+    with pytest.raises(GovernorError, match="no such file"):
         load_plan(tmp_path / "missing.json")
+    with pytest.raises(GovernorError, match="cannot read"):
+        load_plan(tmp_path)  # a directory
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     with pytest.raises(GovernorError, match="not valid JSON"):

@@ -42,3 +42,36 @@ def test_a_cnn_gets_one_bucket():
     (phase,) = run.plan.phases
     assert phase.phase == "cnn" and phase.met
     assert phase.expected.energy_per_token_j <= phase.stock.energy_per_token_j
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_stopping_a_sweep_stops_its_workers(tmp_path, how):
+    """`fusegov plan --search oracle --workers 2` stopped mid-sweep (SIGTERM to it, or Ctrl-C: SIGINT to its
+    process group): it says it was interrupted and leaves no worker process behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    command = [sys.executable, "-m", "governor.cli", "plan", "--virtual", HEXA6, "--model", TINYLLAMA]
+    command += ["--search", "oracle", "--workers", "2", "--no-cache", "-o", str(tmp_path / "p.json")]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    workers: list[psutil.Process] = []
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        workers = [c for c in parent.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+    assert len(workers) >= 2, "the sweep never started its workers"
+    time.sleep(1.0)  # the workers are running their first chunks
+    if how == "SIGTERM":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers left running: {[p.pid for p in alive]}"

@@ -102,7 +102,7 @@ def start_emulator(
     port: int = 0,
 ) -> Emulator:
     """`port` 0 picks a free one; a fixed port serves the same serial again after a restart."""
-    log = open(Path(server.env["HOME"]) / f"emulate-{profile}-{free_port()}.log", "w")
+    log = open(Path(server.env["HOME"]) / f"emulate-{Path(profile).stem}-{free_port()}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "governor.cli", "emulate", "--profile", profile, "--port", str(port), *options],
         cwd=REPO,
