@@ -93,7 +93,8 @@ def test_package_errors_are_fusegov_errors_and_not_each_other():
             GovernorError,
             "unknown --search 'nope'",
         ),
-        (["deploy", "--serial", "nowhere:1", "{tmp}/missing.json"], DaemonError, "no such file"),
+        (["hint", "--serial", "nowhere:1", "prefill"], DaemonError, "prefill needs the prompt length"),
+        (["deploy", "--serial", "nowhere:1", "{tmp}/missing.json"], GovernorError, "no such file"),  # a plan's
         (["demo", "--out", "{tmp}/file"], GovernorError, "is a file"),
     ],
 )
