@@ -40,6 +40,13 @@ COVERED_ELSEWHERE = {
     FIRST_COMMAND: "CI runs install.sh (tests/setup_and_test.sh); tests/governor/test_demo.py runs `fusegov demo --quick`",
     SECOND_COMMAND: "CI: .ci/run",
     "fusegov demo --quick": "tests/governor/test_demo.py",
+    # 60 runs of llama.cpp through ADB in real time: the phone test runs the same two commands on a small budget
+    r"fusegov plan --serial \S+ --llama-cli \S+ --model \S+ --goal latency --max-measurements \d+ -o plan.json": (
+        "tests/governor/test_phone.py::test_plan_over_adb_then_deploy_pins_the_plans_setting"
+    ),
+    "fusegov deploy --serial 127.0.0.1:5555 plan.json": (
+        "tests/governor/test_phone.py::test_plan_over_adb_then_deploy_pins_the_plans_setting"
+    ),
     r"fusegov fit \S+xu3_a15_cbench.tsv --format armpm --cv logo -o out/logo.json": (
         "tests/powermodel/test_powermodel_fit_cli.py::test_leave_one_benchmark_out_reports_every_benchmark"
     ),
