@@ -6,7 +6,7 @@ import argparse
 
 from android import cliargs
 from android.device import Device
-from android.errors import FusegovError
+from android.errors import UsageError
 
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:
@@ -40,4 +40,4 @@ def open_device(args: argparse.Namespace) -> Device:
         from android.adb import AdbDevice
 
         return AdbDevice(args.serial, adb_port=getattr(args, "adb_port", None))
-    raise FusegovError("name a device: --virtual NAME, --root DIR or --serial SERIAL")
+    raise UsageError("name a device: --virtual NAME, --root DIR or --serial SERIAL")

@@ -7,6 +7,11 @@ class FusegovError(Exception):
     """Base of every error fusegov reports to a user (the CLI prints the message, no traceback)."""
 
 
+class UsageError(FusegovError):
+    """What a user asked for is malformed or contradictory: an option's value, a frequency, a size, a pin, a
+    file to read or write. The message names it and how to fix it."""
+
+
 class DeviceError(FusegovError):
     """A device operation failed."""
 

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from android.device import Device
-from android.errors import DeviceError, FusegovError, InvalidValueError, WriteVerifyError
+from android.errors import DeviceError, FusegovError, InvalidValueError, UsageError, WriteVerifyError
 from android.soc.records import DeviceInfo, FreqControl
 from android.units import format_hz, from_native, to_native
 
@@ -100,14 +100,14 @@ class KnobController:
         try:
             return self.info.knobs[knob]
         except KeyError:
-            raise FusegovError(
+            raise UsageError(
                 f"{self.device.name}: no knob {knob!r}; this device has {', '.join(self.info.knobs)}"
             ) from None
 
     def _read_hz(self, control: FreqControl, file: str) -> int:
         text = self.device.read(control.path(file)).strip()
         if not text.isdigit():
-            raise FusegovError(f"{self.device.name}: {control.path(file)}: not a number: {text!r}")
+            raise DeviceError(f"{self.device.name}: {control.path(file)}: not a number: {text!r}")
         return from_native(int(text), control.unit)
 
     def cur_hz(self, knob: str) -> int:
@@ -187,13 +187,13 @@ class KnobController:
             if to_native(entry, control.unit) == native:
                 return entry
         table = ", ".join(format_hz(f) for f in control.table_hz)
-        raise FusegovError(f"{knob}: {format_hz(freq_hz)} is not one of its frequencies ({table})")
+        raise UsageError(f"{knob}: {format_hz(freq_hz)} is not one of its frequencies ({table})")
 
     def set_limits(self, knob: str, min_hz: int, max_hz: int) -> None:
         """Write min and max (in the safe order) and verify both by reading back. A read-back lowered
         exactly by an active cooling device is what the kernel does to any limit above the cap: accepted."""
         if min_hz > max_hz:
-            raise FusegovError(f"{knob}: min {format_hz(min_hz)} above max {format_hz(max_hz)}")
+            raise UsageError(f"{knob}: min {format_hz(min_hz)} above max {format_hz(max_hz)}")
         control = self.control(knob)
         _, cur_max = self.limits_hz(knob)
         order = [(control.max_file, max_hz), (control.min_file, min_hz)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 
-from android.errors import FusegovError
+from android.errors import UsageError
 
 # Native units of sysfs frequency files, as Hz per unit. "MBps" is a Qualcomm bandwidth vote:
 # the bw tables list DDR MB/s = MHz * 4 / 1.048576, so one MB/s stands for 262144 Hz of DDR clock.
@@ -24,13 +24,13 @@ def parse_freq_hz(text: str) -> int:
     """Parse '2802MHz', '848000kHz', '1.5GHz' or plain Hz into integer Hz (at most 100 GHz)."""
     match = _FREQ_RE.match(str(text))
     if not match:
-        raise FusegovError(f"not a frequency: {str(text)[:60]!r} (use e.g. 2802MHz, 848000kHz, 1.5GHz or plain Hz)")
+        raise UsageError(f"not a frequency: {str(text)[:60]!r} (use e.g. 2802MHz, 848000kHz, 1.5GHz or plain Hz)")
     digits, unit = match.group(1), match.group(2).lower() or "hz"
     if unit not in ("hz", "khz", "mhz", "ghz"):
-        raise FusegovError(f"unknown frequency unit {match.group(2)[:20]!r} in {text[:60]!r} (use Hz, kHz, MHz or GHz)")
+        raise UsageError(f"unknown frequency unit {match.group(2)[:20]!r} in {text[:60]!r} (use Hz, kHz, MHz or GHz)")
     value = float(digits) * HZ_PER_UNIT[unit] if len(digits) < 40 else math.inf
     if not value <= MAX_FREQ_HZ:
-        raise FusegovError(f"frequency {text[:60]!r} is over {MAX_FREQ_HZ // 1_000_000_000} GHz")
+        raise UsageError(f"frequency {text[:60]!r} is over {MAX_FREQ_HZ // 1_000_000_000} GHz")
     return int(round(value))
 
 
@@ -58,14 +58,14 @@ def parse_pin(text: str) -> dict[str, int]:
         knob, sep, value = item.partition("=")
         knob = knob.strip()
         if not sep or not knob:
-            raise FusegovError(f"bad pin {item[:60]!r}: use KNOB=FREQ, e.g. gpu=848MHz")
+            raise UsageError(f"bad pin {item[:60]!r}: use KNOB=FREQ, e.g. gpu=848MHz")
         freq_hz = parse_freq_hz(value)
         if value.strip().replace(".", "", 1).isdigit() and freq_hz < BARE_HZ_BELOW:
             unit = "MHz" if freq_hz < 10_000 else "kHz"
             hint = f"; did you mean {value.strip()}{unit}?" if freq_hz else ""
-            raise FusegovError(f"bad pin {item[:60]!r}: {value.strip()} Hz is no DVFS frequency{hint}")
+            raise UsageError(f"bad pin {item[:60]!r}: {value.strip()} Hz is no DVFS frequency{hint}")
         if knob in pins:
-            raise FusegovError(
+            raise UsageError(
                 f"{knob} is pinned twice ({format_hz(pins[knob])} and {format_hz(freq_hz)}): give each knob once"
             )
         pins[knob] = freq_hz
@@ -77,7 +77,7 @@ def parse_size_bytes(text: str) -> int:
     match = _SIZE_RE.match(str(text))
     unit = match.group(2).lower() if match else ""
     if not match or unit not in SIZE_UNITS or len(match.group(1)) > 30:
-        raise FusegovError(f"not a size: {str(text)[:60]!r} (use e.g. 256MiB, 1GiB or bytes)")
+        raise UsageError(f"not a size: {str(text)[:60]!r} (use e.g. 256MiB, 1GiB or bytes)")
     return int(float(match.group(1)) * SIZE_UNITS[unit])
 
 

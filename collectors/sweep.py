@@ -20,6 +20,7 @@ file that is mapped from the page cache after its first load.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,19 @@ def virtual_workloads(profile: str) -> dict[str, str]:
         out[f"llm:{name}"] = "llm"
     out.update({f"cnn:{name}": "cnn" for name in cnn_zoo.names()})
     return out
+
+
+def workload_groups(profile: str) -> dict[str, list[str]]:
+    """The profile's workloads (virtual_workloads) by group of alike work: "llm", then the CNNs by architectural
+    family as the zoo records it (`ZooNetwork.family`); names sorted. Held-out evaluations hold out members of
+    a group, so every kind of work sits on both sides."""
+    from android.emulator.sim import cnn_zoo
+
+    kinds = virtual_workloads(profile)
+    groups = {"llm": sorted(n for n, k in kinds.items() if k == "llm")}
+    for name in sorted(n for n, k in kinds.items() if k == "cnn"):
+        groups.setdefault(cnn_zoo.build(name.partition(":")[2]).family, []).append(name)
+    return groups
 
 
 def gpu_settings(profile_or_device, levels: int = 5) -> list[dict[str, int]]:
@@ -103,10 +117,12 @@ def collect_sweep(
     pmcs: str | int = "pass",
     seed: int = 0,
     monitor: list[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """One trace of every workload at every setting; returns (rows, metadata) in the fusegov schema.
     `device`: a Device, or a virtual-phone profile name (each workload then gets a fresh phone, seed `seed`).
-    `monitor`: components measured by a lab monitor (default: ["gpu"] on the in-process virtual phone)."""
+    `monitor`: components measured by a lab monitor (default: ["gpu"] on the in-process virtual phone).
+    `on_progress(n)`: called as samples arrive (about `duration_s / period_s` per workload), for a progress bar."""
     if not workloads:
         raise CollectorError("collect_sweep: no workloads given")
     if not settings:
@@ -128,6 +144,7 @@ def collect_sweep(
             duration_s=share_s,
             monitor=watch,
             run_label=name,
+            on_progress=on_progress,
         )
         frame = result.frame  # each setting's runs end where its share is spent
         running = (frame["workload"] != "") & ~frame["phase"].isin(["load", "idle"])

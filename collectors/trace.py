@@ -288,7 +288,14 @@ def _read_dataset(path: Path) -> tuple[pd.DataFrame, dict]:
         # datasets written by other tools with the labels kept in the files read as one table too.
         in_files = set(pq.read_schema(files[0]).names)
         keys = pa.schema([(name, pa.string()) for name in PARTITIONS if name not in in_files])
-        dataset = ds.dataset(path, format="parquet", partitioning=ds.partitioning(keys, flavor="hive"))
+        # only the Parquet files: a dataset folder may also hold other files (`fusegov collect -o DIR` puts its
+        # plot there)
+        dataset = ds.dataset(
+            [str(f) for f in files],
+            format="parquet",
+            partitioning=ds.partitioning(keys, flavor="hive"),
+            partition_base_dir=str(path),
+        )
         table = dataset.to_table()
     except Exception as exc:  # pyarrow raises several unrelated types for a bad dataset
         raise TraceError(f"{path}: not a readable Parquet dataset ({exc})") from None

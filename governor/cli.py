@@ -12,11 +12,13 @@ from android.emulator import run as run_cli
 from android.errors import FusegovError
 from collectors import cli as collectors_cli
 from governor import commands as governor_cli
+from governor.demo import cli as demo_cli
 from powermodel import cli as powermodel_cli
 
 # Each module's register(subparsers) adds its subcommands and sets `func`; registration imports nothing
 # heavy (numpy, pandas, the simulator load inside the command functions), so `fusegov --help` is instant.
 REGISTRARS = (
+    demo_cli.register,  # first in `fusegov --help`: a newcomer's first command
     android_cli.register,
     run_cli.register,
     emulate_cli.register,

@@ -57,8 +57,6 @@ def evaluate(
     cache_dir: str | None = None,
     stock_repeats: int = DEFAULT_STOCK_REPEATS,
 ) -> dict[str, PolicyResult]:
-    import time
-
     shared = CachedMeasurer(measurer, cache_dir)
     order = sorted(policies, key=lambda p: p != "oracle")
     results: dict[str, PolicyResult] = {}
@@ -70,8 +68,21 @@ def evaluate(
         )
         if on_stage:
             on_stage(f"replaying {len(requests)} requests: {name}")
-        start = time.perf_counter()
-        outcomes = replay(measurer, None if name == "stock" else search.plan, requests, on_request=on_request)
-        search.plan.notes.append(f"replay took {time.perf_counter() - start:.1f} s")
-        results[name] = PolicyResult(name, search.plan, search, summarise(outcomes), outcomes)
+        results[name] = replay_policy(measurer, name, search, requests, on_request)
     return {name: results[name] for name in policies}
+
+
+def replay_policy(
+    measurer: VirtualMeasurer,
+    name: str,
+    search: SearchRun,
+    requests: Requests,
+    on_request: Callable[[], None] | None = None,
+) -> PolicyResult:
+    """Replay `requests` under the plan a search made (`stock`: the stock governors, nothing pinned)."""
+    import time
+
+    start = time.perf_counter()
+    outcomes = replay(measurer, None if name == "stock" else search.plan, requests, on_request=on_request)
+    search.plan.notes.append(f"replay took {time.perf_counter() - start:.1f} s")
+    return PolicyResult(name, search.plan, search, summarise(outcomes), outcomes)

@@ -44,10 +44,13 @@ def replay(
     plan: Plan | None,
     requests: Requests,
     on_request: Callable[[], None] | None = None,
+    phone=None,
 ) -> list[Outcome]:
+    """Each request in turn; `phone`: the virtual phone to replay on (default a fresh one of the measurer's),
+    given to watch it, e.g. with an engine observer such as android.emulator.sim.timeline.TimelineRecorder."""
     from governor.virtual_runs import decode_run, prefill_run
 
-    phone = measurer.phone(0)
+    phone = measurer.phone(0) if phone is None else phone
     outcomes = []
     for prompt, output in requests.pairs():
         prefill_pins = plan.pins(plan.phase_for_prompt(prompt)) if plan else {}

@@ -340,6 +340,15 @@ def _say(text: str) -> None:
 
 # ------------------------------------------------------------------------------------------------------ fit
 def cmd_fit(args) -> int:
+    summary, text = run_fit(args)
+    print(json.dumps(summary) if args.json else text)
+    return 0
+
+
+def run_fit(args) -> tuple[dict, str]:
+    """Everything `fusegov fit` does but print its result: fit, write the model (and ONNX, plots), and return
+    the --json object and the text summary. For callers that run a fit as one step of more (`fusegov demo`),
+    with `args` parsed by the fit command's own parser, so the defaults are the command's."""
     _check_numbers(args)
     max_counters, max_fraction = _max_counters(args.max_counters)
     if args.cv and args.split:
@@ -433,11 +442,8 @@ def cmd_fit(args) -> int:
                 str(report.plot_cv_curve(result.selection, plot_dir / f"{stem}.cv_curve.png")),
             ]
             _say("wrote " + ", ".join(plots))
-    if args.json:
-        print(json.dumps(export.json_safe(_fit_json(result, cross_validation, str(out), onnx_path, plots, start))))
-    else:
-        print(report.summary_text(result, cross_validation))
-    return 0
+    summary = export.json_safe(_fit_json(result, cross_validation, str(out), onnx_path, plots, start))
+    return summary, report.summary_text(result, cross_validation)
 
 
 def _fit_json(result, cross_validation, out: str, onnx_path, plots: list[str], start: float) -> dict:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from android import cliargs
-from android.errors import FusegovError
+from android.errors import FusegovError, UsageError
 
 SWITCH_INTERVAL_S = 0.0002
 # Defaults of the phone's limits (android/emulator/adbd/server.AdbLimits, vfs, shell/runtime.ScriptLimits)
@@ -130,14 +130,14 @@ def _auth_keys(args: argparse.Namespace):
 
     if args.unauthorized:
         if args.auth:
-            raise FusegovError("--unauthorized refuses every host: it cannot go with --auth")
+            raise UsageError("--unauthorized refuses every host: it cannot go with --auth")
         return ()
     if args.auth:
         return load_public_keys(Path(args.auth).expanduser())
     if not _loopback(args.host):
         default = DEFAULT_KEY.expanduser()
         if not default.exists():
-            raise FusegovError(
+            raise UsageError(
                 f"--host {args.host} serves the phone beyond this computer: give --auth KEYFILE.pub (the adb "
                 f"client's ~/.android/adbkey.pub); {default} does not exist"
             )
@@ -178,7 +178,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     try:
         server = AdbServer(phone, host=args.host, port=args.port, auth_keys=keys, limits=limits)
     except OSError as exc:
-        raise FusegovError(
+        raise UsageError(
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (pick another --port, or 0 for a "
             "free one)"
         ) from None

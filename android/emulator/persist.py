@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from android.emulator.vfs import Dir, Fifo, File, Symlink, VirtualFS
-from android.errors import FusegovError
+from android.errors import UsageError
 
 DATA_ROOT = "/data"
 IMAGE_NAME = "data.tar"
@@ -40,7 +40,7 @@ class DataDir:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise FusegovError(f"--data-dir {self.directory}: cannot create it: {exc.strerror}") from None
+            raise UsageError(f"--data-dir {self.directory}: cannot create it: {exc.strerror}") from None
         if not self.image.exists():
             return 0
         try:
@@ -55,7 +55,7 @@ class DataDir:
                         self._restore(tar, member, path)
                         count += 1
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise FusegovError(
+            raise UsageError(
                 f"--data-dir {self.directory}: {IMAGE_NAME} is not a readable /data image ({exc}); "
                 "move it away to start with an empty /data"
             ) from None

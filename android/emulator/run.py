@@ -12,7 +12,7 @@ from pathlib import Path
 
 from android import cliargs
 from android.emulator.sim import cnn_zoo
-from android.errors import FusegovError
+from android.errors import UsageError
 from android.units import format_hz, parse_pin
 
 MAX_TOKENS = 1_000_000  # --prompt / --decode; a model's context is the real bound (checked per model)
@@ -98,13 +98,13 @@ def run_command(args: argparse.Namespace) -> int:
     from android.knobs import RestoreError
 
     if args.root or args.serial:
-        raise FusegovError(
+        raise UsageError(
             "run simulates a request on the virtual phone only: use --virtual NAME|FILE "
             "(--root and --serial are for real devices)"
         )
     kind, sep, target = args.workload.partition(":")
     if not sep or kind not in ("llm", "cnn") or not target:
-        raise FusegovError(f"bad --workload {args.workload[:80]!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
+        raise UsageError(f"bad --workload {args.workload[:80]!r}: use llm:MODEL, cnn:NAME or cnn:PATH.onnx")
     pins = parse_pin(args.pin)
     plot_path = _plot_path(args.plot)
     phone = VirtualPhone(args.virtual, seed=args.seed)
@@ -162,19 +162,19 @@ def _plot_path(text: str | None) -> Path | None:
         return None
     path = Path(text)
     if path.suffix.lower() != ".png":
-        raise FusegovError(f"--plot writes a PNG: give a FILE.png, not {text[:80]!r}")
+        raise UsageError(f"--plot writes a PNG: give a FILE.png, not {text[:80]!r}")
     if path.is_dir():
-        raise FusegovError(f"--plot {text}: is a directory")
+        raise UsageError(f"--plot {text}: is a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FusegovError(f"--plot {text}: cannot make directory {path.parent} ({exc.strerror or exc})") from None
+        raise UsageError(f"--plot {text}: cannot make directory {path.parent} ({exc.strerror or exc})") from None
     existed = path.exists()
     try:
         with open(path, "ab"):
             pass
     except OSError as exc:
-        raise FusegovError(f"--plot {text}: cannot write it ({exc.strerror or exc})") from None
+        raise UsageError(f"--plot {text}: cannot write it ({exc.strerror or exc})") from None
     if not existed:
         os.unlink(path)
     return path

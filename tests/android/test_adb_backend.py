@@ -94,7 +94,7 @@ def _probe(*args: str, env: dict[str, str]) -> dict:
     return info
 
 
-@pytest.mark.parametrize("profile", ["sm8550", "pixel7"])
+@pytest.mark.parametrize("profile", [pytest.param("sm8550", marks=pytest.mark.slow), "pixel7"])
 def test_probe_through_adb_finds_what_probe_finds_in_process(profile, adb_server, request):  # noqa: F811
     emulator: Emulator = request.getfixturevalue(profile)
     over_adb = _probe("--serial", emulator.serial, "--adb-port", str(adb_server.port), env=adb_server.env)

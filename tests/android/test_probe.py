@@ -1,8 +1,9 @@
 """`probe` finds every component on the three virtual phones and on a directory laid out like a phone."""
 
+import contextlib
+import io
 import json
 import subprocess
-import sys
 
 import pytest
 
@@ -118,7 +119,13 @@ def test_local_device_on_a_missing_directory_is_an_error(tmp_path):
 
 
 def _fusegov(*args):
-    return subprocess.run([sys.executable, "-m", "governor.cli", *args], capture_output=True, text=True, timeout=60)
+    """The `fusegov` entry point in this process (tests/test_cli.py runs it as a program): exit status and output."""
+    from governor.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["fusegov", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_probe_cli_summary_and_json(tmp_path):

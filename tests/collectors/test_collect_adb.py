@@ -25,7 +25,7 @@ LLM = "llm:tinyllama-1.1b-q4,prompt=8,decode=3"
 KINDS = ("freq", "util", "power", "temp")
 
 
-@pytest.fixture(params=["pixel7", "sm8550"])
+@pytest.fixture(params=["pixel7", pytest.param("sm8550", marks=pytest.mark.slow)])
 def phone(request, adb_server):
     """(profile, emulator, AdbDevice) for each profile family (Mali, Adreno)."""
     emulator = request.getfixturevalue(request.param)
@@ -74,6 +74,7 @@ def test_adb_collections_of_60_s_at_10_ms_keep_every_sample(adb_server, pixel7, 
         assert result.summary()["duration_s"] >= 59.0
 
 
+@pytest.mark.slow
 def test_dropped_adb_connection_resumes_from_the_device_file(adb_server, pixel7):
     """`adb disconnect` in the middle of a run: the sampler (nohup, SIGHUP ignored) keeps writing its file on
     the phone; the link reconnects and fetches from the byte where it stopped, so the trace it delivers is

@@ -78,6 +78,7 @@ def test_dataset_directory_reads_back_as_one_table(llm_collection, tmp_path):
     write_dataset(result.frame, tmp_path / "ds", dict(result.meta, run="r1"))
     table = ds.dataset(tmp_path / "ds", format="parquet", partitioning="hive").to_table()
     assert table.num_rows == len(result.frame)
+    (tmp_path / "ds" / "collect.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # `fusegov collect -o DIR` plots there
     frame, meta = read_trace(tmp_path / "ds")
     assert len(frame) == len(result.frame) and set(meta["runs"]) == {"r1"}
     assert sorted(set(frame["workload"])) == sorted(set(result.frame["workload"]))

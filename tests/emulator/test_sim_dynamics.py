@@ -134,6 +134,7 @@ def test_memory_follows_bus_load_and_the_gpu_level_only_votes_a_floor(tmp_path):
         restore()
 
 
+@pytest.mark.slow
 def test_seeds_give_different_trajectories_and_a_tpot_spread_of_one_to_three_percent():
     traces = [_series(_decoding(seed=seed), 1.0, 0.02)[:, 0] for seed in (0, 1)]
     assert not np.array_equal(*traces)  # the governors' sampling phase and the noise differ

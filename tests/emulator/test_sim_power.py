@@ -96,6 +96,7 @@ def _gpu_windows(workload, gpu_mhz: int, seconds: float = 1.2, window_s: float =
     return rows
 
 
+@pytest.mark.slow
 def test_power_is_not_explained_by_utilisation_and_frequency_alone(tmp_path):
     conv, mlp = conv_net(tmp_path / "conv.onnx"), mlp_sigmoid(tmp_path / "mlp.onnx")
     tiny = load_model("tinyllama-1.1b-q4")
@@ -190,6 +191,7 @@ def _pinned_gpu_power(profile, seconds: float):
     return energy[0] / energy[1], np.array(windows), len(request.marks)
 
 
+@pytest.mark.slow
 def test_gpu_power_variation_adds_variance_but_no_bias_at_a_pinned_setting():
     varied_w, varied_windows, varied_tokens = _pinned_gpu_power("pixel7", 30.0)
     nominal_w, nominal_windows, nominal_tokens = _pinned_gpu_power(_profile_without_variation(), 30.0)

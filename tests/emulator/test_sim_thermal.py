@@ -199,6 +199,7 @@ def test_the_soc_heats_under_load_and_cools_back_towards_ambient():
     assert phone.state.zone_temp_c["neutral_therm"] > phone.profile.physics.thermal.ambient_c
 
 
+@pytest.mark.slow
 def test_throttling_caps_frequencies_above_the_trip_and_lifts_below_it():
     raw = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
     g3d = raw["physics"]["thermal"]["zones"]["G3D"]

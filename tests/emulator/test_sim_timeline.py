@@ -82,6 +82,7 @@ def test_pinned_clocks_are_flat_at_the_pin():
         assert np.allclose(freq, freq_hz, rtol=1e-9), knob  # min = max: no governor moves it
 
 
+@pytest.mark.slow
 def test_run_plot_writes_a_png(tmp_path, capsys):
     path = tmp_path / "plots" / "stock.png"
     assert (

@@ -103,6 +103,7 @@ def test_clock_baseline_has_the_clock_in_it_and_round_trips():
     assert {"u*f", "f"} <= set(table.term)
 
 
+@pytest.mark.slow
 def test_fit_of_a_fine_sweep_uses_the_clock_in_model_and_baseline(sweep_frame, tmp_path, capsys):
     frame, meta = sweep_frame
     csv = tmp_path / "sweep.csv"

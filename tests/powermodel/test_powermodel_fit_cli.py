@@ -50,6 +50,7 @@ def armpm_fit(armpm_paths, tmp_path_factory):
     return json.loads(buf.getvalue()), out
 
 
+@pytest.mark.slow
 def test_armpm_real_data_meets_the_published_bound(armpm_fit):
     result, out = armpm_fit
     assert result["n_available"] == 13

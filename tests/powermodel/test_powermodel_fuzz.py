@@ -178,6 +178,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, **SETTINGS)
 @given(data=st.data())
 @pytest.mark.timeout(300)

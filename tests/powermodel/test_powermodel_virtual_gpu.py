@@ -36,22 +36,13 @@ from pathlib import Path
 import pytest
 
 from android.emulator.sim import cnn_zoo
-from collectors.sweep import collect_sweep, gpu_settings, virtual_workloads
+from collectors.sweep import collect_sweep, gpu_settings, workload_groups
 from collectors.trace import write_trace
 from governor.cli import main
 
 MIN_RATIO = 2.7
 SEED = 1
 DURATION_S = 20.0  # simulated seconds per workload, split across the pinned GPU frequencies
-
-
-def workload_groups(profile: str) -> dict[str, list[str]]:
-    """Workloads of the profile by group of alike work: "llm", then the CNN families; names sorted."""
-    kinds = virtual_workloads(profile)
-    groups = {"llm": sorted(n for n, k in kinds.items() if k == "llm")}
-    for name in sorted(n for n, k in kinds.items() if k == "cnn"):
-        groups.setdefault(cnn_zoo.build(name.partition(":")[2]).family, []).append(name)
-    return groups
 
 
 def held_out(groups: dict[str, list[str]], rotation: int = 0) -> list[str]:

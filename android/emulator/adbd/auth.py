@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from android.errors import FusegovError
+from android.errors import UsageError
 
 SHA1_DIGEST_INFO = bytes.fromhex("3021300906052b0e03021a05000414")
 TOKEN_BYTES = 20
@@ -68,22 +68,22 @@ def parse_public_key(line: str) -> AdbPublicKey:
 
 
 def load_public_keys(path: str | Path) -> tuple[AdbPublicKey, ...]:
-    """Every key in an adbkey.pub (or adb_keys) file; FusegovError naming the file and the bad line."""
+    """Every key in an adbkey.pub (or adb_keys) file; UsageError naming the file and the bad line."""
     path = Path(path)
     try:
         text = path.read_text(errors="replace")
     except OSError as exc:
-        raise FusegovError(f"--auth {path}: cannot read it ({exc.strerror or exc})") from None
+        raise UsageError(f"--auth {path}: cannot read it ({exc.strerror or exc})") from None
     keys = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
             try:
                 keys.append(parse_public_key(line))
             except ValueError as exc:
-                raise FusegovError(
+                raise UsageError(
                     f"--auth {path}: line {number} is not an adb public key ({exc}); give the adb client's "
                     "~/.android/adbkey.pub"
                 ) from None
     if not keys:
-        raise FusegovError(f"--auth {path}: no public key in it; give the adb client's ~/.android/adbkey.pub")
+        raise UsageError(f"--auth {path}: no public key in it; give the adb client's ~/.android/adbkey.pub")
     return tuple(keys)

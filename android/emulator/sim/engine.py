@@ -341,6 +341,7 @@ class Simulator:
         tick = self.tick_s
         while self.next_gov_due <= new_now:
             at = now + math.ceil((self.next_gov_due - now) / tick - 1e-9) * tick  # the end of the tick it falls in
+            at = at if at > self.next_gov_due else self.next_gov_due  # a due time a hair past `now` still runs
             at = at if at < new_now else new_now
             f = (at - now) / dt
             self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes = (

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from android.emulator.sim.engine import Block
-from android.errors import FusegovError
+from android.errors import UsageError, WorkloadError
 
 MAX_PLOT_BINS = 2000  # a plot coarsens its bins to about two per pixel of a ~1000-pixel-wide axis
 PHASE_COLOURS = {"prefill": "#f5c27a", "decode": "#9ec5e8", "inference": "#a8d5a2"}
@@ -106,7 +106,7 @@ class TimelineRecorder:
     def __init__(self, phone, bin_s: float | None = None):
         bin_s = phone.sim.tick_s if bin_s is None else bin_s  # default: the finest that plots can coarsen
         if not bin_s >= phone.sim.tick_s:  # a step then crosses at most one bin edge
-            raise FusegovError(
+            raise UsageError(
                 f"timeline bin {bin_s * 1e3:g} ms is shorter than the simulation step "
                 f"{phone.sim.tick_s * 1e3:g} ms of {phone.profile.name}"
             )
@@ -192,7 +192,7 @@ class TimelineRecorder:
     def timeline(self) -> Timeline:
         """The per-bin means so far."""
         if self.start_s is None:
-            raise FusegovError("the timeline recorded no request: no workload ran while it observed")
+            raise WorkloadError("the timeline recorded no request: no workload ran while it observed")
         n = self._n_bins
         sums = {name: column[:n] for name, column in self._sums.items()}
         covered = sums["covered"]
@@ -301,7 +301,7 @@ def plot_timeline(timeline: Timeline, path: str | Path, title: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
     except OSError as exc:
-        raise FusegovError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
     return path
