@@ -44,6 +44,7 @@ def test_a_cnn_gets_one_bucket():
     assert phase.expected.energy_per_token_j <= phase.stock.energy_per_token_j
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
 def test_stopping_a_sweep_stops_its_workers(tmp_path, how):
     """`fusegov plan --search oracle --workers 2` stopped mid-sweep (SIGTERM to it, or Ctrl-C: SIGINT to its
