@@ -84,3 +84,26 @@ def test_skipping_governors_that_cannot_decide_changes_nothing(monkeypatch):
     monkeypatch.setattr(schedutil.Sugov, "_band", lambda self, table, scale: None)  # evaluate every tick
     monkeypatch.setattr(engine.Simulator, "_quiet_at_floor", lambda self, slot, now: False)
     assert run() == event_driven  # bit for bit
+
+
+@pytest.mark.timeout(60)
+def test_a_governor_due_a_hair_past_a_spans_start_runs_and_the_span_advances(monkeypatch):
+    """Float noise can put a governor's due time a hair (~1e-13 s) past the start of a span; rounded to the tick
+    it would run at the span's start, where it is not yet due, and the span loop never advanced (the demo hung
+    replaying a plan that pins gpu, mem and policy6)."""
+    step = engine.Simulator._span_step
+    nudged = []
+
+    def nudging(self, now, span):
+        if not nudged:
+            slots = [s for s in self.periodic_slots if s.due < float("inf")]
+            for slot in slots:
+                slot.due = now + 2.2e-13
+            self.next_gov_due = now + 2.2e-13
+            nudged.extend(slot.name for slot in slots)
+        return step(self, now, span)
+
+    monkeypatch.setattr(engine.Simulator, "_span_step", nudging)
+    result = run_llm_request(VirtualPhone("pixel7", seed=2), TINY, 48, 16, pins=PINS, idle_before_s=0.2)
+    assert nudged  # the unpinned governors were due a hair past a span's start
+    assert result.tpot_s > 0 and result.ttft_s > 0  # and the request ran to its end
