@@ -15,43 +15,15 @@ from tests.governor.test_bad_input import fusegov
 def test_plan_writes_a_valid_plan(tmp_path, short_requests):
     out_path = tmp_path / "plan.json"
     log = tmp_path / "runs.csv"
-    out = fusegov(
-        "plan",
-        "--virtual",
-        HEXA6,
-        "--model",
-        TINYLLAMA,
-        "--requests",
-        str(short_requests),
-        "--search",
-        "fusegov",
-        "--cache",
-        str(tmp_path / "cache"),
-        "--log",
-        str(log),
-        "-o",
-        str(out_path),
-    )
+    plan_args = ["plan", "--virtual", HEXA6, "--model", TINYLLAMA, "--requests", str(short_requests)]
+    plan_args += ["--search", "fusegov", "--cache", str(tmp_path / "cache")]
+    out = fusegov(*plan_args, "--log", str(log), "-o", str(out_path))
     assert out.returncode == 0, out.stderr
     plan = load_plan(out_path)
     assert [p.phase for p in plan.phases] == ["prefill"] * 5 + ["decode"]
     assert plan.device["profile"] == "hexa6" and plan.search["measurements"] == len(log.read_text().splitlines()) - 1
     assert "search fusegov" in out.stdout and "wrote" in out.stdout
-    again = fusegov(
-        "plan",
-        "--virtual",
-        HEXA6,
-        "--model",
-        TINYLLAMA,
-        "--requests",
-        str(short_requests),
-        "--search",
-        "fusegov",
-        "--cache",
-        str(tmp_path / "cache"),
-        "-o",
-        str(tmp_path / "again.json"),
-    )
+    again = fusegov(*plan_args, "-o", str(tmp_path / "again.json"))
     assert again.returncode == 0
     assert load_plan(tmp_path / "again.json").phases == plan.phases  # the run cache gives the same runs back
 
