@@ -63,6 +63,8 @@ class Goal:
     name: ClassVar[str]
     objective_field: ClassVar[str]  # "latency_s" | "energy_per_token_j"
     limit_field: ClassVar[str]
+    spec_key: ClassVar[str]  # how a plan names the spec and the per-bucket limits
+    limits_key: ClassVar[str]
 
     def __init__(
         self,
@@ -131,7 +133,13 @@ class Goal:
         return min(observations, key=self.rank)
 
     def describe(self) -> dict:
-        raise NotImplementedError
+        """The goal as a plan records it: the spec and the per-bucket limits under the goal's own key names."""
+        return {
+            "goal": self.name,
+            self.spec_key: self.spec,
+            self.limits_key: dict(self.limits),
+            "confidence": self.confidence,
+        }
 
 
 class MinLatency(Goal):
@@ -140,14 +148,7 @@ class MinLatency(Goal):
     name = "latency"
     objective_field = "latency_s"
     limit_field = "energy_per_token_j"
-
-    def describe(self) -> dict:
-        return {
-            "goal": self.name,
-            "budget": self.spec,
-            "energy_budget_j": dict(self.limits),
-            "confidence": self.confidence,
-        }
+    spec_key, limits_key = "budget", "energy_budget_j"
 
 
 class MinEnergy(Goal):
@@ -156,14 +157,7 @@ class MinEnergy(Goal):
     name = "energy"
     objective_field = "energy_per_token_j"
     limit_field = "latency_s"
-
-    def describe(self) -> dict:
-        return {
-            "goal": self.name,
-            "target": self.spec,
-            "latency_target_s": dict(self.limits),
-            "confidence": self.confidence,
-        }
+    spec_key, limits_key = "target", "latency_target_s"
 
 
 GOALS: dict[str, type[Goal]] = {cls.name: cls for cls in (MinLatency, MinEnergy)}
