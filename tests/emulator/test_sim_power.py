@@ -52,6 +52,31 @@ def test_alu_memory_and_texture_heavy_work_draw_different_power_at_one_utilisati
     assert len({round(w, 2) for w in watts}) == 3
 
 
+def test_a_gpu_stalled_on_memory_gates_its_units_clocks():
+    """At one utilisation and clock, a GPU whose ALUs issue draws more clock power than one stalled on memory
+    (each unit's tree is gated while it has nothing to issue); the open share saturates with the issue rate."""
+    profile = load_profile("pixel7")
+    model = PowerModel(profile)
+    g = profile.physics.gpu
+    assert g.clock_gated_share, "the profile gates its units' clocks"
+    busy_cycles = 0.9 * 0.01 * 848e6
+    open_share = [
+        float(
+            model._open_share(
+                _inputs(profile, 11, 0.9, {"alu_ops": d * busy_cycles * g.alu_ops_per_cycle}), np.array([11])
+            )[0]
+        )
+        for d in (0.0, 0.25, 0.5, 1.0)
+    ]
+    assert open_share[0] == pytest.approx(1.0 - sum(g.clock_gated_share.values()))  # front end only
+    steps = np.diff(open_share)
+    assert np.all(steps > 0) and steps[2] / 0.5 < steps[0] / 0.25  # more issue, more open, less than linearly
+    ungated = json.loads((BUILTIN_DIR / "pixel7.json").read_text())
+    ungated["physics"]["gpu"]["clock_gated_share"] = {}
+    plain = PowerModel(parse_profile(ungated, source="pixel7-ungated"))
+    assert float(np.atleast_1d(plain._open_share(_inputs(profile, 11, 0.9, {}), np.array([11])))[0]) == 1.0
+
+
 def test_gpu_power_scales_with_voltage_squared_and_leakage_with_temperature():
     profile = load_profile("pixel7")
     model = PowerModel(profile)
