@@ -102,6 +102,7 @@ class _Slot:
         "floor",
         "bound",
         "period",
+        "carry",
     )
 
     def __init__(self, name: str, gov, obs, due: float, last: float):
@@ -109,6 +110,7 @@ class _Slot:
         self.floor = 0  # the lowest table frequency
         self.bound = 0.0  # CPU slots: an upper bound of the policy's utilisation
         self.period = gov.period_s
+        self.carry = getattr(gov, "carry", None)  # a tick the governor can take without deciding (WALT)
         self.cpus: tuple[int, ...] = ()
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
@@ -599,6 +601,10 @@ class Simulator:
                 u = peak if peak < 1.0 else 1.0
                 if (not ran or lo < (u if u > clamp_min else clamp_min) <= hi) and (not sleeping or lo < u <= hi):
                     continue
+            carry = slot.carry  # after its first update here, slot.acc_a is the request it holds
+            if carry is not None and slot.acc_a and carry(busy * dt, now - slot.last, ran, clamp_min, cur[name]):
+                slot.last = now
+                continue
             obs = slot.obs
             obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
             slot.last = now
