@@ -66,6 +66,7 @@ FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors
 MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
+COUNTING: dict = {}  # GPU variation -> its counting model, shared by phones (its cache of counted streams)
 
 
 @dataclass
@@ -177,7 +178,7 @@ class Simulator:
         self.work = StepWork()
         self.rows: list[tuple] = []
         self.merge_left = 0  # more steps the last row may absorb
-        self.row_units: list[tuple] = []  # (row, stream, units): the GPU events of each row
+        self.unit_rows: list[int] = []  # the row of each of work.streams / work.units (the GPU events)
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
@@ -195,7 +196,10 @@ class Simulator:
         self.thermal = Thermal(profile, self.power.components, self.knobs, self.now_s, idle_w)
         phone.state.zone_temp_c.update(self.thermal.zone_c)
         self.pmc = PmcUnit.for_family(profile.gpu.pmc_family, seed=int(seeds[2].generate_state(1)[0]))
-        self.counting = CountingModel(ph.gpu_variation)  # the events as the GPU's counters count them
+        counting = COUNTING.get(ph.gpu_variation)  # the events as the GPU's counters count them
+        if counting is None:
+            counting = COUNTING[ph.gpu_variation] = CountingModel(ph.gpu_variation)
+        self.counting = counting
         rng_gpu = np.random.default_rng(seeds[5])
         var = ph.gpu_variation
         # data-dependent switching of the GPU's event energy, clock-tree/SRAM activity while busy
@@ -302,6 +306,7 @@ class Simulator:
         evaluated. One row."""
         work = self.work
         work.reset()
+        n_units = len(work.units)
         fg = self.foreground
         cur = self.cur_hz
         fg_cpu = fg.cpu
@@ -313,6 +318,7 @@ class Simulator:
             phase = fg.phase
             used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
         if used <= 0.0:
+            del work.streams[n_units:], work.units[n_units:]
             return self._step(now, min(self.tick_s, span))  # nothing left to run: an ordinary tick
         dt = used
         new_now = now + dt
@@ -361,15 +367,16 @@ class Simulator:
             self.phase_names.append(phase)
         self._new_row(new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         self.merge_left = 0  # a span is a row of its own
-        if work.units:
-            row = len(self.rows) - 1
-            self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        added = len(work.units) - n_units
+        if added:
+            self.unit_rows.extend([len(self.rows) - 1] * added)
         return new_now
 
     def _step(self, now: float, dt: float) -> float:
         """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
         work = self.work
         work.reset()
+        n_units = len(work.units)
         fg = self.foreground
         phase = "idle"
         fg_cpu = fg_policy = -1
@@ -477,9 +484,11 @@ class Simulator:
                 self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         else:
             self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
-        if work.units:
-            row = len(rows) - 1
-            self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        added = len(work.units) - n_units
+        if added == 1:
+            self.unit_rows.append(len(rows) - 1)
+        elif added:
+            self.unit_rows.extend([len(rows) - 1] * added)
         if others:
             row = len(rows) - 1
             self.row_background.extend([(row, policy, core_s) for policy, core_s in others])
@@ -887,18 +896,21 @@ class Simulator:
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
         both = np.zeros((n, 2 * N_EVENTS))  # the GPU's events, then the same work as its counters count it
-        if self.row_units:
-            streams = {id(s): s for _, s, _ in self.row_units}
-            index = {sid: i for i, sid in enumerate(streams)}
+        if self.unit_rows:
+            work = self.work
+            index: dict[int, int] = {}
+            which = np.array([index.setdefault(id(s), len(index)) for s in work.streams])
+            streams = {id(s): s for s in work.streams}  # in order of first appearance, as `index`
             per_stream = np.array(
                 [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
             )
-            rows = np.array([r for r, _, _ in self.row_units])  # nondecreasing: rows are appended in order
-            which = np.array([index[id(s)] for _, s, _ in self.row_units])
-            units = np.array([u for _, _, u in self.row_units])
+            rows = np.array(self.unit_rows)  # nondecreasing: rows are appended in order
+            units = np.array(work.units)
             starts = np.flatnonzero(np.diff(rows, prepend=-1))
             both[rows[starts]] = np.add.reduceat(units[:, None] * per_stream[which], starts, axis=0)
-            self.row_units.clear()
+            self.unit_rows.clear()
+            work.streams.clear()
+            work.units.clear()
         events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}

@@ -33,18 +33,29 @@ class Segment:
 
 
 class StepWork:
-    """What the foreground thread and the GPU did in one step."""
+    """What the foreground thread and the GPU did in one step. The GPU's events are units x stream events:
+    `streams` and `units` collect them over a whole block of steps (the engine notes each entry's row and
+    clears them when it handles the block), so reset() leaves them alone."""
 
-    __slots__ = ("cpu_run_s", "spin_s", "gpu_busy_s", "gpu_dram_bytes", "cpu_dram_bytes", "cpu_cycles", "units")
+    __slots__ = (
+        "cpu_run_s",
+        "spin_s",
+        "gpu_busy_s",
+        "gpu_dram_bytes",
+        "cpu_dram_bytes",
+        "cpu_cycles",
+        "streams",
+        "units",
+    )
 
     def __init__(self) -> None:
-        self.units: list[tuple[KernelStream, float]] = []  # GPU events = sum of units x stream events
+        self.streams: list[KernelStream] = []
+        self.units: list[float] = []
         self.reset()
 
     def reset(self) -> None:
         self.cpu_run_s = self.spin_s = self.gpu_busy_s = 0.0
         self.gpu_dram_bytes = self.cpu_dram_bytes = self.cpu_cycles = 0.0
-        self.units.clear()
 
 
 @dataclass
@@ -154,7 +165,8 @@ class Workload:
             work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * stream.gpu_dram_bytes
             work.cpu_dram_bytes += o * stream.cpu_dram_bytes
             work.cpu_cycles += o * stream.cpu_cycles
-            work.units.append((stream, g))
+            work.streams.append(stream)
+            work.units.append(g)
             if not finished:
                 self._position, self._running = position, on
                 self._at_timing, self._at_position, self._at_values = timing, position, values
