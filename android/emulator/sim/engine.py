@@ -104,6 +104,7 @@ class _Slot:
         "bound",
         "period",
         "carry",
+        "evaluate",
     )
 
     def __init__(self, name: str, gov, obs, due: float, last: float):
@@ -112,6 +113,7 @@ class _Slot:
         self.bound = 0.0  # CPU slots: an upper bound of the policy's utilisation
         self.period = gov.period_s
         self.carry = getattr(gov, "carry", None)  # a tick the governor can take without deciding (WALT)
+        self.evaluate: Callable[[_Slot, float], None] | None = None  # periodic slots: Simulator._evaluate_<kind>
         self.cpus: tuple[int, ...] = ()
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
@@ -171,6 +173,8 @@ class Simulator:
         self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
         self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
         self.periodic_slots: list[_Slot] = []  # GPU, bus and latency governor slots
+        self.running_periodic: list[_Slot] = []  # those of unpinned knobs
+        self.gpu_idle_window = True  # no GPU governor samples the load
         self.load = LoadTracker(self.n_cpus, ph.sched.pelt_half_life_s)
         self.foreground: Workload | None = None
         self.background: list[BackgroundLoad] = []
@@ -631,64 +635,75 @@ class Simulator:
 
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
-        """GPU, bus and latency governors whose period has elapsed, from the counters since their last run."""
-        fixed = self.fixed
-        slot = self.gpu_slot
-        if slot is not None and "gpu" in fixed:
-            slot = None  # a pinned GPU's governor is not evaluated; its load window is shown as without one
-        if slot is not None and now >= slot.due:
-            slot.due = now + slot.gov.period_s - 1e-12
-            busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
-            slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
-            obs = slot.obs
-            obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
-            self._publish_gpu_load(busy, total)
-            target = slot.gov.update(obs)
-            if target is not None:
-                self._set_target("gpu", target, now)
-        elif slot is None and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
+        """GPU, bus and latency governors whose period has elapsed, from the counters since their last run
+        (in that order: the GPU's new level places its PM QoS votes before the bus governors decide)."""
+        due = math.inf
+        for slot in self.running_periodic:
+            if now >= slot.due:
+                slot.due = now + slot.period - 1e-12
+                slot.evaluate(slot, now)
+            if slot.due < due:
+                due = slot.due
+        if self.gpu_idle_window and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
+            # no GPU governor samples the load (none, or its GPU is pinned): sysfs shows it in fixed windows
             self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)
             self.util_busy_s, self.util_total_s = self.cum_gpu_busy_s, self.cum_s
-        for slot in self.bus_slots:
-            if now < slot.due or slot.name in fixed:
-                continue
-            slot.due = now + slot.gov.period_s - 1e-12
-            counted = self._counted(slot)
-            traffic, slot.acc_a = counted - slot.acc_a, counted
-            name = slot.name
-            qos = self.qos_min_hz.get(name, 0)
-            window, slot.last = now - slot.last, now
-            if traffic <= 0.0 and not qos and self.cur_hz[name] == self.tables[name][0]:
-                continue  # no traffic, no vote, already at the floor
-            obs = slot.obs
-            obs.now_s, obs.window_s, obs.bytes = now, window, traffic
-            obs.cur_hz, obs.qos_min_hz = self.cur_hz[name], qos
-            target = slot.gov.update(obs)
-            if target is not None:
-                self._set_target(name, target, now)
-        for slot in self.latency_slots:
-            if now < slot.due or slot.name in fixed:
-                continue
-            slot.due = now + slot.gov.period_s - 1e-12
-            obs = slot.obs
-            obs.now_s, obs.window_s = now, now - slot.last
-            slot.last = now
+        self.next_gov_due = due
+        window = now + DEFAULT_GPU_WINDOW_S  # the GPU load shown in sysfs, when no governor samples it
+        self.next_due = due if due < window else window
+
+    def _evaluate_gpu(self, slot: _Slot, now: float) -> None:
+        busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
+        slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
+        obs = slot.obs
+        obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
+        self._publish_gpu_load(busy, total)
+        target = slot.gov.update(obs)
+        if target is not None:
+            self._set_target("gpu", target, now)
+
+    def _evaluate_bus(self, slot: _Slot, now: float) -> None:
+        source = slot.source
+        if source == "all":
+            counted = self.cum_gpu_bytes + self.cum_cpu_bytes
+        else:
+            counted = self.cum_gpu_bytes if source == "gpu" else self.cum_cpu_bytes
+        traffic, slot.acc_a = counted - slot.acc_a, counted
+        name = slot.name
+        qos = self.qos_min_hz.get(name, 0)
+        window, slot.last = now - slot.last, now
+        cur = self.cur_hz[name]
+        if traffic <= 0.0 and not qos and cur == slot.floor:
+            return  # no traffic, no vote, already at the floor
+        obs = slot.obs
+        obs.now_s, obs.window_s, obs.bytes = now, window, traffic
+        obs.cur_hz, obs.qos_min_hz = cur, qos
+        target = slot.gov.update(obs)
+        if target is not None:
+            self._set_target(name, target, now)
+
+    def _evaluate_latency(self, slot: _Slot, now: float) -> None:
+        obs = slot.obs
+        obs.now_s, obs.window_s = now, now - slot.last
+        slot.last = now
+        if slot.cores:
             obs.cores = [
                 (a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in slot.cores.items() if a[3] > 0
             ]
             slot.cores.clear()
-            if not obs.cores and self.cur_hz[slot.name] == self.tables[slot.name][0]:
-                continue
-            target = slot.gov.update(obs)
-            if target is not None:
-                self._set_target(slot.name, target, now)
-        due = math.inf
-        for slot in self.periodic_slots:
-            if slot.due < due and slot.name not in fixed:
-                due = slot.due
-        self.next_gov_due = due
-        window = now + DEFAULT_GPU_WINDOW_S  # the GPU load shown in sysfs, when no governor samples it
-        self.next_due = due if due < window else window
+        else:
+            obs.cores = []
+        if not obs.cores and self.cur_hz[slot.name] == slot.floor:
+            return
+        target = slot.gov.update(obs)
+        if target is not None:
+            self._set_target(slot.name, target, now)
+
+    def _periodic_running(self) -> None:
+        """The periodic slots evaluated: those of unpinned knobs (a pinned GPU's load window is then shown as
+        with no governor)."""
+        self.running_periodic = [slot for slot in self.periodic_slots if slot.name not in self.fixed]
+        self.gpu_idle_window = self.gpu_slot is None or "gpu" in self.fixed
 
     def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
         """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
@@ -752,8 +767,10 @@ class Simulator:
             self._moved(name, cur)
         if self._effective(name, 0) == self._effective(name, self.tables[name][-1]):
             self.fixed.add(name)  # pinned (min = max) or capped: no request can move it
+            self._periodic_running()
         elif name in self.fixed:
             self.fixed.discard(name)
+            self._periodic_running()
             self._resume(name)
 
     def _resume(self, name: str) -> None:
@@ -841,6 +858,7 @@ class Simulator:
             elif gov.kind == "gpu":
                 self.gpu_slot = _Slot(name, gov, GpuObservation(table_hz=table), first, self.now_s)
                 self.gpu_slot.acc_a, self.gpu_slot.acc_b = self.cum_gpu_busy_s, self.cum_s
+                self.gpu_slot.evaluate = self._evaluate_gpu
             elif gov.kind == "bus":
                 obs = BusObservation(peak_bytes_per_hz=self.mem_bytes_per_hz, table_hz=table)
                 slot = _Slot(name, gov, obs, first, self.now_s)
@@ -848,15 +866,20 @@ class Simulator:
                 slot.acc_a = {"all": self.cum_gpu_bytes + self.cum_cpu_bytes, "gpu": self.cum_gpu_bytes}.get(
                     slot.source, self.cum_cpu_bytes
                 )
+                slot.evaluate = self._evaluate_bus
                 self.bus_slots.append(slot)
             else:
                 slot = _Slot(name, gov, LatencyObservation(table_hz=table), first, self.now_s)
                 slot.cpus = self._watched_cpus(name)
+                slot.evaluate = self._evaluate_latency
                 self.latency_slots.append(slot)
         self.latency_watch = frozenset(c for x in self.latency_slots for c in x.cpus)
         self.slot_of_cpu = {c: x for x in self.cpu_slots for c in x.cpus}
         self.active_cpu_slots = list(self.cpu_slots)
         self.periodic_slots = ([self.gpu_slot] if self.gpu_slot else []) + self.bus_slots + self.latency_slots
+        for slot in self.periodic_slots:
+            slot.floor = self.tables[slot.name][0]
+        self._periodic_running()
         self.next_due = self.next_gov_due = self.now_s
 
     def _watched_cpus(self, name: str) -> tuple[int, ...]:
