@@ -190,6 +190,9 @@ class Simulator:
         self.phase_names: list[str] = ["idle"]
         self.phase_codes: dict[str, int] = {"idle": 0}
         self.ipc = {p: self.physics.cpu[p].ipc_relative for p in self.policies}
+        self.cpu_static = {  # CPU -> its policy, the policy's IPC, top frequency and index
+            cpu: (p, self.ipc[p], self.max_hz[p], self.policy_index[p]) for cpu, p in self.cpu_policy.items()
+        }
         self.observers: list[Callable[[Block], None]] = []
         self.power = PowerModel(profile)
         self.sensors = Sensors(profile, np.random.default_rng(seeds[1]))
@@ -379,7 +382,8 @@ class Simulator:
     def _step(self, now: float, dt: float) -> float:
         """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
         work = self.work
-        work.reset()
+        work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
+        work.cpu_cycles = 0.0
         n_units = len(work.units)
         fg = self.foreground
         phase = "idle"
@@ -390,7 +394,7 @@ class Simulator:
         background = self.background
         if fg is not None and fg.finished_s is None:
             fg_cpu = fg.cpu
-            policy = self.cpu_policy[fg_cpu]
+            policy, ipc, policy_max_hz, fg_policy = self.cpu_static[fg_cpu]
             share = 1.0
             for bg in background:
                 if bg.cpu == fg_cpu:
@@ -398,7 +402,7 @@ class Simulator:
             for cpu, busy in bursts:
                 if cpu == fg_cpu:
                     share *= 1.0 - 0.5 * busy / dt
-            cpu_hz = cur[policy] * self.ipc[policy] * share
+            cpu_hz = cur[policy] * ipc * share
             gpu_hz, mem_hz = cur["gpu"], cur["mem"]
             phase = fg.phase
             used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
@@ -412,15 +416,11 @@ class Simulator:
         new_now = now + dt
         gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
         run, spin = work.cpu_run_s, work.spin_s
-        load = self.load
-        slot_of = self.slot_of_cpu
         active = self.active_cpu_slots
         fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
         if fg_cpu >= 0:
-            policy = self.cpu_policy[fg_cpu]
-            fg_policy = self.policy_index[policy]
             busy = (run + spin) / dt
-            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / policy_max_hz
         others = None  # (policy index, core-seconds) of the other threads that ran
         if background or bursts:
             invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
@@ -440,8 +440,8 @@ class Simulator:
         else:
             invariant = None
             if fg_cpu >= 0:
-                value = load.add(fg_cpu, new_now, dt, fg_share)
-                slot = slot_of.get(fg_cpu)
+                value = self.load.add(fg_cpu, new_now, dt, fg_share)
+                slot = self.slot_of_cpu.get(fg_cpu)
                 if slot is not None:
                     if value > slot.bound:
                         slot.bound = value
