@@ -82,6 +82,8 @@ class Workload:
         self._position = 0.0  # how far through the unit the last step ended in (0..1)
         self._running = True  # the thread on a core there
         self._at_timing, self._at_position, self._at_values = None, -1.0, (0.0, 0.0, 0.0, True)  # its profile there
+        self._memo: tuple = (None, 0.0, 0.0, 0.0, None)  # the last step's stream, clocks and their timing
+        self._per_unit = (0.0, 0.0, 0.0)  # the segment's stream: GPU and CPU DRAM bytes, CPU cycles per unit
 
     @property
     def done(self) -> bool:
@@ -121,7 +123,8 @@ class Workload:
             self.finished_s = now_s
             self.phase_changes.append((now_s, "idle"))
             return
-        self._bind(self._segment.stream)
+        stream = self._bind(self._segment.stream)
+        self._per_unit = (stream.gpu_dram_bytes, stream.cpu_dram_bytes, stream.cpu_cycles)  # of the bound stream
         noise = max(0.5, 1.0 + self._jitter * self._normal()) if self._jitter else 1.0
         self._scale = noise * self._speed
         if self._segment.phase != previous:
@@ -133,7 +136,12 @@ class Workload:
         while self._segment is not None:
             seg = self._segment
             stream = seg.stream
-            timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
+            memo = self._memo  # the last step's stream, clocks and timing (most steps repeat them)
+            if memo[0] is stream and memo[1] == cpu_hz and memo[2] == gpu_hz and memo[3] == mem_hz:
+                timing = memo[4]
+            else:
+                timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
+                self._memo = (stream, cpu_hz, gpu_hz, mem_hz, timing)
             scale = self._scale  # jitter stretches the whole unit, CPU and GPU alike
             unit_s = timing.duration_s * scale
             left = seg.count - self._done_units
@@ -162,9 +170,10 @@ class Workload:
             work.cpu_run_s += on_s * timing.cpu_run_s
             work.spin_s += on_s * timing.spin_s
             work.gpu_busy_s += g * scale * timing.gpu_busy_s
-            work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * stream.gpu_dram_bytes
-            work.cpu_dram_bytes += o * stream.cpu_dram_bytes
-            work.cpu_cycles += o * stream.cpu_cycles
+            gpu_bytes, cpu_bytes, cpu_cycles = self._per_unit
+            work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * gpu_bytes
+            work.cpu_dram_bytes += o * cpu_bytes
+            work.cpu_cycles += o * cpu_cycles
             work.streams.append(stream)
             work.units.append(g)
             if not finished:
