@@ -262,10 +262,17 @@ class Simulator:
         end = self.now_s + dt_s
         self._sync_knobs()
         now = self.now_s
+        tick, fixed, rows, thermal = self.tick_s, self.fixed, self.rows, self.thermal
         while now < end - 1e-12:
-            span = self._span(now, end)
-            now = self._span_step(now, span) if span > self.tick_s else self._step(now, span)
-            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= self.thermal.due_s:
+            left = end - now
+            if left <= tick:
+                now = self._step(now, left)
+            elif "gpu" in fixed and "mem" in fixed:  # the fast path may apply (_span)
+                span = self._span(now, end)
+                now = self._span_step(now, span) if span > tick else self._step(now, span)
+            else:
+                now = self._step(now, tick)
+            if len(rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= thermal.due_s:
                 self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
                 self._flush(now)
             if stop is not None and stop():
@@ -605,19 +612,21 @@ class Simulator:
                         peak = u
             slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
             gov = slot.gov
-            sleeping = not ran or not fg.running()
             band = gov.util_band
             if band is not None:  # the governor's request cannot change while its utilisation stays inside
+                sleeping = not ran or not fg.running()
                 lo, hi, lo_from = band
                 if now < lo_from:
                     lo = -1.0  # lower requests are held back by the rate limit
                 u = peak if peak < 1.0 else 1.0
                 if (not ran or lo < (u if u > clamp_min else clamp_min) <= hi) and (not sleeping or lo < u <= hi):
                     continue
-            carry = slot.carry  # after its first update here, slot.acc_a is the request it holds
-            if carry is not None and slot.acc_a and carry(busy * dt, now - slot.last, ran, clamp_min, cur[name]):
-                slot.last = now
-                continue
+            else:
+                carry = slot.carry  # after its first update here, slot.acc_a is the request it holds
+                if carry is not None and slot.acc_a and carry(busy * dt, now - slot.last, ran, clamp_min, cur[name]):
+                    slot.last = now
+                    continue
+                sleeping = not ran or not fg.running()
             obs = slot.obs
             obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
             slot.last = now
@@ -683,18 +692,14 @@ class Simulator:
             self._set_target(name, target, now)
 
     def _evaluate_latency(self, slot: _Slot, now: float) -> None:
+        window, slot.last = now - slot.last, now
+        cores = slot.cores
+        ran = [(a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in cores.items() if a[3] > 0]
+        cores.clear()
+        if not ran and self.cur_hz[slot.name] == slot.floor:
+            return  # no watched CPU ran, already at the floor
         obs = slot.obs
-        obs.now_s, obs.window_s = now, now - slot.last
-        slot.last = now
-        if slot.cores:
-            obs.cores = [
-                (a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in slot.cores.items() if a[3] > 0
-            ]
-            slot.cores.clear()
-        else:
-            obs.cores = []
-        if not obs.cores and self.cur_hz[slot.name] == slot.floor:
-            return
+        obs.now_s, obs.window_s, obs.cores = now, window, ran
         target = slot.gov.update(obs)
         if target is not None:
             self._set_target(slot.name, target, now)
