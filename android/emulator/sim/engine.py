@@ -454,7 +454,7 @@ class Simulator:
                         slot.bound = value
                     if slot not in active:
                         active.append(slot)
-                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0):
+                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0, fg_share, dt):
                         active = None  # the inference thread's governor alone, and it has nothing to decide
         # the cpufreq governors, every scheduler tick while they may decide something
         if active:
@@ -543,13 +543,21 @@ class Simulator:
                     peak = u
         return (peak if peak < 1.0 else 1.0) <= band[1]
 
-    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool) -> bool:
+    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool, busy: float, dt: float) -> bool:
         """The common tick of _run_cpu_governors, checked without building its observation: the inference
-        thread's policy is due, unpinned, and its governor's request cannot change (util_band). Then the
-        tick is done (due and bound moved on); otherwise nothing is touched and the full path runs."""
+        thread's policy is due, unpinned, and its governor's request cannot change (util_band), or the
+        governor takes the tick without deciding (carry). Then the tick is done (due and bound moved on, as
+        the full path moves them); otherwise nothing is touched and the full path runs. `busy`: the thread's
+        frequency-invariant share of the step."""
         band = slot.gov.util_band
-        if band is None or now < slot.due or slot.name in self.fixed:
+        if now < slot.due or slot.name in self.fixed:
             return False
+        if band is None:
+            carry = slot.carry
+            if carry is None or not slot.acc_a:
+                return False
+            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
+                return False  # it may rest at its floor: the full path decides
         peak = value  # the inference CPU's utilisation now; the policy's other CPUs only decay
         values = self.load.values
         for c in slot.cpus:
@@ -557,15 +565,20 @@ class Simulator:
                 u = self.load.util(c, now)
                 if u > peak:
                     peak = u
-        lo, hi, lo_from = band
-        if now < lo_from:
-            lo = -1.0
-        u = peak if peak < 1.0 else 1.0
-        clamp_min = self.uclamp_min
-        if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
-            return False
-        if (not ran or not fg.running()) and not lo < u <= hi:
-            return False
+        if band is None:
+            if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
+                return False
+            slot.last = now
+        else:
+            lo, hi, lo_from = band
+            if now < lo_from:
+                lo = -1.0
+            u = peak if peak < 1.0 else 1.0
+            clamp_min = self.uclamp_min
+            if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
+                return False
+            if (not ran or not fg.running()) and not lo < u <= hi:
+                return False
         slot.due = now + slot.period - 1e-12
         slot.bound = peak
         return True
