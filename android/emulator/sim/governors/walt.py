@@ -54,14 +54,20 @@ class Walt(Sugov):
             self.predicted = max(self.prev_busy, sum(self.history) / len(self.history))
             self.acc_busy_s = self.acc_s = 0.0
         util = max(self.prev_busy, self.predicted) if self.tunables.pl else self.prev_busy
-        if obs.ran:
+        ran = obs.ran
+        if ran:
             self.clamp_seen = obs.uclamp_min
-        self._commit(obs.now_s, self._request(obs, util, obs.ran, obs.uclamp_min))
+        hz = self._request(obs, util, ran, obs.uclamp_min)
+        self._commit(obs.now_s, hz)
         # until the window rolls over the load is fixed: the request depends only on whether a task ran
         self.steady_cur_hz = obs.cur_hz if self.next_hz else -1
-        self.steady_idle = self._request(obs, util, False, 0.0) == self.next_hz
         clamp = self.clamp_seen
-        self.steady_ran = clamp is not None and self._request(obs, util, True, clamp) == self.next_hz
+        if ran:
+            self.steady_ran = hz == self.next_hz
+            self.steady_idle = self._request(obs, util, False, 0.0) == self.next_hz
+        else:
+            self.steady_idle = hz == self.next_hz
+            self.steady_ran = clamp is not None and self._request(obs, util, True, clamp) == self.next_hz
         return self.next_hz or None
 
     def _request(self, obs, util: float, ran: bool, uclamp_min: float) -> int:
