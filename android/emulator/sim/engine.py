@@ -154,6 +154,14 @@ class Simulator:
         self.cur_hz = {k: knob.cur_hz for k, knob in self.knobs.items()}
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
+        sizes = [len(self.tables[name]) for name in self.knob_names]
+        offsets = np.cumsum([0] + sizes[:-1])
+        self.state_layout = (  # each knob's table at its offset in one count of time in state
+            sizes,
+            offsets,
+            [(int(o), int(o) + n) for o, n in zip(offsets, sizes)],
+            [self.knobs[name] for name in self.knob_names],
+        )
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
         self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
         self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
@@ -707,8 +715,11 @@ class Simulator:
     def _evaluate_latency(self, slot: _Slot, now: float) -> None:
         window, slot.last = now - slot.last, now
         cores = slot.cores
-        ran = [(a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in cores.items() if a[3] > 0]
-        cores.clear()
+        if cores:
+            ran = [(a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in cores.items() if a[3] > 0]
+            cores.clear()
+        else:
+            ran = []
         if not ran and self.cur_hz[slot.name] == slot.floor:
             return  # no watched CPU ran, already at the floor
         obs = slot.obs
@@ -828,15 +839,13 @@ class Simulator:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
         previous = np.array(self.last_levels)[None, :]
         changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0).tolist()
-        sizes = [len(self.tables[name]) for name in self.knob_names]
-        offsets = np.cumsum([0] + sizes[:-1])
+        sizes, offsets, bounds, knobs = self.state_layout
         spent = np.bincount(
             (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)
         )  # every knob's levels in one count, each knob's table at its offset
-        for i, name in enumerate(self.knob_names):
-            knob = self.knobs[name]
-            knob.time_in_state_s += spent[offsets[i] : offsets[i] + sizes[i]]
-            knob.transitions += changes[i]
+        for knob, (lo, hi), moved in zip(knobs, bounds, changes):
+            knob.time_in_state_s += spent[lo:hi]
+            knob.transitions += moved
         self.last_levels = tuple(level_arr[-1].tolist())
 
     def _sync_knobs(self) -> None:
