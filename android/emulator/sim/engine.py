@@ -693,11 +693,7 @@ class Simulator:
             self._set_target("gpu", target, now)
 
     def _evaluate_bus(self, slot: _Slot, now: float) -> None:
-        source = slot.source
-        if source == "all":
-            counted = self.cum_gpu_bytes + self.cum_cpu_bytes
-        else:
-            counted = self.cum_gpu_bytes if source == "gpu" else self.cum_cpu_bytes
+        counted = self._counted(slot)
         traffic, slot.acc_a = counted - slot.acc_a, counted
         name = slot.name
         qos = self.qos_min_hz.get(name, 0)
