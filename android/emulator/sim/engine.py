@@ -67,6 +67,7 @@ MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity ki
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
 COUNTING: dict = {}  # GPU variation -> its counting model, shared by phones (its cache of counted streams)
+COUNTING_MODELS = 8  # GPU variations remembered
 
 
 @dataclass
@@ -213,6 +214,8 @@ class Simulator:
         self.pmc = PmcUnit.for_family(profile.gpu.pmc_family, seed=int(seeds[2].generate_state(1)[0]))
         counting = COUNTING.get(ph.gpu_variation)  # the events as the GPU's counters count them
         if counting is None:
+            if len(COUNTING) >= COUNTING_MODELS:  # a sweep over physics: keep the latest few
+                del COUNTING[next(iter(COUNTING))]
             counting = COUNTING[ph.gpu_variation] = CountingModel(ph.gpu_variation)
         self.counting = counting
         rng_gpu = np.random.default_rng(seeds[5])
