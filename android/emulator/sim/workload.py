@@ -159,7 +159,7 @@ class Workload:
                 self._done_units += units
                 finished = False
             end = start + units
-            whole = int(end)
+            whole = int(end) if end >= 1.0 else 0  # (int() is a call; most steps end inside the unit)
             position = end - whole
             values = timing.at(position)
             g1, d1, o1, on = values

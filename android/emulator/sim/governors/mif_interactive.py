@@ -126,4 +126,5 @@ class Interactive:
             hz = max(hz, t.hispeed_freq_hz or obs.table_hz[-1])
         self.governor_hz = int(hz)
         self.prev_hz = cur
-        return max(self.governor_hz, obs.qos_min_hz)
+        qos = obs.qos_min_hz
+        return self.governor_hz if self.governor_hz >= qos else qos  # max()

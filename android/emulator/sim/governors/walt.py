@@ -53,7 +53,9 @@ class Walt(Sugov):
             self.history.append(self.prev_busy)
             self.predicted = max(self.prev_busy, sum(self.history) / len(self.history))
             self.acc_busy_s = self.acc_s = 0.0
-        util = max(self.prev_busy, self.predicted) if self.tunables.pl else self.prev_busy
+        util = self.prev_busy
+        if self.tunables.pl and self.predicted > util:  # max(prev_busy, predicted)
+            util = self.predicted
         ran = obs.ran
         if ran:
             self.clamp_seen = obs.uclamp_min
@@ -75,7 +77,7 @@ class Walt(Sugov):
         t = self.tunables
         if ran and uclamp_min > util:
             util = uclamp_min
-        raw = HEADROOM * obs.max_hz * min(util, 1.0)
+        raw = HEADROOM * obs.max_hz * (util if util <= 1.0 else 1.0)  # min(util, 1.0)
         if t.hispeed_freq_hz and obs.cur_hz and util * obs.max_hz > t.hispeed_load / 100.0 * obs.cur_hz:
             raw = max(raw, t.hispeed_freq_hz)
         return resolve_hz(obs.table_hz, raw)
