@@ -12,6 +12,7 @@ the metadata). Rows are written to `partial_path` as they arrive, so a failure k
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -286,15 +287,19 @@ def _run_workloads(device: Device, specs, runners, duration_s: float | None):
     """Each workload once, or each for an equal share of `duration_s` of device time, repeated within its
     share (the run in progress when the share is spent is stopped there: runners keep the phases of a cut
     run). Equal shares keep a short collection a mix of every workload, as a power model needs, rather
-    than the first workloads of the list."""
+    than the first workloads of the list. Consecutive specs with one label (`label=`, e.g. the drawn
+    requests of one LLM workload in a sweep) are one workload: they share its share, run in turn."""
     if duration_s is None:
         for spec, runner in zip(specs, runners):
             yield spec, runner.run(device, None)
         return
-    share_s = duration_s / len(specs)
-    for spec, runner in zip(specs, runners):
+    workloads = [list(group) for _, group in itertools.groupby(zip(specs, runners), key=lambda pair: pair[0].name)]
+    share_s = duration_s / len(workloads)
+    for members in workloads:
         start_s, left_s = None, share_s
-        while left_s >= MIN_RUN_S:
+        for spec, runner in itertools.cycle(members):
+            if left_s < MIN_RUN_S:
+                break
             result = runner.run(device, left_s)
             yield spec, result
             start_s = result.phases[0][0] if start_s is None else start_s
