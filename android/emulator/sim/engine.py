@@ -926,8 +926,7 @@ class Simulator:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
-        both = np.zeros((n, 2 * N_EVENTS))  # the GPU's events, then the same work as its counters count it
-        if self.unit_rows:
+        if self.unit_rows:  # the GPU's events, then the same work as its counters count it
             work = self.work
             ids = list(map(id, work.streams))
             index = {k: i for i, k in enumerate(dict.fromkeys(ids))}  # in order of first appearance
@@ -936,13 +935,16 @@ class Simulator:
             per_stream = np.array(
                 [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
             )
-            rows = np.array(self.unit_rows)  # nondecreasing: rows are appended in order
-            units = np.array(work.units)
-            starts = np.flatnonzero(np.diff(rows, prepend=-1))
-            both[rows[starts]] = np.add.reduceat(units[:, None] * per_stream[which], starts, axis=0)
+            # each row's units of each stream summed, then times the stream's events (a few streams, so a
+            # small product instead of one event vector per unit; equal up to float rounding)
+            k = len(per_stream)
+            cells = np.array(self.unit_rows) * k + which
+            both = np.bincount(cells, weights=work.units, minlength=n * k).reshape(n, k) @ per_stream
             self.unit_rows.clear()
             work.streams.clear()
             work.units.clear()
+        else:
+            both = np.zeros((n, 2 * N_EVENTS))
         events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}
