@@ -248,7 +248,6 @@ class _RpcServer:
                 if request is None:
                     break
                 self._finish_waiting()
-                self.session.runtime.clock.io_activity()
                 header, payload = request
                 op = header.get("op")
                 if op == "cancel":
@@ -263,6 +262,7 @@ class _RpcServer:
                 if op in ScriptIpc.OPS:
                     self._ipc(op, header, payload)
                     continue
+                self.session.runtime.clock.io_activity()  # a file call: not a wait, which wants time to move on
                 self._reply(*self._handle(header, payload))
         except _BadFrame as exc:  # not pyboot talking: end the conversation (the script then exits)
             log.warning("python3 (phone pid %s): %s; its RPC socket is closed", self.proc.pid, exc)
