@@ -226,9 +226,9 @@ LONG_NOTE = (
     "What reproduces it: the pinned side (the fastest single setting at no more energy) lands near FUSE's 42.5 s; "
     "the stock side is the drag-down over a long decode. FUSE's 115.15 s implies ~0.43 s per token, twice its own "
     "ShareGPT TPOT, i.e. CPU and GPU dragged to ~500 / ~250 MHz. The virtual phone's EAS keeps the thread's clamped "
-    "level while it runs, so its stock run stays near 351 MHz GPU (about 1.9x the pinned time); without the "
-    "uclamp prop (physics.sched.uclamp_min = 0) the CPU sits at 500 MHz, the GPU falls to ~310 MHz effective and "
-    "the stock run takes ~2.3x the pinned time."
+    "level while it runs, so its stock run stays near 400 MHz GPU (about 1.6x the pinned time); without the "
+    "uclamp prop (physics.sched.uclamp_min = 0) the CPU sits at 500 MHz, the GPU falls to ~325 MHz effective and "
+    "the stock run takes ~2x the pinned time."
 )
 NOT_MEASURED = (
     "FUSE's own search (memory left stock), G1: TinyLlama TTFT/TPOT -14.4%/-25.4%, StableLM -7.0%/-35.2%, "
