@@ -425,7 +425,9 @@ def measure(
     stage1 = {
         "stock": [Run(TINY, PROMPT, DECODE, (), s) for s in seeds],
         "stock_stablelm": [Run(STABLELM, PROMPT, DECODE, (), s) for s in seeds],
-        "llama2": [Run(LLAMA2, 64, 32, (), s) for s in seeds],
+        # long enough a decode that Quickstep's level settles (a 7B decode's GPU sits on the 572 and 701 MHz
+        # bands; right after the prefill a seed's first low period decides which it starts on)
+        "llama2": [Run(LLAMA2, 64, 96, (), s) for s in seeds],
         "alone": [Run(TINY, PROMPT, DECODE, alone, s) for s in seeds],
         "848": [Run(TINY, PROMPT, DECODE, alone + (("gpu", 848),))],
         "stablelm_alone": [Run(STABLELM, PROMPT, DECODE, alone, s) for s in seeds],
