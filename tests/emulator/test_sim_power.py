@@ -172,9 +172,12 @@ def test_rail_energy_equals_the_integral_of_simulated_power():
             read[name] = int(line.rsplit(", ", 1)[1]) / 1e6
     assert set(read) == set(integral)
     truncation_j = 6.0 * phone.profile.physics.sensors.odpm_power_lsb_w  # the ADC truncates every sample
+    # the meter samples instants of a power that changes within its period (the thread runs and sleeps in
+    # sub-millisecond steps), so it matches the integral statistically: a few tenths of a percent over seconds
+    sampling = 3e-3
     for name, joules in integral.items():
         if joules > 0.01:
-            assert joules * (1 - 1e-3) - truncation_j <= read[name] <= joules * (1 + 1e-3), name
+            assert joules * (1 - sampling) - truncation_j <= read[name] <= joules * (1 + sampling), name
     # what the rails do not see (unmetered board power) is still in the whole-phone total
     assert total[0] > sum(integral.values())
 

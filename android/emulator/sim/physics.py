@@ -53,9 +53,13 @@ class GpuPhysics:
     idle_w: float = field(metadata={"range": "[0, 20]"})  # always-on part of the GPU rail (power domain, L2 retention)
     # share of the shorter of a kernel's compute and DRAM times hidden under the longer one
     memory_overlap: float = field(default=0.0, metadata={"range": "[0, 1]"})
-    # from a job's submission to its start when the GPU has nothing queued (firmware scheduling, doorbell,
-    # power-up of idle shader cores); neither the GPU nor the CPU thread is busy meanwhile
+    # from a job's submission to its start when the GPU has nothing queued (kernel queue kick and firmware
+    # scheduling, doorbell, command-stream parsing, power-up of idle shader cores); the CPU thread is not busy
     dispatch_latency_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
+    # the last part of that latency, from the moment the job sits in the GPU's own queue (its front end fetching
+    # and setting it up, shader cores powering up) to its first instruction: no shader runs, but the driver's
+    # utilisation counter (Mali GPU_ACTIVE, Adreno RBBM busy) already counts the GPU busy
+    dispatch_active_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
     # unit clock gating: share of the busy clock-tree power in each shader-core unit's own tree, keyed by
     # the unit's issue port (alu_ops, sfu_ops, load_store_bytes, texture_fetches, l2_bytes); a unit's tree
     # is gated while it has nothing to issue (stalled on memory, idle pipe), so it is open for
@@ -278,6 +282,8 @@ def parse_physics(reader, profile) -> Physics:
     missing = [e for e in EVENT_FIELDS if e not in physics.gpu.event_energy_pj]
     if missing or set(physics.gpu.event_energy_pj) - set(EVENT_FIELDS):
         reader.sub("gpu").fail("event_energy_pj", f"must give exactly the events {', '.join(EVENT_FIELDS)}")
+    if physics.gpu.dispatch_active_s > physics.gpu.dispatch_latency_s:
+        reader.sub("gpu").fail("dispatch_active_s", "is part of dispatch_latency_s and must not exceed it")
     rails = {r.name for o in profile.odpm for r in o.rails}
     for name in physics.power.rail_share:
         if name not in rails:
