@@ -74,6 +74,16 @@ class PhoneClock:
         reading back a file per call) finish before it steps; the step then covers the time it waited."""
         self._io_until = time.monotonic() + IO_QUIET_S
 
+    def sync(self) -> None:
+        """A process is about to read or write the phone's files (served phone): its clock is the driver's
+        line, which runs on between physics steps, so bring the physics up to that clock's now first when it
+        lags by more than one physics tick. Otherwise a reading timestamped now would show the state (ODPM
+        energy, fuel gauge, counters) of the last step, which lags by a woken process's wake-up latency x
+        speed, or by a whole late step on a loaded host; and a workload started now would start in the past."""
+        driver = self._driver
+        if driver is not None:
+            driver.catch_up(self.phone.sim.tick_s)
+
     def advanced(self) -> None:
         """Wake sleepers whose time has come (called after every step of the phone)."""
         with self._cond:
@@ -146,6 +156,12 @@ class RealtimeDriver:
         host_s = time.monotonic()
         return simulated + max(0.0, host_s - wall) * self.speed, host_s, self.speed
 
+    def catch_up(self, bound_s: float) -> None:
+        """Step the phone to the line's now if it lags by more than bound_s of simulated time (PhoneClock.sync).
+        The line stays the same: a step always ends on it."""
+        if (time.monotonic() - self._base[1]) * self.speed > bound_s:
+            self._step()
+
     def start(self) -> RealtimeDriver:
         self._base = (self.clock.phone.now_s, time.monotonic())
         self.clock._driver = self
@@ -159,16 +175,22 @@ class RealtimeDriver:
         self.clock._driver = None
         self.clock.advanced()
 
+    def _step(self) -> None:
+        """Advance the phone to the line's now (under the phone's lock, so a driver step and a process's
+        catch-up never both cover the same wall time)."""
+        phone = self.clock.phone
+        with phone.lock:
+            simulated, wall = self._base
+            now = time.monotonic()
+            phone.advance(max(0.0, simulated + (now - wall) * self.speed - phone.now_s))
+            self._base = (phone.now_s, now)
+        self.clock.advanced()
+
     def _run(self) -> None:
-        last = self._base[1]
         while not self._stop.wait(self.step_s):
             deadline = time.monotonic() + IO_DEFER_MAX_S
             while True:  # let a burst of file calls finish first (bounded: see PhoneClock.io_activity)
                 quiet_in = min(self.clock._io_until, deadline) - time.monotonic()
                 if quiet_in <= 0 or self._stop.wait(quiet_in):
                     break
-            now = time.monotonic()
-            self.clock.phone.advance((now - last) * self.speed)
-            last = now
-            self._base = (self.clock.phone.now_s, now)
-            self.clock.advanced()
+            self._step()

@@ -259,10 +259,12 @@ class _RpcServer:
                         continue
                     self._start_waiting(self._sleeper(float(seconds)))
                     continue
+                clock = self.session.runtime.clock
+                clock.sync()  # what the call reads or starts is at the time the script's clock says
                 if op in ScriptIpc.OPS:
                     self._ipc(op, header, payload)
                     continue
-                self.session.runtime.clock.io_activity()  # a file call: not a wait, which wants time to move on
+                clock.io_activity()  # a file call: not a wait, which wants time to move on
                 self._reply(*self._handle(header, payload))
         except _BadFrame as exc:  # not pyboot talking: end the conversation (the script then exits)
             log.warning("python3 (phone pid %s): %s; its RPC socket is closed", self.proc.pid, exc)

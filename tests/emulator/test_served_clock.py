@@ -1,0 +1,56 @@
+"""The served phone's clock and its readings agree: a pushed script reads its clock as the driver's line (no
+round trip), which runs on between physics steps, so a file it reads must show the phone's state at that
+clock's now, not at the last step (on a loaded host steps come late and woken processes run late; the energy
+a sampler then puts in a row belonged to another window). Here the driver's steps are late on purpose: it
+never steps while the script runs, so only the script's own file calls can move the physics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from android.emulator.phone import VirtualPhone
+from android.emulator.shell import run_shell
+from android.emulator.shell.clock import RealtimeDriver
+from android.emulator.shell.runtime import runtime_of
+from android.emulator.vfs import SHELL_UID
+
+ODPM = "/sys/bus/iio/devices/iio:device1/energy_value"
+SPEED = 20.0
+GAP_S = 0.4  # phone seconds between the two readings (> the ODPM driver's 50 ms cache)
+
+READER = f"""
+import json, time
+def reading():
+    t_s = time.monotonic()
+    with open("{ODPM}") as f:
+        text = f.read()
+    t_ms = int(text.split()[0][2:])
+    uws = sum(int(line.split(",")[1]) for line in text.splitlines()[1:])
+    return t_s, t_ms / 1e3, uws / 1e6
+first = reading()
+while time.monotonic() < first[0] + {GAP_S}:  # busy: a sleep would wait for a driver step
+    pass
+print(json.dumps([first, reading()]))
+"""
+
+
+def test_a_reading_shows_the_state_at_the_scripts_clock_when_the_driver_is_late():
+    phone = VirtualPhone("pixel7")
+    phone.fs.write("/data/local/tmp/reader.py", READER.encode(), SHELL_UID)
+    clock = runtime_of(phone).clock
+    driver = RealtimeDriver(clock, speed=SPEED, step_s=60.0).start()  # its first step would come after a minute
+    try:
+        result = run_shell(phone, "python3 /data/local/tmp/reader.py", uid=SHELL_UID, timeout_s=30)
+    finally:
+        driver.stop()
+    assert result.exit_code == 0, result.stderr
+    (t0_s, meter0_s, e0_j), (t1_s, meter1_s, e1_j) = json.loads(result.stdout)
+    # a read lands at most one physics tick (plus the call's own round trip, x SPEED) after the clock said
+    slack_s = phone.sim.tick_s + 0.05
+    for clock_s, meter_s in ((t0_s, meter0_s), (t1_s, meter1_s)):
+        assert clock_s - slack_s <= meter_s <= clock_s + slack_s
+    # the energy between the readings is the physics' integral over the clock's interval: the rails' idle power
+    assert meter1_s - meter0_s == pytest.approx(t1_s - t0_s, abs=2 * slack_s)
+    assert e1_j > e0_j
