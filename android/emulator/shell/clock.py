@@ -22,6 +22,7 @@ WOKEN_GRACE_S = 1.0  # wall time a woken process gets to reach its next sleep be
 POLL_S = 0.01  # background sleepers re-check the clock (and their kill flag) this often
 IO_QUIET_S = 0.001  # served: a physics step waits until the processes' file calls have paused this long...
 IO_DEFER_MAX_S = 0.003  # ...but never longer than this (wall time), so the simulation always moves on
+STALE_STEPS = 2  # served: a file call steps the physics itself when it lags the clock by more (RealtimeDriver)
 
 
 class PhoneClock:
@@ -75,14 +76,15 @@ class PhoneClock:
         self._io_until = time.monotonic() + IO_QUIET_S
 
     def sync(self) -> None:
-        """A process is about to read or write the phone's files (served phone): its clock is the driver's
-        line, which runs on between physics steps, so bring the physics up to that clock's now first when it
-        lags by more than one physics tick. Otherwise a reading timestamped now would show the state (ODPM
-        energy, fuel gauge, counters) of the last step, which lags by a woken process's wake-up latency x
-        speed, or by a whole late step on a loaded host; and a workload started now would start in the past."""
+        """A process is about to read or write the phone's files (served phone). Its clock is the driver's
+        line, which runs on between physics steps: without this, a reading timestamped now would show the
+        state (ODPM energy, fuel gauge, counters) of the last step, stale by a woken process's wake-up
+        latency x speed or by a whole late step on a loaded host, and a workload started now would start in
+        the past. So the physics is first brought up to the clock's now if it lags by more than the driver's
+        `stale_s` (RealtimeDriver)."""
         driver = self._driver
         if driver is not None:
-            driver.catch_up(self.phone.sim.tick_s)
+            driver.catch_up()
 
     def advanced(self) -> None:
         """Wake sleepers whose time has come (called after every step of the phone)."""
@@ -136,12 +138,17 @@ class PhoneClock:
 
 
 class RealtimeDriver:
-    """Advances the phone with wall time x speed, in steps of about `step_s` of wall time."""
+    """Advances the phone with wall time x speed, in steps of about `step_s` of wall time. A file call finds
+    the phone's state at most `stale_s` of simulated time older than its clock (default two steps of wall time in
+    simulated time, `STALE_STEPS` x `step_s`: more than a 1x phone on a quiet host lags between steps, its
+    step deferred for a burst of file calls included, so there a call never steps; at higher speeds, or
+    when steps come late on a loaded host, the call steps the physics itself: PhoneClock.sync)."""
 
-    def __init__(self, clock: PhoneClock, speed: float = 1.0, step_s: float = 0.01):
+    def __init__(self, clock: PhoneClock, speed: float = 1.0, step_s: float = 0.01, stale_s: float | None = None):
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         self.clock, self.speed, self.step_s = clock, speed, step_s
+        self.stale_s = STALE_STEPS * step_s if stale_s is None else stale_s
         self._base = (clock.phone.now_s, time.monotonic())  # (simulated s, wall s) after the last step
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="phone-clock", daemon=True)
@@ -156,10 +163,10 @@ class RealtimeDriver:
         host_s = time.monotonic()
         return simulated + max(0.0, host_s - wall) * self.speed, host_s, self.speed
 
-    def catch_up(self, bound_s: float) -> None:
-        """Step the phone to the line's now if it lags by more than bound_s of simulated time (PhoneClock.sync).
-        The line stays the same: a step always ends on it."""
-        if (time.monotonic() - self._base[1]) * self.speed > bound_s:
+    def catch_up(self) -> None:
+        """Step the phone to the line's now if it lags by more than stale_s (PhoneClock.sync). The line
+        stays the same: a step always ends on it."""
+        if (time.monotonic() - self._base[1]) * self.speed > self.stale_s:
             self._step()
 
     def start(self) -> RealtimeDriver:
