@@ -81,9 +81,10 @@ class PhoneClock:
         state (ODPM energy, fuel gauge, counters) of the last step, stale by a woken process's wake-up
         latency x speed or by a whole late step on a loaded host, and a workload started now would start in
         the past. So the physics is first brought up to the clock's now if it lags by more than the driver's
-        `stale_s` (RealtimeDriver)."""
+        `stale_s` (RealtimeDriver), once per burst of file calls (io_activity): a sampler reads its files at
+        one instant, and on a loaded host a step per call would cost more wall time (x speed) than stale_s."""
         driver = self._driver
-        if driver is not None:
+        if driver is not None and time.monotonic() >= self._io_until:
             driver.catch_up()
 
     def advanced(self) -> None:

@@ -259,11 +259,11 @@ class _RpcServer:
                         continue
                     self._start_waiting(self._sleeper(float(seconds)))
                     continue
-                clock = self.session.runtime.clock
-                clock.sync()  # what the call reads or starts is at the time the script's clock says
                 if op in ScriptIpc.OPS:
                     self._ipc(op, header, payload)
                     continue
+                clock = self.session.runtime.clock
+                clock.sync()  # what the call reads is the phone's state at the time the script's clock says
                 clock.io_activity()  # a file call: not a wait, which wants time to move on
                 self._reply(*self._handle(header, payload))
         except _BadFrame as exc:  # not pyboot talking: end the conversation (the script then exits)
