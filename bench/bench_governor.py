@@ -65,7 +65,7 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
     from governor.phases import llm_buckets
 
     measurer = VirtualMeasurer(profile, model)
-    buckets = llm_buckets(bucket_requests)
+    buckets = llm_buckets(bucket_requests, count=args.prefill_buckets)
     start = time.perf_counter()
     results = evaluate(
         measurer,
@@ -202,6 +202,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="requests replayed in the paper part")
     parser.add_argument("--oracle-requests", type=int, default=20, help="requests replayed per oracle case")
     parser.add_argument("--oracle-max-prompt", type=int, default=64)
+    parser.add_argument(
+        "--prefill-buckets",
+        type=int,
+        default=5,
+        help="prefill buckets per case (FUSE: 5); fewer keep the oracle's sweep short (pixel7: 3024 settings a bucket)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", default=str(default_cache_dir()))
     parser.add_argument("--no-cache", action="store_true")

@@ -30,6 +30,7 @@ from governor.surrogate import GroupData, Surrogate
 
 DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
 MAX_ROUNDS = 10
+RESIDUAL_WIDTH = 0.2  # log-frequency distance over which a measured residual corrects the model (~20% clock)
 SIDE_ABOVE_FLOOR = 1.05  # a side knob whose stock mean frequency is this much above its floor gets pinned
 
 
@@ -45,6 +46,22 @@ def design(knobs: list[Knob]) -> list[dict[str, int]]:
         level = int(round(DESIGN_LEVEL * (len(knob.table_hz) - 1)))
         points.append({**top, knob.name: knob.table_hz[level]})
     return points
+
+
+def residual_weights(log_grid: np.ndarray, log_measured: np.ndarray) -> np.ndarray:
+    """(n, m) Gaussian weights of each measured setting for each grid setting, by log-frequency distance."""
+    distance2 = ((log_grid[:, None, :] - log_measured[None, :, :]) ** 2).sum(axis=2)
+    return np.exp(-distance2 / (2.0 * RESIDUAL_WIDTH**2))
+
+
+def residual_factor(weights: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Per grid setting, the factor measured / predicted to apply: the bucket's mean log ratio everywhere
+    (a pooled model's bias on this bucket), plus the nearby runs' own deviation from it, weighted by closeness
+    (a measured setting gets its measured value back, far ones only the bucket's mean)."""
+    log_ratio = np.log(np.clip(ratio, 1e-9, None))
+    mean = log_ratio.mean()
+    local = weights @ (log_ratio - mean) / (weights.sum(axis=1) + 1.0)
+    return np.exp(mean + local)
 
 
 def tokens_per_latency(bucket: PhaseBucket) -> int:
@@ -87,6 +104,22 @@ class _Group:
         k = len(self.knobs)
         return GroupData(table[:, :k], table[:, k], table[:, k + 1], table[:, k + 2], table[:, k + 3])
 
+    def predict(self, bucket: PhaseBucket) -> tuple[np.ndarray, np.ndarray]:
+        """The model's latency (n,) and energies (forms, n) over the grid for this bucket, corrected by what
+        was measured on the bucket itself (`residual_factor`)."""
+        latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        runs = self.pinned_runs(bucket)
+        if not runs:
+            return latency, energies
+        measured = np.array([[obs.setting.get(k.name) for k in self.knobs] for obs in runs], dtype=float)
+        at, at_energy = self.model.predict(measured, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        lat_ratio = np.array([obs.latency_s for obs in runs]) / at
+        energy_ratio = np.array([obs.energy_per_token_j for obs in runs])[None, :] / at_energy
+        weights = residual_weights(np.log(self.grid), np.log(measured))
+        latency = latency * residual_factor(weights, lat_ratio)
+        energies = energies * np.array([residual_factor(weights, r) for r in energy_ratio])
+        return latency, energies
+
     def _index(self, setting: Setting) -> int | None:
         key = tuple(setting.get(k.name) for k in self.knobs)
         return self.rows.get(key)
@@ -100,7 +133,7 @@ class _Group:
         the goal, if it is predicted to beat the incumbent by more than one run's spread of the objective
         (a smaller gain could not be told from noise); None when the predicted best is confirmed."""
         goal = self.ctx.goal
-        latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        latency, energies = self.predict(bucket)
         by_field = {
             "latency_s": (latency, latency),
             "energy_per_token_j": (energies.mean(axis=0), energies.min(axis=0)),
@@ -116,8 +149,7 @@ class _Group:
         line = goal.limits[bucket.name] * (1.0 - goal.required_margin(bucket.name, self.ctx.lab.max_repeats))
         best = self._incumbent(bucket)
         if goal.feasible(best):
-            gain = goal.spread().pinned.of(goal.objective_field)
-            promising = (bound_low <= line) & (objective_low < goal.objective(best) * (1.0 - gain)) & ~measured
+            promising = (bound_low <= line) & (objective_low < goal.objective(best)) & ~measured
             if not promising.any():
                 return None
             believed = promising & (bound <= line)
@@ -147,24 +179,43 @@ class _Group:
         if contender:
             lab.decide(setting, bucket.name, goal.undecided)
 
+    def reconfirm(self, bucket: PhaseBucket) -> bool:
+        """Repeat the best run that beats the incumbent on average but is no longer confirmed to meet the goal
+        (the spread grew since it was decided: a run judged once must be judged again); True if it ran."""
+        goal, incumbent = self.ctx.goal, self._incumbent(bucket)
+        open_runs = [
+            o
+            for o in self.pinned_runs(bucket)
+            if goal.margin(o) >= 0
+            and not goal.feasible(o)
+            and o.repeats < self.ctx.lab.max_repeats
+            and (not goal.feasible(incumbent) or goal.objective(o) < goal.objective(incumbent))
+        ]
+        if not open_runs:
+            return False
+        best = min(open_runs, key=goal.objective)
+        self.ctx.lab.decide(best.setting, bucket.name, goal.undecided)
+        return True
+
     def run(self) -> dict[str, Choice]:
         lab = self.ctx.lab
         pooled = len(self.buckets) > 1
         for i, point in enumerate(design(self.knobs)):
             for bucket in [self.buckets[i % len(self.buckets)]] if pooled else self.buckets:
                 lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name)
-        open_buckets = list(self.buckets)
         for _ in range(MAX_ROUNDS):
-            if not open_buckets:
-                break
+            # every bucket is asked again each round: a pooled model refitted on other buckets' runs can
+            # open a bucket it had closed
             self.model.fit(self.data())
-            still_open = []
-            for bucket in open_buckets:
-                setting = self.next_setting(bucket)
-                if setting is not None:
-                    self.try_setting(bucket, setting)
-                    still_open.append(bucket)
-            open_buckets = still_open
+            reconfirmed = [bucket.name for bucket in self.buckets if self.reconfirm(bucket)]
+            proposals = [
+                (bucket, self.next_setting(bucket)) for bucket in self.buckets if bucket.name not in reconfirmed
+            ]
+            proposals = [(bucket, setting) for bucket, setting in proposals if setting is not None]
+            if not proposals and not reconfirmed:
+                break
+            for bucket, setting in proposals:
+                self.try_setting(bucket, setting)
         return {b.name: choose(self.ctx, b.name, [*self.pinned_runs(b), self.ctx.stock[b.name]]) for b in self.buckets}
 
 
