@@ -1,6 +1,6 @@
 """Governor benchmark: FUSE, fusegov, the oracle and the baselines side by side on the virtual phone.
 
-Two parts (run one with --part, default both):
+Parts (run one with --part; default both = paper + oracle):
 - `paper`: pixel7 with TinyLlama, the 1.5B model and StableLM, G1 at the stock energy budget, ShareGPT
   buckets as FUSE uses them (prompt <= 512): FUSE's TTFT/TPOT gains over stock next to the paper's
   (REFERENCES.md 1), and fusegov's, with the runs each search spent.
@@ -8,7 +8,9 @@ Two parts (run one with --part, default both):
   exhaustive sweep. The sweep is ~3000 settings x 6 buckets on pixel7, so the buckets come from the ShareGPT
   requests whose prompt is at most --oracle-max-prompt tokens (short prefills, same decode), which keeps a
   sweep to minutes; hexa6 (tests/governor/data) is small enough for full-length buckets (--full-profiles).
-Each case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
+- `searches`: fuse and fusegov alone (no oracle, no replay) on every --profiles x --models x --goals,
+  full-length buckets: the plans' expected TTFT/TPOT/energy, runs and search wall time.
+Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
 `fusegov bench governor`, then fusegov's gap to the oracle per bucket. Runs are cached on disk
 (~/.cache/fusegov/runs), so a second invocation costs the replays only. --json FILE keeps every figure.
 
@@ -190,11 +192,66 @@ def part_oracle(args, record):
                 )
 
 
+def part_searches(args, record):
+    """fuse and fusegov only (no oracle, no replay): each plan's expected TTFT (mean over the prefill buckets),
+    TPOT and energy per token as the searches measured them, with their runs and wall time. Cheap enough for
+    every phone x model x goal on full-length ShareGPT buckets."""
+    from governor.cache import CachedMeasurer
+    from governor.goals import GoalSpec
+    from governor.measure import VirtualMeasurer
+    from governor.phases import DECODE, PREFILL, llm_buckets
+    from governor.planner import run_search
+    from governor.requests import load_requests
+
+    buckets = llm_buckets(load_requests("sharegpt"), count=args.prefill_buckets)
+    print(f"\n=== searches: {len(buckets)} buckets from ShareGPT (prompt <= 512)")
+    print(
+        f"{'phone':<8} {'model':<18} {'goal':<7} {'search':<8} {'TTFT s':>7} {'TPOT s':>7} {'pf J/t':>7} "
+        f"{'dec J/t':>7} {'runs':>5} {'wall s':>7} met"
+    )
+    for profile in args.profiles:
+        for model in args.models:
+            shared = CachedMeasurer(VirtualMeasurer(profile, model), None if args.no_cache else args.cache)
+            for goal in args.goals:
+                for name in ("stock", "fuse", "fusegov"):
+                    run = run_search(shared, buckets, GoalSpec(goal), name, model)
+                    phases = run.plan.phases
+                    prefill = [p for p in phases if p.phase == PREFILL]
+                    decode = next(p for p in phases if p.phase == DECODE)
+                    row = {
+                        "ttft_s": sum(p.expected.latency_s for p in prefill) / len(prefill),
+                        "tpot_s": decode.expected.latency_s,
+                        "prefill_energy_per_token_j": sum(p.expected.energy_per_token_j for p in prefill)
+                        / len(prefill),
+                        "decode_energy_per_token_j": decode.expected.energy_per_token_j,
+                        "measurements": run.lab.measurements,
+                        "wall_s": run.wall_s,
+                        "met": run.plan.met,
+                    }
+                    print(
+                        f"{Path(profile).stem:<8} {model:<18} {goal:<7} {name:<8} {row['ttft_s']:>7.3f} "
+                        f"{row['tpot_s']:>7.4f} {row['prefill_energy_per_token_j']:>7.4f} "
+                        f"{row['decode_energy_per_token_j']:>7.4f} {row['measurements']:>5} {row['wall_s']:>7.1f} "
+                        f"{row['met']}",
+                        flush=True,
+                    )
+                    record.append(
+                        {
+                            "part": "searches",
+                            "profile": Path(profile).stem,
+                            "model": model,
+                            "goal": goal,
+                            "search": name,
+                            **row,
+                        }
+                    )
+
+
 def main() -> None:
     from governor.cache import default_cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("paper", "oracle", "both"), default="both")
+    parser.add_argument("--part", choices=("paper", "oracle", "searches", "both"), default="both")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profiles", default=f"pixel7,sm8550,{HEXA6}")
     parser.add_argument("--full-profiles", default=HEXA6, help="profiles whose oracle uses full-length buckets")
@@ -221,6 +278,8 @@ def main() -> None:
             part_paper(args, record)
         if args.part in ("oracle", "both"):
             part_oracle(args, record)
+        if args.part == "searches":
+            part_searches(args, record)
     finally:
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1))

@@ -5,14 +5,16 @@
 2. A small design: every tunable primary knob at its top, and each one lowered alone to DESIGN_LEVEL of its
    table; prefill buckets share the design points round-robin, since they share one model.
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
-   of that work rising with voltage + static power over the time) to the group's pinned runs, predict every
-   setting of the grid for every bucket, and run, per bucket, the unmeasured setting predicted best among
-   those predicted to be confirmable (goals.Goal: its limit met at the goal's confidence after the lab's
-   most repeats), if it is predicted to beat the incumbent (the best setting confirmed so far) by more
-   than one run's spread of the objective. A run that could take the incumbent's place is repeated until
-   the goal's decision about it is made; other runs are not repeated. A bucket is done when nothing
-   unmeasured is predicted to beat its incumbent beyond the spread: the predicted best is confirmed
-   within the measured spread. At most MAX_ROUNDS rounds.
+   of that work rising with voltage + static power over the time) to the group's pinned runs; correct its
+   predictions for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a
+   pooled model's bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency); predict
+   every setting of the grid and run, per bucket, the unmeasured setting predicted best among those predicted
+   to be confirmable (goals.Goal: its limit met at the goal's confidence after the lab's most repeats), if
+   it is predicted to beat the incumbent (the best setting confirmed so far). A run that could take the
+   incumbent's place is repeated until the goal's decision about it is made; one decided earlier that the
+   grown spread has made undecided again is repeated first. Every bucket is asked again each round (the
+   pooled model, refitted on the other buckets' runs, can reopen one); the search stops when no bucket has
+   anything to run: the predicted best is confirmed. At most MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included), never a prediction.
 """
 
