@@ -28,7 +28,12 @@ def register(subparsers) -> None:
     p.add_argument(
         "--workload", action="append", default=[], metavar="SPEC", help="KIND:TARGET[,key=value] (see above)"
     )
-    p.add_argument("--duration", type=float, metavar="S", help="repeat the workloads until S seconds have passed")
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="S seconds of device time per setting, shared equally by the workloads (each repeats within its share; the run in progress when its share is spent is stopped there)",
+    )
     p.add_argument("--period-ms", type=float, default=10.0, metavar="N", help="sampling period (default 10, down to 2)")
     p.add_argument("--pmcs", default="all", metavar="all|pass|N|NAME,...", help="GPU counters (default all)")
     p.add_argument("--pin", metavar="KNOB=FREQ,...", help="pin knobs for the run (restored afterwards)")

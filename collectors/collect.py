@@ -146,7 +146,7 @@ def collect(
     run_label: str = "0",
 ) -> Collection:
     """Sample `device` while `workloads` run at each of `settings` (pins, knob -> Hz; [{}]: stock governors).
-    `duration_s`: repeat the workload list until this much device time has passed per setting.
+    `duration_s`: device time per setting, shared equally by the workloads (each repeats within its share).
     `monitor`: components a lab monitor measures (the in-process virtual phone's VirtualRailMonitor)."""
     from android.knobs import KnobController, pinned
     from android.probe import probe_device
@@ -283,21 +283,25 @@ def _push_sampler(device: Device, link: SamplerLink) -> None:
 
 
 def _run_workloads(device: Device, specs, runners, duration_s: float | None):
-    """Each workload once, or the list over and over until `duration_s` of device time has passed (the run
-    in progress then is stopped at that point: runners keep the phases of a cut run)."""
-    start = None
-    left_s = duration_s
-    while True:
+    """Each workload once, or each for an equal share of `duration_s` of device time, repeated within its
+    share (the run in progress when the share is spent is stopped there: runners keep the phases of a cut
+    run). Equal shares keep a short collection a mix of every workload, as a power model needs, rather
+    than the first workloads of the list."""
+    if duration_s is None:
         for spec, runner in zip(specs, runners):
+            yield spec, runner.run(device, None)
+        return
+    share_s = duration_s / len(specs)
+    for spec, runner in zip(specs, runners):
+        start_s, left_s = None, share_s
+        while left_s >= MIN_RUN_S:
             result = runner.run(device, left_s)
-            start = result.phases[0][0] if start is None else start
             yield spec, result
-            if duration_s is not None:
-                left_s = duration_s - (result.phases[-1][1] - start)
-                if left_s < MIN_RUN_S:
-                    return
-        if duration_s is None:
-            return
+            start_s = result.phases[0][0] if start_s is None else start_s
+            spent_s = result.phases[-1][1] - start_s
+            if spent_s <= share_s - left_s:  # no device time passed: the run cannot use its share
+                break
+            left_s = share_s - spent_s
 
 
 def _missing(seq: np.ndarray, ended) -> int:

@@ -162,6 +162,23 @@ def test_duration_stops_the_run_in_progress_and_keeps_its_phases():
     assert result.frame["t_s"].max() == pytest.approx(end, abs=0.06)
 
 
+def test_duration_is_shared_equally_by_the_workloads():
+    """`--duration S` with two workloads: each runs (repeating within its share) for about S/2, so a short
+    collection still holds both; a long first workload does not crowd out the second."""
+    device = VirtualDevice("pixel7", seed=5)
+    workloads = ["llm:tinyllama-1.1b-q4,prompt=16,decode=200", "idle:0.3"]
+    result = collect(device, workloads, period_s=0.05, pmcs="0", duration_s=2.0)
+    spent = {}
+    for run in result.runs:
+        start, end = run.result.phases[0][0], run.result.phases[-1][1]
+        kind = run.workload.split(":")[0]
+        spent[kind] = spent.get(kind, 0.0) + end - start
+    assert set(spent) == {"llm", "idle"}
+    assert spent["llm"] == pytest.approx(1.0, abs=0.06)
+    assert 0.6 <= spent["idle"] <= 1.0 + 1e-9  # whole 0.3 s idles, the last one cut at the share
+    assert sum(run.workload.startswith("idle") for run in result.runs) >= 3
+
+
 def test_timeout_on_the_phone_signals_the_command_at_its_phone_time_deadline():
     device = VirtualDevice("pixel7")
     phone = device.phone

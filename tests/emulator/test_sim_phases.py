@@ -5,7 +5,7 @@ import pytest
 
 from android.emulator.phone import VirtualPhone
 from android.emulator.sim import engine
-from android.emulator.sim.governors import schedutil
+from android.emulator.sim.governors import schedutil, walt
 from android.emulator.sim.request import run_llm_decode, run_llm_request
 from android.errors import WorkloadError
 
@@ -83,6 +83,26 @@ def test_skipping_governors_that_cannot_decide_changes_nothing(monkeypatch):
     event_driven = run()
     monkeypatch.setattr(schedutil.Sugov, "_band", lambda self, table, scale: None)  # evaluate every tick
     monkeypatch.setattr(engine.Simulator, "_quiet_at_floor", lambda self, slot, now: False)
+    assert run() == event_driven  # bit for bit
+
+
+def test_walt_ticks_carried_without_an_update_change_nothing(monkeypatch):
+    def run():
+        r = run_llm_request(VirtualPhone("sm8550", seed=3), TINY, 24, 24, idle_before_s=0.3)
+        return r.ttft_s, r.tpot_s, r.energy_j, r.mean_freq_hz
+
+    carried = []
+    carry = walt.Walt.carry
+
+    def counting(self, *args):
+        took = carry(self, *args)
+        carried.append(took)
+        return took
+
+    monkeypatch.setattr(walt.Walt, "carry", counting)
+    event_driven = run()
+    assert sum(carried) > 100  # most ticks inside a window were carried
+    monkeypatch.setattr(walt.Walt, "carry", lambda self, *args: False)  # an update every tick
     assert run() == event_driven  # bit for bit
 
 

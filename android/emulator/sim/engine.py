@@ -66,6 +66,8 @@ FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors
 MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
+COUNTING: dict = {}  # GPU variation -> its counting model, shared by phones (its cache of counted streams)
+COUNTING_MODELS = 8  # GPU variations remembered
 
 
 @dataclass
@@ -102,6 +104,8 @@ class _Slot:
         "floor",
         "bound",
         "period",
+        "carry",
+        "evaluate",
     )
 
     def __init__(self, name: str, gov, obs, due: float, last: float):
@@ -109,6 +113,8 @@ class _Slot:
         self.floor = 0  # the lowest table frequency
         self.bound = 0.0  # CPU slots: an upper bound of the policy's utilisation
         self.period = gov.period_s
+        self.carry = getattr(gov, "carry", None)  # a tick the governor can take without deciding (WALT)
+        self.evaluate: Callable[[_Slot, float], None] | None = None  # periodic slots: Simulator._evaluate_<kind>
         self.cpus: tuple[int, ...] = ()
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
@@ -149,6 +155,14 @@ class Simulator:
         self.cur_hz = {k: knob.cur_hz for k, knob in self.knobs.items()}
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
+        sizes = [len(self.tables[name]) for name in self.knob_names]
+        offsets = np.cumsum([0] + sizes[:-1])
+        self.state_layout = (  # each knob's table at its offset in one count of time in state
+            sizes,
+            offsets,
+            [(int(o), int(o) + n) for o, n in zip(offsets, sizes)],
+            [self.knobs[name] for name in self.knob_names],
+        )
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
         self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
         self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
@@ -168,6 +182,8 @@ class Simulator:
         self.slot_of_cpu: dict[int, _Slot] = {}  # CPU -> its policy's cpufreq governor slot
         self.active_cpu_slots: list[_Slot] = []  # cpufreq slots evaluated every tick (the others rest idle)
         self.periodic_slots: list[_Slot] = []  # GPU, bus and latency governor slots
+        self.running_periodic: list[_Slot] = []  # those of unpinned knobs
+        self.gpu_idle_window = True  # no GPU governor samples the load
         self.load = LoadTracker(self.n_cpus, ph.sched.pelt_half_life_s)
         self.foreground: Workload | None = None
         self.background: list[BackgroundLoad] = []
@@ -175,7 +191,7 @@ class Simulator:
         self.work = StepWork()
         self.rows: list[tuple] = []
         self.merge_left = 0  # more steps the last row may absorb
-        self.row_units: list[tuple] = []  # (row, stream, units): the GPU events of each row
+        self.unit_rows: list[int] = []  # the row of each of work.streams / work.units (the GPU events)
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
@@ -183,6 +199,9 @@ class Simulator:
         self.phase_names: list[str] = ["idle"]
         self.phase_codes: dict[str, int] = {"idle": 0}
         self.ipc = {p: self.physics.cpu[p].ipc_relative for p in self.policies}
+        self.cpu_static = {  # CPU -> its policy, the policy's IPC, top frequency and index
+            cpu: (p, self.ipc[p], self.max_hz[p], self.policy_index[p]) for cpu, p in self.cpu_policy.items()
+        }
         self.observers: list[Callable[[Block], None]] = []
         self.power = PowerModel(profile)
         self.sensors = Sensors(profile, np.random.default_rng(seeds[1]))
@@ -193,7 +212,12 @@ class Simulator:
         self.thermal = Thermal(profile, self.power.components, self.knobs, self.now_s, idle_w)
         phone.state.zone_temp_c.update(self.thermal.zone_c)
         self.pmc = PmcUnit.for_family(profile.gpu.pmc_family, seed=int(seeds[2].generate_state(1)[0]))
-        self.counting = CountingModel(ph.gpu_variation)  # the events as the GPU's counters count them
+        counting = COUNTING.get(ph.gpu_variation)  # the events as the GPU's counters count them
+        if counting is None:
+            if len(COUNTING) >= COUNTING_MODELS:  # a sweep over physics: keep the latest few
+                del COUNTING[next(iter(COUNTING))]
+            counting = COUNTING[ph.gpu_variation] = CountingModel(ph.gpu_variation)
+        self.counting = counting
         rng_gpu = np.random.default_rng(seeds[5])
         var = ph.gpu_variation
         # data-dependent switching of the GPU's event energy, clock-tree/SRAM activity while busy
@@ -249,10 +273,17 @@ class Simulator:
         end = self.now_s + dt_s
         self._sync_knobs()
         now = self.now_s
+        tick, fixed, rows, thermal = self.tick_s, self.fixed, self.rows, self.thermal
         while now < end - 1e-12:
-            span = self._span(now, end)
-            now = self._span_step(now, span) if span > self.tick_s else self._step(now, span)
-            if len(self.rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= self.thermal.due_s:
+            left = end - now
+            if left <= tick:
+                now = self._step(now, left)
+            elif "gpu" in fixed and "mem" in fixed:  # the fast path may apply (_span)
+                span = self._span(now, end)
+                now = self._span_step(now, span) if span > tick else self._step(now, span)
+            else:
+                now = self._step(now, tick)
+            if len(rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= thermal.due_s:
                 self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
                 self._flush(now)
             if stop is not None and stop():
@@ -300,6 +331,7 @@ class Simulator:
         evaluated. One row."""
         work = self.work
         work.reset()
+        n_units = len(work.units)
         fg = self.foreground
         cur = self.cur_hz
         fg_cpu = fg.cpu
@@ -311,6 +343,7 @@ class Simulator:
             phase = fg.phase
             used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
         if used <= 0.0:
+            del work.streams[n_units:], work.units[n_units:]
             return self._step(now, min(self.tick_s, span))  # nothing left to run: an ordinary tick
         dt = used
         new_now = now + dt
@@ -359,15 +392,17 @@ class Simulator:
             self.phase_names.append(phase)
         self._new_row(new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         self.merge_left = 0  # a span is a row of its own
-        if work.units:
-            row = len(self.rows) - 1
-            self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        added = len(work.units) - n_units
+        if added:
+            self.unit_rows.extend([len(self.rows) - 1] * added)
         return new_now
 
     def _step(self, now: float, dt: float) -> float:
         """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
         work = self.work
-        work.reset()
+        work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
+        work.cpu_cycles = 0.0
+        n_units = len(work.units)
         fg = self.foreground
         phase = "idle"
         fg_cpu = fg_policy = -1
@@ -377,7 +412,7 @@ class Simulator:
         background = self.background
         if fg is not None and fg.finished_s is None:
             fg_cpu = fg.cpu
-            policy = self.cpu_policy[fg_cpu]
+            policy, ipc, policy_max_hz, fg_policy = self.cpu_static[fg_cpu]
             share = 1.0
             for bg in background:
                 if bg.cpu == fg_cpu:
@@ -385,7 +420,7 @@ class Simulator:
             for cpu, busy in bursts:
                 if cpu == fg_cpu:
                     share *= 1.0 - 0.5 * busy / dt
-            cpu_hz = cur[policy] * self.ipc[policy] * share
+            cpu_hz = cur[policy] * ipc * share
             gpu_hz, mem_hz = cur["gpu"], cur["mem"]
             phase = fg.phase
             used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
@@ -399,15 +434,11 @@ class Simulator:
         new_now = now + dt
         gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
         run, spin = work.cpu_run_s, work.spin_s
-        load = self.load
-        slot_of = self.slot_of_cpu
         active = self.active_cpu_slots
         fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
         if fg_cpu >= 0:
-            policy = self.cpu_policy[fg_cpu]
-            fg_policy = self.policy_index[policy]
             busy = (run + spin) / dt
-            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
+            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / policy_max_hz
         others = None  # (policy index, core-seconds) of the other threads that ran
         if background or bursts:
             invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
@@ -427,14 +458,14 @@ class Simulator:
         else:
             invariant = None
             if fg_cpu >= 0:
-                value = load.add(fg_cpu, new_now, dt, fg_share)
-                slot = slot_of.get(fg_cpu)
+                value = self.load.add(fg_cpu, new_now, dt, fg_share)
+                slot = self.slot_of_cpu.get(fg_cpu)
                 if slot is not None:
                     if value > slot.bound:
                         slot.bound = value
                     if slot not in active:
                         active.append(slot)
-                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0):
+                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0, fg_share, dt):
                         active = None  # the inference thread's governor alone, and it has nothing to decide
         # the cpufreq governors, every scheduler tick while they may decide something
         if active:
@@ -475,9 +506,11 @@ class Simulator:
                 self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         else:
             self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
-        if work.units:
-            row = len(rows) - 1
-            self.row_units.extend([(row, stream, units) for stream, units in work.units])
+        added = len(work.units) - n_units
+        if added == 1:
+            self.unit_rows.append(len(rows) - 1)
+        elif added:
+            self.unit_rows.extend([len(rows) - 1] * added)
         if others:
             row = len(rows) - 1
             self.row_background.extend([(row, policy, core_s) for policy, core_s in others])
@@ -521,13 +554,21 @@ class Simulator:
                     peak = u
         return (peak if peak < 1.0 else 1.0) <= band[1]
 
-    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool) -> bool:
+    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool, busy: float, dt: float) -> bool:
         """The common tick of _run_cpu_governors, checked without building its observation: the inference
-        thread's policy is due, unpinned, and its governor's request cannot change (util_band). Then the
-        tick is done (due and bound moved on); otherwise nothing is touched and the full path runs."""
+        thread's policy is due, unpinned, and its governor's request cannot change (util_band), or the
+        governor takes the tick without deciding (carry). Then the tick is done (due and bound moved on, as
+        the full path moves them); otherwise nothing is touched and the full path runs. `busy`: the thread's
+        frequency-invariant share of the step."""
         band = slot.gov.util_band
-        if band is None or now < slot.due or slot.name in self.fixed:
+        if now < slot.due or slot.name in self.fixed:
             return False
+        if band is None:
+            carry = slot.carry
+            if carry is None or not slot.acc_a:
+                return False
+            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
+                return False  # it may rest at its floor: the full path decides
         peak = value  # the inference CPU's utilisation now; the policy's other CPUs only decay
         values = self.load.values
         for c in slot.cpus:
@@ -535,15 +576,20 @@ class Simulator:
                 u = self.load.util(c, now)
                 if u > peak:
                     peak = u
-        lo, hi, lo_from = band
-        if now < lo_from:
-            lo = -1.0
-        u = peak if peak < 1.0 else 1.0
-        clamp_min = self.uclamp_min
-        if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
-            return False
-        if (not ran or not fg.running()) and not lo < u <= hi:
-            return False
+        if band is None:
+            if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
+                return False
+            slot.last = now
+        else:
+            lo, hi, lo_from = band
+            if now < lo_from:
+                lo = -1.0
+            u = peak if peak < 1.0 else 1.0
+            clamp_min = self.uclamp_min
+            if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
+                return False
+            if (not ran or not fg.running()) and not lo < u <= hi:
+                return False
         slot.due = now + slot.period - 1e-12
         slot.bound = peak
         return True
@@ -590,15 +636,21 @@ class Simulator:
                         peak = u
             slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
             gov = slot.gov
-            sleeping = not ran or not fg.running()
             band = gov.util_band
             if band is not None:  # the governor's request cannot change while its utilisation stays inside
+                sleeping = not ran or not fg.running()
                 lo, hi, lo_from = band
                 if now < lo_from:
                     lo = -1.0  # lower requests are held back by the rate limit
                 u = peak if peak < 1.0 else 1.0
                 if (not ran or lo < (u if u > clamp_min else clamp_min) <= hi) and (not sleeping or lo < u <= hi):
                     continue
+            else:
+                carry = slot.carry  # after its first update here, slot.acc_a is the request it holds
+                if carry is not None and slot.acc_a and carry(busy * dt, now - slot.last, ran, clamp_min, cur[name]):
+                    slot.last = now
+                    continue
+                sleeping = not ran or not fg.running()
             obs = slot.obs
             obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
             slot.last = now
@@ -616,64 +668,70 @@ class Simulator:
 
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
-        """GPU, bus and latency governors whose period has elapsed, from the counters since their last run."""
-        fixed = self.fixed
-        slot = self.gpu_slot
-        if slot is not None and "gpu" in fixed:
-            slot = None  # a pinned GPU's governor is not evaluated; its load window is shown as without one
-        if slot is not None and now >= slot.due:
-            slot.due = now + slot.gov.period_s - 1e-12
-            busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
-            slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
-            obs = slot.obs
-            obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
-            self._publish_gpu_load(busy, total)
-            target = slot.gov.update(obs)
-            if target is not None:
-                self._set_target("gpu", target, now)
-        elif slot is None and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
+        """GPU, bus and latency governors whose period has elapsed, from the counters since their last run
+        (in that order: the GPU's new level places its PM QoS votes before the bus governors decide)."""
+        due = math.inf
+        for slot in self.running_periodic:
+            if now >= slot.due:
+                slot.due = now + slot.period - 1e-12
+                slot.evaluate(slot, now)
+            if slot.due < due:
+                due = slot.due
+        if self.gpu_idle_window and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
+            # no GPU governor samples the load (none, or its GPU is pinned): sysfs shows it in fixed windows
             self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)
             self.util_busy_s, self.util_total_s = self.cum_gpu_busy_s, self.cum_s
-        for slot in self.bus_slots:
-            if now < slot.due or slot.name in fixed:
-                continue
-            slot.due = now + slot.gov.period_s - 1e-12
-            counted = self._counted(slot)
-            traffic, slot.acc_a = counted - slot.acc_a, counted
-            name = slot.name
-            qos = self.qos_min_hz.get(name, 0)
-            window, slot.last = now - slot.last, now
-            if traffic <= 0.0 and not qos and self.cur_hz[name] == self.tables[name][0]:
-                continue  # no traffic, no vote, already at the floor
-            obs = slot.obs
-            obs.now_s, obs.window_s, obs.bytes = now, window, traffic
-            obs.cur_hz, obs.qos_min_hz = self.cur_hz[name], qos
-            target = slot.gov.update(obs)
-            if target is not None:
-                self._set_target(name, target, now)
-        for slot in self.latency_slots:
-            if now < slot.due or slot.name in fixed:
-                continue
-            slot.due = now + slot.gov.period_s - 1e-12
-            obs = slot.obs
-            obs.now_s, obs.window_s = now, now - slot.last
-            slot.last = now
-            obs.cores = [
-                (a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in slot.cores.items() if a[3] > 0
-            ]
-            slot.cores.clear()
-            if not obs.cores and self.cur_hz[slot.name] == self.tables[slot.name][0]:
-                continue
-            target = slot.gov.update(obs)
-            if target is not None:
-                self._set_target(slot.name, target, now)
-        due = math.inf
-        for slot in self.periodic_slots:
-            if slot.due < due and slot.name not in fixed:
-                due = slot.due
         self.next_gov_due = due
         window = now + DEFAULT_GPU_WINDOW_S  # the GPU load shown in sysfs, when no governor samples it
         self.next_due = due if due < window else window
+
+    def _evaluate_gpu(self, slot: _Slot, now: float) -> None:
+        busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
+        slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
+        obs = slot.obs
+        obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
+        self._publish_gpu_load(busy, total)
+        target = slot.gov.update(obs)
+        if target is not None:
+            self._set_target("gpu", target, now)
+
+    def _evaluate_bus(self, slot: _Slot, now: float) -> None:
+        counted = self._counted(slot)
+        traffic, slot.acc_a = counted - slot.acc_a, counted
+        name = slot.name
+        qos = self.qos_min_hz.get(name, 0)
+        window, slot.last = now - slot.last, now
+        cur = self.cur_hz[name]
+        if traffic <= 0.0 and not qos and cur == slot.floor:
+            return  # no traffic, no vote, already at the floor
+        obs = slot.obs
+        obs.now_s, obs.window_s, obs.bytes = now, window, traffic
+        obs.cur_hz, obs.qos_min_hz = cur, qos
+        target = slot.gov.update(obs)
+        if target is not None:
+            self._set_target(name, target, now)
+
+    def _evaluate_latency(self, slot: _Slot, now: float) -> None:
+        window, slot.last = now - slot.last, now
+        cores = slot.cores
+        if cores:
+            ran = [(a[0], a[1], a[2] / a[3], self.cur_hz[self.cpu_policy[c]]) for c, a in cores.items() if a[3] > 0]
+            cores.clear()
+        else:
+            ran = []
+        if not ran and self.cur_hz[slot.name] == slot.floor:
+            return  # no watched CPU ran, already at the floor
+        obs = slot.obs
+        obs.now_s, obs.window_s, obs.cores = now, window, ran
+        target = slot.gov.update(obs)
+        if target is not None:
+            self._set_target(slot.name, target, now)
+
+    def _periodic_running(self) -> None:
+        """The periodic slots evaluated: those of unpinned knobs (a pinned GPU's load window is then shown as
+        with no governor)."""
+        self.running_periodic = [slot for slot in self.periodic_slots if slot.name not in self.fixed]
+        self.gpu_idle_window = self.gpu_slot is None or "gpu" in self.fixed
 
     def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
         """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
@@ -737,8 +795,10 @@ class Simulator:
             self._moved(name, cur)
         if self._effective(name, 0) == self._effective(name, self.tables[name][-1]):
             self.fixed.add(name)  # pinned (min = max) or capped: no request can move it
+            self._periodic_running()
         elif name in self.fixed:
             self.fixed.discard(name)
+            self._periodic_running()
             self._resume(name)
 
     def _resume(self, name: str) -> None:
@@ -778,15 +838,13 @@ class Simulator:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
         previous = np.array(self.last_levels)[None, :]
         changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0).tolist()
-        sizes = [len(self.tables[name]) for name in self.knob_names]
-        offsets = np.cumsum([0] + sizes[:-1])
+        sizes, offsets, bounds, knobs = self.state_layout
         spent = np.bincount(
             (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)
         )  # every knob's levels in one count, each knob's table at its offset
-        for i, name in enumerate(self.knob_names):
-            knob = self.knobs[name]
-            knob.time_in_state_s += spent[offsets[i] : offsets[i] + sizes[i]]
-            knob.transitions += changes[i]
+        for knob, (lo, hi), moved in zip(knobs, bounds, changes):
+            knob.time_in_state_s += spent[lo:hi]
+            knob.transitions += moved
         self.last_levels = tuple(level_arr[-1].tolist())
 
     def _sync_knobs(self) -> None:
@@ -826,6 +884,7 @@ class Simulator:
             elif gov.kind == "gpu":
                 self.gpu_slot = _Slot(name, gov, GpuObservation(table_hz=table), first, self.now_s)
                 self.gpu_slot.acc_a, self.gpu_slot.acc_b = self.cum_gpu_busy_s, self.cum_s
+                self.gpu_slot.evaluate = self._evaluate_gpu
             elif gov.kind == "bus":
                 obs = BusObservation(peak_bytes_per_hz=self.mem_bytes_per_hz, table_hz=table)
                 slot = _Slot(name, gov, obs, first, self.now_s)
@@ -833,15 +892,20 @@ class Simulator:
                 slot.acc_a = {"all": self.cum_gpu_bytes + self.cum_cpu_bytes, "gpu": self.cum_gpu_bytes}.get(
                     slot.source, self.cum_cpu_bytes
                 )
+                slot.evaluate = self._evaluate_bus
                 self.bus_slots.append(slot)
             else:
                 slot = _Slot(name, gov, LatencyObservation(table_hz=table), first, self.now_s)
                 slot.cpus = self._watched_cpus(name)
+                slot.evaluate = self._evaluate_latency
                 self.latency_slots.append(slot)
         self.latency_watch = frozenset(c for x in self.latency_slots for c in x.cpus)
         self.slot_of_cpu = {c: x for x in self.cpu_slots for c in x.cpus}
         self.active_cpu_slots = list(self.cpu_slots)
         self.periodic_slots = ([self.gpu_slot] if self.gpu_slot else []) + self.bus_slots + self.latency_slots
+        for slot in self.periodic_slots:
+            slot.floor = self.tables[slot.name][0]
+        self._periodic_running()
         self.next_due = self.next_gov_due = self.now_s
 
     def _watched_cpus(self, name: str) -> tuple[int, ...]:
@@ -881,18 +945,21 @@ class Simulator:
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
         both = np.zeros((n, 2 * N_EVENTS))  # the GPU's events, then the same work as its counters count it
-        if self.row_units:
-            streams = {id(s): s for _, s, _ in self.row_units}
-            index = {sid: i for i, sid in enumerate(streams)}
+        if self.unit_rows:
+            work = self.work
+            index: dict[int, int] = {}
+            which = np.array([index.setdefault(id(s), len(index)) for s in work.streams])
+            streams = {id(s): s for s in work.streams}  # in order of first appearance, as `index`
             per_stream = np.array(
                 [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
             )
-            rows = np.array([r for r, _, _ in self.row_units])  # nondecreasing: rows are appended in order
-            which = np.array([index[id(s)] for _, s, _ in self.row_units])
-            units = np.array([u for _, _, u in self.row_units])
+            rows = np.array(self.unit_rows)  # nondecreasing: rows are appended in order
+            units = np.array(work.units)
             starts = np.flatnonzero(np.diff(rows, prepend=-1))
             both[rows[starts]] = np.add.reduceat(units[:, None] * per_stream[which], starts, axis=0)
-            self.row_units.clear()
+            self.unit_rows.clear()
+            work.streams.clear()
+            work.units.clear()
         events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}

@@ -33,18 +33,29 @@ class Segment:
 
 
 class StepWork:
-    """What the foreground thread and the GPU did in one step."""
+    """What the foreground thread and the GPU did in one step. The GPU's events are units x stream events:
+    `streams` and `units` collect them over a whole block of steps (the engine notes each entry's row and
+    clears them when it handles the block), so reset() leaves them alone."""
 
-    __slots__ = ("cpu_run_s", "spin_s", "gpu_busy_s", "gpu_dram_bytes", "cpu_dram_bytes", "cpu_cycles", "units")
+    __slots__ = (
+        "cpu_run_s",
+        "spin_s",
+        "gpu_busy_s",
+        "gpu_dram_bytes",
+        "cpu_dram_bytes",
+        "cpu_cycles",
+        "streams",
+        "units",
+    )
 
     def __init__(self) -> None:
-        self.units: list[tuple[KernelStream, float]] = []  # GPU events = sum of units x stream events
+        self.streams: list[KernelStream] = []
+        self.units: list[float] = []
         self.reset()
 
     def reset(self) -> None:
         self.cpu_run_s = self.spin_s = self.gpu_busy_s = 0.0
         self.gpu_dram_bytes = self.cpu_dram_bytes = self.cpu_cycles = 0.0
-        self.units.clear()
 
 
 @dataclass
@@ -71,6 +82,8 @@ class Workload:
         self._position = 0.0  # how far through the unit the last step ended in (0..1)
         self._running = True  # the thread on a core there
         self._at_timing, self._at_position, self._at_values = None, -1.0, (0.0, 0.0, 0.0, True)  # its profile there
+        self._memo: tuple = (None, 0.0, 0.0, 0.0, None)  # the last step's stream, clocks and their timing
+        self._per_unit = (0.0, 0.0, 0.0)  # the segment's stream: GPU and CPU DRAM bytes, CPU cycles per unit
 
     @property
     def done(self) -> bool:
@@ -110,7 +123,8 @@ class Workload:
             self.finished_s = now_s
             self.phase_changes.append((now_s, "idle"))
             return
-        self._bind(self._segment.stream)
+        stream = self._bind(self._segment.stream)
+        self._per_unit = (stream.gpu_dram_bytes, stream.cpu_dram_bytes, stream.cpu_cycles)  # of the bound stream
         noise = max(0.5, 1.0 + self._jitter * self._normal()) if self._jitter else 1.0
         self._scale = noise * self._speed
         if self._segment.phase != previous:
@@ -122,7 +136,12 @@ class Workload:
         while self._segment is not None:
             seg = self._segment
             stream = seg.stream
-            timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
+            memo = self._memo  # the last step's stream, clocks and timing (most steps repeat them)
+            if memo[0] is stream and memo[1] == cpu_hz and memo[2] == gpu_hz and memo[3] == mem_hz:
+                timing = memo[4]
+            else:
+                timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
+                self._memo = (stream, cpu_hz, gpu_hz, mem_hz, timing)
             scale = self._scale  # jitter stretches the whole unit, CPU and GPU alike
             unit_s = timing.duration_s * scale
             left = seg.count - self._done_units
@@ -140,7 +159,7 @@ class Workload:
                 self._done_units += units
                 finished = False
             end = start + units
-            whole = int(end)
+            whole = int(end) if end >= 1.0 else 0  # (int() is a call; most steps end inside the unit)
             position = end - whole
             values = timing.at(position)
             g1, d1, o1, on = values
@@ -151,10 +170,12 @@ class Workload:
             work.cpu_run_s += on_s * timing.cpu_run_s
             work.spin_s += on_s * timing.spin_s
             work.gpu_busy_s += g * scale * timing.gpu_busy_s
-            work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * stream.gpu_dram_bytes
-            work.cpu_dram_bytes += o * stream.cpu_dram_bytes
-            work.cpu_cycles += o * stream.cpu_cycles
-            work.units.append((stream, g))
+            gpu_bytes, cpu_bytes, cpu_cycles = self._per_unit
+            work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * gpu_bytes
+            work.cpu_dram_bytes += o * cpu_bytes
+            work.cpu_cycles += o * cpu_cycles
+            work.streams.append(stream)
+            work.units.append(g)
             if not finished:
                 self._position, self._running = position, on
                 self._at_timing, self._at_position, self._at_values = timing, position, values

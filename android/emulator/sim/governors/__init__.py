@@ -92,6 +92,8 @@ class Governor(Protocol):
     # cpu kind: (lo, hi, lo_from_s) after an update, or None - while the utilisation its request is made from
     # stays in (lo, hi] (before lo_from_s: at most hi) the update would change nothing, so it is not called
     util_band: tuple[float, float, float] | None
+    # optional, cpu kind: carry(busy_s, dt_s, ran, uclamp_min, cur_hz) -> bool takes a tick whose update could
+    # not change the request (moving only its accumulators, as update would) and returns True; False: call update
 
     def update(self, observation: Any) -> int | None: ...
 

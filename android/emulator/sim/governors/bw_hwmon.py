@@ -69,12 +69,13 @@ class BwHwmon:
         elif self.hist_mem:
             self.hist_mem -= 1
         top_mbps = obs.table_hz[-1] * obs.peak_bytes_per_hz / 1e6  # what the top level carries
-        meas_zone = max(meas, top_mbps * t.io_percent / 100.0)
+        zone = top_mbps * t.io_percent / 100.0
+        meas_zone = meas if meas >= zone else zone  # max(); builtins cost more than a compare on this path
         if up_wake:
             req += (meas - self.prev_req) * t.up_scale / 100.0
             if req > self.hist_max > meas:
                 req = self.hist_max
-            req = min(req, meas_zone)
+            req = req if req <= meas_zone else meas_zone  # min()
         hyst_lo_tol = self.hyst_mbps * HIST_PEAK_TOL / 100.0
         if meas > self.hyst_mbps and meas > MIN_MBPS:
             hyst_lo_tol = meas * HIST_PEAK_TOL / 100.0
@@ -108,4 +109,5 @@ class BwHwmon:
             new_bw = (adj * t.decay_rate + self.prev_ab * (100 - t.decay_rate)) / 100.0
         self.prev_ab = new_bw
         ib_mbps = new_bw * 100.0 / t.io_percent
-        return max(int(ib_mbps * 1e6 / obs.peak_bytes_per_hz), obs.qos_min_hz)
+        hz, qos = int(ib_mbps * 1e6 / obs.peak_bytes_per_hz), obs.qos_min_hz
+        return hz if hz >= qos else qos  # max()

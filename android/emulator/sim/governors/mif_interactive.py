@@ -117,9 +117,14 @@ class Interactive:
         cur = obs.cur_hz
         busy = obs.bytes / (obs.peak_bytes_per_hz * cur) if cur else 0.0  # PPC busy vs total cycles
         hz = self._calculate(cur, obs.window_s * 1000.0, busy, obs.window_s)
-        hz = min(max(hz, cur / 2), cur * 2)  # at most half or double per evaluation
+        half, double = cur / 2, cur * 2  # at most half or double per evaluation (min(max(hz, half), double))
+        if half > hz:
+            hz = half
+        if double < hz:
+            hz = double
         if self.max_load > t.hispeed_load:
             hz = max(hz, t.hispeed_freq_hz or obs.table_hz[-1])
         self.governor_hz = int(hz)
         self.prev_hz = cur
-        return max(self.governor_hz, obs.qos_min_hz)
+        qos = obs.qos_min_hz
+        return self.governor_hz if self.governor_hz >= qos else qos  # max()

@@ -41,6 +41,9 @@ class Walt(Sugov):
         self.predicted = 0.0
         self.up_limit_s = tunables.up_rate_limit_us * 1e-6
         self.down_limit_s = tunables.down_rate_limit_us * 1e-6
+        self.clamp_seen: float | None = None  # the runnable tasks' clamp at the last update a task ran
+        self.steady_cur_hz = -1  # after an update: the frequency it saw, and whether a tick without / with
+        self.steady_idle = self.steady_ran = False  # a task running would ask for the committed frequency
 
     def update(self, obs) -> int | None:
         self.acc_busy_s += obs.busy_s
@@ -50,12 +53,47 @@ class Walt(Sugov):
             self.history.append(self.prev_busy)
             self.predicted = max(self.prev_busy, sum(self.history) / len(self.history))
             self.acc_busy_s = self.acc_s = 0.0
+        util = self.prev_busy
+        if self.tunables.pl and self.predicted > util:  # max(prev_busy, predicted)
+            util = self.predicted
+        ran = obs.ran
+        if ran:
+            self.clamp_seen = obs.uclamp_min
+        hz = self._request(obs, util, ran, obs.uclamp_min)
+        self._commit(obs.now_s, hz)
+        # until the window rolls over the load is fixed: the request depends only on whether a task ran
+        self.steady_cur_hz = obs.cur_hz if self.next_hz else -1
+        clamp = self.clamp_seen
+        if ran:
+            self.steady_ran = hz == self.next_hz
+            self.steady_idle = self._request(obs, util, False, 0.0) == self.next_hz
+        else:
+            self.steady_idle = hz == self.next_hz
+            self.steady_ran = clamp is not None and self._request(obs, util, True, clamp) == self.next_hz
+        return self.next_hz or None
+
+    def _request(self, obs, util: float, ran: bool, uclamp_min: float) -> int:
+        """The table frequency asked for at this load (waltgov_next_freq with the clamp of runnable tasks)."""
         t = self.tunables
-        util = max(self.prev_busy, self.predicted) if t.pl else self.prev_busy
-        if obs.ran and obs.uclamp_min > util:
-            util = obs.uclamp_min
-        raw = HEADROOM * obs.max_hz * min(util, 1.0)
+        if ran and uclamp_min > util:
+            util = uclamp_min
+        raw = HEADROOM * obs.max_hz * (util if util <= 1.0 else 1.0)  # min(util, 1.0)
         if t.hispeed_freq_hz and obs.cur_hz and util * obs.max_hz > t.hispeed_load / 100.0 * obs.cur_hz:
             raw = max(raw, t.hispeed_freq_hz)
-        self._commit(obs.now_s, resolve_hz(obs.table_hz, raw))
-        return self.next_hz or None
+        return resolve_hz(obs.table_hz, raw)
+
+    def carry(self, busy_s: float, dt_s: float, ran: bool, uclamp_min: float, cur_hz: int) -> bool:
+        """A scheduler tick that cannot change the request (event-driven evaluation): the window does not
+        roll over in it, the frequency is the one of the last update and the request for this tick's
+        `ran` (and clamp) is the committed one. Then only the window's sums move, exactly as update() moves
+        them, and True is returned; otherwise nothing is touched (the engine calls update)."""
+        if cur_hz != self.steady_cur_hz or not (
+            (self.steady_ran and uclamp_min == self.clamp_seen) if ran else self.steady_idle
+        ):
+            return False
+        acc_s = self.acc_s + dt_s
+        if acc_s + 1e-12 >= self.window_s:
+            return False
+        self.acc_busy_s += busy_s
+        self.acc_s = acc_s
+        return True

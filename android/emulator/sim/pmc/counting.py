@@ -37,7 +37,14 @@ class CountingModel:
     def factors(self, events: np.ndarray) -> np.ndarray:
         """(kernels, len(EVENT_FIELDS)) counted-per-real-event factors of kernels with these events."""
         v = self.v
-        draws = np.array([_uniforms(row) for row in np.atleast_2d(events)])  # (kernels, 4) in [0, 1)
+        rows = np.ascontiguousarray(np.atleast_2d(events), dtype=np.float64)
+        by_shape: dict[bytes, tuple[float, ...]] = {}  # a model's layers repeat: each shape hashed once
+        draws = np.array(
+            [
+                by_shape[b] if (b := row.tobytes()) in by_shape else by_shape.setdefault(b, _uniforms(row))
+                for row in rows
+            ]
+        )  # (kernels, 4) in [0, 1)
         occupancy = v.lane_occupancy_min + (1.0 - v.lane_occupancy_min) * draws[:, 0]
         ls_eff = v.access_efficiency_min + (1.0 - v.access_efficiency_min) * draws[:, 1]
         l2_eff = v.access_efficiency_min + (1.0 - v.access_efficiency_min) * draws[:, 2]
