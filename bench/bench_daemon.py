@@ -2,15 +2,18 @@
 
 Starts a private Debian adb server and `fusegov emulate --speed 1` (so the phone's clock runs with the wall
 clock), deploys the daemon with a plan, and sends phase hints (prefill / decode / idle in turn) through its
-FIFO. The daemon itself measures each hint, from the moment it read it to the moment every knob is
+FIFO, each from its own `adb shell echo` (--sender adb, the default) or all from one script on the phone
+that writes them as the hint protocol says, as the llama.cpp wrapper does (--sender phone). The daemon
+itself measures each hint, from the moment it read it to the moment every knob is
 written and verified by reading back (its log: `..., N knob(s) written, X ms, cpu Y ms`); CPU is the
 daemon process's own (time.process_time). The emulator's CPU per hint (the virtual kernel's side of
-those file operations) is measured from /proc over the burst, minus its idle rate.
+those file operations, and of delivering the hint: an adb shell, or the sender script's calls) is measured
+from /proc over the burst, minus its idle rate.
 
 Baselines, same settings in the same order, measured in the same run:
   - naive: one `adb shell` process per knob (su -c: write min and max in the safe order, read back);
   - host: AdbDevice + android.knobs from the host (one persistent adb shell, one round trip per file).
-Usage: python bench/bench_daemon.py [--hints 150] [--profile pixel7] [--all-knobs]
+Usage: python bench/bench_daemon.py [--hints 150] [--profile pixel7] [--all-knobs] [--sender adb|phone]
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from tests.helpers.adb import AdbServer, free_port, require_adb, start_emulator,
 
 HINT_LINE = re.compile(r"hint '([^']*)' -> .*; (\d+) knob\(s\) written, ([0-9.]+) ms, cpu ([0-9.]+) ms")
 GAP_S = 0.02  # between hints, so each is measured on a quiet phone
+PHONE_SENDER = """
+import os, sys, time
+fifo, gap_s, lines = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+for line in lines:  # the hint protocol (fusegov_hint.py): one line, one write, O_WRONLY|O_NONBLOCK
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, (line + "\\n").encode())
+    os.close(fd)
+    time.sleep(gap_s)
+"""
 
 
 def every_knob_plan(info) -> dict:
@@ -102,14 +114,24 @@ def run(args: argparse.Namespace) -> None:
         remote.deploy([plan_from_dict(plan, "bench plan")], GuardOptions(watchdog_s=3600))
         remote.start()
         fifo = remote.path("hints")
+        if args.sender == "phone":
+            local = home / "sender.py"
+            local.write_text(PHONE_SENDER)
+            device.push(local, remote.path("sender.py"))
         daemon_cpu = emulator_cpu_idle = 0.0
         idle_start = cpu_s(emulator.proc.pid)
         time.sleep(2.0)
         emulator_idle_rate = (cpu_s(emulator.proc.pid) - idle_start) / 2.0
         burst_start, wall_start = cpu_s(emulator.proc.pid), time.monotonic()
-        for line, _ in sequence:
-            remote.root(f"echo '{line}' > {fifo}")
-            time.sleep(GAP_S)
+        if args.sender == "adb":
+            for line, _ in sequence:
+                remote.root(f"echo '{line}' > {fifo}")
+                time.sleep(GAP_S)
+        else:
+            lines = " ".join(f"'{line}'" for line, _ in sequence)
+            sent = remote.root(f"{remote.python()} {remote.path('sender.py')} {fifo} {GAP_S} {lines}", timeout_s=600)
+            if not sent.ok:
+                raise SystemExit(f"the hint sender failed: {sent.stderr}")
         time.sleep(0.5)
         burst_cpu = cpu_s(emulator.proc.pid) - burst_start
         emulator_cpu_idle = emulator_idle_rate * (time.monotonic() - wall_start)
@@ -172,7 +194,7 @@ def run(args: argparse.Namespace) -> None:
             f"   p99 {percentile(daemon_cpu, 99) * 1e3:8.3f} ms"
         )
         print(
-            f"  emulator side (the virtual kernel's file ops)    mean   {per_hint_emulator * 1e3:8.3f} ms"
+            f"  emulator side (file calls + hint delivery)       mean   {per_hint_emulator * 1e3:8.3f} ms"
             f"   (burst {burst_cpu:.2f} s CPU - idle {emulator_cpu_idle:.2f} s, over {len(applied)} hints)"
         )
         verdict = "meets" if median < 2e-3 else "MISSES"
@@ -190,6 +212,13 @@ def main() -> None:
     parser.add_argument("--baseline-hints", type=int, default=30, help="hints applied each baseline way (default 30)")
     parser.add_argument("--profile", default="pixel7", help="virtual phone profile (default pixel7)")
     parser.add_argument("--all-knobs", action="store_true", help="pin every knob the phone has, not just the plan's")
+    parser.add_argument(
+        "--sender",
+        choices=("adb", "phone"),
+        default="adb",
+        help="who writes the hints: one `adb shell echo` each (default), or one script on the phone, as the "
+        "llama.cpp wrapper does",
+    )
     run(parser.parse_args())
 
 

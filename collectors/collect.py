@@ -12,6 +12,7 @@ the metadata). Rows are written to `partial_path` as they arrive, so a failure k
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -283,25 +284,30 @@ def _push_sampler(device: Device, link: SamplerLink) -> None:
 
 
 def _run_workloads(device: Device, specs, runners, duration_s: float | None):
-    """Each workload once, or each for an equal share of `duration_s` of device time, repeated within its
-    share (the run in progress when the share is spent is stopped there: runners keep the phases of a cut
-    run). Equal shares keep a short collection a mix of every workload, as a power model needs, rather
-    than the first workloads of the list."""
+    """Each workload once, or each workload (specs sharing a name: a stream of requests) for an equal share
+    of `duration_s` of device time, its specs in turn and over again within the share (the run in progress
+    when the share is spent is stopped there: runners keep the phases of a cut run). Equal shares keep a
+    short collection a mix of every workload, as a power model needs, not the first ones of the list."""
     if duration_s is None:
         for spec, runner in zip(specs, runners):
             yield spec, runner.run(device, None)
         return
-    share_s = duration_s / len(specs)
+    streams: dict[str, list] = {}
     for spec, runner in zip(specs, runners):
+        streams.setdefault(spec.name, []).append((spec, runner))
+    share_s = duration_s / len(streams)
+    for stream in streams.values():
         start_s, left_s = None, share_s
-        while left_s >= MIN_RUN_S:
+        for spec, runner in itertools.cycle(stream):
             result = runner.run(device, left_s)
             yield spec, result
             start_s = result.phases[0][0] if start_s is None else start_s
             spent_s = result.phases[-1][1] - start_s
-            if spent_s <= share_s - left_s:  # no device time passed: the run cannot use its share
+            if spent_s <= share_s - left_s:  # no device time passed: the runs cannot use the share
                 break
             left_s = share_s - spent_s
+            if left_s < MIN_RUN_S:
+                break
 
 
 def _missing(seq: np.ndarray, ended) -> int:

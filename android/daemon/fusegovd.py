@@ -293,28 +293,36 @@ class SysfsFile:
             fd = self._fds[flags] = os.open(self.path, flags)
         return fd
 
-    def _retry(self, flags, action):
-        try:
-            return action(self._fd(flags))
-        except OSError as exc:
-            self.close()
-            if exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.EROFS):
-                raise
-            return action(self._fd(flags))
+    def _read(self):
+        fd = self._fd(os.O_RDONLY)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 4096).decode(errors="replace").strip()
+
+    def _write(self, data):
+        fd = self._fd(os.O_WRONLY)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, data)
+
+    def _stale(self, exc):
+        """After a failed call: drop the descriptors; re-raise unless a fresh open may succeed."""
+        self.close()
+        if exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.EROFS):
+            raise exc
 
     def read(self):
-        def action(fd):
-            os.lseek(fd, 0, os.SEEK_SET)
-            return os.read(fd, 4096).decode(errors="replace").strip()
-
-        return self._retry(os.O_RDONLY, action)
+        try:
+            return self._read()
+        except OSError as exc:
+            self._stale(exc)
+        return self._read()
 
     def write(self, text):
-        def action(fd):
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, text.encode())
-
-        self._retry(os.O_WRONLY, action)
+        data = text.encode()
+        try:
+            return self._write(data)
+        except OSError as exc:
+            self._stale(exc)
+        self._write(data)
 
     def close(self):
         for fd in self._fds.values():
@@ -441,20 +449,20 @@ class Knobs:
                 self.log(f"snapshot {name} failed: {describe(exc)}; it will not be touched")
         return found
 
-    def set_limits(self, name, low, high, only_changes=False):
+    def set_limits(self, name, low, high):
         """Write min and max in the order that never makes min > max, then read both back. Returns None
-        on success, else the problem. The order comes from the limits last read back (kept per knob); if
-        they moved under us (another writer, a thermal cap) and a write is refused or the read-back
-        differs, the limits are read afresh and the writes done once more. `only_changes` skips a file
-        that already holds its value (a restore then succeeds on a knob whose unchanged file cannot be
-        written)."""
+        on success, else the problem. The order comes from the limits last read back (kept per knob); a
+        file that already holds its value is not written (the read-back still checks it: one call fewer
+        on a phone whose every file call costs, and a restore succeeds on a knob whose unchanged file
+        cannot be written). If the limits moved under us (another writer, a thermal cap) and a write is
+        refused or the read-back differs, the limits are read afresh and the writes done once more."""
         known = self.known.pop(name, None)
-        problem = self._write_limits(name, low, high, only_changes, known)
+        problem = self._write_limits(name, low, high, known)
         if problem and known is not None:
-            problem = self._write_limits(name, low, high, only_changes, None)
+            problem = self._write_limits(name, low, high, None)
         return problem
 
-    def _write_limits(self, name, low, high, only_changes, known):
+    def _write_limits(self, name, low, high, known):
         knob = self.knobs[name]
         try:
             if known is None:
@@ -463,7 +471,7 @@ class Knobs:
             if low > known[1]:
                 order.reverse()
             for path, value, current in order:
-                if not (only_changes and current == value):
+                if current != value:
                     self.file(path).write(str(value))
             got = (self.read_int(knob.min_path), self.read_int(knob.max_path))
         except OSError as exc:
@@ -488,7 +496,7 @@ class Knobs:
                         problems.append("governor reads back {!r}, not {!r}".format(gov.read(), saved["governor"]))
             except OSError as exc:
                 problems.append(f"governor: {describe(exc)}")
-        problem = self.set_limits(name, saved["min"], saved["max"], only_changes=True)
+        problem = self.set_limits(name, saved["min"], saved["max"])
         if problem:
             problems.append(problem)
         return "; ".join(problems) or None

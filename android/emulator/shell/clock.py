@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 WOKEN_GRACE_S = 1.0  # wall time a woken process gets to reach its next sleep before time moves on
 POLL_S = 0.01  # background sleepers re-check the clock (and their kill flag) this often
+IO_QUIET_S = 0.001  # served: a physics step waits until the processes' file calls have paused this long...
+IO_DEFER_MAX_S = 0.003  # ...but never longer than this (wall time), so the simulation always moves on
 
 
 class PhoneClock:
@@ -31,6 +33,7 @@ class PhoneClock:
         self._sleepers: dict[object, float] = {}  # token -> simulated wake-up time
         self._woken: set[object] = set()
         self._driver: RealtimeDriver | None = None
+        self._io_until = 0.0  # host CLOCK_MONOTONIC until which a process is in a burst of file calls
 
     @property
     def driven(self) -> bool:
@@ -42,6 +45,13 @@ class PhoneClock:
         phone's time."""
         driver = self._driver
         return driver.now_s() if driver is not None else self.phone.now_s
+
+    def linear(self) -> tuple[float, float, float] | None:
+        """Served: (simulated s, host CLOCK_MONOTONIC s, speed) read together; the phone's clock is then
+        simulated + (host now - host) x speed, which a process may compute itself instead of asking.
+        In-process (None): time moves only when someone sleeps, so every reading must ask."""
+        driver = self._driver
+        return driver.linear() if driver is not None else None
 
     def sleep(self, dt_s: float, token: object, foreground: bool, cancel: threading.Event | None = None) -> bool:
         """Sleep dt_s of simulated time; False if cancelled first."""
@@ -56,6 +66,13 @@ class PhoneClock:
     def leave(self, token: object) -> None:
         """A process exited: nobody waits for it any more."""
         self._finish(token)
+
+    def io_activity(self) -> None:
+        """A process made a file call (served phone). A physics step holds the phone's lock for a while
+        (0.4 ms typically, a few ms at times), and a call that meets one waits for it: on a phone a sysfs
+        write takes microseconds, so the driver lets a burst of calls (a daemon pinning knobs, writing and
+        reading back a file per call) finish before it steps; the step then covers the time it waited."""
+        self._io_until = time.monotonic() + IO_QUIET_S
 
     def advanced(self) -> None:
         """Wake sleepers whose time has come (called after every step of the phone)."""
@@ -120,8 +137,14 @@ class RealtimeDriver:
         self._thread = threading.Thread(target=self._run, name="phone-clock", daemon=True)
 
     def now_s(self) -> float:
+        return self.linear()[0]
+
+    def linear(self) -> tuple[float, float, float]:
+        """(simulated s now, the host CLOCK_MONOTONIC it was read at, speed): between steps, and across
+        them, the phone's clock is that line (each step advances by exactly the elapsed wall time x speed)."""
         simulated, wall = self._base
-        return simulated + max(0.0, time.monotonic() - wall) * self.speed
+        host_s = time.monotonic()
+        return simulated + max(0.0, host_s - wall) * self.speed, host_s, self.speed
 
     def start(self) -> RealtimeDriver:
         self._base = (self.clock.phone.now_s, time.monotonic())
@@ -139,6 +162,11 @@ class RealtimeDriver:
     def _run(self) -> None:
         last = self._base[1]
         while not self._stop.wait(self.step_s):
+            deadline = time.monotonic() + IO_DEFER_MAX_S
+            while True:  # let a burst of file calls finish first (bounded: see PhoneClock.io_activity)
+                quiet_in = min(self.clock._io_until, deadline) - time.monotonic()
+                if quiet_in <= 0 or self._stop.wait(quiet_in):
+                    break
             now = time.monotonic()
             self.clock.phone.advance((now - last) * self.speed)
             last = now

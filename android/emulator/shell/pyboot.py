@@ -125,7 +125,7 @@ class _Rpc:
                 return frame
             signals.waiting_start()
             try:
-                chunk = self.sock.recv(1 << 20)
+                chunk = self.sock.recv(RECV_BYTES)
             finally:
                 signals.waiting = False
             if not chunk:
@@ -248,14 +248,20 @@ class _PhoneRaw(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def read(self, size: int | None = -1) -> bytes:
+        """As readinto, without RawIOBase.read's buffer of `size` bytes (a sysfs read asks for 4096)."""
         if not self._readable:
             raise io.UnsupportedOperation("not readable")
         if self._data is None or self._pos == 0:
             self._load()
-        chunk = self._data[self._pos : self._pos + len(buffer)]  # type: ignore[index]
-        buffer[: len(chunk)] = chunk
+        end = len(self._data) if size is None or size < 0 else self._pos + size  # type: ignore[arg-type]
+        chunk = self._data[self._pos : end]  # type: ignore[index]
         self._pos += len(chunk)
+        return chunk
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
         return len(chunk)
 
     def write(self, data) -> int:
@@ -351,6 +357,7 @@ _real: dict = {}  # the os functions pyboot wraps, as they were once pyguard had
 _real_select = select.select
 _real_open = builtins.open
 WRITE_CHUNK = 1 << 20  # a big write to a phone file goes over in pieces (the emulator caps one request)
+RECV_BYTES = 1 << 16  # per recv(): a 1 MiB buffer costs an mmap and page faults on every small answer (~35 us)
 _WRAPPED = ("stat", "lstat", "listdir", "scandir", "remove", "unlink", "rmdir", "mkdir", "rename", "replace",
             "chmod", "access", "readlink", "open", "read", "write", "close", "lseek", "fstat", "getcwd", "chdir",
             "kill", "system", "fsync", "mkfifo")  # fmt: skip
@@ -974,11 +981,27 @@ def _quote(text: str) -> str:
 
 
 def _install_time() -> None:
+    host_clock = time.monotonic  # the host's CLOCK_MONOTONIC, before the script's time is the phone's
+    line: list = []  # (phone monotonic, phone wall, host s, speed) once the phone says its clock is driven
+
+    def now() -> tuple[float, float]:
+        """The phone's (monotonic, wall) clocks. A served phone's clock runs at a fixed speed of the host's,
+        so after one answer saying so they are computed here (a read costs no round trip, as with a vDSO);
+        an in-process phone's clock moves only when someone sleeps, so each reading asks."""
+        if line:
+            mono, wall, host_s, speed = line
+            elapsed = max(0.0, host_clock() - host_s) * speed
+            return mono + elapsed, wall + elapsed
+        header = _rpc.call("time")[0]
+        if header.get("speed"):
+            line[:] = [header["monotonic"], header["wall"], header["host_s"], header["speed"]]
+        return header["monotonic"], header["wall"]
+
     def monotonic() -> float:
-        return _rpc.call("time")[0]["monotonic"]
+        return now()[0]
 
     def wall() -> float:
-        return _rpc.call("time")[0]["wall"]
+        return now()[1]
 
     def sleep(seconds: float) -> None:
         seconds = float(seconds)

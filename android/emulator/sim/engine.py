@@ -545,13 +545,7 @@ class Simulator:
         band = slot.gov.util_band
         if band is None or band[0] >= 0.0:  # lo < 0: next_hz is the table's floor
             return False
-        values = self.load.values
-        peak = 0.0
-        for c in slot.cpus:
-            if values[c] > peak:
-                u = self.load.util(c, now)
-                if u > peak:
-                    peak = u
+        peak = self.load.peak(slot.cpus, now)
         return (peak if peak < 1.0 else 1.0) <= band[1]
 
     def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool, busy: float, dt: float) -> bool:
@@ -569,13 +563,7 @@ class Simulator:
                 return False
             if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
                 return False  # it may rest at its floor: the full path decides
-        peak = value  # the inference CPU's utilisation now; the policy's other CPUs only decay
-        values = self.load.values
-        for c in slot.cpus:
-            if values[c] > peak:
-                u = self.load.util(c, now)
-                if u > peak:
-                    peak = u
+        peak = self.load.peak(slot.cpus, now, value)  # from the inference CPU's utilisation now
         if band is None:
             if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
                 return False
@@ -599,7 +587,6 @@ class Simulator:
         governor's request cannot change (util_band); a slot idle at its floor rests until its CPUs run."""
         cur = self.cur_hz
         load = self.load
-        values = load.values
         clamp_min = self.uclamp_min
         resting = None
         fixed = self.fixed
@@ -628,12 +615,7 @@ class Simulator:
                     resting = []
                 resting.append(slot)  # idle at its floor, no headroom (<= 2) could lift it
                 continue
-            peak = 0.0
-            for c in cpus:
-                if values[c] > peak:  # a stored value bounds the CPU's decayed utilisation
-                    u = load.util(c, now)
-                    if u > peak:
-                        peak = u
+            peak = load.peak(cpus, now)
             slot.bound = peak  # utilisation only decays from here until a CPU of the policy runs
             gov = slot.gov
             band = gov.util_band
@@ -944,22 +926,25 @@ class Simulator:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
-        both = np.zeros((n, 2 * N_EVENTS))  # the GPU's events, then the same work as its counters count it
-        if self.unit_rows:
+        if self.unit_rows:  # the GPU's events, then the same work as its counters count it
             work = self.work
-            index: dict[int, int] = {}
-            which = np.array([index.setdefault(id(s), len(index)) for s in work.streams])
-            streams = {id(s): s for s in work.streams}  # in order of first appearance, as `index`
+            ids = list(map(id, work.streams))
+            index = {k: i for i, k in enumerate(dict.fromkeys(ids))}  # in order of first appearance
+            which = np.array(list(map(index.__getitem__, ids)))
+            streams = dict(zip(ids, work.streams))  # in order of first appearance, as `index`
             per_stream = np.array(
                 [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
             )
-            rows = np.array(self.unit_rows)  # nondecreasing: rows are appended in order
-            units = np.array(work.units)
-            starts = np.flatnonzero(np.diff(rows, prepend=-1))
-            both[rows[starts]] = np.add.reduceat(units[:, None] * per_stream[which], starts, axis=0)
+            # each row's units of each stream summed, then times the stream's events (a few streams, so a
+            # small product instead of one event vector per unit; equal up to float rounding)
+            k = len(per_stream)
+            cells = np.array(self.unit_rows) * k + which
+            both = np.bincount(cells, weights=work.units, minlength=n * k).reshape(n, k) @ per_stream
             self.unit_rows.clear()
             work.streams.clear()
             work.units.clear()
+        else:
+            both = np.zeros((n, 2 * N_EVENTS))
         events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]
         run = {p: run_m[:, i] for i, p in enumerate(self.policies)}
         spin = {p: spin_m[:, i] for i, p in enumerate(self.policies)}

@@ -38,3 +38,15 @@ class LoadTracker:
     def util(self, cpu: int, now_s: float) -> float:
         value = self.values[cpu]
         return value * math.exp(-self._rate * (now_s - self._at[cpu])) if value else 0.0
+
+    def peak(self, cpus, now_s: float, peak: float = 0.0) -> float:
+        """The largest of `peak` and the CPUs' utilisation at now_s (a stored value bounds its decayed
+        utilisation, so a CPU whose value does not exceed the peak so far is not brought forward)."""
+        values, at, rate, exp = self.values, self._at, self._rate, math.exp
+        for c in cpus:
+            value = values[c]
+            if value > peak:
+                u = value * exp(-rate * (now_s - at[c]))
+                if u > peak:
+                    peak = u
+        return peak

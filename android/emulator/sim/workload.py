@@ -149,6 +149,8 @@ class Workload:
             start = self._position  # how far through the current unit (0..1)
             if self._at_timing is timing and self._at_position == start:
                 g0, d0, o0, _ = self._at_values  # where the last step ended, same unit, same clocks
+            elif start == 0.0:
+                g0 = d0 = o0 = 0.0  # a unit's start: nothing of it done (timing.at(0.0) gives the same zeros)
             else:
                 g0, d0, o0, _ = timing.at(start)
             if left * unit_s <= avail * (1 + 1e-12):
