@@ -147,11 +147,10 @@ class _Group:
             index = self._index(obs.setting)
             if index is not None:
                 measured[index] = True
-        # what a setting must show on average to be confirmed after the most repeats the lab allows
-        line = goal.limits[bucket.name] * (1.0 - goal.required_margin(bucket.name, self.ctx.lab.max_repeats))
+        line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         best = self._incumbent(bucket)
         if goal.feasible(best):
-            promising = (bound_low <= line) & (objective_low < goal.objective(best)) & ~measured
+            promising = (bound_low <= line) & (objective_low < goal.level(best)) & ~measured
             if not promising.any():
                 return None
             believed = promising & (bound <= line)
@@ -175,27 +174,25 @@ class _Group:
         lab, goal = self.ctx.lab, self.ctx.goal
         incumbent = self._incumbent(bucket)
         obs = lab.measure(setting, bucket.name)
-        contender = goal.margin(obs) >= 0 and (
-            not goal.feasible(incumbent) or goal.objective(obs) < goal.objective(incumbent)
-        )
+        contender = goal.margin(obs) >= 0 and (not goal.feasible(incumbent) or goal.score(obs) < goal.score(incumbent))
         if contender:
             lab.decide(setting, bucket.name, goal.undecided)
 
     def reconfirm(self, bucket: PhaseBucket) -> bool:
-        """Repeat the best run that beats the incumbent on average but is no longer confirmed to meet the goal
-        (the spread grew since it was decided: a run judged once must be judged again); True if it ran."""
+        """Repeat the best run that meets the goal and beats the incumbent but whose decision is open again (the
+        spread grew since it was decided: a run judged once must be judged again); True if it ran."""
         goal, incumbent = self.ctx.goal, self._incumbent(bucket)
         open_runs = [
             o
             for o in self.pinned_runs(bucket)
-            if goal.margin(o) >= 0
-            and not goal.feasible(o)
+            if goal.feasible(o)
+            and goal.undecided(o)
             and o.repeats < self.ctx.lab.max_repeats
-            and (not goal.feasible(incumbent) or goal.objective(o) < goal.objective(incumbent))
+            and (o == incumbent or not goal.feasible(incumbent) or goal.score(o) < goal.score(incumbent))
         ]
         if not open_runs:
             return False
-        best = min(open_runs, key=goal.objective)
+        best = min(open_runs, key=goal.score)
         self.ctx.lab.decide(best.setting, bucket.name, goal.undecided)
         return True
 
