@@ -87,7 +87,9 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
 
 def gaps(results):
     """Per bucket: each search's choice as the oracle measured it (one run each, the same seed, so repeats
-    cannot flatter anyone), relative to the oracle's best (positive = worse), and whether that run met the goal."""
+    cannot flatter anyone), relative to the oracle's best (positive = worse), and its margin to the goal's limit
+    by the goal's one rule (goals.Goal: paired with stock's run of the same seed). Both by the goal's paired
+    score, so a choice outside the oracle's grid, seen only by its own search's repeats, compares fairly."""
     from governor.space import Setting
 
     oracle = results["oracle"].search
@@ -102,7 +104,7 @@ def gaps(results):
             if seen is None:  # a setting outside the oracle's grid (a side knob pinned): its own figures
                 seen = results[name].search.lab.known(Setting.of(phase.setting), phase.bucket)
             best_seen = oracle.lab.known(Setting.of(best.setting), best.bucket)
-            per[phase.bucket] = (goal.objective(seen) / goal.objective(best_seen) - 1, goal.margin(seen))
+            per[phase.bucket] = (goal.score(seen) / goal.score(best_seen) - 1, goal.margin(seen))
         out[name] = per
     return out
 
