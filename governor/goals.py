@@ -150,10 +150,17 @@ class Goal:
         """The objective as settings are ranked by: its mean paired ratio to stock (lower is better)."""
         return float(self.paired(obs, self.objective_field).mean())
 
+    def value(self, obs: Observation, field_name: str) -> float:
+        """A quantity on the stock runs' seeds: its mean paired ratio times stock's mean (an absolute limit's
+        quantity as measured). Models fitted to these values are compared with `limits` and `level` on one
+        footing, whichever repeats each setting has."""
+        if field_name == self.limit_field and self.share is None:
+            return getattr(obs, field_name)
+        return float(self.paired(obs, field_name).mean()) * getattr(self.stock[obs.bucket], field_name)
+
     def level(self, obs: Observation) -> float:
-        """The objective on the stock runs' seeds: its paired ratio times stock's mean (what a model's prediction,
-        fitted to runs of every repeat, is compared with)."""
-        return self.score(obs) * self.objective(self.stock[obs.bucket])
+        """The objective on the stock runs' seeds (`value`)."""
+        return self.value(obs, self.objective_field)
 
     # --- noise ---------------------------------------------------------------------------------
     def spread(self) -> PairedSpread:

@@ -89,7 +89,8 @@ class _Group:
         return [o for o in self.ctx.lab.observations(bucket.name) if all(o.setting.get(n) for n in names)]
 
     def data(self) -> GroupData:
-        rows = []
+        """Every pinned run of the group, on the stock runs' seeds (goals.Goal.value: paired with stock)."""
+        goal, rows = self.ctx.goal, []
         for bucket in self.buckets:
             for obs in self.pinned_runs(bucket):
                 freqs = [obs.setting.get(k.name) for k in self.knobs]
@@ -98,8 +99,8 @@ class _Group:
                         *freqs,
                         bucket.prompt_tokens or 1,
                         tokens_per_latency(bucket),
-                        obs.latency_s,
-                        obs.energy_per_token_j,
+                        goal.value(obs, "latency_s"),
+                        goal.value(obs, "energy_per_token_j"),
                     )
                 )
         table = np.array(rows, dtype=float)
@@ -115,8 +116,9 @@ class _Group:
             return latency, energies
         measured = np.array([[obs.setting.get(k.name) for k in self.knobs] for obs in runs], dtype=float)
         at, at_energy = self.model.predict(measured, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
-        lat_ratio = np.array([obs.latency_s for obs in runs]) / at
-        energy_ratio = np.array([obs.energy_per_token_j for obs in runs])[None, :] / at_energy
+        goal = self.ctx.goal
+        lat_ratio = np.array([goal.value(obs, "latency_s") for obs in runs]) / at
+        energy_ratio = np.array([goal.value(obs, "energy_per_token_j") for obs in runs])[None, :] / at_energy
         weights = residual_weights(np.log(self.grid), np.log(measured))
         latency = latency * residual_factor(weights, lat_ratio)
         energies = energies * np.array([residual_factor(weights, r) for r in energy_ratio])
