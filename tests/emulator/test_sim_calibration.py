@@ -58,7 +58,9 @@ def test_prefill_is_compute_bound_on_the_gpu():
 
 
 def test_stock_governors_reproduce_fuses_stock_operating_point_in_kind():
-    stock = run(prompt=96, decode=32)
+    # at FUSE's ShareGPT-length prompt: the thread's attention over the KV cache, and so the GPU's idle share,
+    # grows with the context
+    stock = run(prompt=232, decode=32)
     decode, prefill = stock.phases["decode"], stock.phases["prefill"]
     assert 907 * MHZ <= decode.mean_freq_hz["policy6"] <= 1131 * MHZ  # EAS alternating between two levels
     assert 330 * MHZ <= decode.mean_freq_hz["gpu"] <= 480 * MHZ  # FUSE: ~411-424 MHz

@@ -16,10 +16,10 @@ MODEL = "tinyllama-1.1b-q4"
 PIN = {"gpu": 848_000_000, "policy6": 2_401_000_000, "mem": 2_028_000_000}
 
 
-def _record(pins=None, bin_s=None):
+def _record(pins=None, bin_s=None, prompt=32):
     phone = VirtualPhone("pixel7", seed=1)
     recorder = TimelineRecorder(phone, bin_s)
-    result = run_llm_request(phone, MODEL, 32, 16, pins=pins, observers=[recorder])
+    result = run_llm_request(phone, MODEL, prompt, 16, pins=pins, observers=[recorder])
     assert recorder not in phone.sim.observers  # handed back once the request is done
     return result, recorder.timeline()
 
@@ -59,11 +59,12 @@ def test_steps_across_bin_edges_are_split_by_time():
     assert np.allclose(inside, 0.0107, rtol=1e-6)  # every bin but the last is fully covered, none twice
 
 
-def test_stock_gpu_sits_in_the_lower_half_in_decode_as_the_run_reports(stock):
-    result, tl = stock
+def test_stock_gpu_sits_in_the_lower_half_in_decode_as_the_run_reports():
+    # after a ShareGPT-length prompt, as FUSE measured (a short context leaves the GPU busier, a level higher)
+    result, tl = _record(prompt=232)
     tl = tl.rebinned(5)
     table = tl.table_hz["gpu"]
-    lower = tl.freq_hz["gpu"] <= table[(len(table) - 1) // 2]
+    lower = tl.freq_hz["gpu"] <= table[(len(table) - 1) // 2] * (1 + 1e-9)  # a bin's mean, rounded, at the level
     share = tl.phase_s["decode"][lower].sum() / tl.phase_s["decode"].sum()
     reported = result.phases["decode"].time_in_lower_half["gpu"]
     assert share > 0.5 and reported > 0.5

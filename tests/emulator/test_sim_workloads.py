@@ -1,6 +1,7 @@
 """Workloads: LLM models, CNNs from real ONNX graphs, background load; bad input gives clear errors."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -166,6 +167,7 @@ def test_a_profile_whose_opp_table_is_not_monotonic_is_a_clear_error(tmp_path):
         (lambda p: p.__setitem__("llm_runtime", 7), "physics.llm_runtime must be"),
         (lambda p: p["cpu"].pop("policy4"), "physics.cpu must have one entry per CPU policy"),
         (lambda p: p["driver"].__setitem__("submit_cycle", 1), "physics.driver.submit_cycle is not a field"),
+        (lambda p: p["gpu"].__setitem__("dispatch_active_s", 1e-3), "dispatch_active_s is part of dispatch_latency_s"),
     ],
 )
 def test_malformed_physics_names_the_field(tmp_path, mutate, match):
@@ -218,3 +220,22 @@ def test_a_shallow_gpu_queue_starves_the_gpu_when_the_cpu_is_slow(tmp_path):
         results[depth] = run_cnn(phone, path, 30, pins={"policy6": 500 * MHZ, "gpu": 848 * MHZ}, idle_before_s=0.1)
     assert results[1].latency_s > results[2].latency_s >= results[8].latency_s
     assert results[1].phases["inference"].gpu_util < results[8].phases["inference"].gpu_util
+
+
+def test_the_gpu_counts_a_jobs_dispatch_as_busy_from_the_moment_the_job_sits_in_its_queue():
+    # Mali's GPU_ACTIVE counts cycles with work queued, running or stalled: the front end setting a job up
+    # on an idle GPU is busy time for the governor (and the clock tree), though no shader runs and no
+    # latency is added; a job queued behind another is set up under it
+    physics = VirtualPhone("pixel7").profile.physics
+    gpu, memory, driver = physics.gpu, physics.memory, physics.driver
+    stream = layer_stream(load_model("tinyllama-1.1b-q4"), 1, 64)  # decode: every product waited for
+    seen = stream.bind(gpu, memory, driver, 2).timing(1106 * MHZ, 400 * MHZ, 1352 * MHZ)
+    shaders_only = replace(gpu, dispatch_active_s=0.0)
+    bare = layer_stream(load_model("tinyllama-1.1b-q4"), 1, 64).bind(shaders_only, memory, driver, 2)
+    unseen = bare.timing(1106 * MHZ, 400 * MHZ, 1352 * MHZ)
+    assert gpu.dispatch_active_s > 0.0
+    assert seen.duration_s == unseen.duration_s
+    jobs = len(stream.events)  # each submitted to an idle GPU after the thread's wait
+    assert seen.gpu_busy_s == pytest.approx(unseen.gpu_busy_s + jobs * gpu.dispatch_active_s)
+    starts_before = seen.kernels[:, 0] - unseen.kernels[:, 0]
+    assert np.allclose(starts_before, -gpu.dispatch_active_s)

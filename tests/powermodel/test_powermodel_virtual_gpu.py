@@ -1,7 +1,7 @@
 """APGPM's claim on the virtual phone's GPU data: on held-out workloads (LLM and CNN mixed), the selected
 model's MAPE is at least 2.7x lower than the utilisation-frequency baseline's, with at most 10% of the
-counters, on the pixel7 (Mali-G710) profile here; sm8550 (Adreno 740) in bench/bench_powermodel_virtual.py
-until it meets the bar (see the comment at the test).
+counters, on the pixel7 (Mali-G710) and sm8550 (Adreno 740) profiles (pixel4 and other seeds in
+bench/bench_powermodel_virtual.py).
 
 Which workloads, and which are held out (decided by rule, before looking at any result):
 - Every workload the virtual phone offers on the profile is traced: all built-in LLMs that fit it and all
@@ -78,11 +78,8 @@ def fit_held_out(trace: Path, workloads: list[str], test: list[str], folder: Pat
     return json.loads(out.getvalue())
 
 
-# sm8550 is measured by bench/bench_powermodel_virtual.py only, until it meets the bar: since llama.cpp's
-# prompt-batch attention products run on the GPU its baseline reaches ~10% MAPE against the model's ~4%
-# (ratio 2.4-2.5 over seeds 1-2; issues 9 and 11 open). Two minutes of suite time for a known miss.
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", ["pixel7"])
+@pytest.mark.parametrize("profile", ["pixel7", "sm8550"])
 def test_selected_model_beats_util_freq_baseline_by_2_7x(profile, tmp_path):
     groups = workload_groups(profile)
     assert set(groups) == {"llm", *cnn_zoo.FAMILIES}, f"{profile}: workload groups {groups}"

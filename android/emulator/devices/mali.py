@@ -170,9 +170,9 @@ class HwcntReader(DeviceFile):
             if not self.masks[kind] or not mine.any():
                 continue
             mine_totals = totals[mine]
-            for k in range(n):  # instance k's share of the totals: floor(T(k+1)/n) - floor(Tk/n)
-                share = mine_totals * np.uint64(k + 1) // np.uint64(n) - mine_totals * np.uint64(k) // np.uint64(n)
-                values[rows.start + k, slots] = share
+            for k in range(n):  # instance k's share of the totals: floor((T + n - 1 - k) / n), never falling as T
+                # grows (floor(T(k+1)/n) - floor(Tk/n) can fall by one, which a reader takes for a 32-bit wrap)
+                values[rows.start + k, slots] = (mine_totals + np.uint64(n - 1 - k)) // np.uint64(n)
             values[rows, 2] = self.masks[kind]
         sample = (values & np.uint64(0xFFFFFFFF)).astype("<u4").tobytes()
         offset = index * self.buffer_size

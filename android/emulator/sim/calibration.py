@@ -39,22 +39,28 @@ SCREEN_MARGIN = 1.04  # the screen keeps settings whose estimated energy is with
 CONFLICTS = {
     "tpot_stock": (
         "FUSE's all-stock TPOT (210.7 ms, EAS at ~1 GHz) is *below* its GPU-governor-alone TPOT (215.1 ms, CPU "
-        "pinned at 1826 MHz) at the same effective GPU clock, yet a slower CPU feeding every GPU kernel can only "
-        "lengthen the token. With the gs201 DVFS table a GPU busy ~71-73% of the time at 400 MHz is under that "
-        "level's 72% floor, so Quickstep settles at 351 MHz and the virtual all-stock token is ~20% longer than "
-        "FUSE's; the TPOT gap to the best pinned setting at equal energy grows with it."
+        "pinned at 1826 MHz) at the same effective GPU clock, yet in b2202 the CPU thread waits for every matrix "
+        "product (a blocking clEnqueueReadBuffer after each kernel) and runs the rest of the graph between them, "
+        "so a slower CPU can only lengthen the token (FUSE's own lowered-CPU row shows the CPU clock matters). The "
+        "virtual phone keeps that cost: its all-stock token at ~400 MHz is ~20% longer than its GPU-alone one and "
+        "~13% longer than FUSE's, and the TPOT gap to the best pinned setting at equal energy grows with it."
     ),
     "gpu_decode_stock": (
-        "FUSE reports ~71% GPU utilisation with an effective 411-424 MHz, but the gs201 table steps the 400 MHz "
-        "level down below 72% (after 4 periods) and holds 351 MHz down to 70%: at FUSE's utilisation Quickstep "
-        "sits at 351 MHz, as it does on the virtual phone (the paper's own 71% cannot keep 400 MHz)."
+        "FUSE's ~71% GPU utilisation at 411-424 MHz sits on the gs201 DVFS table's 400 MHz floor (device tree "
+        "gpu_dvfs_table_v2: 400 MHz holds 72-92% with 4 periods of hysteresis, 351 MHz 70-90%). The Mali driver's "
+        "utilisation is the GPU_ACTIVE counter (cycles with work queued, running or stalled), which also counts the "
+        "GPU side of each job's dispatch; with it the virtual GPU is ~73-74% busy at 400 MHz and Quickstep holds "
+        "there, but a point or two less busy drops it to 351 MHz for good (351 MHz steps up only above 90%). Decode "
+        "never exceeds 92% at 400 MHz, so the virtual clock stays at 400 rather than FUSE's few excursions above it."
     ),
     "stablelm": (
         "The StableLM/TinyLlama latency ratio at 762 vs 848 MHz (2.55) needs the GPU to be ~78% of TinyLlama's "
         "decode token at 848 MHz, while TinyLlama's GPU-alone/pinned ratio (215.1/126.9) needs ~64%; one GPU "
         "model cannot give both. The virtual phone follows TinyLlama, so StableLM decodes a few percent faster "
-        "than measured, and its GPU-alone run, whose bigger kernels keep the GPU busier, sits one or two "
-        "Quickstep levels higher than FUSE's (~450 MHz effective implied)."
+        "than measured, and its GPU-alone run, whose bigger kernels keep the GPU busier, settles at 471 MHz, a "
+        "Quickstep level above FUSE's (~400 MHz implied), ~20% faster. Its stock-vs-pinned TPOT gap hangs on one "
+        "setting: CPU 1426 / GPU 701 / memory 1352 MHz costs within ~0.2% of the stock energy, and the gap is ~35% "
+        "when it fits the budget and ~21% (the next setting, GPU 572 MHz) when it does not."
     ),
     "ttft_gap": (
         "FUSE's stock TTFT is 'up to' 40.4% (TinyLlama) and 23.0% (StableLM) longer than the best pinned setting at "
@@ -220,9 +226,9 @@ LONG_NOTE = (
     "What reproduces it: the pinned side (the fastest single setting at no more energy) lands near FUSE's 42.5 s; "
     "the stock side is the drag-down over a long decode. FUSE's 115.15 s implies ~0.43 s per token, twice its own "
     "ShareGPT TPOT, i.e. CPU and GPU dragged to ~500 / ~250 MHz. The virtual phone's EAS keeps the thread's clamped "
-    "level while it runs, so its stock run stays near 351 MHz GPU (about 1.9x the pinned time); without the "
-    "uclamp prop (physics.sched.uclamp_min = 0) the CPU sits at 500 MHz, the GPU falls to ~310 MHz effective and "
-    "the stock run takes ~2.3x the pinned time."
+    "level while it runs, so its stock run stays near 400 MHz GPU (about 1.6x the pinned time); without the "
+    "uclamp prop (physics.sched.uclamp_min = 0) the CPU sits at 500 MHz, the GPU falls to ~325 MHz effective and "
+    "the stock run takes ~2x the pinned time."
 )
 NOT_MEASURED = (
     "FUSE's own search (memory left stock), G1: TinyLlama TTFT/TPOT -14.4%/-25.4%, StableLM -7.0%/-35.2%, "
@@ -419,7 +425,9 @@ def measure(
     stage1 = {
         "stock": [Run(TINY, PROMPT, DECODE, (), s) for s in seeds],
         "stock_stablelm": [Run(STABLELM, PROMPT, DECODE, (), s) for s in seeds],
-        "llama2": [Run(LLAMA2, 64, 32, (), s) for s in seeds],
+        # long enough a decode that Quickstep's level settles (a 7B decode's GPU sits on the 572 and 701 MHz
+        # bands; right after the prefill a seed's first low period decides which it starts on)
+        "llama2": [Run(LLAMA2, 64, 96, (), s) for s in seeds],
         "alone": [Run(TINY, PROMPT, DECODE, alone, s) for s in seeds],
         "848": [Run(TINY, PROMPT, DECODE, alone + (("gpu", 848),))],
         "stablelm_alone": [Run(STABLELM, PROMPT, DECODE, alone, s) for s in seeds],

@@ -17,6 +17,15 @@ from typing import Any
 from android.emulator.ranges import Interval, field_range
 from android.emulator.sim.activity import EVENT_FIELDS
 
+# shader-core units with their own gated clock tree: the event that issues to each -> its GpuPhysics throughput
+GATED_UNITS = {
+    "alu_ops": "alu_ops_per_cycle",
+    "sfu_ops": "sfu_ops_per_cycle",
+    "load_store_bytes": "load_store_bytes_per_cycle",
+    "texture_fetches": "texture_fetches_per_cycle",
+    "l2_bytes": "l2_bytes_per_cycle",
+}
+
 
 @dataclass(frozen=True)
 class ClusterPhysics:
@@ -44,9 +53,21 @@ class GpuPhysics:
     idle_w: float = field(metadata={"range": "[0, 20]"})  # always-on part of the GPU rail (power domain, L2 retention)
     # share of the shorter of a kernel's compute and DRAM times hidden under the longer one
     memory_overlap: float = field(default=0.0, metadata={"range": "[0, 1]"})
-    # from a job's submission to its start when the GPU has nothing queued (firmware scheduling, doorbell,
-    # power-up of idle shader cores); neither the GPU nor the CPU thread is busy meanwhile
+    # from a job's submission to its start when the GPU has nothing queued (kernel queue kick and firmware
+    # scheduling, doorbell, command-stream parsing, power-up of idle shader cores); the CPU thread is not busy
     dispatch_latency_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
+    # the last part of that latency, from the moment the job sits in the GPU's own queue (its front end fetching
+    # and setting it up, shader cores powering up) to its first instruction: no shader runs, but the driver's
+    # utilisation counter (Mali GPU_ACTIVE, Adreno RBBM busy) already counts the GPU busy
+    dispatch_active_s: float = field(default=0.0, metadata={"range": "[0, 0.01]"})
+    # unit clock gating: share of the busy clock-tree power in each shader-core unit's own tree, keyed by
+    # the unit's issue port (alu_ops, sfu_ops, load_store_bytes, texture_fetches, l2_bytes); a unit's tree
+    # is gated while it has nothing to issue (stalled on memory, idle pipe), so it is open for
+    # 1 - exp(-hold * issue density) of the busy cycles. The rest of the tree (front end, job manager,
+    # interconnect) runs whenever the GPU is busy. Empty: the whole tree runs while busy.
+    clock_gated_share: dict[str, float] = field(default_factory=dict, metadata={"range": "[0, 1]"})
+    # cycles a unit's clock stays ungated after it issues (the gating controller's hysteresis)
+    clock_gate_hold_cycles: float = field(default=4.0, metadata={"range": "[0, 1000]"})
 
 
 @dataclass(frozen=True)
@@ -250,9 +271,19 @@ def parse_physics(reader, profile) -> Physics:
             f"must have one entry per CPU policy ({', '.join(sorted(policies))}), "
             f"has {', '.join(sorted(physics.cpu)) or 'none'}",
         )
+    gated = physics.gpu.clock_gated_share
+    unknown = sorted(set(gated) - set(GATED_UNITS))
+    if unknown:
+        reader.sub("gpu").fail(
+            f"clock_gated_share.{unknown[0][:40]}", f"is not a gated unit ({', '.join(GATED_UNITS)})"
+        )
+    if sum(gated.values()) > 1.0 + 1e-9:
+        reader.sub("gpu").fail("clock_gated_share", f"shares must sum to at most 1, sum to {sum(gated.values()):g}")
     missing = [e for e in EVENT_FIELDS if e not in physics.gpu.event_energy_pj]
     if missing or set(physics.gpu.event_energy_pj) - set(EVENT_FIELDS):
         reader.sub("gpu").fail("event_energy_pj", f"must give exactly the events {', '.join(EVENT_FIELDS)}")
+    if physics.gpu.dispatch_active_s > physics.gpu.dispatch_latency_s:
+        reader.sub("gpu").fail("dispatch_active_s", "is part of dispatch_latency_s and must not exceed it")
     rails = {r.name for o in profile.odpm for r in o.rails}
     for name in physics.power.rail_share:
         if name not in rails:

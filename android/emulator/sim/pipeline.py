@@ -170,7 +170,7 @@ class KernelStream:
         h = (self._host / cpu_hz + self.host_bytes / cpu_bw).tolist()
         sync = self.sync_after.tolist()
         spin_limit, wake = driver.spin_s, driver.sync_latency_s
-        dispatch = gpu.dispatch_latency_s
+        dispatch, front_limit = gpu.dispatch_latency_s, gpu.dispatch_active_s
         queue = self._queue
         cpu = self.lead_host_cycles / cpu_hz + self.lead_host_bytes / cpu_bw
         run = cpu + sum(s) + sum(h)
@@ -179,6 +179,7 @@ class KernelStream:
         gpu_free = 0.0
         spin = 0.0
         ends: list[float] = []
+        fronts: list[float] = []  # per job, the GPU-active dispatch before it (seen busy, no shader work)
         # a wait polls for up to spin_limit, then sleeps and pays the wake-up latency
         for i, (submit, busy, host, synced) in enumerate(zip(s, g, h, sync)):
             cpu += submit
@@ -194,8 +195,14 @@ class KernelStream:
                     active = [cpu, cpu]
                     on.append(active)
             ready = cpu + dispatch
-            gpu_free = (ready if ready > gpu_free else gpu_free) + busy
+            if ready > gpu_free:  # an idle GPU: its front end takes the job up before the first instruction
+                front = ready - gpu_free if ready - gpu_free < front_limit else front_limit
+                gpu_free = ready + busy
+            else:
+                front = 0.0
+                gpu_free += busy
             ends.append(gpu_free)
+            fronts.append(front)
             if synced and gpu_free > cpu:
                 if gpu_free - cpu <= spin_limit:
                     spin += gpu_free - cpu
@@ -209,12 +216,13 @@ class KernelStream:
             cpu += host
             active[1] = cpu
         duration = max(cpu, gpu_free)
+        starts = np.array(ends) - gpu_s - np.array(fronts)
         return UnitTiming(
             duration_s=duration,
             cpu_run_s=run,
             spin_s=spin,
-            gpu_busy_s=float(sum(g)),
-            kernels=np.column_stack([np.array(ends) - gpu_s, ends, self._dram]),
+            gpu_busy_s=float(sum(g) + sum(fronts)),
+            kernels=np.column_stack([starts, ends, self._dram]),
             on=np.array(on, dtype=float).reshape(-1, 2),
         )
 

@@ -5,7 +5,11 @@ cores' running share (polling counts at a reduced activity), plus leakage, plus 
 GPU: energy per event class scaled by V^2 (ALU, special function, load/store, texture, L2, DRAM
 interface, kernel launch, thread), plus clock-tree power C V^2 f while active (a fraction while idle),
 plus leakage, plus the idle floor; so ALU-, memory- and texture-heavy work draw different power at one
-utilisation and frequency. Memory: controller/PHY clocking C V^2 f, energy per byte moved, leakage,
+utilisation and frequency. Each shader-core unit's share of the clock tree (`gpu.clock_gated_share`) is
+gated while the unit has nothing to issue: a unit that issued stays ungated for `clock_gate_hold_cycles`,
+so with issue density d (its issue cycles per busy cycle) its tree runs 1 - exp(-hold d) of the time. A
+GPU busy but stalled on memory draws little more than its front end's clock; one whose ALUs issue every
+cycle draws all of it: power depends on the mix at one utilisation, and not linearly on any counter. Memory: controller/PHY clocking C V^2 f, energy per byte moved, leakage,
 idle floor. Leakage grows with voltage (a power law) and temperature (doubling every few degrees).
 Static components (SoC fabric, modem, TPU, display) draw a steady floor; `unmetered` is what no rail sees.
 
@@ -24,6 +28,7 @@ import numpy as np
 
 from android.emulator.profile import Profile
 from android.emulator.sim.activity import EVENT_FIELDS
+from android.emulator.sim.physics import GATED_UNITS
 from android.emulator.sim.scan import DecayScan
 
 
@@ -86,6 +91,11 @@ class PowerModel:
         self.leak_w["mem"] = self._leakage_at_ref("mem", ph.memory.leakage_w)
         self.gpu_v2 = self.volt_v["gpu"] ** 2
         self.gpu_clock_w = ph.gpu.clock_capacitance_nf * 1e-9 * self.gpu_v2 * self.freq_hz["gpu"]
+        units = [u for u in GATED_UNITS if ph.gpu.clock_gated_share.get(u, 0.0) > 0]
+        self.gated_events = [EVENT_FIELDS.index(u) for u in units]
+        self.gated_share = np.array([ph.gpu.clock_gated_share[u] for u in units])
+        # exponent of a unit's open time per event per busy cycle: hold / (events it issues per cycle)
+        self.gate_rate = np.array([ph.gpu.clock_gate_hold_cycles / getattr(ph.gpu, GATED_UNITS[u]) for u in units])
         self.mem_clock_w = ph.memory.clock_capacitance_nf * 1e-9 * self.volt_v["mem"] ** 2 * self.freq_hz["mem"]
 
     def _table(self, knob: str, opps) -> None:
@@ -96,6 +106,16 @@ class PowerModel:
         """Leakage per OPP at the reference temperature: it grows with voltage as a power law."""
         volt = self.volt_v[knob]
         return base_w * (volt / volt[-1]) ** self.physics.leakage.volt_exponent
+
+    def _open_share(self, inp: PowerInputs, idx: np.ndarray) -> np.ndarray | float:
+        """Share of the busy clock tree running per step: the ungated part plus each gated unit's share
+        times the time it is open, 1 - exp(-hold * issue density)."""
+        if not len(self.gated_share):
+            return 1.0
+        active_cycles = self.freq_hz["gpu"][idx] * inp.gpu_busy_s
+        per_cycle = np.divide(1.0, active_cycles, out=np.zeros_like(active_cycles), where=active_cycles > 0)
+        exponent = inp.gpu_events[:, self.gated_events] * self.gate_rate * per_cycle[:, None]
+        return 1.0 - self.gated_share.sum() + (1.0 - np.exp(-exponent)) @ self.gated_share
 
     def compute(self, inp: PowerInputs, temp_c: float) -> dict[str, np.ndarray]:
         """Watts per component per step."""
@@ -115,7 +135,7 @@ class PowerModel:
         idx = inp.levels["gpu"]
         busy = np.minimum(inp.gpu_busy_s / dt, 1.0)
         events_w = (inp.gpu_events @ self.event_energy_j) * inp.switching * self.gpu_v2[idx] / dt
-        activity = busy * inp.clock_activity + g.idle_clock_fraction * (1.0 - busy)
+        activity = busy * inp.clock_activity * self._open_share(inp, idx) + g.idle_clock_fraction * (1.0 - busy)
         powered = np.where(busy > 0, 1.0, 0.2)  # shader cores power down when a step saw no work
         out["gpu"] = events_w + (self.gpu_clock_w[idx] * activity + self.leak_w["gpu"][idx] * hot) * powered + g.idle_w
         m = ph.memory
