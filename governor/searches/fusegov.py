@@ -5,16 +5,17 @@
 2. A small design: every tunable primary knob at its top, and each one lowered alone to DESIGN_LEVEL of its
    table; prefill buckets share the design points round-robin, since they share one model.
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
-   of that work rising with voltage + static power over the time) to the group's pinned runs; correct its
-   predictions for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a
-   pooled model's bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency); predict
-   every setting of the grid and run, per bucket, the unmeasured setting predicted best among those predicted
-   to be confirmable (goals.Goal: its limit met at the goal's confidence after the lab's most repeats), if
-   it is predicted to beat the incumbent (the best setting confirmed so far). A run that could take the
-   incumbent's place is repeated until the goal's decision about it is made; one decided earlier that the
-   grown spread has made undecided again is repeated first. Every bucket is asked again each round (the
-   pooled model, refitted on the other buckets' runs, can reopen one); the search stops when no bucket has
-   anything to run: the predicted best is confirmed. At most MAX_ROUNDS rounds.
+   of that work rising with voltage + static power over the time) to the group's pinned runs, each on the
+   stock runs' seeds (goals.Goal.value: the paired rule every search is judged by); correct its predictions
+   for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a pooled model's
+   bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency); predict every setting
+   of the grid and run, per bucket, the unmeasured setting predicted best among those predicted to meet the
+   goal, if it is predicted to beat the incumbent (the best setting meeting the goal so far). A run that
+   could take the incumbent's place is repeated while the goal's decision about it is open (its confidence
+   interval straddles the limit); one decided earlier that the grown spread has opened again is repeated
+   first. Every bucket is asked again each round (the pooled model, refitted on the other buckets' runs, can
+   reopen one); the search stops when no bucket has anything to run: the predicted best is confirmed. At
+   most MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included), never a prediction.
 """
 
@@ -129,13 +130,12 @@ class _Group:
         return self.rows.get(key)
 
     def _incumbent(self, bucket: PhaseBucket) -> Observation:
-        """The best setting measured so far that meets the goal at its confidence (stock when it does)."""
+        """The best setting measured so far that meets the goal (stock when it does)."""
         return self.ctx.goal.best([*self.pinned_runs(bucket), self.ctx.stock[bucket.name]])
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
-        """The unmeasured setting the model predicts best among those it predicts could be confirmed to meet
-        the goal, if it is predicted to beat the incumbent by more than one run's spread of the objective
-        (a smaller gain could not be told from noise); None when the predicted best is confirmed."""
+        """The unmeasured setting the model predicts best among those it predicts meet the goal, if it is
+        predicted to beat the incumbent; None when the predicted best is confirmed."""
         goal = self.ctx.goal
         latency, energies = self.predict(bucket)
         by_field = {
