@@ -135,7 +135,8 @@ class _Group:
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting the model predicts best among those it predicts meet the goal, if it is
-        predicted to beat the incumbent; None when the predicted best is confirmed."""
+        predicted to beat the incumbent by more than one paired run's spread of the objective (goals.Goal.spread:
+        small, since the common seeds cancel most noise); None when the predicted best is confirmed."""
         goal = self.ctx.goal
         latency, energies = self.predict(bucket)
         by_field = {
@@ -152,7 +153,9 @@ class _Group:
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         best = self._incumbent(bucket)
         if goal.feasible(best):
-            promising = (bound_low <= line) & (objective_low < goal.level(best)) & ~measured
+            # a gain smaller than one paired run's spread of the objective could not be told from noise
+            gain_line = goal.level(best) * (1.0 - goal.spread().objective)
+            promising = (bound_low <= line) & (objective_low < gain_line) & ~measured
             if not promising.any():
                 return None
             believed = promising & (bound <= line)
