@@ -1,6 +1,6 @@
 """Governor benchmark: FUSE, fusegov, the oracle and the baselines side by side on the virtual phone.
 
-Two parts (run one with --part, default both):
+Parts (run one with --part; default both = paper + oracle):
 - `paper`: pixel7 with TinyLlama, the 1.5B model and StableLM, G1 at the stock energy budget, ShareGPT
   buckets as FUSE uses them (prompt <= 512): FUSE's TTFT/TPOT gains over stock next to the paper's
   (REFERENCES.md 1), and fusegov's, with the runs each search spent.
@@ -8,7 +8,9 @@ Two parts (run one with --part, default both):
   exhaustive sweep. The sweep is ~3000 settings x 6 buckets on pixel7, so the buckets come from the ShareGPT
   requests whose prompt is at most --oracle-max-prompt tokens (short prefills, same decode), which keeps a
   sweep to minutes; hexa6 (tests/governor/data) is small enough for full-length buckets (--full-profiles).
-Each case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
+- `searches`: fuse and fusegov alone (no oracle, no replay) on every --profiles x --models x --goals,
+  full-length buckets: the plans' expected TTFT/TPOT/energy, runs and search wall time.
+Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
 `fusegov bench governor`, then fusegov's gap to the oracle per bucket. Runs are cached on disk
 (~/.cache/fusegov/runs), so a second invocation costs the replays only. --json FILE keeps every figure.
 
@@ -65,7 +67,7 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
     from governor.phases import llm_buckets
 
     measurer = VirtualMeasurer(profile, model)
-    buckets = llm_buckets(bucket_requests)
+    buckets = llm_buckets(bucket_requests, count=args.prefill_buckets)
     start = time.perf_counter()
     results = evaluate(
         measurer,
@@ -85,7 +87,9 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
 
 def gaps(results):
     """Per bucket: each search's choice as the oracle measured it (one run each, the same seed, so repeats
-    cannot flatter anyone), relative to the oracle's best (positive = worse), and whether that run met the goal."""
+    cannot flatter anyone), relative to the oracle's best (positive = worse), and its margin to the goal's limit
+    by the goal's one rule (goals.Goal: paired with stock's run of the same seed). Both by the goal's paired
+    score, so a choice outside the oracle's grid, seen only by its own search's repeats, compares fairly."""
     from governor.space import Setting
 
     oracle = results["oracle"].search
@@ -100,7 +104,7 @@ def gaps(results):
             if seen is None:  # a setting outside the oracle's grid (a side knob pinned): its own figures
                 seen = results[name].search.lab.known(Setting.of(phase.setting), phase.bucket)
             best_seen = oracle.lab.known(Setting.of(best.setting), best.bucket)
-            per[phase.bucket] = (goal.objective(seen) / goal.objective(best_seen) - 1, goal.margin(seen))
+            per[phase.bucket] = (goal.score(seen) / goal.score(best_seen) - 1, goal.margin(seen))
         out[name] = per
     return out
 
@@ -190,11 +194,66 @@ def part_oracle(args, record):
                 )
 
 
+def part_searches(args, record):
+    """fuse and fusegov only (no oracle, no replay): each plan's expected TTFT (mean over the prefill buckets),
+    TPOT and energy per token as the searches measured them, with their runs and wall time. Cheap enough for
+    every phone x model x goal on full-length ShareGPT buckets."""
+    from governor.cache import CachedMeasurer
+    from governor.goals import GoalSpec
+    from governor.measure import VirtualMeasurer
+    from governor.phases import DECODE, PREFILL, llm_buckets
+    from governor.planner import run_search
+    from governor.requests import load_requests
+
+    buckets = llm_buckets(load_requests("sharegpt"), count=args.prefill_buckets)
+    print(f"\n=== searches: {len(buckets)} buckets from ShareGPT (prompt <= 512)")
+    print(
+        f"{'phone':<8} {'model':<18} {'goal':<7} {'search':<8} {'TTFT s':>7} {'TPOT s':>7} {'pf J/t':>7} "
+        f"{'dec J/t':>7} {'runs':>5} {'wall s':>7} met"
+    )
+    for profile in args.profiles:
+        for model in args.models:
+            shared = CachedMeasurer(VirtualMeasurer(profile, model), None if args.no_cache else args.cache)
+            for goal in args.goals:
+                for name in ("stock", "fuse", "fusegov"):
+                    run = run_search(shared, buckets, GoalSpec(goal), name, model)
+                    phases = run.plan.phases
+                    prefill = [p for p in phases if p.phase == PREFILL]
+                    decode = next(p for p in phases if p.phase == DECODE)
+                    row = {
+                        "ttft_s": sum(p.expected.latency_s for p in prefill) / len(prefill),
+                        "tpot_s": decode.expected.latency_s,
+                        "prefill_energy_per_token_j": sum(p.expected.energy_per_token_j for p in prefill)
+                        / len(prefill),
+                        "decode_energy_per_token_j": decode.expected.energy_per_token_j,
+                        "measurements": run.lab.measurements,
+                        "wall_s": run.wall_s,
+                        "met": run.plan.met,
+                    }
+                    print(
+                        f"{Path(profile).stem:<8} {model:<18} {goal:<7} {name:<8} {row['ttft_s']:>7.3f} "
+                        f"{row['tpot_s']:>7.4f} {row['prefill_energy_per_token_j']:>7.4f} "
+                        f"{row['decode_energy_per_token_j']:>7.4f} {row['measurements']:>5} {row['wall_s']:>7.1f} "
+                        f"{row['met']}",
+                        flush=True,
+                    )
+                    record.append(
+                        {
+                            "part": "searches",
+                            "profile": Path(profile).stem,
+                            "model": model,
+                            "goal": goal,
+                            "search": name,
+                            **row,
+                        }
+                    )
+
+
 def main() -> None:
     from governor.cache import default_cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("paper", "oracle", "both"), default="both")
+    parser.add_argument("--part", choices=("paper", "oracle", "searches", "both"), default="both")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profiles", default=f"pixel7,sm8550,{HEXA6}")
     parser.add_argument("--full-profiles", default=HEXA6, help="profiles whose oracle uses full-length buckets")
@@ -202,6 +261,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="requests replayed in the paper part")
     parser.add_argument("--oracle-requests", type=int, default=20, help="requests replayed per oracle case")
     parser.add_argument("--oracle-max-prompt", type=int, default=64)
+    parser.add_argument(
+        "--prefill-buckets",
+        type=int,
+        default=5,
+        help="prefill buckets per case (FUSE: 5); fewer keep the oracle's sweep short (pixel7: 3024 settings a bucket)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache", default=str(default_cache_dir()))
     parser.add_argument("--no-cache", action="store_true")
@@ -215,6 +280,8 @@ def main() -> None:
             part_paper(args, record)
         if args.part in ("oracle", "both"):
             part_oracle(args, record)
+        if args.part == "searches":
+            part_searches(args, record)
     finally:
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1))

@@ -59,8 +59,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.9,
         metavar="P",
-        help="a setting meets the budget (G1) or target (G2) when the one-sided P confidence bound of its "
-        "measured runs does, against the stock runs it is compared with (default 0.9)",
+        help="a setting meets the budget (G1) or target (G2) when its runs' mean ratio to the stock runs of the "
+        "same seeds is <= 1; it is run again (up to --stock-repeats runs) while its one-sided P confidence "
+        "bounds fall on both sides of 1 (default 0.9)",
     )
     parser.add_argument(
         "--stock-repeats",

@@ -6,11 +6,19 @@ once the stock governors have been measured. Goals rank observations: feasible o
 infeasible ones after them by how far they miss (so a plan can pick the closest when nothing meets the goal).
 Registry: GOALS maps the CLI's `--goal` name to the class.
 
-Runs scatter (lab.Spread), so "meets the budget" is a statement with a confidence: a setting meets the
-limit when the one-sided `confidence` bound of its slack is >= 0, i.e. its mean, minus Student's t quantile
-times the standard error of the difference between its mean and the limit (the limit's own error counts
-when it comes from the stock governors' runs), stays within the limit. More runs of a setting tighten
-the bound; `undecided` says when a run more could still change the answer.
+One rule judges every setting, in every search, the oracle and the benchmarks (`Goal.ratios`): paired
+comparison with common random numbers. Run k of any setting uses seed k, as run k of the stock governors
+does, so both meet the same background and noise; the run of a setting at repeat k is compared with the
+stock run at the same repeat k (energy_k / (share x stock_energy_k) for a budget given relative to stock;
+value_k / limit for an absolute one), and a setting meets the limit when the mean of its paired ratios over
+the repeats it has is <= 1. The oracle, one run per setting, so compares each with stock's repeat-0 run. The
+objective is ranked the same way (`Goal.score`: the mean paired ratio to stock), so a setting run once is
+never flattered against one run three times by a seed that happens to run fast.
+
+Runs still scatter once paired, so `undecided` says when a run more could change the answer: a setting's
+margin (1 - mean paired ratio) has a one-sided `confidence` bound (Student's t times the pooled spread of
+one paired ratio over the root of its repeats, `Goal.spread`); a setting whose bound straddles the limit is
+repeated (lab.Lab.decide) up to the lab's most repeats, and the mean then decides.
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from governor.errors import GovernorError
-from governor.lab import Observation, Spreads
+from governor.lab import Observation
 from governor.phases import PREFILL, PhaseBucket
 from governor.space import STOCK
 
@@ -40,11 +50,16 @@ class Limit:
         """Derived from the stock governors' runs (and so as uncertain as their mean)."""
         return self.text == "stock" or self.text.endswith("%")
 
-    def values(self, stock: float, absolute: float | None) -> float:
+    @property
+    def share(self) -> float | None:
+        """The limit as a share of stock; None for an absolute limit."""
         if self.text == "stock":
-            return stock
-        if self.text.endswith("%"):
-            return stock * float(self.text[:-1]) / 100.0
+            return 1.0
+        return float(self.text[:-1]) / 100.0 if self.text.endswith("%") else None
+
+    def values(self, stock: float, absolute: float | None) -> float:
+        if self.relative:
+            return stock * self.share
         assert absolute is not None
         return absolute
 
@@ -59,6 +74,26 @@ def t_quantile(confidence: float, dof: int) -> float:
     return float(t.ppf(confidence, dof))
 
 
+@dataclass(frozen=True)
+class PairedSpread:
+    """Relative spread of one paired ratio (sample std / mean), pooled over pinned settings run more than once,
+    for the limit's and the objective's quantity, with its degrees of freedom."""
+
+    limit: float = 0.0
+    objective: float = 0.0
+    dof: int = 0
+
+
+def _pooled(groups: list[np.ndarray]) -> tuple[float, int]:
+    """Pooled relative spread of groups of ratios: sqrt(sum((n-1) s^2/m^2) / sum(n-1))."""
+    groups = [g for g in groups if len(g) > 1]
+    dof = sum(len(g) - 1 for g in groups)
+    if not dof:
+        return 0.0, 0
+    total = sum(float(np.var(g, ddof=1)) / float(np.mean(g)) ** 2 * (len(g) - 1) for g in groups)
+    return math.sqrt(total / dof), dof
+
+
 class Goal:
     name: ClassVar[str]
     objective_field: ClassVar[str]  # "latency_s" | "energy_per_token_j"
@@ -70,44 +105,91 @@ class Goal:
         self,
         limits: dict[str, float],
         spec: str,
-        limit_runs: dict[str, int] | None = None,
+        stock: dict[str, Observation],
+        share: float | None = 1.0,
         confidence: float = DEFAULT_CONFIDENCE,
-        spread: Callable[[], Spreads] = Spreads,
+        runs: Callable[[], list[Observation]] | None = None,
+        count: Callable[[], int] | None = None,
     ):
-        """`limit_runs`: per bucket, how many stock runs the limit is the mean of (absent: an exact limit);
-        `spread`: the lab's current pooled spread of one run."""
-        self.limits, self.spec = limits, spec
-        self.limit_runs = limit_runs or {}
-        self.confidence, self.spread = confidence, spread
+        """`limits`: the nominal limit per bucket (a prediction's yardstick, and what a plan records);
+        `stock`: the stock governors' runs per bucket (pairing); `share`: the limit as a share of stock's
+        paired run (None: `limits` are absolute, not paired); `runs`: every observation so far (the pooled
+        paired spread) and `count` the number of runs behind them (when to pool again)."""
+        self.limits, self.spec, self.stock, self.share = limits, spec, stock, share
+        self.confidence = confidence
+        self._runs, self._count = runs or list, count or (lambda: 0)
+        self._spread: tuple[int, PairedSpread] = (-1, PairedSpread())
 
-    def objective(self, obs: Observation) -> float:
-        return getattr(obs, self.objective_field)
+    # --- the rule ------------------------------------------------------------------------------
+    def paired(self, obs: Observation, field_name: str) -> np.ndarray:
+        """Each run's value over stock's run at the same repeat (the repeats both have)."""
+        stock = self.stock[obs.bucket].runs_of(field_name)
+        runs = obs.runs_of(field_name)
+        n = min(len(runs), len(stock))
+        return np.asarray(runs[:n]) / np.asarray(stock[:n])
+
+    def ratios(self, obs: Observation) -> np.ndarray:
+        """Each run's share of the limit: paired with stock for a relative limit, else over the absolute one."""
+        if self.share is None:
+            return np.asarray(obs.runs_of(self.limit_field)) / self.limits[obs.bucket]
+        return self.paired(obs, self.limit_field) / self.share
 
     def margin(self, obs: Observation) -> float:
-        """Relative slack of the constraint by the means: >= 0 meets it on average."""
-        limit = self.limits[obs.bucket]
-        return (limit - getattr(obs, self.limit_field)) / limit
+        """1 - the mean ratio to the limit: >= 0 meets it."""
+        return 1.0 - float(self.ratios(obs).mean())
 
-    def _error(self, bucket: str, repeats: int) -> tuple[float, int]:
-        """Relative standard error of a pinned setting's margin after `repeats` runs (its mean and the
-        limit's, the mean of the stock runs, both scatter) and the degrees of freedom behind it."""
-        spreads, runs = self.spread(), self.limit_runs.get(bucket)
-        pinned, stock = spreads.pinned.of(self.limit_field), spreads.stock.of(self.limit_field)
-        variance = pinned**2 / repeats + (stock**2 / runs if runs else 0.0)
-        dofs = [s.dof for s in (spreads.pinned, spreads.stock if runs else spreads.pinned) if s.dof]
-        return math.sqrt(variance), min(dofs, default=0)
+    def feasible(self, obs: Observation) -> bool:
+        """Meets the limit: its mean paired ratio is <= 1."""
+        return self.margin(obs) >= 0
+
+    def objective(self, obs: Observation) -> float:
+        """The objective's mean value (what a plan expects and a prediction is compared with)."""
+        return getattr(obs, self.objective_field)
+
+    def score(self, obs: Observation) -> float:
+        """The objective as settings are ranked by: its mean paired ratio to stock (lower is better)."""
+        return float(self.paired(obs, self.objective_field).mean())
+
+    def value(self, obs: Observation, field_name: str) -> float:
+        """A quantity on the stock runs' seeds: its mean paired ratio times stock's mean (an absolute limit's
+        quantity as measured). Models fitted to these values are compared with `limits` and `level` on one
+        footing, whichever repeats each setting has."""
+        if field_name == self.limit_field and self.share is None:
+            return getattr(obs, field_name)
+        return float(self.paired(obs, field_name).mean()) * getattr(self.stock[obs.bucket], field_name)
+
+    def level(self, obs: Observation) -> float:
+        """The objective on the stock runs' seeds (`value`)."""
+        return self.value(obs, self.objective_field)
+
+    # --- noise ---------------------------------------------------------------------------------
+    def spread(self) -> PairedSpread:
+        """Pooled spread of one paired ratio over the pinned settings run more than once. Until one has been,
+        a paired ratio is taken to scatter like the ratio of two independent stock runs (sqrt(2) x a stock
+        run's spread: the cautious guess, as if the common seeds cancelled nothing)."""
+        count, found = self._spread
+        if count == self._count():
+            return found
+        observations = self._runs()
+        pinned = [o for o in observations if o.setting != STOCK]
+        limit, dof = _pooled([self.ratios(o) for o in pinned])
+        objective, _ = _pooled([self.paired(o, self.objective_field) for o in pinned])
+        if not dof:
+            stock = [o for o in observations if o.setting == STOCK]
+            limit, dof = _pooled([np.asarray(o.runs_of(self.limit_field)) for o in stock])
+            objective, _ = _pooled([np.asarray(o.runs_of(self.objective_field)) for o in stock])
+            limit, objective = math.sqrt(2.0) * limit, math.sqrt(2.0) * objective
+        found = PairedSpread(limit, objective, dof)
+        self._spread = (self._count(), found)
+        return found
 
     def margin_error(self, obs: Observation) -> tuple[float, int]:
-        """`_error` of this observation; the stock setting against a limit made of its own runs has none:
-        it is its own limit."""
-        if self.limit_runs.get(obs.bucket) and obs.setting == STOCK:
+        """Standard error of the margin and its degrees of freedom; the stock setting against a limit made
+        of its own runs has none: it is its own limit."""
+        if self.share is not None and obs.setting == STOCK:
             return 0.0, 0
-        return self._error(obs.bucket, obs.repeats)
-
-    def required_margin(self, bucket: str, repeats: int) -> float:
-        """The mean margin a pinned setting measured `repeats` times needs to be confirmed (feasible)."""
-        error, dof = self._error(bucket, repeats)
-        return t_quantile(self.confidence, dof) * error
+        spread = self.spread()
+        return spread.limit / math.sqrt(max(len(self.ratios(obs)), 1)), spread.dof
 
     def bounds(self, obs: Observation) -> tuple[float, float]:
         """Lower and upper `confidence` bounds of the margin."""
@@ -116,18 +198,14 @@ class Goal:
         margin = self.margin(obs)
         return margin - half, margin + half
 
-    def feasible(self, obs: Observation) -> bool:
-        """Meets the limit at the goal's confidence."""
-        return self.bounds(obs)[0] >= 0
-
     def undecided(self, obs: Observation) -> bool:
-        """Neither confirmed to meet the limit nor to miss it: another run could decide."""
+        """The confidence interval of the margin straddles the limit: another run could change the answer."""
         low, high = self.bounds(obs)
         return low < 0 <= high
 
     def rank(self, obs: Observation) -> tuple[int, float]:
-        """Sort key: feasible first, by objective; then the rest by how far they miss on average."""
-        return (0, self.objective(obs)) if self.feasible(obs) else (1, -self.margin(obs))
+        """Sort key: feasible first, by paired objective; then the rest by how far they miss on average."""
+        return (0, self.score(obs)) if self.feasible(obs) else (1, -self.margin(obs))
 
     def best(self, observations: list[Observation]) -> Observation:
         return min(observations, key=self.rank)
@@ -138,6 +216,7 @@ class Goal:
             "goal": self.name,
             self.spec_key: self.spec,
             self.limits_key: dict(self.limits),
+            "judged": "paired" if self.share is not None else "absolute",
             "confidence": self.confidence,
         }
 
@@ -205,17 +284,17 @@ class GoalSpec:
             raise GovernorError(f"bad --target {text!r}: use stock, P% of stock, or TTFT,TPOT in seconds (e.g. 8,0.15)")
         return values[0], values[1]
 
-    def resolve(
-        self, buckets: list[PhaseBucket], stock: dict[str, Observation], spread: Callable[[], Spreads] = Spreads
-    ) -> Goal:
+    def resolve(self, buckets: list[PhaseBucket], stock: dict[str, Observation], lab=None) -> Goal:
+        """The goal with its per-bucket limits; `lab` (a governor.lab.Lab) supplies the runs the paired
+        spread is pooled from."""
         cls = GOALS[self.goal]
         prefill_abs, other_abs = self._parse()
         limit = Limit(self.limit.strip())
-        limits, runs = {}, {}
+        limits = {}
         for bucket in buckets:
             stock_value = getattr(stock[bucket.name], cls.limit_field)
             absolute = prefill_abs if bucket.kind == PREFILL else other_abs
             limits[bucket.name] = limit.values(stock_value, absolute)
-            if limit.relative:
-                runs[bucket.name] = stock[bucket.name].repeats
-        return cls(limits, self.limit.strip(), runs, self.confidence, spread)
+        runs = lab.observations if lab is not None else None
+        count = (lambda: lab.measurements) if lab is not None else None
+        return cls(limits, limit.text, dict(stock), limit.share, self.confidence, runs, count)

@@ -43,6 +43,11 @@ class Observation:
     energy_spread: float
     repeats: int
     mean_freq_hz: dict[str, float]
+    latency_runs: tuple[float, ...] = ()  # each run's value in repeat order (repeat k ran with seed k): pairing
+    energy_runs: tuple[float, ...] = ()
+
+    def runs_of(self, field_name: str) -> tuple[float, ...]:
+        return self.latency_runs if field_name == "latency_s" else self.energy_runs
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,8 @@ def summarise(setting: Setting, bucket: str, samples: list[Sample]) -> Observati
         _spread(energy),
         len(samples),
         freqs,
+        tuple(latency),
+        tuple(energy),
     )
 
 
@@ -193,8 +200,11 @@ class Lab:
         runs = self.samples.get((setting, bucket))
         return summarise(setting, bucket, runs) if runs else None
 
-    def observations(self, bucket: str) -> list[Observation]:
-        return [summarise(s, b, runs) for (s, b), runs in self.samples.items() if b == bucket and runs]
+    def observations(self, bucket: str | None = None) -> list[Observation]:
+        """Every setting measured on `bucket` (on any bucket when None), summarised."""
+        return [
+            summarise(s, b, runs) for (s, b), runs in self.samples.items() if (bucket is None or b == bucket) and runs
+        ]
 
     def spread(self) -> Spreads:
         """The pooled spread of one run, stock and pinned, over every setting measured more than once."""

@@ -1,14 +1,17 @@
 """Plans: the versioned JSON file a search writes and the on-phone daemon reads.
 
-Schema (`"format": "fusegov.plan"`, `"version": 1`); frequencies in Hz everywhere:
+Schema (`"format": "fusegov.plan"`, `"version": 2`; version 1, without `vs_stock` and `goal.judged`, still
+loads); frequencies in Hz everywhere:
 
     {
-      "format": "fusegov.plan", "version": 1,
+      "format": "fusegov.plan", "version": 2,
       "device": {"name": str, "soc": str, "family": str, "profile": str (virtual phone only),
                  "knobs": {KNOB: [Hz, ...ascending table]}},      # a plan from another phone is detected
       "model": str,                                                # LLM name/file or cnn:NAME
-      "goal": {"goal": "latency", "budget": "stock"|"0.35"|"90%", "energy_budget_j": {BUCKET: J}}
-            | {"goal": "energy", "target": "stock"|"8,0.15"|"90%", "latency_target_s": {BUCKET: s}},
+      "goal": {"goal": "latency", "budget": "stock"|"0.35"|"90%", "energy_budget_j": {BUCKET: J}, ...}
+            | {"goal": "energy", "target": "stock"|"8,0.15"|"90%", "latency_target_s": {BUCKET: s}, ...},
+                                                                   # ... "judged": "paired"|"absolute",
+                                                                   #     "confidence": float (goals.Goal)
       "search": {"name": str, "measurements": int, "device_time_s": float, "wall_s": float},
       "phases": [                                                  # prefill buckets ascending, then decode / cnn
         {"phase": "prefill"|"decode"|"cnn", "bucket": str,
@@ -16,6 +19,8 @@ Schema (`"format": "fusegov.plan"`, `"version": 1`); frequencies in Hz everywher
          "setting": {KNOB: Hz|null},                               # absent or null: left to its stock governor
          "expected": {"latency_s": float, "energy_per_token_j": float},
          "stock": {"latency_s": float, "energy_per_token_j": float},
+         "vs_stock": {"latency_s": float, "energy_per_token_j": float} | null,  # mean ratio to stock's run
+                                                                   # of the same seed (goals: the paired rule)
          "met": bool}                                              # false: nothing met the goal; closest kept
       ],
       "notes": [str]
@@ -40,7 +45,8 @@ from governor.errors import GovernorError
 from governor.space import STOCK
 
 PLAN_FORMAT = "fusegov.plan"
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 PHASE_KINDS = ("prefill", "decode", "cnn")
 
 
@@ -59,6 +65,7 @@ class PlanPhase:
     expected: Expected
     stock: Expected
     met: bool
+    vs_stock: Expected | None = None  # paired ratios to stock (version 2); None in a version-1 plan
 
 
 @dataclass
@@ -113,6 +120,7 @@ def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, not
                 Expected(obs.latency_s, obs.energy_per_token_j),
                 Expected(stock.latency_s, stock.energy_per_token_j),
                 choice.met,
+                Expected(*(float(goal.paired(obs, f).mean()) for f in ("latency_s", "energy_per_token_j"))),
             )
         )
         if not choice.met:
@@ -168,8 +176,11 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
         raise GovernorError("plan: must be a JSON object")
     if data.get("format") != PLAN_FORMAT:
         raise GovernorError(f"plan: field format must be {PLAN_FORMAT!r}, got {data.get('format')!r}")
-    if data.get("version") != PLAN_VERSION:
-        raise GovernorError(f"plan: field version must be {PLAN_VERSION}, got {data.get('version')!r}")
+    version = data.get("version")
+    if version not in READABLE_VERSIONS:
+        raise GovernorError(
+            f"plan: field version must be one of {', '.join(map(str, READABLE_VERSIONS))}, got {version!r}"
+        )
     device = _need(data, "device", dict, "")
     for key in ("name", "soc", "family"):
         _need(device, key, str, "device.")
@@ -218,6 +229,9 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
                 _expected(_need(raw, "expected", dict, where), f"{where}expected."),
                 _expected(_need(raw, "stock", dict, where), f"{where}stock."),
                 bool(_need(raw, "met", bool, where)),
+                None
+                if raw.get("vs_stock") is None
+                else _expected(_need(raw, "vs_stock", dict, where), f"{where}vs_stock."),
             )
         )
     limits = [p.max_prompt_tokens for p in phases if p.phase == "prefill"]

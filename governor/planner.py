@@ -65,7 +65,9 @@ def run_search(
             f"--max-measurements {budget}: the stock governors alone take {stock_repeats * len(buckets)} runs "
             f"({stock_repeats} per bucket, --stock-repeats); allow more"
         ) from None
-    resolved = goal.resolve(buckets, stock, lab.spread)
+    # a run at repeat k is judged against stock's run at repeat k (goals: paired comparison): no repeats beyond
+    lab.max_repeats = min(lab.max_repeats, stock_repeats)
+    resolved = goal.resolve(buckets, stock, lab)
     sweeper = None
     recipe = measurer.recipe() if hasattr(measurer, "recipe") else None
     if recipe is not None:

@@ -35,9 +35,7 @@ def scan_down(ctx: SearchContext, bucket: str, knob: Knob, base: Setting) -> tup
                 break
         else:
             feasible = [o for o in seen if goal.feasible(o)]
-            if not goal.feasible(obs) or (
-                len(feasible) > 1 and obs.energy_per_token_j > feasible[-2].energy_per_token_j
-            ):
+            if not goal.feasible(obs) or (len(feasible) > 1 and goal.score(obs) > goal.score(feasible[-2])):
                 break
     if chosen is None:
         best = goal.best(seen)

@@ -5,14 +5,17 @@
 2. A small design: every tunable primary knob at its top, and each one lowered alone to DESIGN_LEVEL of its
    table; prefill buckets share the design points round-robin, since they share one model.
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
-   of that work rising with voltage + static power over the time) to the group's pinned runs, predict every
-   setting of the grid for every bucket, and run, per bucket, the unmeasured setting predicted best among
-   those predicted to be confirmable (goals.Goal: its limit met at the goal's confidence after the lab's
-   most repeats), if it is predicted to beat the incumbent (the best setting confirmed so far) by more
-   than one run's spread of the objective. A run that could take the incumbent's place is repeated until
-   the goal's decision about it is made; other runs are not repeated. A bucket is done when nothing
-   unmeasured is predicted to beat its incumbent beyond the spread: the predicted best is confirmed
-   within the measured spread. At most MAX_ROUNDS rounds.
+   of that work rising with voltage + static power over the time) to the group's pinned runs, each on the
+   stock runs' seeds (goals.Goal.value: the paired rule every search is judged by); correct its predictions
+   for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a pooled model's
+   bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency); predict every setting
+   of the grid and run, per bucket, the unmeasured setting predicted best among those predicted to meet the
+   goal, if it is predicted to beat the incumbent (the best setting meeting the goal so far). A run that
+   could take the incumbent's place is repeated while the goal's decision about it is open (its confidence
+   interval straddles the limit); one decided earlier that the grown spread has opened again is repeated
+   first. Every bucket is asked again each round (the pooled model, refitted on the other buckets' runs, can
+   reopen one); the search stops when no bucket has anything to run: the predicted best is confirmed. At
+   most MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included), never a prediction.
 """
 
@@ -30,6 +33,7 @@ from governor.surrogate import GroupData, Surrogate
 
 DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
 MAX_ROUNDS = 10
+RESIDUAL_WIDTH = 0.2  # log-frequency distance over which a measured residual corrects the model (~20% clock)
 SIDE_ABOVE_FLOOR = 1.05  # a side knob whose stock mean frequency is this much above its floor gets pinned
 
 
@@ -45,6 +49,22 @@ def design(knobs: list[Knob]) -> list[dict[str, int]]:
         level = int(round(DESIGN_LEVEL * (len(knob.table_hz) - 1)))
         points.append({**top, knob.name: knob.table_hz[level]})
     return points
+
+
+def residual_weights(log_grid: np.ndarray, log_measured: np.ndarray) -> np.ndarray:
+    """(n, m) Gaussian weights of each measured setting for each grid setting, by log-frequency distance."""
+    distance2 = ((log_grid[:, None, :] - log_measured[None, :, :]) ** 2).sum(axis=2)
+    return np.exp(-distance2 / (2.0 * RESIDUAL_WIDTH**2))
+
+
+def residual_factor(weights: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Per grid setting, the factor measured / predicted to apply: the bucket's mean log ratio everywhere
+    (a pooled model's bias on this bucket), plus the nearby runs' own deviation from it, weighted by closeness
+    (a measured setting gets its measured value back, far ones only the bucket's mean)."""
+    log_ratio = np.log(np.clip(ratio, 1e-9, None))
+    mean = log_ratio.mean()
+    local = weights @ (log_ratio - mean) / (weights.sum(axis=1) + 1.0)
+    return np.exp(mean + local)
 
 
 def tokens_per_latency(bucket: PhaseBucket) -> int:
@@ -70,7 +90,8 @@ class _Group:
         return [o for o in self.ctx.lab.observations(bucket.name) if all(o.setting.get(n) for n in names)]
 
     def data(self) -> GroupData:
-        rows = []
+        """Every pinned run of the group, on the stock runs' seeds (goals.Goal.value: paired with stock)."""
+        goal, rows = self.ctx.goal, []
         for bucket in self.buckets:
             for obs in self.pinned_runs(bucket):
                 freqs = [obs.setting.get(k.name) for k in self.knobs]
@@ -79,28 +100,45 @@ class _Group:
                         *freqs,
                         bucket.prompt_tokens or 1,
                         tokens_per_latency(bucket),
-                        obs.latency_s,
-                        obs.energy_per_token_j,
+                        goal.value(obs, "latency_s"),
+                        goal.value(obs, "energy_per_token_j"),
                     )
                 )
         table = np.array(rows, dtype=float)
         k = len(self.knobs)
         return GroupData(table[:, :k], table[:, k], table[:, k + 1], table[:, k + 2], table[:, k + 3])
 
+    def predict(self, bucket: PhaseBucket) -> tuple[np.ndarray, np.ndarray]:
+        """The model's latency (n,) and energies (forms, n) over the grid for this bucket, corrected by what
+        was measured on the bucket itself (`residual_factor`)."""
+        latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        runs = self.pinned_runs(bucket)
+        if not runs:
+            return latency, energies
+        measured = np.array([[obs.setting.get(k.name) for k in self.knobs] for obs in runs], dtype=float)
+        at, at_energy = self.model.predict(measured, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        goal = self.ctx.goal
+        lat_ratio = np.array([goal.value(obs, "latency_s") for obs in runs]) / at
+        energy_ratio = np.array([goal.value(obs, "energy_per_token_j") for obs in runs])[None, :] / at_energy
+        weights = residual_weights(np.log(self.grid), np.log(measured))
+        latency = latency * residual_factor(weights, lat_ratio)
+        energies = energies * np.array([residual_factor(weights, r) for r in energy_ratio])
+        return latency, energies
+
     def _index(self, setting: Setting) -> int | None:
         key = tuple(setting.get(k.name) for k in self.knobs)
         return self.rows.get(key)
 
     def _incumbent(self, bucket: PhaseBucket) -> Observation:
-        """The best setting measured so far that meets the goal at its confidence (stock when it does)."""
+        """The best setting measured so far that meets the goal (stock when it does)."""
         return self.ctx.goal.best([*self.pinned_runs(bucket), self.ctx.stock[bucket.name]])
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
-        """The unmeasured setting the model predicts best among those it predicts could be confirmed to meet
-        the goal, if it is predicted to beat the incumbent by more than one run's spread of the objective
-        (a smaller gain could not be told from noise); None when the predicted best is confirmed."""
+        """The unmeasured setting the model predicts best among those it predicts meet the goal, if it is
+        predicted to beat the incumbent by more than one paired run's spread of the objective (goals.Goal.spread:
+        small, since the common seeds cancel most noise); None when the predicted best is confirmed."""
         goal = self.ctx.goal
-        latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        latency, energies = self.predict(bucket)
         by_field = {
             "latency_s": (latency, latency),
             "energy_per_token_j": (energies.mean(axis=0), energies.min(axis=0)),
@@ -112,12 +150,12 @@ class _Group:
             index = self._index(obs.setting)
             if index is not None:
                 measured[index] = True
-        # what a setting must show on average to be confirmed after the most repeats the lab allows
-        line = goal.limits[bucket.name] * (1.0 - goal.required_margin(bucket.name, self.ctx.lab.max_repeats))
+        line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         best = self._incumbent(bucket)
         if goal.feasible(best):
-            gain = goal.spread().pinned.of(goal.objective_field)
-            promising = (bound_low <= line) & (objective_low < goal.objective(best) * (1.0 - gain)) & ~measured
+            # a gain smaller than one paired run's spread of the objective could not be told from noise
+            gain_line = goal.level(best) * (1.0 - goal.spread().objective)
+            promising = (bound_low <= line) & (objective_low < gain_line) & ~measured
             if not promising.any():
                 return None
             believed = promising & (bound <= line)
@@ -141,11 +179,27 @@ class _Group:
         lab, goal = self.ctx.lab, self.ctx.goal
         incumbent = self._incumbent(bucket)
         obs = lab.measure(setting, bucket.name)
-        contender = goal.margin(obs) >= 0 and (
-            not goal.feasible(incumbent) or goal.objective(obs) < goal.objective(incumbent)
-        )
+        contender = goal.margin(obs) >= 0 and (not goal.feasible(incumbent) or goal.score(obs) < goal.score(incumbent))
         if contender:
             lab.decide(setting, bucket.name, goal.undecided)
+
+    def reconfirm(self, bucket: PhaseBucket) -> bool:
+        """Repeat the best run that meets the goal and beats the incumbent but whose decision is open again (the
+        spread grew since it was decided: a run judged once must be judged again); True if it ran."""
+        goal, incumbent = self.ctx.goal, self._incumbent(bucket)
+        open_runs = [
+            o
+            for o in self.pinned_runs(bucket)
+            if goal.feasible(o)
+            and goal.undecided(o)
+            and o.repeats < self.ctx.lab.max_repeats
+            and (o == incumbent or not goal.feasible(incumbent) or goal.score(o) < goal.score(incumbent))
+        ]
+        if not open_runs:
+            return False
+        best = min(open_runs, key=goal.score)
+        self.ctx.lab.decide(best.setting, bucket.name, goal.undecided)
+        return True
 
     def run(self) -> dict[str, Choice]:
         lab = self.ctx.lab
@@ -153,18 +207,19 @@ class _Group:
         for i, point in enumerate(design(self.knobs)):
             for bucket in [self.buckets[i % len(self.buckets)]] if pooled else self.buckets:
                 lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name)
-        open_buckets = list(self.buckets)
         for _ in range(MAX_ROUNDS):
-            if not open_buckets:
-                break
+            # every bucket is asked again each round: a pooled model refitted on other buckets' runs can
+            # open a bucket it had closed
             self.model.fit(self.data())
-            still_open = []
-            for bucket in open_buckets:
-                setting = self.next_setting(bucket)
-                if setting is not None:
-                    self.try_setting(bucket, setting)
-                    still_open.append(bucket)
-            open_buckets = still_open
+            reconfirmed = [bucket.name for bucket in self.buckets if self.reconfirm(bucket)]
+            proposals = [
+                (bucket, self.next_setting(bucket)) for bucket in self.buckets if bucket.name not in reconfirmed
+            ]
+            proposals = [(bucket, setting) for bucket, setting in proposals if setting is not None]
+            if not proposals and not reconfirmed:
+                break
+            for bucket, setting in proposals:
+                self.try_setting(bucket, setting)
         return {b.name: choose(self.ctx, b.name, [*self.pinned_runs(b), self.ctx.stock[b.name]]) for b in self.buckets}
 
 

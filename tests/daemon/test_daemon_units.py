@@ -121,7 +121,7 @@ def decode_setting(plan: dict) -> dict:
     "mutate, message",
     [
         (lambda p: p.update(format="other"), "field format must be 'fusegov.plan'"),
-        (lambda p: p.update(version=2), "field version must be 1"),
+        (lambda p: p.update(version=99), "field version must be one of"),
         (lambda p: p["device"].pop("knobs"), "field device.knobs is missing"),
         (lambda p: p["phases"][0].update(phase="warmup"), r"field phases\[0\].phase must be one of"),
         (lambda p: decode_setting(p).update(gpu=123.5), "123.5 Hz is not in device.knobs.gpu"),

@@ -50,9 +50,11 @@ def test_round_trip_and_lookup(tmp_path):
     path = tmp_path / "plan.json"
     plan.write(path)
     raw = json.loads(path.read_text())
-    assert raw["format"] == "fusegov.plan" and raw["version"] == 1
+    assert raw["format"] == "fusegov.plan" and raw["version"] == 2
     loaded = load_plan(path)
     assert loaded == plan
+    older = {**raw, "version": 1, "phases": [{k: v for k, v in p.items() if k != "vs_stock"} for p in raw["phases"]]}
+    assert plan_from_dict(older).phases == plan.phases  # a version-1 plan (no paired ratios) still loads
     assert loaded.phase_for_prompt(10).bucket == "prefill<=64"
     assert loaded.phase_for_prompt(100).bucket == "prefill<=512"
     assert loaded.phase_for_prompt(4000).bucket == "prefill<=512"
@@ -75,7 +77,7 @@ def test_a_plan_from_another_phone_is_refused():
     ("path", "value", "field"),
     [
         (("format",), "fusegov.profile", "format"),
-        (("version",), 2, "version"),
+        (("version",), 99, "version"),
         (("device", "knobs", "gpu"), [], "device.knobs.gpu"),
         (("goal", "goal"), "speed", "goal.goal"),
         (("phases",), [], "phases"),
