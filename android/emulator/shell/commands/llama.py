@@ -156,6 +156,7 @@ def cmd_llama(ctx: Ctx) -> int:
     except _Usage as exc:
         return ctx.fail(str(exc))
     phone = ctx.session.phone
+    ctx.session.runtime.clock.sync()  # served: the run starts at the clock's now, where its caller's mark is
     start_s = phone.now_s
     log = _Log(ctx, opts, start_s)
     path = opts.get("m") or opts.get("model")
