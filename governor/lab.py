@@ -4,12 +4,10 @@ Every run a search asks for goes through a `Lab`: a run already made (same setti
 reused, not paid twice; each new run is counted against the search's budget and logged with its cost in
 device time (simulated seconds on the virtual phone, wall seconds on a phone) and wall time.
 
-Noise: every setting measured more than once (the stock governors always are, `stock_repeats` times per
-bucket) tells how much one run scatters. `Lab.spread()` pools those relative variances over every bucket
-(a pooled sample variance, with its degrees of freedom), separately for the stock governors (whose own
-decisions scatter their runs more) and for pinned settings, so goals can put a confidence bound on a
-decision (goals.Goal: does a setting meet the budget or target?). `decide` repeats a setting (up to
-`max_repeats`) while that decision is still open at the goal's confidence.
+Noise: each observation keeps its runs in repeat order (repeat k ran with seed k), so goals can pair
+them with the stock governors' runs of the same seeds and pool how much a paired ratio scatters
+(goals.Goal.spread). `decide` repeats a setting (up to `max_repeats`) while the goal's decision about it
+is still open at its confidence.
 """
 
 from __future__ import annotations
@@ -63,32 +61,6 @@ class LogEntry:
     wall_s: float
 
 
-@dataclass(frozen=True)
-class Spread:
-    """How much one run scatters, relative to its mean (pooled sample standard deviation), with the degrees
-    of freedom of the estimate (0: no setting was measured twice, nothing is known)."""
-
-    latency: float = 0.0
-    energy: float = 0.0
-    dof: int = 0
-
-    def of(self, field_name: str) -> float:
-        return self.latency if field_name == "latency_s" else self.energy
-
-
-@dataclass(frozen=True)
-class Spreads:
-    """The spread of a stock run and of a pinned run. Until some pinned setting has been measured twice,
-    a pinned run is taken to scatter like a stock one (the cautious guess)."""
-
-    stock: Spread = Spread()
-    measured_pinned: Spread = Spread()
-
-    @property
-    def pinned(self) -> Spread:
-        return self.measured_pinned if self.measured_pinned.dof else self.stock
-
-
 def _relative_variance(values: list[float]) -> float:
     mean = sum(values) / len(values)
     if len(values) < 2 or not mean:
@@ -98,16 +70,6 @@ def _relative_variance(values: list[float]) -> float:
 
 def _spread(values: list[float]) -> float:
     return math.sqrt(_relative_variance(values))
-
-
-def pooled_spread(groups: list[list[Sample]]) -> Spread:
-    """Pooled relative spread of runs repeated at one setting: sum((n-1) s^2) / sum(n-1) per quantity."""
-    dof = sum(len(g) - 1 for g in groups if len(g) > 1)
-    if not dof:
-        return Spread()
-    latency = sum((len(g) - 1) * _relative_variance([s.latency_s for s in g]) for g in groups if len(g) > 1)
-    energy = sum((len(g) - 1) * _relative_variance([s.energy_per_token_j for s in g]) for g in groups if len(g) > 1)
-    return Spread(math.sqrt(latency / dof), math.sqrt(energy / dof), dof)
 
 
 def summarise(setting: Setting, bucket: str, samples: list[Sample]) -> Observation:
@@ -146,7 +108,6 @@ class Lab:
         self.budget, self.search, self.max_repeats, self.on_run = budget, search, max_repeats, on_run
         self.samples: dict[tuple[Setting, str], list[Sample]] = {}
         self.log: list[LogEntry] = []
-        self._spread: tuple[int, Spreads] = (-1, Spreads())
 
     # --- accounting ---------------------------------------------------------------------------
     @property
@@ -205,16 +166,6 @@ class Lab:
         return [
             summarise(s, b, runs) for (s, b), runs in self.samples.items() if (bucket is None or b == bucket) and runs
         ]
-
-    def spread(self) -> Spreads:
-        """The pooled spread of one run, stock and pinned, over every setting measured more than once."""
-        count, found = self._spread
-        if count != self.measurements:
-            stock = [runs for (setting, _), runs in self.samples.items() if setting == Setting()]
-            pinned = [runs for (setting, _), runs in self.samples.items() if setting != Setting()]
-            found = Spreads(pooled_spread(stock), pooled_spread(pinned))
-            self._spread = (self.measurements, found)
-        return found
 
     def measure_stock(self, repeats: int) -> dict[str, Observation]:
         """The stock governors on every bucket, `repeats` times: the budget or target, and the first spread."""

@@ -179,9 +179,14 @@ class _Group:
         lab, goal = self.ctx.lab, self.ctx.goal
         incumbent = self._incumbent(bucket)
         obs = lab.measure(setting, bucket.name)
-        contender = goal.margin(obs) >= 0 and (not goal.feasible(incumbent) or goal.score(obs) < goal.score(incumbent))
+        contender = goal.feasible(obs) and self._beats(obs, incumbent)
         if contender:
             lab.decide(setting, bucket.name, goal.undecided)
+
+    def _beats(self, obs: Observation, incumbent: Observation) -> bool:
+        """Could take the incumbent's place: the incumbent misses the goal, or `obs` scores better."""
+        goal = self.ctx.goal
+        return not goal.feasible(incumbent) or goal.score(obs) < goal.score(incumbent)
 
     def reconfirm(self, bucket: PhaseBucket) -> bool:
         """Repeat the best run that meets the goal and beats the incumbent but whose decision is open again (the
@@ -193,7 +198,7 @@ class _Group:
             if goal.feasible(o)
             and goal.undecided(o)
             and o.repeats < self.ctx.lab.max_repeats
-            and (o == incumbent or not goal.feasible(incumbent) or goal.score(o) < goal.score(incumbent))
+            and (o == incumbent or self._beats(o, incumbent))
         ]
         if not open_runs:
             return False
