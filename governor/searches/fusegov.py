@@ -9,12 +9,15 @@
    stock runs' seeds (goals.Goal.value: the paired rule every search is judged by); correct its predictions
    for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a pooled model's
    bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency); predict every setting
-   of the grid and run, per bucket, the unmeasured setting predicted best among those predicted to meet the
-   goal, if it is predicted to beat the incumbent (the best setting meeting the goal so far). A run that
-   could take the incumbent's place is repeated while the goal's decision about it is open (its confidence
-   interval straddles the limit); one decided earlier that the grown spread has opened again is repeated
-   first. Every bucket is asked again each round (the pooled model, refitted on the other buckets' runs, can
-   reopen one); the search stops when no bucket has anything to run: the predicted best is confirmed. At
+   of the grid and run, per bucket, the unmeasured one with the largest expected gain over the incumbent (the
+   best setting meeting the goal so far): predicted gain x probability of meeting the goal, given the
+   model's uncertainty (ensemble spread, misfit to the bucket's runs) and the noise of a mean over the
+   repeats (constrained expected improvement). Walking the limit one setting at a time, each a coin flip
+   once repeated, was where the runs went (sm8550). A run that could take the incumbent's place is repeated
+   while the goal's decision about it is open (its confidence interval straddles the limit, on either side);
+   one decided earlier that the grown spread has opened again is repeated first. Every bucket is asked again each round (the pooled model, refitted on the other buckets' runs, can
+   reopen one); the search stops when no bucket has an expected gain above what two settings' repeats on
+   the same seeds can resolve (goals.PairedSpread.between_objective): the predicted best is confirmed. At
    most MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included), never a prediction.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from scipy.special import ndtr
 
 from governor.lab import Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
@@ -67,6 +71,14 @@ def residual_factor(weights: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     return np.exp(mean + local)
 
 
+def misfit(ratio: np.ndarray) -> float:
+    """How far the model's shape is from a bucket's runs: the spread of their log ratios measured / predicted
+    about the bucket's mean ratio (which `residual_factor` corrects everywhere). A setting the runs do not
+    pin down is uncertain by this much beyond the ensemble's spread."""
+    log_ratio = np.log(np.clip(ratio, 1e-9, None))
+    return float(np.sqrt(((log_ratio - log_ratio.mean()) ** 2).mean())) if len(ratio) > 1 else 0.0
+
+
 def tokens_per_latency(bucket: PhaseBucket) -> int:
     """TTFT covers the whole prompt; TPOT and a CNN inference one unit each."""
     return bucket.prompt_tokens if bucket.kind == PREFILL else 1
@@ -81,6 +93,7 @@ class _Group:
         self.side = {b.name: side_pins(ctx, b.name) for b in buckets}
         self.rows = {tuple(int(f) for f in row): i for i, row in enumerate(self.grid)}
         self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), pooled=len(buckets) > 1)
+        self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfit` of the last predict
 
     def setting(self, bucket: str, freqs) -> Setting:
         return Setting.of({**self.side[bucket], **{k.name: int(f) for k, f in zip(self.knobs, freqs)}})
@@ -123,6 +136,10 @@ class _Group:
         weights = residual_weights(np.log(self.grid), np.log(measured))
         latency = latency * residual_factor(weights, lat_ratio)
         energies = energies * np.array([residual_factor(weights, r) for r in energy_ratio])
+        self.misfit[bucket.name] = {
+            "latency_s": misfit(lat_ratio),
+            "energy_per_token_j": misfit(energy_ratio.mean(axis=0)),
+        }
         return latency, energies
 
     def _index(self, setting: Setting) -> int | None:
@@ -134,17 +151,20 @@ class _Group:
         return self.ctx.goal.best([*self.pinned_runs(bucket), self.ctx.stock[bucket.name]])
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
-        """The unmeasured setting the model predicts best among those it predicts meet the goal, if it is
-        predicted to beat the incumbent by more than one paired run's spread of the objective (goals.Goal.spread:
-        small, since the common seeds cancel most noise); None when the predicted best is confirmed."""
+        """The unmeasured setting with the largest expected gain over the incumbent: its predicted gain in the
+        objective times the probability that it meets the goal (`feasibility`: constrained expected
+        improvement), so a setting predicted just on the limit, a coin flip once its runs are in, yields to one
+        a little slower but surely inside. None when no expected gain exceeds what repeats of two pinned settings
+        on the same seeds can resolve (goals.PairedSpread.between_objective over the root of the repeats): the
+        predicted best is confirmed."""
         goal = self.ctx.goal
         latency, energies = self.predict(bucket)
         by_field = {
-            "latency_s": (latency, latency),
-            "energy_per_token_j": (energies.mean(axis=0), energies.min(axis=0)),
+            "latency_s": (latency, latency, np.zeros_like(latency)),
+            "energy_per_token_j": (energies.mean(axis=0), energies.min(axis=0), energies.std(axis=0)),
         }
-        objective, objective_low = by_field[goal.objective_field]
-        bound, bound_low = by_field[goal.limit_field]
+        objective, _, _ = by_field[goal.objective_field]
+        bound, bound_low, bound_sd = by_field[goal.limit_field]
         measured = np.zeros(len(self.grid), dtype=bool)
         for obs in self.pinned_runs(bucket):
             index = self._index(obs.setting)
@@ -153,14 +173,17 @@ class _Group:
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         best = self._incumbent(bucket)
         if goal.feasible(best):
-            # a gain smaller than one paired run's spread of the objective could not be told from noise
-            gain_line = goal.level(best) * (1.0 - goal.spread().objective)
-            promising = (bound_low <= line) & (objective_low < gain_line) & ~measured
-            if not promising.any():
+            level, spread, repeats = goal.level(best), goal.spread(), self.ctx.lab.max_repeats
+            gain = np.clip((level - objective) / level, 0.0, None)
+            model_sd = self.misfit.get(bucket.name, {}).get(goal.limit_field, 0.0) * bound
+            expected = np.where(measured, 0.0, gain * self.feasibility(bound, np.hypot(bound_sd, model_sd), line))
+            index = int(np.argmax(expected))
+            resolution = max(
+                spread.between_objective / np.sqrt(repeats),
+                self.misfit.get(bucket.name, {}).get(goal.objective_field, 0.0),
+            )
+            if expected[index] <= resolution:
                 return None
-            believed = promising & (bound <= line)
-            pick = believed if believed.any() else promising
-            index = int(np.argmin(np.where(pick, objective, np.inf)))
         else:  # nothing measured meets the goal yet: the model's best guess, else the one closest to the line
             open_rows = ~measured
             if not open_rows.any():
@@ -173,13 +196,22 @@ class _Group:
             )
         return self.setting(bucket.name, self.grid[index])
 
+    def feasibility(self, bound: np.ndarray, bound_sd: np.ndarray, line: float) -> np.ndarray:
+        """Probability that a setting's mean paired ratio over the lab's repeats meets the limit: its predicted
+        margin over the model's uncertainty `bound_sd` and the noise of that mean (goals.Goal.spread)."""
+        spread, repeats = self.ctx.goal.spread(), self.ctx.lab.max_repeats
+        margin = 1.0 - bound / line
+        sigma = np.sqrt((bound_sd / line) ** 2 + spread.limit**2 / repeats)
+        return ndtr(margin / np.maximum(sigma, 1e-9))
+
     def try_setting(self, bucket: PhaseBucket, setting: Setting) -> None:
-        """One run; more (up to the lab's limit) only if the run could take the incumbent's place: it meets
-        the goal on average and beats the incumbent, but is not yet confirmed to meet it."""
+        """One run; more (up to the lab's limit) only if the run could take the incumbent's place: it beats the
+        incumbent and whether it meets the goal is still open (either side of the limit: a run just under it is
+        as likely a seed's bad luck as one just over it is good luck)."""
         lab, goal = self.ctx.lab, self.ctx.goal
         incumbent = self._incumbent(bucket)
         obs = lab.measure(setting, bucket.name)
-        contender = goal.feasible(obs) and self._beats(obs, incumbent)
+        contender = (goal.feasible(obs) or goal.undecided(obs)) and self._beats(obs, incumbent)
         if contender:
             lab.decide(setting, bucket.name, goal.undecided)
 
