@@ -1,7 +1,8 @@
 """fusegov's search: CPU x GPU x memory jointly, guided by models fitted to the runs made so far.
 
 1. Side knobs (other CPU clusters, other buses): if the stock governors ran one above its lowest frequency
-   during a bucket, fusegov pins it at the lowest (the confirming runs below include that pin).
+   during a bucket, fusegov pins it at the lowest (the confirming runs below include that pin), if that is
+   measured to save energy (`check_side_pins`: the top point with and without, on every stock seed).
 2. A small design: every tunable primary knob at its top, and each one lowered alone to DESIGN_LEVEL of its
    table; prefill buckets share the design points round-robin, since they share one model.
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
@@ -238,9 +239,26 @@ class _Group:
         self.ctx.lab.decide(best.setting, bucket.name, goal.undecided)
         return True
 
+    def check_side_pins(self) -> None:
+        """Keep the side pins only if they save energy where it was measured: the design's top point with
+        and without them on every stock seed, on the first bucket that has any, compared by their mean paired
+        energy (a side knob does not pace the inference, so energy is all it can change). Pinning a bus the
+        stock governors ran above its floor need not save anything (on sm8550's virtual phone it cost ~4%)."""
+        bucket = next((b for b in self.buckets if self.side[b.name]), None)
+        if bucket is None:
+            return
+        lab, goal, repeats = self.ctx.lab, self.ctx.goal, self.ctx.lab.max_repeats
+        top = {k.name: k.max_hz for k in self.knobs}
+        pinned = lab.measure(self.setting(bucket.name, list(top.values())), bucket.name, repeats)
+        free = lab.measure(Setting.of(top), bucket.name, repeats)
+        energy = "energy_per_token_j"
+        if goal.paired(free, energy).mean() <= goal.paired(pinned, energy).mean():
+            self.side = {b.name: {} for b in self.buckets}
+
     def run(self) -> dict[str, Choice]:
         lab = self.ctx.lab
         pooled = len(self.buckets) > 1
+        self.check_side_pins()
         for i, point in enumerate(design(self.knobs)):
             for bucket in [self.buckets[i % len(self.buckets)]] if pooled else self.buckets:
                 lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name)
