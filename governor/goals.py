@@ -82,9 +82,6 @@ class PairedSpread:
     limit: float = 0.0
     objective: float = 0.0
     dof: int = 0
-    # the objective of one pinned setting against another's run of the same seed: how finely two settings can
-    # be told apart (what a seed does to both, stock's swing included, cancels); `objective` until known
-    between_objective: float = 0.0
 
 
 def _pooled(groups: list[np.ndarray]) -> tuple[float, int]:
@@ -95,19 +92,6 @@ def _pooled(groups: list[np.ndarray]) -> tuple[float, int]:
         return 0.0, 0
     total = sum(float(np.var(g, ddof=1)) / float(np.mean(g)) ** 2 * (len(g) - 1) for g in groups)
     return math.sqrt(total / dof), dof
-
-
-def _between(groups: list[np.ndarray]) -> float | None:
-    """Relative spread of one setting's run against another's of the same seed: the residual of a two-way
-    (setting + seed) fit to the log paired ratios of the settings run more than once, on the seeds all of them
-    have; None below two such settings."""
-    groups = [g for g in groups if len(g) > 1]
-    if len(groups) < 2:
-        return None
-    seeds = min(len(g) for g in groups)
-    rows = np.log(np.array([g[:seeds] for g in groups]))
-    residual = rows - rows.mean(axis=1, keepdims=True) - rows.mean(axis=0, keepdims=True) + rows.mean()
-    return math.sqrt(float((residual**2).sum()) / ((len(rows) - 1) * (seeds - 1)))
 
 
 class Goal:
@@ -190,13 +174,12 @@ class Goal:
         pinned = [o for o in observations if o.setting != STOCK]
         limit, dof = _pooled([self.ratios(o) for o in pinned])
         objective, _ = _pooled([self.paired(o, self.objective_field) for o in pinned])
-        between = _between([self.paired(o, self.objective_field) for o in pinned])
         if not dof:
             stock = [o for o in observations if o.setting == STOCK]
             limit, dof = _pooled([np.asarray(o.runs_of(self.limit_field)) for o in stock])
             objective, _ = _pooled([np.asarray(o.runs_of(self.objective_field)) for o in stock])
             limit, objective = math.sqrt(2.0) * limit, math.sqrt(2.0) * objective
-        found = PairedSpread(limit, objective, dof, objective if between is None else between)
+        found = PairedSpread(limit, objective, dof)
         self._spread = (self._count(), found)
         return found
 
