@@ -83,6 +83,46 @@ def test_script_as_root_sees_clamped_and_rejected_writes(phone):
     assert phone.fs.read(f"{POLICY6}/scaling_max_freq").decode() == "2850000\n"
 
 
+FILE_BATCH_SCRIPT = f"""
+import json, os
+p6 = "{POLICY6}"
+groups = [
+    [("write", p6 + "/scaling_max_freq", b"1500000"), ("read", p6 + "/scaling_max_freq")],  # clamped to the table
+    [("write", p6 + "/cpuinfo_max_freq", b"1000"), ("read", p6 + "/scaling_min_freq")],  # read-only: group stops
+    [("write", p6 + "/scaling_max_freq", b"fast")],  # rejected value
+    [("write", "/sys/class/devfreq/gone.devfreq/max_freq", b"1"), ("read", "/sys/class/devfreq/gone.devfreq")],
+    [("write", "/data/local/tmp/plain", b"x")],  # a regular file is not a kernel attribute
+    [("read", "/proc/self/comm")],
+]
+out = [[r.decode() if isinstance(r, bytes) else r if r is None else [type(r).__name__, r.errno, r.filename]
+        for r in group] for group in os.file_batch(groups)]
+try:
+    os.file_batch([[("read", "/etc/passwd")]])
+except PermissionError as exc:
+    out.append(["host", exc.errno])
+print(json.dumps(out))
+"""
+
+
+def test_file_batch_answers_each_call_as_alone_and_stops_a_group_at_its_failure(phone):
+    """os.file_batch, the virtual phone's one-round-trip batch of file calls (what fusegovd pins knobs with)."""
+    phone.fs.write("/data/local/tmp/plain", b"keep", SHELL_UID)
+    phone.fs.write("/data/local/tmp/batch.py", FILE_BATCH_SCRIPT.encode(), SHELL_UID)
+    as_root = run_shell(phone, "su -c 'python3 /data/local/tmp/batch.py'", uid=SHELL_UID, timeout_s=60)
+    assert as_root.exit_code == 0, as_root.stderr
+    out = json.loads(as_root.stdout)
+    assert out[0] == [None, "1426000\n"]
+    assert out[1] == [["PermissionError", 13, f"{POLICY6}/cpuinfo_max_freq"]]
+    assert out[2] == [["OSError", 22, f"{POLICY6}/scaling_max_freq"]]
+    assert out[3] == [["FileNotFoundError", 2, "/sys/class/devfreq/gone.devfreq/max_freq"]]
+    assert out[4] == [["OSError", 22, "/data/local/tmp/plain"]]
+    assert out[5] == ["python3\n"] and out[6] == ["host", 1]
+    assert not phone.fs.exists("/sys/class/devfreq/gone.devfreq")  # nothing created
+    assert phone.fs.read("/data/local/tmp/plain") == b"keep"
+    as_shell = run_shell(phone, "python3 /data/local/tmp/batch.py", uid=SHELL_UID, timeout_s=60)
+    assert json.loads(as_shell.stdout)[0] == [["PermissionError", 13, f"{POLICY6}/scaling_max_freq"]]
+
+
 def test_inline_code_exit_codes_and_output_redirection(phone):
     result = run_shell(
         phone,
