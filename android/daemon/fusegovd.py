@@ -886,10 +886,13 @@ class Daemon:
         """Read the guarded zones; hot at or above the limit, cool again below limit - hysteresis."""
         self.next_thermal = time.monotonic() + self.config.thermal_period_s
         temps = {}
-        for zone, path in self.config.zones.items():
+        zones = self.config.zones
+        for zone, (text,) in zip(zones, self.knobs.calls([[("read", path)] for path in zones.values()])):
+            if isinstance(text, OSError):
+                continue
             try:
-                temps[zone] = int(self.knobs.file(path).read().split()[0]) / 1000.0
-            except (OSError, ValueError, IndexError):
+                temps[zone] = int(text.split()[0]) / 1000.0
+            except (ValueError, IndexError):
                 continue
         self.temps = temps
         hottest = max(temps.values()) if temps else None
