@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import time
 
 import pytest
 
 from android.emulator.phone import VirtualPhone
 from android.emulator.shell import run_shell
+from android.emulator.shell.interp import Io, new_session
+from android.emulator.shell.pyrun import _RpcServer
 from android.emulator.shell.runtime import runtime_of
-from android.emulator.vfs import SHELL_UID
+from android.emulator.shell.streams import BufferSink, BytesSource
+from android.emulator.vfs import ROOT_UID, SHELL_UID
 
 POLICY6 = "/sys/devices/system/cpu/cpufreq/policy6"
 
@@ -121,6 +126,20 @@ def test_file_batch_answers_each_call_as_alone_and_stops_a_group_at_its_failure(
     assert phone.fs.read("/data/local/tmp/plain") == b"keep"
     as_shell = run_shell(phone, "python3 /data/local/tmp/batch.py", uid=SHELL_UID, timeout_s=60)
     assert json.loads(as_shell.stdout)[0] == [["PermissionError", 13, f"{POLICY6}/scaling_max_freq"]]
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [None, {"a": 1}, [5], [[5]], [[["read"]]], [[["read", 3]]], [[["write", POLICY6]]], [[["write", POLICY6, 5]]],
+     [[["zap", "/data"]]], [[["read", f"{POLICY6}/scaling_max_freq"]] * 257]],
+)  # fmt: skip
+def test_a_malformed_file_batch_request_gets_einval_and_does_nothing(phone, groups):
+    session = new_session(phone, ROOT_UID)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        server = _RpcServer(session, session.proc, ours, Io(BytesSource(), BufferSink(), BufferSink()))
+        answer = server._handle({"op": "file_batch", "groups": groups}, b"")
+    assert answer == ({"ok": False, "errno": errno.EINVAL}, b"")
 
 
 def test_inline_code_exit_codes_and_output_redirection(phone):

@@ -482,7 +482,7 @@ class _RpcServer:
         for group in groups:
             answers: list[dict] = []
             for kind, path, *data in group:
-                if kind not in ("read", "write") or not isinstance(path, str):
+                if kind not in ("read", "write") or not isinstance(path, str) or len(data) != (kind == "write"):
                     raise ValueError("call")
                 op = "read" if kind == "read" else "pwrite"
                 header, got = self._handle({"op": op, "path": path}, data[0].encode("latin-1") if data else b"")
