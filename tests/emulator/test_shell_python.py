@@ -51,6 +51,20 @@ out["policies"] = sorted(os.listdir("/sys/devices/system/cpu/cpufreq"))
 out["isdir"] = os.path.isdir("/sys/class/thermal") and not os.path.isfile("/sys/class/thermal")
 out["exists"] = [os.path.exists("/sys/nonexistent"), os.path.exists(path)]
 out["scandir"] = sorted(e.name for e in os.scandir("{POLICY6}") if e.name.startswith("scaling_m"))
+batch = [  # os.file_batch: one round trip, each call answered as if made alone, a group stops at its failure
+    [("write", path, b"1500000"), ("read", path), ("write", path, b"2850000")],  # clamped on read-back
+    [("write", "{POLICY6}/cpuinfo_max_freq", b"1000"), ("read", path)],  # read-only
+    [("write", path, b"fast")],  # rejected value
+    [("write", "/sys/class/devfreq/gone.devfreq/max_freq", b"1"), ("read", path)],  # vanished (not created)
+    [("write", "/data/local/tmp/plain", b"x")],  # a regular file is not a kernel attribute
+    [("read", "/proc/self/comm")],
+]
+out["batch"] = [[r.decode() if isinstance(r, bytes) else r and [errno.errorcode[r.errno], r.filename] for r in g]
+                for g in os.file_batch(batch)]
+try:
+    os.file_batch([[("read", "/etc/passwd")]])
+except PermissionError as exc:
+    out["batch_host"] = errno.errorcode[exc.errno]
 print(__import__("json").dumps(out))
 """
 
@@ -59,6 +73,7 @@ print(__import__("json").dumps(out))
 def phone() -> VirtualPhone:
     phone = VirtualPhone("pixel7")
     phone.fs.write("/data/local/tmp/probe.py", PROBE_SCRIPT.encode(), SHELL_UID)
+    phone.fs.write("/data/local/tmp/plain", b"keep", SHELL_UID)
     return phone
 
 
@@ -76,6 +91,7 @@ def test_script_as_shell_user_meets_permissions_and_simulated_time(phone):
     assert out["policies"] == ["policy0", "policy4", "policy6"]
     assert out["isdir"] and out["exists"] == [False, True]
     assert out["scandir"] == ["scaling_max_freq", "scaling_min_freq"]
+    assert out["batch"][0] == [["EACCES", f"{POLICY6}/scaling_max_freq"]] and out["batch_host"] == "EPERM"
 
 
 def test_script_as_root_sees_clamped_and_rejected_writes(phone):
@@ -86,46 +102,16 @@ def test_script_as_root_sees_clamped_and_rejected_writes(phone):
     assert out["write"] == "ok" and out["after"] == "1426000"  # clamped to the table, shown on read-back
     assert out["invalid"] == "EINVAL" and out["os_write"] == "ok"
     assert phone.fs.read(f"{POLICY6}/scaling_max_freq").decode() == "2850000\n"
-
-
-FILE_BATCH_SCRIPT = f"""
-import json, os
-p6 = "{POLICY6}"
-groups = [
-    [("write", p6 + "/scaling_max_freq", b"1500000"), ("read", p6 + "/scaling_max_freq")],  # clamped to the table
-    [("write", p6 + "/cpuinfo_max_freq", b"1000"), ("read", p6 + "/scaling_min_freq")],  # read-only: group stops
-    [("write", p6 + "/scaling_max_freq", b"fast")],  # rejected value
-    [("write", "/sys/class/devfreq/gone.devfreq/max_freq", b"1"), ("read", "/sys/class/devfreq/gone.devfreq")],
-    [("write", "/data/local/tmp/plain", b"x")],  # a regular file is not a kernel attribute
-    [("read", "/proc/self/comm")],
-]
-out = [[r.decode() if isinstance(r, bytes) else r if r is None else [type(r).__name__, r.errno, r.filename]
-        for r in group] for group in os.file_batch(groups)]
-try:
-    os.file_batch([[("read", "/etc/passwd")]])
-except PermissionError as exc:
-    out.append(["host", exc.errno])
-print(json.dumps(out))
-"""
-
-
-def test_file_batch_answers_each_call_as_alone_and_stops_a_group_at_its_failure(phone):
-    """os.file_batch, the virtual phone's one-round-trip batch of file calls (what fusegovd pins knobs with)."""
-    phone.fs.write("/data/local/tmp/plain", b"keep", SHELL_UID)
-    phone.fs.write("/data/local/tmp/batch.py", FILE_BATCH_SCRIPT.encode(), SHELL_UID)
-    as_root = run_shell(phone, "su -c 'python3 /data/local/tmp/batch.py'", uid=SHELL_UID, timeout_s=60)
-    assert as_root.exit_code == 0, as_root.stderr
-    out = json.loads(as_root.stdout)
-    assert out[0] == [None, "1426000\n"]
-    assert out[1] == [["PermissionError", 13, f"{POLICY6}/cpuinfo_max_freq"]]
-    assert out[2] == [["OSError", 22, f"{POLICY6}/scaling_max_freq"]]
-    assert out[3] == [["FileNotFoundError", 2, "/sys/class/devfreq/gone.devfreq/max_freq"]]
-    assert out[4] == [["OSError", 22, "/data/local/tmp/plain"]]
-    assert out[5] == ["python3\n"] and out[6] == ["host", 1]
-    assert not phone.fs.exists("/sys/class/devfreq/gone.devfreq")  # nothing created
-    assert phone.fs.read("/data/local/tmp/plain") == b"keep"
-    as_shell = run_shell(phone, "python3 /data/local/tmp/batch.py", uid=SHELL_UID, timeout_s=60)
-    assert json.loads(as_shell.stdout)[0] == [["PermissionError", 13, f"{POLICY6}/scaling_max_freq"]]
+    gone = "/sys/class/devfreq/gone.devfreq"
+    assert out["batch"] == [
+        [None, "1426000\n", None],
+        [["EACCES", f"{POLICY6}/cpuinfo_max_freq"]],
+        [["EINVAL", f"{POLICY6}/scaling_max_freq"]],
+        [["ENOENT", f"{gone}/max_freq"]],
+        [["EINVAL", "/data/local/tmp/plain"]],
+        ["python3\n"],
+    ]
+    assert not phone.fs.exists(gone) and phone.fs.read("/data/local/tmp/plain") == b"keep"
 
 
 @pytest.mark.parametrize(
