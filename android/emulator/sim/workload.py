@@ -14,7 +14,6 @@ which is what the scheduler's governors see.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -165,21 +164,7 @@ class Workload:
             end = start + units
             whole = int(end) if end >= 1.0 else 0  # (int() is a call; most steps end inside the unit)
             position = end - whole
-            # timing.at(position), spelt out: the one search of every step
-            xs, gs, ds, os_ = timing.profile
-            i = bisect_right(xs, position) - 1
-            if 0 <= i < len(xs) - 1:
-                x0 = xs[i]
-                f = (position - x0) / (xs[i + 1] - x0)
-                o0_, o1_ = os_[i], os_[i + 1]
-                g1, d1, o1, on = (
-                    gs[i] + f * (gs[i + 1] - gs[i]),
-                    ds[i] + f * (ds[i + 1] - ds[i]),
-                    o0_ + f * (o1_ - o0_),
-                    o1_ > o0_,
-                )
-            else:
-                g1, d1, o1, on = timing.at(position)
+            g1, d1, o1, on = timing.at(position)
             g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
             g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
             o = o if o > 0.0 else 0.0
