@@ -60,25 +60,27 @@ class UnitTiming:
 
     @cached_property
     def _pieces(self) -> tuple:
-        """The profile per linear piece for `at`: breakpoints, then per piece (x0, width, g0, g rise, d0, d
-        rise, o0, o rise, on core), the last index and whether the thread is on a core at either end."""
-        xs, g, d, o = self.profile
+        """For `at`: the breakpoints, a slot per linear piece (filled on first use, as a step reaches it: a
+        unit of a few hundred kernels is mostly crossed in a few steps), the last index and whether the
+        thread is on a core at either end."""
+        xs, _, _, o = self.profile
         last = len(xs) - 1
-        pieces = tuple(
-            (
-                xs[i],
-                xs[i + 1] - xs[i],
-                g[i],
-                g[i + 1] - g[i],
-                d[i],
-                d[i + 1] - d[i],
-                o[i],
-                o[i + 1] - o[i],
-                o[i + 1] > o[i],
-            )
-            for i in range(last)
+        return xs, [None] * last, last, o[last] > o[last - 1], o[1] > o[0]
+
+    def _piece(self, i: int) -> tuple:
+        """Piece i of the profile: (x0, width, g0, g rise, d0, d rise, o0, o rise, on core)."""
+        xs, g, d, o = self.profile
+        return (
+            xs[i],
+            xs[i + 1] - xs[i],
+            g[i],
+            g[i + 1] - g[i],
+            d[i],
+            d[i + 1] - d[i],
+            o[i],
+            o[i + 1] - o[i],
+            o[i + 1] > o[i],
         )
-        return xs, pieces, last, o[last] > o[last - 1], o[1] > o[0]
 
     @cached_property
     def starts_running(self) -> bool:
@@ -94,7 +96,10 @@ class UnitTiming:
             return 1.0, 1.0, 1.0, on_at_end
         if i < 0:
             return 0.0, 0.0, 0.0, on_at_start
-        x0, width, g0, g_rise, d0, d_rise, o0, o_rise, on = pieces[i]
+        piece = pieces[i]
+        if piece is None:
+            piece = pieces[i] = self._piece(i)
+        x0, width, g0, g_rise, d0, d_rise, o0, o_rise, on = piece
         f = (x - x0) / width
         return g0 + f * g_rise, d0 + f * d_rise, o0 + f * o_rise, on
 
