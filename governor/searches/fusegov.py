@@ -3,13 +3,18 @@
 1. Side knobs (other CPU clusters, other buses): if the stock governors ran one above its lowest frequency
    during a bucket, fusegov pins it at the lowest (the confirming runs below include that pin), if that is
    measured to save energy (`check_side_pins`: the top point with and without, on every stock seed).
-2. A small design: every tunable primary knob at its top, and each one lowered alone to DESIGN_LEVEL of its
-   table; prefill buckets share the design points round-robin, since they share one model.
+2. A small design: every tunable primary knob at its top, each one lowered alone to DESIGN_LEVEL of its
+   table, and the top with the memory bus left to its stock governor; prefill buckets share the design points
+   round-robin, since they share one model. "Left stock" is one more level of the memory knob (STOCK_ROLES)
+   everywhere below: the model sees it at the clock its governor is expected to run at there
+   (`effective_grid`, learnt from the runs that left it stock), and the residual correction learns what the
+   governor does beyond that clock (a per-level offset, and its own axis in the distance between settings).
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
    of that work rising with voltage + static power over the time) to the group's pinned runs, each on the
    stock runs' seeds (goals.Goal.value: the paired rule every search is judged by); correct its predictions
    for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a pooled model's
-   bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency); predict every setting
+   bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency, each knob's scaled by how
+   much it paces the bucket; a setting that close to a run is that run's twin, not a candidate); predict every setting
    of the grid and run, per bucket, the unmeasured one with the largest expected gain over the incumbent (the
    best setting meeting the goal so far): predicted gain x the probability that it truly meets the goal, from
    the model's uncertainty (ensemble spread; its misfit to the bucket's runs, less where runs are near):
@@ -41,6 +46,13 @@ DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one kn
 MAX_ROUNDS = 10
 RESIDUAL_WIDTH = 0.2  # log-frequency distance over which a measured residual corrects the model (~20% clock)
 SIDE_ABOVE_FLOOR = 1.05  # a side knob whose stock mean frequency is this much above its floor gets pinned
+# knobs whose stock governor is also a candidate (one more level of the grid, STOCK_HZ): the memory bus's
+# governor follows the inference's traffic, lowering the bus between bursts, which no pin can do
+STOCK_ROLES = ("mem",)
+STOCK_HZ = 0  # the grid's mark for "left to its stock governor"
+# a setting closer to a run than this share of RESIDUAL_WIDTH (pace-scaled) is that run's twin: nothing to learn
+EQUIVALENT = 0.03
+STOCK_DISTANCE = 2.0 * RESIDUAL_WIDTH  # how far (log-frequency) a stock run sits from a pinned one at its mean clock
 
 
 def side_pins(ctx: SearchContext, bucket: str) -> dict[str, int]:
@@ -49,28 +61,45 @@ def side_pins(ctx: SearchContext, bucket: str) -> dict[str, int]:
 
 
 def design(knobs: list[Knob]) -> list[dict[str, int]]:
+    """The top point, each knob lowered alone, and the top with the knobs of STOCK_ROLES left stock (one run
+    that tells the model where their governors run and what that costs)."""
     top = {k.name: k.max_hz for k in knobs}
     points = [top]
     for knob in knobs:
         level = int(round(DESIGN_LEVEL * (len(knob.table_hz) - 1)))
         points.append({**top, knob.name: knob.table_hz[level]})
+    free = {k.name: STOCK_HZ for k in knobs if k.role in STOCK_ROLES}
+    if free:
+        points.append({**top, **free})
     return points
 
 
 def residual_weights(log_grid: np.ndarray, log_measured: np.ndarray) -> np.ndarray:
-    """(n, m) Gaussian weights of each measured setting for each grid setting, by log-frequency distance."""
+    """(n, m) Gaussian weights of each measured setting for each grid setting, by log-frequency distance (and
+    any further coordinates, in the same units)."""
     distance2 = ((log_grid[:, None, :] - log_measured[None, :, :]) ** 2).sum(axis=2)
     return np.exp(-distance2 / (2.0 * RESIDUAL_WIDTH**2))
 
 
-def residual_factor(weights: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+def residual_factor(
+    weights: np.ndarray, ratio: np.ndarray, grid_stock: np.ndarray | None = None, run_stock: np.ndarray | None = None
+) -> np.ndarray:
     """Per grid setting, the factor measured / predicted to apply: the bucket's mean log ratio everywhere
-    (a pooled model's bias on this bucket), plus the nearby runs' own deviation from it, weighted by closeness
-    (a measured setting gets its measured value back, far ones only the bucket's mean)."""
+    (a pooled model's bias on this bucket), plus, for each knob left stock (`grid_stock` (n, s), `run_stock`
+    (m, s)), the runs with it stock's own mean deviation from that (what leaving it to its governor does that
+    the model, seeing only its mean clock, misses; shrunk towards zero by a prior weight of one), plus the nearby
+    runs' own deviation from these, weighted by closeness (a measured setting gets its measured value back, far
+    ones only the means)."""
     log_ratio = np.log(np.clip(ratio, 1e-9, None))
-    mean = log_ratio.mean()
-    local = weights @ (log_ratio - mean) / (weights.sum(axis=1) + 1.0)
-    return np.exp(mean + local)
+    base = np.full(len(weights), log_ratio.mean())
+    at_runs = np.full(len(log_ratio), log_ratio.mean())
+    if grid_stock is not None and run_stock is not None:
+        deviation = log_ratio - log_ratio.mean()
+        offset = (run_stock * deviation[:, None]).sum(axis=0) / (run_stock.sum(axis=0) + 1.0)  # (s,)
+        base = base + grid_stock @ offset
+        at_runs = at_runs + run_stock @ offset
+    local = weights @ (log_ratio - at_runs) / np.maximum(weights.sum(axis=1), 1.0)
+    return np.exp(base + local)
 
 
 def misfit(ratio: np.ndarray) -> float:
@@ -91,26 +120,74 @@ class _Group:
 
     def __init__(self, ctx: SearchContext, buckets: list[PhaseBucket], knobs: list[Knob]):
         self.ctx, self.buckets, self.knobs = ctx, buckets, knobs
-        self.grid = np.array(list(itertools.product(*[k.table_hz for k in knobs])), dtype=float)
+        self.free = np.array([k.role in STOCK_ROLES for k in knobs])  # knobs that may also be left stock
+        levels = [k.table_hz + ((STOCK_HZ,) if free else ()) for k, free in zip(knobs, self.free)]
+        self.grid = np.array(list(itertools.product(*levels)), dtype=float)  # STOCK_HZ where left stock
         self.side = {b.name: side_pins(ctx, b.name) for b in buckets}
         self.rows = {tuple(int(f) for f in row): i for i, row in enumerate(self.grid)}
         self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), pooled=len(buckets) > 1)
         self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfit` of the last predict
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
+        self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight
 
     def setting(self, bucket: str, freqs) -> Setting:
-        return Setting.of({**self.side[bucket], **{k.name: int(f) for k, f in zip(self.knobs, freqs)}})
+        pins = {k.name: int(f) if f != STOCK_HZ else None for k, f in zip(self.knobs, freqs)}
+        return Setting.of({**self.side[bucket], **pins})
 
     def pinned_runs(self, bucket: PhaseBucket) -> list[Observation]:
-        names = [k.name for k in self.knobs]
-        return [o for o in self.ctx.lab.observations(bucket.name) if all(o.setting.get(n) for n in names)]
+        """The group's runs on the bucket: every knob pinned, but those of STOCK_ROLES, which may be stock."""
+        return [
+            o
+            for o in self.ctx.lab.observations(bucket.name)
+            if any(o.setting.get(k.name) for k in self.knobs)
+            and all(o.setting.get(k.name) or free for k, free in zip(self.knobs, self.free))
+        ]
+
+    def clocks(self, runs: list[Observation]) -> np.ndarray:
+        """(m, k) each run's clock per knob: its pin, or where its governor ran it on average when stock."""
+        return np.array(
+            [[o.setting.get(k.name) or o.mean_freq_hz.get(k.name) or k.max_hz for k in self.knobs] for o in runs],
+            dtype=float,
+        )
+
+    def stock_mask(self, runs: list[Observation]) -> np.ndarray:
+        return np.array([[not o.setting.get(k.name) for k in self.knobs] for o in runs], dtype=bool).reshape(
+            len(runs), len(self.knobs)
+        )
+
+    def effective_grid(self, bucket: PhaseBucket) -> np.ndarray:
+        """The grid with each stock level replaced by the clock its governor is expected to run at there: the
+        bucket's runs with that knob stock (the stock governors' own run included), averaged in log-frequency
+        with weights by closeness in the pinned knobs' clocks (a governor following the traffic runs the bus
+        faster under a faster CPU), about their plain mean (prior weight one)."""
+        grid = self.grid.copy()
+        if not self.free.any():
+            return grid
+        runs = [*self.pinned_runs(bucket), self.ctx.stock[bucket.name]]
+        clocks, stock = np.log(self.clocks(runs)), self.stock_mask(runs)
+        pinned = ~self.free
+        for j in np.flatnonzero(self.free):
+            rows, used = self.grid[:, j] == STOCK_HZ, stock[:, j]
+            log_clock = clocks[used, j]
+            weights = residual_weights(np.log(grid[rows][:, pinned]), clocks[used][:, pinned])
+            mean = log_clock.mean()
+            grid[rows, j] = np.exp(mean + weights @ (log_clock - mean) / (weights.sum(axis=1) + 1.0))
+        return grid
+
+    def coordinates(self, clocks: np.ndarray, stock: np.ndarray, pace: np.ndarray) -> np.ndarray:
+        """Where a setting sits for the residual correction: its log clocks, each scaled by how much that knob
+        paces the bucket (`Surrogate.pace`: a knob that barely changes the time barely moves a setting, so a
+        run's residual holds across its levels, and its other levels are that run's twins, see EQUIVALENT),
+        and STOCK_DISTANCE further along one axis per knob left stock (a governor's run is not a pin's at its
+        mean clock)."""
+        return np.column_stack([np.log(clocks) * pace, stock[:, self.free] * STOCK_DISTANCE])
 
     def data(self) -> GroupData:
         """Every pinned run of the group, on the stock runs' seeds (goals.Goal.value: paired with stock)."""
         goal, rows = self.ctx.goal, []
         for bucket in self.buckets:
-            for obs in self.pinned_runs(bucket):
-                freqs = [obs.setting.get(k.name) for k in self.knobs]
+            runs = self.pinned_runs(bucket)
+            for obs, freqs in zip(runs, self.clocks(runs)):
                 rows.append(
                     (
                         *freqs,
@@ -127,19 +204,26 @@ class _Group:
     def predict(self, bucket: PhaseBucket) -> tuple[np.ndarray, np.ndarray]:
         """The model's latency (n,) and energies (forms, n) over the grid for this bucket, corrected by what
         was measured on the bucket itself (`residual_factor`)."""
-        latency, energies = self.model.predict(self.grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        grid = self.effective_grid(bucket)
+        latency, energies = self.model.predict(grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
         runs = self.pinned_runs(bucket)
         if not runs:
             return latency, energies
-        measured = np.array([[obs.setting.get(k.name) for k in self.knobs] for obs in runs], dtype=float)
+        measured = self.clocks(runs)
         at, at_energy = self.model.predict(measured, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
         goal = self.ctx.goal
         lat_ratio = np.array([goal.value(obs, "latency_s") for obs in runs]) / at
         energy_ratio = np.array([goal.value(obs, "energy_per_token_j") for obs in runs])[None, :] / at_energy
-        weights = residual_weights(np.log(self.grid), np.log(measured))
-        latency = latency * residual_factor(weights, lat_ratio)
-        energies = energies * np.array([residual_factor(weights, r) for r in energy_ratio])
+        pace = self.model.pace(bucket.prompt_tokens or 1)
+        weights = residual_weights(
+            self.coordinates(grid, self.grid == STOCK_HZ, pace),
+            self.coordinates(measured, self.stock_mask(runs), pace),
+        )
+        grid_stock, run_stock = (self.grid == STOCK_HZ)[:, self.free], self.stock_mask(runs)[:, self.free]
+        latency = latency * residual_factor(weights, lat_ratio, grid_stock, run_stock)
+        energies = energies * np.array([residual_factor(weights, r, grid_stock, run_stock) for r in energy_ratio])
         self.coverage[bucket.name] = weights.sum(axis=1)
+        self.nearest[bucket.name] = weights.max(axis=1)
         self.misfit[bucket.name] = {
             "latency_s": misfit(lat_ratio),
             "energy_per_token_j": misfit(energy_ratio.mean(axis=0)),
@@ -147,7 +231,7 @@ class _Group:
         return latency, energies
 
     def _index(self, setting: Setting) -> int | None:
-        key = tuple(setting.get(k.name) for k in self.knobs)
+        key = tuple(setting.get(k.name) or STOCK_HZ for k in self.knobs)
         return self.rows.get(key)
 
     def _incumbent(self, bucket: PhaseBucket) -> Observation:
@@ -173,6 +257,9 @@ class _Group:
             index = self._index(obs.setting)
             if index is not None:
                 measured[index] = True
+        # a setting the model cannot tell from a run (it differs only in knobs that barely pace the bucket) is
+        # as good as measured: trying its twins one by one walked sm8550's energy limit along the CPU's levels
+        measured |= self.nearest.get(bucket.name, np.zeros(len(measured))) > np.exp(-0.5 * EQUIVALENT**2)
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         best = self._incumbent(bucket)
         if goal.feasible(best):

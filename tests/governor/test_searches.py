@@ -62,5 +62,8 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
         for run in (fuse, ours)
     )
     print(f"\n{goal}: paired objective fuse {fuse_score:.4f}, fusegov {our_score:.4f} in {ours.lab.measurements} runs")
-    assert mine.met and "mem" in mine.setting
+    assert mine.met
+    # memory is tuned both ways: pinned, and left to its stock governor with the other knobs pinned
+    tried = [e.setting for e in ours.lab.log if e.setting != "stock"]
+    assert any("mem=" in s for s in tried) and any("mem=" not in s and "gpu=" in s for s in tried)
     assert our_score <= fuse_score * 1.005
