@@ -89,14 +89,6 @@ class Surrogate:
             self.energy_coef_.append(np.linalg.solve(gram + ridge, features.T @ data.energy_j))
         return self
 
-    def pace(self, length: float) -> np.ndarray:
-        """(k,) how much each component paces a bucket of this length: its fitted time at its top clock,
-        relative to the largest component's (1 for the one that dominates, near 0 for one whose clock barely
-        changes the time)."""
-        work = self._work(np.array([float(length)]))[0, 1:]
-        top = work.max()
-        return work / top if top > 0 else np.ones_like(work)
-
     def predict(self, freq_hz: np.ndarray, length: float, tokens: float) -> tuple[np.ndarray, np.ndarray]:
         """Latency (n,) and energy per token (forms, n) of every row of `freq_hz` (n, k) on a bucket of this
         length: one energy row per form of the ensemble."""

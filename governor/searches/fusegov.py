@@ -174,19 +174,40 @@ class _Group:
             grid[rows, j] = np.exp(mean + weights @ (log_clock - mean) / (weights.sum(axis=1) + 1.0))
         return grid
 
+    def pace(self, bucket: PhaseBucket) -> np.ndarray:
+        """(k,) how much each knob moves the bucket's latency or energy per token in the model: the larger
+        relative change of either from the knob's top clock to its lowest (the others at their top), per unit of
+        log-frequency, relative to the knob that moves them most (1 for it, near 0 for a knob whose clock
+        changes neither). Time alone is not enough: a CPU that barely paces a GPU prefill still burns power."""
+        top = np.array([k.max_hz for k in self.knobs], dtype=float)
+        low = np.array([k.min_hz for k in self.knobs], dtype=float)
+        points = np.tile(top, (len(self.knobs) + 1, 1))
+        points[np.arange(1, len(points)), np.arange(len(self.knobs))] = low
+        latency, energies = self.model.predict(points, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        energy = np.clip(energies.mean(axis=0), 1e-12, None)
+        moved = np.maximum(
+            np.abs(np.log(np.clip(latency[1:], 1e-12, None) / max(latency[0], 1e-12))),
+            np.abs(np.log(energy[1:] / energy[0])),
+        ) / np.log(top / low)
+        most = moved.max()
+        return moved / most if most > 0 else np.ones(len(self.knobs))
+
     def coordinates(self, clocks: np.ndarray, stock: np.ndarray, pace: np.ndarray) -> np.ndarray:
         """Where a setting sits for the residual correction: its log clocks, each scaled by how much that knob
-        paces the bucket (`Surrogate.pace`: a knob that barely changes the time barely moves a setting, so a
+        paces the bucket (`pace`: a knob that barely changes the time barely moves a setting, so a
         run's residual holds across its levels, and its other levels are that run's twins, see EQUIVALENT),
         and STOCK_DISTANCE further along one axis per knob left stock (a governor's run is not a pin's at its
         mean clock)."""
         return np.column_stack([np.log(clocks) * pace, stock[:, self.free] * STOCK_DISTANCE])
 
     def data(self) -> GroupData:
-        """Every pinned run of the group, on the stock runs' seeds (goals.Goal.value: paired with stock)."""
+        """Every run of the group with all its knobs pinned, on the stock runs' seeds (goals.Goal.value: paired
+        with stock). Runs that left a knob stock stay out: a governor is not a pin at its mean clock, and fitted
+        as one they bent the model for every pinned setting (sm8550's G2 prefill stopped at a stock-memory run);
+        the residual correction carries what they measured."""
         goal, rows = self.ctx.goal, []
         for bucket in self.buckets:
-            runs = self.pinned_runs(bucket)
+            runs = [o for o in self.pinned_runs(bucket) if all(o.setting.get(k.name) for k in self.knobs)]
             for obs, freqs in zip(runs, self.clocks(runs)):
                 rows.append(
                     (
@@ -214,7 +235,7 @@ class _Group:
         goal = self.ctx.goal
         lat_ratio = np.array([goal.value(obs, "latency_s") for obs in runs]) / at
         energy_ratio = np.array([goal.value(obs, "energy_per_token_j") for obs in runs])[None, :] / at_energy
-        pace = self.model.pace(bucket.prompt_tokens or 1)
+        pace = self.pace(bucket)
         weights = residual_weights(
             self.coordinates(grid, self.grid == STOCK_HZ, pace),
             self.coordinates(measured, self.stock_mask(runs), pace),
