@@ -63,13 +63,6 @@ def agrees(over_adb: list[float], in_process: float) -> bool:
     return abs(runs.mean() - in_process) <= half + AGREE * in_process
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap (issues 9/13 open): on the served phone at --speed 20 a short prefill window's energy over adb "
-    "reads 5-20% below the in-process figure in about one run in three (e.g. 0.130 vs 0.158 J/token on a 0.59 s "
-    "pinned prefill) since this stop's merges; bringing the physics up to the clock at a run's start (llama.py, "
-    "ortperf.py) halved how often; cause not yet found",
-)
 def test_phone_runs_match_the_in_process_phone_and_restore_the_knobs(phone, buckets):
     """A pinned setting runs alike every time; the stock governors do not (their ramps follow the served
     phone's timing), so stock is run STOCK_RUNS times and compared through its spread."""
