@@ -5,7 +5,9 @@ clock), deploys the daemon with a plan, and sends phase hints (prefill / decode 
 FIFO, each from its own `adb shell echo` (--sender adb, the default) or all from one script on the phone
 that writes them as the hint protocol says, as the llama.cpp wrapper does (--sender phone). The daemon
 itself measures each hint, from the moment it read it to the moment every knob is
-written and verified by reading back (its log: `..., N knob(s) written, X ms, cpu Y ms`); CPU is the
+written and verified by reading back (its log: `..., N knob(s) written, X ms, cpu Y ms`; on the virtual
+phone a phase change's writes and read-backs go to the emulator in one os.file_batch round trip, which
+the output names); CPU is the
 daemon process's own (time.process_time). The emulator's CPU per hint (the virtual kernel's side of
 those file operations, and of delivering the hint: an adb shell, or the sender script's calls) is measured
 from /proc over the burst, minus its idle rate.
@@ -135,7 +137,9 @@ def run(args: argparse.Namespace) -> None:
         time.sleep(0.5)
         burst_cpu = cpu_s(emulator.proc.pid) - burst_start
         emulator_cpu_idle = emulator_idle_rate * (time.monotonic() - wall_start)
-        records = [m.groups() for m in HINT_LINE.finditer(remote.logs())]
+        logs = remote.logs()
+        records = [m.groups() for m in HINT_LINE.finditer(logs)]
+        calls = re.search(r"knob file calls: ([^\n]*)", logs)
         remote.stop()
         applied = [(float(ms) / 1e3, float(cpu) / 1e3) for _, written, ms, cpu in records if int(written) > 0]
         if len(applied) < 0.9 * len(sequence):
@@ -184,7 +188,10 @@ def run(args: argparse.Namespace) -> None:
             baselines[name] = samples
             controller.restore(found)
 
-        print("\ntime from a hint to every knob written and verified:")
+        print(
+            f"\ntime from a hint to every knob written and verified (the daemon's knob file calls: "
+            f"{calls.group(1) if calls else 'not logged'}):"
+        )
         median = summary("daemon on the phone (fusegovd)", daemon_latency)
         for name, samples in baselines.items():
             summary(name, samples, median)

@@ -53,6 +53,10 @@ LOG_FILE, FIFO_FILE = "fusegovd.log", "hints"
 KNOB_FILES = ("min_file", "max_file", "governor_file")
 KNOB_PATHS = ("min_path", "max_path", "governor_path")
 EXIT_CONFIG, EXIT_BUSY = 2, 3
+# The virtual phone's Python (`fusegov emulate`) makes a batch of small file calls in one round trip to the
+# emulator (each call on its own costs one: 0.1-0.2 ms); a real phone has no os.file_batch, and there the
+# same calls are made one by one (syscalls: microseconds). Same calls, same order, same checks either way.
+FILE_BATCH = getattr(os, "file_batch", None)
 
 
 class ConfigError(Exception):
@@ -296,7 +300,7 @@ class SysfsFile:
     def _read(self):
         fd = self._fd(os.O_RDONLY)
         os.lseek(fd, 0, os.SEEK_SET)
-        return os.read(fd, 4096).decode(errors="replace").strip()
+        return attr_text(os.read(fd, 4096))
 
     def _write(self, data):
         fd = self._fd(os.O_WRONLY)
@@ -317,7 +321,7 @@ class SysfsFile:
         return self._read()
 
     def write(self, text):
-        data = text.encode()
+        data = text.encode() if isinstance(text, str) else text
         try:
             return self._write(data)
         except OSError as exc:
@@ -331,6 +335,10 @@ class SysfsFile:
             except OSError:
                 pass
         self._fds.clear()
+
+
+def attr_text(data):
+    return data.decode(errors="replace").strip()
 
 
 def read_text(path):
@@ -427,11 +435,25 @@ class Knobs:
         return found
 
     def read_int(self, path):
-        text = self.file(path).read()
-        try:
-            return int(text.split()[0])
-        except (ValueError, IndexError):
-            raise OSError(errno.EIO, f"not a number: {text!r}", path) from None
+        return parse_int(self.file(path).read(), path)
+
+    def calls(self, groups):
+        """Groups of file calls, ("read", path) or ("write", path, bytes), made in order; a group stops at its
+        first failure. Returns per group the text read (reads), None (writes) or the OSError of the call that
+        failed (the group's last entry). One round trip on the virtual phone (FILE_BATCH)."""
+        if FILE_BATCH is not None:
+            return [[r if isinstance(r, OSError) or r is None else attr_text(r) for r in g] for g in FILE_BATCH(groups)]
+        results = []
+        for group in groups:
+            done = []
+            for call in group:
+                try:
+                    done.append(self.file(call[1]).read() if call[0] == "read" else self.file(call[1]).write(call[2]))
+                except OSError as exc:
+                    done.append(exc)
+                    break
+            results.append(done)
+        return results
 
     def snapshot(self, names):
         """{knob: {governor, min, max}} as found; a knob that cannot be read is left out (and never touched)."""
@@ -450,30 +472,58 @@ class Knobs:
         return found
 
     def set_limits(self, name, low, high):
-        """Write min and max in the order that never makes min > max, then read both back. Returns None
-        on success, else the problem. The order comes from the limits last read back (kept per knob); a
-        file that already holds its value is not written (the read-back still checks it: one call fewer
-        on a phone whose every file call costs, and a restore succeeds on a knob whose unchanged file
-        cannot be written). If the limits moved under us (another writer, a thermal cap) and a write is
-        refused or the read-back differs, the limits are read afresh and the writes done once more."""
-        known = self.known.pop(name, None)
-        problem = self._write_limits(name, low, high, known)
-        if problem and known is not None:
-            problem = self._write_limits(name, low, high, None)
-        return problem
+        return self.set_many([(name, low, high)])[name]
+
+    def set_many(self, wanted):
+        """For each (knob, min, max): write min and max in the order that never makes min > max, then read
+        both back. Returns {knob: None on success, else the problem}; a knob that fails never stops the
+        others. The order comes from the limits last read back (kept per knob); a file that already holds
+        its value is not written (the read-back still checks it: one call fewer on a phone whose every file
+        call costs, and a restore succeeds on a knob whose unchanged file cannot be written). If the limits
+        moved under us (another writer, a thermal cap) and a write is refused or the read-back differs, the
+        limits are read afresh and the writes done once more. The knobs whose limits are known go in one
+        batch of calls (one group per knob)."""
+        problems, batched = {}, []
+        for name, low, high in wanted:
+            known = self.known.pop(name, None)
+            if known is None:
+                problems[name] = self._write_limits(name, low, high, None)
+            else:
+                batched.append((name, low, high, known))
+        groups = [self._limit_calls(name, low, high, known) for name, low, high, known in batched]
+        for (name, low, high, _), results in zip(batched, self.calls(groups)):
+            problem = self._check_limits(name, low, high, results)
+            if problem:  # the limits moved under us: read them afresh and try once more
+                problem = self._write_limits(name, low, high, None)
+            problems[name] = problem
+        return problems
+
+    def _limit_calls(self, name, low, high, known):
+        knob = self.knobs[name]
+        order = [(knob.min_path, low, known[0]), (knob.max_path, high, known[1])]
+        if low > known[1]:
+            order.reverse()
+        writes = [("write", path, str(value).encode()) for path, value, current in order if current != value]
+        return writes + [("read", knob.min_path), ("read", knob.max_path)]
 
     def _write_limits(self, name, low, high, known):
+        """One try at a knob's limits, reading them first when not known."""
+        knob = self.knobs[name]
+        if known is None:
+            try:
+                known = (self.read_int(knob.min_path), self.read_int(knob.max_path))
+            except OSError as exc:
+                return describe(exc)
+        return self._check_limits(name, low, high, self.calls([self._limit_calls(name, low, high, known)])[0])
+
+    def _check_limits(self, name, low, high, results):
+        """None if a knob's calls all succeeded and its limits read back as asked (then kept), else the problem."""
         knob = self.knobs[name]
         try:
-            if known is None:
-                known = (self.read_int(knob.min_path), self.read_int(knob.max_path))
-            order = [(knob.min_path, low, known[0]), (knob.max_path, high, known[1])]
-            if low > known[1]:
-                order.reverse()
-            for path, value, current in order:
-                if current != value:
-                    self.file(path).write(str(value))
-            got = (self.read_int(knob.min_path), self.read_int(knob.max_path))
+            for result in results:
+                if isinstance(result, OSError):
+                    raise result
+            got = (parse_int(results[-2], knob.min_path), parse_int(results[-1], knob.max_path))
         except OSError as exc:
             return describe(exc)
         if got != (low, high):
@@ -505,6 +555,13 @@ class Knobs:
         for handle in self.files.values():
             handle.close()
         self.files.clear()
+
+
+def parse_int(text, path):
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError):
+        raise OSError(errno.EIO, f"not a number: {text!r}", path) from None
 
 
 def describe(exc):
@@ -633,7 +690,11 @@ class Daemon:
             signal.signal(signum, self.on_signal)
         device = self.config.device
         plans = ", ".join(sorted(self.config.plans))
-        self.log(f"start pid {os.getpid()}, config for {device.get('model')} ({device.get('name')}), plans: {plans}")
+        calls = "one batch per phase change (os.file_batch)" if FILE_BATCH is not None else "one syscall each"
+        self.log(
+            f"start pid {os.getpid()}, config for {device.get('model')} ({device.get('name')}), plans: {plans}; "
+            f"knob file calls: {calls}"
+        )
         if restore_from_state(self.workdir, self.log, "recovery"):
             self.log("exit: knobs left by a previous daemon could not all be restored; not starting")
             return 1
@@ -765,16 +826,15 @@ class Daemon:
 
     def apply(self, target):
         """Move every knob to `target` (pinned) or back to its found setting; returns knobs written."""
-        written = 0
+        moves = []
         for name in sorted(self.found):
             want = target.get(name)
-            if self.applied.get(name) == want and name not in self.failed:
-                continue
-            written += 1
-            if want is None:
-                problem = self.knobs.restore_one(name, self.found[name], governor=False)
-            else:
-                problem = self.knobs.set_limits(name, want, want)
+            if self.applied.get(name) != want or name in self.failed:
+                found = self.found[name]
+                moves.append((name, want, *((want, want) if want is not None else (found["min"], found["max"]))))
+        problems = self.knobs.set_many([(name, low, high) for name, _, low, high in moves])
+        for name, want, _, _ in moves:
+            problem = problems[name]
             if problem:
                 self.failed[name] = problem
                 self.applied.pop(name, None)
@@ -788,7 +848,7 @@ class Daemon:
                     self.applied[name] = want
         for name in sorted(set(target) - set(self.found)):
             self.failed[name] = "not pinned: its settings could not be read at start"
-        return written
+        return len(moves)
 
     def describe_pins(self):
         if not self.applied:
@@ -826,10 +886,13 @@ class Daemon:
         """Read the guarded zones; hot at or above the limit, cool again below limit - hysteresis."""
         self.next_thermal = time.monotonic() + self.config.thermal_period_s
         temps = {}
-        for zone, path in self.config.zones.items():
+        zones = self.config.zones
+        for zone, (text,) in zip(zones, self.knobs.calls([[("read", path)] for path in zones.values()])):
+            if isinstance(text, OSError):
+                continue
             try:
-                temps[zone] = int(self.knobs.file(path).read().split()[0]) / 1000.0
-            except (OSError, ValueError, IndexError):
+                temps[zone] = int(text.split()[0]) / 1000.0
+            except (ValueError, IndexError):
                 continue
         self.temps = temps
         hottest = max(temps.values()) if temps else None

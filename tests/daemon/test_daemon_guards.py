@@ -149,6 +149,7 @@ def test_failing_writes_are_logged_and_the_other_knobs_still_pinned(
     assert pinned_values(controller, sorted(good)) == {k: (v, v) for k, v in good.items()}
     log = remote.logs()
     assert "snapshot ghost failed" in log and "gpu pin" in log and "(carrying on)" in log
+    assert "knob file calls: one batch per phase change (os.file_batch)" in log  # the failures came in one batch
     remote.stop()
     assert controller.snapshot([s.knob for s in user_limits]) == user_limits
     assert controller.snapshot([little.knob]) == little_before

@@ -253,6 +253,37 @@ def test_any_hint_line_parses_or_is_rejected_clearly(config, line):
         assert phase in fusegovd.PHASES and model in parsed.plans and tokens >= 0
 
 
+# --- knob writes on a phone without os.file_batch (a real phone: each file call is its own syscall) -------
+def test_knobs_one_call_at_a_time_keep_the_safe_order_and_carry_on_past_a_failing_knob(tmp_path, monkeypatch):
+    assert fusegovd.FILE_BATCH is None  # the host's Python, as a real phone's
+    knobs = {}
+    for name in ("raise", "lower", "vanish"):
+        (tmp_path / name).mkdir()
+        for file, value in (("min", 300000), ("max", 900000), ("governor", "schedutil")):
+            (tmp_path / name / file).write_text(f"{value}\n")
+        knobs[name] = fusegovd.Knob(name, *(str(tmp_path / name / f) for f in ("min", "max", "governor")), "khz")
+    logged = []
+    controller = fusegovd.Knobs(knobs, logged.append)
+    found = controller.snapshot(sorted(knobs))
+    (tmp_path / "vanish" / "max").unlink()  # the knob goes away after the daemon found it
+    written = []
+    real_write = fusegovd.SysfsFile.write
+    monkeypatch.setattr(fusegovd.SysfsFile, "write", lambda f, data: written.append(f.path) or real_write(f, data))
+    problems = controller.set_many([("raise", 950000, 950000), ("lower", 100000, 100000), ("vanish", 500000, 500000)])
+    assert problems["raise"] is None and problems["lower"] is None
+    assert "no such file (knob vanished?)" in problems["vanish"]
+    assert [p.split("/")[-2:] for p in written[:4]] == [
+        ["raise", "max"],
+        ["raise", "min"],
+        ["lower", "min"],
+        ["lower", "max"],
+    ]
+    assert [(tmp_path / "raise" / f).read_text() for f in ("min", "max")] == ["950000\n"] * 2
+    assert [(tmp_path / "lower" / f).read_text() for f in ("min", "max")] == ["100000\n"] * 2
+    assert controller.restore_one("raise", found["raise"]) is None
+    assert [(tmp_path / "raise" / f).read_text() for f in ("min", "max")] == ["300000\n", "900000\n"]
+
+
 # --- the wrapper ---------------------------------------------------------------------------------------
 def test_first_token_skips_the_prompt_echo():
     detector = fusegov_hint.FirstToken("Tell me  a story", echoed=True)

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import time
 
 import pytest
 
 from android.emulator.phone import VirtualPhone
 from android.emulator.shell import run_shell
+from android.emulator.shell.interp import Io, new_session
+from android.emulator.shell.pyrun import _RpcServer
 from android.emulator.shell.runtime import runtime_of
-from android.emulator.vfs import SHELL_UID
+from android.emulator.shell.streams import BufferSink, BytesSource
+from android.emulator.vfs import ROOT_UID, SHELL_UID
 
 POLICY6 = "/sys/devices/system/cpu/cpufreq/policy6"
 
@@ -46,6 +51,20 @@ out["policies"] = sorted(os.listdir("/sys/devices/system/cpu/cpufreq"))
 out["isdir"] = os.path.isdir("/sys/class/thermal") and not os.path.isfile("/sys/class/thermal")
 out["exists"] = [os.path.exists("/sys/nonexistent"), os.path.exists(path)]
 out["scandir"] = sorted(e.name for e in os.scandir("{POLICY6}") if e.name.startswith("scaling_m"))
+batch = [  # os.file_batch: one round trip, each call answered as if made alone, a group stops at its failure
+    [("write", path, b"1500000"), ("read", path), ("write", path, b"2850000")],  # clamped on read-back
+    [("write", "{POLICY6}/cpuinfo_max_freq", b"1000"), ("read", path)],  # read-only
+    [("write", path, b"fast")],  # rejected value
+    [("write", "/sys/class/devfreq/gone.devfreq/max_freq", b"1"), ("read", path)],  # vanished (not created)
+    [("write", "/data/local/tmp/plain", b"x")],  # a regular file is not a kernel attribute
+    [("read", "/proc/self/comm")],
+]
+out["batch"] = [[r.decode() if isinstance(r, bytes) else r and [errno.errorcode[r.errno], r.filename] for r in g]
+                for g in os.file_batch(batch)]
+try:
+    os.file_batch([[("read", "/etc/passwd")]])
+except PermissionError as exc:
+    out["batch_host"] = errno.errorcode[exc.errno]
 print(__import__("json").dumps(out))
 """
 
@@ -54,6 +73,7 @@ print(__import__("json").dumps(out))
 def phone() -> VirtualPhone:
     phone = VirtualPhone("pixel7")
     phone.fs.write("/data/local/tmp/probe.py", PROBE_SCRIPT.encode(), SHELL_UID)
+    phone.fs.write("/data/local/tmp/plain", b"keep", SHELL_UID)
     return phone
 
 
@@ -71,6 +91,7 @@ def test_script_as_shell_user_meets_permissions_and_simulated_time(phone):
     assert out["policies"] == ["policy0", "policy4", "policy6"]
     assert out["isdir"] and out["exists"] == [False, True]
     assert out["scandir"] == ["scaling_max_freq", "scaling_min_freq"]
+    assert out["batch"][0] == [["EACCES", f"{POLICY6}/scaling_max_freq"]] and out["batch_host"] == "EPERM"
 
 
 def test_script_as_root_sees_clamped_and_rejected_writes(phone):
@@ -81,6 +102,30 @@ def test_script_as_root_sees_clamped_and_rejected_writes(phone):
     assert out["write"] == "ok" and out["after"] == "1426000"  # clamped to the table, shown on read-back
     assert out["invalid"] == "EINVAL" and out["os_write"] == "ok"
     assert phone.fs.read(f"{POLICY6}/scaling_max_freq").decode() == "2850000\n"
+    gone = "/sys/class/devfreq/gone.devfreq"
+    assert out["batch"] == [
+        [None, "1426000\n", None],
+        [["EACCES", f"{POLICY6}/cpuinfo_max_freq"]],
+        [["EINVAL", f"{POLICY6}/scaling_max_freq"]],
+        [["ENOENT", f"{gone}/max_freq"]],
+        [["EINVAL", "/data/local/tmp/plain"]],
+        ["python3\n"],
+    ]
+    assert not phone.fs.exists(gone) and phone.fs.read("/data/local/tmp/plain") == b"keep"
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [None, {"a": 1}, [5], [[5]], [[["read"]]], [[["read", 3]]], [[["write", POLICY6]]], [[["write", POLICY6, 5]]],
+     [[["zap", "/data"]]], [[["read", f"{POLICY6}/scaling_max_freq"]] * 257]],
+)  # fmt: skip
+def test_a_malformed_file_batch_request_gets_einval_and_does_nothing(phone, groups):
+    session = new_session(phone, ROOT_UID)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        server = _RpcServer(session, session.proc, ours, Io(BytesSource(), BufferSink(), BufferSink()))
+        answer = server._handle({"op": "file_batch", "groups": groups}, b"")
+    assert answer == ({"ok": False, "errno": errno.EINVAL}, b"")
 
 
 def test_inline_code_exit_codes_and_output_redirection(phone):

@@ -8,7 +8,8 @@ and simulated clock. Standard library only: it must not import fusegov.
 The boundary (what a pushed script can reach):
 - the phone: its files through the RPC below (as the calling user, with the phone's permissions), its
   processes (`os.kill` signals phone PIDs), its shell (`os.system`, `subprocess.run`, `subprocess.Popen`
-  with pipes), its FIFOs (`os.mkfifo`, select on their descriptors), its environment
+  with pipes), its FIFOs (`os.mkfifo`, select on their descriptors), `os.file_batch` (many small file calls
+  in one round trip, each checked as if made alone), its environment
   (`os.environ`, `/proc/self/environ`), its clock (`time.*`);
 - read-only, the interpreter's own standard library (imports; site-packages are not part of the phone);
 - its own stdin/stdout/stderr (pipes into the phone shell's redirections) and threads, signals to
@@ -758,6 +759,44 @@ class _PhonePopen:
         return False
 
 
+def _file_batch(groups):
+    """os.file_batch(groups) on the virtual phone: many small file calls in one round trip to the emulator.
+
+    groups: lists of calls, ("read", path) (the whole file, as a read from offset 0: a fresh sysfs value)
+    or ("write", path, data) (one write() at offset 0 of an existing kernel attribute: a sysfs or procfs file,
+    never a regular one); each call is made on the phone as it would be alone (as the calling user, with
+    the phone's permissions), in order. Returns the same shape: bytes for a read, None for a write, an
+    OSError (with the path) for a call that failed, after which the rest of its group is not made (and has
+    no entry). A real phone has no os.file_batch: there each call is its own syscall, microseconds; here
+    each would be a round trip to the emulator (0.1-0.2 ms), which a daemon pinning knobs pays a dozen
+    times per phase change."""
+    wire = []
+    for group in groups:
+        calls = []
+        for call in group:
+            kind, path = call[0], _phone_path(call[1])
+            if path is None:
+                raise PermissionError(errno.EPERM, "file_batch: not a phone file", call[1])
+            if kind == "read":
+                calls.append(["read", path])
+            elif kind == "write":
+                calls.append(["write", path, bytes(call[2]).decode("latin-1")])
+            else:
+                raise ValueError(f"file_batch: unknown call {kind!r} (read or write)")
+        wire.append(calls)
+    header, _ = _rpc.call("file_batch", groups=wire)
+    results = []
+    for group, answers in zip(groups, header["results"]):
+        done = []
+        for call, answer in zip(group, answers):
+            if "errno" in answer:
+                done.append(OSError(answer["errno"], os.strerror(answer["errno"]), call[1]))
+            else:
+                done.append(answer["data"].encode("latin-1") if call[0] == "read" else None)
+        results.append(done)
+    return results
+
+
 def _fd_fstat(raw: _PhoneRaw) -> os.stat_result:
     return _stat_result(_rpc.call("stat", path=raw.path, follow=True)[0])
 
@@ -1045,6 +1084,7 @@ def _install(config: dict, guarded: dict) -> None:
     os.lseek = _fd_call("lseek", lambda raw, pos, how: raw.seek(pos, how))
     os.close = _fd_call("close", _fd_close)
     os.fstat = _fd_call("fstat", _fd_fstat)
+    os.file_batch = _file_batch  # the phone's own extra: see _file_batch
     os.getcwd, os.chdir = _getcwd, _chdir
     os.kill, os.system = _kill, _system
     os.getpid = lambda: config["pid"]

@@ -39,6 +39,7 @@ BOOTSTRAP = Path(__file__).with_name("pyboot.py")
 TERMINATE_GRACE_S = 2.0
 MAX_HEADER_BYTES = 64 * 1024  # an RPC header is a small JSON object
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # pyboot sends big writes in 1 MiB pieces
+MAX_BATCH_CALLS = 256  # file calls in one os.file_batch request (a daemon's phase change makes about a dozen)
 RECV_BYTES = 1 << 16  # per recv(): a 1 MiB buffer costs an mmap and page faults on every small answer (~35 us)
 CHILD_ENV = {"MALLOC_ARENA_MAX": "2"}  # the host environment of the child: nothing of the emulator's
 log = logging.getLogger("fusegov.emulator")
@@ -408,6 +409,14 @@ class _RpcServer:
         if op == "write":
             fs.write(path, payload, uid, append=not header.get("attr"))
             return {"ok": True}, b""
+        if op == "pwrite":  # one write() at offset 0 of an open kernel attribute: never creates a file
+            with fs.lock:
+                if not isinstance(fs.node(path), Attr):
+                    return {"ok": False, "errno": errno.EINVAL}, b""
+                fs.write(path, payload, uid)
+            return {"ok": True}, b""
+        if op == "file_batch":
+            return self._file_batch(header["groups"])
         if op == "stat":
             st = fileops.stat(fs, path, follow=bool(header.get("follow", True)))
             return {
@@ -463,6 +472,26 @@ class _RpcServer:
         else:
             return {"ok": False, "errno": errno.ENOSYS}, b""
         return {"ok": True}, b""
+
+    def _file_batch(self, groups: list) -> tuple[dict, bytes]:
+        """pyboot's os.file_batch: groups of whole-file reads and attribute writes, each answered as the call
+        made alone would be (its own permission checks and errno); a group stops at its first failure."""
+        if not isinstance(groups, list) or sum(len(group) for group in groups) > MAX_BATCH_CALLS:
+            raise ValueError("groups")
+        results = []
+        for group in groups:
+            answers: list[dict] = []
+            for kind, path, *data in group:
+                if kind not in ("read", "write") or not isinstance(path, str) or len(data) != (kind == "write"):
+                    raise ValueError("call")
+                op = "read" if kind == "read" else "pwrite"
+                header, got = self._handle({"op": op, "path": path}, data[0].encode("latin-1") if data else b"")
+                if not header["ok"]:
+                    answers.append({"errno": header["errno"]})
+                    break
+                answers.append({"data": got.decode("latin-1")} if kind == "read" else {})
+            results.append(answers)
+        return {"ok": True, "results": results}, b""
 
     def _fd_op(self, name: str, path: str, header: dict, payload: bytes) -> tuple[dict, bytes]:
         """ioctl / mmap on a phone descriptor: the registered device handler, else the plain-file errno."""
