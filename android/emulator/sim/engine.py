@@ -68,6 +68,7 @@ DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU gov
 N_EVENTS = len(EVENT_FIELDS)
 COUNTING: dict = {}  # GPU variation -> its counting model, shared by phones (its cache of counted streams)
 COUNTING_MODELS = 8  # GPU variations remembered
+STREAM_EVENTS = 256  # streams whose unit events a phone keeps at hand
 
 
 @dataclass
@@ -106,6 +107,7 @@ class _Slot:
         "period",
         "carry",
         "evaluate",
+        "asked",
     )
 
     def __init__(self, name: str, gov, obs, due: float, last: float):
@@ -119,6 +121,7 @@ class _Slot:
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
         self.cores: dict[int, list[float]] = {}  # memlat: cpu -> [instructions, accesses, stall_s, run_s]
+        self.asked: int | None = None  # bus slots: the last request handed to the knob
 
 
 class Simulator:
@@ -143,12 +146,14 @@ class Simulator:
         biggest = max(profile.clusters, key=lambda c: c.capacity)
         self.default_cpu = biggest.cpus[0]
         self.mem_bytes_per_hz = ph.memory.bytes_per_hz
+        self.cpu_efficiency = ph.memory.cpu_efficiency
         self.queue_depth = profile.gpu.queue_depth
         # what a kernel stream's timings depend on: phones with equal physics share cached timings
         self.fingerprint = hash(repr((ph.gpu, ph.memory, ph.driver, self.queue_depth)))
         self.tick_s = ph.tick_s
         self.uclamp_min = ph.sched.uclamp_min / 1024.0
         self.now_s = phone.state.now_s
+        self.gpu_load = phone.state.gpu_load  # what sysfs shows of the GPU's load window
         self.tables = {k: tuple(int(f) for f in knob.table_hz) for k, knob in self.knobs.items()}
         self.index = {k: {f: i for i, f in enumerate(t)} for k, t in self.tables.items()}
         self.max_hz = {k: knob.hw_max_hz for k, knob in self.knobs.items()}
@@ -218,6 +223,8 @@ class Simulator:
                 del COUNTING[next(iter(COUNTING))]
             counting = COUNTING[ph.gpu_variation] = CountingModel(ph.gpu_variation)
         self.counting = counting
+        self.unit_events: dict[int, tuple] = {}  # id(stream) -> (stream, its events and counted events)
+        self.float_tables = {k: knob.table_hz.astype(float) for k, knob in self.knobs.items()}
         rng_gpu = np.random.default_rng(seeds[5])
         var = ph.gpu_variation
         # data-dependent switching of the GPU's event energy, clock-tree/SRAM activity while busy
@@ -402,24 +409,27 @@ class Simulator:
         work = self.work
         work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
         work.cpu_cycles = 0.0
-        n_units = len(work.units)
+        units = work.units
+        n_units = len(units)
         fg = self.foreground
         phase = "idle"
         fg_cpu = fg_policy = -1
         cur = self.cur_hz
         act = self.activity
-        bursts = act.overlap(now, now + dt) if act.running or act.next_s < now + dt else ()
+        end = now + dt
+        bursts = act.overlap(now, end) if act.running or act.next_s < end else ()
         background = self.background
         if fg is not None and fg.finished_s is None:
             fg_cpu = fg.cpu
             policy, ipc, policy_max_hz, fg_policy = self.cpu_static[fg_cpu]
             share = 1.0
-            for bg in background:
-                if bg.cpu == fg_cpu:
-                    share *= bg.share_left()
-            for cpu, busy in bursts:
-                if cpu == fg_cpu:
-                    share *= 1.0 - 0.5 * busy / dt
+            if background or bursts:
+                for bg in background:
+                    if bg.cpu == fg_cpu:
+                        share *= bg.share_left()
+                for cpu, busy in bursts:
+                    if cpu == fg_cpu:
+                        share *= 1.0 - 0.5 * busy / dt
             cpu_hz = cur[policy] * ipc * share
             gpu_hz, mem_hz = cur["gpu"], cur["mem"]
             phase = fg.phase
@@ -471,8 +481,9 @@ class Simulator:
         if active:
             self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
         # counters the periodic governors read, and those whose period elapsed
+        busy_gpu = work.gpu_busy_s
         self.cum_s += dt
-        self.cum_gpu_busy_s += work.gpu_busy_s
+        self.cum_gpu_busy_s += busy_gpu
         self.cum_gpu_bytes += gpu_bytes
         self.cum_cpu_bytes += cpu_bytes
         if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
@@ -485,7 +496,6 @@ class Simulator:
             code = self.phase_codes[phase] = len(self.phase_names)
             self.phase_names.append(phase)
         rows = self.rows
-        busy_gpu = work.gpu_busy_s
         if self.merge_left and self.level_row is self.row_levels[-1]:
             last = rows[-1]
             if last[2] == code and last[5] == fg_policy and (last[3] > 0.0) == (busy_gpu > 0.0):
@@ -506,7 +516,7 @@ class Simulator:
                 self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
         else:
             self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
-        added = len(work.units) - n_units
+        added = len(units) - n_units
         if added == 1:
             self.unit_rows.append(len(rows) - 1)
         elif added:
@@ -672,13 +682,18 @@ class Simulator:
         slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
         obs = slot.obs
         obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
-        self._publish_gpu_load(busy, total)
+        load = self.gpu_load
+        load.busy_s, load.total_s = busy, total  # _publish_gpu_load, on the path of every GPU evaluation
         target = slot.gov.update(obs)
         if target is not None:
             self._set_target("gpu", target, now)
 
     def _evaluate_bus(self, slot: _Slot, now: float) -> None:
-        counted = self._counted(slot)
+        source = slot.source  # the counter as _counted reads it, spelt out on this path (every bus poll)
+        if source == "all":
+            counted = self.cum_gpu_bytes + self.cum_cpu_bytes
+        else:
+            counted = self.cum_gpu_bytes if source == "gpu" else self.cum_cpu_bytes
         traffic, slot.acc_a = counted - slot.acc_a, counted
         name = slot.name
         qos = self.qos_min_hz.get(name, 0)
@@ -690,7 +705,8 @@ class Simulator:
         obs.now_s, obs.window_s, obs.bytes = now, window, traffic
         obs.cur_hz, obs.qos_min_hz = cur, qos
         target = slot.gov.update(obs)
-        if target is not None:
+        if target is not None and target != slot.asked:
+            slot.asked = target  # the same request resolves the same (only the governor sets the target)
             self._set_target(name, target, now)
 
     def _evaluate_latency(self, slot: _Slot, now: float) -> None:
@@ -717,18 +733,23 @@ class Simulator:
 
     def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
         """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
-        bw = self.mem_bytes_per_hz * self.cur_hz["mem"] * self.physics.memory.cpu_efficiency
+        bw = self.mem_bytes_per_hz * self.cur_hz["mem"] * self.cpu_efficiency
+        cycles, dram, run = work.cpu_cycles, work.cpu_dram_bytes, work.cpu_run_s
+        stall = dram / bw
+        stall = stall if stall < run else run  # min()
         for slot in self.latency_slots:
             if fg_cpu in slot.cpus:
-                acc = slot.cores.setdefault(fg_cpu, [0.0, 0.0, 0.0, 0.0])
-                acc[0] += work.cpu_cycles
-                acc[1] += work.cpu_dram_bytes / 64.0
-                acc[2] += min(work.cpu_dram_bytes / bw, work.cpu_run_s)
-                acc[3] += work.cpu_run_s
+                acc = slot.cores.get(fg_cpu)
+                if acc is None:
+                    acc = slot.cores[fg_cpu] = [0.0, 0.0, 0.0, 0.0]
+                acc[0] += cycles
+                acc[1] += dram / 64.0
+                acc[2] += stall
+                acc[3] += run
 
     def _publish_gpu_load(self, busy: float, total: float) -> None:
-        self.phone.state.gpu_load.busy_s = busy
-        self.phone.state.gpu_load.total_s = total
+        self.gpu_load.busy_s = busy
+        self.gpu_load.total_s = total
 
     def _set_target(self, name: str, target_hz: int, now: float) -> None:
         """Resolve a governor's request to a table entry (as cpufreq_driver_resolve_freq and devfreq do),
@@ -838,6 +859,9 @@ class Simulator:
             if seen.get(name) == inputs:
                 continue  # nothing written since the last look
             seen[name] = inputs
+            for slot in self.bus_slots:
+                if slot.name == name:
+                    slot.asked = None  # a user may have written the target: the next request goes through
             current = self.governor.get(name)
             if current is None or current[0] != knob.governor:
                 self.governor[name] = (knob.governor, make_governor(knob.governor, self.physics.governors))
@@ -932,9 +956,7 @@ class Simulator:
             index = {k: i for i, k in enumerate(dict.fromkeys(ids))}  # in order of first appearance
             which = np.array(list(map(index.__getitem__, ids)))
             streams = dict(zip(ids, work.streams))  # in order of first appearance, as `index`
-            per_stream = np.array(
-                [np.concatenate([s.total_events, self.counting.counted(s)]) for s in streams.values()]
-            )
+            per_stream = np.array([self._stream_events(s) for s in streams.values()])
             # each row's units of each stream summed, then times the stream's events (a few streams, so a
             # small product instead of one event vector per unit; equal up to float rounding)
             k = len(per_stream)
@@ -971,11 +993,11 @@ class Simulator:
             self.knobs[name].thermal_cap_hz = cap
             self._refresh(name)
         state.zone_temp_c.update(self.thermal.zone_c)
-        gpu_table = self.knobs["gpu"].table_hz
-        gpu_freq = gpu_table[levels["gpu"]].astype(float)
+        gpu_freq = self.float_tables["gpu"][levels["gpu"]]
         self.pmc.accumulate(GpuActivity(dt, gpu_freq, np.minimum(busy, dt), *counted.T))
         if self.observers:
-            freq = {k: self.knobs[k].table_hz[levels[k]].astype(float) for k in self.knob_names}
+            tables = self.float_tables
+            freq = {k: tables[k][levels[k]] for k in self.knob_names}
             block = Block(
                 t_end_s=t_end,
                 dt_s=dt,
@@ -992,6 +1014,19 @@ class Simulator:
             for observer in list(self.observers):
                 observer(block)
         self.block_start_s = now
+
+    def _stream_events(self, stream) -> np.ndarray:
+        """A unit's true GPU events followed by the same work as the counters count it (kept per stream, with
+        the stream itself so its id stays its own)."""
+        found = self.unit_events.get(id(stream))
+        if found is None or found[0] is not stream:
+            if len(self.unit_events) >= STREAM_EVENTS:
+                self.unit_events.clear()
+            found = self.unit_events[id(stream)] = (
+                stream,
+                np.concatenate([stream.total_events, self.counting.counted(stream)]),
+            )
+        return found[1]
 
     def _idle_power(self) -> dict[str, float]:
         """Power of an idle phone at its lowest OPPs (where its governors settle), for the initial heat."""

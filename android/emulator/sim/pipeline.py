@@ -59,8 +59,28 @@ class UnitTiming:
         return _profile(self.duration_s, self.kernels, self.on)
 
     @cached_property
-    def _last(self) -> int:
-        return len(self.profile[0]) - 1
+    def _pieces(self) -> tuple:
+        """For `at`: the breakpoints, a slot per linear piece (filled on first use, as a step reaches it: a
+        unit of a few hundred kernels is mostly crossed in a few steps), the last index and whether the
+        thread is on a core at either end."""
+        xs, _, _, o = self.profile
+        last = len(xs) - 1
+        return xs, [None] * last, last, o[last] > o[last - 1], o[1] > o[0]
+
+    def _piece(self, i: int) -> tuple:
+        """Piece i of the profile: (x0, width, g0, g rise, d0, d rise, o0, o rise, on core)."""
+        xs, g, d, o = self.profile
+        return (
+            xs[i],
+            xs[i + 1] - xs[i],
+            g[i],
+            g[i + 1] - g[i],
+            d[i],
+            d[i + 1] - d[i],
+            o[i],
+            o[i + 1] - o[i],
+            o[i + 1] > o[i],
+        )
 
     @cached_property
     def starts_running(self) -> bool:
@@ -70,17 +90,18 @@ class UnitTiming:
     def at(self, x: float) -> tuple[float, float, float, bool]:
         """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1), and
         whether the thread is on a core at x (as running_at, from the same search)."""
-        xs, g, d, o = self.profile
+        xs, pieces, last, on_at_end, on_at_start = self._pieces
         i = bisect_right(xs, x) - 1
-        last = self._last
         if i >= last:
-            return 1.0, 1.0, 1.0, o[last] > o[last - 1]
+            return 1.0, 1.0, 1.0, on_at_end
         if i < 0:
-            return 0.0, 0.0, 0.0, o[1] > o[0]
-        x0, x1 = xs[i], xs[i + 1]
-        f = (x - x0) / (x1 - x0)
-        o0, o1 = o[i], o[i + 1]
-        return g[i] + f * (g[i + 1] - g[i]), d[i] + f * (d[i + 1] - d[i]), o0 + f * (o1 - o0), o1 > o0
+            return 0.0, 0.0, 0.0, on_at_start
+        piece = pieces[i]
+        if piece is None:
+            piece = pieces[i] = self._piece(i)
+        x0, width, g0, g_rise, d0, d_rise, o0, o_rise, on = piece
+        f = (x - x0) / width
+        return g0 + f * g_rise, d0 + f * d_rise, o0 + f * o_rise, on
 
     def running_at(self, x: float) -> bool:
         """Is the thread on a core at position x (0..1) through the unit?"""

@@ -81,7 +81,7 @@ class Workload:
         self._speed = 1.0  # the request's own factor on unit durations
         self._position = 0.0  # how far through the unit the last step ended in (0..1)
         self._running = True  # the thread on a core there
-        self._at_timing, self._at_position, self._at_values = None, -1.0, (0.0, 0.0, 0.0, True)  # its profile there
+        self._at: tuple = (None, -1.0, 0.0, 0.0, 0.0)  # that unit's timing, the position and its shares there
         self._memo: tuple = (None, 0.0, 0.0, 0.0, None)  # the last step's stream, clocks and their timing
         self._per_unit = (0.0, 0.0, 0.0)  # the segment's stream: GPU and CPU DRAM bytes, CPU cycles per unit
 
@@ -133,8 +133,8 @@ class Workload:
     def step(self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork) -> float:
         """Run up to dt_s; returns the time used (less at a phase boundary or the end)."""
         used = 0.0
-        while self._segment is not None:
-            seg = self._segment
+        seg = self._segment
+        while seg is not None:
             stream = seg.stream
             memo = self._memo  # the last step's stream, clocks and timing (most steps repeat them)
             if memo[0] is stream and memo[1] == cpu_hz and memo[2] == gpu_hz and memo[3] == mem_hz:
@@ -147,8 +147,9 @@ class Workload:
             left = seg.count - self._done_units
             avail = dt_s - used
             start = self._position  # how far through the current unit (0..1)
-            if self._at_timing is timing and self._at_position == start:
-                g0, d0, o0, _ = self._at_values  # where the last step ended, same unit, same clocks
+            at = self._at
+            if at[0] is timing and at[1] == start:
+                g0, d0, o0 = at[2], at[3], at[4]  # where the last step ended, same unit, same clocks
             elif start == 0.0:
                 g0 = d0 = o0 = 0.0  # a unit's start: nothing of it done (timing.at(0.0) gives the same zeros)
             else:
@@ -163,8 +164,7 @@ class Workload:
             end = start + units
             whole = int(end) if end >= 1.0 else 0  # (int() is a call; most steps end inside the unit)
             position = end - whole
-            values = timing.at(position)
-            g1, d1, o1, on = values
+            g1, d1, o1, on = timing.at(position)
             g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
             g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
             o = o if o > 0.0 else 0.0
@@ -180,13 +180,15 @@ class Workload:
             work.units.append(g)
             if not finished:
                 self._position, self._running = position, on
-                self._at_timing, self._at_position, self._at_values = timing, position, values
+                self._at = (timing, position, g1, d1, o1)
                 return used
             self._position = 0.0  # on to the next unit
             self._running = timing.starts_running
             if seg.mark:
                 self.marks.append((now_s + used, seg.mark))
             self._advance_segment(now_s + used)
-            if self._segment is None or self._segment.phase != seg.phase or used >= dt_s:
+            following = self._segment
+            if following is None or following.phase != seg.phase or used >= dt_s:
                 return used
+            seg = following
         return used

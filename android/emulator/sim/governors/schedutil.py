@@ -49,6 +49,7 @@ class Sugov:
         self.next_hz = 0  # sg_policy->next_freq: the last committed request
         self.last_update_s = -1e9  # sg_policy->last_freq_update_time
         self.up_limit_s = self.down_limit_s = 0.0
+        self._band_of: tuple = ()  # (next_hz, last_update_s, scale) util_band was computed for
 
     def _commit(self, now_s: float, hz: int) -> None:
         if hz == self.next_hz:
@@ -68,7 +69,10 @@ class Sugov:
         if obs.sleeping:  # dequeue of the last task: clamps released, util decays
             i = bisect_left(table, scale * util)
             self._commit(obs.now_s, table[i] if i < len(table) else table[-1])
-        self.util_band = self._band(table, scale)
+        key = (self.next_hz, self.last_update_s, scale)
+        if key != self._band_of:  # the band follows the committed request (most updates commit nothing)
+            self._band_of = key
+            self.util_band = self._band(table, scale)
         return self.next_hz or None
 
     def _band(self, table: tuple[int, ...], scale: float) -> tuple[float, float, float] | None:
