@@ -55,7 +55,14 @@ COVERED_ELSEWHERE = {
     ),
 }
 # (pattern, replacement, why): smaller arguments than the README's examples, for the test's time budget
-SMALL = ((r"sharegpt:\d+", "sharegpt:3", "a few replayed requests show the same table"),)
+SMALL = (
+    (r"sharegpt:\d+", "sharegpt:3", "a few replayed requests show the same table"),
+    (
+        r"^(fusegov emulate --profile \S+ --port \d+)",
+        r"\1 --speed 10",
+        "the served phone's clock 10x real time: the same adb traffic, the phone-side waits (a sweep's runs) shorter",
+    ),
+)
 
 
 @dataclass(frozen=True)
