@@ -24,6 +24,7 @@ BATTERY_RAIL = "battery"
 # Temperatures move over seconds (thermal time constants of phone parts): read at most every 100 ms, which
 # spares the sampler most of its reads at 10 ms (a thermal sensor read can cost a phone an I2C transfer).
 TEMP_PERIOD_S = 0.1
+METER_CLOCK_TOLERANCE_S = 1.0  # an energy meter's timestamps further from the sampler's clock are another clock
 
 
 @dataclass
@@ -79,11 +80,10 @@ def build_plan(
         dev = rail.device_dir.rsplit("/", 1)[-1]
         entry = odpm.setdefault(dev, {"path": f"{rail.device_dir}/energy_value", "name": dev, "channels": []})
         entry["channels"].append(rail.channel)
-        rails[f"rail_uw:{dev}:{rail.channel}"] = (rail.name, rail.component)
+        rails[f"rail_uws:{dev}:{rail.channel}"] = (rail.name, rail.component)
     config: dict = {
         "period_s": period_s,
         "flush_s": 0.1,
-        "odpm_min_interval_s": 0.05,
         "cpu": little_cpu(info),
         "files": files,
         "proc_stat": [[c.knob, list(c.cpus)] for c in info.clusters if c.cpus],
@@ -144,10 +144,11 @@ def decode(raw: np.ndarray, channels: list[str], plan: ChannelPlan) -> pd.DataFr
         out[util_col("gpu")] = raw[:, col["gpu_busy_pct"]].astype(float)
     component_power: dict[str, np.ndarray] = {}
     rail_sum = None
+    rail_watts = meter_power(out["t_s"], raw, col)
     for name, (rail, component) in plan.rails.items():
-        if name not in col:
+        if name not in rail_watts:
             continue
-        watts = raw[:, col[name]] / 1e6
+        watts = rail_watts[name]
         out[power_col(rail)] = watts
         rail_sum = watts if rail_sum is None else rail_sum + watts
         if component in plan.freq_units:
@@ -175,6 +176,50 @@ def decode(raw: np.ndarray, channels: list[str], plan: ChannelPlan) -> pd.DataFr
         if f"pmc:{i}" in col:
             out[counter.column] = raw[:, col[f"pmc:{i}"]]
     return pd.DataFrame(out)
+
+
+def meter_power(t_s: np.ndarray, raw: np.ndarray, col: dict[str, int]) -> dict[str, np.ndarray]:
+    """Each ODPM channel's mean power (W) over each row's interval (the previous row's time to its own; the
+    first row's as long as the second's), from the meter's accumulated energy at the meter's own timestamps.
+    The energy between two readings is spread evenly over the time between them, so every joule lands in the
+    rows it was spent in, however late a row's read came after its time (a reading the driver served from its
+    cache, a sampler descheduled between its clock and its reads); rows reaching outside the first and last
+    readings get none (NaN). The meter's clock is the phone's CLOCK_MONOTONIC when they agree within
+    METER_CLOCK_TOLERANCE_S (no suspend since boot; the virtual phone); otherwise the readings are placed at
+    their rows' times."""
+    out: dict[str, np.ndarray] = {}
+    if not len(t_s):
+        return out
+    first = t_s[0] - (t_s[1] - t_s[0] if len(t_s) > 1 else 0.0)
+    edges = np.concatenate(([first], t_s))
+    width = np.diff(edges)
+    for name, index in col.items():
+        if not name.startswith("odpm_ms:"):
+            continue
+        device = name.split(":", 1)[1]
+        meter_ms = raw[:, index]
+        rows = np.flatnonzero(np.isfinite(meter_ms))
+        at = meter_ms[rows] / 1e3
+        if len(rows) and abs(float(np.median(t_s[rows] - at))) > METER_CLOCK_TOLERANCE_S:
+            at = t_s[rows]
+        for channel, channel_index in col.items():
+            if not channel.startswith(f"rail_uws:{device}:"):
+                continue
+            energy_j = raw[rows, channel_index] / 1e6
+            keep = np.isfinite(energy_j)
+            joules = _energy_at(edges, at[keep], energy_j[keep])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[channel] = np.where(width > 0, np.diff(joules) / width, np.nan)
+    return out
+
+
+def _energy_at(t_s: np.ndarray, at_s: np.ndarray, energy_j: np.ndarray) -> np.ndarray:
+    """A meter's accumulated energy at times t_s: linear between its readings (constant power in between);
+    NaN before its first reading and after its last (no power is made up there)."""
+    if len(at_s) < 2:
+        return np.full(len(t_s), np.nan)
+    inside = (t_s >= at_s[0]) & (t_s <= at_s[-1])
+    return np.where(inside, np.interp(t_s, at_s, energy_j), np.nan)
 
 
 def read_battery_sign(device) -> int:

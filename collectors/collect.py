@@ -317,14 +317,16 @@ def _missing(seq: np.ndarray, ended) -> int:
 
 
 class _Poller:
-    """Fetches the sampler's lines every POLL_S while a workload runs (progress, partial writes)."""
+    """Fetches the sampler's lines every POLL_S while a workload runs, for a progress bar (on a phone over
+    adb each fetch is a shell command, which a collection without one does not need to pay for)."""
 
     def __init__(self, link: SamplerLink, lines: list[str], on_progress):
         self.link, self.lines, self.on_progress = link, lines, on_progress
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="fusegov-poller", daemon=True)
-        self.thread.start()
+        if on_progress is not None:  # else the link's stop() fetches it all: no adb command per POLL_S meanwhile
+            self.thread.start()
 
     def _run(self) -> None:
         while not self.done.wait(POLL_S):
@@ -339,7 +341,8 @@ class _Poller:
 
     def finish(self) -> None:
         self.done.set()
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
         if self.error is not None:
             raise self.error
 

@@ -183,17 +183,18 @@ def sample_of(collection, bucket: PhaseBucket) -> Sample:
     t_s = frame["t_s"].to_numpy(float)
     if not (np.isfinite(latency) and latency > 0 and tokens > 0 and window is not None and len(t_s)):
         raise GovernorError(f"{bucket.name}: llama.cpp's run gave no {phase} timing or the trace has no rows")
-    weight_s = overlap_s(t_s, *window)
+    power_w = phone_power_w(frame, collection.meta.get("power_sources", {}))
+    weight_s = overlap_s(t_s, *window) * np.isfinite(power_w)  # a row without power covers nothing
     covered_s = float(weight_s.sum())
     if covered_s < MIN_COVERAGE * (window[1] - window[0]):
         raise DroppedSamples(
             f"{bucket.name}: the trace covers {covered_s:.3f} s of the {window[1] - window[0]:.3f} s {phase} "
             f"(samples were dropped {DROPPED_RETRIES + 1} times in a row; is the phone overloaded?)"
         )
-    power_w = phone_power_w(frame, collection.meta.get("power_sources", {}))
     energy_j = float(np.nansum(power_w * weight_s)) * (window[1] - window[0]) / covered_s
+    freq_weight_s = overlap_s(t_s, *window)
     freq = {
-        knob: float(np.average(frame[column].to_numpy(float), weights=weight_s))
+        knob: float(np.average(frame[column].to_numpy(float), weights=freq_weight_s))
         for knob, column in columns_of(frame, "freq").items()
     }
     return Sample(float(latency), energy_j / tokens, device_time_of(collection), freq)

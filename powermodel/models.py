@@ -325,7 +325,8 @@ class UtilFreqModel(PMCModel):
     @classmethod
     def from_dict(cls, data: dict) -> UtilFreqModel:
         model = super().from_dict(data)
-        model.util_terms_ = list(data.get("util_terms", ["u"]))
+        # per_frequency is always a + b u (schema.py checks util_terms only for "clock")
+        model.util_terms_ = list(data["util_terms"]) if model.structure == "clock" else ["u"]
         model.n_features_in_ = 1 + design.N_CONTEXT
         return model
 

@@ -32,6 +32,7 @@ class DataDir:
         self.image = self.directory / IMAGE_NAME
         self._saved_generation = -1
         self._stop = threading.Event()
+        self._flushing = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="data-dir", daemon=True)
 
     # --- loading ------------------------------------------------------------------------------
@@ -93,18 +94,20 @@ class DataDir:
             self.flush()
 
     def flush(self) -> None:
-        """Write the image if /data changed since the last one (atomically: a crash keeps the old one)."""
-        if self.fs.generation == self._saved_generation:
-            return
-        buffer = io.BytesIO()
-        with self.fs.lock:
-            generation = self.fs.generation
-            with tarfile.open(fileobj=buffer, mode="w") as tar:
-                self._add(tar, DATA_ROOT, self.fs.node(DATA_ROOT))
-        tmp = self.image.with_suffix(".tmp")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, self.image)
-        self._saved_generation = generation
+        """Write the image if /data changed since the last one (atomically: a crash keeps the old one). One
+        flush at a time: the background thread and a client's fsync share the temporary file."""
+        with self._flushing:
+            if self.fs.generation == self._saved_generation:
+                return
+            buffer = io.BytesIO()
+            with self.fs.lock:
+                generation = self.fs.generation
+                with tarfile.open(fileobj=buffer, mode="w") as tar:
+                    self._add(tar, DATA_ROOT, self.fs.node(DATA_ROOT))
+            tmp = self.image.with_suffix(".tmp")
+            tmp.write_bytes(buffer.getvalue())
+            os.replace(tmp, self.image)
+            self._saved_generation = generation
 
     def _add(self, tar: tarfile.TarFile, path: str, node) -> None:
         info = tarfile.TarInfo(path.lstrip("/"))

@@ -7,8 +7,8 @@
 
 Every `period_s` (default 10 ms, down to 2 ms) it reads the files the host listed in the config (paths from
 `fusegov probe`; the sampler knows nothing of any SoC): CPU frequency per policy, /proc/stat, GPU frequency
-and busy time, memory-bus frequencies, ODPM energy (read no more often than the driver's 50 ms cache
-refreshes, power from the meter's own timestamps), the fuel gauge, thermal zones (a file may ask to be read
+and busy time, memory-bus frequencies, ODPM energy (first in each sample, with the meter's own timestamps),
+the fuel gauge, thermal zones (a file may ask to be read
 less often: `every_s`), and GPU counters through
 the kernel's own interfaces: kgsl perfcounter ioctls on /dev/kgsl-3d0 (Adreno) or the kbase hardware-counter
 reader on /dev/mali0 (Mali). Files are opened once; each sample is one seek + read per file and one batched
@@ -21,7 +21,8 @@ Output, on stdout and appended to `out_path` on the device (so the host can re-f
     X <message>                              a fatal error (also on stderr; exit status 3)
 `t_ns` is CLOCK_MONOTONIC at the sample. `late` counts the sampling ticks missed just before this sample
 (the phone was too busy to wake the sampler in time; the schedule re-anchors). Values of interval channels
-(counters, /proc/stat jiffies, ODPM power) describe the interval since the previous sample.
+(counters, /proc/stat jiffies) describe the interval since the previous sample; ODPM channels are the
+meter's timestamp and accumulated energies, on rows where the meter had a new reading.
 
 The `Os` class is the only place that touches the kernel; a host can run this file against another
 implementation of the same methods (fusegov's in-process virtual phone does).
@@ -269,22 +270,20 @@ class ProcStat:
 
 
 class Odpm:
-    """ODPM energy meters: accumulated uWs per channel; power (uW) from the meter's own timestamps.
-    The driver answers reads closer than `min_interval_s` to its last refresh from a cache, so the file
-    is read no more often than that; between readings the last power is held."""
+    """ODPM energy meters: per device, the meter's own timestamp (ms) and each channel's accumulated energy
+    (uWs), on the rows whose read brought a new meter reading ('-' on the others: the driver answers reads
+    closer than 50 ms to its last refresh from a cache). The host turns them into power over each row's
+    interval (channels.decode), placed by the meter's timestamps."""
 
-    def __init__(self, sys_os, devices, min_interval_s):
+    def __init__(self, sys_os, devices):
         self.os = sys_os
-        self.min_interval_ns = int(min_interval_s * 1e9)
         self.devices = []
         self.names = []
         for dev in devices:
             channels = [int(c) for c in dev["channels"]]
-            self.devices.append(
-                {"fd": sys_os.open(dev["path"]), "channels": channels, "last": None, "power": [None] * len(channels)}
-            )
-            self.names += ["rail_uw:%s:%d" % (dev["name"], c) for c in channels]
-        self.last_read_ns = None
+            self.devices.append({"fd": sys_os.open(dev["path"]), "channels": channels, "t_ms": None})
+            self.names.append("odpm_ms:%s" % dev["name"])
+            self.names += ["rail_uws:%s:%d" % (dev["name"], c) for c in channels]
 
     @staticmethod
     def parse(text):
@@ -300,27 +299,20 @@ class Odpm:
             out[channel] = (t_ms, int(energy.strip()))
         return out
 
-    def prime(self, now_ns):
-        self._refresh(now_ns)
+    def prime(self):
+        self.read([])
 
-    def _refresh(self, now_ns):
-        self.last_read_ns = now_ns
+    def read(self, out):
         for dev in self.devices:
             values = self.parse(self.os.read_all(dev["fd"]).decode("ascii", "replace"))
-            last = dev["last"]
-            if last is not None:
-                for i, channel in enumerate(dev["channels"]):
-                    if channel in values and channel in last:
-                        (t1, e1), (t0, e0) = values[channel], last[channel]
-                        if t1 is not None and t0 is not None and t1 > t0:
-                            dev["power"][i] = (e1 - e0) * 1000 // (t1 - t0)  # uWs / ms -> uW
-            dev["last"] = values
-
-    def read(self, out, now_ns):
-        if now_ns - self.last_read_ns >= self.min_interval_ns:
-            self._refresh(now_ns)
-        for dev in self.devices:
-            out.extend(dev["power"])
+            stamps = [values[c][0] for c in dev["channels"] if c in values and values[c][0] is not None]
+            t_ms = max(stamps) if stamps else None
+            if t_ms is None or (dev["t_ms"] is not None and t_ms <= dev["t_ms"]):
+                out.extend([None] * (1 + len(dev["channels"])))  # the cached reading again: nothing new
+                continue
+            dev["t_ms"] = t_ms
+            out.append(t_ms)
+            out.extend(values[c][1] if c in values else None for c in dev["channels"])
 
     def close(self):
         for dev in self.devices:
@@ -572,7 +564,7 @@ class Sampler:
             if self.stat:
                 self.parts.append(self.stat)
             odpm = config.get("odpm") or []
-            self.odpm = Odpm(self.os, odpm, float(config.get("odpm_min_interval_s", 0.05))) if odpm else None
+            self.odpm = Odpm(self.os, odpm) if odpm else None
             if self.odpm:
                 self.parts.append(self.odpm)
             gpu = config.get("pmc")
@@ -623,12 +615,16 @@ class Sampler:
                 self.stdout = None  # the host went away; the device file keeps everything
 
     def sample(self, now_ns, late):
+        """One row at `now_ns`. The energy meters are read first, closest to the row's time: their readings
+        are differenced over the rows' intervals, where a late read would shift energy into the next row."""
+        energy = []
+        if self.odpm:
+            self.odpm.read(energy)
         values = []
         self.files.read(values, now_ns)
         if self.stat:
             self.stat.read(values)
-        if self.odpm:
-            self.odpm.read(values, now_ns)
+        values += energy
         if self.pmc:
             self.pmc.read(values)
         fields = ["-" if v is None else str(v) for v in values]
@@ -642,10 +638,14 @@ class Sampler:
         period_ns = int(self.period_s * 1e9)
         start = self.os.monotonic_ns()
         self.cpu_start_s = self.os.cpu_time_s()
+        # priming is one pass in the rows' order, so every row's reads repeat it (a served virtual phone
+        # takes a process's read of a file it already read as the start of its next instant:
+        # android.emulator.shell.clock.FileCalls)
+        if self.odpm:
+            self.odpm.prime()
+        self.files.read([], start)
         if self.stat:
             self.stat.prime()
-        if self.odpm:
-            self.odpm.prime(start)
         if self.pmc:
             self.pmc.prime()
         # the header says the sampler is ready: primed, about to sleep until its first tick (a phone whose clock
@@ -713,22 +713,41 @@ class Sampler:
 
 
 def run_marked(command):
-    """`exec -- CMD...`: run a workload between two CLOCK_MONOTONIC marks, passing its output through."""
+    """`exec -- CMD...`: run a workload between two CLOCK_MONOTONIC marks, passing its output through, and
+    mark when its stdout first arrived (`output`): a workload's own clock starts after the start mark by its
+    process's start-up, which only its output can bound (llama.cpp echoes the prompt as it starts on it)."""
+    import select
     import subprocess
 
     sys.stdout.write("#fusegov-mark start %d\n" % time.monotonic_ns())
     sys.stdout.flush()
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
         sys.stderr.write("%s: %s\n" % (command[0], exc.strerror or exc))
         sys.stdout.write("#fusegov-mark end %d 127\n" % time.monotonic_ns())
         return 127
+    out, err = [], []
+    chunks = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    first_out = None
+    while chunks:
+        ready, _, _ = select.select(list(chunks), [], [])
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if not data:
+                del chunks[fd]
+                continue
+            if first_out is None and chunks[fd] is out:
+                first_out = time.monotonic_ns()
+            chunks[fd].append(data)
+    status = proc.wait()
     end = time.monotonic_ns()
-    sys.stdout.write(proc.stdout.decode("utf-8", "replace"))
-    sys.stderr.write(proc.stderr.decode("utf-8", "replace"))
-    sys.stdout.write("\n#fusegov-mark end %d %d\n" % (end, proc.returncode))
-    return proc.returncode
+    sys.stdout.write(b"".join(out).decode("utf-8", "replace"))
+    sys.stderr.write(b"".join(err).decode("utf-8", "replace"))
+    if first_out is not None:
+        sys.stdout.write("\n#fusegov-mark output %d" % first_out)
+    sys.stdout.write("\n#fusegov-mark end %d %d\n" % (end, status))
+    return status
 
 
 def main(argv=None):

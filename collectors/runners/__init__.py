@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from android.device import Device
 from collectors.errors import CollectorError
@@ -63,6 +64,17 @@ def parse_spec(text: str) -> WorkloadSpec:
     return spec
 
 
+class Marked(NamedTuple):
+    """A command run between marks on the phone's clock (seconds)."""
+
+    start: float
+    end: float
+    status: int
+    stdout: str
+    stderr: str
+    output: float | None = None  # when its stdout first arrived (None: no output, or not observed)
+
+
 class Runner:
     kind = ""
 
@@ -87,23 +99,25 @@ class Runner:
             raise CollectorError(f"--workload {self.spec.text!r}: {key} must be an integer >= {low}, got {value!r}")
         return int(value)
 
-    def _marked(self, device: Device, argv: list[str], timeout_s: float | None = None):
-        """Run argv on the phone between start/end marks: (start_s, end_s, status, stdout, stderr).
+    def _marked(self, device: Device, argv: list[str], timeout_s: float | None = None) -> Marked:
+        """Run argv on the phone between start/end marks.
         On the in-process virtual phone simulated time stands still between commands, so its clock is read
         directly around the command; elsewhere the sampler's `exec` mode takes CLOCK_MONOTONIC on the phone."""
         phone = getattr(device, "phone", None)
         if phone is not None:
             start = phone.state.uptime_s
             result = device.shell(" ".join(shlex.quote(a) for a in argv), timeout_s=timeout_s)
-            return start, phone.state.uptime_s, result.exit_code, result.stdout, result.stderr
+            return Marked(start, phone.state.uptime_s, result.exit_code, result.stdout, result.stderr)
         command = f"python3 {shlex.quote(self.sampler_path)} exec -- " + " ".join(shlex.quote(a) for a in argv)
         result = device.shell(command, timeout_s=timeout_s)
-        start = end = None
+        start = end = output = None
         status = result.exit_code
         lines = []
         for line in result.stdout.splitlines():
             if line.startswith("#fusegov-mark start "):
                 start = int(line.split()[2]) / 1e9
+            elif line.startswith("#fusegov-mark output "):
+                output = int(line.split()[2]) / 1e9
             elif line.startswith("#fusegov-mark end "):
                 parts = line.split()
                 end, status = int(parts[2]) / 1e9, int(parts[3])
@@ -114,7 +128,7 @@ class Runner:
                 f"{device.name}: could not run {argv[0]} under the sampler's marks: "
                 f"{(result.stderr or result.stdout).strip()[:300]}"
             )
-        return start, end, status, "\n".join(lines), result.stderr
+        return Marked(start, end, status, "\n".join(lines), result.stderr, output)
 
 
 from collectors.runners.cnn import CnnRunner  # noqa: E402  (the runners import Runner from here)

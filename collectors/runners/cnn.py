@@ -60,7 +60,7 @@ class CnnRunner(Runner):
             else ["-m", "duration", "-t", str(max(1, int(budget_s)))]
         )
         argv = [self.binary, *mode, "-I", self.model_path]
-        start, end, status, out, err = self._marked(device, argv)
+        start, end, status, out, err, _ = self._marked(device, argv)
         summary = parse_ort_perf(out + "\n" + err)
         if status != 0 or "mean_s" not in summary:
             tail = "\n".join((out + "\n" + err).strip().splitlines()[-3:])

@@ -21,5 +21,5 @@ class IdleRunner(Runner):
     def run(self, device, budget_s: float | None = None) -> RunResult:
         seconds = float(self.spec.target or "1")
         seconds = seconds if budget_s is None else min(seconds, budget_s)
-        start, end, status, out, err = self._marked(device, ["sleep", f"{seconds:g}"])
+        start, end, status, out, err, _ = self._marked(device, ["sleep", f"{seconds:g}"])
         return RunResult([(start, end, "idle")], {"duration_s": end - start}, out)

@@ -78,7 +78,7 @@ class LlmRunner(Runner):
         ]
         if budget_s is not None:  # llama.cpp prints its timings so far on SIGINT: a cut run keeps its phases
             argv = ["timeout", "-s", "INT", f"{budget_s:.3f}", *argv]
-        start, end, status, out, err = self._marked(device, argv)
+        start, end, status, out, err, output = self._marked(device, argv)
         text = out + "\n" + err
         timings = parse_timings(text)
         cut = budget_s is not None and status == TIMED_OUT
@@ -86,7 +86,8 @@ class LlmRunner(Runner):
         if not cut and (status != 0 or ttft is None):
             tail = "\n".join(text.strip().splitlines()[-4:])
             raise CollectorError(f"{device.name}: {self.binary} failed (status {status}): {tail}")
-        load_end = end if timings.load_ms is None else min(start + timings.load_ms / 1e3, end)
+        load_end = end if timings.load_ms is None else program_start(start, output, timings) + timings.load_ms / 1e3
+        load_end = min(load_end, end)
         phases = [(start, load_end, "load")]
         if ttft is None:
             phases += [(load_end, end, "prefill")] if end > load_end else []
@@ -105,3 +106,15 @@ class LlmRunner(Runner):
             "cut": float(cut),
         }
         return RunResult(phases, metrics, text)
+
+
+def program_start(start: float, output: float | None, timings) -> float:
+    """When llama.cpp's own clock started (its times count from there), on the phone's clock. The start
+    mark comes before it by the process's start-up (spawning it, setting up its runtime), which a loaded
+    phone (or a served virtual one, at its speed) can stretch to a good part of a short prefill. llama.cpp
+    echoes the prompt as it starts evaluating it, at the end of its load time: its stdout's first arrival less
+    the load time bounds the start from the other side, by only a pipe's latency. The end mark is no bound
+    worth having: the program frees its model and exits after its last token."""
+    if output is None or timings.load_ms is None:
+        return start
+    return max(start, output - timings.load_ms / 1e3)

@@ -1,5 +1,6 @@
 """Fixtures for the daemon tests: a virtual Pixel 7 of their own served by `fusegov emulate` over Debian's
-adb (they pin its knobs, so they never share the session's `pixel7`), and helpers to read knobs and drive
+adb (they pin its knobs, so they never share the session's `pixel7`; package-scoped, so the phone, which
+simulates 20x real time even when idle, is stopped once tests/daemon is done), and helpers to read knobs and drive
 the daemon."""
 
 from __future__ import annotations
@@ -25,21 +26,21 @@ MODEL_FILE = f"/data/local/tmp/{MODEL}.gguf"  # the virtual phone's llama-cli ta
 WAIT_S = 20.0  # wall-clock bound on any wait for the daemon
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def daemon_phone(adb_server: AdbServer, request) -> Emulator:
     emulator = start_emulator(adb_server, "pixel7", "--speed", str(SPEED))
     request.addfinalizer(lambda: stop_emulator(emulator))
     return emulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def device(daemon_phone: Emulator) -> AdbDevice:
     device = AdbDevice(daemon_phone.serial, adb_port=daemon_phone.server.port)
     yield device
     device.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def model_file(device: AdbDevice, tmp_path_factory) -> str:
     """A model file on the phone for its llama-cli (named after the built-in model; its bytes are not read)."""
     local = tmp_path_factory.mktemp("model") / f"{MODEL}.gguf"
@@ -48,7 +49,7 @@ def model_file(device: AdbDevice, tmp_path_factory) -> str:
     return MODEL_FILE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def info(device: AdbDevice) -> DeviceInfo:
     return probe_device(device)
 

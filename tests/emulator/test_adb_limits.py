@@ -19,14 +19,18 @@ from android.emulator.shell import run_shell
 from android.emulator.vfs import SHELL_UID
 from android.errors import FusegovError
 from tests.emulator.test_adb_faults import CLSE, OKAY, OPEN, WRTE, closed_by_peer, packet, raw_client, recv_packet
-from tests.helpers.adb import REGISTRY, Emulator, wait_for_state
+from tests.helpers.adb import Emulator, start_emulator, stop_emulator, wait_for_state
 
 LIMITED = ("--storage", "4MiB", "--max-connections", "4", "--max-streams", "3")
 
 
 @pytest.fixture(scope="module")
 def limited(adb_server) -> Emulator:
-    return REGISTRY.emulator(adb_server, "pixel4", *LIMITED)
+    """This module's own phone (no other module uses these limits), stopped at the module's end rather than
+    idling, ticking its simulation, until the session ends."""
+    emulator = start_emulator(adb_server, "pixel4", *LIMITED)
+    yield emulator
+    stop_emulator(emulator)
 
 
 def rss_bytes(pid: int) -> int:
@@ -254,8 +258,6 @@ def test_auth_key_files_are_checked(tmp_path):
 def test_debian_adb_authenticates_with_its_own_key(adb_server, tmp_path):
     """`fusegov emulate --auth ~/.android/adbkey.pub` with the stock adb client and its key (in the test HOME)."""
     from adb_shell.auth.keygen import keygen
-
-    from tests.helpers.adb import start_emulator, stop_emulator
 
     key = Path(adb_server.env["HOME"]) / ".android" / "adbkey.pub"
     assert key.exists(), "adb creates its key when its server starts"

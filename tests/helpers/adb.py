@@ -183,6 +183,13 @@ class _Registry:
             self.emulators[key] = start_emulator(server, profile, *options)
         return self.emulators[key]
 
+    def stop(self, profile: str, *options: str) -> None:
+        """Stop one emulator before the session ends (its last user is done); a later call to emulator() would
+        start it again."""
+        emulator = self.emulators.pop((profile, *options), None)
+        if emulator is not None:
+            stop_emulator(emulator)
+
     def _stop(self) -> None:
         for emulator in self.emulators.values():
             stop_emulator(emulator)

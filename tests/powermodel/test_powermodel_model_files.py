@@ -147,3 +147,13 @@ def test_fit_output_is_checked_before_the_fit_runs(synthetic_parquet, tmp_path, 
     assert main(["fit", str(synthetic_parquet), "--onnx", "/proc/m.onnx", "-o", str(tmp_path / "m.json")]) == 1
     assert "--onnx /proc/m.onnx: cannot write there" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("terms", [None, 3, ["not a term"]])
+def test_a_per_frequency_baseline_ignores_util_terms(model_file, tmp_path, capsys, terms):
+    """util_terms belong to the "clock" baseline; a per-frequency one is always a + b u, whatever the field
+    holds (a null there once raised a TypeError out of `evaluate`)."""
+    path, doc, trace = model_file
+    assert doc["baseline"]["params"].get("structure", "per_frequency") == "per_frequency"
+    code, err = evaluate(capsys, tampered(tmp_path, doc, _set("baseline", "util_terms", value=terms)), trace)
+    assert code == 0, err

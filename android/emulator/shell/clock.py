@@ -22,6 +22,7 @@ WOKEN_GRACE_S = 1.0  # wall time a woken process gets to reach its next sleep be
 POLL_S = 0.01  # background sleepers re-check the clock (and their kill flag) this often
 IO_QUIET_S = 0.001  # served: a physics step waits until the processes' file calls have paused this long...
 IO_DEFER_MAX_S = 0.003  # ...but never longer than this (wall time), so the simulation always moves on
+PAUSE_S = 0.01  # served: a process making no file call this long (wall time) starts a new pass (FileCalls)
 STALE_STEPS = 2  # served: a file call steps the physics itself when it lags the clock by more (RealtimeDriver)
 
 
@@ -76,16 +77,19 @@ class PhoneClock:
         self._io_until = time.monotonic() + IO_QUIET_S
 
     def sync(self) -> None:
-        """A process is about to read or write the phone's files (served phone). Its clock is the driver's
-        line, which runs on between physics steps: without this, a reading timestamped now would show the
-        state (ODPM energy, fuel gauge, counters) of the last step, stale by a woken process's wake-up
-        latency x speed or by a whole late step on a loaded host, and a workload started now would start in
-        the past. So the physics is first brought up to the clock's now if it lags by more than the driver's
-        `stale_s` (RealtimeDriver), once per burst of file calls (io_activity): a sampler reads its files at
-        one instant, and on a loaded host a step per call would cost more wall time (x speed) than stale_s."""
+        """A process is about to act on the phone at its clock's now (a workload starting, a file call of
+        its first pass: FileCalls). Its clock is the driver's line, which runs on between physics steps:
+        without this, a reading timestamped now would show the state (ODPM energy, fuel gauge, counters) of
+        the last step, stale by a woken process's wake-up latency x speed or by a whole late step on a loaded
+        host, and a workload started now would start in the past. So the physics is first brought up to the
+        clock's now if it lags by more than the driver's `stale_s` (RealtimeDriver)."""
         driver = self._driver
-        if driver is not None and time.monotonic() >= self._io_until:
+        if driver is not None:
             driver.catch_up()
+
+    def file_calls(self) -> FileCalls:
+        """The tracker of one process's file calls (served phone: see FileCalls)."""
+        return FileCalls(self)
 
     def advanced(self) -> None:
         """Wake sleepers whose time has come (called after every step of the phone)."""
@@ -136,6 +140,49 @@ class PhoneClock:
                         return False
                     self._cond.wait(0.01)
                 self._woken.clear()
+
+
+class FileCalls:
+    """One process's file calls on the served phone, each pass over its files read at one instant.
+
+    A sampler stamps a row with its clock, then reads its files one call after another; on a phone the pass
+    takes microseconds, here each call is a round trip (0.1-0.3 ms of wall time, x speed in phone time). The
+    pass must show the phone at the row's stamp: the physics is brought up to the clock at the pass's first
+    call (PhoneClock.sync) and not moved by the process's calls during the pass. A pass starts at the
+    process's first call, at its first call after it asked the clock (it is about to act at that time),
+    after it waited (a sleep, a pipe, a child: `waited`) or made no call for PAUSE_S (it computed
+    meanwhile; the driver may be late), and at a read of a file it has
+    already read since the last pass started: reading a file again asks for a newer value, the next instant
+    (a sampler that is late never waits, so the repeat is what marks its next row).
+    One step per pass, never per call: a step costs ~0.4 ms of wall time, more on a loaded host, and steps
+    per call (or per pause between calls, which the steps themselves make) would cost more phone time than
+    they catch up."""
+
+    def __init__(self, clock: PhoneClock):
+        self.clock = clock
+        self._read: set[str] = set()  # files read since the pass started
+        self._fresh = True  # the next file call starts a pass
+        self._last_s = 0.0  # host CLOCK_MONOTONIC of the process's last file call
+
+    def waited(self) -> None:
+        """The process waited (sleep, pipe, select, child): its next file call starts a pass."""
+        self._fresh = True
+
+    def call(self, op: str, path: str | None) -> None:
+        """Before serving a file call: bring the physics up at a pass's start; mark the burst of calls."""
+        clock = self.clock
+        if clock._driver is None:
+            return
+        reading = op == "read" and isinstance(path, str)
+        paused = time.monotonic() - self._last_s > PAUSE_S
+        if self._fresh or paused or (reading and path in self._read):
+            self._read.clear()
+            clock.sync()
+        if reading:
+            self._read.add(path)
+        self._fresh = op in ("time", "shell")  # about to act at the time it asked for; a child ran a while
+        self._last_s = time.monotonic()  # after any step: a step is no pause of the process's
+        clock.io_activity()
 
 
 class RealtimeDriver:

@@ -241,6 +241,7 @@ class _RpcServer:
         self.env: dict[str, str] = {}
         self._confined_seen = False
         self.on_exit: list[Callable[[], None]] = []  # run when the script has ended (device files released)
+        self.file_calls = session.runtime.clock.file_calls()  # served: when its calls bring the physics up
 
     def serve(self) -> None:
         try:
@@ -263,9 +264,7 @@ class _RpcServer:
                 if op in ScriptIpc.OPS:
                     self._ipc(op, header, payload)
                     continue
-                clock = self.session.runtime.clock
-                clock.sync()  # what the call reads is the phone's state at the time the script's clock says
-                clock.io_activity()  # a file call: not a wait, which wants time to move on
+                self.file_calls.call(op, header.get("path"))  # a pass over files reads the phone at one instant
                 self._reply(*self._handle(header, payload))
         except _BadFrame as exc:  # not pyboot talking: end the conversation (the script then exits)
             log.warning("python3 (phone pid %s): %s; its RPC socket is closed", self.proc.pid, exc)
@@ -313,6 +312,7 @@ class _RpcServer:
         return sleep
 
     def _start_waiting(self, waiter) -> None:
+        self.file_calls.waited()  # served: after a wait, the script's next file call reads the phone anew
         interrupt = Interrupt(self.session.runtime.clock)
 
         def run() -> None:
