@@ -15,6 +15,8 @@ repeats, best first in batches of CONFIRM_BATCH, until none is left; the best fu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from governor.errors import GovernorError
 from governor.goals import t_quantile
 from governor.lab import Observation
@@ -50,8 +52,6 @@ def _sweep(ctx: SearchContext, tasks: list[tuple[Setting, PhaseBucket]]) -> None
 
 def first_run(obs: Observation) -> Observation:
     """The observation as its repeat-0 run alone saw it (compared on the same seed as a contender's one run)."""
-    from dataclasses import replace
-
     return replace(obs, latency_runs=obs.latency_runs[:1], energy_runs=obs.energy_runs[:1], repeats=1)
 
 
