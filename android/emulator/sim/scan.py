@@ -57,7 +57,7 @@ class DecayScan:
         if not n:
             return None
         step = float(dt_s[0])
-        if step * n * self._top > EXP_SPAN or np.ptp(dt_s) != 0.0:
+        if dt_s[-1] != step or step * n * self._top > EXP_SPAN or np.ptp(dt_s) != 0.0:  # (the first test is cheap)
             return None
         found = self._equal.get((n, step))
         if found is None:
@@ -79,3 +79,12 @@ class DecayScan:
             return decay_scan(y0, dt_s, self.rate, u)
         growth = cached[0]
         return (y0 + np.cumsum(u * growth, axis=0)) / growth
+
+    def run_held(self, y0: np.ndarray, dt_s: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """run() with inputs settling(dt_s) * level: each step goes its share of the way to a level held over
+        it (one cache look-up for both)."""
+        cached = self._cached(dt_s)
+        if cached is None:
+            return decay_scan(y0, dt_s, self.rate, -np.expm1(-dt_s[:, None] * self.rate[None, :]) * level)
+        growth, share = cached
+        return (y0 + np.cumsum(share * level * growth, axis=0)) / growth

@@ -459,7 +459,7 @@ class Thermal:
         """component_w: (steps, components) watts in `components` order; power_w: the same by name."""
         net, sensors = self.network, self.sensors
         steady = np.hstack([net.steady(net.node_power(component_w)), sensors.steady(component_w)])
-        state = self.scan.run(np.concatenate([net.z, sensors.rise]), dt_s, self.scan.settling(dt_s) * steady)
+        state = self.scan.run_held(np.concatenate([net.z, sensors.rise]), dt_s, steady)
         modes = len(net.mu)
         net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
         nodes = net.temps_c(state[:, :modes])
