@@ -543,8 +543,9 @@ class Simulator:
         others = []
         other = fg_busy_s / dt if fg_cpu >= 0 else 0.0
         other = other if other < 1.0 else 1.0
-        loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in self.background]
-        loads += [(cpu, busy, act.mem_bytes_per_s) for cpu, busy in bursts]
+        loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in self.background] if self.background else []
+        for cpu, busy in bursts:
+            loads.append((cpu, busy, act.mem_bytes_per_s))
         for cpu, want_s, bytes_per_s in loads:
             policy = self.cpu_policy[cpu]
             bg_run = want_s * (1.0 - 0.5 * other) if cpu == fg_cpu else want_s
@@ -869,8 +870,8 @@ class Simulator:
 
     def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
-        previous = np.array(self.last_levels)[None, :]
-        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0).tolist()
+        moved = (level_arr[1:] != level_arr[:-1]).sum(axis=0) + (level_arr[0] != self.last_levels)
+        changes = moved.tolist()
         sizes, offsets, bounds, knobs = self.state_layout
         spent = np.bincount(
             (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)

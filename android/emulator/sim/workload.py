@@ -156,7 +156,7 @@ class Workload:
                 self._done_units += units
                 finished = False
             end = start + units
-            whole = int(end) if end >= 1.0 else 0  # (int() is a call; most steps end inside the unit)
+            whole = end // 1.0 if end >= 1.0 else 0.0  # whole units crossed (a float: float arithmetic below)
             position = end - whole
             g1, d1, o1, on = timing.at(position)
             g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
