@@ -1014,7 +1014,7 @@ class Simulator:
             clock_activity=wander[:, 1],
         )
         power = self.power.compute(inputs, self.thermal.die_c)
-        component_w = np.column_stack([power[c] for c in self.power.components])
+        component_w = np.array([power[c] for c in self.power.components]).T.copy()  # (steps, components), C order
         total = component_w.sum(axis=1)
         rail_w = component_w @ self.rail_shares
         state = self.phone.state

@@ -362,11 +362,17 @@ class ThermalFramework:
             if zone.governor.wants_power:  # what each cooling device drew over the last ~0.1 s
                 window = slice(max(step - 24, 0), step + 1)
                 for name in {i.cdev.knob.name for trip in zone.instances for i in trip}:
-                    drawn[name] = float(power_w[name][window].mean()) if name in power_w else 0.0
+                    drawn[name] = _mean(power_w[name][window]) if name in power_w else 0.0
             zone.governor.throttle(zone, when, drawn)
             zone.next_poll_s = when + zone.delay_s()
         caps = [(name, cdev.cap_hz()) for name, cdev in self.cdevs.items()]
         return [(name, cap) for name, cap in caps if cap != before[name]]
+
+
+def _mean(values: np.ndarray) -> float:
+    """values.mean() of a 1-D array, as ndarray.mean computes it (the sum over the count) without its
+    Python-level wrapper (IPA polls several times per block)."""
+    return float(np.add.reduce(values) / len(values))
 
 
 def check_thermal(th: ThermalPhysics, profile: Profile) -> tuple[str, str] | None:
@@ -458,7 +464,7 @@ class Thermal:
     ) -> list[tuple[str, int]]:
         """component_w: (steps, components) watts in `components` order; power_w: the same by name."""
         net, sensors = self.network, self.sensors
-        steady = np.hstack([net.steady(net.node_power(component_w)), sensors.steady(component_w)])
+        steady = np.concatenate([net.steady(net.node_power(component_w)), sensors.steady(component_w)], axis=1)
         state = self.scan.run_held(np.concatenate([net.z, sensors.rise]), dt_s, steady)
         modes = len(net.mu)
         net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
