@@ -308,6 +308,7 @@ class Simulator:
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
+        flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, thermal.due_s  # (a flush ends the block)
         while now < end - 1e-12:
             left = end - now
             dt = left if left <= tick else tick
@@ -413,7 +414,7 @@ class Simulator:
                     row = len(rows) - 1
                     self.row_background.extend([(row, p, core_s) for p, core_s in others])
                 now = new_now
-            if len(rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= thermal.due_s:
+            if len(rows) >= flush_rows or now - block_start >= FLUSH_S or now >= poll_s:
                 self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
                 self._flush(now)
                 return now, stop is not None and stop()
@@ -983,15 +984,16 @@ class Simulator:
         if self.unit_rows:  # the GPU's events, then the same work as its counters count it
             work = self.work
             ids = list(map(id, work.streams))
-            index = {k: i for i, k in enumerate(dict.fromkeys(ids))}  # in order of first appearance
-            which = np.array(list(map(index.__getitem__, ids)))
-            streams = dict(zip(ids, work.streams))  # in order of first appearance, as `index`
+            streams = dict(zip(ids, work.streams))  # in order of first appearance
+            index = {key: i for i, key in enumerate(streams)}
+            which = np.fromiter(map(index.__getitem__, ids), dtype=np.intp, count=len(ids))
             per_stream = np.array([self._stream_events(s) for s in streams.values()])
             # each row's units of each stream summed, then times the stream's events (a few streams, so a
             # small product instead of one event vector per unit; equal up to float rounding)
             k = len(per_stream)
-            cells = np.array(self.unit_rows) * k + which
-            both = np.bincount(cells, weights=work.units, minlength=n * k).reshape(n, k) @ per_stream
+            cells = np.fromiter(self.unit_rows, dtype=np.intp, count=len(ids)) * k + which
+            weights = np.fromiter(work.units, dtype=float, count=len(ids))
+            both = np.bincount(cells, weights=weights, minlength=n * k).reshape(n, k) @ per_stream
             self.unit_rows.clear()
             work.streams.clear()
             work.units.clear()
