@@ -871,11 +871,11 @@ class Simulator:
 
     def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
-        moved = (level_arr[1:] != level_arr[:-1]).sum(axis=0) + (level_arr[0] != self.last_levels)
+        moved = np.add.reduce(level_arr[1:] != level_arr[:-1], axis=0) + (level_arr[0] != self.last_levels)
         changes = moved.tolist()
         sizes, offsets, bounds, knobs = self.state_layout
         spent = np.bincount(
-            (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)
+            (level_arr + offsets).ravel(), weights=dt.repeat(len(sizes)), minlength=sum(sizes)
         )  # every knob's levels in one count, each knob's table at its offset
         for knob, (lo, hi), moved in zip(knobs, bounds, changes):
             knob.time_in_state_s += spent[lo:hi]
@@ -1017,7 +1017,7 @@ class Simulator:
         )
         power = self.power.compute(inputs, self.thermal.die_c)
         component_w = np.array([power[c] for c in self.power.components]).T.copy()  # (steps, components), C order
-        total = component_w.sum(axis=1)
+        total = np.add.reduce(component_w, axis=1)  # (sum() without its Python-level wrapper)
         rail_w = component_w @ self.rail_shares
         state = self.phone.state
         self.sensors.ingest(self.block_start_s, t_end, dt, rail_w, total, state)

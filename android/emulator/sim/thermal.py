@@ -356,7 +356,7 @@ class ThermalFramework:
             when = zone.next_poll_s
             if when > last + 1e-12:
                 break
-            step = min(int(np.searchsorted(t_end_s, when - 1e-12)), len(t_end_s) - 1)
+            step = min(int(t_end_s.searchsorted(when - 1e-12)), len(t_end_s) - 1)
             zone.last_temp_c, zone.temp_c = zone.temp_c, float(zone_c[zone.type][step])
             drawn = {}
             if zone.governor.wants_power:  # what each cooling device drew over the last ~0.1 s
@@ -470,7 +470,7 @@ class Thermal:
         net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
         nodes = net.temps_c(state[:, :modes])
         self.die_c = float(nodes[-1, self._leak_node])
-        zones = np.round((nodes[:, sensors.node] + state[:, modes:]) / sensors.resolution) * sensors.resolution
+        zones = ((nodes[:, sensors.node] + state[:, modes:]) / sensors.resolution).round() * sensors.resolution
         self.zone_c = dict(zip(self.sensors.types, zones[-1].tolist()))
         per_zone = {ztype: zones[:, i] for i, ztype in enumerate(self.sensors.types)}
         changes = self.framework.poll(t_end_s, per_zone, power_w)
