@@ -296,7 +296,7 @@ class Simulator:
         touches in locals (it runs hundreds of times per simulated second): the workloads at the current
         clocks, load tracking, the cpufreq governors, the counters of the periodic ones and those due, and
         one row (merged into the previous one while clocks, phase and kind of activity stay the same)."""
-        tick, fixed, thermal = self.tick_s, self.fixed, self.thermal
+        tick, fixed = self.tick_s, self.fixed
         work, cur, act, load = self.work, self.cur_hz, self.activity, self.load
         units, rows, row_levels, unit_rows = work.units, self.rows, self.row_levels, self.unit_rows
         phase_codes = self.phase_codes
@@ -308,7 +308,7 @@ class Simulator:
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
-        flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, thermal.due_s  # (a flush ends the block)
+        flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
         while now < end - 1e-12:
             left = end - now
             dt = left if left <= tick else tick
