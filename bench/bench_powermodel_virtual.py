@@ -5,6 +5,8 @@ test_powermodel_virtual_gpu.py repeated over trace seeds (and, optionally, over 
     python bench/bench_powermodel_virtual.py --rotations 5        # also hold out the other group members
     python bench/bench_powermodel_virtual.py --seeds 0 1 --profiles sm8550 --no-before
     python bench/bench_powermodel_virtual.py --settings "" "--stop-rule one-se" "--variant combined"
+    python bench/bench_powermodel_virtual.py --seeds 0 --keep /tmp/traces     # keep the traces ...
+    python bench/bench_powermodel_virtual.py --seeds 0 --traces /tmp/traces   # ... and refit them later
 
 For each profile and seed, one trace of every workload the virtual phone offers (collectors.sweep.collect_sweep,
 as the test makes it), then `fusegov fit` with at most 10% of the counters on the test's split (the
@@ -19,6 +21,8 @@ workloads were traced.
 
 `--settings` fits every trace once per setting (extra `fusegov fit` options, "" for the defaults), so
 fitter choices (stopping rule, variant, structure) are compared on the same traces and splits.
+`--keep DIR` writes each trace to DIR/PROFILE-SEED.parquet; `--traces DIR` fits those instead of tracing
+again (tracing is most of the run's time), so fitter settings or analyses can be repeated on the same data.
 """
 
 from __future__ import annotations
@@ -97,11 +101,26 @@ def main() -> int:
         metavar="OPTIONS",
         help='extra fit options per setting, e.g. "" "--stop-rule one-se" (default: the defaults only)',
     )
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="also write each trace to DIR/PROFILE-SEED.parquet")
+    parser.add_argument(
+        "--traces", type=Path, metavar="DIR", help="fit the traces --keep wrote to DIR instead of tracing again"
+    )
     args = parser.parse_args()
     if args.rotations < 1:
         parser.error("--rotations must be at least 1")
+    if args.keep and args.traces:
+        parser.error("--keep and --traces exclude each other (the traces in --traces are kept already)")
+    if args.traces:
+        missing = [
+            f"{p}-{s}" for p in args.profiles for s in args.seeds if not (args.traces / f"{p}-{s}.parquet").exists()
+        ]
+        if missing:
+            parser.error(f"--traces {args.traces}: no trace for {', '.join(missing)} (write them with --keep)")
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
 
     from collectors.sweep import collect_sweep, gpu_settings
+    from collectors.trace import read_trace, write_trace
 
     test = load_test_module()
     ratios: dict[tuple[str, str], list[float]] = {}
@@ -117,16 +136,22 @@ def main() -> int:
             for seed in args.seeds:
                 folder = Path(tmp) / f"{profile}-{seed}"
                 folder.mkdir()
-                t0 = time.perf_counter()
-                frame, meta = collect_sweep(
-                    profile, workloads, gpu_settings(profile, 5), test.DURATION_S, period_s=0.05, seed=seed
-                )
-                trace_s = time.perf_counter() - t0
+                if args.traces:
+                    frame, meta = read_trace(args.traces / f"{profile}-{seed}.parquet")
+                    print(f" seed {seed}: trace {len(frame)} rows from {args.traces}")
+                else:
+                    t0 = time.perf_counter()
+                    frame, meta = collect_sweep(
+                        profile, workloads, gpu_settings(profile, 5), test.DURATION_S, period_s=0.05, seed=seed
+                    )
+                    trace_s = time.perf_counter() - t0
+                    print(
+                        f" seed {seed}: trace {len(frame)} rows, {test.DURATION_S * len(workloads):.0f} simulated s in "
+                        f"{trace_s:.1f} s wall ({test.DURATION_S * len(workloads) / trace_s:.0f}x real time)"
+                    )
+                    if args.keep:
+                        write_trace(frame, args.keep / f"{profile}-{seed}.parquet", meta)
                 trace = subset_trace(frame, meta, workloads, folder / "all.parquet")
-                print(
-                    f" seed {seed}: trace {len(frame)} rows, {test.DURATION_S * len(workloads):.0f} simulated s in "
-                    f"{trace_s:.1f} s wall ({test.DURATION_S * len(workloads) / trace_s:.0f}x real time)"
-                )
                 for rotation in range(args.rotations):
                     held = test.held_out(groups, rotation)
                     for setting in args.settings:
