@@ -43,11 +43,11 @@ class GpuActivity:
 
     def __post_init__(self) -> None:
         n = len(self.dt_s)
-        for f in fields(self):
-            value = np.asarray(getattr(self, f.name), dtype=float)
+        for name in self.__dataclass_fields__:  # (fields() in order, without building its tuple per block)
+            value = np.asarray(getattr(self, name), dtype=float)
             if value.shape != (n,):
-                raise ValueError(f"GpuActivity.{f.name} has shape {value.shape}, expected ({n},)")
-            setattr(self, f.name, value)
+                raise ValueError(f"GpuActivity.{name} has shape {value.shape}, expected ({n},)")
+            setattr(self, name, value)
 
     @property
     def n_steps(self) -> int:

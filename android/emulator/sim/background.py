@@ -105,9 +105,13 @@ class SystemActivity:
         if not running:
             return []
         out = []
+        left = []  # those still running after end_s
         for burst in running:
-            busy = min(burst[2], end_s) - max(burst[1], start_s)
+            cpu, begin, finish = burst
+            busy = (finish if finish < end_s else end_s) - (begin if begin > start_s else start_s)  # (min, max)
             if busy > 0:
-                out.append((burst[0], busy))
-        self.running = [b for b in running if b[2] > end_s]
+                out.append((cpu, busy))
+            if finish > end_s:
+                left.append(burst)
+        self.running = left
         return out

@@ -195,7 +195,6 @@ class Simulator:
         self.activity = SystemActivity(ph.background, profile.clusters, np.random.default_rng(seeds[4]), self.now_s)
         self.work = StepWork()
         self.rows: list[tuple] = []
-        self.merge_left = 0  # more steps the last row may absorb
         self.unit_rows: list[int] = []  # the row of each of work.streams / work.units (the GPU events)
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
@@ -280,24 +279,148 @@ class Simulator:
         end = self.now_s + dt_s
         self._sync_knobs()
         now = self.now_s
-        tick, fixed, rows, thermal = self.tick_s, self.fixed, self.rows, self.thermal
-        while now < end - 1e-12:
-            left = end - now
-            if left <= tick:
-                now = self._step(now, left)
-            elif "gpu" in fixed and "mem" in fixed:  # the fast path may apply (_span)
-                span = self._span(now, end)
-                now = self._span_step(now, span) if span > tick else self._step(now, span)
-            else:
-                now = self._step(now, tick)
-            if len(rows) >= FLUSH_ROWS or now - self.block_start_s >= FLUSH_S or now >= thermal.due_s:
-                self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
-                self._flush(now)
-            if stop is not None and stop():
-                break
+        stopped = False
+        while now < end - 1e-12 and not stopped:
+            now, stopped = self._block(now, end, stop)
         self.now_s = end if abs(now - end) < 1e-9 else now
         self._flush(self.now_s)
         self.phone.state.now_s = self.now_s
+
+    def _block(self, now: float, end: float, stop: Callable[[], bool] | None) -> tuple[float, bool]:
+        """Steps from now until the block is full (then flushed: FLUSH_ROWS, FLUSH_S, a throttling zone's
+        passive poll), `end`, or the first step after which `stop()` is true; returns where it stopped and
+        whether stop() did. (A loop per block rather than per advance(): CPython 3.11 specialises a
+        function's bytecode only after several calls, so a loop entered once would run unspecialised.)
+
+        A step is a span of ticks on the fast path (_span_step) or one tick, run here with the state it
+        touches in locals (it runs hundreds of times per simulated second): the workloads at the current
+        clocks, load tracking, the cpufreq governors, the counters of the periodic ones and those due, and
+        one row (merged into the previous one while clocks, phase and kind of activity stay the same)."""
+        tick, fixed = self.tick_s, self.fixed
+        work, cur, act, load = self.work, self.cur_hz, self.activity, self.load
+        units, rows, row_levels, unit_rows = work.units, self.rows, self.row_levels, self.unit_rows
+        phase_codes = self.phase_codes
+        background, active_slots = self.background, self.active_cpu_slots
+        fg = self.foreground
+        if fg is not None:  # the inference thread's CPU, its policy and that policy's governor slot
+            fg_cpu_of = fg.cpu
+            policy, ipc, policy_max_hz, fg_policy_of = self.cpu_static[fg_cpu_of]
+            fg_slot = self.slot_of_cpu.get(fg_cpu_of)
+            fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
+        merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
+        flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
+        while now < end - 1e-12:
+            left = end - now
+            dt = left if left <= tick else tick
+            if left > tick and "gpu" in fixed and "mem" in fixed:  # the fast path may apply (_span)
+                dt = self._span(now, end)
+            spanned = self._span_step(now, dt) if dt > tick else None
+            if spanned is not None:
+                now = spanned
+                merge_left = 0  # a span is a row of its own
+            else:
+                dt = dt if dt < tick else tick
+                work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
+                work.cpu_cycles = 0.0
+                n_units = len(units)
+                phase = "idle"
+                fg_cpu = fg_policy = -1
+                t_end = now + dt
+                bursts = act.overlap(now, t_end) if act.running or act.next_s < t_end else ()
+                if fg is not None and fg.finished_s is None:
+                    fg_cpu, fg_policy = fg_cpu_of, fg_policy_of
+                    share = self._share_left(fg_cpu, bursts, dt) if background or bursts else 1.0
+                    cpu_hz = cur[policy] * ipc * share
+                    gpu_hz, mem_hz = cur["gpu"], cur["mem"]
+                    phase = fg.phase
+                    used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
+                    if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
+                        phase = fg.phase
+                        used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
+                    if used > 0.0:
+                        dt = used
+                    else:
+                        phase = "idle"
+                new_now = now + dt
+                gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
+                run, spin = work.cpu_run_s, work.spin_s
+                active = active_slots
+                fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
+                if fg_cpu >= 0:
+                    busy = (run + spin) / dt
+                    fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / policy_max_hz
+                others = None  # (policy index, core-seconds) of the other threads that ran
+                invariant = None
+                if background or bursts:  # load tracking of every CPU that ran, every scheduler tick
+                    invariant, others, cpu_bytes = self._contend(bursts, fg_cpu, fg_share, run + spin, cpu_bytes, dt)
+                    self._track(invariant, new_now, dt, fg_cpu)
+                elif fg_cpu >= 0:
+                    value = load.add(fg_cpu, new_now, dt, fg_share)
+                    if fg_slot is not None:
+                        if value > fg_slot.bound:
+                            fg_slot.bound = value
+                        if fg_slot not in active:
+                            active.append(fg_slot)
+                        if len(active) == 1 and self._steady(fg_slot, value, new_now, fg, run > 0.0, fg_share, dt):
+                            active = None  # the inference thread's governor alone, and it has nothing to decide
+                # the cpufreq governors, every scheduler tick while they may decide something
+                if active:
+                    self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
+                # counters the periodic governors read, and those whose period elapsed
+                busy_gpu = work.gpu_busy_s
+                self.cum_s += dt
+                self.cum_gpu_busy_s += busy_gpu
+                self.cum_gpu_bytes += gpu_bytes
+                self.cum_cpu_bytes += cpu_bytes
+                if run > 0.0 and fg_watched:  # (only the inference thread runs `run`)
+                    self._count_latency(work, fg_cpu)
+                if new_now >= self.next_due:
+                    self._run_periodic(new_now)
+                # the row
+                code = phase_codes.get(phase)
+                if code is None:
+                    code = self._phase_code(phase)
+                level_row = self.level_row
+                last = rows[-1] if merge_left and level_row is row_levels[-1] else None
+                if (
+                    last is not None
+                    and last[2] == code
+                    and last[5] == fg_policy
+                    and (last[3] > 0.0) == (busy_gpu > 0.0)
+                ):
+                    # same clocks, phase and kind of activity as the previous tick: one row (power is linear in
+                    # the summed quantities; a row stays within MERGE_STEPS ticks)
+                    rows[-1] = (
+                        new_now,
+                        last[1] + dt,
+                        code,
+                        last[3] + busy_gpu,
+                        last[4] + gpu_bytes + cpu_bytes,
+                        fg_policy,
+                        last[6] + run,
+                        last[7] + spin,
+                    )
+                    merge_left -= 1
+                else:
+                    rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+                    row_levels.append(level_row)
+                    merge_left = MERGE_STEPS - 1
+                added = len(units) - n_units
+                if added == 1:
+                    unit_rows.append(len(rows) - 1)
+                elif added:
+                    unit_rows.extend([len(rows) - 1] * added)
+                if others:
+                    row = len(rows) - 1
+                    self.row_background.extend([(row, p, core_s) for p, core_s in others])
+                now = new_now
+            if len(rows) >= flush_rows or now - block_start >= FLUSH_S or now >= poll_s:
+                self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
+                self._flush(now)
+                return now, stop is not None and stop()
+            if stop is not None and stop():
+                return now, True
+        return now, False
 
     def _span(self, now: float, end: float) -> float:
         """How long the next step may be: one tick, or a span of several on the fast path (_span_step):
@@ -329,7 +452,7 @@ class Simulator:
         span = ticks * tick
         return span if span < left else left
 
-    def _span_step(self, now: float, span: float) -> float:
+    def _span_step(self, now: float, span: float) -> float | None:
         """The fast path: the foreground workload's units over the whole span in one go at its pinned clocks
         (noise still drawn per unit); the rest of the phone over the same span as one step - system bursts on
         other CPUs with their load, the unpinned cpufreq governors once at its end, and every periodic
@@ -351,7 +474,7 @@ class Simulator:
             used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
         if used <= 0.0:
             del work.streams[n_units:], work.units[n_units:]
-            return self._step(now, min(self.tick_s, span))  # nothing left to run: an ordinary tick
+            return None  # nothing left to run: the caller runs an ordinary tick
         dt = used
         new_now = now + dt
         run, spin = work.cpu_run_s, work.spin_s
@@ -393,143 +516,52 @@ class Simulator:
         )
         if new_now >= self.next_due:
             self._run_periodic(new_now)  # the GPU load window
-        code = self.phase_codes.get(phase)
-        if code is None:
-            code = self.phase_codes[phase] = len(self.phase_names)
-            self.phase_names.append(phase)
-        self._new_row(new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin)
-        self.merge_left = 0  # a span is a row of its own
+        code = self._phase_code(phase)
+        self.rows.append((new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+        self.row_levels.append(self.level_row)
         added = len(work.units) - n_units
         if added:
             self.unit_rows.extend([len(self.rows) - 1] * added)
         return new_now
 
-    def _step(self, now: float, dt: float) -> float:
-        """One tick: the workloads at the current clocks, load tracking, the governors, one row."""
-        work = self.work
-        work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
-        work.cpu_cycles = 0.0
-        units = work.units
-        n_units = len(units)
-        fg = self.foreground
-        phase = "idle"
-        fg_cpu = fg_policy = -1
-        cur = self.cur_hz
-        act = self.activity
-        end = now + dt
-        bursts = act.overlap(now, end) if act.running or act.next_s < end else ()
-        background = self.background
-        if fg is not None and fg.finished_s is None:
-            fg_cpu = fg.cpu
-            policy, ipc, policy_max_hz, fg_policy = self.cpu_static[fg_cpu]
-            share = 1.0
-            if background or bursts:
-                for bg in background:
-                    if bg.cpu == fg_cpu:
-                        share *= bg.share_left()
-                for cpu, busy in bursts:
-                    if cpu == fg_cpu:
-                        share *= 1.0 - 0.5 * busy / dt
-            cpu_hz = cur[policy] * ipc * share
-            gpu_hz, mem_hz = cur["gpu"], cur["mem"]
-            phase = fg.phase
-            used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
-            if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
-                phase = fg.phase
-                used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
-            if used > 0.0:
-                dt = used
-            else:
-                phase = "idle"
-        new_now = now + dt
-        gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
-        run, spin = work.cpu_run_s, work.spin_s
-        active = self.active_cpu_slots
-        fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
-        if fg_cpu >= 0:
-            busy = (run + spin) / dt
-            fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / policy_max_hz
-        others = None  # (policy index, core-seconds) of the other threads that ran
-        if background or bursts:
-            invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
-            max_hz = self.max_hz
-            others = []
-            other = (run + spin) / dt if fg_cpu >= 0 else 0.0
-            other = other if other < 1.0 else 1.0
-            loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in background]
-            loads += [(cpu, busy, act.mem_bytes_per_s) for cpu, busy in bursts]
-            for cpu, want_s, bytes_per_s in loads:
-                policy = self.cpu_policy[cpu]
-                bg_run = want_s * (1.0 - 0.5 * other) if cpu == fg_cpu else want_s
-                others.append((self.policy_index[policy], bg_run))
-                invariant[cpu] = invariant.get(cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
-                cpu_bytes += bytes_per_s * bg_run
-            self._track(invariant, new_now, dt, fg_cpu)  # load tracking, every scheduler tick
-        else:
-            invariant = None
-            if fg_cpu >= 0:
-                value = self.load.add(fg_cpu, new_now, dt, fg_share)
-                slot = self.slot_of_cpu.get(fg_cpu)
-                if slot is not None:
-                    if value > slot.bound:
-                        slot.bound = value
-                    if slot not in active:
-                        active.append(slot)
-                    if len(active) == 1 and self._steady(slot, value, new_now, fg, run > 0.0, fg_share, dt):
-                        active = None  # the inference thread's governor alone, and it has nothing to decide
-        # the cpufreq governors, every scheduler tick while they may decide something
-        if active:
-            self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
-        # counters the periodic governors read, and those whose period elapsed
-        busy_gpu = work.gpu_busy_s
-        self.cum_s += dt
-        self.cum_gpu_busy_s += busy_gpu
-        self.cum_gpu_bytes += gpu_bytes
-        self.cum_cpu_bytes += cpu_bytes
-        if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
-            self._count_latency(work, fg_cpu)
-        if new_now >= self.next_due:
-            self._run_periodic(new_now)
-        # the row
+    def _share_left(self, fg_cpu: int, bursts, dt: float) -> float:
+        """The share of its core the inference thread gets in a tick it shares with user threads or system
+        bursts (as CFS shares a core between equal-weight tasks)."""
+        share = 1.0
+        for bg in self.background:
+            if bg.cpu == fg_cpu:
+                share *= bg.share_left()
+        for cpu, busy in bursts:
+            if cpu == fg_cpu:
+                share *= 1.0 - 0.5 * busy / dt
+        return share
+
+    def _contend(self, bursts, fg_cpu: int, fg_share: float, fg_busy_s: float, cpu_bytes: float, dt: float):
+        """The other threads that ran in a tick (user threads, system bursts): each CPU's frequency-invariant
+        share, (policy index, core-seconds) of each, and the CPU's DRAM bytes with theirs added."""
+        cur, max_hz, act = self.cur_hz, self.max_hz, self.activity
+        invariant: dict[int, float] = {fg_cpu: fg_share} if fg_cpu >= 0 else {}
+        others = []
+        other = fg_busy_s / dt if fg_cpu >= 0 else 0.0
+        other = other if other < 1.0 else 1.0
+        loads = [(bg.cpu, bg.duty * dt, bg.mem_bytes_per_s) for bg in self.background] if self.background else []
+        for cpu, busy in bursts:
+            loads.append((cpu, busy, act.mem_bytes_per_s))
+        for cpu, want_s, bytes_per_s in loads:
+            policy = self.cpu_policy[cpu]
+            bg_run = want_s * (1.0 - 0.5 * other) if cpu == fg_cpu else want_s
+            others.append((self.policy_index[policy], bg_run))
+            invariant[cpu] = invariant.get(cpu, 0.0) + bg_run / dt * cur[policy] / max_hz[policy]
+            cpu_bytes += bytes_per_s * bg_run
+        return invariant, others, cpu_bytes
+
+    def _phase_code(self, phase: str) -> int:
+        """The code rows record a phase by (phase_names[code])."""
         code = self.phase_codes.get(phase)
         if code is None:
             code = self.phase_codes[phase] = len(self.phase_names)
             self.phase_names.append(phase)
-        rows = self.rows
-        if self.merge_left and self.level_row is self.row_levels[-1]:
-            last = rows[-1]
-            if last[2] == code and last[5] == fg_policy and (last[3] > 0.0) == (busy_gpu > 0.0):
-                # same clocks, phase and kind of activity as the previous step: one row (power is linear in
-                # the summed quantities; a row stays within MERGE_STEPS ticks)
-                rows[-1] = (
-                    new_now,
-                    last[1] + dt,
-                    code,
-                    last[3] + busy_gpu,
-                    last[4] + gpu_bytes + cpu_bytes,
-                    fg_policy,
-                    last[6] + run,
-                    last[7] + spin,
-                )
-                self.merge_left -= 1
-            else:
-                self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
-        else:
-            self._new_row(new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin)
-        added = len(units) - n_units
-        if added == 1:
-            self.unit_rows.append(len(rows) - 1)
-        elif added:
-            self.unit_rows.extend([len(rows) - 1] * added)
-        if others:
-            row = len(rows) - 1
-            self.row_background.extend([(row, policy, core_s) for policy, core_s in others])
-        return new_now
-
-    def _new_row(self, *row) -> None:
-        self.rows.append(row)
-        self.row_levels.append(self.level_row)
-        self.merge_left = MERGE_STEPS - 1
+        return code
 
     def _track(self, invariant: dict[int, float], now: float, dt: float, fg_cpu: int, skip: int = -1) -> None:
         """PELT for the CPUs that ran (but `skip`); their policies' governors wake to decide, except a
@@ -586,7 +618,7 @@ class Simulator:
             clamp_min = self.uclamp_min
             if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
                 return False
-            if (not ran or not fg.running()) and not lo < u <= hi:
+            if (not ran or not fg.on_core) and not lo < u <= hi:
                 return False
         slot.due = now + slot.period - 1e-12
         slot.bound = peak
@@ -630,7 +662,7 @@ class Simulator:
             gov = slot.gov
             band = gov.util_band
             if band is not None:  # the governor's request cannot change while its utilisation stays inside
-                sleeping = not ran or not fg.running()
+                sleeping = not ran or not fg.on_core
                 lo, hi, lo_from = band
                 if now < lo_from:
                     lo = -1.0  # lower requests are held back by the rate limit
@@ -642,7 +674,7 @@ class Simulator:
                 if carry is not None and slot.acc_a and carry(busy * dt, now - slot.last, ran, clamp_min, cur[name]):
                     slot.last = now
                     continue
-                sleeping = not ran or not fg.running()
+                sleeping = not ran or not fg.on_core
             obs = slot.obs
             obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
             slot.last = now
@@ -839,11 +871,11 @@ class Simulator:
 
     def _charge_time_in_state(self, dt: np.ndarray, level_arr: np.ndarray) -> None:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
-        previous = np.array(self.last_levels)[None, :]
-        changes = (np.diff(np.vstack([previous, level_arr]), axis=0) != 0).sum(axis=0).tolist()
+        moved = np.add.reduce(level_arr[1:] != level_arr[:-1], axis=0) + (level_arr[0] != self.last_levels)
+        changes = moved.tolist()
         sizes, offsets, bounds, knobs = self.state_layout
         spent = np.bincount(
-            (level_arr + offsets).ravel(), weights=np.repeat(dt, len(sizes)), minlength=sum(sizes)
+            (level_arr + offsets).ravel(), weights=dt.repeat(len(sizes)), minlength=sum(sizes)
         )  # every knob's levels in one count, each knob's table at its offset
         for knob, (lo, hi), moved in zip(knobs, bounds, changes):
             knob.time_in_state_s += spent[lo:hi]
@@ -936,7 +968,6 @@ class Simulator:
         level_arr = np.array(self.row_levels, dtype=int)
         self.rows.clear()
         self.row_levels.clear()
-        self.merge_left = 0
         n = len(arr)
         t_end, dt, codes, busy, dram = arr[:, 0], arr[:, 1], arr[:, 2].astype(int), arr[:, 3], arr[:, 4]
         self._charge_time_in_state(dt, level_arr)
@@ -953,15 +984,16 @@ class Simulator:
         if self.unit_rows:  # the GPU's events, then the same work as its counters count it
             work = self.work
             ids = list(map(id, work.streams))
-            index = {k: i for i, k in enumerate(dict.fromkeys(ids))}  # in order of first appearance
-            which = np.array(list(map(index.__getitem__, ids)))
-            streams = dict(zip(ids, work.streams))  # in order of first appearance, as `index`
+            streams = dict(zip(ids, work.streams))  # in order of first appearance
+            index = {key: i for i, key in enumerate(streams)}
+            which = np.fromiter(map(index.__getitem__, ids), dtype=np.intp, count=len(ids))
             per_stream = np.array([self._stream_events(s) for s in streams.values()])
             # each row's units of each stream summed, then times the stream's events (a few streams, so a
             # small product instead of one event vector per unit; equal up to float rounding)
             k = len(per_stream)
-            cells = np.array(self.unit_rows) * k + which
-            both = np.bincount(cells, weights=work.units, minlength=n * k).reshape(n, k) @ per_stream
+            cells = np.fromiter(self.unit_rows, dtype=np.intp, count=len(ids)) * k + which
+            weights = np.fromiter(work.units, dtype=float, count=len(ids))
+            both = np.bincount(cells, weights=weights, minlength=n * k).reshape(n, k) @ per_stream
             self.unit_rows.clear()
             work.streams.clear()
             work.units.clear()
@@ -984,8 +1016,8 @@ class Simulator:
             clock_activity=wander[:, 1],
         )
         power = self.power.compute(inputs, self.thermal.die_c)
-        component_w = np.column_stack([power[c] for c in self.power.components])
-        total = component_w.sum(axis=1)
+        component_w = np.array([power[c] for c in self.power.components]).T.copy()  # (steps, components), C order
+        total = np.add.reduce(component_w, axis=1)  # (sum() without its Python-level wrapper)
         rail_w = component_w @ self.rail_shares
         state = self.phone.state
         self.sensors.ingest(self.block_start_s, t_end, dt, rail_w, total, state)

@@ -58,14 +58,19 @@ class UnitTiming:
     def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
         return _profile(self.duration_s, self.kernels, self.on)
 
-    @cached_property
-    def _pieces(self) -> tuple:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pieces", None)  # for `at`, built on its first call (_build_pieces)
+
+    def _build_pieces(self) -> tuple:
         """For `at`: the breakpoints, a slot per linear piece (filled on first use, as a step reaches it: a
         unit of a few hundred kernels is mostly crossed in a few steps), the last index and whether the
-        thread is on a core at either end."""
+        thread is on a core at either end. A plain attribute once built (`at` runs every step, and CPython
+        3.11 does not specialise reads of a cached_property)."""
         xs, _, _, o = self.profile
         last = len(xs) - 1
-        return xs, [None] * last, last, o[last] > o[last - 1], o[1] > o[0]
+        pieces = (xs, [None] * last, last, o[last] > o[last - 1], o[1] > o[0])
+        object.__setattr__(self, "_pieces", pieces)
+        return pieces
 
     def _piece(self, i: int) -> tuple:
         """Piece i of the profile: (x0, width, g0, g rise, d0, d rise, o0, o rise, on core)."""
@@ -90,7 +95,7 @@ class UnitTiming:
     def at(self, x: float) -> tuple[float, float, float, bool]:
         """Cumulative (GPU busy, DRAM bytes, on-core) shares of the unit up to position x (0..1), and
         whether the thread is on a core at x (as running_at, from the same search)."""
-        xs, pieces, last, on_at_end, on_at_start = self._pieces
+        xs, pieces, last, on_at_end, on_at_start = self._pieces or self._build_pieces()
         i = bisect_right(xs, x) - 1
         if i >= last:
             return 1.0, 1.0, 1.0, on_at_end

@@ -18,7 +18,7 @@ def decay_scan(y0: np.ndarray, dt_s: np.ndarray, rate: np.ndarray, u: np.ndarray
 
     y0: (columns,) state before the first step; dt_s: (steps,); rate: (columns,) per second, >= 0;
     u: (steps, columns) input added at each step."""
-    t_end = np.cumsum(dt_s)
+    t_end = dt_s.cumsum()  # (ndarray methods: numpy's module functions add a Python-level wrapper)
     top = float(rate.max(initial=0.0))
     if not len(t_end) or top * float(t_end[-1]) <= EXP_SPAN:
         return _scan(y0, t_end, rate, u)
@@ -34,7 +34,7 @@ def decay_scan(y0: np.ndarray, dt_s: np.ndarray, rate: np.ndarray, u: np.ndarray
 
 def _scan(y0: np.ndarray, t_end: np.ndarray, rate: np.ndarray, u: np.ndarray) -> np.ndarray:
     growth = np.exp(np.minimum(t_end[:, None] * rate[None, :], 700.0))  # > EXP_SPAN only for one very long step
-    return (y0 + np.cumsum(u * growth, axis=0)) / growth
+    return (y0 + (u * growth).cumsum(axis=0)) / growth
 
 
 def decay_factor(dt_s: np.ndarray, rate: np.ndarray) -> np.ndarray:
@@ -57,7 +57,7 @@ class DecayScan:
         if not n:
             return None
         step = float(dt_s[0])
-        if step * n * self._top > EXP_SPAN or np.ptp(dt_s) != 0.0:
+        if dt_s[-1] != step or step * n * self._top > EXP_SPAN or np.ptp(dt_s) != 0.0:  # (the first test is cheap)
             return None
         found = self._equal.get((n, step))
         if found is None:
@@ -78,4 +78,13 @@ class DecayScan:
         if cached is None:
             return decay_scan(y0, dt_s, self.rate, u)
         growth = cached[0]
-        return (y0 + np.cumsum(u * growth, axis=0)) / growth
+        return (y0 + (u * growth).cumsum(axis=0)) / growth
+
+    def run_held(self, y0: np.ndarray, dt_s: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """run() with inputs settling(dt_s) * level: each step goes its share of the way to a level held over
+        it (one cache look-up for both)."""
+        cached = self._cached(dt_s)
+        if cached is None:
+            return decay_scan(y0, dt_s, self.rate, -np.expm1(-dt_s[:, None] * self.rate[None, :]) * level)
+        growth, share = cached
+        return (y0 + (share * level * growth).cumsum(axis=0)) / growth

@@ -356,17 +356,23 @@ class ThermalFramework:
             when = zone.next_poll_s
             if when > last + 1e-12:
                 break
-            step = min(int(np.searchsorted(t_end_s, when - 1e-12)), len(t_end_s) - 1)
+            step = min(int(t_end_s.searchsorted(when - 1e-12)), len(t_end_s) - 1)
             zone.last_temp_c, zone.temp_c = zone.temp_c, float(zone_c[zone.type][step])
             drawn = {}
             if zone.governor.wants_power:  # what each cooling device drew over the last ~0.1 s
                 window = slice(max(step - 24, 0), step + 1)
                 for name in {i.cdev.knob.name for trip in zone.instances for i in trip}:
-                    drawn[name] = float(power_w[name][window].mean()) if name in power_w else 0.0
+                    drawn[name] = _mean(power_w[name][window]) if name in power_w else 0.0
             zone.governor.throttle(zone, when, drawn)
             zone.next_poll_s = when + zone.delay_s()
         caps = [(name, cdev.cap_hz()) for name, cdev in self.cdevs.items()]
         return [(name, cap) for name, cap in caps if cap != before[name]]
+
+
+def _mean(values: np.ndarray) -> float:
+    """values.mean() of a 1-D array, as ndarray.mean computes it (the sum over the count) without its
+    Python-level wrapper (IPA polls several times per block)."""
+    return float(np.add.reduce(values) / len(values))
 
 
 def check_thermal(th: ThermalPhysics, profile: Profile) -> tuple[str, str] | None:
@@ -458,13 +464,13 @@ class Thermal:
     ) -> list[tuple[str, int]]:
         """component_w: (steps, components) watts in `components` order; power_w: the same by name."""
         net, sensors = self.network, self.sensors
-        steady = np.hstack([net.steady(net.node_power(component_w)), sensors.steady(component_w)])
-        state = self.scan.run(np.concatenate([net.z, sensors.rise]), dt_s, self.scan.settling(dt_s) * steady)
+        steady = np.concatenate([net.steady(net.node_power(component_w)), sensors.steady(component_w)], axis=1)
+        state = self.scan.run_held(np.concatenate([net.z, sensors.rise]), dt_s, steady)
         modes = len(net.mu)
         net.z, sensors.rise = state[-1, :modes], state[-1, modes:]
         nodes = net.temps_c(state[:, :modes])
         self.die_c = float(nodes[-1, self._leak_node])
-        zones = np.round((nodes[:, sensors.node] + state[:, modes:]) / sensors.resolution) * sensors.resolution
+        zones = ((nodes[:, sensors.node] + state[:, modes:]) / sensors.resolution).round() * sensors.resolution
         self.zone_c = dict(zip(self.sensors.types, zones[-1].tolist()))
         per_zone = {ztype: zones[:, i] for i, ztype in enumerate(self.sensors.types)}
         changes = self.framework.poll(t_end_s, per_zone, power_w)

@@ -8,7 +8,7 @@ two phases. Marks on a segment (a token produced) are time-stamped exactly when 
 Noise as on a phone: every segment (a token's layers, a token's head) takes a random factor of its
 nominal time (`jitter`, per-kernel-launch variation), and the whole request one more (`request_jitter`:
 where its buffers landed in DRAM and the system cache), both drawn from the phone's seeded generator.
-`running()` tells whether the thread is on a core where the last step ended (from the unit's schedule),
+`on_core` tells whether the thread is on a core where the last step ended (from the unit's schedule),
 which is what the scheduler's governors see.
 """
 
@@ -72,6 +72,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         self._segment: Segment | None = None
+        self.phase = "idle"  # the current segment's phase (read every step: an attribute, not a property)
         self._done_units = 0.0
         self._scale = 1.0
         self._bind = None
@@ -80,7 +81,7 @@ class Workload:
         self._jitter = 0.0
         self._speed = 1.0  # the request's own factor on unit durations
         self._position = 0.0  # how far through the unit the last step ended in (0..1)
-        self._running = True  # the thread on a core there
+        self.on_core = True  # the thread on a core (working or polling) there
         self._at: tuple = (None, -1.0, 0.0, 0.0, 0.0)  # that unit's timing, the position and its shares there
         self._memo: tuple = (None, 0.0, 0.0, 0.0, None)  # the last step's stream, clocks and their timing
         self._per_unit = (0.0, 0.0, 0.0)  # the segment's stream: GPU and CPU DRAM bytes, CPU cycles per unit
@@ -88,10 +89,6 @@ class Workload:
     @property
     def done(self) -> bool:
         return self.finished_s is not None
-
-    @property
-    def phase(self) -> str:
-        return self._segment.phase if self._segment else "idle"
 
     def prepare(self, physics, fingerprint: int = 0) -> None:
         """Called by the engine before start with the phone's physics and a fingerprint of what kernel
@@ -111,14 +108,11 @@ class Workload:
             self._normals = self._rng.standard_normal(NORMAL_BATCH).tolist()
         return self._normals.pop()
 
-    def running(self) -> bool:
-        """Whether the thread is on a core (working or polling) at the end of the last step."""
-        return self._running
-
     def _advance_segment(self, now_s: float) -> None:
         previous = self._segment.phase if self._segment else None
         self._segment = next(self.segments, None)
         self._done_units = 0.0
+        self.phase = self._segment.phase if self._segment else "idle"
         if self._segment is None:
             self.finished_s = now_s
             self.phase_changes.append((now_s, "idle"))
@@ -162,7 +156,7 @@ class Workload:
                 self._done_units += units
                 finished = False
             end = start + units
-            whole = int(end) if end >= 1.0 else 0  # (int() is a call; most steps end inside the unit)
+            whole = end // 1.0 if end >= 1.0 else 0.0  # whole units crossed (a float: float arithmetic below)
             position = end - whole
             g1, d1, o1, on = timing.at(position)
             g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
@@ -179,11 +173,11 @@ class Workload:
             work.streams.append(stream)
             work.units.append(g)
             if not finished:
-                self._position, self._running = position, on
+                self._position, self.on_core = position, on
                 self._at = (timing, position, g1, d1, o1)
                 return used
             self._position = 0.0  # on to the next unit
-            self._running = timing.starts_running
+            self.on_core = timing.starts_running
             if seg.mark:
                 self.marks.append((now_s + used, seg.mark))
             self._advance_segment(now_s + used)
