@@ -67,24 +67,27 @@ class DecayScan:
                 self._equal[(n, step)] = found
         return found
 
+    def _share(self, dt_s: np.ndarray) -> np.ndarray:
+        return -np.expm1(-dt_s[:, None] * self.rate[None, :])
+
     def settling(self, dt_s: np.ndarray) -> np.ndarray:
         """The share 1 - exp(-rate dt) of the way to its steady value a lag goes in each step."""
         cached = self._cached(dt_s)
-        return cached[1] if cached is not None else -np.expm1(-dt_s[:, None] * self.rate[None, :])
+        return cached[1] if cached is not None else self._share(dt_s)
 
     def run(self, y0: np.ndarray, dt_s: np.ndarray, u: np.ndarray) -> np.ndarray:
         """All y_k of y_k = exp(-rate dt_k) y_(k-1) + u_k, (steps, columns)."""
-        cached = self._cached(dt_s)
-        if cached is None:
-            return decay_scan(y0, dt_s, self.rate, u)
-        growth = cached[0]
-        return (y0 + (u * growth).cumsum(axis=0)) / growth
+        return self._run(y0, dt_s, u, self._cached(dt_s))
 
     def run_held(self, y0: np.ndarray, dt_s: np.ndarray, level: np.ndarray) -> np.ndarray:
         """run() with inputs settling(dt_s) * level: each step goes its share of the way to a level held over
         it (one cache look-up for both)."""
         cached = self._cached(dt_s)
+        share = cached[1] if cached is not None else self._share(dt_s)
+        return self._run(y0, dt_s, share * level, cached)
+
+    def _run(self, y0: np.ndarray, dt_s: np.ndarray, u: np.ndarray, cached) -> np.ndarray:
         if cached is None:
-            return decay_scan(y0, dt_s, self.rate, -np.expm1(-dt_s[:, None] * self.rate[None, :]) * level)
-        growth, share = cached
-        return (y0 + (share * level * growth).cumsum(axis=0)) / growth
+            return decay_scan(y0, dt_s, self.rate, u)
+        growth = cached[0]
+        return (y0 + (u * growth).cumsum(axis=0)) / growth
