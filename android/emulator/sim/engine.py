@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from android.emulator.sim.activity import EVENT_FIELDS, GpuActivity
+from android.emulator.sim.activity import EVENT_FIELDS
 from android.emulator.sim.background import BackgroundLoad, SystemActivity
 from android.emulator.sim.governors import (
     BusObservation,
@@ -309,10 +309,11 @@ class Simulator:
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
         flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
+        may_span = "gpu" in fixed and "mem" in fixed  # the fast path may apply (_span; pins move only between blocks)
         while now < end - 1e-12:
             left = end - now
             dt = left if left <= tick else tick
-            if left > tick and "gpu" in fixed and "mem" in fixed:  # the fast path may apply (_span)
+            if left > tick and may_span:
                 dt = self._span(now, end)
             spanned = self._span_step(now, dt) if dt > tick else None
             if spanned is not None:
@@ -605,12 +606,13 @@ class Simulator:
                 return False
             if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
                 return False  # it may rest at its floor: the full path decides
-        peak = self.load.peak(slot.cpus, now, value)  # from the inference CPU's utilisation now
         if band is None:
             if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
                 return False
             slot.last = now
+            peak = self.load.peak(slot.cpus, now, value)  # from the inference CPU's utilisation now
         else:
+            peak = self.load.peak(slot.cpus, now, value)
             lo, hi, lo_from = band
             if now < lo_from:
                 lo = -1.0
@@ -1025,8 +1027,12 @@ class Simulator:
             self.knobs[name].thermal_cap_hz = cap
             self._refresh(name)
         state.zone_temp_c.update(self.thermal.zone_c)
-        gpu_freq = self.float_tables["gpu"][levels["gpu"]]
-        self.pmc.accumulate(GpuActivity(dt, gpu_freq, np.minimum(busy, dt), *counted.T))
+        activity = np.empty((3 + N_EVENTS, n))  # the GPU's activity as the counters take it (GpuActivity's rows)
+        activity[0] = dt
+        np.take(self.float_tables["gpu"], levels["gpu"], out=activity[1])
+        np.minimum(busy, dt, out=activity[2])
+        activity[3:] = counted.T
+        self.pmc.accumulate_rows(activity)
         if self.observers:
             tables = self.float_tables
             freq = {k: tables[k][levels[k]] for k in self.knob_names}
