@@ -38,6 +38,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 
 FLUSH_ROWS = 128
 FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors and throttling move per block)
+ROW_FIELDS = 8  # a row: end, length, phase code, GPU busy, DRAM bytes, inference policy, its run and spin time
 MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
@@ -121,7 +123,7 @@ class _Slot:
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
         self.cores: dict[int, list[float]] = {}  # memlat: cpu -> [instructions, accesses, stall_s, run_s]
-        self.asked: int | None = None  # bus slots: the last request handed to the knob
+        self.asked: int | None = None  # periodic slots: the last request handed to the knob
 
 
 class Simulator:
@@ -719,7 +721,8 @@ class Simulator:
         load = self.gpu_load
         load.busy_s, load.total_s = busy, total  # _publish_gpu_load, on the path of every GPU evaluation
         target = slot.gov.update(obs)
-        if target is not None:
+        if target is not None and target != slot.asked:
+            slot.asked = target  # (as _evaluate_bus)
             self._set_target("gpu", target, now)
 
     def _evaluate_bus(self, slot: _Slot, now: float) -> None:
@@ -756,7 +759,8 @@ class Simulator:
         obs = slot.obs
         obs.now_s, obs.window_s, obs.cores = now, window, ran
         target = slot.gov.update(obs)
-        if target is not None:
+        if target is not None and target != slot.asked:
+            slot.asked = target  # (as _evaluate_bus)
             self._set_target(slot.name, target, now)
 
     def _periodic_running(self) -> None:
@@ -893,7 +897,7 @@ class Simulator:
             if seen.get(name) == inputs:
                 continue  # nothing written since the last look
             seen[name] = inputs
-            for slot in self.bus_slots:
+            for slot in self.periodic_slots:
                 if slot.name == name:
                     slot.asked = None  # a user may have written the target: the next request goes through
             current = self.governor.get(name)
@@ -966,11 +970,13 @@ class Simulator:
     def _flush(self, now: float) -> None:
         if not self.rows:
             return
-        arr = np.array(self.rows, dtype=float)
-        level_arr = np.array(self.row_levels, dtype=int)
+        # (np.fromiter over the flattened rows: np.array would discover the shape of a list of tuples first)
+        n = len(self.rows)
+        arr = np.fromiter(chain.from_iterable(self.rows), dtype=float, count=n * ROW_FIELDS).reshape(n, ROW_FIELDS)
+        level_arr = np.fromiter(chain.from_iterable(self.row_levels), dtype=int, count=n * len(self.knob_names))
+        level_arr = level_arr.reshape(n, len(self.knob_names))
         self.rows.clear()
         self.row_levels.clear()
-        n = len(arr)
         t_end, dt, codes, busy, dram = arr[:, 0], arr[:, 1], arr[:, 2].astype(int), arr[:, 3], arr[:, 4]
         self._charge_time_in_state(dt, level_arr)
         fg_policy = arr[:, 5].astype(int)

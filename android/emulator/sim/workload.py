@@ -157,10 +157,15 @@ class Workload:
                 self._done_units += units
                 finished = False
             end = start + units
-            whole = end // 1.0 if end >= 1.0 else 0.0  # whole units crossed (a float: float arithmetic below)
-            position = end - whole
-            g1, d1, o1, on = timing.at(position)
-            g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
+            if end < 1.0:  # within the unit (most steps)
+                position = end
+                g1, d1, o1, on = timing.at(position)
+                g, d, o = g1 - g0, d1 - d0, o1 - o0
+            else:
+                whole = end // 1.0  # whole units crossed (a float: float arithmetic below)
+                position = end - whole
+                g1, d1, o1, on = timing.at(position)
+                g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
             g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
             o = o if o > 0.0 else 0.0
             on_s = o * scale
