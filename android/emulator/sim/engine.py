@@ -64,7 +64,8 @@ if TYPE_CHECKING:
 
 FLUSH_ROWS = 128
 FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors and throttling move per block)
-ROW_FIELDS = 8  # a row: end, length, phase code, GPU busy, DRAM bytes, inference policy, its run and spin time
+ROW_FIELDS = 9  # a row: end, length, phase code, GPU busy, DRAM bytes, inference policy, its run and spin time,
+# and how many of work.units (GPU events) were recorded by its end
 MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
@@ -197,7 +198,6 @@ class Simulator:
         self.activity = SystemActivity(ph.background, profile.clusters, np.random.default_rng(seeds[4]), self.now_s)
         self.work = StepWork()
         self.rows: list[tuple] = []
-        self.unit_rows: list[int] = []  # the row of each of work.streams / work.units (the GPU events)
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
@@ -300,7 +300,7 @@ class Simulator:
         one row (merged into the previous one while clocks, phase and kind of activity stay the same)."""
         tick, fixed = self.tick_s, self.fixed
         work, cur, act, load = self.work, self.cur_hz, self.activity, self.load
-        units, rows, row_levels, unit_rows = work.units, self.rows, self.row_levels, self.unit_rows
+        units, rows, row_levels = work.units, self.rows, self.row_levels
         phase_codes = self.phase_codes
         background, active_slots = self.background, self.active_cpu_slots
         fg = self.foreground
@@ -325,7 +325,6 @@ class Simulator:
                 dt = dt if dt < tick else tick
                 work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
                 work.cpu_cycles = 0.0
-                n_units = len(units)
                 phase = "idle"
                 fg_cpu = fg_policy = -1
                 t_end = now + dt
@@ -402,17 +401,13 @@ class Simulator:
                         fg_policy,
                         last[6] + run,
                         last[7] + spin,
+                        len(units),
                     )
                     merge_left -= 1
                 else:
-                    rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+                    rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin, len(units)))
                     row_levels.append(level_row)
                     merge_left = MERGE_STEPS - 1
-                added = len(units) - n_units
-                if added == 1:
-                    unit_rows.append(len(rows) - 1)
-                elif added:
-                    unit_rows.extend([len(rows) - 1] * added)
                 if others:
                     row = len(rows) - 1
                     self.row_background.extend([(row, p, core_s) for p, core_s in others])
@@ -520,11 +515,9 @@ class Simulator:
         if new_now >= self.next_due:
             self._run_periodic(new_now)  # the GPU load window
         code = self._phase_code(phase)
-        self.rows.append((new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+        units = len(work.units)
+        self.rows.append((new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin, units))
         self.row_levels.append(self.level_row)
-        added = len(work.units) - n_units
-        if added:
-            self.unit_rows.extend([len(self.rows) - 1] * added)
         return new_now
 
     def _share_left(self, fg_cpu: int, bursts, dt: float) -> float:
@@ -989,7 +982,8 @@ class Simulator:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
-        if self.unit_rows:  # the GPU's events, then the same work as its counters count it
+        units_end = arr[:, 8].astype(np.intp)  # how many units were recorded by the end of each row
+        if units_end[-1]:  # the GPU's events, then the same work as its counters count it
             work = self.work
             ids = list(map(id, work.streams))
             streams = dict(zip(ids, work.streams))  # in order of first appearance
@@ -999,10 +993,11 @@ class Simulator:
             # each row's units of each stream summed, then times the stream's events (a few streams, so a
             # small product instead of one event vector per unit; equal up to float rounding)
             k = len(per_stream)
-            cells = np.fromiter(self.unit_rows, dtype=np.intp, count=len(ids)) * k + which
+            per_row = units_end.copy()
+            per_row[1:] -= units_end[:-1]
+            cells = np.arange(n).repeat(per_row) * k + which
             weights = np.fromiter(work.units, dtype=float, count=len(ids))
             both = np.bincount(cells, weights=weights, minlength=n * k).reshape(n, k) @ per_stream
-            self.unit_rows.clear()
             work.streams.clear()
             work.units.clear()
         else:
