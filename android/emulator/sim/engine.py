@@ -64,8 +64,7 @@ if TYPE_CHECKING:
 
 FLUSH_ROWS = 128
 FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors and throttling move per block)
-ROW_FIELDS = 9  # a row: end, length, phase code, GPU busy, DRAM bytes, inference policy, its run and spin time,
-# and how many of work.units (GPU events) were recorded by its end
+ROW_FIELDS = 9  # end, length, phase code, GPU busy, DRAM bytes, inference policy, its run, spin, work.units so far
 MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
