@@ -160,6 +160,9 @@ class Simulator:
         self.index = {k: {f: i for i, f in enumerate(t)} for k, t in self.tables.items()}
         self.max_hz = {k: knob.hw_max_hz for k, knob in self.knobs.items()}
         self.cur_hz = {k: knob.cur_hz for k, knob in self.knobs.items()}
+        # the same as floats for the step loop: arithmetic with them gives the same results as with the ints,
+        # without converting a multi-digit int every step (governors and sysfs keep the ints)
+        self.cur_float = {k: float(hz) for k, hz in self.cur_hz.items()}
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
         sizes = [len(self.tables[name]) for name in self.knob_names]
@@ -298,7 +301,7 @@ class Simulator:
         clocks, load tracking, the cpufreq governors, the counters of the periodic ones and those due, and
         one row (merged into the previous one while clocks, phase and kind of activity stay the same)."""
         tick, fixed = self.tick_s, self.fixed
-        work, cur, act, load = self.work, self.cur_hz, self.activity, self.load
+        work, cur, cur_float, act, load = self.work, self.cur_hz, self.cur_float, self.activity, self.load
         units, rows, row_levels = work.units, self.rows, self.row_levels
         phase_codes = self.phase_codes
         background, active_slots = self.background, self.active_cpu_slots
@@ -306,6 +309,7 @@ class Simulator:
         if fg is not None:  # the inference thread's CPU, its policy and that policy's governor slot
             fg_cpu_of = fg.cpu
             policy, ipc, policy_max_hz, fg_policy_of = self.cpu_static[fg_cpu_of]
+            policy_max_hz = float(policy_max_hz)
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
@@ -331,7 +335,7 @@ class Simulator:
                 if fg is not None and fg.finished_s is None:
                     fg_cpu, fg_policy = fg_cpu_of, fg_policy_of
                     share = self._share_left(fg_cpu, bursts, dt) if background or bursts else 1.0
-                    cpu_hz = cur[policy] * ipc * share
+                    cpu_hz = cur_float[policy] * ipc * share
                     gpu_hz, mem_hz = cur["gpu"], cur["mem"]
                     phase = fg.phase
                     used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
@@ -349,7 +353,7 @@ class Simulator:
                 fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
                 if fg_cpu >= 0:
                     busy = (run + spin) / dt
-                    fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / policy_max_hz
+                    fg_share = (busy if busy < 1.0 else 1.0) * cur_float[policy] / policy_max_hz
                 others = None  # (policy index, core-seconds) of the other threads that ran
                 invariant = None
                 if background or bursts:  # load tracking of every CPU that ran, every scheduler tick
@@ -811,6 +815,7 @@ class Simulator:
 
     def _moved(self, name: str, cur: int) -> None:
         self.cur_hz[name] = cur
+        self.cur_float[name] = float(cur)
         self.level[name] = self.index[name][cur]
         row = list(self.level_row)
         row[self.knob_pos[name]] = self.level[name]
