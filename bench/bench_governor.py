@@ -11,7 +11,8 @@ Parts (run one with --part; default both = paper + oracle):
 - `searches`: fuse and fusegov alone (no oracle, no replay) on every --profiles x --models x --goals,
   full-length buckets: the plans' expected TTFT/TPOT/energy, runs and search wall time.
 Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
-`fusegov bench governor`, then fusegov's gap to the oracle per bucket. Runs are cached on disk
+`fusegov bench governor`, then fusegov's and fuse's gap to the oracle per bucket, on the searched seeds and on
+held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs are cached on disk
 (~/.cache/fusegov/runs), so a second invocation costs the replays only. --json FILE keeps every figure.
 
     python bench/bench_governor.py --part paper
