@@ -319,7 +319,7 @@ class _Group:
         latency, energies = self.predict(bucket)
         by_field = {
             "latency_s": (latency, latency, np.zeros_like(latency)),
-            "energy_per_token_j": (energies.mean(axis=0), energies.min(axis=0), energies.std(axis=0)),
+            "energy_per_token_j": (Surrogate.expected(energies), energies.min(axis=0), energies.std(axis=0)),
         }
         objective, _, _ = by_field[goal.objective_field]
         bound, bound_low, bound_sd = by_field[goal.limit_field]
