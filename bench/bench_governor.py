@@ -11,7 +11,8 @@ Parts (run one with --part; default both = paper + oracle):
 - `searches`: fuse and fusegov alone (no oracle, no replay) on every --profiles x --models x --goals,
   full-length buckets: the plans' expected TTFT/TPOT/energy, runs and search wall time.
 Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
-`fusegov bench governor`, then fusegov's gap to the oracle per bucket. Runs are cached on disk
+`fusegov bench governor`, then fusegov's and fuse's gap to the oracle per bucket, on the searched seeds and on
+held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs are cached on disk
 (~/.cache/fusegov/runs), so a second invocation costs the replays only. --json FILE keeps every figure.
 
     python bench/bench_governor.py --part paper
@@ -85,30 +86,36 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
     return results, wall
 
 
-def judged(oracle, setting: dict, bucket: str):
-    """A choice run on every stock seed the oracle judges by (cached runs: the oracle's, the searches'), in a
-    lab of its own so no search's count changes."""
+def gaps(results):
+    """Per search and bucket, its choice against the oracle's (positive = worse) and its margin to the goal's limit,
+    by the goal's one rule (goals.Goal: mean paired ratio to stock's runs of the same seeds), each choice run on
+    the stock seeds the searches chose on and on held-out ones none has seen (goals.Judge), so neither repeats nor
+    the oracle's pick of the luckiest of thousands of settings flatter anyone."""
+    from governor.goals import Judge
     from governor.lab import Lab
     from governor.space import Setting
 
-    lab = oracle.lab
-    return Lab(lab.measurer, list(lab.buckets.values())).measure(Setting.of(setting), bucket, lab.max_repeats)
-
-
-def gaps(results):
-    """Per bucket: each search's choice relative to the oracle's (positive = worse), and its margin to the goal's
-    limit, by the goal's one rule (goals.Goal: mean paired ratio to stock's runs of the same seeds), every choice
-    run on all the stock seeds the oracle confirms on, so repeats cannot flatter anyone."""
     oracle = results["oracle"].search
-    goal = oracle.context.goal
+    lab = Lab(oracle.lab.measurer, list(oracle.lab.buckets.values()))  # a lab of its own: no search's count changes
+    judge = Judge(oracle.context.goal, lab.measure, list(lab.buckets), oracle.lab.max_repeats)
     out = {}
     for name in ("fusegov", "fuse"):
         if name not in results:
             continue
         per = {}
         for phase, best in zip(results[name].plan.phases, results["oracle"].plan.phases):
-            seen, best_seen = judged(oracle, phase.setting, phase.bucket), judged(oracle, best.setting, best.bucket)
-            per[phase.bucket] = (goal.score(seen) / goal.score(best_seen) - 1, goal.margin(seen))
+            seen, best_seen = (
+                judge(Setting.of(phase.setting), phase.bucket),
+                judge(Setting.of(best.setting), best.bucket),
+            )
+            per[phase.bucket] = {
+                seeds: {
+                    "gap": seen[seeds].score / best_seen[seeds].score - 1,
+                    "margin": seen[seeds].margin,
+                    "oracle_margin": best_seen[seeds].margin,
+                }
+                for seeds in Judge.SEEDS
+            }
         out[name] = per
     return out
 
@@ -178,10 +185,14 @@ def part_oracle(args, record):
                 results, wall = run_case(profile, model, goal, ALL, buckets_from, replay, args)
                 gap = gaps(results)
                 for name, per in gap.items():
-                    print(
-                        f"  {name} vs oracle per bucket (paired, on the stock seeds; goal margin): "
-                        + ", ".join(f"{b} {v:+.2%} ({m:+.1%})" for b, (v, m) in per.items())
-                    )
+                    for seeds in ("searched", "held_out"):
+                        print(
+                            f"  {name} vs oracle per bucket ({seeds} seeds, paired; goal margin / oracle's): "
+                            + ", ".join(
+                                f"{b} {v[seeds]['gap']:+.2%} ({v[seeds]['margin']:+.1%} / {v[seeds]['oracle_margin']:+.1%})"
+                                for b, v in per.items()
+                            )
+                        )
                 counts = {n: results[n].plan.search["measurements"] for n in ("fuse", "fusegov", "oracle")}
                 print(f"  runs: {counts}; case wall {wall:.0f} s")
                 record.append(

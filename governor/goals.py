@@ -19,6 +19,12 @@ Runs still scatter once paired, so `undecided` says when a run more could change
 margin (1 - mean paired ratio) has a one-sided `confidence` bound (Student's t times the pooled spread of
 one paired ratio over the root of its repeats, `Goal.spread`); a setting whose bound straddles the limit is
 repeated (lab.Lab.decide) up to the lab's most repeats, and the mean then decides.
+
+Evaluation (`Judge`): a search, and most of all the oracle (the best of thousands of settings), chooses on the
+stock runs' seeds, so a choice judged on those seeds is judged where it was selected for its luck (the oracle's
+picks sat 0.01-0.2% inside the budget while a 3-seed mean energy scatters ~1.7%). The judge runs every policy's
+choice alike on the seeds searched on and on HELD_OUT_SEEDS further seeds that no search has seen, stock included
+(same rule, paired with stock's runs of those seeds), and reports both.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from governor.phases import PREFILL, PhaseBucket
 from governor.space import STOCK
 
 DEFAULT_CONFIDENCE = 0.9
+HELD_OUT_SEEDS = 3  # fresh seeds every choice is judged on besides the searched ones (`Judge`)
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,10 @@ class Goal:
         low, high = self.bounds(obs)
         return low < 0 <= high
 
+    def on_stock(self, stock: dict[str, Observation]) -> Goal:
+        """The same goal and limits, paired with other runs of the stock governors (`Judge`: held-out seeds)."""
+        return type(self)(self.limits, self.spec, stock, self.share, self.confidence, self._runs, self._count)
+
     def rank(self, obs: Observation) -> tuple[int, float]:
         """Sort key: feasible first, by paired objective; then the rest by how far they miss on average."""
         return (0, self.score(obs)) if self.feasible(obs) else (1, -self.margin(obs))
@@ -237,6 +248,45 @@ class MinEnergy(Goal):
     objective_field = "energy_per_token_j"
     limit_field = "latency_s"
     spec_key, limits_key = "target", "latency_target_s"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One choice judged by a goal's rule on a set of seeds: its mean objective, its mean paired objective ratio
+    to stock (`Goal.score`, what gaps between choices are taken on) and its margin to the limit."""
+
+    objective: float
+    score: float
+    margin: float
+
+
+class Judge:
+    """Every policy's choice judged alike, on the seeds the searches chose on (0..searched-1, `Goal`'s rule as a
+    search sees it) and on `held_out` fresh seeds after them (searched..searched+held_out-1), paired with stock's
+    runs of the same seeds. `measure(setting, bucket, repeats)` runs repeats 0..repeats-1 (a lab.Lab of its own,
+    so no search's count changes; cached runs are reused)."""
+
+    SEEDS = ("searched", "held_out")
+
+    def __init__(
+        self, goal: Goal, measure: Callable, buckets: list[str], searched: int, held_out: int = HELD_OUT_SEEDS
+    ):
+        self.measure, self.searched, self.held_out = measure, searched, held_out
+        total = searched + held_out
+        stock = {name: measure(STOCK, name, total) for name in buckets}
+        self.goals = {
+            "searched": goal.on_stock({n: o.seeds(0, searched) for n, o in stock.items()}),
+            "held_out": goal.on_stock({n: o.seeds(searched, total) for n, o in stock.items()}),
+        }
+
+    def __call__(self, setting, bucket: str) -> dict[str, Verdict]:
+        """The setting's verdict per seed set ("searched", "held_out")."""
+        obs = self.measure(setting, bucket, self.searched + self.held_out)
+        seen = {"searched": obs.seeds(0, self.searched), "held_out": obs.seeds(self.searched)}
+        return {
+            key: Verdict(goal.objective(seen[key]), goal.score(seen[key]), goal.margin(seen[key]))
+            for key, goal in self.goals.items()
+        }
 
 
 GOALS: dict[str, type[Goal]] = {cls.name: cls for cls in (MinLatency, MinEnergy)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from governor.errors import GovernorError
 from governor.measure import Measurer, Sample
@@ -46,6 +46,23 @@ class Observation:
 
     def runs_of(self, field_name: str) -> tuple[float, ...]:
         return self.latency_runs if field_name == "latency_s" else self.energy_runs
+
+    def seeds(self, first: int, stop: int | None = None) -> Observation:
+        """The observation as its runs of repeats first..stop-1 (seeds first..stop-1) alone saw it: one run
+        compared on the seed of another's one run, or a choice judged on seeds no one chose it on."""
+        latency, energy = self.latency_runs[first:stop], self.energy_runs[first:stop]
+        if not latency:
+            raise GovernorError(f"{self.bucket}: no runs from repeat {first} (it has {self.repeats})")
+        return replace(
+            self,
+            latency_s=sum(latency) / len(latency),
+            energy_per_token_j=sum(energy) / len(energy),
+            latency_spread=_spread(list(latency)),
+            energy_spread=_spread(list(energy)),
+            repeats=len(latency),
+            latency_runs=latency,
+            energy_runs=energy,
+        )
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ Physics, not curve fitting, so a handful of runs is enough and a model learnt on
   (voltage), plus static and clock power over the time taken, e.g.
   e = sum_k (theta_k / N) (c_k0 + c_k2 x_k^2) + (t / N)(p_0 + sum_k p_k x_k^2), x_k = f_k / f_k,max.
   A device's voltage curves are unknown (probe does not see them), so an ensemble of such forms (ENERGY_FORMS:
-  which powers of x_k the work and time terms carry) is fitted, ridge-regularised; their spread is the
-  model's uncertainty, which the search uses to decide what is still worth a run.
+  which powers of x_k the work and time terms carry; SPREAD_FORMS: clocks gated while waiting, counted in the
+  spread only) is fitted, ridge-regularised; their spread is the model's uncertainty, which the search uses to
+  decide what is still worth a run.
 Fitted on the pinned runs of a group; predictions are vectorised over every candidate setting at once.
 """
 
@@ -29,6 +30,14 @@ ENERGY_FORMS = (
     ((0, 2), (0, 2, 3)),  # clock power V^2 f ~ cubic
     ((0, 1), (0, 2)),  # energy per cycle ~ linear (flat voltage curves)
 )
+# Alternatives that widen the ensemble's spread (the search's uncertainty, the chance a setting meets a limit) but
+# not its expectation. Clocks gated while a component waits: no clock power over the whole time, only static
+# power. Every form of ENERGY_FORMS charges a longer phase at a fast clock's power, so memory lowered under a GPU
+# prefill (the GPU waits longer, cheaply) read ~9% costlier than measured on sm8550 and was never tried. The runs
+# cannot tell the two kinds apart (each fits them to <0.5%); in the expectation as well, this form cost up to 3.6%
+# of decode energy in G2 (sm8550, Qwen 1.5B), where it drew the search towards CPU levels that save less.
+SPREAD_FORMS = (((0, 2), (0,)),)
+FORMS = ENERGY_FORMS + SPREAD_FORMS
 
 
 @dataclass
@@ -82,23 +91,29 @@ class Surrogate:
         self.length_max_ = float(data.length.max())
         self.time_coef_, _ = nnls(time_features(data.freq_hz, self.fmax_hz, self._scale(data.length)), data.latency_s)
         self.energy_coef_ = []
-        for form in ENERGY_FORMS:
+        for form in FORMS:
             features = self._energy_features(form, data.freq_hz, data.length, data.tokens, data.latency_s)
             gram = features.T @ features
             ridge = RIDGE * np.trace(gram) / len(gram) * np.eye(len(gram))
             self.energy_coef_.append(np.linalg.solve(gram + ridge, features.T @ data.energy_j))
         return self
 
+    @staticmethod
+    def expected(energies: np.ndarray) -> np.ndarray:
+        """The expected energy per token of `predict`'s rows: the mean over ENERGY_FORMS (SPREAD_FORMS only widen
+        the spread)."""
+        return energies[: len(ENERGY_FORMS)].mean(axis=0)
+
     def predict(self, freq_hz: np.ndarray, length: float, tokens: float) -> tuple[np.ndarray, np.ndarray]:
         """Latency (n,) and energy per token (forms, n) of every row of `freq_hz` (n, k) on a bucket of this
-        length: one energy row per form of the ensemble."""
+        length: one energy row per form of FORMS (the first len(ENERGY_FORMS) make the expectation, `expected`)."""
         n = len(freq_hz)
         lengths, counts = np.full(n, float(length)), np.full(n, float(tokens))
         latency = time_features(freq_hz, self.fmax_hz, self._scale(lengths)) @ self.time_coef_
         energy = np.array(
             [
                 self._energy_features(form, freq_hz, lengths, counts, latency) @ coef
-                for form, coef in zip(ENERGY_FORMS, self.energy_coef_)
+                for form, coef in zip(FORMS, self.energy_coef_)
             ]
         )
         return latency, energy

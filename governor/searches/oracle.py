@@ -15,8 +15,6 @@ repeats, best first in batches of CONFIRM_BATCH, until none is left; the best fu
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from governor.errors import GovernorError
 from governor.goals import t_quantile
 from governor.lab import Observation
@@ -50,11 +48,6 @@ def _sweep(ctx: SearchContext, tasks: list[tuple[Setting, PhaseBucket]]) -> None
             measurer.store(setting, lab.bucket(name), 0, sample)
 
 
-def first_run(obs: Observation) -> Observation:
-    """The observation as its repeat-0 run alone saw it (compared on the same seed as a contender's one run)."""
-    return replace(obs, latency_runs=obs.latency_runs[:1], energy_runs=obs.energy_runs[:1], repeats=1)
-
-
 def contenders(ctx: SearchContext, bucket: PhaseBucket, settings: list[Setting], repeats: int) -> list[Observation]:
     """Settings not yet run on every stock seed that could still beat the best one that has been: the best of
     them first, at most CONFIRM_BATCH."""
@@ -65,7 +58,7 @@ def contenders(ctx: SearchContext, bucket: PhaseBucket, settings: list[Setting],
     spread, z = goal.spread(), t_quantile(goal.confidence, goal.spread().dof)
     open_ = [o for o in seen if o.repeats < repeats and goal.margin(o) + z * spread.limit >= 0]
     if goal.feasible(best):
-        line = goal.score(first_run(best)) * (1.0 + z * spread.objective)
+        line = goal.score(best.seeds(0, 1)) * (1.0 + z * spread.objective)
         open_ = [o for o in open_ if goal.score(o) < line]
     return sorted(open_, key=goal.score)[:CONFIRM_BATCH]
 

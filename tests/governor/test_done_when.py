@@ -1,15 +1,16 @@
 """Issue 12's done-when on the differently shaped hexa6 phone (slow): fusegov beats FUSE with fewer runs and
-comes within 2% of the oracle (its contenders confirmed on every stock seed), for G1 (latency under the stock energy) and G2 (energy under the stock
-latency). Two prefill buckets from ShareGPT requests with prompts of at most 64 tokens, plus decode, keep the
-oracle's sweep (504 settings x 3 buckets) to about a minute; `bench/bench_governor.py` runs the full-length and other-phone cases.
-The numbers are printed (pytest -s)."""
+comes within 2% of the oracle (its contenders confirmed on every stock seed), for G1 (latency under the stock
+energy) and G2 (energy under the stock latency), judged on the stock seeds the searches chose on and again on
+held-out seeds none has seen (goals.Judge). Two prefill buckets from ShareGPT requests with prompts of at most 64
+tokens, plus decode, keep the oracle's sweep (504 settings x 3 buckets) to about a minute; `bench/bench_governor.py`
+runs the full-length and other-phone cases. The numbers are printed (pytest -s)."""
 
 from __future__ import annotations
 
 import pytest
 
 from governor.cache import CachedMeasurer
-from governor.goals import GoalSpec
+from governor.goals import GoalSpec, Judge
 from governor.lab import Lab
 from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
@@ -43,21 +44,22 @@ def test_fusegov_beats_fuse_and_nears_the_oracle(shared, short_requests, goal):
     print(
         f"  {'bucket':<14} {'oracle':>9} {'fuse':>9} {'fusegov':>9}  fusegov vs oracle / vs fuse  (on every stock seed)"
     )
-    judge = Lab(shared, buckets)  # a lab of its own: no search's count changes
+    # every choice run on the stock seeds the searches chose on (cached runs) and on held-out ones none has seen,
+    # judged against stock's runs of the same seeds by the goal's paired rule, so neither repeats nor the oracle's
+    # pick of the luckiest of ~500 settings flatter anyone; the thresholds hold on both
+    judge = Judge(goal_of, Lab(shared, buckets).measure, [b.name for b in buckets], oracle.lab.max_repeats)
     for i, bucket in enumerate(buckets):
-        # every choice run on all the stock seeds the oracle confirms on (cached runs), judged against stock's runs
-        # of the same seeds by the goal's paired rule, so repeats cannot flatter anyone
-        seen = {
-            n: judge.measure(Setting.of(r.plan.phases[i].setting), bucket.name, oracle.lab.max_repeats)
-            for n, r in runs.items()
-        }
-        values = {n: goal_of.objective(o) for n, o in seen.items()}
-        print(
-            f"  {bucket.name:<14} {values['oracle']:>9.4f} {values['fuse']:>9.4f} {values['fusegov']:>9.4f}  "
-            f"{values['fusegov'] / values['oracle'] - 1:+.2%} / {values['fusegov'] / values['fuse'] - 1:+.2%}"
-        )
+        verdicts = {n: judge(Setting.of(r.plan.phases[i].setting), bucket.name) for n, r in runs.items()}
         assert runs["fusegov"].plan.phases[i].met
-        assert goal_of.margin(seen["fusegov"]) >= -NOISE * spread.limit
-        assert values["fusegov"] <= values["oracle"] * (1 + ORACLE_GAP)
-        assert values["fusegov"] <= values["fuse"] * (1 + NOISE * spread.objective)
+        for seeds in Judge.SEEDS:
+            seen = {n: v[seeds] for n, v in verdicts.items()}
+            values = {n: v.objective for n, v in seen.items()}
+            print(
+                f"  {bucket.name:<14} {values['oracle']:>9.4f} {values['fuse']:>9.4f} {values['fusegov']:>9.4f}  "
+                f"{values['fusegov'] / values['oracle'] - 1:+.2%} / {values['fusegov'] / values['fuse'] - 1:+.2%}"
+                f"  ({seeds} seeds; margin fusegov {seen['fusegov'].margin:+.2%}, oracle {seen['oracle'].margin:+.2%})"
+            )
+            assert seen["fusegov"].margin >= -NOISE * spread.limit
+            assert values["fusegov"] <= values["oracle"] * (1 + ORACLE_GAP)
+            assert values["fusegov"] <= values["fuse"] * (1 + NOISE * spread.objective)
     assert runs["fusegov"].lab.measurements < runs["fuse"].lab.measurements

@@ -3,14 +3,17 @@ model-guided search, the lab's caching, repeats and budget."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from governor.goals import GoalSpec
-from governor.lab import BudgetExhausted, Lab
+from governor.errors import GovernorError
+from governor.goals import GoalSpec, Judge
+from governor.lab import BudgetExhausted, Lab, Observation
 from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
+from governor.searches.fusegov import on_footing, seed_effects
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, TINYLLAMA
 
@@ -67,3 +70,42 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
     tried = [e.setting for e in ours.lab.log if e.setting != "stock"]
     assert any("mem=" in s for s in tried) and any("mem=" not in s and "gpu=" in s for s in tried)
     assert our_score <= fuse_score * 1.005
+
+
+def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
+    # every pinned setting's latency moves by the same factor per seed; a setting seen on seed 0 alone must come out
+    # where it would have on all three, not by seed 0's factor off
+    seed = np.log([1.0, 0.95, 1.02])
+    truth = np.log([0.8, 0.6, 0.7])
+    repeated = [truth[0] + seed, truth[1] + seed]
+    effects = seed_effects(repeated, 3)
+    assert np.allclose(effects, seed - seed[0])
+    once = truth[2] + seed[:1]
+    assert on_footing(once, effects) == pytest.approx(truth[2] + seed.mean())
+    assert on_footing(repeated[0], effects) == pytest.approx(repeated[0].mean())
+
+
+def _observation(bucket: str, setting: Setting, energy: list[float], latency: list[float]) -> Observation:
+    return Observation(setting, bucket, 0.0, 0.0, 0.0, 0.0, len(energy), {}, tuple(latency), tuple(energy))
+
+
+def test_the_judge_pairs_each_choice_with_stock_on_searched_and_held_out_seeds():
+    # stock and a setting on six seeds; the setting meets the budget on seeds 0-2 (where it was chosen) but not on 3-5
+    stock = _observation("decode", Setting(), [1.0, 1.1, 0.9, 1.0, 1.0, 1.0], [1.0] * 6)
+    fast = Setting.of({"gpu": 900_000_000})
+    chosen = _observation("decode", fast, [0.99, 1.09, 0.89, 1.05, 1.05, 1.05], [0.5] * 6)
+    runs = {Setting(): stock, fast: chosen}
+    goal = GoalSpec("latency").resolve([], {})
+    goal.stock = {"decode": stock.seeds(0, 3)}
+
+    def measure(setting, bucket, repeats):
+        assert repeats == 6
+        return runs[setting]
+
+    judge = Judge(goal, measure, ["decode"], searched=3, held_out=3)
+    verdict = judge(fast, "decode")
+    assert verdict["searched"].margin == pytest.approx(1 - np.mean([0.99 / 1.0, 1.09 / 1.1, 0.89 / 0.9]))
+    assert verdict["held_out"].margin == pytest.approx(-0.05)
+    assert verdict["searched"].score == verdict["held_out"].score == pytest.approx(0.5)
+    with pytest.raises(GovernorError, match="no runs from repeat 3"):
+        stock.seeds(0, 3).seeds(3)

@@ -1,7 +1,9 @@
 """APGPM's claim on the virtual phone's GPU data: on held-out workloads (LLM and CNN mixed), the selected
 model's MAPE is at least 2.7x lower than the utilisation-frequency baseline's, with at most 10% of the
 counters, on the pixel7 (Mali-G710) and sm8550 (Adreno 740) profiles (pixel4 and other seeds in
-bench/bench_powermodel_virtual.py).
+bench/bench_powermodel_virtual.py). And the virtual GPU is as hard to model as a real one (issue 9 item 8):
+more than one counter is selected, and the model's error is not near-perfect (a virtual GPU whose power is
+a linear function of a few counters gave 0.7-2.4%; APGPM's real-phone models reach ~9-12%).
 
 Which workloads, and which are held out (decided by rule, before looking at any result):
 - Every workload the virtual phone offers on the profile is traced: all built-in LLMs that fit it and all
@@ -42,6 +44,7 @@ from collectors.trace import write_trace
 from governor.cli import main
 
 MIN_RATIO = 2.7
+MIN_MODEL_MAPE_PCT = 5.0  # well above the 0.7-2.4% of a GPU whose power the counters see exactly
 SEED = 1
 DURATION_S = 20.0  # simulated seconds per workload, split across the pinned GPU frequencies
 
@@ -95,3 +98,5 @@ def test_selected_model_beats_util_freq_baseline_by_2_7x(profile, tmp_path):
     mape = result["mape_pct"]
     ratio = mape["baseline"] / mape["model"]
     assert ratio >= MIN_RATIO, f"{profile}: model {mape['model']:.2f}% vs baseline {mape['baseline']:.2f}%"
+    assert result["n_counters"] >= 2, f"{profile}: one counter explains GPU power alone ({result['counters']})"
+    assert mape["model"] >= MIN_MODEL_MAPE_PCT, f"{profile}: model {mape['model']:.2f}% is near-perfect"
