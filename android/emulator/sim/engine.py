@@ -38,11 +38,12 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from android.emulator.sim.activity import EVENT_FIELDS, GpuActivity
+from android.emulator.sim.activity import EVENT_FIELDS
 from android.emulator.sim.background import BackgroundLoad, SystemActivity
 from android.emulator.sim.governors import (
     BusObservation,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 
 FLUSH_ROWS = 128
 FLUSH_S = 1.0  # and at least this often in simulated time (power, heat, sensors and throttling move per block)
+ROW_FIELDS = 9  # end, length, phase code, GPU busy, DRAM bytes, inference policy, its run, spin, work.units so far
 MERGE_STEPS = 5  # consecutive ticks with the same clocks, phase and activity kind share one row (<= 20 ms)
 DEFAULT_GPU_WINDOW_S = 0.02  # utilisation window shown in sysfs when no GPU governor runs
 N_EVENTS = len(EVENT_FIELDS)
@@ -121,7 +123,7 @@ class _Slot:
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
         self.cores: dict[int, list[float]] = {}  # memlat: cpu -> [instructions, accesses, stall_s, run_s]
-        self.asked: int | None = None  # bus slots: the last request handed to the knob
+        self.asked: int | None = None  # periodic slots: the last request handed to the knob
 
 
 class Simulator:
@@ -158,6 +160,9 @@ class Simulator:
         self.index = {k: {f: i for i, f in enumerate(t)} for k, t in self.tables.items()}
         self.max_hz = {k: knob.hw_max_hz for k, knob in self.knobs.items()}
         self.cur_hz = {k: knob.cur_hz for k, knob in self.knobs.items()}
+        # the same as floats for the step loop: arithmetic with them gives the same results as with the ints,
+        # without converting a multi-digit int every step (governors and sysfs keep the ints)
+        self.cur_float = {k: float(hz) for k, hz in self.cur_hz.items()}
         self.level = {k: knob.level for k, knob in self.knobs.items()}
         self.level_row = tuple(self.level[k] for k in self.knob_names)
         sizes = [len(self.tables[name]) for name in self.knob_names]
@@ -195,7 +200,6 @@ class Simulator:
         self.activity = SystemActivity(ph.background, profile.clusters, np.random.default_rng(seeds[4]), self.now_s)
         self.work = StepWork()
         self.rows: list[tuple] = []
-        self.unit_rows: list[int] = []  # the row of each of work.streams / work.units (the GPU events)
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
@@ -297,22 +301,24 @@ class Simulator:
         clocks, load tracking, the cpufreq governors, the counters of the periodic ones and those due, and
         one row (merged into the previous one while clocks, phase and kind of activity stay the same)."""
         tick, fixed = self.tick_s, self.fixed
-        work, cur, act, load = self.work, self.cur_hz, self.activity, self.load
-        units, rows, row_levels, unit_rows = work.units, self.rows, self.row_levels, self.unit_rows
+        work, cur, cur_float, act, load = self.work, self.cur_hz, self.cur_float, self.activity, self.load
+        units, rows, row_levels = work.units, self.rows, self.row_levels
         phase_codes = self.phase_codes
         background, active_slots = self.background, self.active_cpu_slots
         fg = self.foreground
         if fg is not None:  # the inference thread's CPU, its policy and that policy's governor slot
             fg_cpu_of = fg.cpu
             policy, ipc, policy_max_hz, fg_policy_of = self.cpu_static[fg_cpu_of]
+            policy_max_hz = float(policy_max_hz)
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
         flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
+        may_span = "gpu" in fixed and "mem" in fixed  # the fast path may apply (_span; pins move only between blocks)
         while now < end - 1e-12:
             left = end - now
             dt = left if left <= tick else tick
-            if left > tick and "gpu" in fixed and "mem" in fixed:  # the fast path may apply (_span)
+            if left > tick and may_span:
                 dt = self._span(now, end)
             spanned = self._span_step(now, dt) if dt > tick else None
             if spanned is not None:
@@ -322,7 +328,6 @@ class Simulator:
                 dt = dt if dt < tick else tick
                 work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
                 work.cpu_cycles = 0.0
-                n_units = len(units)
                 phase = "idle"
                 fg_cpu = fg_policy = -1
                 t_end = now + dt
@@ -330,7 +335,7 @@ class Simulator:
                 if fg is not None and fg.finished_s is None:
                     fg_cpu, fg_policy = fg_cpu_of, fg_policy_of
                     share = self._share_left(fg_cpu, bursts, dt) if background or bursts else 1.0
-                    cpu_hz = cur[policy] * ipc * share
+                    cpu_hz = cur_float[policy] * ipc * share
                     gpu_hz, mem_hz = cur["gpu"], cur["mem"]
                     phase = fg.phase
                     used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
@@ -348,7 +353,7 @@ class Simulator:
                 fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
                 if fg_cpu >= 0:
                     busy = (run + spin) / dt
-                    fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / policy_max_hz
+                    fg_share = (busy if busy < 1.0 else 1.0) * cur_float[policy] / policy_max_hz
                 others = None  # (policy index, core-seconds) of the other threads that ran
                 invariant = None
                 if background or bursts:  # load tracking of every CPU that ran, every scheduler tick
@@ -399,17 +404,13 @@ class Simulator:
                         fg_policy,
                         last[6] + run,
                         last[7] + spin,
+                        len(units),
                     )
                     merge_left -= 1
                 else:
-                    rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+                    rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin, len(units)))
                     row_levels.append(level_row)
                     merge_left = MERGE_STEPS - 1
-                added = len(units) - n_units
-                if added == 1:
-                    unit_rows.append(len(rows) - 1)
-                elif added:
-                    unit_rows.extend([len(rows) - 1] * added)
                 if others:
                     row = len(rows) - 1
                     self.row_background.extend([(row, p, core_s) for p, core_s in others])
@@ -517,11 +518,9 @@ class Simulator:
         if new_now >= self.next_due:
             self._run_periodic(new_now)  # the GPU load window
         code = self._phase_code(phase)
-        self.rows.append((new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin))
+        units = len(work.units)
+        self.rows.append((new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin, units))
         self.row_levels.append(self.level_row)
-        added = len(work.units) - n_units
-        if added:
-            self.unit_rows.extend([len(self.rows) - 1] * added)
         return new_now
 
     def _share_left(self, fg_cpu: int, bursts, dt: float) -> float:
@@ -605,12 +604,13 @@ class Simulator:
                 return False
             if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
                 return False  # it may rest at its floor: the full path decides
-        peak = self.load.peak(slot.cpus, now, value)  # from the inference CPU's utilisation now
         if band is None:
             if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
                 return False
             slot.last = now
+            peak = self.load.peak(slot.cpus, now, value)  # from the inference CPU's utilisation now
         else:
+            peak = self.load.peak(slot.cpus, now, value)
             lo, hi, lo_from = band
             if now < lo_from:
                 lo = -1.0
@@ -717,7 +717,8 @@ class Simulator:
         load = self.gpu_load
         load.busy_s, load.total_s = busy, total  # _publish_gpu_load, on the path of every GPU evaluation
         target = slot.gov.update(obs)
-        if target is not None:
+        if target is not None and target != slot.asked:
+            slot.asked = target  # (as _evaluate_bus)
             self._set_target("gpu", target, now)
 
     def _evaluate_bus(self, slot: _Slot, now: float) -> None:
@@ -754,7 +755,8 @@ class Simulator:
         obs = slot.obs
         obs.now_s, obs.window_s, obs.cores = now, window, ran
         target = slot.gov.update(obs)
-        if target is not None:
+        if target is not None and target != slot.asked:
+            slot.asked = target  # (as _evaluate_bus)
             self._set_target(slot.name, target, now)
 
     def _periodic_running(self) -> None:
@@ -813,6 +815,7 @@ class Simulator:
 
     def _moved(self, name: str, cur: int) -> None:
         self.cur_hz[name] = cur
+        self.cur_float[name] = float(cur)
         self.level[name] = self.index[name][cur]
         row = list(self.level_row)
         row[self.knob_pos[name]] = self.level[name]
@@ -891,7 +894,7 @@ class Simulator:
             if seen.get(name) == inputs:
                 continue  # nothing written since the last look
             seen[name] = inputs
-            for slot in self.bus_slots:
+            for slot in self.periodic_slots:
                 if slot.name == name:
                     slot.asked = None  # a user may have written the target: the next request goes through
             current = self.governor.get(name)
@@ -964,11 +967,13 @@ class Simulator:
     def _flush(self, now: float) -> None:
         if not self.rows:
             return
-        arr = np.array(self.rows, dtype=float)
-        level_arr = np.array(self.row_levels, dtype=int)
+        # (np.fromiter over the flattened rows: np.array would discover the shape of a list of tuples first)
+        n = len(self.rows)
+        arr = np.fromiter(chain.from_iterable(self.rows), dtype=float, count=n * ROW_FIELDS).reshape(n, ROW_FIELDS)
+        level_arr = np.fromiter(chain.from_iterable(self.row_levels), dtype=int, count=n * len(self.knob_names))
+        level_arr = level_arr.reshape(n, len(self.knob_names))
         self.rows.clear()
         self.row_levels.clear()
-        n = len(arr)
         t_end, dt, codes, busy, dram = arr[:, 0], arr[:, 1], arr[:, 2].astype(int), arr[:, 3], arr[:, 4]
         self._charge_time_in_state(dt, level_arr)
         fg_policy = arr[:, 5].astype(int)
@@ -981,7 +986,8 @@ class Simulator:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
-        if self.unit_rows:  # the GPU's events, then the same work as its counters count it
+        units_end = arr[:, 8].astype(np.intp)  # how many units were recorded by the end of each row
+        if units_end[-1]:  # the GPU's events, then the same work as its counters count it
             work = self.work
             ids = list(map(id, work.streams))
             streams = dict(zip(ids, work.streams))  # in order of first appearance
@@ -991,10 +997,11 @@ class Simulator:
             # each row's units of each stream summed, then times the stream's events (a few streams, so a
             # small product instead of one event vector per unit; equal up to float rounding)
             k = len(per_stream)
-            cells = np.fromiter(self.unit_rows, dtype=np.intp, count=len(ids)) * k + which
+            per_row = units_end.copy()
+            per_row[1:] -= units_end[:-1]
+            cells = np.arange(n).repeat(per_row) * k + which
             weights = np.fromiter(work.units, dtype=float, count=len(ids))
             both = np.bincount(cells, weights=weights, minlength=n * k).reshape(n, k) @ per_stream
-            self.unit_rows.clear()
             work.streams.clear()
             work.units.clear()
         else:
@@ -1025,8 +1032,12 @@ class Simulator:
             self.knobs[name].thermal_cap_hz = cap
             self._refresh(name)
         state.zone_temp_c.update(self.thermal.zone_c)
-        gpu_freq = self.float_tables["gpu"][levels["gpu"]]
-        self.pmc.accumulate(GpuActivity(dt, gpu_freq, np.minimum(busy, dt), *counted.T))
+        activity = np.empty((3 + N_EVENTS, n))  # the GPU's activity as the counters take it (GpuActivity's rows)
+        activity[0] = dt
+        np.take(self.float_tables["gpu"], levels["gpu"], out=activity[1])
+        np.minimum(busy, dt, out=activity[2])
+        activity[3:] = counted.T
+        self.pmc.accumulate_rows(activity)
         if self.observers:
             tables = self.float_tables
             freq = {k: tables[k][levels[k]] for k in self.knob_names}

@@ -378,11 +378,18 @@ class LlmRequest(Workload):
             done += batch
         if not graph and not self.prefilled:
             yield Segment(self.stream(("head",)), 1, "prefill", mark="token")
+        token: tuple[Segment, ...] = ()  # a decode token's segments: the same objects through a context bucket
+        bucket = -1
         for i in range(self.decode_tokens):
             past = self.prompt_tokens + i
-            bucket = (past // CONTEXT_BUCKET) * CONTEXT_BUCKET + CONTEXT_BUCKET // 2
-            if graph:
-                yield Segment(self.stream(("graph", 1, bucket)), 1, "decode", mark="token")
-            else:
-                yield Segment(self.stream(("layer", 1, bucket)), layers, "decode")
-                yield Segment(self.stream(("head",)), 1, "decode", mark="token")
+            middle = (past // CONTEXT_BUCKET) * CONTEXT_BUCKET + CONTEXT_BUCKET // 2
+            if middle != bucket:
+                bucket = middle
+                if graph:
+                    token = (Segment(self.stream(("graph", 1, bucket)), 1, "decode", mark="token"),)
+                else:
+                    token = (
+                        Segment(self.stream(("layer", 1, bucket)), layers, "decode"),
+                        Segment(self.stream(("head",)), 1, "decode", mark="token"),
+                    )
+            yield from token

@@ -59,6 +59,7 @@ class ActivityWander:
         self.double = DecayScan(2.0 / np.asarray(tau_s, dtype=float))  # for the shocks' variance 1 - e^(-2 dt/tau)
         self.rng = rng
         self.x = self.sigma * rng.standard_normal(len(self.sigma))
+        self.mean_shift = 0.5 * self.sigma * self.sigma  # s^2 / 2: what makes the mean of exp(x) 1
 
     def sample(self, dt_s: np.ndarray) -> np.ndarray:
         """(steps, processes) factors for steps of lengths dt_s (each process at each step's end)."""
@@ -67,7 +68,7 @@ class ActivityWander:
         )
         x = self.scan.run(self.x, dt_s, shocks)
         self.x = x[-1]
-        return np.exp(x - 0.5 * self.sigma * self.sigma)
+        return np.exp(x - self.mean_shift)
 
 
 class PowerModel:
@@ -94,6 +95,7 @@ class PowerModel:
         units = [u for u in GATED_UNITS if ph.gpu.clock_gated_share.get(u, 0.0) > 0]
         self.gated_events = [EVENT_FIELDS.index(u) for u in units]
         self.gated_share = np.array([ph.gpu.clock_gated_share[u] for u in units])
+        self.ungated_share = 1.0 - self.gated_share.sum()  # the tree that runs whenever the GPU is busy
         # exponent of a unit's open time per event per busy cycle: hold / (events it issues per cycle)
         self.gate_rate = np.array([ph.gpu.clock_gate_hold_cycles / getattr(ph.gpu, GATED_UNITS[u]) for u in units])
         self.mem_clock_w = ph.memory.clock_capacitance_nf * 1e-9 * self.volt_v["mem"] ** 2 * self.freq_hz["mem"]
@@ -113,9 +115,9 @@ class PowerModel:
         if not len(self.gated_share):
             return 1.0
         active_cycles = self.freq_hz["gpu"][idx] * inp.gpu_busy_s
-        per_cycle = np.divide(1.0, active_cycles, out=np.zeros_like(active_cycles), where=active_cycles > 0)
+        per_cycle = np.divide(1.0, active_cycles, out=np.zeros(len(active_cycles)), where=active_cycles > 0)
         exponent = inp.gpu_events[:, self.gated_events] * self.gate_rate * per_cycle[:, None]
-        return 1.0 - self.gated_share.sum() + (1.0 - np.exp(-exponent)) @ self.gated_share
+        return self.ungated_share + (1.0 - np.exp(-exponent)) @ self.gated_share
 
     def compute(self, inp: PowerInputs, temp_c: float) -> dict[str, np.ndarray]:
         """Watts per component per step."""

@@ -13,13 +13,16 @@ import numpy as np
 EXP_SPAN = 50.0  # largest rate * time within one chunk
 
 
-def decay_scan(y0: np.ndarray, dt_s: np.ndarray, rate: np.ndarray, u: np.ndarray) -> np.ndarray:
+def decay_scan(
+    y0: np.ndarray, dt_s: np.ndarray, rate: np.ndarray, u: np.ndarray, top: float | None = None
+) -> np.ndarray:
     """All y_k, shape (steps, columns), of y_k = exp(-rate dt_k) y_(k-1) + u_k for each column.
 
     y0: (columns,) state before the first step; dt_s: (steps,); rate: (columns,) per second, >= 0;
-    u: (steps, columns) input added at each step."""
+    u: (steps, columns) input added at each step; top: the largest rate (0 without any), if known."""
     t_end = dt_s.cumsum()  # (ndarray methods: numpy's module functions add a Python-level wrapper)
-    top = float(rate.max(initial=0.0))
+    if top is None:
+        top = float(rate.max(initial=0.0))
     if not len(t_end) or top * float(t_end[-1]) <= EXP_SPAN:
         return _scan(y0, t_end, rate, u)
     cuts = np.searchsorted(t_end, np.arange(1, int(top * t_end[-1] // EXP_SPAN) + 1) * (EXP_SPAN / top))
@@ -57,7 +60,9 @@ class DecayScan:
         if not n:
             return None
         step = float(dt_s[0])
-        if dt_s[-1] != step or step * n * self._top > EXP_SPAN or np.ptp(dt_s) != 0.0:  # (the first test is cheap)
+        if dt_s[-1] != step or step * n * self._top > EXP_SPAN:  # (the cheap tests first)
+            return None
+        if np.maximum.reduce(dt_s) != np.minimum.reduce(dt_s):  # (np.ptp without its Python-level wrapper)
             return None
         found = self._equal.get((n, step))
         if found is None:
@@ -88,6 +93,6 @@ class DecayScan:
 
     def _run(self, y0: np.ndarray, dt_s: np.ndarray, u: np.ndarray, cached) -> np.ndarray:
         if cached is None:
-            return decay_scan(y0, dt_s, self.rate, u)
+            return decay_scan(y0, dt_s, self.rate, u, self._top)
         growth = cached[0]
         return (y0 + (u * growth).cumsum(axis=0)) / growth

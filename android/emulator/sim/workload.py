@@ -109,20 +109,21 @@ class Workload:
         return self._normals.pop()
 
     def _advance_segment(self, now_s: float) -> None:
-        previous = self._segment.phase if self._segment else None
-        self._segment = next(self.segments, None)
+        previous = self._segment
+        seg = self._segment = next(self.segments, None)
         self._done_units = 0.0
-        self.phase = self._segment.phase if self._segment else "idle"
-        if self._segment is None:
+        if seg is None:
+            self.phase = "idle"
             self.finished_s = now_s
             self.phase_changes.append((now_s, "idle"))
             return
-        stream = self._bind(self._segment.stream)
+        stream = self._bind(seg.stream)
         self._per_unit = (stream.gpu_dram_bytes, stream.cpu_dram_bytes, stream.cpu_cycles)  # of the bound stream
         noise = max(0.5, 1.0 + self._jitter * self._normal()) if self._jitter else 1.0
         self._scale = noise * self._speed
-        if self._segment.phase != previous:
-            self.phase_changes.append((now_s, self._segment.phase))
+        if previous is None or seg.phase != previous.phase:
+            self.phase = seg.phase
+            self.phase_changes.append((now_s, seg.phase))
 
     def step(self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork) -> float:
         """Run up to dt_s; returns the time used (less at a phase boundary or the end)."""
@@ -156,10 +157,15 @@ class Workload:
                 self._done_units += units
                 finished = False
             end = start + units
-            whole = end // 1.0 if end >= 1.0 else 0.0  # whole units crossed (a float: float arithmetic below)
-            position = end - whole
-            g1, d1, o1, on = timing.at(position)
-            g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
+            if end < 1.0:  # within the unit (most steps)
+                position = end
+                g1, d1, o1, on = timing.at(position)
+                g, d, o = g1 - g0, d1 - d0, o1 - o0
+            else:
+                whole = end // 1.0  # whole units crossed (a float: float arithmetic below)
+                position = end - whole
+                g1, d1, o1, on = timing.at(position)
+                g, d, o = whole + g1 - g0, whole + d1 - d0, whole + o1 - o0
             g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
             o = o if o > 0.0 else 0.0
             on_s = o * scale

@@ -40,8 +40,17 @@ class BwHwmon:
     Tunables = Tunables
 
     def __init__(self, tunables: Tunables) -> None:
-        self.tunables = tunables
+        self.tunables = t = tunables
         self.period_s = tunables.polling_ms / 1000.0
+        # the percentages and MB/s as floats: float arithmetic with them gives the same results as with the
+        # ints, without converting them at every poll (several devices poll every 50 ms)
+        self.up_scale = float(t.up_scale)
+        self.up_thres = float(100 + t.up_thres)
+        self.down_thres = float(t.down_thres)
+        self.decay_rate, self.decay_keep = float(t.decay_rate), float(100 - t.decay_rate)
+        self.io_percent = float(t.io_percent)
+        self.guard_band_mbps = float(t.guard_band_mbps)
+        self.idle_mbps = float(t.idle_mbps)
         self.prev_req = 0.0
         self.prev_ab = 0.0
         self.hist_max = 0.0
@@ -60,28 +69,29 @@ class BwHwmon:
         meas = obs.bytes / obs.window_s / 1e6
         up_wake = meas > self.up_wake_mbps
         req = meas
-        hist_lo_tol = self.hist_max * HIST_PEAK_TOL / 100.0
-        if meas > self.hist_max or not self.hist_mem:
-            self.hist_max = meas
+        hist_max = self.hist_max
+        if meas > hist_max or not self.hist_mem:
+            self.hist_max = hist_max = meas
             self.hist_mem = t.hist_memory
-        elif meas >= hist_lo_tol:
+        elif meas >= hist_max * HIST_PEAK_TOL / 100.0:
             self.hist_mem = t.hist_memory
         elif self.hist_mem:
             self.hist_mem -= 1
-        top_mbps = obs.table_hz[-1] * obs.peak_bytes_per_hz / 1e6  # what the top level carries
-        zone = top_mbps * t.io_percent / 100.0
-        meas_zone = meas if meas >= zone else zone  # max(); builtins cost more than a compare on this path
         if up_wake:
-            req += (meas - self.prev_req) * t.up_scale / 100.0
-            if req > self.hist_max > meas:
-                req = self.hist_max
-            req = req if req <= meas_zone else meas_zone  # min()
-        hyst_lo_tol = self.hyst_mbps * HIST_PEAK_TOL / 100.0
-        if meas > self.hyst_mbps and meas > MIN_MBPS:
+            top_mbps = obs.table_hz[-1] * obs.peak_bytes_per_hz / 1e6  # what the top level carries
+            zone = top_mbps * self.io_percent / 100.0
+            req += (meas - self.prev_req) * self.up_scale / 100.0
+            if req > hist_max > meas:
+                req = hist_max
+            if req > meas and req > zone:  # min(req, max(meas, zone))
+                req = meas if meas >= zone else zone
+        hyst_mbps = self.hyst_mbps
+        hyst_lo_tol = hyst_mbps * HIST_PEAK_TOL / 100.0
+        if meas > hyst_mbps and meas > MIN_MBPS:
             hyst_lo_tol = meas * HIST_PEAK_TOL / 100.0
             self.hyst_peak = 0
             self.hyst_trig_win = t.hyst_length
-            self.hyst_mbps = meas
+            self.hyst_mbps = hyst_mbps = meas
         if meas >= hyst_lo_tol and meas > MIN_MBPS:
             self.hyst_peak += 1
             if self.hyst_peak >= t.hyst_trigger_count or self.hyst_en:
@@ -92,22 +102,20 @@ class BwHwmon:
             self.hyst_en -= 1
         if not self.hyst_trig_win and not self.hyst_en:
             self.hyst_peak = 0
-            self.hyst_mbps = 0.0
-        if self.hyst_en and meas > t.idle_mbps:
-            req = max(req, self.hyst_mbps)
+            self.hyst_mbps = hyst_mbps = 0.0
+        if self.hyst_en and meas > self.idle_mbps and hyst_mbps > req:  # max(req, hyst_mbps)
+            req = hyst_mbps
         if meas < MIN_MBPS:
-            self.up_wake_mbps = max(MIN_MBPS, req) * (100 + t.up_thres) / 100.0
+            self.up_wake_mbps = (req if req > MIN_MBPS else MIN_MBPS) * self.up_thres / 100.0  # max()
             self.down_wake_mbps = 0.0
         else:
-            self.up_wake_mbps = req * (100 + t.up_thres) / 100.0
-            self.down_wake_mbps = meas * t.down_thres / 100.0
+            self.up_wake_mbps = req * self.up_thres / 100.0
+            self.down_wake_mbps = meas * self.down_thres / 100.0
         self.prev_req = req
-        adj = req + t.guard_band_mbps
-        if adj > self.prev_ab:
-            new_bw = adj
-        else:
-            new_bw = (adj * t.decay_rate + self.prev_ab * (100 - t.decay_rate)) / 100.0
+        adj = req + self.guard_band_mbps
+        prev_ab = self.prev_ab
+        new_bw = adj if adj > prev_ab else (adj * self.decay_rate + prev_ab * self.decay_keep) / 100.0
         self.prev_ab = new_bw
-        ib_mbps = new_bw * 100.0 / t.io_percent
+        ib_mbps = new_bw * 100.0 / self.io_percent
         hz, qos = int(ib_mbps * 1e6 / obs.peak_bytes_per_hz), obs.qos_min_hz
         return hz if hz >= qos else qos  # max()

@@ -46,13 +46,16 @@ class Walt(Sugov):
         self.steady_idle = self.steady_ran = False  # a task running would ask for the committed frequency
 
     def update(self, obs) -> int | None:
-        self.acc_busy_s += obs.busy_s
-        self.acc_s += obs.dt_s
-        if self.acc_s + 1e-12 >= self.window_s:  # window rollover
-            self.prev_busy = self.acc_busy_s / self.acc_s
-            self.history.append(self.prev_busy)
-            self.predicted = max(self.prev_busy, sum(self.history) / len(self.history))
-            self.acc_busy_s = self.acc_s = 0.0
+        acc_busy_s = self.acc_busy_s + obs.busy_s
+        acc_s = self.acc_s + obs.dt_s
+        if acc_s + 1e-12 >= self.window_s:  # window rollover
+            self.prev_busy = prev_busy = acc_busy_s / acc_s
+            history = self.history
+            history.append(prev_busy)
+            mean = sum(history) / len(history)
+            self.predicted = mean if mean > prev_busy else prev_busy  # max()
+            acc_busy_s = acc_s = 0.0
+        self.acc_busy_s, self.acc_s = acc_busy_s, acc_s
         util = self.prev_busy
         if self.tunables.pl and self.predicted > util:  # max(prev_busy, predicted)
             util = self.predicted
@@ -62,15 +65,16 @@ class Walt(Sugov):
         hz = self._request(obs, util, ran, obs.uclamp_min)
         self._commit(obs.now_s, hz)
         # until the window rolls over the load is fixed: the request depends only on whether a task ran
-        self.steady_cur_hz = obs.cur_hz if self.next_hz else -1
-        clamp = self.clamp_seen
+        next_hz = self.next_hz
+        self.steady_cur_hz = obs.cur_hz if next_hz else -1
         if ran:
-            self.steady_ran = hz == self.next_hz
-            self.steady_idle = self._request(obs, util, False, 0.0) == self.next_hz
+            self.steady_ran = hz == next_hz
+            self.steady_idle = self._request(obs, util, False, 0.0) == next_hz
         else:
-            self.steady_idle = hz == self.next_hz
-            self.steady_ran = clamp is not None and self._request(obs, util, True, clamp) == self.next_hz
-        return self.next_hz or None
+            clamp = self.clamp_seen
+            self.steady_idle = hz == next_hz
+            self.steady_ran = clamp is not None and self._request(obs, util, True, clamp) == next_hz
+        return next_hz or None
 
     def _request(self, obs, util: float, ran: bool, uclamp_min: float) -> int:
         """The table frequency asked for at this load (waltgov_next_freq with the clamp of runnable tasks)."""

@@ -99,12 +99,18 @@ class PmcUnit:
         if activity.n_steps == 0:
             return
         # a copy, since the caller may reuse its arrays before the steps are counted
-        rows = np.vstack([getattr(activity, name) for name in ACTIVITY_FIELDS])
+        self.accumulate_rows(np.vstack([getattr(activity, name) for name in ACTIVITY_FIELDS]))
+
+    def accumulate_rows(self, rows: np.ndarray) -> None:
+        """accumulate() for activity already laid out as rows (ACTIVITY_FIELDS order, one column per step) in
+        an array the unit may keep: the engine's path, without a GpuActivity and its copy per block."""
+        if not rows.shape[1]:
+            return
         if not rows.min() >= 0 or (rows[BUSY] > rows[DT] * (1 + 1e-9)).any():
-            check_activity(activity)  # names what is wrong
+            check_activity(GpuActivity(*rows))  # names what is wrong
         with self._lock:
             self._pending.append(rows)
-            self._pending_steps += activity.n_steps
+            self._pending_steps += rows.shape[1]
             if self._pending_steps >= PENDING_STEPS_MAX:
                 self._count_pending()
 
