@@ -159,15 +159,11 @@ class Goal:
 
     def value(self, obs: Observation, field_name: str) -> float:
         """A quantity on the stock runs' seeds: its mean paired ratio times stock's mean (an absolute limit's
-        quantity as measured). Models fitted to these values are compared with `limits` and `level` on one
+        quantity as measured). Models fitted to these values are compared with `limits` on one
         footing, whichever repeats each setting has."""
         if field_name == self.limit_field and self.share is None:
             return getattr(obs, field_name)
         return float(self.paired(obs, field_name).mean()) * getattr(self.stock[obs.bucket], field_name)
-
-    def level(self, obs: Observation) -> float:
-        """The objective on the stock runs' seeds (`value`)."""
-        return self.value(obs, self.objective_field)
 
     # --- noise ---------------------------------------------------------------------------------
     def spread(self) -> PairedSpread:
@@ -214,9 +210,12 @@ class Goal:
         """The same goal and limits, paired with other runs of the stock governors (`Judge`: held-out seeds)."""
         return type(self)(self.limits, self.spec, stock, self.share, self.confidence, self._runs, self._count)
 
-    def rank(self, obs: Observation) -> tuple[int, float]:
-        """Sort key: feasible first, by paired objective; then the rest by how far they miss on average."""
-        return (0, self.score(obs)) if self.feasible(obs) else (1, -self.margin(obs))
+    def rank(self, obs: Observation, score: float | None = None) -> tuple[int, float]:
+        """Sort key: feasible first, by paired objective (or a `score` the caller has on another footing); then
+        the rest by how far they miss on average."""
+        if not self.feasible(obs):
+            return (1, -self.margin(obs))
+        return (0, self.score(obs) if score is None else score)
 
     def best(self, observations: list[Observation]) -> Observation:
         return min(observations, key=self.rank)

@@ -252,11 +252,8 @@ class _Group:
 
     def best(self, bucket: PhaseBucket) -> Observation:
         """The best run that meets the goal by `score` (stock when none does), else the closest to meeting it."""
-        goal, runs = self.ctx.goal, [*self.pinned_runs(bucket), self.ctx.stock[bucket.name]]
-        scores = self.score(bucket, runs)
-        return min(
-            zip(runs, scores), key=lambda pair: (0, pair[1]) if goal.feasible(pair[0]) else (1, -goal.margin(pair[0]))
-        )[0]
+        runs = [*self.pinned_runs(bucket), self.ctx.stock[bucket.name]]
+        return min(zip(runs, self.score(bucket, runs)), key=lambda pair: self.ctx.goal.rank(*pair))[0]
 
     def data(self) -> GroupData:
         """Every run of the group with all its knobs pinned, on the stock runs' seeds (goals.Goal.value: paired
@@ -305,10 +302,6 @@ class _Group:
         key = tuple(setting.get(k.name) or STOCK_HZ for k in self.knobs)
         return self.rows.get(key)
 
-    def _incumbent(self, bucket: PhaseBucket) -> Observation:
-        """The best setting measured so far that meets the goal (stock when it does)."""
-        return self.best(bucket)
-
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting with the largest expected gain over the incumbent: its predicted gain in the
         objective times the probability that it meets the goal (`feasibility`: constrained expected
@@ -332,7 +325,7 @@ class _Group:
         # as good as measured: trying its twins one by one walked sm8550's energy limit along the CPU's levels
         measured |= self.nearest.get(bucket.name, np.zeros(len(measured))) > np.exp(-0.5 * EQUIVALENT**2)
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
-        best = self._incumbent(bucket)
+        best = self.best(bucket)
         if goal.feasible(best):
             level = float(self.score(bucket, [best])[0]) * getattr(self.ctx.stock[bucket.name], goal.objective_field)
             spread, repeats = goal.spread(), self.ctx.lab.max_repeats
@@ -373,7 +366,7 @@ class _Group:
         """One run; more (up to the lab's limit) only if the run could take the incumbent's place: it meets
         the goal on average and beats the incumbent, but is not yet confirmed to meet it."""
         lab, goal = self.ctx.lab, self.ctx.goal
-        incumbent = self._incumbent(bucket)
+        incumbent = self.best(bucket)
         obs = lab.measure(setting, bucket.name)
         contender = goal.feasible(obs) and self._beats(bucket, obs, incumbent)
         if contender:
@@ -389,7 +382,7 @@ class _Group:
     def reconfirm(self, bucket: PhaseBucket) -> bool:
         """Repeat the best run that meets the goal and beats the incumbent but whose decision is open again (the
         spread grew since it was decided: a run judged once must be judged again); True if it ran."""
-        goal, incumbent = self.ctx.goal, self._incumbent(bucket)
+        goal, incumbent = self.ctx.goal, self.best(bucket)
         open_runs = [
             o
             for o in self.pinned_runs(bucket)
@@ -440,7 +433,8 @@ class _Group:
                 break
             for bucket, setting in proposals:
                 self.try_setting(bucket, setting)
-        return {b.name: Choice(best, self.ctx.goal.feasible(best)) for b in self.buckets if (best := self.best(b))}
+        best = {b.name: self.best(b) for b in self.buckets}
+        return {name: Choice(obs, self.ctx.goal.feasible(obs)) for name, obs in best.items()}
 
 
 @register
