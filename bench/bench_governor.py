@@ -172,6 +172,7 @@ def part_paper(args, record):
 
 
 def part_oracle(args, record):
+    from governor.goals import Judge
     from governor.requests import load_requests
 
     short = requests_with_short_prompts(args.oracle_max_prompt)
@@ -185,7 +186,7 @@ def part_oracle(args, record):
                 results, wall = run_case(profile, model, goal, ALL, buckets_from, replay, args)
                 gap = gaps(results)
                 for name, per in gap.items():
-                    for seeds in ("searched", "held_out"):
+                    for seeds in Judge.SEEDS:
                         print(
                             f"  {name} vs oracle per bucket ({seeds} seeds, paired; goal margin / oracle's): "
                             + ", ".join(

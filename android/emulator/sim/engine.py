@@ -716,10 +716,7 @@ class Simulator:
         obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
         load = self.gpu_load
         load.busy_s, load.total_s = busy, total  # _publish_gpu_load, on the path of every GPU evaluation
-        target = slot.gov.update(obs)
-        if target is not None and target != slot.asked:
-            slot.asked = target  # (as _evaluate_bus)
-            self._set_target("gpu", target, now)
+        self._request(slot, "gpu", slot.gov.update(obs), now)
 
     def _evaluate_bus(self, slot: _Slot, now: float) -> None:
         source = slot.source  # the counter as _counted reads it, spelt out on this path (every bus poll)
@@ -737,10 +734,7 @@ class Simulator:
         obs = slot.obs
         obs.now_s, obs.window_s, obs.bytes = now, window, traffic
         obs.cur_hz, obs.qos_min_hz = cur, qos
-        target = slot.gov.update(obs)
-        if target is not None and target != slot.asked:
-            slot.asked = target  # the same request resolves the same (only the governor sets the target)
-            self._set_target(name, target, now)
+        self._request(slot, name, slot.gov.update(obs), now)
 
     def _evaluate_latency(self, slot: _Slot, now: float) -> None:
         window, slot.last = now - slot.last, now
@@ -754,10 +748,14 @@ class Simulator:
             return  # no watched CPU ran, already at the floor
         obs = slot.obs
         obs.now_s, obs.window_s, obs.cores = now, window, ran
-        target = slot.gov.update(obs)
+        self._request(slot, slot.name, slot.gov.update(obs), now)
+
+    def _request(self, slot: _Slot, name: str, target: int | None, now: float) -> None:
+        """Hand a periodic governor's request to its knob when it changed: the same request resolves the same
+        (only the governor sets the target; `asked` is cleared when a user writes one)."""
         if target is not None and target != slot.asked:
-            slot.asked = target  # (as _evaluate_bus)
-            self._set_target(slot.name, target, now)
+            slot.asked = target
+            self._set_target(name, target, now)
 
     def _periodic_running(self) -> None:
         """The periodic slots evaluated: those of unpinned knobs (a pinned GPU's load window is then shown as
