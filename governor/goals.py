@@ -210,10 +210,10 @@ class Goal:
         """The same goal and limits, paired with other runs of the stock governors (`Judge`: held-out seeds)."""
         return type(self)(self.limits, self.spec, stock, self.share, self.confidence, self._runs, self._count)
 
-    def rank(self, obs: Observation, score: float | None = None) -> tuple[int, float]:
-        """Sort key: feasible first, by paired objective (or a `score` the caller has on another footing); then
-        the rest by how far they miss on average."""
-        if not self.feasible(obs):
+    def rank(self, obs: Observation, score: float | None = None, feasible: bool | None = None) -> tuple[int, float]:
+        """Sort key: feasible first, by paired objective (or a `score` the caller has on another footing; `feasible`
+        likewise, else `feasible`); then the rest by how far they miss on average."""
+        if not (self.feasible(obs) if feasible is None else feasible):
             return (1, -self.margin(obs))
         return (0, self.score(obs) if score is None else score)
 

@@ -13,7 +13,7 @@ from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
-from governor.searches.fusegov import on_footing, seed_effects
+from governor.searches.fusegov import on_footing, seed_effects, seed_residuals
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, TINYLLAMA
 
@@ -83,6 +83,22 @@ def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
     once = truth[2] + seed[:1]
     assert on_footing(once, effects) == pytest.approx(truth[2] + seed.mean())
     assert on_footing(repeated[0], effects) == pytest.approx(repeated[0].mean())
+
+
+def test_the_seeds_shared_effect_leaves_each_runs_own_scatter():
+    # stock's energy reads high on seed 0 (every pinned setting's ratio low there) and each run scatters a little
+    # on its own: the residual is that scatter alone, so a run on seed 0 is judged on the footing with its error
+    seed = np.log([1.0, 1.12, 1.2])
+    own = [np.log([1.0, 1.01, 0.99]), np.log([0.99, 1.0, 1.01]), np.log([1.0, 0.99, 1.01])]
+    repeated = [np.log(0.9) + seed + noise for noise in own]
+    effects = seed_effects(repeated, 3)
+    squares, dof = seed_residuals(repeated, effects)
+    assert dof == 3 * 2 - 2
+    assert 0.005 < np.sqrt(squares / dof) < 0.02
+    assert np.sqrt(squares / dof) < np.std(np.concatenate(repeated), ddof=1) / 5
+    once = np.log(0.95) + seed[:1]  # 0.95 on seed 0: meets the budget by itself, misses it on the footing
+    assert np.exp(once[0]) < 1 < np.exp(on_footing(once, effects))
+    assert seed_residuals([], effects) == (0.0, 0)
 
 
 def _observation(bucket: str, setting: Setting, energy: list[float], latency: list[float]) -> Observation:
