@@ -313,39 +313,46 @@ class Simulator:
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
+        coded, code = None, 0  # the phase whose code `code` is
         flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
         may_span = "gpu" in fixed and "mem" in fixed  # the fast path may apply (_span; pins move only between blocks)
         while now < end - 1e-12:
             left = end - now
-            dt = left if left <= tick else tick
-            if left > tick and may_span:
-                dt = self._span(now, end)
-            spanned = self._span_step(now, dt) if dt > tick else None
+            spanned = None
+            if left > tick:
+                dt = tick
+                if may_span:
+                    dt = self._span(now, end)
+                    if dt > tick:
+                        spanned = self._span_step(now, dt)
+                    dt = tick
+            else:
+                dt = left
             if spanned is not None:
                 now = spanned
                 merge_left = 0  # a span is a row of its own
             else:
-                dt = dt if dt < tick else tick
-                work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
-                work.cpu_cycles = 0.0
-                phase = "idle"
-                fg_cpu = fg_policy = -1
                 t_end = now + dt
                 bursts = act.overlap(now, t_end) if act.running or act.next_s < t_end else ()
                 if fg is not None and fg.finished_s is None:
                     fg_cpu, fg_policy = fg_cpu_of, fg_policy_of
-                    share = self._share_left(fg_cpu, bursts, dt) if background or bursts else 1.0
-                    cpu_hz = cur_float[policy] * ipc * share
-                    gpu_hz, mem_hz = cur["gpu"], cur["mem"]
+                    cpu_hz = cur_float[policy] * ipc
+                    if background or bursts:
+                        cpu_hz *= self._share_left(fg_cpu, bursts, dt)
                     phase = fg.phase
-                    used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
+                    used = fg.step(now, dt, cpu_hz, cur["gpu"], cur["mem"], work)  # (sets work's sums)
                     if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
                         phase = fg.phase
-                        used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
+                        used = fg.step(now, dt, cpu_hz, cur["gpu"], cur["mem"], work)
                     if used > 0.0:
                         dt = used
                     else:
                         phase = "idle"
+                else:
+                    work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
+                    work.cpu_cycles = 0.0
+                    phase = "idle"
+                    fg_cpu = fg_policy = -1
                 new_now = now + dt
                 gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
                 run, spin = work.cpu_run_s, work.spin_s
@@ -382,16 +389,18 @@ class Simulator:
                 if new_now >= self.next_due:
                     self._run_periodic(new_now)
                 # the row
-                code = phase_codes.get(phase)
-                if code is None:
-                    code = self._phase_code(phase)
+                if phase is not coded:  # (the phase is the same str object while it lasts)
+                    code = phase_codes.get(phase)
+                    if code is None:
+                        code = self._phase_code(phase)
+                    coded = phase
                 level_row = self.level_row
                 last = rows[-1] if merge_left and level_row is row_levels[-1] else None
                 if (
                     last is not None
                     and last[2] == code
                     and last[5] == fg_policy
-                    and (last[3] > 0.0) == (busy_gpu > 0.0)
+                    and (busy_gpu > 0.0 if last[3] > 0.0 else busy_gpu <= 0.0)  # the GPU busy in both or neither
                 ):
                     # same clocks, phase and kind of activity as the previous tick: one row (power is linear in
                     # the summed quantities; a row stays within MERGE_STEPS ticks)
