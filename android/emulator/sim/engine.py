@@ -173,6 +173,12 @@ class Simulator:
             [(int(o), int(o) + n) for o, n in zip(offsets, sizes)],
             [self.knobs[name] for name in self.knob_names],
         )
+        # every knob's time in state as a view into one array, so a block charges them all with one add
+        self.time_in_state = np.concatenate([self.knobs[name].time_in_state_s for name in self.knob_names]).astype(
+            float
+        )
+        for name, (lo, hi) in zip(self.knob_names, self.state_layout[2]):
+            self.knobs[name].time_in_state_s = self.time_in_state[lo:hi]
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
         self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
         self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
@@ -203,6 +209,7 @@ class Simulator:
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
+        self.policy_columns = np.array([self.knob_pos[p] for p in self.policies])  # their levels' columns in a block
         self.block_start_s = self.now_s
         self.phase_names: list[str] = ["idle"]
         self.phase_codes: dict[str, int] = {"idle": 0}
@@ -883,12 +890,12 @@ class Simulator:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
         moved = np.add.reduce(level_arr[1:] != level_arr[:-1], axis=0) + (level_arr[0] != self.last_levels)
         changes = moved.tolist()
-        sizes, offsets, bounds, knobs = self.state_layout
+        sizes, offsets, _, knobs = self.state_layout
         spent = np.bincount(
-            (level_arr + offsets).ravel(), weights=dt.repeat(len(sizes)), minlength=sum(sizes)
+            (level_arr + offsets).ravel(), weights=dt.repeat(len(sizes)), minlength=len(self.time_in_state)
         )  # every knob's levels in one count, each knob's table at its offset
-        for knob, (lo, hi), moved in zip(knobs, bounds, changes):
-            knob.time_in_state_s += spent[lo:hi]
+        self.time_in_state += spent  # (each knob's time_in_state_s is its slice)
+        for knob, moved in zip(knobs, changes):
             knob.transitions += moved
         self.last_levels = tuple(level_arr[-1].tolist())
 
@@ -1028,6 +1035,9 @@ class Simulator:
             dram_bytes=dram,
             switching=wander[:, 0],
             clock_activity=wander[:, 1],
+            cpu_levels=level_arr[:, self.policy_columns],
+            cpu_run_m=run_m,
+            cpu_spin_m=spin_m,
         )
         power = self.power.compute(inputs, self.thermal.die_c)
         component_w = np.array([power[c] for c in self.power.components]).T.copy()  # (steps, components), C order
