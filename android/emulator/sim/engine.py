@@ -712,11 +712,12 @@ class Simulator:
         (in that order: the GPU's new level places its PM QoS votes before the bus governors decide)."""
         due = math.inf
         for slot in self.running_periodic:
-            if now >= slot.due:
-                slot.due = now + slot.period - 1e-12
+            at = slot.due
+            if now >= at:
+                at = slot.due = now + slot.period - 1e-12
                 slot.evaluate(slot, now)
-            if slot.due < due:
-                due = slot.due
+            if at < due:
+                due = at
         if self.gpu_idle_window and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
             # no GPU governor samples the load (none, or its GPU is pinned): sysfs shows it in fixed windows
             self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)

@@ -47,11 +47,11 @@ class LoadTracker:
     def peak(self, cpus, now_s: float, peak: float = 0.0) -> float:
         """The largest of `peak` and the CPUs' utilisation at now_s (a stored value bounds its decayed
         utilisation, so a CPU whose value does not exceed the peak so far is not brought forward)."""
-        values, at, rate, exp = self.values, self._at, self._rate, math.exp
+        values = self.values
         for c in cpus:
             value = values[c]
-            if value > peak:
-                u = value * exp(-rate * (now_s - at[c]))
+            if value > peak:  # (rare: the rest is looked up only here)
+                u = value * exp(-self._rate * (now_s - self._at[c]))
                 if u > peak:
                     peak = u
         return peak
