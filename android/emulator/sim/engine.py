@@ -173,6 +173,12 @@ class Simulator:
             [(int(o), int(o) + n) for o, n in zip(offsets, sizes)],
             [self.knobs[name] for name in self.knob_names],
         )
+        # every knob's time in state as a view into one array, so a block charges them all with one add
+        self.time_in_state = np.concatenate([self.knobs[name].time_in_state_s for name in self.knob_names]).astype(
+            float
+        )
+        for name, (lo, hi) in zip(self.knob_names, self.state_layout[2]):
+            self.knobs[name].time_in_state_s = self.time_in_state[lo:hi]
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
         self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
         self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
@@ -203,6 +209,7 @@ class Simulator:
         self.row_levels: list[tuple] = []  # OPP index of every knob, per row
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
+        self.policy_columns = np.array([self.knob_pos[p] for p in self.policies])  # their levels' columns in a block
         self.block_start_s = self.now_s
         self.phase_names: list[str] = ["idle"]
         self.phase_codes: dict[str, int] = {"idle": 0}
@@ -313,39 +320,46 @@ class Simulator:
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
+        coded, code = None, 0  # the phase whose code `code` is
         flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
         may_span = "gpu" in fixed and "mem" in fixed  # the fast path may apply (_span; pins move only between blocks)
         while now < end - 1e-12:
             left = end - now
-            dt = left if left <= tick else tick
-            if left > tick and may_span:
-                dt = self._span(now, end)
-            spanned = self._span_step(now, dt) if dt > tick else None
+            spanned = None
+            if left > tick:
+                dt = tick
+                if may_span:
+                    dt = self._span(now, end)
+                    if dt > tick:
+                        spanned = self._span_step(now, dt)
+                    dt = tick
+            else:
+                dt = left
             if spanned is not None:
                 now = spanned
                 merge_left = 0  # a span is a row of its own
             else:
-                dt = dt if dt < tick else tick
-                work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
-                work.cpu_cycles = 0.0
-                phase = "idle"
-                fg_cpu = fg_policy = -1
                 t_end = now + dt
                 bursts = act.overlap(now, t_end) if act.running or act.next_s < t_end else ()
                 if fg is not None and fg.finished_s is None:
                     fg_cpu, fg_policy = fg_cpu_of, fg_policy_of
-                    share = self._share_left(fg_cpu, bursts, dt) if background or bursts else 1.0
-                    cpu_hz = cur_float[policy] * ipc * share
-                    gpu_hz, mem_hz = cur["gpu"], cur["mem"]
+                    cpu_hz = cur_float[policy] * ipc
+                    if background or bursts:
+                        cpu_hz *= self._share_left(fg_cpu, bursts, dt)
                     phase = fg.phase
-                    used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
+                    used = fg.step(now, dt, cpu_hz, cur["gpu"], cur["mem"], work)  # (sets work's sums)
                     if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
                         phase = fg.phase
-                        used = fg.step(now, dt, cpu_hz, gpu_hz, mem_hz, work)
+                        used = fg.step(now, dt, cpu_hz, cur["gpu"], cur["mem"], work)
                     if used > 0.0:
                         dt = used
                     else:
                         phase = "idle"
+                else:
+                    work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
+                    work.cpu_cycles = 0.0
+                    phase = "idle"
+                    fg_cpu = fg_policy = -1
                 new_now = now + dt
                 gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
                 run, spin = work.cpu_run_s, work.spin_s
@@ -382,16 +396,18 @@ class Simulator:
                 if new_now >= self.next_due:
                     self._run_periodic(new_now)
                 # the row
-                code = phase_codes.get(phase)
-                if code is None:
-                    code = self._phase_code(phase)
+                if phase is not coded:  # (the phase is the same str object while it lasts)
+                    code = phase_codes.get(phase)
+                    if code is None:
+                        code = self._phase_code(phase)
+                    coded = phase
                 level_row = self.level_row
                 last = rows[-1] if merge_left and level_row is row_levels[-1] else None
                 if (
                     last is not None
                     and last[2] == code
                     and last[5] == fg_policy
-                    and (last[3] > 0.0) == (busy_gpu > 0.0)
+                    and (busy_gpu > 0.0 if last[3] > 0.0 else busy_gpu <= 0.0)  # the GPU busy in both or neither
                 ):
                     # same clocks, phase and kind of activity as the previous tick: one row (power is linear in
                     # the summed quantities; a row stays within MERGE_STEPS ticks)
@@ -696,11 +712,12 @@ class Simulator:
         (in that order: the GPU's new level places its PM QoS votes before the bus governors decide)."""
         due = math.inf
         for slot in self.running_periodic:
-            if now >= slot.due:
-                slot.due = now + slot.period - 1e-12
+            at = slot.due
+            if now >= at:
+                at = slot.due = now + slot.period - 1e-12
                 slot.evaluate(slot, now)
-            if slot.due < due:
-                due = slot.due
+            if at < due:
+                due = at
         if self.gpu_idle_window and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
             # no GPU governor samples the load (none, or its GPU is pinned): sysfs shows it in fixed windows
             self._publish_gpu_load(self.cum_gpu_busy_s - self.util_busy_s, self.cum_s - self.util_total_s)
@@ -874,12 +891,12 @@ class Simulator:
         """Time in state and transitions of every knob over a block of steps (one row of levels each)."""
         moved = np.add.reduce(level_arr[1:] != level_arr[:-1], axis=0) + (level_arr[0] != self.last_levels)
         changes = moved.tolist()
-        sizes, offsets, bounds, knobs = self.state_layout
+        sizes, offsets, _, knobs = self.state_layout
         spent = np.bincount(
-            (level_arr + offsets).ravel(), weights=dt.repeat(len(sizes)), minlength=sum(sizes)
+            (level_arr + offsets).ravel(), weights=dt.repeat(len(sizes)), minlength=len(self.time_in_state)
         )  # every knob's levels in one count, each knob's table at its offset
-        for knob, (lo, hi), moved in zip(knobs, bounds, changes):
-            knob.time_in_state_s += spent[lo:hi]
+        self.time_in_state += spent  # (each knob's time_in_state_s is its slice)
+        for knob, moved in zip(knobs, changes):
             knob.transitions += moved
         self.last_levels = tuple(level_arr[-1].tolist())
 
@@ -1019,6 +1036,9 @@ class Simulator:
             dram_bytes=dram,
             switching=wander[:, 0],
             clock_activity=wander[:, 1],
+            cpu_levels=level_arr[:, self.policy_columns],
+            cpu_run_m=run_m,
+            cpu_spin_m=spin_m,
         )
         power = self.power.compute(inputs, self.thermal.die_c)
         component_w = np.array([power[c] for c in self.power.components]).T.copy()  # (steps, components), C order

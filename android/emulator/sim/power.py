@@ -45,6 +45,11 @@ class PowerInputs:
     dram_bytes: np.ndarray
     switching: np.ndarray | float = 1.0  # data-dependent switching factor of the GPU's event energy
     clock_activity: np.ndarray | float = 1.0  # clock-tree/SRAM activity factor while the GPU is busy
+    # optional: the CPU inputs above as (n, clusters) matrices in the profile's cluster order (the engine has
+    # them so; cpu_run_s and cpu_spin_s hold their columns)
+    cpu_levels: np.ndarray | None = None
+    cpu_run_m: np.ndarray | None = None
+    cpu_spin_m: np.ndarray | None = None
 
 
 class ActivityWander:
@@ -88,6 +93,13 @@ class PowerModel:
         # per-OPP tables, so a block costs a few gathers: W per busy core, V^2, C V^2 f, leakage at ref temp
         self.core_w = {p: k * 1e-6 * self.freq_hz[p] / 1e6 * self.volt_v[p] ** 2 for p, k in self.coefficient.items()}
         self.leak_w = {p: self._leakage_at_ref(p, ph.cpu[p].leakage_w) for p in self.coefficient}
+        # the same for all clusters at once: each policy's table at its offset (one gather per block)
+        policies = list(self.coefficient)
+        sizes = [len(self.core_w[p]) for p in policies]
+        self.cpu_offsets = np.cumsum([0] + sizes[:-1])
+        self.cpu_core_w = np.concatenate([self.core_w[p] for p in policies])
+        self.cpu_leak_w = np.concatenate([self.leak_w[p] for p in policies])
+        self.cpu_idle_w = np.array([ph.cpu[p].idle_w for p in policies])
         self.leak_w["gpu"] = self._leakage_at_ref("gpu", ph.gpu.leakage_w)
         self.leak_w["mem"] = self._leakage_at_ref("mem", ph.memory.leakage_w)
         self.gpu_v2 = self.volt_v["gpu"] ** 2
@@ -126,13 +138,20 @@ class PowerModel:
         hot = 2.0 ** ((temp_c - lk.ref_temp_c) / lk.temp_doubling_c)  # leakage doubles every temp_doubling_c
         dt = inp.dt_s
         out: dict[str, np.ndarray] = {}
-        spin_activity = ph.driver.spin_activity
-        for policy in self.coefficient:
-            idx = inp.levels[policy]
-            run, spin = inp.cpu_run_s[policy], inp.cpu_spin_s[policy]
-            share_on = np.minimum(1.0, (run + spin) / dt)
-            leak = self.leak_w[policy][idx] * hot * (0.25 + 0.75 * share_on)
-            out[policy] = self.core_w[policy][idx] * (run + spin_activity * spin) / dt + leak + ph.cpu[policy].idle_w
+        # every cluster at once, one column each (the same arithmetic per element as one cluster at a time)
+        policies = list(self.coefficient)
+        run, spin, levels = inp.cpu_run_m, inp.cpu_spin_m, inp.cpu_levels
+        if run is None or spin is None or levels is None:
+            run = np.column_stack([inp.cpu_run_s[p] for p in policies])
+            spin = np.column_stack([inp.cpu_spin_s[p] for p in policies])
+            levels = np.column_stack([inp.levels[p] for p in policies])
+        idx = levels + self.cpu_offsets
+        per_step = dt[:, None]
+        share_on = np.minimum(1.0, (run + spin) / per_step)
+        leak = self.cpu_leak_w[idx] * hot * (0.25 + 0.75 * share_on)
+        cpu_w = self.cpu_core_w[idx] * (run + ph.driver.spin_activity * spin) / per_step + leak + self.cpu_idle_w
+        for i, policy in enumerate(policies):
+            out[policy] = cpu_w[:, i]
         g = ph.gpu
         idx = inp.levels["gpu"]
         busy = np.minimum(inp.gpu_busy_s / dt, 1.0)

@@ -9,6 +9,7 @@ applied lazily (a CPU's value is brought forward when it runs or is read), so id
 from __future__ import annotations
 
 import math
+from math import exp
 
 
 class LoadTracker:
@@ -18,18 +19,22 @@ class LoadTracker:
         self.values = [0.0] * n_cpus  # util at time _at[cpu] (an upper bound of it at any later time)
         self._at = [0.0] * n_cpus
         self._grow: dict[float, float] = {}  # step length -> 1 - decay
+        self._last_grow = (-1.0, 0.0)  # the last step length looked up and its growth (most steps are a tick)
 
     def add(self, cpu: int, end_s: float, dt_s: float, run: float) -> float:
         """The CPU ran `run` (share of the step, times cur_freq / max_freq) in the step ending at end_s.
         Returns its utilisation at end_s."""
-        grow = self._grow.get(dt_s)
-        if grow is None:
-            grow = self._grow[dt_s] = 1.0 - math.exp(-self._rate * dt_s)
-            if len(self._grow) > 64:
-                self._grow.clear()
+        last_dt, grow = self._last_grow
+        if dt_s != last_dt:
+            grow = self._grow.get(dt_s)
+            if grow is None:
+                grow = self._grow[dt_s] = 1.0 - math.exp(-self._rate * dt_s)
+                if len(self._grow) > 64:
+                    self._grow.clear()
+            self._last_grow = (dt_s, grow)
         value = self.values[cpu]
         if value:
-            value *= math.exp(-self._rate * (end_s - self._at[cpu]))
+            value *= exp(-self._rate * (end_s - self._at[cpu]))
         value += grow * run
         self.values[cpu] = value
         self._at[cpu] = end_s
@@ -42,11 +47,11 @@ class LoadTracker:
     def peak(self, cpus, now_s: float, peak: float = 0.0) -> float:
         """The largest of `peak` and the CPUs' utilisation at now_s (a stored value bounds its decayed
         utilisation, so a CPU whose value does not exceed the peak so far is not brought forward)."""
-        values, at, rate, exp = self.values, self._at, self._rate, math.exp
+        values = self.values
         for c in cpus:
             value = values[c]
-            if value > peak:
-                u = value * exp(-rate * (now_s - at[c]))
+            if value > peak:  # (rare: the rest is looked up only here)
+                u = value * exp(-self._rate * (now_s - self._at[c]))
                 if u > peak:
                     peak = u
         return peak

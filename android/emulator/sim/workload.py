@@ -126,8 +126,9 @@ class Workload:
             self.phase_changes.append((now_s, seg.phase))
 
     def step(self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork) -> float:
-        """Run up to dt_s; returns the time used (less at a phase boundary or the end)."""
-        used = 0.0
+        """Run up to dt_s; returns the time used (less at a phase boundary or the end). Sets work's sums to
+        what the thread and the GPU did in it (its streams and units are appended to)."""
+        used = run = spin = busy = gpu_sum = cpu_sum = cycles = 0.0
         seg = self._segment
         while seg is not None:
             stream = seg.stream
@@ -169,19 +170,20 @@ class Workload:
             g = g if g > 0.0 else 0.0  # rounding may leave -1e-16 on idle stretches
             o = o if o > 0.0 else 0.0
             on_s = o * scale
-            work.cpu_run_s += on_s * timing.cpu_run_s
-            work.spin_s += on_s * timing.spin_s
-            work.gpu_busy_s += g * scale * timing.gpu_busy_s
+            run += on_s * timing.cpu_run_s
+            spin += on_s * timing.spin_s
+            busy += g * scale * timing.gpu_busy_s
             gpu_bytes, cpu_bytes, cpu_cycles = self._per_unit
-            work.gpu_dram_bytes += (d if d > 0.0 else 0.0) * gpu_bytes
-            work.cpu_dram_bytes += o * cpu_bytes
-            work.cpu_cycles += o * cpu_cycles
+            if d > 0.0:  # (a rounding -1e-16 moves nothing)
+                gpu_sum += d * gpu_bytes
+            cpu_sum += o * cpu_bytes
+            cycles += o * cpu_cycles
             work.streams.append(stream)
             work.units.append(g)
             if not finished:
                 self._position, self.on_core = position, on
                 self._at = (timing, position, g1, d1, o1)
-                return used
+                break
             self._position = 0.0  # on to the next unit
             self.on_core = timing.starts_running
             if seg.mark:
@@ -189,6 +191,8 @@ class Workload:
             self._advance_segment(now_s + used)
             following = self._segment
             if following is None or following.phase != seg.phase or used >= dt_s:
-                return used
+                break
             seg = following
+        work.cpu_run_s, work.spin_s, work.gpu_busy_s = run, spin, busy
+        work.gpu_dram_bytes, work.cpu_dram_bytes, work.cpu_cycles = gpu_sum, cpu_sum, cycles
         return used
