@@ -202,6 +202,7 @@ class GpuVariation:
     Counters: counters count warp instructions, cache lines and messages, not the lane operations and
     bytes that cost energy; per kernel the ratio depends on lane occupancy, access width and texture
     filtering, drawn once per kernel shape (so it differs per network and model, the same every run).
+    How much of that a GPU has is a property of the GPU and its counter set: each profile gives its own.
     """
 
     switching_cv: float = field(metadata={"range": "[0, 1]"})  # spread of event energy (data toggling)
