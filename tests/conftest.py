@@ -4,10 +4,11 @@ phone after the last test that uses the fixture that started it (at that test's 
 phone still ticks its simulation in real time (~7% of a core each, ~12% at --speed 20), which the rest of the
 suite would pay for on a 2-core CI machine.
 
-tests/setup_and_test.sh runs the suite in two pytest-xdist workers (`-n auto --dist loadgroup`): the tests that
-talk to the adb server are one group, so one worker starts the one adb server and its phones, and its real-time
-waits overlap the other worker's computing; every other module is a group of its own, so module fixtures are
-built once (as with --dist loadfile)."""
+tests/setup_and_test.sh runs the suite in one pytest-xdist worker per core, a module at a time (`--dist
+loadfile`: module fixtures are built once). Each worker that runs an adb test starts its own adb server and
+phones; a worker's phone stops after the last test in collection order that uses it, or at the worker's end
+when another worker ran that test. (`--dist loadgroup`, which could keep every adb test on one worker, does not
+group under pytest 9.2: xdist 3.8 renames nodes through an attribute pytest no longer reads.)"""
 
 from __future__ import annotations
 
@@ -52,18 +53,6 @@ def _last_use(items: list[pytest.Item], name: str) -> str | None:
     while index + 1 < len(items) and getattr(items[index + 1], "module", None) is module:
         index += 1
     return items[index].nodeid
-
-
-ADB_FIXTURES = {"adb_server", "pixel7", "sm8550"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into nodeid suffixes
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        group = "adb" if _requested(item) & ADB_FIXTURES else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(hookwrapper=True)
