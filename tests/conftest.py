@@ -4,14 +4,14 @@ phone after the last test that uses the fixture that started it (at that test's 
 phone still ticks its simulation in real time (~7% of a core each, ~12% at --speed 20), which the rest of the
 suite would pay for on a 2-core CI machine.
 
-tests/setup_and_test.sh runs the suite in one pytest-xdist worker per core, a module at a time (`--dist
-loadfile`: module fixtures are built once). Each worker that runs an adb test starts its own adb server and
-phones; a worker's phone stops after the last test in collection order that uses it, or at the worker's end
-when another worker ran that test. (`--dist loadgroup`, which could keep every adb test on one worker, does not
-group under pytest 9.2: xdist 3.8 renames nodes through an attribute pytest no longer reads.)"""
+tests/setup_and_test.sh runs the suite in one pytest-xdist worker per core, a module at a time, with every module
+that talks to an adb server on one worker (`pytest_xdist_make_scheduler`): their real-time measurements (phones
+served at wall-clock pace, samplers at 10-20 ms) read low or short when two of them share the cores, as they did
+when the modules were spread over both workers (README collection too short to fit, end-to-end energy +0.2%)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,28 @@ from tests.helpers.adb import REGISTRY, AdbServer, Emulator
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
+
+
+ADB_MARKS = ("adb_server", "tests.helpers.adb", "tests.daemon.conftest")  # what a module using the adb server names
+
+
+@functools.cache
+def _talks_to_adb(module: str) -> bool:
+    path = REPO / module
+    return path.is_file() and any(mark in path.read_text() for mark in ADB_MARKS)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's loadfile scheduler with one unit for every module that uses the adb server (module docstring).
+    (Its xdist_group marks would say the same per test, but xdist 3.8 cannot group under pytest 9.2.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class AdbModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "adb" if _talks_to_adb(module) else module
+
+    return AdbModulesTogether(config, log)
 
 
 _STARTED_BY: dict[tuple, str] = {}  # REGISTRY.emulators key -> name of the fixture whose set-up started it

@@ -349,10 +349,11 @@ class _Group:
     def best(self, bucket: PhaseBucket) -> Observation:
         """The best run that meets the goal by `score` (stock when none does), else the closest to meeting it."""
         runs = [*self.pinned_runs(bucket), self.ctx.stock[bucket.name]]
-        scores = self.score(bucket, runs)
-        return min(zip(runs, scores), key=lambda pair: self.ctx.goal.rank(*pair, feasible=self.meets(bucket, pair[0])))[
-            0
+        keys = [
+            self.ctx.goal.rank(obs, score, feasible=self.meets(bucket, obs))
+            for obs, score in zip(runs, self.score(bucket, runs))
         ]
+        return runs[min(range(len(runs)), key=keys.__getitem__)]
 
     def data(self) -> GroupData:
         """Every run of the group with all its knobs pinned, on the stock runs' seeds (goals.Goal.value: paired
