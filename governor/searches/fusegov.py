@@ -174,7 +174,7 @@ class _Group:
         self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfit` of the last predict
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
         self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight
-        self._memo: tuple[int, dict] = (-1, {})  # (the lab's run count, seed effects by bucket and quantity)
+        self._memo: tuple[int, dict] = (-1, {})  # (the lab's run count, what `_kept` derived from its runs)
 
     def setting(self, bucket: str, freqs) -> Setting:
         pins = {k.name: int(f) if f != STOCK_HZ else None for k, f in zip(self.knobs, freqs)}
@@ -266,14 +266,18 @@ class _Group:
     def effects(self, bucket: PhaseBucket, field_name: str) -> np.ndarray:
         """(seeds,) each stock seed's shared effect on the bucket's log paired `field_name` (`seed_effects`), from
         its runs with every knob pinned (kept until the next run)."""
-        key = (bucket.name, field_name)
+        goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
+        return self._kept(
+            ("effects", bucket.name, field_name),
+            lambda: seed_effects([np.log(goal.paired(o, field_name)) for o in self._repeated(bucket)], seeds),
+        )
+
+    def _kept(self, key: tuple, compute):
+        """A value derived from the lab's runs (`compute()`), kept until the next run."""
         if self._memo[0] != self.ctx.lab.measurements:
             self._memo = (self.ctx.lab.measurements, {})
         if key not in self._memo[1]:
-            goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
-            self._memo[1][key] = seed_effects(
-                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket)], seeds
-            )
+            self._memo[1][key] = compute()
         return self._memo[1][key]
 
     def footing(self, bucket: PhaseBucket, obs: Observation, field_name: str) -> float:
@@ -288,7 +292,11 @@ class _Group:
         """What one run's log paired `field_name` scatters by once its seed's shared effect is taken out: pooled
         over the group's buckets, from their runs with every knob pinned on more than one seed (each bucket's
         effects fitted to them cost it seeds - 1 degrees of freedom). Until the runs have that many, the goal's
-        paired spread (`Goal.spread`: the seeds' effects left in, the cautious guess). With its degrees of freedom."""
+        paired spread (`Goal.spread`: the seeds' effects left in, the cautious guess). With its degrees of freedom
+        (kept until the next run: asked for every contender and setting)."""
+        return self._kept(("noise", field_name), lambda: self._footing_noise(field_name))
+
+    def _footing_noise(self, field_name: str) -> tuple[float, int]:
         goal = self.ctx.goal
         total, dof = 0.0, 0
         for bucket in self.buckets:

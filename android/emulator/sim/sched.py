@@ -8,14 +8,13 @@ applied lazily (a CPU's value is brought forward when it runs or is read), so id
 
 from __future__ import annotations
 
-import math
-from math import exp
+from math import exp, log
 
 
 class LoadTracker:
     def __init__(self, n_cpus: int, half_life_s: float = 0.032):
         self.half_life_s = half_life_s
-        self._rate = math.log(2.0) / half_life_s
+        self._rate = log(2.0) / half_life_s
         self.values = [0.0] * n_cpus  # util at time _at[cpu] (an upper bound of it at any later time)
         self._at = [0.0] * n_cpus
         self._grow: dict[float, float] = {}  # step length -> 1 - decay
@@ -28,7 +27,7 @@ class LoadTracker:
         if dt_s != last_dt:
             grow = self._grow.get(dt_s)
             if grow is None:
-                grow = self._grow[dt_s] = 1.0 - math.exp(-self._rate * dt_s)
+                grow = self._grow[dt_s] = 1.0 - exp(-self._rate * dt_s)
                 if len(self._grow) > 64:
                     self._grow.clear()
             self._last_grow = (dt_s, grow)
@@ -42,7 +41,7 @@ class LoadTracker:
 
     def util(self, cpu: int, now_s: float) -> float:
         value = self.values[cpu]
-        return value * math.exp(-self._rate * (now_s - self._at[cpu])) if value else 0.0
+        return value * exp(-self._rate * (now_s - self._at[cpu])) if value else 0.0
 
     def peak(self, cpus, now_s: float, peak: float = 0.0) -> float:
         """The largest of `peak` and the CPUs' utilisation at now_s (a stored value bounds its decayed
