@@ -345,7 +345,10 @@ class InProcessLink(SamplerLink):
         self.thread = threading.Thread(target=run, name="fusegov-sampler", daemon=True)
         self.thread.start()
         ready.wait()
-        while self.header is None and self.thread.is_alive():
+        # The workload may start (and move the phone's time) once the sampler sleeps until its first tick,
+        # not merely once it has printed its header: a thread starved between the two on a busy host would
+        # wake up after the time it was to sample and miss the start of the run.
+        while (self.header is None or not self.os.clock.asleep(self.os.token)) and self.thread.is_alive():
             self._absorb_into(self.buffer.take())
             time.sleep(0.001)
         self.lines_waiting = self._absorb(self.buffer.take())

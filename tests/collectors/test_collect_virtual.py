@@ -2,6 +2,8 @@
 TTFT/TPOT from llama.cpp's summary against the phone's own truth, passes that agree, datasets, Perfetto,
 and clear errors that keep what was collected."""
 
+import time
+
 import pandas as pd
 import pytest
 
@@ -147,6 +149,28 @@ def test_the_phones_python3_reads_the_same_counters_as_the_in_process_link(profi
     frame = shell.frame
     assert len(pmc_columns(frame)) == 24 and frame[pmc_columns(frame)].to_numpy().sum() > 0
     pd.testing.assert_frame_equal(frame, in_process.frame)
+
+
+def test_a_sampler_starved_before_its_first_sleep_still_samples_the_whole_run(monkeypatch):
+    """In process, the phone's time moves only while the workload sleeps: the run starts once the sampler
+    waits on the clock, not when it has printed its header. A sampler thread the host starves between the
+    two (a busy CI machine: the trace once came out 21 rows long instead of 30) must not miss the start."""
+    import collectors.links as links
+
+    spec = "llm:tinyllama-1.1b-q4,prompt=8,decode=3"
+    whole = collect(VirtualDevice("pixel7", seed=4), [spec], period_s=0.02, pmcs="0", link="inprocess").frame
+    sleep, starved = links.PhoneOs.sleep, set()
+
+    def starved_first_sleep(self, seconds):
+        if self not in starved:
+            starved.add(self)
+            time.sleep(0.3)
+        return sleep(self, seconds)
+
+    monkeypatch.setattr(links.PhoneOs, "sleep", starved_first_sleep)
+    late = collect(VirtualDevice("pixel7", seed=4), [spec], period_s=0.02, pmcs="0", link="inprocess").frame
+    assert starved and len(whole) > 20
+    pd.testing.assert_frame_equal(late, whole)
 
 
 def test_duration_stops_the_run_in_progress_and_keeps_its_phases():

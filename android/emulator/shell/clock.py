@@ -65,6 +65,12 @@ class PhoneClock:
             return self._drive_to(target_s, token, cancel)
         return self._wait_until(target_s, token, cancel)
 
+    def asleep(self, token: object) -> bool:
+        """Whether the process `token` waits on the clock now (in-process, time may move without it only
+        then: a process started but not yet asleep would miss the steps taken meanwhile)."""
+        with self._cond:
+            return token in self._sleepers
+
     def leave(self, token: object) -> None:
         """A process exited: nobody waits for it any more."""
         self._finish(token)
