@@ -356,14 +356,14 @@ def format_bench(results, args, requests: int) -> str:
         f"{args.model} on virtual {args.virtual}: {requests} requests ({args.requests}), goal {args.goal}",
         "",
         f"  {'policy':<12} {'TTFT mean':>10} {'TTFT p99':>9} {'TPOT':>9} {'e2e':>8} {'J/token':>8} {'total J':>9} "
-        f"{'runs':>6} {'search s':>8}",
+        f"{'runs':>6} {'search s':>8} {'throttled':>9}",
     ]
     for name, r in results.items():
         s = r.summary
         lines.append(
             f"  {name:<12} {s.ttft_mean_s:>9.3f}s {s.ttft_p99_s:>8.2f}s {s.tpot_mean_s * 1e3:>7.1f}ms "
             f"{s.latency_mean_s:>7.2f}s {s.energy_per_token_j:>8.4f} {s.energy_total_j:>9.1f} "
-            f"{r.plan.search['measurements']:>6} {r.plan.search['wall_s']:>8.1f}"
+            f"{r.plan.search['measurements']:>6} {r.plan.search['wall_s']:>8.1f} {s.throttled_share:>9.0%}"
         )
     if stock:
         lines += ["", "  vs stock:    TTFT      TPOT    J/token"]
@@ -374,4 +374,12 @@ def format_bench(results, args, requests: int) -> str:
                 f"  {name:<12} {s.ttft_mean_s / base.ttft_mean_s - 1:>+6.1%} {s.tpot_mean_s / base.tpot_mean_s - 1:>+9.1%} "
                 f"{s.energy_per_token_j / base.energy_per_token_j - 1:>+9.1%}"
             )
+    hot = [name for name, r in results.items() if r.summary.throttled_share > 0 and name != "stock"]
+    if hot:
+        lines += [
+            "",
+            f"  note: the phone throttled during the replay under {', '.join(hot)} (a cooling device capped a clock "
+            "at the end of a phase; 'throttled' is the share of requests): the searches measured every setting on a "
+            "phone at rest, so under sustained serving their measured gains need not hold",
+        ]
     return "\n".join(lines)

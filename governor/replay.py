@@ -3,6 +3,10 @@
 One phone per policy, requests back to back with REQUEST_GAP_S of idling between them (heat and governor
 state carry over, as on a phone). Each request pins the plan's setting for its prompt's prefill bucket, then
 the decode setting from the first token on (FUSE's runtime), and releases everything after the last token.
+
+Searches measure each setting on a phone at rest; serving back to back heats it. A request counts as
+throttled when a cooling device caps some clock at the end of its prefill or of its decode, so a replay
+shows when the plans' measured gains were made on a cooler phone than the one that serves.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Outcome:
     tpot_s: float | None
     latency_s: float  # end to end: TTFT + the rest of the output
     energy_j: float  # prefill + decode, idling excluded
+    throttled: bool  # a cooling device capped a clock at the end of the prefill or of the decode
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Summary:
     energy_per_token_j: float  # total energy over prompt + output tokens
     energy_total_j: float
     requests: int
+    throttled_share: float  # of the requests (Outcome.throttled)
 
     def to_dict(self) -> dict:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -55,15 +61,21 @@ def replay(
     for prompt, output in requests.pairs():
         prefill_pins = plan.pins(plan.phase_for_prompt(prompt)) if plan else {}
         first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
-        energy, tpot, rest = first.energy_j, None, 0.0
+        energy, tpot, rest, throttled = first.energy_j, None, 0.0, capped(phone)
         if output > 1:
             decode_pins = plan.pins(plan.phase("decode")) if plan else {}
             tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
             energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
-        outcomes.append(Outcome(prompt, output, first.latency_s, tpot, first.latency_s + rest, energy))
+            throttled = throttled or capped(phone)
+        outcomes.append(Outcome(prompt, output, first.latency_s, tpot, first.latency_s + rest, energy, throttled))
         if on_request:
             on_request()
     return outcomes
+
+
+def capped(phone) -> bool:
+    """Whether a cooling device caps one of the phone's clocks now."""
+    return any(knob.thermal_cap_hz for knob in phone.knobs.values())
 
 
 def summarise(outcomes: list[Outcome]) -> Summary:
@@ -81,4 +93,5 @@ def summarise(outcomes: list[Outcome]) -> Summary:
         energy / tokens,
         energy,
         len(outcomes),
+        float(np.mean([o.throttled for o in outcomes])),
     )
