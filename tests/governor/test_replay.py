@@ -3,6 +3,7 @@ back to back heat it past its trips within a minute or two, while a few short re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from governor.commands import format_bench
@@ -25,9 +26,10 @@ def test_a_phone_served_back_to_back_until_it_throttles_is_marked_and_one_at_res
 
 
 def test_the_bench_table_says_when_a_plan_was_served_throttled():
+    one = served("pixel7", "tinyllama-1.1b-q4", [(16, 4)])
+
     def result(share: float):
-        summary = served("pixel7", "tinyllama-1.1b-q4", [(16, 4)])
-        summary = type(summary)(**{**summary.__dict__, "throttled_share": share})
+        summary = replace(one, throttled_share=share)
         return SimpleNamespace(summary=summary, plan=SimpleNamespace(search={"measurements": 1, "wall_s": 0.1}))
 
     args = SimpleNamespace(model="m", virtual="v", requests="r", goal="latency")
