@@ -269,7 +269,8 @@ def format_plan(plan) -> str:
     search = plan.search
     lines = [
         f"{plan.model} on {plan.device['name']} ({plan.device['soc']}): goal {plan.goal['goal']}, "
-        f"search {search['name']}: {search['measurements']} runs, {search['device_time_s']:.0f} s of device time, "
+        f"search {search['name']}: {search['measurements']} runs{rung_runs(search)}, "
+        f"{search['device_time_s']:.0f} s of device time, "
         f"{search['wall_s']:.1f} s wall",
         "",
         f"  {'bucket':<14} {'latency':>10} {'vs stock':>9} {'J/token':>9} {'vs stock':>9} {'met':>4}  setting",
@@ -281,8 +282,20 @@ def format_plan(plan) -> str:
             f"{p.expected.energy_per_token_j:>9.4f} {p.expected.energy_per_token_j / p.stock.energy_per_token_j - 1:>+9.1%} "
             f"{'yes' if p.met else 'NO':>4}  {pins}"
         )
+        for level, rung in enumerate(p.cooler, 1):
+            pins = ", ".join(f"{k}={format_hz(v)}" for k, v in rung.setting.items() if v is not None) or "stock"
+            lines.append(
+                f"  {'  cooler ' + str(level):<14} {rung.expected.latency_s:>9.3f}s {rung.vs_stock.latency_s - 1:>+9.1%} "
+                f"{rung.expected.energy_per_token_j:>9.4f} {rung.vs_stock.energy_per_token_j - 1:>+9.1%} {'':>4}  {pins}"
+            )
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
+
+
+def rung_runs(search: dict) -> str:
+    """' (N for cooler rungs)' when some of a search's runs measured cooler rungs (governor.heat)."""
+    rungs = search.get("rung_measurements", 0)
+    return f" ({rungs} for cooler rungs)" if rungs else ""
 
 
 # --- bench governor ---------------------------------------------------------------------------------
@@ -356,14 +369,15 @@ def format_bench(results, args, requests: int) -> str:
         f"{args.model} on virtual {args.virtual}: {requests} requests ({args.requests}), goal {args.goal}",
         "",
         f"  {'policy':<12} {'TTFT mean':>10} {'TTFT p99':>9} {'TPOT':>9} {'e2e':>8} {'J/token':>8} {'total J':>9} "
-        f"{'runs':>6} {'search s':>8} {'throttled':>9}",
+        f"{'runs':>6} {'rungs':>5} {'search s':>8} {'throttled':>9} {'cooled':>6}",
     ]
     for name, r in results.items():
         s = r.summary
         lines.append(
             f"  {name:<12} {s.ttft_mean_s:>9.3f}s {s.ttft_p99_s:>8.2f}s {s.tpot_mean_s * 1e3:>7.1f}ms "
             f"{s.latency_mean_s:>7.2f}s {s.energy_per_token_j:>8.4f} {s.energy_total_j:>9.1f} "
-            f"{r.plan.search['measurements']:>6} {r.plan.search['wall_s']:>8.1f} {s.throttled_share:>9.0%}"
+            f"{r.plan.search['measurements']:>6} {r.plan.search.get('rung_measurements', 0):>5} "
+            f"{r.plan.search['wall_s']:>8.1f} {s.throttled_share:>9.0%} {s.cooled_share:>6.0%}"
         )
     if stock:
         lines += ["", "  vs stock:    TTFT      TPOT    J/token"]

@@ -34,6 +34,7 @@ class PolicyResult:
         return {
             **self.summary.to_dict(),
             "measurements": self.plan.search["measurements"],
+            "rung_measurements": self.plan.search.get("rung_measurements", 0),
             "device_time_s": self.plan.search["device_time_s"],
             "search_wall_s": self.plan.search["wall_s"],
             "goal_met": self.plan.met,

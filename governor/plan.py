@@ -1,10 +1,10 @@
 """Plans: the versioned JSON file a search writes and the on-phone daemon reads.
 
-Schema (`"format": "fusegov.plan"`, `"version": 2`; version 1, without `vs_stock` and `goal.judged`, still
-loads); frequencies in Hz everywhere:
+Schema (`"format": "fusegov.plan"`, `"version": 3`; versions 1 (without `vs_stock` and `goal.judged`) and 2
+(without `cooler`) still load); frequencies in Hz everywhere:
 
     {
-      "format": "fusegov.plan", "version": 2,
+      "format": "fusegov.plan", "version": 3,
       "device": {"name": str, "soc": str, "family": str, "profile": str (virtual phone only),
                  "knobs": {KNOB: [Hz, ...ascending table]}},      # a plan from another phone is detected
       "model": str,                                                # LLM name/file or cnn:NAME
@@ -12,7 +12,8 @@ loads); frequencies in Hz everywhere:
             | {"goal": "energy", "target": "stock"|"8,0.15"|"90%", "latency_target_s": {BUCKET: s}, ...},
                                                                    # ... "judged": "paired"|"absolute",
                                                                    #     "confidence": float (goals.Goal)
-      "search": {"name": str, "measurements": int, "device_time_s": float, "wall_s": float},
+      "search": {"name": str, "measurements": int, "rung_measurements": int (of them, for cooler rungs),
+                 "device_time_s": float, "wall_s": float},
       "phases": [                                                  # prefill buckets ascending, then decode / cnn
         {"phase": "prefill"|"decode"|"cnn", "bucket": str,
          "max_prompt_tokens": int|null,                            # prefill: serves prompts up to this length
@@ -21,7 +22,10 @@ loads); frequencies in Hz everywhere:
          "stock": {"latency_s": float, "energy_per_token_j": float},
          "vs_stock": {"latency_s": float, "energy_per_token_j": float} | null,  # mean ratio to stock's run
                                                                    # of the same seed (goals: the paired rule)
-         "met": bool}                                              # false: nothing met the goal; closest kept
+         "met": bool,                                              # false: nothing met the goal; closest kept
+         "cooler": [{"setting": {...}, "expected": {...}, "vs_stock": {...}}, ...]}
+                                                                   # measured settings meeting the goal at
+                                                                   # less power, hottest first (may be empty)
       ],
       "notes": [str]
     }
@@ -31,7 +35,8 @@ representative length; energy per token is per prompt token, per decode token or
 
 How a runtime uses it: on a prefill of N prompt tokens take the first prefill phase whose
 max_prompt_tokens >= N (the last one if none); on decode the decode phase; pin every knob with a number
-(min = max), release the others to their governors. `load_plan` validates a file and names the bad field.
+(min = max), release the others to their governors. On a hot phone it may pin a phase's `cooler` rungs
+instead (governor.heat says which, from the thermal zones' trips). `load_plan` validates a file and names the bad field.
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ from governor.errors import GovernorError
 from governor.space import STOCK
 
 PLAN_FORMAT = "fusegov.plan"
-PLAN_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+PLAN_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 PHASE_KINDS = ("prefill", "decode", "cnn")
 
 
@@ -54,6 +59,15 @@ PHASE_KINDS = ("prefill", "decode", "cnn")
 class Expected:
     latency_s: float
     energy_per_token_j: float
+
+
+@dataclass(frozen=True)
+class Rung:
+    """A cooler setting of a phase: it meets the plan's goal at less power than the phase's own setting."""
+
+    setting: dict[str, int | None]
+    expected: Expected
+    vs_stock: Expected
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,13 @@ class PlanPhase:
     stock: Expected
     met: bool
     vs_stock: Expected | None = None  # paired ratios to stock (version 2); None in a version-1 plan
+    cooler: tuple[Rung, ...] = ()  # hottest first (version 3)
+
+    def rung(self, level: int) -> dict[str, int | None]:
+        """The setting at a heat level: 0 the phase's own, k its k-th cooler rung (the coolest beyond)."""
+        if level <= 0 or not self.cooler:
+            return self.setting
+        return self.cooler[min(level, len(self.cooler)) - 1].setting
 
 
 @dataclass
@@ -98,15 +119,24 @@ class Plan:
             raise GovernorError(f"the plan has no {kind} phase")
         return found
 
-    def pins(self, phase: PlanPhase) -> dict[str, int]:
-        return {k: v for k, v in phase.setting.items() if v is not None}
+    def pins(self, phase: PlanPhase, level: int = 0) -> dict[str, int]:
+        """The knobs to pin for a phase at a heat level (`PlanPhase.rung`), in Hz."""
+        return {k: v for k, v in phase.rung(level).items() if v is not None}
+
+    @property
+    def levels(self) -> int:
+        """The deepest heat level any phase has a rung for (0: no cooler rungs)."""
+        return max((len(p.cooler) for p in self.phases), default=0)
 
     @property
     def met(self) -> bool:
         return all(p.met for p in self.phases)
 
 
-def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, notes) -> Plan:
+def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, notes, rung_measurements=0) -> Plan:
+    def paired(obs) -> Expected:
+        return Expected(*(float(goal.paired(obs, f).mean()) for f in ("latency_s", "energy_per_token_j")))
+
     phases = []
     for bucket in buckets:
         choice = choices[bucket.name]
@@ -116,11 +146,15 @@ def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, not
                 bucket.kind,
                 bucket.name,
                 bucket.max_prompt_tokens,
-                {k: v for k, v in obs.setting.pins},
+                dict(obs.setting.pins),
                 Expected(obs.latency_s, obs.energy_per_token_j),
                 Expected(stock.latency_s, stock.energy_per_token_j),
                 choice.met,
-                Expected(*(float(goal.paired(obs, f).mean()) for f in ("latency_s", "energy_per_token_j"))),
+                paired(obs),
+                tuple(
+                    Rung(dict(r.setting.pins), Expected(r.latency_s, r.energy_per_token_j), paired(r))
+                    for r in choice.cooler
+                ),
             )
         )
         if not choice.met:
@@ -129,6 +163,7 @@ def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, not
     search_info = {
         "name": search,
         "measurements": lab.measurements,
+        "rung_measurements": rung_measurements,
         "device_time_s": round(lab.device_time_s, 3),
         "wall_s": round(wall_s, 3),
     }
@@ -169,6 +204,16 @@ def _expected(data: dict, where: str) -> Expected:
     if not (latency > 0 and energy > 0):
         raise GovernorError(f"plan: field {where}latency_s and energy_per_token_j must be positive numbers")
     return Expected(float(latency), float(energy))
+
+
+def _setting(data: dict, knobs: dict, where: str) -> dict[str, int | None]:
+    setting = _need(data, "setting", dict, where)
+    for knob, freq in setting.items():
+        if knob not in knobs:
+            raise GovernorError(f"plan: field {where}setting.{knob}: no such knob in device.knobs")
+        if freq is not None and freq not in knobs[knob]:
+            raise GovernorError(f"plan: field {where}setting.{knob}: {freq!r} Hz is not in device.knobs.{knob}")
+    return dict(setting)
 
 
 def plan_from_dict(data: Any, source: str = "plan") -> Plan:
@@ -214,24 +259,35 @@ def plan_from_dict(data: Any, source: str = "plan") -> Plan:
         limit = raw.get("max_prompt_tokens")
         if kind == "prefill" and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise GovernorError(f"plan: field {where}max_prompt_tokens must be a positive integer for a prefill phase")
-        setting = _need(raw, "setting", dict, where)
-        for knob, freq in setting.items():
-            if knob not in knobs:
-                raise GovernorError(f"plan: field {where}setting.{knob}: no such knob in device.knobs")
-            if freq is not None and freq not in knobs[knob]:
-                raise GovernorError(f"plan: field {where}setting.{knob}: {freq!r} Hz is not in device.knobs.{knob}")
+        setting = _setting(raw, knobs, where)
+        raw_cooler = raw.get("cooler", [])
+        if not isinstance(raw_cooler, (list, tuple)):  # a list in JSON, a tuple from Plan.to_dict
+            raise GovernorError(f"plan: field {where}cooler must be a list")
+        cooler = []
+        for j, rung in enumerate(raw_cooler):
+            at = f"{where}cooler[{j}]."
+            if not isinstance(rung, dict):
+                raise GovernorError(f"plan: field {where}cooler[{j}] must be an object")
+            cooler.append(
+                Rung(
+                    _setting(rung, knobs, at),
+                    _expected(_need(rung, "expected", dict, at), f"{at}expected."),
+                    _expected(_need(rung, "vs_stock", dict, at), f"{at}vs_stock."),
+                )
+            )
         phases.append(
             PlanPhase(
                 kind,
                 bucket,
                 limit if kind == "prefill" else None,
-                dict(setting),
+                setting,
                 _expected(_need(raw, "expected", dict, where), f"{where}expected."),
                 _expected(_need(raw, "stock", dict, where), f"{where}stock."),
                 bool(_need(raw, "met", bool, where)),
                 None
                 if raw.get("vs_stock") is None
                 else _expected(_need(raw, "vs_stock", dict, where), f"{where}vs_stock."),
+                tuple(cooler),
             )
         )
     limits = [p.max_prompt_tokens for p in phases if p.phase == "prefill"]

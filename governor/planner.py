@@ -82,5 +82,7 @@ def run_search(
         choices = {b.name: choose(ctx, b.name, lab.observations(b.name)) for b in buckets}
         ctx.notes.append(f"{exc}: each bucket keeps the best setting measured so far")
     wall = time.perf_counter() - start
-    plan = build_plan(measurer, model_name, buckets, resolved, search, choices, lab, wall, ctx.notes)
+    plan = build_plan(
+        measurer, model_name, buckets, resolved, search, choices, lab, wall, ctx.notes, ctx.rung_measurements
+    )
     return SearchRun(plan, lab, ctx, wall)

@@ -6,7 +6,9 @@ the decode setting from the first token on (FUSE's runtime), and releases everyt
 
 Searches measure each setting on a phone at rest; serving back to back heats it. A request counts as
 throttled when a cooling device caps some clock at the end of its prefill or of its decode, so a replay
-shows when the plans' measured gains were made on a cooler phone than the one that serves.
+shows when the plans' measured gains were made on a cooler phone than the one that serves. A plan with cooler
+rungs is served as its runtime would serve it: each phase at the heat level `governor.heat.HeatSteps` picks
+from the zones' temperatures at its start; a request counts as cooled when a phase of it ran on a rung.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from governor.heat import HeatSteps, virtual_trips
 from governor.measure import REQUEST_GAP_S, VirtualMeasurer
 from governor.plan import Plan
 from governor.requests import Requests
@@ -28,6 +31,7 @@ class Outcome:
     latency_s: float  # end to end: TTFT + the rest of the output
     energy_j: float  # prefill + decode, idling excluded
     throttled: bool  # a cooling device capped a clock at the end of the prefill or of the decode
+    cooled: bool = False  # the prefill or the decode ran on a cooler rung of the plan (governor.heat)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Summary:
     energy_total_j: float
     requests: int
     throttled_share: float  # of the requests (Outcome.throttled)
+    cooled_share: float = 0.0  # of the requests (Outcome.cooled)
 
     def to_dict(self) -> dict:
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -57,17 +62,25 @@ def replay(
     from governor.virtual_runs import decode_run, prefill_run
 
     phone = measurer.phone(0) if phone is None else phone
+    heat = HeatSteps(virtual_trips(phone.profile), plan.levels) if plan and plan.levels else None
     outcomes = []
+
+    def pins(phase) -> tuple[dict[str, int], bool]:
+        level = heat.update(phone.state.zone_temp_c) if heat else 0
+        return (plan.pins(phase, level), level > 0) if plan else ({}, False)
+
     for prompt, output in requests.pairs():
-        prefill_pins = plan.pins(plan.phase_for_prompt(prompt)) if plan else {}
+        prefill_pins, cooled = pins(plan.phase_for_prompt(prompt) if plan else None)
         first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
         energy, tpot, rest, throttled = first.energy_j, None, 0.0, capped(phone)
         if output > 1:
-            decode_pins = plan.pins(plan.phase("decode")) if plan else {}
+            decode_pins, cooler = pins(plan.phase("decode") if plan else None)
             tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
             energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
-            throttled = throttled or capped(phone)
-        outcomes.append(Outcome(prompt, output, first.latency_s, tpot, first.latency_s + rest, energy, throttled))
+            throttled, cooled = throttled or capped(phone), cooled or cooler
+        outcomes.append(
+            Outcome(prompt, output, first.latency_s, tpot, first.latency_s + rest, energy, throttled, cooled)
+        )
         if on_request:
             on_request()
     return outcomes
@@ -94,4 +107,5 @@ def summarise(outcomes: list[Outcome]) -> Summary:
         energy,
         len(outcomes),
         float(np.mean([o.throttled for o in outcomes])),
+        float(np.mean([o.cooled for o in outcomes])),
     )

@@ -20,6 +20,7 @@ class SearchContext:
     stock: dict[str, Observation]  # the stock governors on every bucket (already measured)
     sweep: Callable | None = None  # sweep(tasks) -> [(setting, bucket, sample, wall_s)]: parallel runs
     notes: list[str] = field(default_factory=list)
+    rung_measurements: int = 0  # of the lab's runs, those made for cooler rungs (Choice.cooler), not the goal
 
     @property
     def space(self) -> ConfigSpace:
@@ -32,6 +33,7 @@ class Choice:
 
     observation: Observation
     met: bool  # does it meet the goal's budget or target?
+    cooler: tuple[Observation, ...] = ()  # settings meeting the goal at less power, hottest first (governor.heat)
 
 
 class Search:

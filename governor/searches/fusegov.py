@@ -37,12 +37,13 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr
 
 from governor.goals import t_quantile
-from governor.lab import Observation
+from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.searches.base import Choice, Search, SearchContext, register
 from governor.space import STOCK, Knob, Setting
@@ -63,6 +64,7 @@ EQUIVALENT = 0.03
 # full-length prefill: ~0.2; its short prefill ~0.65, where each setting answers a seed its own way, and deciding on
 # the footing there led the search to a setting 9.7% slower than the oracle's, where the goal's rule found one 0.3%)
 FOOTING_SHARE = 0.5
+RUNGS = 2  # cooler rungs per phase, evenly spaced in power down to the stock governors' (`_Group.with_rungs`)
 STOCK_DISTANCE = 2.0 * RESIDUAL_WIDTH  # how far (log-frequency) a stock run sits from a pinned one at its mean clock
 
 
@@ -158,6 +160,20 @@ def seed_residuals(log_ratios: list[np.ndarray], effects: np.ndarray) -> tuple[f
 def tokens_per_latency(bucket: PhaseBucket) -> int:
     """TTFT covers the whole prompt; TPOT and a CNN inference one unit each."""
     return bucket.prompt_tokens if bucket.kind == PREFILL else 1
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the model expects of every grid setting of one bucket (`_Group.outlook`), each an (n,) array."""
+
+    latency: np.ndarray  # s
+    power: np.ndarray  # W: expected energy per token x tokens per latency / latency
+    objective: np.ndarray  # the goal's objective field
+    bound: np.ndarray  # the goal's limit field, expected
+    bound_low: np.ndarray  # its lowest ensemble member
+    meets: np.ndarray  # probability of meeting the goal
+    measured: np.ndarray  # bool: a run of it (or of its twin) exists
+    line: float  # the limit
 
 
 class _Group:
@@ -410,12 +426,10 @@ class _Group:
         key = tuple(setting.get(k.name) or STOCK_HZ for k in self.knobs)
         return self.rows.get(key)
 
-    def next_setting(self, bucket: PhaseBucket) -> Setting | None:
-        """The unmeasured setting with the largest expected gain over the incumbent: its predicted gain in the
-        objective times the probability that it meets the goal (`feasibility`: constrained expected
-        improvement), so a setting predicted just on the limit, a coin flip once its runs are in, yields to one
-        a little slower but surely inside. None when no expected gain exceeds the standard error of a mean paired
-        objective over the repeats, nor what the model misses the objective by: the predicted best is confirmed."""
+    def outlook(self, bucket: PhaseBucket) -> Outlook:
+        """The model's view of every grid setting for this bucket (`predict`), what it expects of the goal's
+        objective and limit, the probability that each meets the goal (`feasibility` over the ensemble's spread
+        and the model's misfit, less where runs are near) and which settings count as measured."""
         goal = self.ctx.goal
         latency, energies = self.predict(bucket)
         by_field = {
@@ -433,16 +447,29 @@ class _Group:
         # as good as measured: trying its twins one by one walked sm8550's energy limit along the CPU's levels
         measured |= self.nearest.get(bucket.name, np.zeros(len(measured))) > np.exp(-0.5 * EQUIVALENT**2)
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
+        # the misfit is what a setting far from every run may be off by; nearby runs pin it down (the
+        # residual correction's weights, with the same prior weight of one as `residual_factor`)
+        coverage = self.coverage.get(bucket.name, np.zeros(len(bound)))
+        model_sd = self.misfit.get(bucket.name, {}).get(goal.limit_field, 0.0) * bound / np.sqrt(1.0 + coverage)
+        meets = self.feasibility(bound, np.hypot(bound_sd, model_sd), line)
+        power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
+        return Outlook(latency, power, objective, bound, bound_low, meets, measured, line)
+
+    def next_setting(self, bucket: PhaseBucket) -> Setting | None:
+        """The unmeasured setting with the largest expected gain over the incumbent: its predicted gain in the
+        objective times the probability that it meets the goal (`feasibility`: constrained expected
+        improvement), so a setting predicted just on the limit, a coin flip once its runs are in, yields to one
+        a little slower but surely inside. None when no expected gain exceeds the standard error of a mean paired
+        objective over the repeats, nor what the model misses the objective by: the predicted best is confirmed."""
+        goal = self.ctx.goal
+        look = self.outlook(bucket)
+        objective, bound, measured, line = look.objective, look.bound, look.measured, look.line
         best = self.best(bucket)
         if self.meets(bucket, best):
             level = float(self.score(bucket, [best])[0]) * getattr(self.ctx.stock[bucket.name], goal.objective_field)
             repeats = self.ctx.lab.max_repeats
             gain = np.clip((level - objective) / level, 0.0, None)
-            # the misfit is what a setting far from every run may be off by; nearby runs pin it down (the
-            # residual correction's weights, with the same prior weight of one as `residual_factor`)
-            coverage = self.coverage.get(bucket.name, np.zeros(len(bound)))
-            model_sd = self.misfit.get(bucket.name, {}).get(goal.limit_field, 0.0) * bound / np.sqrt(1.0 + coverage)
-            expected = np.where(measured, 0.0, gain * self.feasibility(bound, np.hypot(bound_sd, model_sd), line))
+            expected = np.where(measured, 0.0, gain * look.meets)
             index = int(np.argmax(expected))
             resolution = max(
                 self.footing_noise(goal.objective_field)[0] / np.sqrt(repeats),
@@ -454,7 +481,7 @@ class _Group:
             open_rows = ~measured
             if not open_rows.any():
                 return None
-            ranked = np.where(open_rows & (bound_low <= line), objective, np.inf)
+            ranked = np.where(open_rows & (look.bound_low <= line), objective, np.inf)
             index = (
                 int(np.argmin(ranked))
                 if np.isfinite(ranked).any()
@@ -545,6 +572,56 @@ class _Group:
         best = {b.name: self.best(b) for b in self.buckets}
         return {name: Choice(obs, self.ctx.goal.feasible(obs)) for name, obs in best.items()}
 
+    def power(self, bucket: PhaseBucket, runs: list[Observation]) -> np.ndarray:
+        """Each run's mean power over its phase (W), on the footing of every stock seed (`values`)."""
+        latency = self.values(bucket, runs, "latency_s")
+        return self.values(bucket, runs, "energy_per_token_j") * tokens_per_latency(bucket) / latency
+
+    def with_rungs(self, choice: Choice, bucket: PhaseBucket) -> Choice:
+        """The choice with cooler rungs for the runtime to step down to on a hot phone (`governor.heat`): for
+        each of RUNGS steps from the chosen setting's power down to the stock governors' power in the phase, the
+        fastest setting meeting the goal at no more than that power. At the coolest rung every phase draws no
+        more than stock does, so the phone heats no faster than under its own governors. A run already made is
+        the rung unless the model expects one faster by more than it misses the bucket's latency by; then one
+        more run.
+
+        Why: at the same energy per token a faster setting draws more power, and a phone serving back to back
+        heats to its trips; the kernel's cooling devices then cap the clocks one OPP at a time, far from the
+        efficient settings at that power (pixel7, StableLM, 40 requests: GPU capped down to 510 MHz under a
+        pinned 2802 MHz CPU). Only under a latency goal (G1), and where the choice draws more than stock."""
+        chosen = choice.observation
+        if self.ctx.goal.objective_field != "latency_s" or chosen.setting == STOCK or not self.meets(bucket, chosen):
+            return choice
+        hot, stock = self.power(bucket, [chosen, self.ctx.stock[bucket.name]])
+        if hot <= stock:
+            return choice
+        self.model.fit(self.data())
+        rungs, above = [], hot
+        for target in hot - (hot - stock) * np.arange(1, RUNGS + 1) / RUNGS:
+            rung = self._fastest(bucket, target)
+            look = self.outlook(bucket)
+            candidates = ~look.measured & (look.meets >= 0.5) & (look.power <= target)
+            if candidates.any():
+                index = int(np.argmin(np.where(candidates, look.latency, np.inf)))
+                resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
+                if rung is None or look.latency[index] < self.values(bucket, [rung], "latency_s")[0] * (1 - resolution):
+                    try:
+                        self.ctx.lab.measure(self.setting(bucket.name, self.grid[index]), bucket.name)
+                    except BudgetExhausted as exc:
+                        self.ctx.notes.append(f"{bucket.name}: {exc}: no run for a cooler rung")
+                        break
+                    rung = self._fastest(bucket, target)
+            if rung is not None and rung not in rungs and (power := float(self.power(bucket, [rung])[0])) < above:
+                rungs.append(rung)
+                above = power
+        return Choice(chosen, choice.met, tuple(rungs))
+
+    def _fastest(self, bucket: PhaseBucket, power: float) -> Observation | None:
+        """The fastest run meeting the goal at no more than `power` (W), None if there is none."""
+        runs = [o for o in self.pinned_runs(bucket) if self.meets(bucket, o)]
+        cool = [o for o, p in zip(runs, self.power(bucket, runs)) if p <= power]
+        return cool[int(np.argmin(self.values(bucket, cool, "latency_s")))] if cool else None
+
 
 @register
 class FusegovSearch(Search):
@@ -553,9 +630,13 @@ class FusegovSearch(Search):
 
     def run(self, ctx: SearchContext) -> dict[str, Choice]:
         knobs = [k for k in ctx.space.primary if len(k.table_hz) > 1]
-        choices: dict[str, Choice] = {}
-        for kind in (PREFILL, DECODE, CNN):
-            buckets = [b for b in ctx.buckets if b.kind == kind]
-            if buckets:
-                choices.update(_Group(ctx, buckets, knobs).run())
-        return choices
+        groups = [
+            _Group(ctx, buckets, knobs)
+            for buckets in ([b for b in ctx.buckets if b.kind == kind] for kind in (PREFILL, DECODE, CNN))
+            if buckets
+        ]
+        choices = {name: (group, choice) for group in groups for name, choice in group.run().items()}
+        before = ctx.lab.measurements
+        stepped = {b.name: group.with_rungs(choice, b) for b in ctx.buckets for group, choice in [choices[b.name]]}
+        ctx.rung_measurements = ctx.lab.measurements - before
+        return stepped

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from governor.errors import GovernorError
-from governor.plan import Expected, Plan, PlanPhase, check_device, load_plan, plan_from_dict
+from governor.plan import Expected, Plan, PlanPhase, Rung, check_device, load_plan, plan_from_dict
 from tests.governor.conftest import HEXA6
 from tests.governor.test_space import space_of
 
@@ -31,7 +31,18 @@ def sample_plan(space) -> Plan:
             "prefill", "prefill<=512", 512, {cpu.name: cpu.max_hz}, Expected(9.0, 0.1), Expected(12.0, 0.1), True
         ),
         PlanPhase(
-            "decode", "decode", None, {gpu.name: gpu.table_hz[-2]}, Expected(0.12, 0.4), Expected(0.2, 0.41), False
+            "decode",
+            "decode",
+            None,
+            {gpu.name: gpu.table_hz[-2]},
+            Expected(0.12, 0.4),
+            Expected(0.2, 0.41),
+            False,
+            Expected(0.6, 0.98),
+            (
+                Rung({gpu.name: gpu.table_hz[-3], "mem": None}, Expected(0.13, 0.38), Expected(0.65, 0.93)),
+                Rung({gpu.name: gpu.table_hz[-4]}, Expected(0.15, 0.37), Expected(0.75, 0.9)),
+            ),
         ),
     ]
     device = {"name": space.device, "soc": space.soc, "family": space.family, "knobs": space.tables()}
@@ -50,16 +61,23 @@ def test_round_trip_and_lookup(tmp_path):
     path = tmp_path / "plan.json"
     plan.write(path)
     raw = json.loads(path.read_text())
-    assert raw["format"] == "fusegov.plan" and raw["version"] == 2
+    assert raw["format"] == "fusegov.plan" and raw["version"] == 3
     loaded = load_plan(path)
     assert loaded == plan
-    older = {**raw, "version": 1, "phases": [{k: v for k, v in p.items() if k != "vs_stock"} for p in raw["phases"]]}
-    assert plan_from_dict(older).phases == plan.phases  # a version-1 plan (no paired ratios) still loads
+    version2 = {**raw, "version": 2, "phases": [{k: v for k, v in p.items() if k != "cooler"} for p in raw["phases"]]}
+    assert plan_from_dict(version2).levels == 0  # a version-2 plan (no cooler rungs) still loads
+    older = {**version2, "version": 1, "phases": [{k: v for k, v in p.items() if k != "vs_stock"} for p in version2["phases"]]}
+    assert [p.setting for p in plan_from_dict(older).phases] == [p.setting for p in plan.phases]
     assert loaded.phase_for_prompt(10).bucket == "prefill<=64"
     assert loaded.phase_for_prompt(100).bucket == "prefill<=512"
     assert loaded.phase_for_prompt(4000).bucket == "prefill<=512"
     assert loaded.pins(loaded.phases[0]) == {"gpu": space.knob("gpu").max_hz}
     assert not loaded.met
+    # heat levels: each phase steps to its rungs, and stays on its coolest beyond them
+    table, decode, prefill = space.knob("gpu").table_hz, loaded.phase("decode"), loaded.phases[0]
+    assert loaded.levels == 2
+    assert [loaded.pins(decode, level) for level in range(4)] == [{"gpu": table[-2]}, {"gpu": table[-3]}, {"gpu": table[-4]}, {"gpu": table[-4]}]
+    assert loaded.pins(prefill, 2) == loaded.pins(prefill)  # no rungs: the phase's own setting at every level
     check_device(loaded, space)
 
 
@@ -86,10 +104,14 @@ def test_a_plan_from_another_phone_is_refused():
         (("phases", 0, "setting", "gpu"), 123, "phases[0].setting.gpu"),
         (("phases", 1, "expected", "latency_s"), -1, "phases[1].expected."),
         (("phases", 2, "met"), "yes", "phases[2].met"),
+        (("phases", 2, "cooler"), {}, "phases[2].cooler"),
+        (("phases", 2, "cooler", 0), 7, "phases[2].cooler[0]"),
+        (("phases", 2, "cooler", 1, "setting", "gpu"), 5, "phases[2].cooler[1].setting.gpu"),
+        (("phases", 2, "cooler", 1, "vs_stock"), None, "phases[2].cooler[1].vs_stock"),
     ],
 )
 def test_errors_name_the_field(path, value, field):
-    data = sample_plan(space_of(HEXA6)).to_dict()
+    data = json.loads(json.dumps(sample_plan(space_of(HEXA6)).to_dict()))
     node = data
     for key in path[:-1]:
         node = node[key]

@@ -70,6 +70,16 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
     tried = [e.setting for e in ours.lab.log if e.setting != "stock"]
     assert any("mem=" in s for s in tried) and any("mem=" not in s and "gpu=" in s for s in tried)
     assert our_score <= fuse_score * 1.005
+    # cooler rungs (governor.heat) under the latency goal only: each meets the budget at less power than the one
+    # above it (power relative to stock's: paired energy per token over paired time per token)
+    power = [p.energy_per_token_j / p.latency_s for p in (mine.vs_stock, *(r.vs_stock for r in mine.cooler))]
+    print(f"power vs stock: chosen and rungs {', '.join(f'{p:.3f}' for p in power)}")
+    if goal == "energy":
+        assert mine.cooler == ()
+    else:
+        assert mine.cooler and all(r.vs_stock.energy_per_token_j <= 1.0 for r in mine.cooler)
+        assert all(low < high for high, low in zip(power, power[1:]))
+        assert all(r.setting != mine.setting for r in mine.cooler)
 
 
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():

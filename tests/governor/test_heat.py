@@ -1,0 +1,76 @@
+"""The runtime's heat levels (governor.heat): a plan's phases step down to their cooler rungs a hysteresis before
+a thermal trip while the phone heats, and back up while it cools; served back to back, sm8550 stays cooler on a
+plan with rungs than on the same plan without."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from android.emulator.profile import load_profile
+from governor.heat import HeatSteps, Trip, virtual_trips
+from governor.measure import VirtualMeasurer
+from governor.plan import Expected, Plan, PlanPhase, Rung
+from governor.replay import replay, summarise
+from governor.requests import Requests
+from tests.governor.test_space import space_of
+
+SKIN = Trip("skin", 46.0, 2.0)
+
+
+def test_steps_cooler_near_a_trip_while_heating_and_warmer_below_it_while_cooling():
+    steps = HeatSteps((SKIN, Trip("cpu", 95.0, 5.0)), levels=2)
+    temps = [40.0, 41.0, 44.0, 45.0, 45.5, 45.2, 43.9, 43.5, 43.8]
+    levels = [steps.update({"skin": t, "cpu": 60.0}) for t in temps]
+    # 44.0 is the skin trip less its hysteresis: rising at or above it steps cooler (at most `levels`), holding
+    # or falling there holds, falling below it steps warmer, rising below it holds
+    assert levels == [0, 0, 1, 2, 2, 2, 1, 0, 0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=-20, max_value=150, allow_nan=False), max_size=60), st.integers(0, 4))
+def test_the_level_stays_between_the_plan_and_its_coolest_rung(temps, levels):
+    steps = HeatSteps((SKIN,), levels)
+    assert all(0 <= steps.update({"skin": t}) <= levels for t in temps)
+
+
+def test_only_zones_that_can_throttle_count():
+    trips = virtual_trips(load_profile("pixel7"))
+    assert Trip("neutral_therm", 48.0, 2.0) in trips
+    assert Trip("G3D", 70.0, 2.0) in trips  # power_allocator's switch-on trip, on a zone with a cooling device
+    assert not any(t.zone in ("battery", "LITTLE") for t in trips)
+
+
+def hot_plan(profile: str) -> tuple[Plan, Plan]:
+    """A plan pinning every primary knob at its top, without and with one cooler rung: the lowest GPU level."""
+    space = space_of(profile)
+    top = {k.name: k.max_hz for k in space.primary}
+    cool = {**top, "gpu": space.knob("gpu").min_hz}
+    expected = Expected(1.0, 1.0)
+    phases = [
+        PlanPhase("prefill", "prefill<=512", 512, top, expected, expected, True, expected),
+        PlanPhase("decode", "decode", None, top, expected, expected, True, expected),
+    ]
+    device = {"name": space.device, "soc": space.soc, "family": space.family, "knobs": space.tables()}
+    plain = Plan(device, "qwen-1.5b-q4", {"goal": "latency"}, {"name": "test", "measurements": 0}, phases)
+    rung = (Rung(cool, expected, expected),)
+    return plain, replace(plain, phases=[replace(p, cooler=rung) for p in phases])
+
+
+def test_a_plan_with_a_cooler_rung_keeps_a_phone_served_back_to_back_cooler():
+    measurer = VirtualMeasurer("sm8550", "llm:qwen-1.5b-q4")
+    requests = Requests("test", (360,) * 12, (200,) * 12)
+    plain, stepped = hot_plan("sm8550")
+    skin = {}
+    for name, plan in (("plain", plain), ("stepped", stepped)):
+        phone = measurer.phone(0)
+        summary = summarise(replay(measurer, plan, requests, phone=phone))
+        skin[name] = (phone.state.zone_temp_c["skin-msm-therm"], summary)
+    (hot, plain_summary), (cool, stepped_summary) = skin["plain"], skin["stepped"]
+    print(f"\nskin after 12 requests: {hot:.1f} C without the rung, {cool:.1f} C with it (cooled "
+          f"{stepped_summary.cooled_share:.0%}, throttled {plain_summary.throttled_share:.0%} -> "
+          f"{stepped_summary.throttled_share:.0%})")
+    assert plain_summary.cooled_share == 0 and stepped_summary.cooled_share > 0
+    assert cool < hot
