@@ -13,54 +13,19 @@ step_wise picks a cooling state at each poll, but on the plan's settings and a h
 - one level warmer when every such zone is below that threshold and one is cooler than at the last phase start.
 
 The level dithers between the two rungs whose powers bracket what the phone sustains. A phase with fewer
-rungs than the level takes its coolest; level 0 is the plan's own setting. Only zones with a trip that has
-cooling devices bound count; each of their trips is a threshold (a power_allocator zone starts throttling at
-its first, switch-on trip).
+rungs than the level takes its coolest; level 0 is the plan's own setting. Every passive trip the probe found
+is a threshold (a power_allocator zone starts throttling at its first, switch-on trip). The rule lives in the
+on-phone daemon (android/daemon/fusegovd.py, standard library only), which steps deployed plans the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from android.daemon.fusegovd import HeatSteps, Trip  # one rule for the daemon on a phone and the host's replay
+from android.soc.records import ZoneInfo
+
+__all__ = ["HeatSteps", "Trip", "trips_of"]
 
 
-@dataclass(frozen=True)
-class Trip:
-    zone: str  # thermal zone type
-    temp_c: float
-    hysteresis_c: float
-
-    @property
-    def threshold_c(self) -> float:
-        return self.temp_c - self.hysteresis_c
-
-
-@dataclass
-class HeatSteps:
-    trips: tuple[Trip, ...]
-    levels: int  # the deepest level (the plan's most cooler rungs in a phase)
-    level: int = 0
-    last_c: dict[str, float] | None = field(default=None, repr=False)  # zone temperatures at the last update
-
-    def update(self, temps_c: Mapping[str, float]) -> int:
-        """The heat level for the phase about to start, from the zones' temperatures now (C, by zone type)."""
-        now = {t.zone: float(temps_c[t.zone]) for t in self.trips}
-        if self.last_c is not None:
-            near = [t for t in self.trips if now[t.zone] >= t.threshold_c]
-            if any(now[t.zone] > self.last_c[t.zone] for t in near):
-                self.level = min(self.level + 1, self.levels)
-            elif not near and any(now[z] < self.last_c[z] for z in now):
-                self.level = max(self.level - 1, 0)
-        self.last_c = now
-        return self.level
-
-
-def virtual_trips(profile) -> tuple[Trip, ...]:
-    """The trips of a virtual phone's zones that can throttle (android.emulator.profile)."""
-    zones = profile.physics.thermal.zones
-    return tuple(
-        Trip(name, trip.temp_c, trip.hysteresis_c)
-        for name, zone in zones.items()
-        if any(trip.cooling for trip in zone.trips)
-        for trip in zone.trips
-    )
+def trips_of(zones: list[ZoneInfo]) -> tuple[Trip, ...]:
+    """The passive trips `fusegov probe` found on a phone's zones (by zone type)."""
+    return tuple(Trip(z.type, temp, hysteresis) for z in zones for temp, hysteresis in z.trips)

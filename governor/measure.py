@@ -26,6 +26,7 @@ from typing import Protocol
 
 from android.errors import FusegovError
 from governor.errors import GovernorError
+from governor.heat import trips_of
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.space import ConfigSpace, Setting
 
@@ -96,6 +97,7 @@ class VirtualMeasurer:
         self._phone_class = VirtualPhone
         info = probe_device(VirtualDevice(VirtualPhone(self.profile, seed)))
         self.space = ConfigSpace.from_device(info, cpu)
+        self.trips = trips_of(info.zones)  # where a plan's runtime steps to cooler rungs (governor.heat)
         self.cpu = self.space.inference_cpu
         self.device = {"name": info.name, "soc": info.soc, "family": info.family, "profile": self.profile.name}
         self.model = self.onnx = None

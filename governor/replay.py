@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from governor.heat import HeatSteps, virtual_trips
+from governor.heat import HeatSteps
 from governor.measure import REQUEST_GAP_S, VirtualMeasurer
 from governor.plan import Plan
 from governor.requests import Requests
@@ -62,7 +62,7 @@ def replay(
     from governor.virtual_runs import decode_run, prefill_run
 
     phone = measurer.phone(0) if phone is None else phone
-    heat = HeatSteps(virtual_trips(phone.profile), plan.levels) if plan and plan.levels else None
+    heat = HeatSteps(measurer.trips, plan.levels) if plan and plan.levels else None
     outcomes = []
 
     def pins(phase) -> tuple[dict[str, int], bool]:

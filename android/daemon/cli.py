@@ -174,6 +174,13 @@ def run_deploy(args: argparse.Namespace) -> int:
         f"{thermal['limit_c'] - thermal['hysteresis_c']:g} C), read every {thermal['period_s']:g} s; "
         f"watchdog {config['watchdog_s']:g} s"
     )
+    trips = config.get("heat", {}).get("trips", [])
+    if trips:
+        lowest = min(trips, key=lambda t: t["temp_c"] - t["hysteresis_c"])
+        print(
+            f"  heat: cooler rungs within a trip's hysteresis of {len(trips)} passive trip(s) "
+            f"(first: {lowest['zone']} at {lowest['temp_c'] - lowest['hysteresis_c']:g} C)"
+        )
     print(f"  in {report.workdir}: fusegovd.py, fusegov_hint.py, config.json")
     print(f"next: fusegov start --serial {report.serial}")
     return 0

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from governor.plan import Plan
 
 CONFIG_FORMAT = "fusegov.daemon-config"
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2  # 2: the plans' cooler settings and the zones' passive trips (`heat`)
 OPTION_OF = {
     "limit_c": "--thermal-limit",
     "hysteresis_c": "--hysteresis",
@@ -62,8 +62,10 @@ def check_plan_device(plan: Plan, info: DeviceInfo) -> None:
 
 
 def plan_knobs(plan: Plan) -> list[str]:
-    """The knobs some phase of the plan pins."""
-    return sorted({knob for phase in plan.phases for knob in plan.pins(phase)})
+    """The knobs some phase of the plan pins, at any heat level."""
+    return sorted(
+        {knob for phase in plan.phases for level in range(len(phase.cooler) + 1) for knob in plan.pins(phase, level)}
+    )
 
 
 def _check_model_name(plan: Plan) -> None:
@@ -121,6 +123,15 @@ def build_config(plans: list[Plan], info: DeviceInfo, guard: GuardOptions | None
         for p in plan.phases:
             if p.phase != "prefill":
                 phases[p.phase] = _native(plan.pins(p), controls)
+        if plan.levels:
+            phases["cooler"] = {
+                kind: [[_native(plan.pins(p, level), controls) for level in range(1, len(p.cooler) + 1)] for p in group]
+                for kind, group in ((k, [p for p in plan.phases if p.phase == k]) for k in ("prefill", "decode", "cnn"))
+                if group
+            }
+            for kind in ("decode", "cnn"):
+                if kind in phases["cooler"]:
+                    phases["cooler"][kind] = phases["cooler"][kind][0]
         config_plans[plan.model] = phases
     return {
         "format": CONFIG_FORMAT,
@@ -135,9 +146,19 @@ def build_config(plans: list[Plan], info: DeviceInfo, guard: GuardOptions | None
             "hysteresis_c": guard.hysteresis_c,
             "period_s": guard.period_s,
         },
+        "heat": {"trips": _trips(info) if any(plan.levels for plan in plans) else []},
         "watchdog_s": guard.watchdog_s,
         "log_max_bytes": guard.log_max_bytes,
     }
+
+
+def _trips(info: DeviceInfo) -> list[dict[str, Any]]:
+    """Every passive trip the probe found: where the daemon steps a plan to its cooler settings (governor.heat)."""
+    return [
+        {"zone": z.type, "temp_file": z.temp_file, "temp_c": temp, "hysteresis_c": hysteresis}
+        for z in info.zones
+        for temp, hysteresis in z.trips
+    ]
 
 
 def _guarded_zones(info: DeviceInfo, used: list[str], names: tuple[str, ...]) -> dict[str, str]:

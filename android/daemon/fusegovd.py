@@ -23,6 +23,11 @@ rebooted since (boot_id differs), which already reset the knobs. A thermal guard
 found settings while any guarded zone is at or above its limit and pins again once all are below the limit
 minus the hysteresis. A write that fails is logged and the daemon carries on with the other knobs.
 
+Heat (configuration version 2): a plan's phases may carry cooler settings (rungs); at each phase change the
+daemon picks a heat level from the zones with passive trips (`HeatSteps`: one level cooler when a zone is within
+its trip's hysteresis of the trip and warmer than at the last phase change, one warmer when all are below that
+and one is cooler) and pins the phase's rung for that level (level 0: the phase's own setting).
+
 Every action is logged to WORKDIR/fusegovd.log with CLOCK_MONOTONIC timestamps (time.monotonic), the
 clock traces use, so the log aligns with them.
 
@@ -42,7 +47,8 @@ import sys
 import time
 
 CONFIG_FORMAT, STATE_FORMAT, STATUS_FORMAT = "fusegov.daemon-config", "fusegov.daemon-state", "fusegov.daemon-status"
-VERSION = 1
+VERSION = 1  # of the state and status files
+CONFIG_VERSIONS = (1, 2)  # 2 adds `heat` and the plans' `cooler` settings
 PHASES = ("prefill", "decode", "cnn", "idle")
 PINNED_PHASES = ("prefill", "decode", "cnn")
 MAX_HINT_BYTES = 256
@@ -91,23 +97,88 @@ class Knob:
 
 
 class Plan:
-    """One model's settings per phase: prefill buckets (ascending max prompt tokens, None = no bound)."""
+    """One model's settings per phase: prefill buckets (ascending max prompt tokens, None = no bound), and each
+    phase's cooler settings, hottest first (`cooler`: {"prefill": [[...] per bucket], "decode": [...], ...})."""
 
-    def __init__(self, model, prefill, decode, cnn):
+    def __init__(self, model, prefill, decode, cnn, cooler=None):
         self.model, self.prefill, self.decode, self.cnn = model, prefill, decode, cnn
+        self.cooler = cooler or {}
 
-    def setting(self, phase, tokens):
-        """(label, {knob: value}) for a phase; a prompt longer than every bucket takes the last one."""
+    def setting(self, phase, tokens, level=0):
+        """(label, {knob: value}) for a phase at a heat level; a prompt longer than every bucket takes the last
+        one; a level deeper than a phase's rungs takes its coolest."""
         if phase == "prefill":
             if not self.prefill:
                 return "prefill (no plan: stock)", {}
-            for bound, setting in self.prefill:
-                if bound is None or tokens <= bound:
-                    return "prefill<=%s" % ("any" if bound is None else bound), setting
-            bound, setting = self.prefill[-1]
-            return f"prefill<={bound} (longest bucket)", setting
-        setting = self.decode if phase == "decode" else self.cnn
-        return phase if setting is not None else phase + " (no plan: stock)", setting or {}
+            index = next((i for i, (bound, _) in enumerate(self.prefill) if bound is None or tokens <= bound), None)
+            last = index is None
+            index = len(self.prefill) - 1 if last else index
+            bound, setting = self.prefill[index]
+            label = "prefill<=%s" % ("any" if bound is None else bound) + (" (longest bucket)" if last else "")
+            rungs = (self.cooler.get("prefill") or [[]] * len(self.prefill))[index]
+        else:
+            setting = self.decode if phase == "decode" else self.cnn
+            if setting is None:
+                return phase + " (no plan: stock)", {}
+            label, rungs = phase, self.cooler.get(phase) or []
+        if level > 0 and rungs:
+            step = min(level, len(rungs))
+            return f"{label} cooler {step}", rungs[step - 1]
+        return label, setting
+
+    @property
+    def levels(self):
+        """The most cooler settings any phase has."""
+        counts = [len(r) for r in self.cooler.get("prefill") or []] + [
+            len(self.cooler.get(p) or []) for p in ("decode", "cnn")
+        ]
+        return max(counts, default=0)
+
+
+class Trip:
+    """A zone's passive trip, where the kernel starts throttling (temperatures in C)."""
+
+    def __init__(self, zone, temp_c, hysteresis_c):
+        self.zone, self.temp_c, self.hysteresis_c = zone, float(temp_c), float(hysteresis_c)
+
+    @property
+    def threshold_c(self):
+        return self.temp_c - self.hysteresis_c
+
+    def __eq__(self, other):
+        return isinstance(other, Trip) and (self.zone, self.temp_c, self.hysteresis_c) == (
+            other.zone,
+            other.temp_c,
+            other.hysteresis_c,
+        )
+
+    def __repr__(self):
+        return f"Trip({self.zone!r}, {self.temp_c:g}, {self.hysteresis_c:g})"
+
+
+class HeatSteps:
+    """The heat level for each phase start, as the kernel's step_wise picks a cooling state at each poll, but on
+    a plan's settings and a hysteresis before the trip: one level cooler (up to `levels`) when a zone is at or
+    above a trip's temperature - hysteresis and warmer than at the last update; one level warmer when every
+    zone is below all those thresholds and one is cooler than at the last update; else held. Zones missing from
+    a reading are left out of it. The host's replay (governor.replay) uses this class too."""
+
+    def __init__(self, trips, levels):
+        self.trips, self.levels = tuple(trips), levels
+        self.level = 0
+        self.last_c = None
+
+    def update(self, temps_c):
+        now = dict((t.zone, float(temps_c[t.zone])) for t in self.trips if t.zone in temps_c)
+        if self.last_c is not None:
+            seen = [t for t in self.trips if t.zone in now and t.zone in self.last_c]
+            near = [t for t in seen if now[t.zone] >= t.threshold_c]
+            if any(now[t.zone] > self.last_c[t.zone] for t in near):
+                self.level = min(self.level + 1, self.levels)
+            elif not near and any(now[t.zone] < self.last_c[t.zone] for t in seen):
+                self.level = max(self.level - 1, 0)
+        self.last_c = now
+        return self.level
 
 
 class Config:
@@ -118,6 +189,7 @@ class Config:
         self.default_model = data["default_model"]
         self.zones = data["zones"]
         self.limit_c, self.hysteresis_c, self.thermal_period_s = data["thermal"]
+        self.trips, self.trip_files = data["heat"]  # [Trip], {zone: temp file}
         self.watchdog_s = data["watchdog_s"]
         self.log_max_bytes = data["log_max_bytes"]
 
@@ -172,13 +244,63 @@ def _setting(data, knobs, where):
     return setting
 
 
+def _rungs(data, knobs, where):
+    if not isinstance(data, list):
+        raise ConfigError(f"{where}: a list of settings, hottest first, got {data!r}")
+    return [_setting(rung, knobs, f"{where}[{i}]") for i, rung in enumerate(data)]
+
+
+def _cooler(spec, prefill_buckets, knobs, where):
+    """A plan's cooler settings per phase (configuration version 2), validated like its own settings."""
+    raw = spec.get("cooler")
+    if raw is None:
+        return {}
+    where += ".cooler"
+    if not isinstance(raw, dict) or set(raw) - {"prefill", "decode", "cnn"}:
+        raise ConfigError(f"{where}: an object with prefill, decode and cnn rungs, got {raw!r}")
+    cooler = {}
+    for phase in ("decode", "cnn"):
+        if raw.get(phase) is not None:
+            if spec.get(phase) is None:
+                raise ConfigError(f"{where}.{phase}: rungs for a phase the plan does not set")
+            cooler[phase] = _rungs(raw[phase], knobs, f"{where}.{phase}")
+    if raw.get("prefill") is not None:
+        if not isinstance(raw["prefill"], list) or len(raw["prefill"]) != prefill_buckets:
+            raise ConfigError(f"{where}.prefill: one list of rungs per prefill bucket ({prefill_buckets})")
+        cooler["prefill"] = [_rungs(r, knobs, f"{where}.prefill[{i}]") for i, r in enumerate(raw["prefill"])]
+    return cooler
+
+
+def _heat(raw):
+    """([Trip], {zone: temperature file}) from the configuration's `heat` (none: no stepping)."""
+    if raw is None:
+        return [], {}
+    listed = _need({"heat": raw}, "heat", dict, "config").get("trips", [])
+    if not isinstance(listed, list):
+        raise ConfigError(f"heat.trips: a list of trips, got {listed!r}")
+    trips, files = [], {}
+    for i, trip in enumerate(listed):
+        where = f"heat.trips[{i}]"
+        zone = _need(trip, "zone", str, where)
+        path = _abs_path(_need(trip, "temp_file", str, where), where + ".temp_file")
+        if files.get(zone, path) != path:
+            raise ConfigError(f"{where}.temp_file: zone {zone!r} already reads {files[zone]}")
+        hysteresis = trip.get("hysteresis_c", 0.0)
+        if not isinstance(hysteresis, (int, float)) or isinstance(hysteresis, bool) or not 0 <= hysteresis < 1000:
+            raise ConfigError(f"{where}.hysteresis_c: must be a number >= 0, got {hysteresis!r}")
+        trips.append(Trip(zone, _need(trip, "temp_c", float, where), hysteresis))
+        files[zone] = path
+    return trips, files
+
+
 def parse_config(data):
     """Validate everything before anything is written; ConfigError names the offending field."""
     if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
         raise ConfigError(f"not a fusegov daemon configuration (format must be {CONFIG_FORMAT!r})")
-    if data.get("version") != VERSION:
+    if data.get("version") not in CONFIG_VERSIONS:
         raise ConfigError(
-            f"configuration version {data.get('version')!r} is not supported (this daemon reads {VERSION})"
+            f"configuration version {data.get('version')!r} is not supported "
+            f"(this daemon reads {', '.join(map(str, CONFIG_VERSIONS))})"
         )
     knobs = {}
     for name, spec in _need(data, "knobs", dict, "config").items():
@@ -196,7 +318,7 @@ def parse_config(data):
         where = f"plans.{model}"
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: must be an object")
-        unknown = sorted(set(spec) - {"prefill", "decode", "cnn"})
+        unknown = sorted(set(spec) - {"prefill", "decode", "cnn", "cooler"})
         if unknown:
             raise ConfigError(f"{where}: unknown phase {unknown[0]!r} (phases: prefill, decode, cnn)")
         prefill = []
@@ -216,7 +338,7 @@ def parse_config(data):
         others = {}
         for phase in ("decode", "cnn"):
             others[phase] = None if spec.get(phase) is None else _setting(spec[phase], knobs, where + "." + phase)
-        plans[model] = Plan(model, prefill, others["decode"], others["cnn"])
+        plans[model] = Plan(model, prefill, others["decode"], others["cnn"], _cooler(spec, len(prefill), knobs, where))
     if not plans:
         raise ConfigError("plans: the configuration holds no plan")
     default_model = _need(data, "default_model", str, "config")
@@ -235,6 +357,7 @@ def parse_config(data):
         knobs=knobs,
         plans=plans,
         zones=zones,
+        heat=_heat(data.get("heat")),
         thermal=(limit, hysteresis, _need(thermal, "period_s", float, "thermal")),
         watchdog_s=_need(data, "watchdog_s", float, "config"),
         log_max_bytes=_need(data, "log_max_bytes", int, "config"),
@@ -665,6 +788,8 @@ class Daemon:
         self.phase, self.label, self.model, self.tokens = "idle", "idle", config.default_model, 0
         self.hot = False
         self.temps = {}
+        levels = max((plan.levels for plan in config.plans.values()), default=0)
+        self.heat = HeatSteps(config.trips, levels) if config.trips and levels else None
         self.next_thermal = 0.0
         self.last_hint = time.monotonic()
         self.hints, self.rejected, self.releases = 0, 0, {"watchdog": 0, "thermal": 0}
@@ -800,6 +925,8 @@ class Daemon:
         if (phase, model) == (self.phase, self.model) and (phase != "prefill" or tokens == self.tokens):
             return  # a keep-alive: the watchdog was reset above
         self.phase, self.tokens, self.model = phase, tokens, model
+        if phase != "idle":
+            self.step_heat()
         target_label, target = self.target()
         if phase != "idle" and not self.hot and self.next_thermal <= arrived:
             self.check_thermal()
@@ -822,7 +949,18 @@ class Daemon:
     def target(self):
         if self.phase == "idle":
             return "idle", {}
-        return self.config.plans[self.model].setting(self.phase, self.tokens)
+        return self.config.plans[self.model].setting(self.phase, self.tokens, self.heat.level if self.heat else 0)
+
+    def step_heat(self):
+        """A phase starts: the heat level from the zones with passive trips (`HeatSteps`), logged when it moves."""
+        if self.heat is None:
+            return
+        temps = self.read_temps(self.config.trip_files)
+        before = self.heat.level
+        after = self.heat.update(temps)
+        if after != before:
+            hottest = max(temps, key=lambda z: temps[z] - min(t.threshold_c for t in self.heat.trips if t.zone == z))
+            self.log(f"heat: level {before} -> {after} of {self.heat.levels} ({hottest} {temps[hottest]:.1f} C)")
 
     def apply(self, target):
         """Move every knob to `target` (pinned) or back to its found setting; returns knobs written."""
@@ -885,16 +1023,7 @@ class Daemon:
     def check_thermal(self):
         """Read the guarded zones; hot at or above the limit, cool again below limit - hysteresis."""
         self.next_thermal = time.monotonic() + self.config.thermal_period_s
-        temps = {}
-        zones = self.config.zones
-        for zone, (text,) in zip(zones, self.knobs.calls([[("read", path)] for path in zones.values()])):
-            if isinstance(text, OSError):
-                continue
-            try:
-                temps[zone] = int(text.split()[0]) / 1000.0
-            except (ValueError, IndexError):
-                continue
-        self.temps = temps
+        temps = self.temps = self.read_temps(self.config.zones)
         hottest = max(temps.values()) if temps else None
         if hottest is None:
             return
@@ -902,6 +1031,18 @@ class Daemon:
             self.hot = True
         elif hottest < self.config.limit_c - self.config.hysteresis_c:
             self.hot = False
+
+    def read_temps(self, zones):
+        """{zone: C} of the zones ({zone: temperature file}) whose file reads as millidegrees."""
+        temps = {}
+        for zone, (text,) in zip(zones, self.knobs.calls([[("read", path)] for path in zones.values()])):
+            if isinstance(text, OSError):
+                continue
+            try:
+                temps[zone] = int(text.split()[0]) / 1000.0
+            except (ValueError, IndexError):
+                continue
+        return temps
 
     def describe_temps(self):
         if not self.temps:
@@ -951,6 +1092,7 @@ class Daemon:
                 "releases": self.releases["thermal"],
                 "resumes": self.resumes,
             },
+            "heat": {"level": self.heat.level, "levels": self.heat.levels} if self.heat else None,
             "watchdog": {"timeout_s": self.config.watchdog_s, "releases": self.releases["watchdog"]},
             "last_apply": self.last_apply,
         }

@@ -212,6 +212,7 @@ class DaemonRemote:
             hints_received=status.get("hints_received", 0),
             hints_rejected=status.get("hints_rejected", 0),
             thermal=status.get("thermal", {}),
+            heat=status.get("heat"),
             watchdog=status.get("watchdog", {}),
             last_apply=status.get("last_apply"),
         )

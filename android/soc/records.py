@@ -51,6 +51,7 @@ class ZoneInfo:
     type: str
     temp_file: str
     component: str
+    trips: list[list[float]] = field(default_factory=list)  # passive trips: [temperature C, hysteresis C]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Thermal zones: /sys/class/thermal/thermal_zoneN/{type,temp} (millidegrees C)."""
+"""Thermal zones: /sys/class/thermal/thermal_zoneN/{type,temp} (millidegrees C) and their passive trips
+(trip_point_K_{type,temp,hyst}: where the kernel starts throttling, governor.heat steps a plan down before)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from android.soc.families import SocFamily, match_component
 from android.soc.records import ZoneInfo
 
 THERMAL_DIR = "/sys/class/thermal"
+MAX_TRIPS = 12  # trip points looked for per zone (Android kernels: a handful)
+READ_CHUNK = 256  # paths per read_many: one shell command line stays short
 
 
 def probe(device: Device, family: SocFamily, policies: list[str]) -> list[ZoneInfo]:
@@ -15,6 +18,7 @@ def probe(device: Device, family: SocFamily, policies: list[str]) -> list[ZoneIn
     names = [n for n in device.listdir(THERMAL_DIR) if n.startswith("thermal_zone") and n[12:].isdigit()]
     names.sort(key=lambda n: int(n[12:]))
     types = device.read_many([f"{THERMAL_DIR}/{n}/type" for n in names])
+    trips = _passive_trips(device, [f"{THERMAL_DIR}/{n}" for n in names])
     zones = []
     for name in names:
         zone_type = (types[f"{THERMAL_DIR}/{name}/type"] or "").strip()
@@ -25,6 +29,40 @@ def probe(device: Device, family: SocFamily, policies: list[str]) -> list[ZoneIn
                     zone_type,
                     f"{THERMAL_DIR}/{name}/temp",
                     match_component(family.zone_rules, zone_type, policies),
+                    trips[f"{THERMAL_DIR}/{name}"],
                 )
             )
     return zones
+
+
+def _read(device: Device, paths: list[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for start in range(0, len(paths), READ_CHUNK):
+        found.update(device.read_many(paths[start : start + READ_CHUNK]))
+    return found
+
+
+def _passive_trips(device: Device, zone_dirs: list[str]) -> dict[str, list[list[float]]]:
+    """Per zone directory, [temperature C, hysteresis C] of each passive trip (an unreadable hysteresis: 0);
+    two reads for every zone together."""
+    types = _read(device, [f"{d}/trip_point_{k}_type" for d in zone_dirs for k in range(MAX_TRIPS)])
+    passive = [
+        (d, k)
+        for d in zone_dirs
+        for k in range(MAX_TRIPS)
+        if (types[f"{d}/trip_point_{k}_type"] or "").strip() == "passive"
+    ]
+    values = _read(device, [f"{d}/trip_point_{k}_{what}" for d, k in passive for what in ("temp", "hyst")])
+    trips: dict[str, list[list[float]]] = {d: [] for d in zone_dirs}
+    for d, k in passive:
+        temp, hyst = (_millidegrees(values[f"{d}/trip_point_{k}_{what}"]) for what in ("temp", "hyst"))
+        if temp is not None:
+            trips[d].append([temp, hyst or 0.0])
+    return trips
+
+
+def _millidegrees(text: str | None) -> float | None:
+    try:
+        return int((text or "").split()[0]) / 1000.0
+    except (ValueError, IndexError):
+        return None

@@ -76,3 +76,21 @@ def simple_plan(info: DeviceInfo, model: str = "tinyllama-1.1b-q4") -> dict:
 def write_plan(path: Path, document: dict) -> Path:
     path.write_text(json.dumps(document, indent=1))
     return path
+
+
+def with_rungs(document: dict, info: DeviceInfo, decode_mhz: tuple[float, ...], prefill_mhz: float) -> dict:
+    """The plan with cooler decode rungs (GPU at each of `decode_mhz`, the rest as decode pins) and one cooler
+    rung per prefill bucket (GPU at `prefill_mhz`): a heat ladder for the daemon tests."""
+    document = json.loads(json.dumps(document))
+    for phase in document["phases"]:
+        mhz = decode_mhz if phase["phase"] == "decode" else (prefill_mhz,) if phase["phase"] == "prefill" else ()
+        placeholder = {"latency_s": 1.0, "energy_per_token_j": 1.0}
+        phase["cooler"] = [
+            {
+                "setting": {**phase["setting"], "gpu": nearest_hz(info, "gpu", m)},
+                "expected": placeholder,
+                "vs_stock": placeholder,
+            }
+            for m in mhz
+        ]
+    return document

@@ -14,9 +14,9 @@ from android.daemon.config import GuardOptions, build_config
 from android.daemon.errors import DaemonError
 from android.daemon.remote import DaemonRemote
 from android.units import to_native
-from governor.plan import load_plan
+from governor.plan import load_plan, plan_from_dict
 from tests.daemon.conftest import pinned_values, wait_for
-from tests.daemon.plans import phase_setting
+from tests.daemon.plans import phase_setting, with_rungs
 from tests.helpers.adb import start_emulator, stop_emulator
 
 pytestmark = pytest.mark.slow
@@ -77,6 +77,57 @@ def test_thermal_guard_releases_when_hot_and_pins_again_below_the_hysteresis(
     assert pinned_values(controller, sorted(setting)) == {k: (v, v) for k, v in setting.items()}
     log = remote.logs()
     assert "knobs returned to the found settings" in log and "prefill<=512 pinned again" in log
+    remote.stop()
+    assert controller.snapshot([s.knob for s in user_limits]) == user_limits
+
+
+def test_the_daemon_steps_to_cooler_rungs_while_a_zone_heats_near_its_trip_and_back_as_it_cools(
+    remote, plan_doc, controller, user_limits, device, info, tmp_path, model_file
+):
+    plan = plan_from_dict(with_rungs(plan_doc, info, (400, 302), 471))
+    zones = ("BIG", "G3D")
+    start_c = max(zone_temps_c(device, info, zones).values())
+    guard = GuardOptions(limit_c=start_c + 40.0, watchdog_s=600)  # the guard stays out of the way
+    remote.deploy([plan], guard)
+    # trips a little above the zones' temperature now, as the probe would find them (the phone's own are at
+    # 70-90 C on these zones, 48 C on the board, which a test cannot wait for)
+    config = build_config([plan], info, guard)
+    files = {z.type: z.temp_file for z in info.zones}
+    config["heat"]["trips"] = [
+        {"zone": zone, "temp_file": files[zone], "temp_c": round(start_c + 2.5, 1), "hysteresis_c": 1.0}
+        for zone in zones
+    ]
+    push_text(device, tmp_path, json.dumps(config), remote.path("config.json"))
+    remote.start()
+    decode = [phase_setting(plan.to_dict(), "decode")] + [
+        {k: v for k, v in r.setting.items() if v is not None} for r in plan.phase("decode").cooler
+    ]
+    remote.hint("decode")
+    wait_for(lambda: remote.status()["pinned_hz"] == decode[0], "the decode pins")
+    push_text(device, tmp_path, " ".join(["word"] * 300), "/data/local/tmp/prompt300.txt")
+    load = device.shell(
+        f"llama-cli -m {model_file} -f /data/local/tmp/prompt300.txt -n 1500 --no-display-prompt "
+        "> /dev/null 2>&1 & echo $!"
+    )
+    load_pid = int(load.stdout.split()[-1])
+
+    def at_level(level: int):
+        def check():
+            remote.hint("prefill", 300)  # each phase change is a step: a repeated hint only keeps alive
+            remote.hint("decode")
+            status = remote.status()
+            return status["heat"]["level"] == level and status
+
+        return check
+
+    hot = wait_for(at_level(2), "the heat level to reach the coolest rung")
+    assert hot["pinned_hz"] == decode[2] and hot["setting"] == "decode cooler 2"
+    assert max(zone_temps_c(device, info, zones).values()) >= start_c + 1.5  # within the hysteresis of the trip
+    assert device.shell(f"kill {load_pid}").ok  # the run ends, the phone cools
+    cool = wait_for(at_level(0), "the heat level to come back as the zones cool")
+    assert cool["pinned_hz"] == decode[0] and cool["setting"] == "decode"
+    log = remote.logs()
+    assert "heat: level 0 -> 1 of 2" in log and "heat: level 1 -> 2 of 2" in log and "-> 0 of 2" in log
     remote.stop()
     assert controller.snapshot([s.knob for s in user_limits]) == user_limits
 

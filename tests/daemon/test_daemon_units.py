@@ -23,7 +23,7 @@ from android.probe import probe_device
 from android.virtual import VirtualDevice
 from governor.errors import GovernorError
 from governor.plan import plan_from_dict
-from tests.daemon.plans import plan_document, simple_plan
+from tests.daemon.plans import plan_document, simple_plan, with_rungs
 
 
 def _load(path, name):
@@ -194,7 +194,9 @@ def test_any_plan_field_value_gives_a_plan_or_a_clear_error(pixel7, field, value
 
 @settings(max_examples=80, deadline=None)
 @given(
-    field=st.sampled_from(["knobs", "plans", "default_model", "thermal", "watchdog_s", "log_max_bytes", "version"]),
+    field=st.sampled_from(
+        ["knobs", "plans", "default_model", "thermal", "heat", "watchdog_s", "log_max_bytes", "version"]
+    ),
     value=JSON,
 )
 def test_any_config_field_value_gives_a_config_or_a_clear_error(config, field, value):
@@ -204,6 +206,71 @@ def test_any_config_field_value_gives_a_config_or_a_clear_error(config, field, v
         fusegovd.parse_config(data)
     except fusegovd.ConfigError as exc:
         assert str(exc)
+
+
+@pytest.fixture(scope="module")
+def stepped(pixel7):
+    """A configuration whose plan has two cooler decode rungs and one per prefill bucket."""
+    return build_config([plan_from_dict(with_rungs(simple_plan(pixel7), pixel7, (400, 302), 471))], pixel7)
+
+
+def test_cooler_rungs_and_the_probed_trips_reach_the_daemon(stepped, config):
+    assert "heat" in config and config["heat"]["trips"] == []  # no rungs: nothing to step
+    trips = {t["zone"]: t for t in stepped["heat"]["trips"]}
+    assert trips["neutral_therm"]["temp_c"] == 48.0 and trips["neutral_therm"]["hysteresis_c"] == 2.0
+    assert trips["neutral_therm"]["temp_file"].endswith("/temp")
+    parsed = fusegovd.parse_config(stepped)
+    plan = parsed.plans["tinyllama-1.1b-q4"]
+    assert plan.levels == 2
+    own, first, second = (plan.setting("decode", 0, level) for level in range(3))
+    assert (first[0], first[1]["gpu"], second[0], second[1]["gpu"]) == (
+        "decode cooler 1",
+        400000,
+        "decode cooler 2",
+        302000,
+    )
+    assert own[0] == "decode" and plan.setting("decode", 0, 7) == second  # beyond its rungs: the coolest
+    assert plan.setting("prefill", 600, 2) == (
+        "prefill<=512 (longest bucket) cooler 1",
+        {**plan.setting("prefill", 600)[1], "gpu": 471000},
+    )
+    assert plan.setting("cnn", 0, 2) == plan.setting("cnn", 0)  # no rungs: its own setting at every level
+    assert [t.zone for t in parsed.trips] == [t["zone"] for t in stepped["heat"]["trips"]]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c, p: p["cooler"].update(decode=[{"gpu": 7}]),
+            r"cooler\.decode\[0\]\.gpu: 7 is not in the knob's table",
+        ),
+        (lambda c, p: p["cooler"].update(prefill=[[]]), r"cooler\.prefill: one list of rungs per prefill bucket \(2\)"),
+        (lambda c, p: p["cooler"].update(decode={}), r"cooler\.decode: a list of settings"),
+        (lambda c, p: p["cooler"].update(npu=[]), r"cooler: an object with prefill, decode and cnn rungs"),
+        (lambda c, p: c["heat"]["trips"][0].update(temp_c=-3), r"heat\.trips\[0\]\.temp_c: must be a positive"),
+        (
+            lambda c, p: c["heat"]["trips"][0].update(temp_file="temp"),
+            r"heat\.trips\[0\]\.temp_file: not an absolute path",
+        ),
+        (
+            lambda c, p: c["heat"]["trips"][0].update(hysteresis_c=True),
+            r"heat\.trips\[0\]\.hysteresis_c: must be a number",
+        ),
+        (lambda c, p: c["heat"].update(trips={}), r"heat\.trips: a list of trips"),
+    ],
+)
+def test_malformed_rungs_and_trips_are_refused_naming_the_field(stepped, mutate, message):
+    data = copy.deepcopy(stepped)
+    mutate(data, data["plans"]["tinyllama-1.1b-q4"])
+    with pytest.raises(fusegovd.ConfigError, match=message):
+        fusegovd.parse_config(data)
+
+
+def test_a_version_1_configuration_without_heat_still_loads(config):
+    older = {k: v for k, v in copy.deepcopy(config).items() if k != "heat"}
+    parsed = fusegovd.parse_config({**older, "version": 1})
+    assert parsed.trips == [] and parsed.plans["tinyllama-1.1b-q4"].levels == 0
 
 
 # --- hints -------------------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from android.emulator.profile import load_profile
-from governor.heat import HeatSteps, Trip, virtual_trips
+from governor.heat import HeatSteps, Trip
 from governor.measure import VirtualMeasurer
 from governor.plan import Expected, Plan, PlanPhase, Rung
 from governor.replay import replay, summarise
@@ -34,13 +33,21 @@ def test_steps_cooler_near_a_trip_while_heating_and_warmer_below_it_while_coolin
 def test_the_level_stays_between_the_plan_and_its_coolest_rung(temps, levels):
     steps = HeatSteps((SKIN,), levels)
     assert all(0 <= steps.update({"skin": t}) <= levels for t in temps)
+    if len(temps) > 1 and all(b > a and b >= SKIN.threshold_c for a, b in zip(temps, temps[1:])):
+        assert steps.level == min(len(temps) - 1, levels)  # heating past the threshold steps all the way down
 
 
-def test_only_zones_that_can_throttle_count():
-    trips = virtual_trips(load_profile("pixel7"))
+def test_the_trips_come_from_the_probe_of_the_phones_sysfs():
+    trips = VirtualMeasurer("pixel7", "llm:tinyllama-1.1b-q4").trips
     assert Trip("neutral_therm", 48.0, 2.0) in trips
-    assert Trip("G3D", 70.0, 2.0) in trips  # power_allocator's switch-on trip, on a zone with a cooling device
-    assert not any(t.zone in ("battery", "LITTLE") for t in trips)
+    assert Trip("G3D", 70.0, 2.0) in trips  # power_allocator's switch-on trip
+    assert not any(t.zone in ("battery", "LITTLE") for t in trips)  # zones without trips
+
+
+def test_a_zone_missing_from_a_reading_is_left_out_of_it():
+    steps = HeatSteps((SKIN, Trip("cpu", 95.0, 5.0)), levels=1)
+    assert steps.update({"skin": 45.0}) == 0
+    assert steps.update({"skin": 45.5}) == 1  # the unreadable cpu zone neither blocks nor counts
 
 
 def hot_plan(profile: str) -> tuple[Plan, Plan]:
@@ -69,8 +76,10 @@ def test_a_plan_with_a_cooler_rung_keeps_a_phone_served_back_to_back_cooler():
         summary = summarise(replay(measurer, plan, requests, phone=phone))
         skin[name] = (phone.state.zone_temp_c["skin-msm-therm"], summary)
     (hot, plain_summary), (cool, stepped_summary) = skin["plain"], skin["stepped"]
-    print(f"\nskin after 12 requests: {hot:.1f} C without the rung, {cool:.1f} C with it (cooled "
-          f"{stepped_summary.cooled_share:.0%}, throttled {plain_summary.throttled_share:.0%} -> "
-          f"{stepped_summary.throttled_share:.0%})")
+    print(
+        f"\nskin after 12 requests: {hot:.1f} C without the rung, {cool:.1f} C with it (cooled "
+        f"{stepped_summary.cooled_share:.0%}, throttled {plain_summary.throttled_share:.0%} -> "
+        f"{stepped_summary.throttled_share:.0%})"
+    )
     assert plain_summary.cooled_share == 0 and stepped_summary.cooled_share > 0
     assert cool < hot

@@ -66,7 +66,11 @@ def test_round_trip_and_lookup(tmp_path):
     assert loaded == plan
     version2 = {**raw, "version": 2, "phases": [{k: v for k, v in p.items() if k != "cooler"} for p in raw["phases"]]}
     assert plan_from_dict(version2).levels == 0  # a version-2 plan (no cooler rungs) still loads
-    older = {**version2, "version": 1, "phases": [{k: v for k, v in p.items() if k != "vs_stock"} for p in version2["phases"]]}
+    older = {
+        **version2,
+        "version": 1,
+        "phases": [{k: v for k, v in p.items() if k != "vs_stock"} for p in version2["phases"]],
+    }
     assert [p.setting for p in plan_from_dict(older).phases] == [p.setting for p in plan.phases]
     assert loaded.phase_for_prompt(10).bucket == "prefill<=64"
     assert loaded.phase_for_prompt(100).bucket == "prefill<=512"
@@ -76,7 +80,12 @@ def test_round_trip_and_lookup(tmp_path):
     # heat levels: each phase steps to its rungs, and stays on its coolest beyond them
     table, decode, prefill = space.knob("gpu").table_hz, loaded.phase("decode"), loaded.phases[0]
     assert loaded.levels == 2
-    assert [loaded.pins(decode, level) for level in range(4)] == [{"gpu": table[-2]}, {"gpu": table[-3]}, {"gpu": table[-4]}, {"gpu": table[-4]}]
+    assert [loaded.pins(decode, level) for level in range(4)] == [
+        {"gpu": table[-2]},
+        {"gpu": table[-3]},
+        {"gpu": table[-4]},
+        {"gpu": table[-4]},
+    ]
     assert loaded.pins(prefill, 2) == loaded.pins(prefill)  # no rungs: the phase's own setting at every level
     check_device(loaded, space)
 

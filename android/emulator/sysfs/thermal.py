@@ -1,5 +1,6 @@
-"""Thermal zones at /sys/class/thermal/thermal_zoneN (temperature in millidegrees C), and the cooling
-devices that throttle the knobs at /sys/class/thermal/cooling_deviceN.
+"""Thermal zones at /sys/class/thermal/thermal_zoneN (temperature in millidegrees C, and each trip as
+trip_point_K_{type,temp,hyst}: "passive", millidegrees), and the cooling devices that throttle the knobs at
+/sys/class/thermal/cooling_deviceN.
 
 A cooling device is how a phone shows that a thermal cap, not the user, lowered a knob's maximum: its
 `cur_state` counts the OPPs taken off the top of the knob's table (0: not throttling), `max_state` is the
@@ -33,8 +34,12 @@ def build(phone: VirtualPhone) -> None:
         phone.fs.attr(f"{real}/type", lambda t=zone.type: f"{t}\n")
         phone.fs.attr(f"{real}/temp", lambda t=zone.type: f"{int(round(temps[t] * 1000))}\n")
         phone.fs.attr(f"{real}/mode", lambda: "enabled\n")
-        governor = phone.profile.physics.thermal.zones[zone.type].governor
-        phone.fs.attr(f"{real}/policy", lambda g=governor: f"{g}\n")
+        config = phone.profile.physics.thermal.zones[zone.type]
+        phone.fs.attr(f"{real}/policy", lambda g=config.governor: f"{g}\n")
+        for k, trip in enumerate(config.trips):
+            phone.fs.attr(f"{real}/trip_point_{k}_type", lambda: "passive\n")
+            phone.fs.attr(f"{real}/trip_point_{k}_temp", lambda t=trip.temp_c: f"{int(round(t * 1000))}\n")
+            phone.fs.attr(f"{real}/trip_point_{k}_hyst", lambda h=trip.hysteresis_c: f"{int(round(h * 1000))}\n")
         phone.fs.symlink(f"{THERMAL_DIR}/thermal_zone{index}", real)
     for index, (type_name, knob) in enumerate(cooling_devices(phone)):
         _cooling_device(phone, index, type_name, knob)
