@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 
@@ -122,12 +123,15 @@ def test_the_daemon_steps_to_cooler_rungs_while_a_zone_heats_near_its_trip_and_b
 
     hot = wait_for(at_level(2), "the heat level to reach the coolest rung")
     assert hot["pinned_hz"] == decode[2] and hot["setting"] == "decode cooler 2"
-    assert max(zone_temps_c(device, info, zones).values()) >= start_c + 1.5  # within the hysteresis of the trip
     assert device.shell(f"kill {load_pid}").ok  # the run ends, the phone cools
     cool = wait_for(at_level(0), "the heat level to come back as the zones cool")
     assert cool["pinned_hz"] == decode[0] and cool["setting"] == "decode"
     log = remote.logs()
-    assert "heat: level 0 -> 1 of 2" in log and "heat: level 1 -> 2 of 2" in log and "-> 0 of 2" in log
+    assert "heat: level 0 -> 1 of 2" in log and "-> 0 of 2" in log
+    # each step down was taken at or above the threshold: the trip less its hysteresis (the log names the zone)
+    steps = re.findall(r"heat: level (\d) -> (\d) of 2 \((\S+) ([\d.]+) C\)", log)
+    down = [float(t) for before, after, _, t in steps if int(after) > int(before)]
+    assert len(down) >= 2 and min(down) >= round(start_c + 2.5, 1) - 1.0
     remote.stop()
     assert controller.snapshot([s.knob for s in user_limits]) == user_limits
 
