@@ -264,7 +264,7 @@ def _write_log(entries, path: str) -> None:
 
 
 def format_plan(plan) -> str:
-    from android.units import format_hz
+    from governor.space import Setting
 
     search = plan.search
     lines = [
@@ -276,14 +276,14 @@ def format_plan(plan) -> str:
         f"  {'bucket':<14} {'latency':>10} {'vs stock':>9} {'J/token':>9} {'vs stock':>9} {'met':>4}  setting",
     ]
     for p in plan.phases:
-        pins = ", ".join(f"{k}={format_hz(v)}" for k, v in p.setting.items() if v is not None) or "stock"
+        pins = Setting.of(p.setting).label()
         lines.append(
             f"  {p.bucket:<14} {p.expected.latency_s:>9.3f}s {p.expected.latency_s / p.stock.latency_s - 1:>+9.1%} "
             f"{p.expected.energy_per_token_j:>9.4f} {p.expected.energy_per_token_j / p.stock.energy_per_token_j - 1:>+9.1%} "
             f"{'yes' if p.met else 'NO':>4}  {pins}"
         )
         for level, rung in enumerate(p.cooler, 1):
-            pins = ", ".join(f"{k}={format_hz(v)}" for k, v in rung.setting.items() if v is not None) or "stock"
+            pins = Setting.of(rung.setting).label()
             lines.append(
                 f"  {'  cooler ' + str(level):<14} {rung.expected.latency_s:>9.3f}s {rung.vs_stock.latency_s - 1:>+9.1%} "
                 f"{rung.expected.energy_per_token_j:>9.4f} {rung.vs_stock.energy_per_token_j - 1:>+9.1%} {'':>4}  {pins}"

@@ -113,25 +113,18 @@ def build_config(plans: list[Plan], info: DeviceInfo, guard: GuardOptions | None
         raise DaemonError(f"{names}: every phase keeps the stock governors (the plan pins no knob): nothing to deploy")
     config_plans = {}
     for plan in plans:
-        phases: dict[str, Any] = {
-            "prefill": [
-                {"max_tokens": p.max_prompt_tokens, "setting": _native(plan.pins(p), controls)}
-                for p in plan.phases
-                if p.phase == "prefill"
-            ]
-        }
+        phases: dict[str, Any] = {"prefill": []}
+        cooler: dict[str, Any] = {}  # per phase its rungs, hottest first; prefill: per bucket
         for p in plan.phases:
-            if p.phase != "prefill":
-                phases[p.phase] = _native(plan.pins(p), controls)
+            setting = _native(plan.pins(p), controls)
+            rungs = [_native(plan.pins(p, level), controls) for level in range(1, len(p.cooler) + 1)]
+            if p.phase == "prefill":
+                phases["prefill"].append({"max_tokens": p.max_prompt_tokens, "setting": setting})
+                cooler.setdefault("prefill", []).append(rungs)
+            else:
+                phases[p.phase], cooler[p.phase] = setting, rungs
         if plan.levels:
-            phases["cooler"] = {
-                kind: [[_native(plan.pins(p, level), controls) for level in range(1, len(p.cooler) + 1)] for p in group]
-                for kind, group in ((k, [p for p in plan.phases if p.phase == k]) for k in ("prefill", "decode", "cnn"))
-                if group
-            }
-            for kind in ("decode", "cnn"):
-                if kind in phases["cooler"]:
-                    phases["cooler"][kind] = phases["cooler"][kind][0]
+            phases["cooler"] = cooler
         config_plans[plan.model] = phases
     return {
         "format": CONFIG_FORMAT,

@@ -37,6 +37,7 @@ Usage: fusegovd.py run --dir WORKDIR | restore --dir WORKDIR | check CONFIG.json
 from __future__ import annotations
 
 import argparse
+import collections
 import errno
 import json
 import os
@@ -135,25 +136,14 @@ class Plan:
         return max(counts, default=0)
 
 
-class Trip:
+class Trip(collections.namedtuple("Trip", "zone temp_c hysteresis_c")):
     """A zone's passive trip, where the kernel starts throttling (temperatures in C)."""
 
-    def __init__(self, zone, temp_c, hysteresis_c):
-        self.zone, self.temp_c, self.hysteresis_c = zone, float(temp_c), float(hysteresis_c)
+    __slots__ = ()
 
     @property
     def threshold_c(self):
         return self.temp_c - self.hysteresis_c
-
-    def __eq__(self, other):
-        return isinstance(other, Trip) and (self.zone, self.temp_c, self.hysteresis_c) == (
-            other.zone,
-            other.temp_c,
-            other.hysteresis_c,
-        )
-
-    def __repr__(self):
-        return f"Trip({self.zone!r}, {self.temp_c:g}, {self.hysteresis_c:g})"
 
 
 class HeatSteps:

@@ -193,6 +193,7 @@ class _Group:
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
         self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight
         self._memo: tuple[int, dict] = (-1, {})  # (the lab's run count, what `_kept` derived from its runs)
+        self._fitted = -1  # the lab's run count when the model was last fitted
 
     def setting(self, bucket: str, freqs) -> Setting:
         pins = {k.name: int(f) if f != STOCK_HZ else None for k, f in zip(self.knobs, freqs)}
@@ -289,6 +290,12 @@ class _Group:
             ("effects", bucket.name, field_name),
             lambda: seed_effects([np.log(goal.paired(o, field_name)) for o in self._repeated(bucket)], seeds),
         )
+
+    def refit(self) -> None:
+        """Fit the model to the group's runs, unless it already was to these (the fit is deterministic)."""
+        if self._fitted != self.ctx.lab.measurements:
+            self.model.fit(self.data())
+            self._fitted = self.ctx.lab.measurements
 
     def _kept(self, key: tuple, compute):
         """A value derived from the lab's runs (`compute()`), kept until the next run."""
@@ -561,7 +568,7 @@ class _Group:
         for _ in range(MAX_ROUNDS):
             # every bucket is asked again each round: a pooled model refitted on other buckets' runs can
             # open a bucket it had closed
-            self.model.fit(self.data())
+            self.refit()
             reconfirmed = [bucket.name for bucket in self.buckets if self.reconfirm(bucket)]
             proposals = [
                 (bucket, self.next_setting(bucket)) for bucket in self.buckets if bucket.name not in reconfirmed
@@ -601,7 +608,7 @@ class _Group:
         hot, stock = self.power(bucket, [chosen, self.ctx.stock[bucket.name]])
         if hot <= stock:
             return choice
-        self.model.fit(self.data())
+        self.refit()
         rungs, above = [], hot
         for price in np.array(RUNG_PRICES) / self.stock_power():
             rung = self._cheapest(bucket, price)
