@@ -93,6 +93,23 @@ def _worker_init() -> None:
 
 
 @contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Start the pool's workers with SIGINT ignored from their first instruction (an ignored signal stays
+    ignored across exec): `_worker_init` only runs after a worker has unpickled its start-up state and imported
+    the governor, and a Ctrl-C to the process group in that window printed a worker's KeyboardInterrupt
+    traceback (CI, `test_stopping_a_sweep_stops_its_workers[Ctrl-C]`). Only around the pool's creation, which
+    starts the workers: the parent's own handler is back before the sweep's first task."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def _terminate_on_sigterm():
     """SIGTERM ends the sweep like Ctrl-C (main thread only, where Python delivers signals)."""
     if threading.current_thread() is not threading.main_thread():
@@ -139,7 +156,9 @@ def sweep(
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no forked simulator state, same as a Dask worker
-    with _terminate_on_sigterm(), context.Pool(workers, initializer=_worker_init) as pool:
+    with _workers_ignore_sigint():
+        pool = context.Pool(workers, initializer=_worker_init)
+    with _terminate_on_sigterm(), pool:
         # leaving the block any way (done, error, Ctrl-C, SIGTERM, the caller dropping this generator)
         # terminates the workers: Pool.__exit__ is Pool.terminate
         for results in pool.imap_unordered(_run_part, [(recipe, part) for part in parts]):

@@ -26,7 +26,6 @@ from typing import Protocol
 
 from android.errors import FusegovError
 from governor.errors import GovernorError
-from governor.heat import trips_of
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.space import ConfigSpace, Setting
 
@@ -86,6 +85,7 @@ class VirtualMeasurer:
         from android.emulator.profile import Profile, load_profile
         from android.probe import probe_device
         from android.virtual import VirtualDevice
+        from governor.heat import trips_of
 
         try:
             self.profile = profile if isinstance(profile, Profile) else load_profile(str(profile))
