@@ -80,6 +80,7 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
         assert mine.cooler and all(r.vs_stock.energy_per_token_j <= 1.0 for r in mine.cooler)
         assert all(low < high for high, low in zip(power, power[1:]))
         assert all(r.setting != mine.setting for r in mine.cooler)
+        assert ours.plan.search["rung_measurements"] <= len(decode_only)  # at most one more run per bucket
 
 
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
