@@ -10,6 +10,12 @@ Parts (run one with --part; default both = paper + oracle):
   sweep to minutes; hexa6 (tests/governor/data) is small enough for full-length buckets (--full-profiles).
 - `searches`: fuse and fusegov alone (no oracle, no replay) on every --profiles x --models x --goals,
   full-length buckets: the plans' expected TTFT/TPOT/energy, runs and search wall time.
+- `served`: issue 12's done-when as a phone serving it sees it: every --profiles x --models x --seeds, G1 at the
+  stock budget, --requests ShareGPT requests replayed back to back (heat carries over) under stock, fuse and
+  fusegov; per case TTFT/TPOT/J per token against stock, end-to-end latency, runs, throttled share, and whether
+  fusegov beats fuse on TTFT and TPOT, end to end, and in runs; then the counts per seed. The seed moves every
+  search and replay (`--seed` of `fusegov bench governor`); a verdict that flips with it is noise, not a result.
+  Cases run in --workers processes.
 Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
 `fusegov bench governor`, then fusegov's and fuse's gap to the oracle per bucket, on the searched seeds and on
 held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs are cached on disk
@@ -17,6 +23,7 @@ held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs
 
     python bench/bench_governor.py --part paper
     python bench/bench_governor.py --part oracle --models tinyllama-1.1b-q4 --profiles pixel7
+    python bench/bench_governor.py --part served --seeds 0,1
 """
 
 from __future__ import annotations
@@ -265,16 +272,107 @@ def part_searches(args, record):
                     )
 
 
+SERVED = ("stock", "fuse", "fusegov")
+
+
+def served_case(profile: str, model: str, seed: int, requests: int, cache: str | None) -> dict:
+    """One served case (part `served`): each policy's replay summary and search figures, as plain data. The
+    knobs' per-write warnings about thermal caps are silenced: the table's throttled share says it per policy."""
+    import logging
+
+    from governor.evaluate import evaluate
+    from governor.goals import GoalSpec
+    from governor.measure import VirtualMeasurer
+    from governor.phases import llm_buckets
+    from governor.requests import load_requests
+
+    logging.getLogger("fusegov.knobs").setLevel(logging.ERROR)
+    buckets = llm_buckets(load_requests("sharegpt"))
+    results = evaluate(
+        VirtualMeasurer(profile, model, seed=seed),
+        buckets,
+        GoalSpec("latency"),
+        list(SERVED),
+        load_requests(f"sharegpt:{requests}"),
+        model,
+        cache_dir=cache,
+    )
+    return {name: result.to_dict() for name, result in results.items()}
+
+
+def verdicts(policies: dict) -> dict[str, bool]:
+    """fusegov against fuse on one served case: TTFT and TPOT both lower, end to end lower, fewer runs."""
+    ours, fuse = policies["fusegov"], policies["fuse"]
+    return {
+        "ttft_and_tpot": ours["ttft_mean_s"] < fuse["ttft_mean_s"] and ours["tpot_mean_s"] < fuse["tpot_mean_s"],
+        "end_to_end": ours["latency_mean_s"] < fuse["latency_mean_s"],
+        "fewer_runs": ours["measurements"] < fuse["measurements"],
+    }
+
+
+def part_served(args, record):
+    from concurrent.futures import ProcessPoolExecutor
+
+    cases = [(p, m, s) for s in args.seeds for p in args.profiles for m in args.models]
+    print(
+        f"\n=== served: {len(cases)} cases, G1 at the stock energy, {args.requests} ShareGPT requests back to back, "
+        f"{args.workers} processes"
+    )
+    cache = None if args.no_cache else args.cache
+    print(
+        f"{'seed':>4} {'phone':<8} {'model':<18} {'search':<8} {'TTFT':>7} {'TPOT':>7} {'J/tok':>7} {'e2e s':>7} "
+        f"{'runs':>9} {'thr':>4}  fusegov beats fuse in"
+    )
+    counts: dict[int, dict[str, int]] = {}
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futures = [pool.submit(served_case, p, m, s, args.requests, cache) for p, m, s in cases]
+        for (profile, model, seed), future in zip(cases, futures):
+            policies = future.result()
+            base, verdict = policies["stock"], verdicts(policies)
+            tally = counts.setdefault(seed, dict.fromkeys(verdict, 0))
+            for key, ok in verdict.items():
+                tally[key] += ok
+            for name in ("fuse", "fusegov"):
+                row = policies[name]
+                runs = f"{row['measurements']}({row['rung_measurements']})"
+                said = ", ".join(k for k, ok in verdict.items() if ok) if name == "fusegov" else ""
+                print(
+                    f"{seed:>4} {Path(profile).stem:<8} {model:<18} {name:<8} "
+                    f"{row['ttft_mean_s'] / base['ttft_mean_s'] - 1:>+7.1%} "
+                    f"{row['tpot_mean_s'] / base['tpot_mean_s'] - 1:>+7.1%} "
+                    f"{row['energy_per_token_j'] / base['energy_per_token_j'] - 1:>+7.1%} {row['latency_mean_s']:>7.2f} "
+                    f"{runs:>9} {row['throttled_share']:>4.0%}  {said}",
+                    flush=True,
+                )
+            record.append(
+                {
+                    "part": "served",
+                    "profile": Path(profile).stem,
+                    "model": model,
+                    "seed": seed,
+                    "goal": "latency",
+                    "verdicts": verdict,
+                    "policies": policies,
+                }
+            )
+    for seed, tally in counts.items():
+        print(
+            f"seed {seed}: fusegov beats fuse in "
+            + ", ".join(f"{k} {v}/{len(cases) // len(counts)}" for k, v in tally.items())
+        )
+
+
 def main() -> None:
     from governor.cache import default_cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("paper", "oracle", "searches", "both"), default="both")
+    parser.add_argument("--part", choices=("paper", "oracle", "searches", "served", "both"), default="both")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profiles", default=f"pixel7,sm8550,{HEXA6}")
     parser.add_argument("--full-profiles", default=HEXA6, help="profiles whose oracle uses full-length buckets")
     parser.add_argument("--goals", default="latency,energy")
-    parser.add_argument("--requests", type=int, default=40, help="requests replayed in the paper part")
+    parser.add_argument("--seeds", default="0", help="seeds of the served part's searches and replays")
+    parser.add_argument("--requests", type=int, default=40, help="requests replayed in the paper and served parts")
     parser.add_argument("--oracle-requests", type=int, default=20, help="requests replayed per oracle case")
     parser.add_argument("--oracle-max-prompt", type=int, default=64)
     parser.add_argument(
@@ -290,6 +388,7 @@ def main() -> None:
     args = parser.parse_args()
     for key in ("models", "profiles", "full_profiles", "goals"):
         setattr(args, key, [v for v in getattr(args, key).split(",") if v])
+    args.seeds = [int(v) for v in args.seeds.split(",") if v]
     record: list = []
     try:
         if args.part in ("paper", "both"):
@@ -298,6 +397,8 @@ def main() -> None:
             part_oracle(args, record)
         if args.part == "searches":
             part_searches(args, record)
+        if args.part == "served":
+            part_served(args, record)
     finally:
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1))
