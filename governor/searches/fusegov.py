@@ -603,8 +603,8 @@ class _Group:
         heats to its trips; the kernel's cooling devices then cap the clocks one OPP at a time, far from the
         efficient settings at that power (pixel7, StableLM, 40 requests: GPU capped down to 510 MHz under a
         pinned 2802 MHz CPU). Rungs by power instead (steps from the choice's power down to stock's in each
-        phase) slowed every phase alike: TPOT -36.9% against stock where these give -38.6% and FUSE -42.0%
-        (pixel7, TinyLlama). Only under a latency goal (G1), and where the choice draws more than stock."""
+        phase) slowed every phase alike: TPOT -36.9% against stock where these give -41.9% and FUSE -42.0%
+        (pixel7, TinyLlama, 40 requests). Only under a latency goal (G1), and where the choice draws more than stock."""
         chosen = choice.observation
         if self.ctx.goal.objective_field != "latency_s" or chosen.setting == STOCK or not self.meets(bucket, chosen):
             return choice
