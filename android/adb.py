@@ -34,6 +34,7 @@ from android.errors import (
 DEFAULT_ADB_PORT = 5037
 DEFAULT_TIMEOUT_S = 30.0
 _READ_OK, _READ_MISSING, _READ_DENIED = "0", "1", "2"
+READ_CHUNK = 256  # paths per shell command of a read_many: the command line stays short
 
 
 def adb_server_port(adb_port: int | None = None) -> int:
@@ -195,6 +196,13 @@ class AdbDevice(Device):
         return results
 
     def _read_burst(self, paths: list[str], as_root: bool) -> dict[str, tuple[str, str | None]]:
+        """One shell command per READ_CHUNK paths."""
+        results: dict[str, tuple[str, str | None]] = {}
+        for start in range(0, len(paths), READ_CHUNK):
+            results.update(self._read_chunk(paths[start : start + READ_CHUNK], as_root))
+        return results
+
+    def _read_chunk(self, paths: list[str], as_root: bool) -> dict[str, tuple[str, str | None]]:
         mark = self._mark()
         helper = (
             f'for f in {" ".join(shlex.quote(p) for p in paths)}; do echo "{mark}B"; '

@@ -136,6 +136,7 @@ def _remote(args: argparse.Namespace):
 
 def run_deploy(args: argparse.Namespace) -> int:
     from android.daemon.config import GuardOptions, plan_knobs
+    from android.daemon.fusegovd import Trip
     from governor.plan import load_plan
 
     plans = [load_plan(p) for p in args.plans]  # the governor's reader: the one definition of the format
@@ -174,12 +175,12 @@ def run_deploy(args: argparse.Namespace) -> int:
         f"{thermal['limit_c'] - thermal['hysteresis_c']:g} C), read every {thermal['period_s']:g} s; "
         f"watchdog {config['watchdog_s']:g} s"
     )
-    trips = config.get("heat", {}).get("trips", [])
+    trips = [Trip(t["zone"], t["temp_c"], t["hysteresis_c"]) for t in config.get("heat", {}).get("trips", [])]
     if trips:
-        lowest = min(trips, key=lambda t: t["temp_c"] - t["hysteresis_c"])
+        lowest = min(trips, key=lambda t: t.threshold_c)
         print(
             f"  heat: cooler rungs within a trip's hysteresis of {len(trips)} passive trip(s) "
-            f"(first: {lowest['zone']} at {lowest['temp_c'] - lowest['hysteresis_c']:g} C)"
+            f"(first: {lowest.zone} at {lowest.threshold_c:g} C)"
         )
     print(f"  in {report.workdir}: fusegovd.py, fusegov_hint.py, config.json")
     print(f"next: fusegov start --serial {report.serial}")

@@ -9,7 +9,6 @@ from android.soc.records import ZoneInfo
 
 THERMAL_DIR = "/sys/class/thermal"
 MAX_TRIPS = 12  # trip points looked for per zone (Android kernels: a handful)
-READ_CHUNK = 256  # paths per read_many: one shell command line stays short
 
 
 def probe(device: Device, family: SocFamily, policies: list[str]) -> list[ZoneInfo]:
@@ -35,24 +34,17 @@ def probe(device: Device, family: SocFamily, policies: list[str]) -> list[ZoneIn
     return zones
 
 
-def _read(device: Device, paths: list[str]) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for start in range(0, len(paths), READ_CHUNK):
-        found.update(device.read_many(paths[start : start + READ_CHUNK]))
-    return found
-
-
 def _passive_trips(device: Device, zone_dirs: list[str]) -> dict[str, list[list[float]]]:
     """Per zone directory, [temperature C, hysteresis C] of each passive trip (an unreadable hysteresis: 0);
     two reads for every zone together."""
-    types = _read(device, [f"{d}/trip_point_{k}_type" for d in zone_dirs for k in range(MAX_TRIPS)])
+    types = device.read_many([f"{d}/trip_point_{k}_type" for d in zone_dirs for k in range(MAX_TRIPS)])
     passive = [
         (d, k)
         for d in zone_dirs
         for k in range(MAX_TRIPS)
         if (types[f"{d}/trip_point_{k}_type"] or "").strip() == "passive"
     ]
-    values = _read(device, [f"{d}/trip_point_{k}_{what}" for d, k in passive for what in ("temp", "hyst")])
+    values = device.read_many([f"{d}/trip_point_{k}_{what}" for d, k in passive for what in ("temp", "hyst")])
     trips: dict[str, list[list[float]]] = {d: [] for d in zone_dirs}
     for d, k in passive:
         temp, hyst = (_millidegrees(values[f"{d}/trip_point_{k}_{what}"]) for what in ("temp", "hyst"))

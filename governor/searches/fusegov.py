@@ -612,13 +612,13 @@ class _Group:
         if hot <= stock:
             return choice
         self.refit()
+        look = self.outlook(bucket)  # the models' view holds until a run is made, and only one is
+        candidates = ~look.measured & (look.meets >= 0.5)
         rungs, above, probed = [], hot, False
         for price in np.array(RUNG_PRICES) / self.stock_power():
             rung = self._cheapest(bucket, price)
-            look = self.outlook(bucket)
-            cost = look.latency * (1.0 + price * look.power)
-            candidates = ~look.measured & (look.meets >= 0.5)
             if candidates.any() and not probed:
+                cost = look.latency * (1.0 + price * look.power)
                 index = int(np.argmin(np.where(candidates, cost, np.inf)))
                 resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
                 if rung is None or cost[index] < self._cost(bucket, rung, price) * (1 - resolution):
