@@ -34,6 +34,7 @@ class PhoneClock:
         self._cond = threading.Condition()
         self._sleepers: dict[object, float] = {}  # token -> simulated wake-up time
         self._woken: set[object] = set()
+        self._stepping = 0  # in-process foreground drivers inside a step of the phone (see _drive_to)
         self._driver: RealtimeDriver | None = None
         self._io_until = 0.0  # host CLOCK_MONOTONIC until which a process is in a burst of file calls
 
@@ -63,6 +64,20 @@ class PhoneClock:
         target_s = self.now_s() + dt_s
         if foreground and not self.driven:
             return self._drive_to(target_s, token, cancel)
+        return self._wait_until(target_s, token, cancel)
+
+    def hold(self, dt_s: float, token: object) -> float:
+        """Register `token` now as a background sleeper until dt_s from now, before the thread that will wait
+        for it runs; returns the wake-up time, for `sleep_until`. In-process, a foreground sleeper steps the
+        phone to the next wake-up it knows of: a watchdog whose thread registered itself only once scheduled
+        would count its deadline from a later, host-load-dependent time (and fire late)."""
+        target_s = self.now_s() + dt_s
+        with self._cond:
+            self._sleepers[token] = target_s
+        return target_s
+
+    def sleep_until(self, target_s: float, token: object, cancel: threading.Event | None = None) -> bool:
+        """Background sleep until the simulated time target_s (as from `hold`); False if cancelled first."""
         return self._wait_until(target_s, token, cancel)
 
     def asleep(self, token: object) -> bool:
@@ -112,11 +127,19 @@ class PhoneClock:
 
     def _wait_until(self, target_s: float, token: object, cancel: threading.Event | None) -> bool:
         with self._cond:
+            if self.phone.now_s >= target_s - 1e-12 and not self._stepping:
+                # Due already (time was stepped to a held wake-up before this thread got here): the process
+                # stays woken, so a foreground driver waits for it to act before time moves on.
+                self._sleepers.pop(token, None)
+                return not (cancel is not None and cancel.is_set())
             self._woken.discard(token)
             self._sleepers[token] = target_s
             self._cond.notify_all()
             try:
-                while self.phone.now_s < target_s - 1e-12:
+                # Mid-step, the phone's time may already have passed the target while the driver has not yet
+                # marked who is due (and so would not wait for this process before stepping on): wake only
+                # once the step is over.
+                while self.phone.now_s < target_s - 1e-12 or self._stepping:
                     if cancel is not None and cancel.is_set():
                         return False
                     self._cond.wait(POLL_S)
@@ -134,16 +157,24 @@ class PhoneClock:
                     return True
                 pending = [t for k, t in self._sleepers.items() if k != token and t > now]
                 step_to = min([target_s, *pending])
-            self.phone.advance(step_to - now)
+                self._stepping += 1
+            try:
+                self.phone.advance(step_to - now)
+            except BaseException:
+                with self._cond:
+                    self._stepping -= 1
+                    self._cond.notify_all()
+                raise
             with self._cond:
+                self._stepping -= 1  # in the same critical section as marking who is due (see _wait_until)
                 now = self.phone.now_s
                 due = [k for k, t in self._sleepers.items() if t <= now + 1e-12]
                 self._woken.update(due)
                 self._cond.notify_all()
+                # Even if this process was killed meanwhile (a `timeout` due at this instant), the others due
+                # now act at it first: a sampler's tick at the instant a run is cut is part of the run.
                 deadline = time.monotonic() + WOKEN_GRACE_S
                 while self._woken and time.monotonic() < deadline:
-                    if cancel is not None and cancel.is_set():
-                        return False
                     self._cond.wait(0.01)
                 self._woken.clear()
 

@@ -59,10 +59,11 @@ def cmd_timeout(ctx: Ctx) -> int:
     finished = threading.Event()
     fired = threading.Event()
     token = object()
+    deadline_s = clock.hold(seconds, token)  # counted from now, whenever the watchdog's thread gets to run
 
     def watchdog() -> None:
         try:
-            if seconds > 0 and clock.sleep(seconds, token, False, finished) and not finished.is_set():
+            if seconds > 0 and clock.sleep_until(deadline_s, token, finished) and not finished.is_set():
                 fired.set()
                 session.runtime.procs.kill(proc.pid, int(sig), 0)
         except ProcessGone:
