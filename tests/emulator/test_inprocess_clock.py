@@ -62,3 +62,32 @@ def test_timeout_fires_at_its_phone_time_deadline_counted_from_its_start(slow_ph
         result = run_shell(slow_phone, "timeout -s INT 0.3 sleep 5; echo $?", uid=ROOT_UID, timeout_s=30)
         assert result.stdout == "124\n"
         assert slow_phone.now_s - start_s == pytest.approx(0.3, abs=1e-9)
+
+
+def test_a_process_due_at_the_instant_timeout_cuts_a_run_acts_before_the_run_returns(slow_phone):
+    """A sampler's tick at the instant a run is cut belongs to the run: the killed foreground still waits for it."""
+    clock = runtime_of(slow_phone).clock
+    start_s = slow_phone.now_s
+    token, seen, stop = object(), [], threading.Event()
+    clock.hold(0.1, token)
+
+    def ticker() -> None:
+        tick_s = start_s
+        try:
+            while True:
+                tick_s += 0.1
+                if not clock.sleep_until(tick_s, token, stop):
+                    return
+                time.sleep(0.03)  # its pass takes wall time
+                seen.append(slow_phone.now_s - start_s)
+        finally:
+            clock.leave(token)
+
+    thread = threading.Thread(target=ticker, daemon=True)
+    thread.start()
+    result = run_shell(slow_phone, "timeout -s INT 0.3 sleep 5; echo $?", uid=ROOT_UID, timeout_s=30)
+    at_return = list(seen)
+    stop.set()
+    thread.join(5.0)
+    assert result.stdout == "124\n"
+    assert at_return == pytest.approx([0.1, 0.2, 0.3], abs=1e-9)
