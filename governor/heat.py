@@ -9,8 +9,8 @@ settings that meet the goal at less power), and `HeatSteps` picks a heat level a
 step_wise picks a cooling state at each poll, but on the plan's settings and a hysteresis earlier than the trip:
 
 - one level cooler when a zone that can throttle is within its trip's hysteresis of the trip and warmer than at
-  the last phase start;
-- one level warmer when every such zone is below that threshold and one is cooler than at the last phase start.
+  the last start of the same kind of phase (prefill to prefill, decode to decode: the trend over a request);
+- one level warmer when every such zone is below that threshold and one is cooler than then.
 
 The level dithers between the two rungs whose powers bracket what the phone sustains. A phase with fewer
 rungs than the level takes its coolest; level 0 is the plan's own setting. Every passive trip the probe found

@@ -25,8 +25,8 @@ minus the hysteresis. A write that fails is logged and the daemon carries on wit
 
 Heat (configuration version 2): a plan's phases may carry cooler settings (rungs); at each phase change the
 daemon picks a heat level from the zones with passive trips (`HeatSteps`: one level cooler when a zone is within
-its trip's hysteresis of the trip and warmer than at the last phase change, one warmer when all are below that
-and one is cooler) and pins the phase's rung for that level (level 0: the phase's own setting).
+its trip's hysteresis of the trip and warmer than at the last start of the same phase, one warmer when all are
+below that and one is cooler) and pins the phase's rung for that level (level 0: the phase's own setting).
 
 Every action is logged to WORKDIR/fusegovd.log with CLOCK_MONOTONIC timestamps (time.monotonic), the
 clock traces use, so the log aligns with them.
@@ -149,25 +149,29 @@ class Trip(collections.namedtuple("Trip", "zone temp_c hysteresis_c")):
 class HeatSteps:
     """The heat level for each phase start, as the kernel's step_wise picks a cooling state at each poll, but on
     a plan's settings and a hysteresis before the trip: one level cooler (up to `levels`) when a zone is at or
-    above a trip's temperature - hysteresis and warmer than at the last update; one level warmer when every
-    zone is below all those thresholds and one is cooler than at the last update; else held. Zones missing from
-    a reading are left out of it. The host's replay (governor.replay) uses this class too."""
+    above a trip's temperature - hysteresis and warmer than at the last start of the same kind of phase; one
+    level warmer when every zone is below all those thresholds and one is cooler than then; else held. The
+    trend is taken over a whole cycle (prefill start to prefill start, decode to decode) because phases heat
+    unlike: a prefill heats a zone that the decode after it lets cool, so comparing one phase's start with the
+    other's sees a rise at every decode and steps cooler each request while the phone holds its temperature.
+    Zones missing from a reading are left out of it. The host's replay (governor.replay) uses this class too."""
 
     def __init__(self, trips, levels):
         self.trips, self.levels = tuple(trips), levels
         self.level = 0
-        self.last_c = None
+        self.last_c = {}  # kind of phase -> the zones' temperatures at its last start
 
-    def update(self, temps_c):
+    def update(self, temps_c, kind=""):
         now = dict((t.zone, float(temps_c[t.zone])) for t in self.trips if t.zone in temps_c)
-        if self.last_c is not None:
-            seen = [t for t in self.trips if t.zone in now and t.zone in self.last_c]
+        last = self.last_c.get(kind)
+        if last is not None:
+            seen = [t for t in self.trips if t.zone in now and t.zone in last]
             near = [t for t in seen if now[t.zone] >= t.threshold_c]
-            if any(now[t.zone] > self.last_c[t.zone] for t in near):
+            if any(now[t.zone] > last[t.zone] for t in near):
                 self.level = min(self.level + 1, self.levels)
-            elif not near and any(now[t.zone] < self.last_c[t.zone] for t in seen):
+            elif not near and any(now[t.zone] < last[t.zone] for t in seen):
                 self.level = max(self.level - 1, 0)
-        self.last_c = now
+        self.last_c[kind] = now
         return self.level
 
 
@@ -947,7 +951,7 @@ class Daemon:
             return
         temps = self.read_temps(self.config.trip_files)
         before = self.heat.level
-        after = self.heat.update(temps)
+        after = self.heat.update(temps, self.phase)
         if after != before:
             hottest = max(temps, key=lambda z: temps[z] - min(t.threshold_c for t in self.heat.trips if t.zone == z))
             self.log(f"heat: level {before} -> {after} of {self.heat.levels} ({hottest} {temps[hottest]:.1f} C)")

@@ -28,6 +28,21 @@ def test_steps_cooler_near_a_trip_while_heating_and_warmer_below_it_while_coolin
     assert levels == [0, 0, 1, 2, 2, 2, 1, 0, 0]
 
 
+def test_the_trend_is_over_a_whole_cycle_of_phases_not_from_one_phase_to_the_next():
+    """A prefill heats the skin by 1 C and the decode after it cools it back: the phone holds its temperature
+    over each request, so the level holds (compared phase to phase, every decode start looked like a rise and
+    the level stepped to the coolest rung); once each request ends warmer than the last, it steps cooler."""
+    steps = HeatSteps((SKIN,), levels=3)
+    held = [steps.update({"skin": t}, kind) for _ in range(6) for t, kind in ((45.0, "prefill"), (46.0, "decode"))]
+    assert held == [0] * 12
+    rising = [
+        steps.update({"skin": 45.0 + 0.2 * i + rise}, kind)
+        for i in range(1, 3)
+        for rise, kind in ((0.0, "prefill"), (1.0, "decode"))
+    ]
+    assert rising == [1, 2, 3, 3]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.floats(min_value=-20, max_value=150, allow_nan=False), max_size=60), st.integers(0, 4))
 def test_the_level_stays_between_the_plan_and_its_coolest_rung(temps, levels):
