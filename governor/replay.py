@@ -65,16 +65,16 @@ def replay(
     heat = HeatSteps(measurer.trips, plan.levels) if plan and plan.levels else None
     outcomes = []
 
-    def pins(phase, kind: str) -> tuple[dict[str, int], bool]:
-        level = heat.update(phone.state.zone_temp_c, kind) if heat else 0
+    def pins(phase) -> tuple[dict[str, int], bool]:
+        level = heat.update(phone.state.zone_temp_c, phase.phase) if heat else 0  # (a heat level needs a plan)
         return (plan.pins(phase, level), level > 0) if plan else ({}, False)
 
     for prompt, output in requests.pairs():
-        prefill_pins, cooled = pins(plan.phase_for_prompt(prompt) if plan else None, "prefill")
+        prefill_pins, cooled = pins(plan.phase_for_prompt(prompt) if plan else None)
         first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
         energy, tpot, rest, throttled = first.energy_j, None, 0.0, capped(phone)
         if output > 1:
-            decode_pins, cooler = pins(plan.phase("decode") if plan else None, "decode")
+            decode_pins, cooler = pins(plan.phase("decode") if plan else None)
             tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
             energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
             throttled, cooled = throttled or capped(phone), cooled or cooler
