@@ -166,6 +166,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gov.add_argument("--json", action="store_true", help='print {"policies": {NAME: {...}}} instead of a table')
     gov.add_argument("--plot", metavar="FILE.png", help="write the latency/energy frontier with each policy marked")
     gov.add_argument("--plans", metavar="DIR", help="also write each policy's plan to DIR/NAME.json")
+    gov.add_argument(
+        "--per-request",
+        metavar="FILE",
+        help="also write every request of every replay, one row each (.parquet, or .csv): TTFT, TPOT, energy, "
+        "throttled, the heat level of its prefill and decode, the zone nearest its trip and the margin (C)",
+    )
     gov.set_defaults(func=bench_governor_command)
 
 
@@ -304,7 +310,7 @@ def bench_governor_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from governor.errors import GovernorError
-    from governor.evaluate import evaluate
+    from governor.evaluate import evaluate, outcomes_frame
     from governor.goals import GoalSpec
     from governor.requests import load_requests
     from governor.searches import SEARCHES
@@ -315,6 +321,14 @@ def bench_governor_command(args: argparse.Namespace) -> int:
         raise GovernorError(f"unknown --policies {', '.join(unknown) or '(none)'}: use names from {POLICY_NAMES}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GovernorError(f"--plot writes a PNG: give a FILE.png, not {args.plot!r}")
+    if args.per_request:  # checked before the replays, which take minutes
+        out = Path(args.per_request)
+        if out.suffix.lower() not in (".parquet", ".csv"):
+            raise GovernorError(
+                f"--per-request writes .parquet or .csv: give FILE.parquet or FILE.csv, not {str(out)!r}"
+            )
+        if out.is_dir() or not out.parent.is_dir():
+            raise GovernorError(f"--per-request {out}: {'is a directory' if out.is_dir() else 'no such directory'}")
     goal = GoalSpec(args.goal, args.budget if args.goal == "latency" else args.target, args.confidence)
     measurer = _open_virtual(args)
     if measurer.spec.kind != "llm":
@@ -360,6 +374,13 @@ def bench_governor_command(args: argparse.Namespace) -> int:
 
         plot_frontier(results, args.plot, f"{args.model} on virtual {args.virtual}, goal {args.goal}")
         print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
+    if args.per_request:
+        frame = outcomes_frame(results)
+        if Path(args.per_request).suffix.lower() == ".csv":
+            frame.to_csv(args.per_request, index=False)
+        else:
+            frame.to_parquet(args.per_request, index=False)
+        print(f"wrote {args.per_request} ({len(frame)} requests)", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

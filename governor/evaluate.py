@@ -73,6 +73,22 @@ def evaluate(
     return {name: results[name] for name in policies}
 
 
+def outcomes_frame(results: dict[str, PolicyResult]):
+    """Every replayed request under every policy, one row each (policy, request: its index in the replay, then
+    `replay.Outcome`'s fields: units in the names, heat levels and the margin to the nearest trip): what a
+    summary averages away, such as when a phone reached its trips and which level served it there."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    rows = [
+        {"policy": name, "request": i, **asdict(outcome)}
+        for name, result in results.items()
+        for i, outcome in enumerate(result.outcomes)
+    ]
+    return pd.DataFrame(rows)
+
+
 def replay_policy(
     measurer: VirtualMeasurer,
     name: str,

@@ -23,9 +23,19 @@ from __future__ import annotations
 from android.daemon.fusegovd import HeatSteps, Trip  # one rule for the daemon on a phone and the host's replay
 from android.soc.records import ZoneInfo
 
-__all__ = ["HeatSteps", "Trip", "trips_of"]
+__all__ = ["HeatSteps", "Trip", "nearest_trip", "trips_of"]
 
 
 def trips_of(zones: list[ZoneInfo]) -> tuple[Trip, ...]:
     """The passive trips `fusegov probe` found on a phone's zones (by zone type)."""
     return tuple(Trip(z.type, temp, hysteresis) for z in zones for temp, hysteresis in z.trips)
+
+
+def nearest_trip(trips: tuple[Trip, ...], temps_c: dict[str, float]) -> tuple[str, float]:
+    """The zone nearest one of its passive trips and how far below it (C; negative past it): the margin the
+    heat levels and the kernel's throttling act on. ("", nan) when no trip's zone is in the reading."""
+    margins = [(t.temp_c - float(temps_c[t.zone]), t.zone) for t in trips if t.zone in temps_c]
+    if not margins:
+        return "", float("nan")
+    margin, zone = min(margins)
+    return zone, margin

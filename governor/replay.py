@@ -8,7 +8,8 @@ Searches measure each setting on a phone at rest; serving back to back heats it.
 throttled when a cooling device caps some clock at the end of its prefill or of its decode, so a replay
 shows when the plans' measured gains were made on a cooler phone than the one that serves. A plan with cooler
 rungs is served as its runtime would serve it: each phase at the heat level `governor.heat.HeatSteps` picks
-from the zones' temperatures at its start; a request counts as cooled when a phase of it ran on a rung.
+from the zones' temperatures at its start; a request counts as cooled when a phase of it ran on a rung. Each
+`Outcome` keeps the levels its phases ran at and how far the zone nearest a trip was below it at its end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from governor.heat import HeatSteps
+from governor.heat import HeatSteps, nearest_trip
 from governor.measure import REQUEST_GAP_S, VirtualMeasurer
 from governor.plan import Plan
 from governor.requests import Requests
@@ -32,6 +33,10 @@ class Outcome:
     energy_j: float  # prefill + decode, idling excluded
     throttled: bool  # a cooling device capped a clock at the end of the prefill or of the decode
     cooled: bool = False  # the prefill or the decode ran on a cooler rung of the plan (governor.heat)
+    prefill_level: int = 0  # the heat level each phase ran at (0: the plan's own setting; governor.heat)
+    decode_level: int = 0
+    trip_zone: str = ""  # at the request's end, the zone nearest one of its passive trips (heat.nearest_trip)
+    trip_margin_c: float = float("nan")  # and how far below that trip it was (C; negative past it)
 
 
 @dataclass(frozen=True)
@@ -65,21 +70,36 @@ def replay(
     heat = HeatSteps(measurer.trips, plan.levels) if plan and plan.levels else None
     outcomes = []
 
-    def pins(phase) -> tuple[dict[str, int], bool]:
+    def pins(phase) -> tuple[dict[str, int], int]:
         level = heat.update(phone.state.zone_temp_c, phase.phase) if heat else 0  # (a heat level needs a plan)
-        return (plan.pins(phase, level), level > 0) if plan else ({}, False)
+        return (plan.pins(phase, level), level) if plan else ({}, 0)
 
     for prompt, output in requests.pairs():
-        prefill_pins, cooled = pins(plan.phase_for_prompt(prompt) if plan else None)
+        prefill_pins, prefill_level = pins(plan.phase_for_prompt(prompt) if plan else None)
         first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
-        energy, tpot, rest, throttled = first.energy_j, None, 0.0, capped(phone)
+        energy, tpot, rest, throttled, decode_level = first.energy_j, None, 0.0, capped(phone), 0
         if output > 1:
-            decode_pins, cooler = pins(plan.phase("decode") if plan else None)
+            decode_pins, decode_level = pins(plan.phase("decode") if plan else None)
             tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
             energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
-            throttled, cooled = throttled or capped(phone), cooled or cooler
+            throttled = throttled or capped(phone)
+        cooled = prefill_level > 0 or decode_level > 0
+        zone, margin = nearest_trip(measurer.trips, phone.state.zone_temp_c)
         outcomes.append(
-            Outcome(prompt, output, first.latency_s, tpot, first.latency_s + rest, energy, throttled, cooled)
+            Outcome(
+                prompt,
+                output,
+                first.latency_s,
+                tpot,
+                first.latency_s + rest,
+                energy,
+                throttled,
+                cooled,
+                prefill_level,
+                decode_level,
+                zone,
+                margin,
+            )
         )
         if on_request:
             on_request()

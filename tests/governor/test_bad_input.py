@@ -94,3 +94,14 @@ def test_cli_errors_name_the_option(tmp_path, args, message):
     out = fusegov(*argv, *args)
     assert out.returncode == 1, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("requests.txt", "--per-request writes .parquet or .csv"), ("gone/requests.csv", "no such directory")],
+)
+def test_a_per_request_file_that_cannot_be_written_is_refused_before_the_replays(tmp_path, name, message):
+    argv = ["bench", "governor", "--virtual", HEXA6, "--model", TINYLLAMA, "--no-cache", "--policies", "stock"]
+    out = fusegov(*argv, "--per-request", str(tmp_path / name))
+    assert out.returncode == 1, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr and "replaying" not in out.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from governor.plan import load_plan
@@ -32,7 +33,7 @@ def test_plan_writes_a_valid_plan(tmp_path, short_requests):
 def test_bench_governor_json(tmp_path, short_requests):
     few = tmp_path / "few.csv"
     few.write_text("\n".join(short_requests.read_text().splitlines()[:4]) + "\n")
-    png = tmp_path / "frontier.png"
+    png, per_request = tmp_path / "frontier.png", tmp_path / "requests.parquet"
     out = fusegov(
         "bench",
         "governor",
@@ -48,6 +49,8 @@ def test_bench_governor_json(tmp_path, short_requests):
         "--json",
         "--plot",
         str(png),
+        "--per-request",
+        str(per_request),
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -55,5 +58,15 @@ def test_bench_governor_json(tmp_path, short_requests):
     assert set(data["policies"]) == {"stock", "fusegov", "all_max"}
     for figures in data["policies"].values():
         assert keys <= set(figures) and figures["ttft_mean_s"] > 0
+    rows = pd.read_parquet(per_request)  # every request of every replay, the summaries' own figures
+    count = data["policies"]["stock"]["requests"]
+    assert len(rows) == 3 * count
+    assert all(list(group) == list(range(count)) for _, group in rows.groupby("policy")["request"])
+    means = rows.groupby("policy")[["ttft_s", "tpot_s"]].mean()
+    for name, figures in data["policies"].items():
+        assert means.loc[name, "ttft_s"] == pytest.approx(figures["ttft_mean_s"], rel=1e-5)
+        assert means.loc[name, "tpot_s"] == pytest.approx(figures["tpot_mean_s"], rel=1e-5)
+    assert (rows[["prefill_level", "decode_level"]] >= 0).all().all() and rows["trip_margin_c"].notna().all()
+    assert (rows.loc[rows.policy == "stock", ["prefill_level", "decode_level"]] == 0).all().all()
     assert data["policies"]["all_max"]["tpot_mean_s"] < data["policies"]["stock"]["tpot_mean_s"]
     assert png.stat().st_size > 10_000

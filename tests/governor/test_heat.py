@@ -85,11 +85,11 @@ def test_a_plan_with_a_cooler_rung_keeps_a_phone_served_back_to_back_cooler():
     measurer = VirtualMeasurer("sm8550", "llm:qwen-1.5b-q4")
     requests = Requests("test", (360,) * 12, (200,) * 12)
     plain, stepped = hot_plan("sm8550")
-    skin = {}
+    skin, served = {}, {}
     for name, plan in (("plain", plain), ("stepped", stepped)):
         phone = measurer.phone(0)
-        summary = summarise(replay(measurer, plan, requests, phone=phone))
-        skin[name] = (phone.state.zone_temp_c["skin-msm-therm"], summary)
+        served[name] = replay(measurer, plan, requests, phone=phone)
+        skin[name] = (phone.state.zone_temp_c["skin-msm-therm"], summarise(served[name]))
     (hot, plain_summary), (cool, stepped_summary) = skin["plain"], skin["stepped"]
     print(
         f"\nskin after 12 requests: {hot:.1f} C without the rung, {cool:.1f} C with it (cooled "
@@ -98,3 +98,10 @@ def test_a_plan_with_a_cooler_rung_keeps_a_phone_served_back_to_back_cooler():
     )
     assert plain_summary.cooled_share == 0 and stepped_summary.cooled_share > 0
     assert cool < hot
+    # per request: the rung served the phases the rule stepped, and held the skin under the trip it crossed
+    levels = {name: {(o.prefill_level, o.decode_level) for o in outcomes} for name, outcomes in served.items()}
+    assert levels["plain"] == {(0, 0)} and (1, 1) in levels["stepped"] <= {(0, 0), (1, 0), (0, 1), (1, 1)}
+    margins = {name: [o.trip_margin_c for o in outcomes] for name, outcomes in served.items()}
+    assert {o.trip_zone for o in served["plain"] + served["stepped"]} == {"skin-msm-therm"}
+    assert min(margins["plain"]) < 0 <= min(margins["stepped"])
+    assert served["stepped"][0].prefill_level == 0  # the phone starts cool
