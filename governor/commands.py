@@ -321,14 +321,16 @@ def bench_governor_command(args: argparse.Namespace) -> int:
         raise GovernorError(f"unknown --policies {', '.join(unknown) or '(none)'}: use names from {POLICY_NAMES}")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GovernorError(f"--plot writes a PNG: give a FILE.png, not {args.plot!r}")
-    if args.per_request:  # checked before the replays, which take minutes
-        out = Path(args.per_request)
-        if out.suffix.lower() not in (".parquet", ".csv"):
+    per_request = Path(args.per_request) if args.per_request else None
+    if per_request:  # checked before the replays, which take minutes
+        if per_request.suffix.lower() not in (".parquet", ".csv"):
             raise GovernorError(
-                f"--per-request writes .parquet or .csv: give FILE.parquet or FILE.csv, not {str(out)!r}"
+                f"--per-request writes .parquet or .csv: give FILE.parquet or FILE.csv, not {str(per_request)!r}"
             )
-        if out.is_dir() or not out.parent.is_dir():
-            raise GovernorError(f"--per-request {out}: {'is a directory' if out.is_dir() else 'no such directory'}")
+        if per_request.is_dir() or not per_request.parent.is_dir():
+            raise GovernorError(
+                f"--per-request {per_request}: {'is a directory' if per_request.is_dir() else 'no such directory'}"
+            )
     goal = GoalSpec(args.goal, args.budget if args.goal == "latency" else args.target, args.confidence)
     measurer = _open_virtual(args)
     if measurer.spec.kind != "llm":
@@ -374,13 +376,13 @@ def bench_governor_command(args: argparse.Namespace) -> int:
 
         plot_frontier(results, args.plot, f"{args.model} on virtual {args.virtual}, goal {args.goal}")
         print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
-    if args.per_request:
+    if per_request:
         frame = outcomes_frame(results)
-        if Path(args.per_request).suffix.lower() == ".csv":
-            frame.to_csv(args.per_request, index=False)
+        if per_request.suffix.lower() == ".csv":
+            frame.to_csv(per_request, index=False)
         else:
-            frame.to_parquet(args.per_request, index=False)
-        print(f"wrote {args.per_request} ({len(frame)} requests)", file=sys.stderr if args.json else sys.stdout)
+            frame.to_parquet(per_request, index=False)
+        print(f"wrote {per_request} ({len(frame)} requests)", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

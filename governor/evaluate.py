@@ -82,7 +82,7 @@ def outcomes_frame(results: dict[str, PolicyResult]):
     import pandas as pd
 
     rows = [
-        {"policy": name, "request": i, **asdict(outcome)}
+        {"policy": name, "request": i, **asdict(outcome), "cooled": outcome.cooled}
         for name, result in results.items()
         for i, outcome in enumerate(result.outcomes)
     ]

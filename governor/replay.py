@@ -32,11 +32,15 @@ class Outcome:
     latency_s: float  # end to end: TTFT + the rest of the output
     energy_j: float  # prefill + decode, idling excluded
     throttled: bool  # a cooling device capped a clock at the end of the prefill or of the decode
-    cooled: bool = False  # the prefill or the decode ran on a cooler rung of the plan (governor.heat)
     prefill_level: int = 0  # the heat level each phase ran at (0: the plan's own setting; governor.heat)
     decode_level: int = 0
     trip_zone: str = ""  # at the request's end, the zone nearest one of its passive trips (heat.nearest_trip)
     trip_margin_c: float = float("nan")  # and how far below that trip it was (C; negative past it)
+
+    @property
+    def cooled(self) -> bool:
+        """The prefill or the decode ran on a cooler rung of the plan (governor.heat)."""
+        return self.prefill_level > 0 or self.decode_level > 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,6 @@ def replay(
             tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
             energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
             throttled = throttled or capped(phone)
-        cooled = prefill_level > 0 or decode_level > 0
         zone, margin = nearest_trip(measurer.trips, phone.state.zone_temp_c)
         outcomes.append(
             Outcome(
@@ -94,7 +97,6 @@ def replay(
                 first.latency_s + rest,
                 energy,
                 throttled,
-                cooled,
                 prefill_level,
                 decode_level,
                 zone,
