@@ -50,6 +50,7 @@ class Sugov:
         self.last_update_s = -1e9  # sg_policy->last_freq_update_time
         self.up_limit_s = self.down_limit_s = 0.0
         self._band_of: tuple = ()  # (next_hz, last_update_s, scale) util_band was computed for
+        self._edges: dict[tuple[int, float], tuple[float, float] | None] = {}  # (next_hz, scale) -> (lo, hi)
 
     def _commit(self, now_s: float, hz: int) -> None:
         if hz == self.next_hz:
@@ -77,15 +78,27 @@ class Sugov:
 
     def _band(self, table: tuple[int, ...], scale: float) -> tuple[float, float, float] | None:
         """The utilisations whose request resolves to next_hz, (table[j-1], table[j]] over the scale, and
-        until when the down rate limit holds lower requests back."""
+        until when the down rate limit holds lower requests back. The edges are kept per (next_hz, scale):
+        the band moves at most commits, and the clock alternates between a few levels."""
         if not self.next_hz:
             return None
+        key = (self.next_hz, scale)
+        if key in self._edges:
+            edges = self._edges[key]
+        else:
+            edges = self._edges[key] = self._edges_of(table, scale)
+        if edges is None:
+            return None
+        return edges[0], edges[1], self.last_update_s + self.down_limit_s - BAND_MARGIN
+
+    def _edges_of(self, table: tuple[int, ...], scale: float) -> tuple[float, float] | None:
+        """(lo, hi) of next_hz's band: (table[j-1], table[j]] over the scale, narrowed by BAND_MARGIN."""
         j = bisect_left(table, self.next_hz)
         if j >= len(table) or table[j] != self.next_hz:
             return None
         lo = table[j - 1] / scale * (1.0 + BAND_MARGIN) if j > 0 else -1.0
         hi = table[j] / scale * (1.0 - BAND_MARGIN) if j < len(table) - 1 else 2.0
-        return lo, hi, self.last_update_s + self.down_limit_s - BAND_MARGIN
+        return lo, hi
 
 
 @dataclass(frozen=True)
