@@ -118,7 +118,7 @@ class _Slot:
         self.bound = 0.0  # CPU slots: an upper bound of the policy's utilisation
         self.period = gov.period_s
         self.carry = getattr(gov, "carry", None)  # a tick the governor can take without deciding (WALT)
-        self.evaluate: Callable[[_Slot, float], None] | None = None  # periodic slots: Simulator._evaluate_<kind>
+        self.evaluate: Callable[[_Slot, float], int | None] | None = None  # periodic: Simulator._evaluate_<kind>
         self.cpus: tuple[int, ...] = ()
         self.source = "all"
         self.acc_a = self.acc_b = 0.0  # counters at the last evaluation: GPU busy/time (GPU), bytes (bus)
@@ -709,13 +709,18 @@ class Simulator:
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
         """GPU, bus and latency governors whose period has elapsed, from the counters since their last run
-        (in that order: the GPU's new level places its PM QoS votes before the bus governors decide)."""
+        (in that order: the GPU's new level places its PM QoS votes before the bus governors decide). A
+        request goes to the knob only when it changed: the same request resolves the same (only the
+        governor sets the target; `asked` is cleared when a user writes one)."""
         due = math.inf
         for slot in self.running_periodic:
             at = slot.due
             if now >= at:
                 at = slot.due = now + slot.period - 1e-12
-                slot.evaluate(slot, now)
+                target = slot.evaluate(slot, now)
+                if target is not None and target != slot.asked:
+                    slot.asked = target
+                    self._set_target(slot.name, target, now)
             if at < due:
                 due = at
         if self.gpu_idle_window and self.cum_s - self.util_total_s >= DEFAULT_GPU_WINDOW_S:
@@ -726,16 +731,18 @@ class Simulator:
         window = now + DEFAULT_GPU_WINDOW_S  # the GPU load shown in sysfs, when no governor samples it
         self.next_due = due if due < window else window
 
-    def _evaluate_gpu(self, slot: _Slot, now: float) -> None:
+    def _evaluate_gpu(self, slot: _Slot, now: float) -> int | None:
+        """The GPU governor's request from the busy time since its last evaluation."""
         busy, total = self.cum_gpu_busy_s - slot.acc_a, self.cum_s - slot.acc_b
         slot.acc_a, slot.acc_b = self.cum_gpu_busy_s, self.cum_s
         obs = slot.obs
         obs.now_s, obs.busy_s, obs.total_s, obs.level = now, busy, total, self.level["gpu"]
         load = self.gpu_load
         load.busy_s, load.total_s = busy, total  # _publish_gpu_load, on the path of every GPU evaluation
-        self._request(slot, "gpu", slot.gov.update(obs), now)
+        return slot.gov.update(obs)
 
-    def _evaluate_bus(self, slot: _Slot, now: float) -> None:
+    def _evaluate_bus(self, slot: _Slot, now: float) -> int | None:
+        """A bus governor's request from the bytes its monitor counted since its last evaluation."""
         source = slot.source  # the counter as _counted reads it, spelt out on this path (every bus poll)
         if source == "all":
             counted = self.cum_gpu_bytes + self.cum_cpu_bytes
@@ -747,13 +754,14 @@ class Simulator:
         window, slot.last = now - slot.last, now
         cur = self.cur_hz[name]
         if traffic <= 0.0 and not qos and cur == slot.floor:
-            return  # no traffic, no vote, already at the floor
+            return None  # no traffic, no vote, already at the floor
         obs = slot.obs
         obs.now_s, obs.window_s, obs.bytes = now, window, traffic
         obs.cur_hz, obs.qos_min_hz = cur, qos
-        self._request(slot, name, slot.gov.update(obs), now)
+        return slot.gov.update(obs)
 
-    def _evaluate_latency(self, slot: _Slot, now: float) -> None:
+    def _evaluate_latency(self, slot: _Slot, now: float) -> int | None:
+        """A memlat governor's request from its watched CPUs' counts since its last evaluation."""
         window, slot.last = now - slot.last, now
         cores = slot.cores
         if cores:
@@ -762,17 +770,10 @@ class Simulator:
         else:
             ran = []
         if not ran and self.cur_hz[slot.name] == slot.floor:
-            return  # no watched CPU ran, already at the floor
+            return None  # no watched CPU ran, already at the floor
         obs = slot.obs
         obs.now_s, obs.window_s, obs.cores = now, window, ran
-        self._request(slot, slot.name, slot.gov.update(obs), now)
-
-    def _request(self, slot: _Slot, name: str, target: int | None, now: float) -> None:
-        """Hand a periodic governor's request to its knob when it changed: the same request resolves the same
-        (only the governor sets the target; `asked` is cleared when a user writes one)."""
-        if target is not None and target != slot.asked:
-            slot.asked = target
-            self._set_target(name, target, now)
+        return slot.gov.update(obs)
 
     def _periodic_running(self) -> None:
         """The periodic slots evaluated: those of unpinned knobs (a pinned GPU's load window is then shown as

@@ -32,8 +32,12 @@ class Interactive:
     Tunables = Tunables
 
     def __init__(self, tunables: Tunables) -> None:
-        self.tunables = tunables
-        self.period_s = 2 * tunables.min_sample_time / 1000.0
+        self.tunables = t = tunables
+        self.period_s = 2 * t.min_sample_time / 1000.0
+        # the tunables read on every evaluation, as plain attributes (they are fixed for a governor's life)
+        self.target_load, self.tolerance = t.target_load, t.tolerance
+        self.min_sample_time, self.hold_sample_time = t.min_sample_time, t.hold_sample_time
+        self.hispeed_load, self.hispeed_freq_hz = t.hispeed_load, t.hispeed_freq_hz
         self.delta = [0.0] * LOAD_BUFFER_MAX  # ring buffer of samples: duration (ms) and load (%)
         self.load = [0.0] * LOAD_BUFFER_MAX
         self.front = self.rear = 0
@@ -43,11 +47,15 @@ class Interactive:
         self.prev_hz = 0
         self.governor_hz = 0
 
-    def _calculate(self, cur_hz: int, delta_ms: float, busy: float, total: float) -> float:
-        # the kernel's routine with the ring buffer and the tunables in locals (it runs for every bus
-        # device every 20 ms of simulated time)
-        t = self.tunables
-        target = t.target_load
+    def update(self, obs) -> int | None:
+        """One timer tick: the kernel's load calculation (with the ring buffer and the tunables in locals:
+        it runs for every bus device every 20 ms of simulated time, so it is one function), then the
+        half/double clamp, hispeed and the PM QoS vote."""
+        cur_hz = obs.cur_hz
+        total = obs.window_s
+        delta_ms = total * 1000.0
+        busy = obs.bytes / (obs.peak_bytes_per_hz * cur_hz) if cur_hz else 0.0  # PPC busy vs total cycles
+        target = self.target_load
         delta, loads = self.delta, self.load
         if not cur_hz or cur_hz != self.prev_hz:  # the frequency moved: the samples are stale
             self.rear = self.front
@@ -56,38 +64,39 @@ class Interactive:
             self.max_load = target if self.max_load >= target else 0.0
             self.max_spent = 0.0
             self.min_load = target
+        hz = None  # the load calculation's result, when a new sample decides it
         if total > 0:
             ptr = front = self.front
             delta[ptr] += delta_ms
             self.max_spent += delta_ms
             self.busy += busy
             self.total += total
-            if delta[ptr] > t.min_sample_time:
+            if delta[ptr] > self.min_sample_time:
                 front = self.front = (front + 1) % LOAD_BUFFER_MAX
                 delta[front] = 0.0
                 if front == self.rear:
                     self.rear = (self.rear + 1) % LOAD_BUFFER_MAX
                 load = loads[ptr] = 100.0 * self.busy / self.total
                 self.busy = self.total = 0.0
-                if self.max_load <= load:
+                if self.max_load <= load:  # a new peak, taken at once
                     self.min_load = self.max_load = load
                     self.max_spent = 0.0
-                    return self._freq(cur_hz)
-                if load < self.min_load:
+                    hz = load * cur_hz / target if load != target else float(self.governor_hz)
+                elif load < self.min_load:
                     self.min_load = load
-                    if load < t.tolerance:
+                    if load < self.tolerance:
                         self.max_load = load
                         self.max_spent = 0.0
-                        return 0.0
-            hold = t.hold_sample_time
-            if self.max_spent > hold:  # the held peak expired: take the recent maximum
+                        hz = 0.0
+            hold = self.hold_sample_time
+            if hz is None and self.max_spent > hold:  # the held peak expired: take the recent maximum
                 spent = 0.0
                 if front == ptr:
                     spent += delta[ptr]
                     ptr = (ptr - 1) % LOAD_BUFFER_MAX
                 max_load = loads[ptr]
                 max_spent = spent
-                if loads[ptr] > self.min_load + t.tolerance:
+                if loads[ptr] > self.min_load + self.tolerance:
                     min_load = loads[ptr]
                     spent += delta[ptr]
                     ptr = (ptr - 1) % LOAD_BUFFER_MAX
@@ -105,26 +114,17 @@ class Interactive:
                 else:
                     self.min_load = loads[ptr]
                 self.max_load, self.max_spent = max_load, max_spent
-        return self._freq(cur_hz)
-
-    def _freq(self, cur_hz: int) -> float:
-        if self.max_load == self.tunables.target_load or self.total:
-            return float(self.governor_hz)
-        return self.max_load * cur_hz / self.tunables.target_load
-
-    def update(self, obs) -> int | None:
-        t = self.tunables
-        cur = obs.cur_hz
-        busy = obs.bytes / (obs.peak_bytes_per_hz * cur) if cur else 0.0  # PPC busy vs total cycles
-        hz = self._calculate(cur, obs.window_s * 1000.0, busy, obs.window_s)
-        half, double = cur / 2, cur * 2  # at most half or double per evaluation (min(max(hz, half), double))
+        if hz is None:  # the held load: the last request while a sample is open
+            max_load = self.max_load
+            hz = float(self.governor_hz) if max_load == target or self.total else max_load * cur_hz / target
+        half, double = cur_hz / 2, cur_hz * 2  # at most half or double per evaluation (min(max(hz, half), double))
         if half > hz:
             hz = half
         if double < hz:
             hz = double
-        if self.max_load > t.hispeed_load:
-            hz = max(hz, t.hispeed_freq_hz or obs.table_hz[-1])
-        self.governor_hz = int(hz)
-        self.prev_hz = cur
+        if self.max_load > self.hispeed_load:
+            hz = max(hz, self.hispeed_freq_hz or obs.table_hz[-1])
+        self.governor_hz = governor_hz = int(hz)
+        self.prev_hz = cur_hz
         qos = obs.qos_min_hz
-        return self.governor_hz if self.governor_hz >= qos else qos  # max()
+        return governor_hz if governor_hz >= qos else qos  # max()
