@@ -182,7 +182,7 @@ class Simulator:
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
         self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
         self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
-        self.last_levels = self.level_row  # the level of every knob at the end of the last block
+        self.last_levels = np.array(self.level_row)  # the level of every knob at the end of the last block
         self.governor: dict[str, tuple[str, object | None]] = {}
         self.cpu_slots: list[_Slot] = []
         self.gpu_slot: _Slot | None = None
@@ -210,6 +210,7 @@ class Simulator:
         self.row_background: list[tuple] = []  # (row, policy index, core-seconds) of background threads
         self.policy_index = {p: i for i, p in enumerate(self.policies)}
         self.policy_columns = np.array([self.knob_pos[p] for p in self.policies])  # their levels' columns in a block
+        self.policy_codes = np.arange(len(self.policies), dtype=float)  # a row's inference policy, as rows hold it
         self.block_start_s = self.now_s
         self.phase_names: list[str] = ["idle"]
         self.phase_codes: dict[str, int] = {"idle": 0}
@@ -899,7 +900,7 @@ class Simulator:
         self.time_in_state += spent  # (each knob's time_in_state_s is its slice)
         for knob, moved in zip(knobs, changes):
             knob.transitions += moved
-        self.last_levels = tuple(level_arr[-1].tolist())
+        self.last_levels = level_arr[-1]
 
     def _sync_knobs(self) -> None:
         """Pick up what users changed through sysfs since the last advance (limits, governors, targets)."""
@@ -990,14 +991,13 @@ class Simulator:
         level_arr = level_arr.reshape(n, len(self.knob_names))
         self.rows.clear()
         self.row_levels.clear()
-        t_end, dt, codes, busy, dram = arr[:, 0], arr[:, 1], arr[:, 2].astype(int), arr[:, 3], arr[:, 4]
+        t_end, dt, busy, dram = arr[:, 0], arr[:, 1], arr[:, 3], arr[:, 4]
         self._charge_time_in_state(dt, level_arr)
-        fg_policy = arr[:, 5].astype(int)
-        run_m = np.zeros((n, len(self.policies)))
-        spin_m = np.zeros((n, len(self.policies)))
-        has_fg = fg_policy >= 0
-        run_m[has_fg, fg_policy[has_fg]] = arr[has_fg, 6]
-        spin_m[has_fg, fg_policy[has_fg]] = arr[has_fg, 7]
+        # the inference thread's run and spin in its policy's column (x 1.0), zero elsewhere and in idle rows
+        # (policy -1; x 0.0, the values are finite and >= 0)
+        on_policy = arr[:, 5:6] == self.policy_codes
+        run_m = arr[:, 6:7] * on_policy
+        spin_m = arr[:, 7:8] * on_policy
         if self.row_background:
             bg = np.array(self.row_background)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
@@ -1041,8 +1041,8 @@ class Simulator:
             cpu_run_m=run_m,
             cpu_spin_m=spin_m,
         )
-        power = self.power.compute(inputs, self.thermal.die_c)
-        component_w = np.array([power[c] for c in self.power.components]).T.copy()  # (steps, components), C order
+        component_w = self.power.compute_matrix(inputs, self.thermal.die_c)  # (steps, components), C order
+        power = dict(zip(self.power.components, component_w.T))
         total = np.add.reduce(component_w, axis=1)  # (sum() without its Python-level wrapper)
         rail_w = component_w @ self.rail_shares
         state = self.phone.state
@@ -1063,7 +1063,7 @@ class Simulator:
             block = Block(
                 t_end_s=t_end,
                 dt_s=dt,
-                phase=np.array(self.phase_names, dtype=object)[codes],
+                phase=np.array(self.phase_names, dtype=object)[arr[:, 2].astype(int)],
                 freq_hz=freq,
                 power_w=power,
                 rail_w=rail_w,

@@ -90,6 +90,7 @@ class PowerModel:
         self.event_energy_j = np.array([ph.gpu.event_energy_pj[e] for e in EVENT_FIELDS]) * 1e-12
         self.coefficient = {c.policy: c.dynamic_power_coefficient for c in profile.clusters}
         self.components = [c.policy for c in profile.clusters] + ["gpu", "mem", *ph.power.static_w, "unmetered"]
+        self.static_w = np.array([*ph.power.static_w.values(), ph.power.unmetered_w], dtype=float)
         # per-OPP tables, so a block costs a few gathers: W per busy core, V^2, C V^2 f, leakage at ref temp
         self.core_w = {p: k * 1e-6 * self.freq_hz[p] / 1e6 * self.volt_v[p] ** 2 for p, k in self.coefficient.items()}
         self.leak_w = {p: self._leakage_at_ref(p, ph.cpu[p].leakage_w) for p in self.coefficient}
@@ -133,13 +134,19 @@ class PowerModel:
 
     def compute(self, inp: PowerInputs, temp_c: float) -> dict[str, np.ndarray]:
         """Watts per component per step."""
+        return dict(zip(self.components, self.compute_matrix(inp, temp_c).T))
+
+    def compute_matrix(self, inp: PowerInputs, temp_c: float) -> np.ndarray:
+        """Watts per step (rows) and component (columns, in `components` order), filled in place: the
+        engine's path, which needs the matrix (rails, heat) and would otherwise stack the columns."""
         ph = self.physics
         lk = ph.leakage
         hot = 2.0 ** ((temp_c - lk.ref_temp_c) / lk.temp_doubling_c)  # leakage doubles every temp_doubling_c
         dt = inp.dt_s
-        out: dict[str, np.ndarray] = {}
+        out = np.empty((len(dt), len(self.components)))
         # every cluster at once, one column each (the same arithmetic per element as one cluster at a time)
         policies = list(self.coefficient)
+        clusters = len(policies)
         run, spin, levels = inp.cpu_run_m, inp.cpu_spin_m, inp.cpu_levels
         if run is None or spin is None or levels is None:
             run = np.column_stack([inp.cpu_run_s[p] for p in policies])
@@ -149,22 +156,21 @@ class PowerModel:
         per_step = dt[:, None]
         share_on = np.minimum(1.0, (run + spin) / per_step)
         leak = self.cpu_leak_w[idx] * hot * (0.25 + 0.75 * share_on)
-        cpu_w = self.cpu_core_w[idx] * (run + ph.driver.spin_activity * spin) / per_step + leak + self.cpu_idle_w
-        for i, policy in enumerate(policies):
-            out[policy] = cpu_w[:, i]
+        out[:, :clusters] = (
+            self.cpu_core_w[idx] * (run + ph.driver.spin_activity * spin) / per_step + leak + self.cpu_idle_w
+        )
         g = ph.gpu
         idx = inp.levels["gpu"]
         busy = np.minimum(inp.gpu_busy_s / dt, 1.0)
         events_w = (inp.gpu_events @ self.event_energy_j) * inp.switching * self.gpu_v2[idx] / dt
         activity = busy * inp.clock_activity * self._open_share(inp, idx) + g.idle_clock_fraction * (1.0 - busy)
         powered = np.where(busy > 0, 1.0, 0.2)  # shader cores power down when a step saw no work
-        out["gpu"] = events_w + (self.gpu_clock_w[idx] * activity + self.leak_w["gpu"][idx] * hot) * powered + g.idle_w
+        out[:, clusters] = (
+            events_w + (self.gpu_clock_w[idx] * activity + self.leak_w["gpu"][idx] * hot) * powered + g.idle_w
+        )
         m = ph.memory
         idx = inp.levels["mem"]
         traffic_w = m.energy_per_byte_pj * 1e-12 * inp.dram_bytes / dt
-        out["mem"] = self.mem_clock_w[idx] + traffic_w + self.leak_w["mem"][idx] * hot + m.idle_w
-        ones = np.ones_like(dt)
-        for name, watts in ph.power.static_w.items():
-            out[name] = watts * ones
-        out["unmetered"] = ph.power.unmetered_w * ones
+        out[:, clusters + 1] = self.mem_clock_w[idx] + traffic_w + self.leak_w["mem"][idx] * hot + m.idle_w
+        out[:, clusters + 2 :] = self.static_w  # the static components, then what no rail sees
         return out
