@@ -26,6 +26,7 @@ the very next step and the next poll sees its effect, as in the kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol
 
 import numpy as np
@@ -166,9 +167,14 @@ class Zone:
     last_temp_c: float | None = None
     temp_c: float | None = None
 
+    def __post_init__(self) -> None:
+        # the bindings flat, and the knobs they cool once each in binding order (fixed once built)
+        self.bindings = [i for trip in self.instances for i in trip]
+        self.cooled = tuple(dict.fromkeys(i.cdev.knob.name for i in self.bindings))
+
     @property
     def passive(self) -> bool:
-        return any(i.target is not None for trip in self.instances for i in trip)
+        return any(i.target is not None for i in self.bindings)
 
     def delay_s(self) -> float:
         return self.config.passive_delay_s if self.passive else self.config.polling_delay_s
@@ -243,7 +249,7 @@ class PowerAllocator:
         self.state_power: dict[str, np.ndarray] = {}  # knob -> relative dynamic power per state (f V^2)
 
     def throttle(self, zone: Zone, now_s: float, power_w: dict[str, float]) -> None:
-        actors = {i.cdev.knob.name: i for trip in zone.instances for i in trip}
+        actors = {i.cdev.knob.name: i for i in zone.bindings}
         if zone.temp_c < self.switch_on_c:
             self.err_integral = self.prev_err = 0.0
             for instance in actors.values():
@@ -319,6 +325,8 @@ class ThermalFramework:
 
     zones: list[Zone] = field(default_factory=list)
     cdevs: dict[str, CoolingDevice] = field(default_factory=dict)
+    caps: dict[str, int] = field(default_factory=dict)  # each device's cap after the last poll (only polls move it)
+    targets: list = field(default_factory=list)  # every binding's target after the last poll
 
     @classmethod
     def build(cls, profile: Profile, knobs: dict[str, KnobState], now_s: float) -> ThermalFramework:
@@ -338,6 +346,8 @@ class ThermalFramework:
                 instances.append(row)
             zone = Zone(ztype, config, governor, instances, [False] * len(config.trips), now_s + config.polling_delay_s)
             framework.zones.append(zone)
+        framework.caps = {name: cdev.cap_hz() for name, cdev in framework.cdevs.items()}
+        framework.targets = [i.target for zone in framework.zones for i in zone.bindings]
         return framework
 
     def poll(
@@ -350,9 +360,8 @@ class ThermalFramework:
         last = float(t_end_s[-1])
         if min(z.next_poll_s for z in self.zones) > last + 1e-12:
             return []
-        before = {name: cdev.cap_hz() for name, cdev in self.cdevs.items()}
         while True:
-            zone = min(self.zones, key=lambda z: z.next_poll_s)
+            zone = min(self.zones, key=_NEXT_POLL)
             when = zone.next_poll_s
             if when > last + 1e-12:
                 break
@@ -361,12 +370,21 @@ class ThermalFramework:
             drawn = {}
             if zone.governor.wants_power:  # what each cooling device drew over the last ~0.1 s
                 window = slice(max(step - 24, 0), step + 1)
-                for name in {i.cdev.knob.name for trip in zone.instances for i in trip}:
+                for name in zone.cooled:
                     drawn[name] = _mean(power_w[name][window]) if name in power_w else 0.0
             zone.governor.throttle(zone, when, drawn)
             zone.next_poll_s = when + zone.delay_s()
+        targets = [i.target for zone in self.zones for i in zone.bindings]
+        if targets == self.targets:  # no binding moved: no cap did
+            return []
+        self.targets = targets
         caps = [(name, cdev.cap_hz()) for name, cdev in self.cdevs.items()]
-        return [(name, cap) for name, cap in caps if cap != before[name]]
+        changed = [(name, cap) for name, cap in caps if cap != self.caps[name]]
+        self.caps.update(changed)
+        return changed
+
+
+_NEXT_POLL = attrgetter("next_poll_s")
 
 
 def _mean(values: np.ndarray) -> float:
