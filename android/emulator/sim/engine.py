@@ -998,8 +998,9 @@ class Simulator:
         on_policy = arr[:, 5:6] == self.policy_codes
         run_m = arr[:, 6:7] * on_policy
         spin_m = arr[:, 7:8] * on_policy
-        if self.row_background:
-            bg = np.array(self.row_background)
+        if self.row_background:  # (row, policy index, core-seconds) triples, flattened as the rows are
+            background = self.row_background
+            bg = np.fromiter(chain.from_iterable(background), dtype=float, count=3 * len(background)).reshape(-1, 3)
             np.add.at(run_m, (bg[:, 0].astype(int), bg[:, 1].astype(int)), bg[:, 2])
             self.row_background.clear()
         units_end = arr[:, 8].astype(np.intp)  # how many units were recorded by the end of each row

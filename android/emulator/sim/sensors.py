@@ -100,8 +100,12 @@ class Sensors:
                 continue
             instants = np.arange(first, last + 1) / rate
             step = np.minimum(np.searchsorted(t_end_s, instants - 1e-12), len(t_end_s) - 1)
-            watts = rail_w[step] if columns is None else rail_w[np.ix_(step, columns)]
-            codes = np.floor(watts / lsb + 1e-9) * lsb if lsb else watts
+            codes = rail_w[step] if columns is None else rail_w[np.ix_(step, columns)]  # watts, a new array
+            if lsb:  # floor(watts / lsb + 1e-9) * lsb, in place
+                codes /= lsb
+                codes += 1e-9
+                np.floor(codes, out=codes)
+                codes *= lsb
             energy = codes.sum(axis=0) / rate
             keys = self.rail_keys if columns is None else [self.rail_keys[j] for j in columns]
             self.rail_sampled_j[slice(None) if columns is None else columns] += energy
