@@ -307,7 +307,9 @@ class Simulator:
         A step is a span of ticks on the fast path (_span_step) or one tick, run here with the state it
         touches in locals (it runs hundreds of times per simulated second): the workloads at the current
         clocks, load tracking, the cpufreq governors, the counters of the periodic ones and those due, and
-        one row (merged into the previous one while clocks, phase and kind of activity stay the same)."""
+        one row (merged into the previous one while clocks, phase and kind of activity stay the same). The row
+        being merged into is kept in locals (r_*) and appended to `rows` when it closes: at the next row, a
+        span, or the end of the block."""
         tick, fixed = self.tick_s, self.fixed
         work, cur, cur_float, act, load = self.work, self.cur_hz, self.cur_float, self.activity, self.load
         units, rows, row_levels = work.units, self.rows, self.row_levels
@@ -320,7 +322,12 @@ class Simulator:
             policy_max_hz = float(policy_max_hz)
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
-        merge_left = 0  # more ticks the last row may absorb (a block starts empty; a span closes it)
+        merge_left = 0  # more ticks the open row may absorb (a block starts without one; a span closes it)
+        opened = False  # the open row, in locals: end, length, phase code, GPU busy, bytes, policy, run, spin, units
+        r_end = r_dt = r_busy = r_bytes = r_run = r_spin = 0.0
+        r_code = r_policy = r_units = 0
+        r_levels: tuple = ()  # its knobs' levels (the level_row object, which stays the same while they do)
+        stopped = flushed = False
         coded, code = None, 0  # the phase whose code `code` is
         flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
         may_span = "gpu" in fixed and "mem" in fixed  # the fast path may apply (_span; pins move only between blocks)
@@ -332,7 +339,14 @@ class Simulator:
                 if may_span:
                     dt = self._span(now, end)
                     if dt > tick:
+                        closed = opened
+                        if opened:  # the span's row follows the open one
+                            rows.append((r_end, r_dt, r_code, r_busy, r_bytes, r_policy, r_run, r_spin, r_units))
+                            opened = False
                         spanned = self._span_step(now, dt)
+                        if spanned is None and closed:  # no span after all: the row stays open
+                            r_end, r_dt, r_code, r_busy, r_bytes, r_policy, r_run, r_spin, r_units = rows.pop()
+                            opened = True
                     dt = tick
             else:
                 dt = left
@@ -403,42 +417,47 @@ class Simulator:
                         code = self._phase_code(phase)
                     coded = phase
                 level_row = self.level_row
-                last = rows[-1] if merge_left and level_row is row_levels[-1] else None
                 if (
-                    last is not None
-                    and last[2] == code
-                    and last[5] == fg_policy
-                    and (busy_gpu > 0.0 if last[3] > 0.0 else busy_gpu <= 0.0)  # the GPU busy in both or neither
+                    merge_left
+                    and level_row is r_levels
+                    and r_code == code
+                    and r_policy == fg_policy
+                    and (busy_gpu > 0.0 if r_busy > 0.0 else busy_gpu <= 0.0)  # the GPU busy in both or neither
                 ):
                     # same clocks, phase and kind of activity as the previous tick: one row (power is linear in
                     # the summed quantities; a row stays within MERGE_STEPS ticks)
-                    rows[-1] = (
-                        new_now,
-                        last[1] + dt,
-                        code,
-                        last[3] + busy_gpu,
-                        last[4] + gpu_bytes + cpu_bytes,
-                        fg_policy,
-                        last[6] + run,
-                        last[7] + spin,
-                        len(units),
-                    )
+                    r_dt += dt
+                    r_busy += busy_gpu
+                    r_bytes = r_bytes + gpu_bytes + cpu_bytes
+                    r_run += run
+                    r_spin += spin
                     merge_left -= 1
                 else:
-                    rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin, len(units)))
+                    if opened:
+                        rows.append((r_end, r_dt, r_code, r_busy, r_bytes, r_policy, r_run, r_spin, r_units))
+                    r_dt, r_code, r_busy, r_bytes = dt, code, busy_gpu, gpu_bytes + cpu_bytes
+                    r_policy, r_run, r_spin, r_levels = fg_policy, run, spin, level_row
                     row_levels.append(level_row)
+                    opened = True
                     merge_left = MERGE_STEPS - 1
+                r_end, r_units = new_now, len(units)
                 if others:
-                    row = len(rows) - 1
+                    row = len(rows)  # the open row's
                     self.row_background.extend([(row, p, core_s) for p, core_s in others])
                 now = new_now
-            if len(rows) >= flush_rows or now - block_start >= FLUSH_S or now >= poll_s:
-                self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
-                self._flush(now)
-                return now, stop is not None and stop()
+            if len(rows) + opened >= flush_rows or now - block_start >= FLUSH_S or now >= poll_s:
+                flushed = True
+                break
             if stop is not None and stop():
-                return now, True
-        return now, False
+                stopped = True
+                break
+        if opened:
+            rows.append((r_end, r_dt, r_code, r_busy, r_bytes, r_policy, r_run, r_spin, r_units))
+        if flushed:
+            self.now_s = now  # a governor a lifted cap releases starts its window here (_resume)
+            self._flush(now)
+            return now, stop is not None and stop()
+        return now, stopped
 
     def _span(self, now: float, end: float) -> float:
         """How long the next step may be: one tick, or a span of several on the fast path (_span_step):
