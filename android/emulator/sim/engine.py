@@ -327,7 +327,7 @@ class Simulator:
         r_end = r_dt = r_busy = r_bytes = r_run = r_spin = 0.0
         r_code = r_policy = r_units = 0
         r_levels: tuple = ()  # its knobs' levels (the level_row object, which stays the same while they do)
-        stopped = flushed = False
+        stopped = flushed = full = False  # full: the rows, with the open one, reach FLUSH_ROWS (they only grow)
         coded, code = None, 0  # the phase whose code `code` is
         flush_rows, block_start, poll_s = FLUSH_ROWS, self.block_start_s, self.thermal.due_s  # (a flush ends the block)
         may_span = "gpu" in fixed and "mem" in fixed  # the fast path may apply (_span; pins move only between blocks)
@@ -347,6 +347,7 @@ class Simulator:
                         if spanned is None and closed:  # no span after all: the row stays open
                             r_end, r_dt, r_code, r_busy, r_bytes, r_policy, r_run, r_spin, r_units = rows.pop()
                             opened = True
+                        full = len(rows) + opened >= flush_rows
                     dt = tick
             else:
                 dt = left
@@ -440,12 +441,13 @@ class Simulator:
                     row_levels.append(level_row)
                     opened = True
                     merge_left = MERGE_STEPS - 1
+                    full = len(rows) + 1 >= flush_rows
                 r_end, r_units = new_now, len(units)
                 if others:
                     row = len(rows)  # the open row's
                     self.row_background.extend([(row, p, core_s) for p, core_s in others])
                 now = new_now
-            if len(rows) + opened >= flush_rows or now - block_start >= FLUSH_S or now >= poll_s:
+            if full or now - block_start >= FLUSH_S or now >= poll_s:
                 flushed = True
                 break
             if stop is not None and stop():

@@ -15,6 +15,7 @@ class LoadTracker:
     def __init__(self, n_cpus: int, half_life_s: float = 0.032):
         self.half_life_s = half_life_s
         self._rate = log(2.0) / half_life_s
+        self._decay = -self._rate  # the exponent's factor per second (-rate, as -rate * t parses)
         self.values = [0.0] * n_cpus  # util at time _at[cpu] (an upper bound of it at any later time)
         self._at = [0.0] * n_cpus
         self._grow: dict[float, float] = {}  # step length -> 1 - decay
@@ -33,7 +34,7 @@ class LoadTracker:
             self._last_grow = (dt_s, grow)
         value = self.values[cpu]
         if value:
-            value *= exp(-self._rate * (end_s - self._at[cpu]))
+            value *= exp(self._decay * (end_s - self._at[cpu]))
         value += grow * run
         self.values[cpu] = value
         self._at[cpu] = end_s
@@ -41,7 +42,7 @@ class LoadTracker:
 
     def util(self, cpu: int, now_s: float) -> float:
         value = self.values[cpu]
-        return value * exp(-self._rate * (now_s - self._at[cpu])) if value else 0.0
+        return value * exp(self._decay * (now_s - self._at[cpu])) if value else 0.0
 
     def peak(self, cpus, now_s: float, peak: float = 0.0) -> float:
         """The largest of `peak` and the CPUs' utilisation at now_s (a stored value bounds its decayed
@@ -50,7 +51,7 @@ class LoadTracker:
         for c in cpus:
             value = values[c]
             if value > peak:  # (rare: the rest is looked up only here)
-                u = value * exp(-self._rate * (now_s - self._at[c]))
+                u = value * exp(self._decay * (now_s - self._at[c]))
                 if u > peak:
                     peak = u
         return peak
