@@ -363,22 +363,24 @@ class Simulator:
                     if background or bursts:
                         cpu_hz *= self._share_left(fg_cpu, bursts, dt)
                     phase = fg.phase
-                    used = fg.step(now, dt, cpu_hz, cur["gpu"], cur["mem"], work)  # (sets work's sums)
+                    used, run, spin, busy_gpu, gpu_bytes, fg_bytes, cycles = fg.step(
+                        now, dt, cpu_hz, cur["gpu"], cur["mem"], work
+                    )
                     if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
                         phase = fg.phase
-                        used = fg.step(now, dt, cpu_hz, cur["gpu"], cur["mem"], work)
+                        used, run, spin, busy_gpu, gpu_bytes, fg_bytes, cycles = fg.step(
+                            now, dt, cpu_hz, cur["gpu"], cur["mem"], work
+                        )
                     if used > 0.0:
                         dt = used
                     else:
                         phase = "idle"
                 else:
-                    work.cpu_run_s = work.spin_s = work.gpu_busy_s = work.gpu_dram_bytes = work.cpu_dram_bytes = 0.0
-                    work.cpu_cycles = 0.0
+                    run = spin = busy_gpu = gpu_bytes = fg_bytes = cycles = 0.0
                     phase = "idle"
                     fg_cpu = fg_policy = -1
                 new_now = now + dt
-                gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
-                run, spin = work.cpu_run_s, work.spin_s
+                cpu_bytes = fg_bytes  # the thread's, then with the other threads' (_contend)
                 active = active_slots
                 fg_share = 0.0  # the inference thread's frequency-invariant share of its CPU
                 if fg_cpu >= 0:
@@ -402,13 +404,12 @@ class Simulator:
                 if active:
                     self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
                 # counters the periodic governors read, and those whose period elapsed
-                busy_gpu = work.gpu_busy_s
                 self.cum_s += dt
                 self.cum_gpu_busy_s += busy_gpu
                 self.cum_gpu_bytes += gpu_bytes
                 self.cum_cpu_bytes += cpu_bytes
                 if run > 0.0 and fg_watched:  # (only the inference thread runs `run`)
-                    self._count_latency(work, fg_cpu)
+                    self._count_latency(cycles, fg_bytes, run, fg_cpu)
                 if new_now >= self.next_due:
                     self._run_periodic(new_now)
                 # the row
@@ -499,7 +500,6 @@ class Simulator:
         takes effect at the span's end, at most MERGE_STEPS ticks later). Governors of pinned knobs are not
         evaluated. One row."""
         work = self.work
-        work.reset()
         n_units = len(work.units)
         fg = self.foreground
         cur = self.cur_hz
@@ -507,17 +507,16 @@ class Simulator:
         policy = self.cpu_policy[fg_cpu]
         cpu_hz, gpu_hz, mem_hz = cur[policy] * self.ipc[policy], cur["gpu"], cur["mem"]
         phase = fg.phase
-        used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
+        used, run, spin, busy_gpu, gpu_bytes, fg_bytes, cycles = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
         if used <= 0.0 and fg.finished_s is None:  # a phase began exactly here
             phase = fg.phase
-            used = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
+            used, run, spin, busy_gpu, gpu_bytes, fg_bytes, cycles = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
         if used <= 0.0:
             del work.streams[n_units:], work.units[n_units:]
             return None  # nothing left to run: the caller runs an ordinary tick
         dt = used
         new_now = now + dt
-        run, spin = work.cpu_run_s, work.spin_s
-        gpu_bytes, cpu_bytes = work.gpu_dram_bytes, work.cpu_dram_bytes
+        cpu_bytes = fg_bytes
         fg_policy = self.policy_index[policy]
         busy = (run + spin) / dt
         fg_share = (busy if busy < 1.0 else 1.0) * cur[policy] / self.max_hz[policy]
@@ -537,9 +536,9 @@ class Simulator:
         if self.active_cpu_slots:
             self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
         if self.latency_watch and fg_cpu in self.latency_watch and run > 0.0:
-            self._count_latency(work, fg_cpu)
+            self._count_latency(cycles, fg_bytes, run, fg_cpu)
         start = (self.cum_s, self.cum_gpu_busy_s, self.cum_gpu_bytes, self.cum_cpu_bytes)
-        delta = (dt, work.gpu_busy_s, gpu_bytes, cpu_bytes)
+        delta = (dt, busy_gpu, gpu_bytes, cpu_bytes)
         tick = self.tick_s
         while self.next_gov_due <= new_now:
             at = now + math.ceil((self.next_gov_due - now) / tick - 1e-9) * tick  # the end of the tick it falls in
@@ -557,7 +556,7 @@ class Simulator:
             self._run_periodic(new_now)  # the GPU load window
         code = self._phase_code(phase)
         units = len(work.units)
-        self.rows.append((new_now, dt, code, work.gpu_busy_s, gpu_bytes + cpu_bytes, fg_policy, run, spin, units))
+        self.rows.append((new_now, dt, code, busy_gpu, gpu_bytes + cpu_bytes, fg_policy, run, spin, units))
         self.row_levels.append(self.level_row)
         return new_now
 
@@ -803,10 +802,10 @@ class Simulator:
         self.running_periodic = [slot for slot in self.periodic_slots if slot.name not in self.fixed]
         self.gpu_idle_window = self.gpu_slot is None or "gpu" in self.fixed
 
-    def _count_latency(self, work: StepWork, fg_cpu: int) -> None:
-        """memlat's PMU counts for the inference thread's CPU: instructions, memory accesses, stall time."""
+    def _count_latency(self, cycles: float, dram: float, run: float, fg_cpu: int) -> None:
+        """memlat's PMU counts for the inference thread's CPU (its cycles, DRAM bytes and run time in a step):
+        instructions, memory accesses, stall time."""
         bw = self.mem_bytes_per_hz * self.cur_hz["mem"] * self.cpu_efficiency
-        cycles, dram, run = work.cpu_cycles, work.cpu_dram_bytes, work.cpu_run_s
         stall = dram / bw
         stall = stall if stall < run else run  # min()
         for slot in self.latency_slots:

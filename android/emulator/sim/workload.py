@@ -1,8 +1,8 @@
 """A foreground workload: segments of repeated kernel-stream units run by one CPU thread, in order.
 
 The engine calls `step` once per simulation step with the clocks of that step; the workload consumes
-whole or partial units (a unit's work is spread evenly over its duration) and adds what it did to a
-StepWork. A step stops early at a phase boundary (prefill -> decode) and at the end, so no step mixes
+whole or partial units (a unit's work is spread evenly over its duration) and returns what it did (the
+GPU's units go to a StepWork). A step stops early at a phase boundary (prefill -> decode) and at the end, so no step mixes
 two phases. Marks on a segment (a token produced) are time-stamped exactly when the segment finishes.
 
 Noise as on a phone: every segment (a token's layers, a token's head) takes a random factor of its
@@ -33,29 +33,15 @@ class Segment:
 
 
 class StepWork:
-    """What the foreground thread and the GPU did in one step. The GPU's events are units x stream events:
-    `streams` and `units` collect them over a whole block of steps (the engine notes each entry's row and
-    clears them when it handles the block), so reset() leaves them alone."""
+    """The GPU's work over a block of steps, as units x stream events: `streams` and `units` collect one
+    entry per unit (part) run (the engine notes each entry's row and clears them when it handles the
+    block)."""
 
-    __slots__ = (
-        "cpu_run_s",
-        "spin_s",
-        "gpu_busy_s",
-        "gpu_dram_bytes",
-        "cpu_dram_bytes",
-        "cpu_cycles",
-        "streams",
-        "units",
-    )
+    __slots__ = ("streams", "units")
 
     def __init__(self) -> None:
         self.streams: list[KernelStream] = []
         self.units: list[float] = []
-        self.reset()
-
-    def reset(self) -> None:
-        self.cpu_run_s = self.spin_s = self.gpu_busy_s = 0.0
-        self.gpu_dram_bytes = self.cpu_dram_bytes = self.cpu_cycles = 0.0
 
 
 @dataclass
@@ -125,9 +111,12 @@ class Workload:
             self.phase = seg.phase
             self.phase_changes.append((now_s, seg.phase))
 
-    def step(self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork) -> float:
-        """Run up to dt_s; returns the time used (less at a phase boundary or the end). Sets work's sums to
-        what the thread and the GPU did in it (its streams and units are appended to)."""
+    def step(
+        self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork
+    ) -> tuple[float, float, float, float, float, float, float]:
+        """Run up to dt_s; returns the time used (less at a phase boundary or the end) and what the thread
+        and the GPU did in it: the thread's run and spin time, GPU busy time, GPU and CPU DRAM bytes and the
+        thread's cycles (one tuple: the engine reads them every tick). The GPU's units are appended to work."""
         used = run = spin = busy = gpu_sum = cpu_sum = cycles = 0.0
         seg = self._segment
         while seg is not None:
@@ -194,6 +183,4 @@ class Workload:
             if following is None or following.phase != seg.phase or used >= dt_s:
                 break
             seg = following
-        work.cpu_run_s, work.spin_s, work.gpu_busy_s = run, spin, busy
-        work.gpu_dram_bytes, work.cpu_dram_bytes, work.cpu_cycles = gpu_sum, cpu_sum, cycles
-        return used
+        return used, run, spin, busy, gpu_sum, cpu_sum, cycles
