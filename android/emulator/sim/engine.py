@@ -321,6 +321,7 @@ class Simulator:
             policy, ipc, policy_max_hz, fg_policy_of = self.cpu_static[fg_cpu_of]
             policy_max_hz = float(policy_max_hz)
             fg_slot = self.slot_of_cpu.get(fg_cpu_of)
+            fg_others = tuple(c for c in fg_slot.cpus if c != fg_cpu_of) if fg_slot is not None else ()
             fg_watched = fg_cpu_of in self.latency_watch  # a memlat device counts the thread's accesses
         merge_left = 0  # more ticks the open row may absorb (a block starts without one; a span closes it)
         opened = False  # the open row, in locals: end, length, phase code, GPU busy, bytes, policy, run, spin, units
@@ -398,7 +399,9 @@ class Simulator:
                             fg_slot.bound = value
                         if fg_slot not in active:
                             active.append(fg_slot)
-                        if len(active) == 1 and self._steady(fg_slot, value, new_now, fg, run > 0.0, fg_share, dt):
+                        if len(active) == 1 and self._steady(
+                            fg_slot, fg_others, value, new_now, fg, run > 0.0, fg_share, dt
+                        ):
                             active = None  # the inference thread's governor alone, and it has nothing to decide
                 # the cpufreq governors, every scheduler tick while they may decide something
                 if active:
@@ -626,12 +629,15 @@ class Simulator:
         peak = self.load.peak(slot.cpus, now)
         return (peak if peak < 1.0 else 1.0) <= band[1]
 
-    def _steady(self, slot: _Slot, value: float, now: float, fg, ran: bool, busy: float, dt: float) -> bool:
+    def _steady(
+        self, slot: _Slot, others: tuple[int, ...], value: float, now: float, fg, ran: bool, busy: float, dt: float
+    ) -> bool:
         """The common tick of _run_cpu_governors, checked without building its observation: the inference
         thread's policy is due, unpinned, and its governor's request cannot change (util_band), or the
         governor takes the tick without deciding (carry). Then the tick is done (due and bound moved on, as
-        the full path moves them); otherwise nothing is touched and the full path runs. `busy`: the thread's
-        frequency-invariant share of the step."""
+        the full path moves them); otherwise nothing is touched and the full path runs. `value`: the inference
+        CPU's utilisation now, `others`: the policy's other CPUs (the peak over all of them is their peak and
+        `value`), `busy`: the thread's frequency-invariant share of the step."""
         band = slot.gov.util_band
         if now < slot.due or slot.name in self.fixed:
             return False
@@ -645,9 +651,9 @@ class Simulator:
             if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
                 return False
             slot.last = now
-            peak = self.load.peak(slot.cpus, now, value)  # from the inference CPU's utilisation now
+            peak = self.load.peak(others, now, value)
         else:
-            peak = self.load.peak(slot.cpus, now, value)
+            peak = self.load.peak(others, now, value)
             lo, hi, lo_from = band
             if now < lo_from:
                 lo = -1.0
