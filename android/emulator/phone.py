@@ -72,13 +72,19 @@ class VirtualPhone:
     def gpu(self) -> KnobState:
         return self.knobs["gpu"]
 
-    def advance(self, dt_s: float) -> None:
+    def advance(self, dt_s: float, settle: bool = True) -> None:
         """Move simulated time forward: workloads progress, governors act, power, heat, counters and
-        sensors move (android.emulator.sim). The one public way time moves."""
+        sensors move (android.emulator.sim). The one public way time moves. `settle=False` leaves the
+        physics of the open block for later (`settle`): for a caller that steps often and reads rarely."""
         if dt_s < 0:
             raise ValueError(f"cannot move time backwards ({dt_s} s)")
         with self.lock:
-            self.sim.advance(dt_s)
+            self.sim.advance(dt_s, settle=settle)
+
+    def settle(self) -> None:
+        """Bring power, heat, counters and sensors up to now (after steps taken with settle=False)."""
+        with self.lock:
+            self.sim.settle()
 
     def start(self, workload):
         """Run a workload (android.emulator.sim.llm.LlmRequest, .cnn.CnnRuns) from now on; advance()

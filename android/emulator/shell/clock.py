@@ -103,10 +103,13 @@ class PhoneClock:
         without this, a reading timestamped now would show the state (ODPM energy, fuel gauge, counters) of
         the last step, stale by a woken process's wake-up latency x speed or by a whole late step on a loaded
         host, and a workload started now would start in the past. So the physics is first brought up to the
-        clock's now if it lags by more than the driver's `stale_s` (RealtimeDriver)."""
+        clock's now if it lags by more than the driver's `stale_s` (RealtimeDriver), and the open block is
+        settled: the driver's steps leave it open (settling after each 10 ms step cost an idle served phone
+        ~12% of a core), so readings settle it, once per pass of file calls."""
         driver = self._driver
         if driver is not None:
             driver.catch_up()
+            self.phone.settle()  # the driver's steps leave the open block's physics for the readings
 
     def file_calls(self) -> FileCalls:
         """The tracker of one process's file calls (served phone: see FileCalls)."""
@@ -274,7 +277,7 @@ class RealtimeDriver:
         with phone.lock:
             simulated, wall = self._base
             now = time.monotonic()
-            phone.advance(max(0.0, simulated + (now - wall) * self.speed - phone.now_s))
+            phone.advance(max(0.0, simulated + (now - wall) * self.speed - phone.now_s), settle=False)
             self._base = (phone.now_s, now)
         self.clock.advanced()
 

@@ -285,9 +285,10 @@ class Simulator:
         self.background.remove(load)
 
     # --- time ---------------------------------------------------------------------------------
-    def advance(self, dt_s: float, stop: Callable[[], bool] | None = None) -> None:
+    def advance(self, dt_s: float, stop: Callable[[], bool] | None = None, settle: bool = True) -> None:
         """Move simulated time by dt_s (the caller holds phone.lock), or less: up to the end of the first
-        step after which `stop()` is true (steps end exactly at phase changes and where a workload ends)."""
+        step after which `stop()` is true (steps end exactly at phase changes and where a workload ends).
+        `settle`: flush the open block, so power, heat, counters and sensors are up to now (see `settle`)."""
         end = self.now_s + dt_s
         self._sync_knobs()
         now = self.now_s
@@ -295,8 +296,15 @@ class Simulator:
         while now < end - 1e-12 and not stopped:
             now, stopped = self._block(now, end, stop)
         self.now_s = end if abs(now - end) < 1e-9 else now
-        self._flush(self.now_s)
+        if settle:
+            self.settle()
         self.phone.state.now_s = self.now_s
+
+    def settle(self) -> None:
+        """Flush the open block: power, heat, counters and sensors up to now. Blocks also end on their own
+        (FLUSH_ROWS, FLUSH_S, a thermal poll), so a caller that steps often and reads rarely (the served
+        phone's real-time driver, every 10 ms) settles only before a reading instead of after every step."""
+        self._flush(self.now_s)
 
     def _block(self, now: float, end: float, stop: Callable[[], bool] | None) -> tuple[float, bool]:
         """Steps from now until the block is full (then flushed: FLUSH_ROWS, FLUSH_S, a throttling zone's
