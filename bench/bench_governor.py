@@ -14,7 +14,9 @@ Parts (run one with --part; default both = paper + oracle):
   stock budget, --requests ShareGPT requests replayed back to back (heat carries over) under stock, fuse and
   fusegov; per case TTFT/TPOT/J per token against stock, end-to-end latency, runs, throttled share, where the
   phone was held once hot (over the second half of the requests: the median margin below the nearest passive
-  trip at a request's end, C, and the decodes' mean heat level), and whether fusegov beats fuse on TTFT and
+  trip at a request's end, C, the decodes' mean heat level, and the power drawn while serving them, W: once a
+  phone is hot every policy draws what it sustains at its trips, so there the energy per request and how a
+  policy splits its time between prefill and decode decide), and whether fusegov beats fuse on TTFT and
   TPOT, end to end, and in runs; then the counts per seed. The seed moves every
   search and replay (`--seed` of `fusegov bench governor`); a verdict that flips with it is noise, not a result.
   Cases run in --workers processes.
@@ -304,13 +306,15 @@ def served_case(profile: str, model: str, seed: int, requests: int, cache: str |
 
 def served_heat(outcomes) -> dict:
     """Where a replay held the phone once it had heated (the second half of its requests): the median margin
-    below the nearest passive trip at a request's end (C) and the mean heat level of the decodes."""
+    below the nearest passive trip at a request's end (C), the mean heat level of the decodes, and the mean
+    power while serving them (their energy over their latency, W)."""
     import numpy as np
 
     late = outcomes[len(outcomes) // 2 :]
     return {
         "late_margin_c": float(np.median([o.trip_margin_c for o in late])),
         "late_decode_level": float(np.mean([o.decode_level for o in late])),
+        "late_power_w": sum(o.energy_j for o in late) / sum(o.latency_s for o in late),
     }
 
 
@@ -335,7 +339,7 @@ def part_served(args, record):
     cache = None if args.no_cache else args.cache
     print(
         f"{'seed':>4} {'phone':<8} {'model':<18} {'search':<8} {'TTFT':>7} {'TPOT':>7} {'J/tok':>7} {'e2e s':>7} "
-        f"{'runs':>9} {'thr':>4} {'margin':>6} {'lvl':>4}  fusegov beats fuse in"
+        f"{'runs':>9} {'thr':>4} {'margin':>6} {'lvl':>4} {'W hot':>5}  fusegov beats fuse in"
     )
     counts: dict[int, dict[str, int]] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -356,7 +360,7 @@ def part_served(args, record):
                     f"{row['tpot_mean_s'] / base['tpot_mean_s'] - 1:>+7.1%} "
                     f"{row['energy_per_token_j'] / base['energy_per_token_j'] - 1:>+7.1%} {row['latency_mean_s']:>7.2f} "
                     f"{runs:>9} {row['throttled_share']:>4.0%} {row['late_margin_c']:>6.1f} "
-                    f"{row['late_decode_level']:>4.1f}  {said}",
+                    f"{row['late_decode_level']:>4.1f} {row['late_power_w']:>5.2f}  {said}",
                     flush=True,
                 )
             record.append(
