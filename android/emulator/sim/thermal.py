@@ -347,8 +347,12 @@ class ThermalFramework:
             zone = Zone(ztype, config, governor, instances, [False] * len(config.trips), now_s + config.polling_delay_s)
             framework.zones.append(zone)
         framework.caps = {name: cdev.cap_hz() for name, cdev in framework.cdevs.items()}
-        framework.targets = [i.target for zone in framework.zones for i in zone.bindings]
+        framework.targets = framework._targets()
         return framework
+
+    def _targets(self) -> list:
+        """Every binding's target, zone by zone."""
+        return [i.target for zone in self.zones for i in zone.bindings]
 
     def poll(
         self, t_end_s: np.ndarray, zone_c: dict[str, np.ndarray], power_w: dict[str, np.ndarray]
@@ -374,7 +378,7 @@ class ThermalFramework:
                     drawn[name] = _mean(power_w[name][window]) if name in power_w else 0.0
             zone.governor.throttle(zone, when, drawn)
             zone.next_poll_s = when + zone.delay_s()
-        targets = [i.target for zone in self.zones for i in zone.bindings]
+        targets = self._targets()
         if targets == self.targets:  # no binding moved: no cap did
             return []
         self.targets = targets

@@ -2,8 +2,9 @@
 
 The engine calls `step` once per simulation step with the clocks of that step; the workload consumes
 whole or partial units (a unit's work is spread evenly over its duration) and returns what it did (the
-GPU's units go to a StepWork). A step stops early at a phase boundary (prefill -> decode) and at the end, so no step mixes
-two phases. Marks on a segment (a token produced) are time-stamped exactly when the segment finishes.
+GPU's units go to a StepWork). A step stops early at a phase boundary (prefill -> decode) and at the end,
+so no step mixes two phases. Marks on a segment (a token produced) are time-stamped exactly when the
+segment finishes.
 
 Noise as on a phone: every segment (a token's layers, a token's head) takes a random factor of its
 nominal time (`jitter`, per-kernel-launch variation), and the whole request one more (`request_jitter`:

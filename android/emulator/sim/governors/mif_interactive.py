@@ -32,12 +32,8 @@ class Interactive:
     Tunables = Tunables
 
     def __init__(self, tunables: Tunables) -> None:
-        self.tunables = t = tunables
-        self.period_s = 2 * t.min_sample_time / 1000.0
-        # the tunables read on every evaluation, as plain attributes (they are fixed for a governor's life)
-        self.target_load, self.tolerance = t.target_load, t.tolerance
-        self.min_sample_time, self.hold_sample_time = t.min_sample_time, t.hold_sample_time
-        self.hispeed_load, self.hispeed_freq_hz = t.hispeed_load, t.hispeed_freq_hz
+        self.tunables = tunables
+        self.period_s = 2 * tunables.min_sample_time / 1000.0
         self.delta = [0.0] * LOAD_BUFFER_MAX  # ring buffer of samples: duration (ms) and load (%)
         self.load = [0.0] * LOAD_BUFFER_MAX
         self.front = self.rear = 0
@@ -55,7 +51,8 @@ class Interactive:
         total = obs.window_s
         delta_ms = total * 1000.0
         busy = obs.bytes / (obs.peak_bytes_per_hz * cur_hz) if cur_hz else 0.0  # PPC busy vs total cycles
-        target = self.target_load
+        t = self.tunables
+        target = t.target_load
         delta, loads = self.delta, self.load
         if not cur_hz or cur_hz != self.prev_hz:  # the frequency moved: the samples are stale
             self.rear = self.front
@@ -71,7 +68,7 @@ class Interactive:
             self.max_spent += delta_ms
             self.busy += busy
             self.total += total
-            if delta[ptr] > self.min_sample_time:
+            if delta[ptr] > t.min_sample_time:
                 front = self.front = (front + 1) % LOAD_BUFFER_MAX
                 delta[front] = 0.0
                 if front == self.rear:
@@ -84,11 +81,11 @@ class Interactive:
                     hz = load * cur_hz / target if load != target else float(self.governor_hz)
                 elif load < self.min_load:
                     self.min_load = load
-                    if load < self.tolerance:
+                    if load < t.tolerance:
                         self.max_load = load
                         self.max_spent = 0.0
                         hz = 0.0
-            hold = self.hold_sample_time
+            hold = t.hold_sample_time
             if hz is None and self.max_spent > hold:  # the held peak expired: take the recent maximum
                 spent = 0.0
                 if front == ptr:
@@ -96,7 +93,7 @@ class Interactive:
                     ptr = (ptr - 1) % LOAD_BUFFER_MAX
                 max_load = loads[ptr]
                 max_spent = spent
-                if loads[ptr] > self.min_load + self.tolerance:
+                if loads[ptr] > self.min_load + t.tolerance:
                     min_load = loads[ptr]
                     spent += delta[ptr]
                     ptr = (ptr - 1) % LOAD_BUFFER_MAX
@@ -122,8 +119,8 @@ class Interactive:
             hz = half
         if double < hz:
             hz = double
-        if self.max_load > self.hispeed_load:
-            hz = max(hz, self.hispeed_freq_hz or obs.table_hz[-1])
+        if self.max_load > t.hispeed_load:
+            hz = max(hz, t.hispeed_freq_hz or obs.table_hz[-1])
         self.governor_hz = governor_hz = int(hz)
         self.prev_hz = cur_hz
         qos = obs.qos_min_hz
