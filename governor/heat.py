@@ -5,17 +5,14 @@ At the same energy per token a faster setting draws more power, and a phone serv
 heats until a thermal zone reaches a trip; the kernel's thermal governor then caps the clocks one OPP per poll
 (step_wise) or by a power budget (power_allocator), whatever the pinned setting, which leaves the phone far from
 the efficient settings at the power it can hold. A plan's phases carry cooler rungs (`plan.Rung`: measured
-settings that meet the goal at less power), and `HeatSteps` picks a heat level at each phase start, the way
-step_wise picks a cooling state at each poll, but on the plan's settings and a hysteresis earlier than the trip:
-
-- one level cooler when a zone that can throttle is within its trip's hysteresis of the trip and warmer than at
-  the last start of the same kind of phase (prefill to prefill, decode to decode: the trend over a request);
-- one level warmer when every such zone is below that threshold and one is cooler than then.
-
-The level dithers between the two rungs whose powers bracket what the phone sustains. A phase with fewer
-rungs than the level takes its coolest; level 0 is the plan's own setting. Every passive trip the probe found
-is a threshold (a power_allocator zone starts throttling at its first, switch-on trip). The rule lives in the
-on-phone daemon (android/daemon/fusegovd.py, standard library only), which steps deployed plans the same way.
+settings that meet the goal at less power, one per heat level, each level one price of energy for every phase,
+so a level cuts heat where it costs the least latency), and `HeatSteps` picks a heat level at each phase start
+in proportion to how far the hottest zone is into its trip's hysteresis band: level 0 below the trip less its
+hysteresis, the coolest level an eighth of the hysteresis below the trip (`Trip.coolest_c`). The phone then
+holds at the warmest level whose power it sustains, near its trip and below it. A phase with fewer rungs than
+the level takes its coolest. Every passive trip the probe found counts (a power_allocator zone starts
+throttling at its first, switch-on trip). The rule lives in the on-phone daemon (android/daemon/fusegovd.py,
+standard library only), which steps deployed plans the same way.
 """
 
 from __future__ import annotations

@@ -24,8 +24,11 @@ Schema (`"format": "fusegov.plan"`, `"version": 3`; versions 1 (without `vs_stoc
                                                                    # of the same seed (goals: the paired rule)
          "met": bool,                                              # false: nothing met the goal; closest kept
          "cooler": [{"setting": {...}, "expected": {...}, "vs_stock": {...}}, ...]}
-                                                                   # measured settings meeting the goal at
-                                                                   # less power, hottest first (may be empty)
+                                                                   # the phase at heat levels 1, 2, ...: measured
+                                                                   # settings meeting the goal at no more power
+                                                                   # than the level above (a repeat when the
+                                                                   # phase has nothing cheaper at that level's
+                                                                   # price), hottest first (may be empty)
       ],
       "notes": [str]
     }
@@ -63,7 +66,8 @@ class Expected:
 
 @dataclass(frozen=True)
 class Rung:
-    """A cooler setting of a phase: it meets the plan's goal at less power than the phase's own setting."""
+    """A phase's setting at one heat level: it meets the plan's goal at no more power than the level above
+    (governor.heat; the same setting again when the phase has nothing cheaper at that level's price)."""
 
     setting: dict[str, int | None]
     expected: Expected

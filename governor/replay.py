@@ -8,7 +8,7 @@ Searches measure each setting on a phone at rest; serving back to back heats it.
 throttled when a cooling device caps some clock at the end of its prefill or of its decode, so a replay
 shows when the plans' measured gains were made on a cooler phone than the one that serves. A plan with cooler
 rungs is served as its runtime would serve it: each phase at the heat level `governor.heat.HeatSteps` picks
-from the zones' temperatures at its start; a request counts as cooled when a phase of it ran on a rung. Each
+from the zones' temperatures at its start; a request counts as cooled when a phase of it ran above level 0. Each
 `Outcome` keeps the levels its phases ran at and how far the zone nearest a trip was below it at its end.
 """
 
@@ -39,7 +39,7 @@ class Outcome:
 
     @property
     def cooled(self) -> bool:
-        """The prefill or the decode ran on a cooler rung of the plan (governor.heat)."""
+        """The prefill or the decode ran above heat level 0 (governor.heat)."""
         return self.prefill_level > 0 or self.decode_level > 0
 
 
@@ -75,7 +75,7 @@ def replay(
     outcomes = []
 
     def pins(phase) -> tuple[dict[str, int], int]:
-        level = heat.update(phone.state.zone_temp_c, phase.phase) if heat else 0  # (a heat level needs a plan)
+        level = heat.update(phone.state.zone_temp_c) if heat else 0  # (a heat level needs a plan)
         return (plan.pins(phase, level), level) if plan else ({}, 0)
 
     for prompt, output in requests.pairs():

@@ -24,9 +24,9 @@ found settings while any guarded zone is at or above its limit and pins again on
 minus the hysteresis. A write that fails is logged and the daemon carries on with the other knobs.
 
 Heat (configuration version 2): a plan's phases may carry cooler settings (rungs); at each phase change the
-daemon picks a heat level from the zones with passive trips (`HeatSteps`: one level cooler when a zone is within
-its trip's hysteresis of the trip and warmer than at the last start of the same phase, one warmer when all are
-below that and one is cooler) and pins the phase's rung for that level (level 0: the phase's own setting).
+daemon picks a heat level from the zones with passive trips (`HeatSteps`: in proportion to how far the hottest
+zone is into its trip's hysteresis band, the coolest level an eighth of the hysteresis below the trip) and pins
+the phase's rung for that level (level 0: the phase's own setting).
 
 Every action is logged to WORKDIR/fusegovd.log with CLOCK_MONOTONIC timestamps (time.monotonic), the
 clock traces use, so the log aligns with them.
@@ -40,6 +40,7 @@ import argparse
 import collections
 import errno
 import json
+import math
 import os
 import select
 import signal
@@ -143,35 +144,49 @@ class Trip(collections.namedtuple("Trip", "zone temp_c hysteresis_c")):
 
     @property
     def threshold_c(self):
+        """Where the heat levels start: the trip less its hysteresis."""
         return self.temp_c - self.hysteresis_c
+
+    @property
+    def coolest_c(self):
+        """Where the coolest level is reached: GUARD_SHARE of the hysteresis below the trip."""
+        return self.temp_c - GUARD_SHARE * self.hysteresis_c
+
+    def depth(self, temp_c):
+        """How far `temp_c` is into the band from threshold_c (0) to coolest_c (1), unclipped (a trip without
+        hysteresis has no band: 1 at or above it, 0 below)."""
+        width = self.coolest_c - self.threshold_c
+        if width <= 0:
+            return 1.0 if temp_c >= self.temp_c else 0.0
+        return (temp_c - self.threshold_c) / width
+
+
+# the coolest heat level is reached this share of a trip's hysteresis below the trip: crossing the trip costs
+# a long throttle (step_wise lets go only a hysteresis below it), and the skin keeps warming for a while after
+# a phase has been made cooler
+GUARD_SHARE = 0.125
 
 
 class HeatSteps:
-    """The heat level for each phase start, as the kernel's step_wise picks a cooling state at each poll, but on
-    a plan's settings and a hysteresis before the trip: one level cooler (up to `levels`) when a zone is at or
-    above a trip's temperature - hysteresis and warmer than at the last start of the same kind of phase; one
-    level warmer when every zone is below all those thresholds and one is cooler than then; else held. The
-    trend is taken over a whole cycle (prefill start to prefill start, decode to decode) because phases heat
-    unlike: a prefill heats a zone that the decode after it lets cool, so comparing one phase's start with the
-    other's sees a rise at every decode and steps cooler each request while the phone holds its temperature.
-    Zones missing from a reading are left out of it. The host's replay (governor.replay) uses this class too."""
+    """The heat level for each phase start, in proportion to how far the hottest zone is into its trip's band
+    (from the trip less its hysteresis, level 0, up to `Trip.coolest_c`, the coolest level), as power_allocator
+    sets a budget from the temperature's distance to its target rather than step_wise's one state per poll:
+    a plan's levels cut heat where it costs the least latency first, so the phone holds at the warmest level
+    whose power it sustains, near the trip and below it. A rule stepping one level per phase start while a zone
+    within the hysteresis warmed (the kernel's step_wise, a hysteresis early) kept stepping while the skin's lag
+    hid the last step, and stepped back only below the band: it held pixel7 and hexa6 at their coolest levels
+    1-2 C below the trip, cutting decode speed the phone could have kept (TPOT 4-5 points behind FUSE's, whose
+    phone the kernel throttles at the trip). Zones missing from a reading are left out of it. The host's replay
+    (governor.replay) uses this class too."""
 
     def __init__(self, trips, levels):
         self.trips, self.levels = tuple(trips), levels
         self.level = 0
-        self.last_c = {}  # kind of phase -> the zones' temperatures at its last start
 
-    def update(self, temps_c, kind=""):
-        now = dict((t.zone, float(temps_c[t.zone])) for t in self.trips if t.zone in temps_c)
-        last = self.last_c.get(kind)
-        if last is not None:
-            seen = [t for t in self.trips if t.zone in now and t.zone in last]
-            near = [t for t in seen if now[t.zone] >= t.threshold_c]
-            if any(now[t.zone] > last[t.zone] for t in near):
-                self.level = min(self.level + 1, self.levels)
-            elif not near and any(now[t.zone] < last[t.zone] for t in seen):
-                self.level = max(self.level - 1, 0)
-        self.last_c[kind] = now
+    def update(self, temps_c):
+        depths = [d for t in self.trips if t.zone in temps_c for d in (t.depth(float(temps_c[t.zone])),) if d == d]
+        depth = min(max(max(depths, default=0.0), 0.0), 1.0)  # a NaN reading is left out, as a missing zone
+        self.level = math.ceil(depth * self.levels - 1e-9)
         return self.level
 
 
@@ -951,9 +966,9 @@ class Daemon:
             return
         temps = self.read_temps(self.config.trip_files)
         before = self.heat.level
-        after = self.heat.update(temps, self.phase)
+        after = self.heat.update(temps)
         if after != before:
-            hottest = max(temps, key=lambda z: temps[z] - min(t.threshold_c for t in self.heat.trips if t.zone == z))
+            hottest = max(temps, key=lambda z: max(t.depth(temps[z]) for t in self.heat.trips if t.zone == z))
             self.log(f"heat: level {before} -> {after} of {self.heat.levels} ({hottest} {temps[hottest]:.1f} C)")
 
     def apply(self, target):

@@ -33,7 +33,7 @@ class Choice:
 
     observation: Observation
     met: bool  # does it meet the goal's budget or target?
-    cooler: tuple[Observation, ...] = ()  # settings meeting the goal at less power, hottest first (governor.heat)
+    cooler: tuple[Observation, ...] = ()  # the setting at heat levels 1, 2, ... (governor.heat), hottest first
 
 
 class Search:

@@ -37,7 +37,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import ndtr
@@ -591,13 +591,17 @@ class _Group:
     def with_rungs(self, choice: Choice, bucket: PhaseBucket) -> Choice:
         """The choice with cooler rungs for the runtime to step down to on a hot phone (`governor.heat`): per price
         of energy in RUNG_PRICES, the run meeting the goal with the least latency + price x energy of one
-        occurrence of the phase (TTFT + price x the prompt's energy; TPOT + price x one token's), kept if it
-        draws less power than the rung above it. The prices are one scale for every phase (`stock_power`), so
-        summed over a request each level minimises its latency + price x its energy: a level cuts heat where it
-        costs the least latency (mostly the prefill's, on the built-in phones), not alike in every phase. A run
-        already made is the rung unless the model expects one cheaper by more than it misses the bucket's
-        latency by; then one more run, at most one per bucket: rungs are the fallback, and a run for each price
-        took sm8550 StableLM's search to 79 runs, past FUSE's 76.
+        occurrence of the phase (TTFT + price x the prompt's energy; TPOT + price x one token's), or the rung above
+        when that draws no less power. One rung per price, repeats included, so that a heat level is one price for
+        every phase (`common_levels`): the prices are one scale for every phase (`stock_power`), so summed over a
+        request each level minimises its latency + price x its energy and cuts heat where it costs the least
+        latency (mostly the prefill's, on the built-in phones), not alike in every phase. A run already made is
+        the rung unless the model expects one cheaper by more than it misses the bucket's latency by; then one
+        more run, at most one per bucket: rungs are the fallback, and a run for each price took sm8550 StableLM's
+        search to 79 runs, past FUSE's 76. A prefill bucket whose coolest rung still draws more than stock gets
+        one more run, the models' best guess at the deepest price: a prefill's cuts cost the least latency per
+        joule, and without it the coolest prefill rungs stayed at more energy than FUSE's settings (hexa6, Qwen
+        1.5B: 0.123 J per token where FUSE's cost 0.120), so a hot phone had to slow the decode instead.
 
         Why: at the same energy per token a faster setting draws more power, and a phone serving back to back
         heats to its trips; the kernel's cooling devices then cap the clocks one OPP at a time, far from the
@@ -614,24 +618,47 @@ class _Group:
         self.refit()
         look = self.outlook(bucket)  # the models' view holds until a run is made, and only one is
         candidates = ~look.measured & (look.meets >= 0.5)
-        rungs, above, probed = [], hot, False
-        for price in np.array(RUNG_PRICES) / self.stock_power():
+        prices = np.array(RUNG_PRICES) / self.stock_power()
+        budget_left = True
+        for price in prices:
+            if not candidates.any():
+                break
             rung = self._cheapest(bucket, price)
-            if candidates.any() and not probed:
-                cost = look.latency * (1.0 + price * look.power)
-                index = int(np.argmin(np.where(candidates, cost, np.inf)))
-                resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
-                if rung is None or cost[index] < self._cost(bucket, rung, price) * (1 - resolution):
-                    try:
-                        self.ctx.lab.measure(self.setting(bucket.name, self.grid[index]), bucket.name)
-                    except BudgetExhausted as exc:
-                        self.ctx.notes.append(f"{bucket.name}: {exc}: no run for a cooler rung")
-                        break
-                    rung, probed = self._cheapest(bucket, price), True
-            if rung is not None and rung not in rungs and (power := float(self.power(bucket, [rung])[0])) < above:
-                rungs.append(rung)
-                above = power
+            cost = look.latency * (1.0 + price * look.power)
+            index = int(np.argmin(np.where(candidates, cost, np.inf)))
+            resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
+            if rung is None or cost[index] < self._cost(bucket, rung, price) * (1 - resolution):
+                budget_left, candidates[index] = self._probe(bucket, index), False
+                break
+        rungs = self._ladder(bucket, chosen, hot, prices)
+        deep = budget_left and bucket.kind == PREFILL and candidates.any()
+        if deep and float(self.power(bucket, [rungs[-1]])[0]) > stock:
+            cost = look.latency * (1.0 + prices[-1] * look.power)
+            if self._probe(bucket, int(np.argmin(np.where(candidates, cost, np.inf)))):
+                rungs = self._ladder(bucket, chosen, hot, prices)
         return Choice(chosen, choice.met, tuple(rungs))
+
+    def _probe(self, bucket: PhaseBucket, index: int) -> bool:
+        """One run for a cooler rung at grid point `index`; False when the budget is spent (noted)."""
+        try:
+            self.ctx.lab.measure(self.setting(bucket.name, self.grid[index]), bucket.name)
+        except BudgetExhausted as exc:
+            self.ctx.notes.append(f"{bucket.name}: {exc}: no run for a cooler rung")
+            return False
+        return True
+
+    def _ladder(self, bucket: PhaseBucket, chosen: Observation, hot: float, prices: np.ndarray) -> list[Observation]:
+        """Per price, the `_cheapest` run if it draws less power than the rung above (the chosen run's `hot`
+        power first), else the rung above again."""
+        rungs, above = [], hot
+        for price in prices:
+            rung = self._cheapest(bucket, price)
+            if rung is not None and (power := float(self.power(bucket, [rung])[0])) < above:
+                above = power
+            else:
+                rung = rungs[-1] if rungs else chosen
+            rungs.append(rung)
+        return rungs
 
     def stock_power(self) -> float:
         """The stock governors' mean power over the plan's phases (W): one scale for every phase's price of
@@ -672,4 +699,16 @@ class FusegovSearch(Search):
         before = ctx.lab.measurements
         stepped = {b.name: group.with_rungs(choice, b) for b in ctx.buckets for group, choice in [choices[b.name]]}
         ctx.rung_measurements = ctx.lab.measurements - before
-        return stepped
+        return common_levels(stepped)
+
+
+def common_levels(choices: dict[str, Choice]) -> dict[str, Choice]:
+    """The phases' rungs (one per price, `_Group.with_rungs`) without the prices at which no phase moves: heat
+    level k is then the same price for every phase that has rungs, and each level cools some phase."""
+    ladders = {name: (c.observation, *c.cooler) for name, c in choices.items() if c.cooler}
+    depth = max((len(ladder) for ladder in ladders.values()), default=0)
+    moves = [k for k in range(1, depth) if any(ladder[k] is not ladder[k - 1] for ladder in ladders.values())]
+    return {
+        name: replace(c, cooler=tuple(ladders[name][k] for k in moves)) if name in ladders else c
+        for name, c in choices.items()
+    }

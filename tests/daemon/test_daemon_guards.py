@@ -126,12 +126,13 @@ def test_the_daemon_steps_to_cooler_rungs_while_a_zone_heats_near_its_trip_and_b
     assert device.shell(f"kill {load_pid}").ok  # the run ends, the phone cools
     cool = wait_for(at_level(0), "the heat level to come back as the zones cool")
     assert cool["pinned_hz"] == decode[0] and cool["setting"] == "decode"
-    log = remote.logs()
-    assert "heat: level 0 -> 1 of 2" in log and "-> 0 of 2" in log
-    # each step down was taken at or above the threshold: the trip less its hysteresis (the log names the zone)
-    steps = re.findall(r"heat: level (\d) -> (\d) of 2 \((\S+) ([\d.]+) C\)", log)
-    down = [float(t) for before, after, _, t in steps if int(after) > int(before)]
-    assert len(down) >= 2 and min(down) >= round(start_c + 2.5, 1) - 1.0
+    # each move is where the hottest zone stood in its trip's band (the log names it and its temperature): a
+    # cooler level only above the threshold (the trip less its hysteresis), level 0 only at or below it
+    steps = re.findall(r"heat: level (\d) -> (\d) of 2 \((\S+) ([\d.]+) C\)", remote.logs())
+    threshold = round(start_c + 2.5, 1) - 1.0
+    cooler = [float(t) for before, after, _, t in steps if int(after) > int(before)]
+    back = [float(t) for _, after, _, t in steps if int(after) == 0]
+    assert cooler and back and min(cooler) >= threshold - 0.05 and max(back) <= threshold + 0.05
     remote.stop()
     assert controller.snapshot([s.knob for s in user_limits]) == user_limits
 

@@ -13,7 +13,8 @@ from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
-from governor.searches.fusegov import on_footing, seed_effects, seed_residuals
+from governor.searches.base import Choice
+from governor.searches.fusegov import common_levels, on_footing, seed_effects, seed_residuals
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, TINYLLAMA
 
@@ -136,3 +137,26 @@ def test_the_judge_pairs_each_choice_with_stock_on_searched_and_held_out_seeds()
     assert verdict["searched"].score == verdict["held_out"].score == pytest.approx(0.5)
     with pytest.raises(GovernorError, match="no runs from repeat 3"):
         stock.seeds(0, 3).seeds(3)
+
+
+def test_heat_levels_are_one_price_for_every_phase_and_each_moves_some_phase():
+    """Rungs come one per price (`with_rungs`, repeats where a phase has nothing cheaper); a level is one price in
+    every phase, so the prefill's cheap cuts come before the decode's, and a price at which no phase moves is
+    no level (it would cool nothing)."""
+
+    def run(name: str) -> Observation:
+        return Observation(Setting.of({"gpu": len(name)}), "b", 1.0, 1.0, 0.0, 0.0, 1, {})
+
+    prefill, p1, p3 = run("p"), run("p1"), run("p333")
+    decode, d4 = run("d"), run("d4444")
+    choices = {
+        "prefill<=512": Choice(prefill, True, (p1, p1, p3, p3, p3)),
+        "decode": Choice(decode, True, (decode, decode, decode, d4, d4)),
+        "cnn": Choice(run("c"), True),  # no rungs: its own setting at every level
+    }
+    levels = common_levels(choices)
+    # price 2 moves nothing and price 5 neither: three levels, prefill cut at the first, decode only at the last
+    assert levels["prefill<=512"].cooler == (p1, p3, p3)
+    assert levels["decode"].cooler == (decode, decode, d4)
+    assert levels["cnn"] == choices["cnn"]
+    assert common_levels({"decode": Choice(decode, True)})["decode"].cooler == ()
