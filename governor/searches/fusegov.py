@@ -707,7 +707,7 @@ def common_levels(choices: dict[str, Choice]) -> dict[str, Choice]:
     level k is then the same price for every phase that has rungs, and each level cools some phase."""
     ladders = {name: (c.observation, *c.cooler) for name, c in choices.items() if c.cooler}
     depth = max((len(ladder) for ladder in ladders.values()), default=0)
-    moves = [k for k in range(1, depth) if any(ladder[k] is not ladder[k - 1] for ladder in ladders.values())]
+    moves = [k for k in range(1, depth) if any(lad[k].setting != lad[k - 1].setting for lad in ladders.values())]
     return {
         name: replace(c, cooler=tuple(ladders[name][k] for k in moves)) if name in ladders else c
         for name, c in choices.items()
