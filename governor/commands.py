@@ -288,11 +288,17 @@ def format_plan(plan) -> str:
             f"{p.expected.energy_per_token_j:>9.4f} {p.expected.energy_per_token_j / p.stock.energy_per_token_j - 1:>+9.1%} "
             f"{'yes' if p.met else 'NO':>4}  {pins}"
         )
-        for level, rung in enumerate(p.cooler, 1):
-            pins = Setting.of(rung.setting).label()
+        above = p.setting
+        for level, rung in enumerate(p.cooler, 1):  # a level at which this phase keeps the setting above: one word
+            label = f"  {'  cooler ' + str(level):<14}"
+            if rung.setting == above:
+                lines.append(f"{label} {'as above':>10}")
+                continue
+            above = rung.setting
             lines.append(
-                f"  {'  cooler ' + str(level):<14} {rung.expected.latency_s:>9.3f}s {rung.vs_stock.latency_s - 1:>+9.1%} "
-                f"{rung.expected.energy_per_token_j:>9.4f} {rung.vs_stock.energy_per_token_j - 1:>+9.1%} {'':>4}  {pins}"
+                f"{label} {rung.expected.latency_s:>9.3f}s {rung.vs_stock.latency_s - 1:>+9.1%} "
+                f"{rung.expected.energy_per_token_j:>9.4f} {rung.vs_stock.energy_per_token_j - 1:>+9.1%} {'':>4}  "
+                f"{Setting.of(rung.setting).label()}"
             )
     lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
