@@ -184,8 +184,9 @@ class HeatSteps:
         self.level = 0
 
     def update(self, temps_c):
-        depths = [d for t in self.trips if t.zone in temps_c for d in (t.depth(float(temps_c[t.zone])),) if d == d]
-        depth = min(max(max(depths, default=0.0), 0.0), 1.0)  # a NaN reading is left out, as a missing zone
+        depths = [t.depth(float(temps_c[t.zone])) for t in self.trips if t.zone in temps_c]
+        deepest = max((d for d in depths if d == d), default=0.0)  # a NaN reading is left out, as a missing zone
+        depth = min(max(deepest, 0.0), 1.0)
         self.level = math.ceil(depth * self.levels - 1e-9)
         return self.level
 

@@ -619,23 +619,27 @@ class _Group:
         look = self.outlook(bucket)  # the models' view holds until a run is made, and only one is
         candidates = ~look.measured & (look.meets >= 0.5)
         prices = np.array(RUNG_PRICES) / self.stock_power()
+        resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
+
+        def guess(price: float) -> tuple[int, float]:
+            """The unmeasured candidate the models expect to cost the least at `price`, and that cost."""
+            cost = look.latency * (1.0 + price * look.power)
+            index = int(np.argmin(np.where(candidates, cost, np.inf)))
+            return index, float(cost[index])
+
         budget_left = True
         for price in prices:
             if not candidates.any():
                 break
             rung = self._cheapest(bucket, price)
-            cost = look.latency * (1.0 + price * look.power)
-            index = int(np.argmin(np.where(candidates, cost, np.inf)))
-            resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
-            if rung is None or cost[index] < self._cost(bucket, rung, price) * (1 - resolution):
+            index, cost = guess(price)
+            if rung is None or cost < self._cost(bucket, rung, price) * (1 - resolution):
                 budget_left, candidates[index] = self._probe(bucket, index), False
                 break
         rungs = self._ladder(bucket, chosen, hot, prices)
         deep = budget_left and bucket.kind == PREFILL and candidates.any()
-        if deep and float(self.power(bucket, [rungs[-1]])[0]) > stock:
-            cost = look.latency * (1.0 + prices[-1] * look.power)
-            if self._probe(bucket, int(np.argmin(np.where(candidates, cost, np.inf)))):
-                rungs = self._ladder(bucket, chosen, hot, prices)
+        if deep and float(self.power(bucket, [rungs[-1]])[0]) > stock and self._probe(bucket, guess(prices[-1])[0]):
+            rungs = self._ladder(bucket, chosen, hot, prices)
         return Choice(chosen, choice.met, tuple(rungs))
 
     def _probe(self, bucket: PhaseBucket, index: int) -> bool:
