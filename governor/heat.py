@@ -10,9 +10,10 @@ so a level cuts heat where it costs the least latency), and `HeatSteps` picks a 
 in proportion to how far the hottest zone is into its trip's hysteresis band: level 0 below the trip less its
 hysteresis, the coolest level an eighth of the hysteresis below the trip (`Trip.coolest_c`). The phone then
 holds at the warmest level whose power it sustains, near its trip and below it. A phase with fewer rungs than
-the level takes its coolest. Every passive trip the probe found counts (a power_allocator zone starts
-throttling at its first, switch-on trip). The rule lives in the on-phone daemon (android/daemon/fusegovd.py,
-standard library only), which steps deployed plans the same way.
+the level takes its coolest. The trips are those the probe found something throttles at (android.soc.thermal:
+a cooling device is bound to it, or power_allocator budgets from it, or a user-space daemon owns the zone).
+The rule lives in the on-phone daemon (android/daemon/fusegovd.py, standard library only), which steps
+deployed plans the same way.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ __all__ = ["HeatSteps", "Trip", "nearest_trip", "trips_of"]
 
 
 def trips_of(zones: list[ZoneInfo]) -> tuple[Trip, ...]:
-    """The passive trips `fusegov probe` found on a phone's zones (by zone type)."""
+    """The throttling trips `fusegov probe` found on a phone's zones (by zone type)."""
     return tuple(Trip(z.type, temp, hysteresis) for z in zones for temp, hysteresis in z.trips)
 
 
 def nearest_trip(trips: tuple[Trip, ...], temps_c: dict[str, float]) -> tuple[str, float]:
-    """The zone nearest one of its passive trips and how far below it (C; negative past it): the margin the
+    """The zone nearest one of its throttling trips and how far below it (C; negative past it): the margin the
     heat levels and the kernel's throttling act on. ("", nan) when no trip's zone is in the reading."""
     margins = [(t.temp_c - float(temps_c[t.zone]), t.zone) for t in trips if t.zone in temps_c]
     if not margins:

@@ -179,7 +179,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     if trips:
         lowest = min(trips, key=lambda t: t.threshold_c)
         print(
-            f"  heat: cooler rungs within a trip's hysteresis of {len(trips)} passive trip(s) "
+            f"  heat: cooler rungs within a trip's hysteresis of {len(trips)} throttling trip(s) "
             f"(first: {lowest.zone} at {lowest.threshold_c:g} C)"
         )
     print(f"  in {report.workdir}: fusegovd.py, fusegov_hint.py, config.json")

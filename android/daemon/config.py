@@ -146,7 +146,8 @@ def build_config(plans: list[Plan], info: DeviceInfo, guard: GuardOptions | None
 
 
 def _trips(info: DeviceInfo) -> list[dict[str, Any]]:
-    """Every passive trip the probe found: where the daemon steps a plan to its cooler settings (governor.heat)."""
+    """Every throttling trip the probe found (android.soc.thermal): where the daemon steps a plan to its cooler
+    settings (governor.heat)."""
     return [
         {"zone": z.type, "temp_file": z.temp_file, "temp_c": temp, "hysteresis_c": hysteresis}
         for z in info.zones

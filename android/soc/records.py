@@ -51,7 +51,7 @@ class ZoneInfo:
     type: str
     temp_file: str
     component: str
-    trips: list[list[float]] = field(default_factory=list)  # passive trips: [temperature C, hysteresis C]
+    trips: list[list[float]] = field(default_factory=list)  # passive trips something throttles at: [C, hysteresis C]
 
 
 @dataclass

@@ -32,6 +32,12 @@ def test_probe_finds_every_component_of_a_virtual_phone(name):
     assert mem["mem"].table_hz == [o.freq_hz for o in want_mem.opps]
     assert [(r.channel, r.name) for r in info.rails] == [(r.channel, r.name) for o in profile.odpm for r in o.rails]
     assert [z.type for z in info.zones] == [z.type for z in profile.thermal_zones]
+    zones = profile.physics.thermal.zones
+    for zone in info.zones:  # the trips a cooling device is bound to (the kernel throttles there), not the others
+        config = zones[zone.type]
+        switch_on = config.governor == "power_allocator" and len(config.trips) > 1  # it budgets from its first trip
+        want = [[t.temp_c, t.hysteresis_c] for i, t in enumerate(config.trips) if t.cooling or (switch_on and i == 0)]
+        assert zone.trips == want, zone.type
     assert info.battery is not None
     if name == "pixel7":
         by_name = {r.name: r.component for r in info.rails}
@@ -105,6 +111,41 @@ def test_probe_finds_components_in_a_directory_tree(tmp_path):
     assert [(r.name, r.component) for r in info.rails] == [("S2S_VDD_G3D", "gpu"), ("S4S_VDD2H_MEM", "mem")]
     assert [(z.type, z.component) for z in info.zones] == [("BIG", "policy6"), ("G3D", "gpu"), ("battery", "battery")]
     assert info.battery.current_file.endswith("current_now")
+
+
+def _zone(root, index, zone_type, trips, bindings=(), policy="step_wise"):
+    """A thermal zone as the kernel shows it: passive trips (millidegrees) and one cdevJ_trip_point per binding."""
+    zone = f"/sys/class/thermal/thermal_zone{index}"
+    for name, value in (("type", zone_type), ("temp", "35000"), ("policy", policy)):
+        _write(root, f"{zone}/{name}", value + "\n")
+    for k, (temp, hyst) in enumerate(trips):
+        for name, value in (("type", "passive"), ("temp", temp), ("hyst", hyst)):
+            _write(root, f"{zone}/trip_point_{k}_{name}", f"{value}\n")
+    for j, trip in enumerate(bindings):
+        _write(root, f"{zone}/cdev{j}_trip_point", f"{trip}\n")
+
+
+def test_probe_keeps_the_trips_something_throttles_at(tmp_path):
+    make_phone_tree(tmp_path)
+    _zone(tmp_path, 3, "G3D-ipa", [(70000, 2000), (90000, 5000)], bindings=[1], policy="power_allocator")
+    _zone(tmp_path, 4, "skin", [(48000, 2000)], bindings=[0, 0, 0])
+    _zone(tmp_path, 7, "die", [(70000, 2000), (90000, 5000)], bindings=[1])
+    _zone(tmp_path, 5, "VIRTUAL-SKIN", [(39000, 0), (43000, 1000)], policy="user_space")
+    _zone(tmp_path, 6, "pmic", [(100000, 0)])
+    trips = {z.type: z.trips for z in probe_device(LocalDevice(tmp_path)).zones}
+    assert trips["G3D-ipa"] == [[70.0, 2.0], [90.0, 5.0]]  # power_allocator budgets from its switch-on trip
+    assert trips["die"] == [[90.0, 5.0]]  # step_wise: the 70 C trip has no cooling device, it only warns
+    assert trips["skin"] == [[48.0, 2.0]]
+    assert trips["VIRTUAL-SKIN"] == [[39.0, 0.0], [43.0, 1.0]]  # a user-space daemon acts on every trip
+    assert trips["pmic"] == [] and trips["BIG"] == []
+
+
+def test_probe_without_any_binding_keeps_every_passive_trip(tmp_path):
+    """A copy of sysfs without the cdevJ files cannot tell which trips throttle: all of them count."""
+    make_phone_tree(tmp_path)
+    _zone(tmp_path, 3, "G3D-ipa", [(70000, 2000), (90000, 5000)], policy="power_allocator")
+    trips = {z.type: z.trips for z in probe_device(LocalDevice(tmp_path)).zones}
+    assert trips["G3D-ipa"] == [[70.0, 2.0], [90.0, 5.0]]
 
 
 def test_probe_without_a_gpu_says_where_it_looked(tmp_path):

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from android.emulator.phone import VirtualPhone
+from android.errors import DevicePathError
 
 POLICY6 = "/sys/devices/system/cpu/cpufreq/policy6"
 MALI = "/sys/devices/platform/28000000.mali"
@@ -127,3 +128,22 @@ def test_battery_and_thermal_units():
     phone.state.zone_temp_c["BIG"] = 41.5
     assert read(phone, "/sys/class/thermal/thermal_zone0/type") == "BIG\n"
     assert read(phone, "/sys/class/thermal/thermal_zone0/temp") == "41500\n"
+
+
+def test_thermal_bindings_name_the_trip_and_link_the_cooling_device():
+    """pixel7's BIG zone: power_allocator's switch-on trip (0) has no binding, its control trip (1) throttles
+    the third CPU policy; the skin zone binds three devices to its one trip, numbered per zone from 0."""
+    phone = VirtualPhone("pixel7")
+    big = "/sys/class/thermal/thermal_zone0"
+    assert read(phone, f"{big}/cdev0_trip_point") == "1\n"
+    assert read(phone, f"{big}/cdev0/type") == "thermal-cpufreq-2\n"
+    with pytest.raises(DevicePathError):
+        read(phone, f"{big}/cdev1_trip_point")
+    skin = next(i for i, z in enumerate(phone.profile.thermal_zones) if z.type == "neutral_therm")
+    skin_dir = f"/sys/class/thermal/thermal_zone{skin}"
+    assert [read(phone, f"{skin_dir}/cdev{j}_trip_point") for j in range(3)] == ["0\n"] * 3
+    assert {read(phone, f"{skin_dir}/cdev{j}/type") for j in range(3)} == {
+        "thermal-cpufreq-2\n",
+        "thermal-cpufreq-1\n",
+        "thermal-gpufreq-0\n",
+    }

@@ -14,6 +14,7 @@ from governor.measure import VirtualMeasurer
 from governor.plan import Expected, Plan, PlanPhase, Rung
 from governor.replay import replay, summarise
 from governor.requests import Requests
+from tests.governor.conftest import HEXA6
 from tests.governor.test_space import space_of
 
 SKIN = Trip("skin", 46.0, 2.0)
@@ -50,7 +51,10 @@ def test_the_level_stays_between_the_plan_and_its_coolest_rung_and_never_warms_a
 def test_the_trips_come_from_the_probe_of_the_phones_sysfs():
     trips = VirtualMeasurer("pixel7", "llm:tinyllama-1.1b-q4").trips
     assert Trip("neutral_therm", 48.0, 2.0) in trips
-    assert Trip("G3D", 70.0, 2.0) in trips  # power_allocator's switch-on trip
+    assert Trip("G3D", 70.0, 2.0) in trips  # power_allocator's switch-on trip, from which it budgets power
+    assert Trip("G3D", 90.0, 5.0) in trips  # its control trip, where the GPU's cooling device is bound
+    hexa6 = VirtualMeasurer(HEXA6, "llm:tinyllama-1.1b-q4").trips
+    assert Trip("G3D", 70.0, 2.0) not in hexa6  # step_wise there: nothing is bound to it, it only warns
     assert not any(t.zone in ("battery", "LITTLE") for t in trips)  # zones without trips
 
 

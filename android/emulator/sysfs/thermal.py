@@ -1,6 +1,7 @@
-"""Thermal zones at /sys/class/thermal/thermal_zoneN (temperature in millidegrees C, and each trip as
-trip_point_K_{type,temp,hyst}: "passive", millidegrees), and the cooling devices that throttle the knobs at
-/sys/class/thermal/cooling_deviceN.
+"""Thermal zones at /sys/class/thermal/thermal_zoneN (temperature in millidegrees C, each trip as
+trip_point_K_{type,temp,hyst}: "passive", millidegrees, and each cooling device bound to a trip as the kernel
+shows a binding: a `cdevJ` link to the device and `cdevJ_trip_point` holding the trip's index), and the
+cooling devices that throttle the knobs at /sys/class/thermal/cooling_deviceN.
 
 A cooling device is how a phone shows that a thermal cap, not the user, lowered a knob's maximum: its
 `cur_state` counts the OPPs taken off the top of the knob's table (0: not throttling), `max_state` is the
@@ -41,8 +42,10 @@ def build(phone: VirtualPhone) -> None:
             phone.fs.attr(f"{real}/trip_point_{k}_temp", lambda t=trip.temp_c: f"{int(round(t * 1000))}\n")
             phone.fs.attr(f"{real}/trip_point_{k}_hyst", lambda h=trip.hysteresis_c: f"{int(round(h * 1000))}\n")
         phone.fs.symlink(f"{THERMAL_DIR}/thermal_zone{index}", real)
-    for index, (type_name, knob) in enumerate(cooling_devices(phone)):
+    devices = cooling_devices(phone)
+    for index, (type_name, knob) in enumerate(devices):
         _cooling_device(phone, index, type_name, knob)
+    _bindings(phone, {knob.name: index for index, (_, knob) in enumerate(devices)})
 
 
 def cooling_devices(phone: VirtualPhone) -> list[tuple[str, KnobState]]:
@@ -55,6 +58,18 @@ def cooling_devices(phone: VirtualPhone) -> list[tuple[str, KnobState]]:
     devfreq = [d.knob for d in phone.profile.devfreq if d.knob in throttled]
     devices += [(f"thermal-devfreq-{i}", phone.knobs[knob]) for i, knob in enumerate(devfreq)]
     return devices
+
+
+def _bindings(phone: VirtualPhone, device_of: dict[str, int]) -> None:
+    """Each zone's bindings in the order its trips bind them, numbered per zone from 0 (the zone's own ida in
+    thermal_zone_bind_cooling_device), as `cdevJ` -> ../cooling_deviceN and a read-only `cdevJ_trip_point`."""
+    for index, zone in enumerate(phone.profile.thermal_zones):
+        real = f"/sys/devices/virtual/thermal/thermal_zone{index}"
+        config = phone.profile.physics.thermal.zones[zone.type]
+        bound = [(k, knob) for k, trip in enumerate(config.trips) for knob in trip.cooling]
+        for j, (k, knob) in enumerate(bound):
+            phone.fs.symlink(f"{real}/cdev{j}", f"../cooling_device{device_of[knob]}")
+            phone.fs.attr(f"{real}/cdev{j}_trip_point", lambda k=k: f"{k}\n")
 
 
 def cooling_state(knob: KnobState) -> int:
