@@ -4,8 +4,12 @@ import contextlib
 import io
 import json
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from android.emulator.profile import load_profile
 from android.errors import DevicePathError, ProbeError
@@ -146,6 +150,31 @@ def test_probe_without_any_binding_keeps_every_passive_trip(tmp_path):
     _zone(tmp_path, 3, "G3D-ipa", [(70000, 2000), (90000, 5000)], policy="power_allocator")
     trips = {z.type: z.trips for z in probe_device(LocalDevice(tmp_path)).zones}
     assert trips["G3D-ipa"] == [[70.0, 2.0], [90.0, 5.0]]
+
+
+SYSFS_TEXT = st.one_of(
+    st.sampled_from(["passive", "critical", "-1", "0", "1", "step_wise", "user_space", "power_allocator", ""]),
+    st.integers(-(2**40), 2**40).map(str),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(SYSFS_TEXT, SYSFS_TEXT, SYSFS_TEXT, SYSFS_TEXT), min_size=1, max_size=4), SYSFS_TEXT)
+def test_probe_reads_any_trip_and_binding_files_without_failing(files, policy):
+    """Whatever a zone's trip, hysteresis, binding and policy files hold, probe keeps what parses as a trip."""
+    with tempfile.TemporaryDirectory() as root:
+        make_phone_tree(Path(root))
+        zone = "/sys/class/thermal/thermal_zone3"
+        for name, text in (("type", "skin"), ("temp", "35000"), ("policy", policy)):
+            _write(Path(root), f"{zone}/{name}", text.replace("\x00", "") + "\n")
+        for k, (kind, temp, hyst, binding) in enumerate(files):
+            for name, text in (("type", kind), ("temp", temp), ("hyst", hyst)):
+                _write(Path(root), f"{zone}/trip_point_{k}_{name}", text.replace("\x00", "") + "\n")
+            _write(Path(root), f"{zone}/cdev{k}_trip_point", binding.replace("\x00", "") + "\n")
+        trips = {z.type: z.trips for z in probe_device(LocalDevice(Path(root))).zones}["skin"]
+    assert all(len(t) == 2 and all(isinstance(v, float) for v in t) for t in trips)
+    assert len(trips) <= sum(kind.strip() == "passive" for kind, *_ in files)
 
 
 def test_probe_without_a_gpu_says_where_it_looked(tmp_path):
