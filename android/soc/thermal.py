@@ -10,7 +10,7 @@ from android.soc.records import ZoneInfo
 
 THERMAL_DIR = "/sys/class/thermal"
 MAX_TRIPS = 12  # trip points looked for per zone (Android kernels: a handful)
-MAX_BINDINGS = 16  # cooling-device bindings looked for per zone (cdevK_trip_point: one per cooling device and trip)
+MAX_BINDINGS = 32  # cooling-device bindings looked for per zone (cdevK_trip_point: one per device and trip bound)
 USER_SPACE = "user_space"  # the zone policy that leaves its trips to a user-space daemon (Pixel's thermal HAL)
 POWER_ALLOCATOR = "power_allocator"  # the zone policy that budgets power from its first passive trip on
 
