@@ -410,7 +410,7 @@ class Simulator:
                         if len(active) == 1 and self._steady(
                             fg_slot, fg_others, value, new_now, fg, run > 0.0, fg_share, dt
                         ):
-                            active = None  # the inference thread's governor alone, and it has nothing to decide
+                            active = None  # the inference thread's governor alone, and its tick is done
                 # the cpufreq governors, every scheduler tick while they may decide something
                 if active:
                     self._run_cpu_governors(new_now, dt, fg, fg_cpu, fg_share, invariant, run > 0.0)
@@ -640,11 +640,13 @@ class Simulator:
     def _steady(
         self, slot: _Slot, others: tuple[int, ...], value: float, now: float, fg, ran: bool, busy: float, dt: float
     ) -> bool:
-        """The common tick of _run_cpu_governors, checked without building its observation: the inference
-        thread's policy is due, unpinned, and its governor's request cannot change (util_band), or the
-        governor takes the tick without deciding (carry). Then the tick is done (due and bound moved on, as
-        the full path moves them); otherwise nothing is touched and the full path runs. `value`: the inference
-        CPU's utilisation now, `others`: the policy's other CPUs (the peak over all of them is their peak and
+        """The tick of _run_cpu_governors while the inference thread's policy is the only active one and no
+        other thread ran, without its loop: the policy is due and unpinned and either its governor's request
+        cannot change (util_band) or the governor takes the tick without deciding (carry), or it decides
+        here from the peak found for that check (_decide). Then the tick is done (due and bound moved on, as
+        the full path moves them) and True is returned; otherwise (not due, pinned, no shortcut, or it may
+        rest at its floor) nothing is touched and the full path runs. `value`: the inference CPU's
+        utilisation now, `others`: the policy's other CPUs (the peak over all of them is their peak and
         `value`), `busy`: the thread's frequency-invariant share of the step."""
         band = slot.gov.util_band
         if now < slot.due or slot.name in self.fixed:
@@ -655,10 +657,9 @@ class Simulator:
                 return False
             if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
                 return False  # it may rest at its floor: the full path decides
-        if band is None:
-            if not carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name]):
-                return False
-            slot.last = now
+            steady = carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name])
+            if steady:
+                slot.last = now
             peak = self.load.peak(others, now, value)
         else:
             peak = self.load.peak(others, now, value)
@@ -667,12 +668,17 @@ class Simulator:
                 lo = -1.0
             u = peak if peak < 1.0 else 1.0
             clamp_min = self.uclamp_min
-            if ran and not lo < (u if u > clamp_min else clamp_min) <= hi:
-                return False
-            if (not ran or not fg.on_core) and not lo < u <= hi:
-                return False
+            if (not ran or lo < (u if u > clamp_min else clamp_min) <= hi) and ((ran and fg.on_core) or lo < u <= hi):
+                slot.due = now + slot.period - 1e-12  # the request cannot change (the common tick)
+                slot.bound = peak
+                return True
+            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
+                return False  # it may rest at its floor: the full path decides
+            steady = False
         slot.due = now + slot.period - 1e-12
         slot.bound = peak
+        if not steady:
+            self._decide(slot, now, peak, busy * dt, ran, not ran or not fg.on_core)
         return True
 
     def _run_cpu_governors(self, now, dt, fg, fg_cpu, fg_share, invariant, ran_any) -> None:
@@ -726,20 +732,24 @@ class Simulator:
                     slot.last = now
                     continue
                 sleeping = not ran or not fg.on_core
-            obs = slot.obs
-            obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy * dt
-            slot.last = now
-            obs.ran = ran
-            obs.uclamp_min = clamp_min if ran else 0.0
-            obs.sleeping = sleeping
-            obs.cur_hz = cur[name]
-            target = gov.update(obs)
-            if target is not None and target != slot.acc_a:
-                slot.acc_a = target  # the last request handed to the knob
-                self._set_target(name, target, now)
+            self._decide(slot, now, peak, busy * dt, ran, sleeping)
         if resting:  # they rest until a CPU of theirs runs again
             for slot in resting:
                 self.active_cpu_slots.remove(slot)
+
+    def _decide(self, slot: _Slot, now: float, peak: float, busy_s: float, ran: bool, sleeping: bool) -> None:
+        """A cpufreq governor's update from its policy's peak utilisation; a new request goes to the knob."""
+        obs = slot.obs
+        obs.now_s, obs.dt_s, obs.util, obs.busy_s = now, now - slot.last, peak, busy_s
+        slot.last = now
+        obs.ran = ran
+        obs.uclamp_min = self.uclamp_min if ran else 0.0
+        obs.sleeping = sleeping
+        obs.cur_hz = self.cur_hz[slot.name]
+        target = slot.gov.update(obs)
+        if target is not None and target != slot.acc_a:
+            slot.acc_a = target  # the last request handed to the knob
+            self._set_target(slot.name, target, now)
 
     # --- governors ----------------------------------------------------------------------------
     def _run_periodic(self, now: float) -> None:
