@@ -655,7 +655,7 @@ class Simulator:
             carry = slot.carry
             if carry is None or not slot.acc_a:
                 return False
-            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
+            if not ran and busy == 0.0 and self._below_floor(slot):
                 return False  # it may rest at its floor: the full path decides
             steady = carry(busy * dt, now - slot.last, ran, self.uclamp_min, self.cur_hz[slot.name])
             if steady:
@@ -672,7 +672,7 @@ class Simulator:
                 slot.due = now + slot.period - 1e-12  # the request cannot change (the common tick)
                 slot.bound = peak
                 return True
-            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor:
+            if not ran and busy == 0.0 and self._below_floor(slot):
                 return False  # it may rest at its floor: the full path decides
             steady = False
         slot.due = now + slot.period - 1e-12
@@ -680,6 +680,12 @@ class Simulator:
         if not steady:
             self._decide(slot, now, peak, busy * dt, ran, not ran or not fg.on_core)
         return True
+
+    @staticmethod
+    def _below_floor(slot: _Slot) -> bool:
+        """An idle policy's utilisation bound, with any headroom a governor adds (<= 2x), asks for less than its
+        lowest frequency: it may rest at its floor (checked only for a policy that did not run this tick)."""
+        return slot.bound * slot.obs.max_hz * 2.0 < slot.floor
 
     def _run_cpu_governors(self, now, dt, fg, fg_cpu, fg_share, invariant, ran_any) -> None:
         """The active cpufreq slots whose tick is due: each gets its policy's busiest utilisation, unless its
@@ -709,7 +715,7 @@ class Simulator:
                     if b > busy and c in cpus:
                         busy = b
             name = slot.name
-            if not ran and busy == 0.0 and slot.bound * slot.obs.max_hz * 2.0 < slot.floor and cur[name] == slot.floor:
+            if not ran and busy == 0.0 and self._below_floor(slot) and cur[name] == slot.floor:
                 if resting is None:
                     resting = []
                 resting.append(slot)  # idle at its floor, no headroom (<= 2) could lift it

@@ -30,6 +30,8 @@ THERMAL_DIR = "/sys/class/thermal"
 
 def build(phone: VirtualPhone) -> None:
     temps = phone.state.zone_temp_c
+    devices = cooling_devices(phone)
+    device_of = {knob.name: index for index, (_, knob) in enumerate(devices)}
     for index, zone in enumerate(phone.profile.thermal_zones):
         real = f"/sys/devices/virtual/thermal/thermal_zone{index}"
         phone.fs.attr(f"{real}/type", lambda t=zone.type: f"{t}\n")
@@ -41,11 +43,15 @@ def build(phone: VirtualPhone) -> None:
             phone.fs.attr(f"{real}/trip_point_{k}_type", lambda: "passive\n")
             phone.fs.attr(f"{real}/trip_point_{k}_temp", lambda t=trip.temp_c: f"{int(round(t * 1000))}\n")
             phone.fs.attr(f"{real}/trip_point_{k}_hyst", lambda h=trip.hysteresis_c: f"{int(round(h * 1000))}\n")
+        # the bindings, numbered per zone from 0 in the order its trips bind them (the zone's own ida in
+        # thermal_zone_bind_cooling_device): cdevJ -> ../cooling_deviceN and a read-only cdevJ_trip_point
+        bound = [(k, knob) for k, trip in enumerate(config.trips) for knob in trip.cooling]
+        for j, (k, knob) in enumerate(bound):
+            phone.fs.symlink(f"{real}/cdev{j}", f"../cooling_device{device_of[knob]}")
+            phone.fs.attr(f"{real}/cdev{j}_trip_point", lambda k=k: f"{k}\n")
         phone.fs.symlink(f"{THERMAL_DIR}/thermal_zone{index}", real)
-    devices = cooling_devices(phone)
     for index, (type_name, knob) in enumerate(devices):
         _cooling_device(phone, index, type_name, knob)
-    _bindings(phone, {knob.name: index for index, (_, knob) in enumerate(devices)})
 
 
 def cooling_devices(phone: VirtualPhone) -> list[tuple[str, KnobState]]:
@@ -58,18 +64,6 @@ def cooling_devices(phone: VirtualPhone) -> list[tuple[str, KnobState]]:
     devfreq = [d.knob for d in phone.profile.devfreq if d.knob in throttled]
     devices += [(f"thermal-devfreq-{i}", phone.knobs[knob]) for i, knob in enumerate(devfreq)]
     return devices
-
-
-def _bindings(phone: VirtualPhone, device_of: dict[str, int]) -> None:
-    """Each zone's bindings in the order its trips bind them, numbered per zone from 0 (the zone's own ida in
-    thermal_zone_bind_cooling_device), as `cdevJ` -> ../cooling_deviceN and a read-only `cdevJ_trip_point`."""
-    for index, zone in enumerate(phone.profile.thermal_zones):
-        real = f"/sys/devices/virtual/thermal/thermal_zone{index}"
-        config = phone.profile.physics.thermal.zones[zone.type]
-        bound = [(k, knob) for k, trip in enumerate(config.trips) for knob in trip.cooling]
-        for j, (k, knob) in enumerate(bound):
-            phone.fs.symlink(f"{real}/cdev{j}", f"../cooling_device{device_of[knob]}")
-            phone.fs.attr(f"{real}/cdev{j}_trip_point", lambda k=k: f"{k}\n")
 
 
 def cooling_state(knob: KnobState) -> int:
