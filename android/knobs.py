@@ -18,6 +18,8 @@ import logging
 import re
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from android.device import Device
@@ -27,6 +29,22 @@ from android.units import format_hz, from_native, to_native
 
 log = logging.getLogger("fusegov.knobs")
 THERMAL_DIR = "/sys/class/thermal"
+THERMAL_CAP = {"thermal_cap": True}  # marks the warnings about a cap (`quiet_thermal_caps`)
+
+
+def _not_a_cap(record: logging.LogRecord) -> bool:
+    return not getattr(record, "thermal_cap", False)
+
+
+@contextmanager
+def quiet_thermal_caps() -> Iterator[None]:
+    """Drop the warnings about thermal caps meanwhile: a replay serving requests back to back on a hot
+    phone meets a cap at nearly every phase and counts the throttled requests itself."""
+    log.addFilter(_not_a_cap)
+    try:
+        yield
+    finally:
+        log.removeFilter(_not_a_cap)
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,7 @@ class KnobController:
                     knob,
                     format_hz(cap),
                     format_hz(top),
+                    extra=THERMAL_CAP,
                 )
                 high = top
                 low = control.table_hz[0] if low == self._as_read(control, cap) else low
@@ -216,6 +235,7 @@ class KnobController:
                     format_hz(want[0]),
                     format_hz(want[1]),
                     format_hz(capped_max),
+                    extra=THERMAL_CAP,
                 )
                 return
         raise WriteVerifyError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from android.knobs import quiet_thermal_caps
 from governor.heat import HeatSteps, nearest_trip
 from governor.measure import REQUEST_GAP_S, VirtualMeasurer
 from governor.plan import Plan
@@ -67,7 +68,8 @@ def replay(
     phone=None,
 ) -> list[Outcome]:
     """Each request in turn; `phone`: the virtual phone to replay on (default a fresh one of the measurer's),
-    given to watch it, e.g. with an engine observer such as android.emulator.sim.timeline.TimelineRecorder."""
+    given to watch it, e.g. with an engine observer such as android.emulator.sim.timeline.TimelineRecorder.
+    The thermal caps a hot phone meets are counted (`Outcome.throttled`) rather than warned of phase by phase."""
     from governor.virtual_runs import decode_run, prefill_run
 
     phone = measurer.phone(0) if phone is None else phone
@@ -78,33 +80,34 @@ def replay(
         level = heat.update(phone.state.zone_temp_c) if heat else 0  # (a heat level needs a plan)
         return (plan.pins(phase, level), level) if plan else ({}, 0)
 
-    for prompt, output in requests.pairs():
-        prefill_pins, prefill_level = pins(plan.phase_for_prompt(prompt) if plan else None)
-        first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
-        energy, tpot, rest, throttled, decode_level = first.energy_j, None, 0.0, capped(phone), 0
-        if output > 1:
-            decode_pins, decode_level = pins(plan.phase("decode") if plan else None)
-            tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
-            energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
-            throttled = throttled or capped(phone)
-        zone, margin = nearest_trip(measurer.trips, phone.state.zone_temp_c)
-        outcomes.append(
-            Outcome(
-                prompt,
-                output,
-                first.latency_s,
-                tpot,
-                first.latency_s + rest,
-                energy,
-                throttled,
-                prefill_level,
-                decode_level,
-                zone,
-                margin,
+    with quiet_thermal_caps():
+        for prompt, output in requests.pairs():
+            prefill_pins, prefill_level = pins(plan.phase_for_prompt(prompt) if plan else None)
+            first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)
+            energy, tpot, rest, throttled, decode_level = first.energy_j, None, 0.0, capped(phone), 0
+            if output > 1:
+                decode_pins, decode_level = pins(plan.phase("decode") if plan else None)
+                tail = decode_run(phone, measurer.model, prompt, output - 1, decode_pins, measurer.cpu, 0.0)
+                energy, tpot, rest = energy + tail.energy_j, tail.latency_s, tail.latency_s * (output - 1)
+                throttled = throttled or capped(phone)
+            zone, margin = nearest_trip(measurer.trips, phone.state.zone_temp_c)
+            outcomes.append(
+                Outcome(
+                    prompt,
+                    output,
+                    first.latency_s,
+                    tpot,
+                    first.latency_s + rest,
+                    energy,
+                    throttled,
+                    prefill_level,
+                    decode_level,
+                    zone,
+                    margin,
+                )
             )
-        )
-        if on_request:
-            on_request()
+            if on_request:
+                on_request()
     return outcomes
 
 

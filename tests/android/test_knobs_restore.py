@@ -4,6 +4,7 @@ back every time, all knobs are tried, and results measured before are not lost."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from android.emulator.phone import VirtualPhone
 from android.emulator.profile import BUILTIN_DIR
 from android.errors import DeviceError, FusegovError, WriteVerifyError
-from android.knobs import KnobController, RestoreError, pinned
+from android.knobs import KnobController, RestoreError, pinned, quiet_thermal_caps
 from android.probe import probe_device
 from android.virtual import VirtualDevice
 from tests.helpers.adb import REPO, Emulator
@@ -76,6 +77,25 @@ def test_a_pin_attempted_while_throttled_does_not_keep_the_cap_after_cooling():
         assert phone.knobs["policy6"].cur_hz == 500_000_000  # accepted: the cap, not another writer
     phone.knobs["policy6"].thermal_cap_hz = 0
     assert knobs.limits_hz("policy6") == (500_000_000, 2_850_000_000)
+
+
+def test_a_pin_under_a_cap_is_warned_of_unless_a_replay_quiets_the_caps(caplog):
+    phone = VirtualPhone("pixel7")
+    phone.knobs["policy6"].thermal_cap_hz = 500_000_000
+    knobs, _ = controller(phone)
+    with caplog.at_level(logging.WARNING, logger="fusegov.knobs"):
+        knobs.pin("policy6", 2_850_000_000)
+        warned = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        with quiet_thermal_caps():
+            knobs.pin("policy6", 2_802_000_000)
+            assert knobs.snapshot(["policy6"])[0].capped
+        assert caplog.records == []
+        knobs.pin("policy6", 2_850_000_000)  # quieted only meanwhile
+        assert len(caplog.records) == 1
+    assert warned == [
+        "virtual-pixel7: policy6 asked for 2850 MHz..2850 MHz runs at most 500 MHz while its cooling device throttles it"
+    ]
 
 
 class _StubbornDevice(VirtualDevice):
