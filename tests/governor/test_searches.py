@@ -84,6 +84,23 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
         assert ours.plan.search["rung_measurements"] <= len(decode_only)  # at most one more run per bucket
 
 
+def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(short_requests):
+    # sm8550's stock governors run its GPU buses above their floor in decode: fusegov measures its design's top
+    # point with the buses at their floor and without, once each on the same seed, and keeps the cheaper
+    measurer = VirtualMeasurer("sm8550", TINYLLAMA)
+    decode = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "decode"]
+    run = run_search(measurer, decode, GoalSpec("latency"), "fusegov", TINYLLAMA)
+    pinned, free, *later = (e for e in run.lab.log if e.setting != "stock")
+    assert "soc:qcom,gpubw=546.8 MHz" in pinned.setting and "soc:qcom," not in free.setting
+    assert pinned.setting.startswith(free.setting) and pinned.repeat == free.repeat == 0
+    kept = free.energy_per_token_j > pinned.energy_per_token_j
+    print(
+        f"\nside pins: {pinned.energy_per_token_j:.4f} J/token pinned, {free.energy_per_token_j:.4f} free: kept {kept}"
+    )
+    assert later and all(("soc:qcom," in e.setting) == kept for e in later)
+    assert [e.setting for e in run.lab.log].count(free.setting) == 1  # one run each, not one per stock seed
+
+
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
     # every pinned setting's latency moves by the same factor per seed; a setting seen on seed 0 alone must come out
     # where it would have on all three, not by seed 0's factor off
