@@ -242,13 +242,17 @@ class KernelStream:
             cpu += host
             active[1] = cpu
         duration = max(cpu, gpu_free)
-        starts = np.array(ends) - gpu_s - np.array(fronts)
+        kernels = np.empty((len(ends), 3))  # columns start, end, DRAM bytes
+        kernels[:, 1] = ends
+        np.subtract(kernels[:, 1], gpu_s, out=kernels[:, 0])
+        kernels[:, 0] -= fronts
+        kernels[:, 2] = self._dram
         return UnitTiming(
             duration_s=duration,
             cpu_run_s=run,
             spin_s=spin,
             gpu_busy_s=float(sum(g) + sum(fronts)),
-            kernels=np.column_stack([starts, ends, self._dram]),
+            kernels=kernels,
             on=np.array(on, dtype=float).reshape(-1, 2),
         )
 
@@ -256,19 +260,26 @@ class KernelStream:
 def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
     """Breakpoints and cumulative GPU busy, DRAM byte and on-core shares from the GPU jobs' (start, end,
     bytes) and the on-core intervals (each sorted and disjoint), all in seconds from the unit's start.
-    Each cumulative is piecewise linear with its knots at its intervals' ends, so it is interpolated."""
+    Each cumulative is piecewise linear with its knots at its intervals' ends, so it is interpolated.
+    (Run at every new clock setting of a stream: numpy's functions without their Python-level wrappers
+    where a method or ufunc does the same, e.g. np.diff and np.r_.)"""
     k = np.asarray(kernels, dtype=float).reshape(-1, 3)
     c = np.asarray(on, dtype=float).reshape(-1, 2)
-    points = np.concatenate([[0.0, duration], k[:, :2].ravel(), c.ravel()])
+    jobs = k[:, :2].ravel()  # each job's start and end, in order
+    spans = c.ravel()
+    points = np.concatenate(([0.0, duration], jobs, spans))
     points.sort()
     np.clip(points, 0.0, duration, out=points)
-    points = points[np.r_[True, np.diff(points) > duration * 1e-12]]
+    keep = np.empty(len(points), dtype=bool)  # the first point, and each further than rounding from the last
+    keep[0] = True
+    np.greater(points[1:] - points[:-1], duration * 1e-12, out=keep[1:])
+    points = points[keep]
     points[-1] = duration
     widths = k[:, 1] - k[:, 0]
     dram = np.where(widths > 0, k[:, 2], 0.0)  # a job of no duration moves nothing over time
-    gpu = _cumulative(points, k[:, :2], widths)
-    moved = _cumulative(points, k[:, :2], dram)
-    cpu_on = _cumulative(points, c, c[:, 1] - c[:, 0])
+    gpu = _cumulative(points, jobs, widths)
+    moved = _cumulative(points, jobs, dram)
+    cpu_on = _cumulative(points, spans, c[:, 1] - c[:, 0])
     return (
         tuple((points / duration).tolist()),
         tuple((gpu / (gpu[-1] or 1.0)).tolist()),
@@ -277,12 +288,14 @@ def _profile(duration: float, kernels, on) -> tuple[tuple[float, ...], ...]:
     )
 
 
-def _cumulative(points: np.ndarray, intervals: np.ndarray, amounts: np.ndarray) -> np.ndarray:
-    """The integral up to each point of a function spreading amounts[i] evenly over intervals[i] (rows
-    of start, end; sorted and disjoint) and zero elsewhere."""
-    after = np.cumsum(amounts)
-    knots = np.column_stack([after - amounts, after]).ravel()
-    return np.interp(points, intervals.ravel(), knots)
+def _cumulative(points: np.ndarray, ends: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """The integral up to each point of a function spreading amounts[i] evenly over the interval from
+    ends[2i] to ends[2i + 1] (sorted and disjoint) and zero elsewhere."""
+    after = amounts.cumsum()
+    knots = np.empty(2 * len(amounts))  # each interval's (amounts before it, amounts up to its end)
+    np.subtract(after, amounts, out=knots[0::2])
+    knots[1::2] = after
+    return np.interp(points, ends, knots)
 
 
 def stream_from_rows(
