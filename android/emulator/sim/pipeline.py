@@ -192,37 +192,38 @@ class KernelStream:
             np.maximum(compute, dram) + (1.0 - gpu.memory_overlap) * np.minimum(compute, dram) + gpu.launch_latency_s
         )
         g = gpu_s.tolist()
-        s = (self._submit / cpu_hz).tolist()
+        submit = driver.submit_cycles / cpu_hz  # every job's submission costs the same
         h = (self._host / cpu_hz + self.host_bytes / cpu_bw).tolist()
         sync = self.sync_after.tolist()
         spin_limit, wake = driver.spin_s, driver.sync_latency_s
         dispatch, front_limit = gpu.dispatch_latency_s, gpu.dispatch_active_s
         queue = self._queue
         cpu = self.lead_host_cycles / cpu_hz + self.lead_host_bytes / cpu_bw
-        run = cpu + sum(s) + sum(h)
-        on: list[list[float]] = [[0.0, cpu]]  # intervals with the thread on a core
-        active = on[-1]  # the interval open now
+        run = cpu + sum([submit] * len(g)) + sum(h)  # (added up job by job, as the thread pays them)
+        on = [0.0]  # the starts and ends of the intervals with the thread on a core (one open now)
         gpu_free = 0.0
         spin = 0.0
         ends: list[float] = []
         fronts: list[float] = []  # per job, the GPU-active dispatch before it (seen busy, no shader work)
         # a wait polls for up to spin_limit, then sleeps and pays the wake-up latency
-        for i, (submit, busy, host, synced) in enumerate(zip(s, g, h, sync)):
+        # (the loop runs once per kernel at every new clock setting: each difference is taken once)
+        for i, (busy, host, synced) in enumerate(zip(g, h, sync)):
             cpu += submit
             if i >= queue and ends[i - queue] > cpu:  # no free slot: wait for the oldest job
                 done = ends[i - queue]
-                if done - cpu <= spin_limit:
-                    spin += done - cpu
+                wait = done - cpu
+                if wait <= spin_limit:
+                    spin += wait
                     cpu = done
                 else:
-                    active[1] = cpu + spin_limit
+                    on.append(cpu + spin_limit)
                     spin += spin_limit
                     cpu = done + wake
-                    active = [cpu, cpu]
-                    on.append(active)
+                    on.append(cpu)
             ready = cpu + dispatch
-            if ready > gpu_free:  # an idle GPU: its front end takes the job up before the first instruction
-                front = ready - gpu_free if ready - gpu_free < front_limit else front_limit
+            idle = ready - gpu_free
+            if idle > 0.0:  # an idle GPU: its front end takes the job up before the first instruction
+                front = idle if idle < front_limit else front_limit
                 gpu_free = ready + busy
             else:
                 front = 0.0
@@ -230,22 +231,23 @@ class KernelStream:
             ends.append(gpu_free)
             fronts.append(front)
             if synced and gpu_free > cpu:
-                if gpu_free - cpu <= spin_limit:
-                    spin += gpu_free - cpu
+                wait = gpu_free - cpu
+                if wait <= spin_limit:
+                    spin += wait
                     cpu = gpu_free
                 else:
-                    active[1] = cpu + spin_limit
+                    on.append(cpu + spin_limit)
                     spin += spin_limit
                     cpu = gpu_free + wake
-                    active = [cpu, cpu]
-                    on.append(active)
+                    on.append(cpu)
             cpu += host
-            active[1] = cpu
+        on.append(cpu)
         duration = max(cpu, gpu_free)
-        kernels = np.empty((len(ends), 3))  # columns start, end, DRAM bytes
-        kernels[:, 1] = ends
+        n = len(ends)
+        kernels = np.empty((n, 3))  # columns start, end, DRAM bytes (fromiter: no type discovery over a list)
+        kernels[:, 1] = np.fromiter(ends, dtype=float, count=n)
         np.subtract(kernels[:, 1], gpu_s, out=kernels[:, 0])
-        kernels[:, 0] -= fronts
+        kernels[:, 0] -= np.fromiter(fronts, dtype=float, count=n)
         kernels[:, 2] = self._dram
         return UnitTiming(
             duration_s=duration,
@@ -253,7 +255,7 @@ class KernelStream:
             spin_s=spin,
             gpu_busy_s=float(sum(g) + sum(fronts)),
             kernels=kernels,
-            on=np.array(on, dtype=float).reshape(-1, 2),
+            on=np.fromiter(on, dtype=float, count=len(on)).reshape(-1, 2),
         )
 
 
