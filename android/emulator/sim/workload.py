@@ -70,7 +70,7 @@ class Workload:
         self._position = 0.0  # how far through the unit the last step ended in (0..1)
         self.on_core = True  # the thread on a core (working or polling) there
         self._at: tuple = (None, -1.0, 0.0, 0.0, 0.0)  # that unit's timing, the position and its shares there
-        self._memo: tuple = (None, (), None)  # the last step's stream, its clocks (a tuple) and their timing
+        self._memo: tuple = (None, 0.0, 0, 0, None)  # the last step's stream, its clocks and their timing
         self._per_unit = (0.0, 0.0, 0.0)  # the segment's stream: GPU and CPU DRAM bytes, CPU cycles per unit
 
     @property
@@ -123,12 +123,11 @@ class Workload:
         while seg is not None:
             stream = seg.stream
             memo = self._memo  # the last step's stream, clocks and timing (most steps repeat them)
-            clocks = (cpu_hz, gpu_hz, mem_hz)
-            if memo[0] is stream and memo[1] == clocks:
-                timing = memo[2]
+            if memo[0] is stream and memo[1] == cpu_hz and memo[2] == gpu_hz and memo[3] == mem_hz:
+                timing = memo[4]
             else:
                 timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
-                self._memo = (stream, clocks, timing)
+                self._memo = (stream, cpu_hz, gpu_hz, mem_hz, timing)
             scale = self._scale  # jitter stretches the whole unit, CPU and GPU alike
             unit_s = timing.duration_s * scale
             left = seg.count - self._done_units
