@@ -511,7 +511,7 @@ class Simulator:
         takes effect at the span's end, at most MERGE_STEPS ticks later). Governors of pinned knobs are not
         evaluated. One row."""
         work = self.work
-        n_units = len(work.units)
+        n_units, n_streams = len(work.units), len(work.streams)
         fg = self.foreground
         cur = self.cur_hz
         fg_cpu = fg.cpu
@@ -523,7 +523,7 @@ class Simulator:
             phase = fg.phase
             used, run, spin, busy_gpu, gpu_bytes, fg_bytes, cycles = fg.step(now, span, cpu_hz, gpu_hz, mem_hz, work)
         if used <= 0.0:
-            del work.streams[n_units:], work.units[n_units:]
+            work.truncate(n_units, n_streams)
             return None  # nothing left to run: the caller runs an ordinary tick
         dt = used
         new_now = now + dt
@@ -1056,21 +1056,18 @@ class Simulator:
         units_end = arr[:, 8].astype(np.intp)  # how many units were recorded by the end of each row
         if units_end[-1]:  # the GPU's events, then the same work as its counters count it
             work = self.work
-            ids = list(map(id, work.streams))
-            streams = dict(zip(ids, work.streams))  # in order of first appearance
-            index = {key: i for i, key in enumerate(streams)}
-            which = np.fromiter(map(index.__getitem__, ids), dtype=np.intp, count=len(ids))
-            per_stream = np.array([self._stream_events(s) for s in streams.values()])
+            entries = len(work.units)
+            which = np.fromiter(work.which, dtype=np.intp, count=entries)  # streams in order of first appearance
+            per_stream = np.array([self._stream_events(s) for s in work.streams])
             # each row's units of each stream summed, then times the stream's events (a few streams, so a
             # small product instead of one event vector per unit; equal up to float rounding)
             k = len(per_stream)
             per_row = units_end.copy()
             per_row[1:] -= units_end[:-1]
             cells = np.arange(n).repeat(per_row) * k + which
-            weights = np.fromiter(work.units, dtype=float, count=len(ids))
+            weights = np.fromiter(work.units, dtype=float, count=entries)
             both = np.bincount(cells, weights=weights, minlength=n * k).reshape(n, k) @ per_stream
-            work.streams.clear()
-            work.units.clear()
+            work.clear()
         else:
             both = np.zeros((n, 2 * N_EVENTS))
         events, counted = both[:, :N_EVENTS], both[:, N_EVENTS:]

@@ -34,15 +34,36 @@ class Segment:
 
 
 class StepWork:
-    """The GPU's work over a block of steps, as units x stream events: `streams` and `units` collect one
-    entry per unit (part) run (the engine notes each entry's row and clears them when it handles the
-    block)."""
+    """The GPU's work over a block of steps, as units x stream events: one entry per unit (part) run, its
+    stream's index in `streams` (`which`) and its units (`units`); `streams` holds each stream once, in
+    order of first appearance (the engine notes each entry's row and clears them when it handles the
+    block, where indices recorded as the steps run spare it a lookup per entry)."""
 
-    __slots__ = ("streams", "units")
+    __slots__ = ("streams", "which", "units", "last", "index")
 
     def __init__(self) -> None:
         self.streams: list[KernelStream] = []
+        self.which: list[int] = []
         self.units: list[float] = []
+        self.clear()
+
+    def use(self, stream: KernelStream) -> None:
+        """Make `stream` the one entries are recorded for (`last`, at `index` in streams)."""
+        for i, known in enumerate(self.streams):
+            if known is stream:
+                self.last, self.index = stream, i
+                return
+        self.last, self.index = stream, len(self.streams)
+        self.streams.append(stream)
+
+    def truncate(self, entries: int, streams: int) -> None:
+        """Drop the entries after the first `entries` and the streams after the first `streams` (a step
+        undone)."""
+        del self.which[entries:], self.units[entries:], self.streams[streams:]
+        self.last, self.index = None, -1
+
+    def clear(self) -> None:
+        self.truncate(0, 0)
 
 
 @dataclass
@@ -168,7 +189,9 @@ class Workload:
                 gpu_sum += d * gpu_bytes
             cpu_sum += o * cpu_bytes
             cycles += o * cpu_cycles
-            work.streams.append(stream)
+            if stream is not work.last:
+                work.use(stream)
+            work.which.append(work.index)
             work.units.append(g)
             if not finished:
                 self._position, self.on_core = position, on
