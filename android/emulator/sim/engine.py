@@ -180,6 +180,7 @@ class Simulator:
         for name, (lo, hi) in zip(self.knob_names, self.state_layout[2]):
             self.knobs[name].time_in_state_s = self.time_in_state[lo:hi]
         self.limits: dict[str, tuple[int, int, int, str]] = {}  # knob -> (min, max, ceiling, mode)
+        self.running_hz: dict[str, dict[int, int]] = {}  # knob -> table entry asked -> _effective's, under `limits`
         self.knob_inputs: dict[str, tuple] = {}  # what users can write to each knob, as last seen
         self.fixed: set[str] = set()  # knobs whose limits leave one frequency: their governors are not evaluated
         self.last_levels = np.array(self.level_row)  # the level of every knob at the end of the last block
@@ -862,7 +863,10 @@ class Simulator:
         if knob.target_hz == resolved:
             return
         knob.target_hz = resolved
-        cur = self._effective(name, resolved)
+        known = self.running_hz[name]  # (governors ask for a few entries again and again)
+        cur = known.get(resolved)
+        if cur is None:
+            cur = known[resolved] = self._effective(name, resolved)
         if cur != self.cur_hz[name]:
             self._moved(name, cur)
 
@@ -895,6 +899,7 @@ class Simulator:
         knob = self.knobs[name]
         high = knob.max_hz
         self.limits[name] = (knob.min_hz, high, knob.floor_hz(high), knob.governor)
+        self.running_hz[name] = {}
         cur = knob.cur_hz
         if cur != self.cur_hz[name] or name not in self.level:
             self._moved(name, cur)
