@@ -18,6 +18,7 @@ import logging
 import re
 import signal
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,22 +30,28 @@ from android.units import format_hz, from_native, to_native
 
 log = logging.getLogger("fusegov.knobs")
 THERMAL_DIR = "/sys/class/thermal"
-THERMAL_CAP = {"thermal_cap": True}  # marks the warnings about a cap (`quiet_thermal_caps`)
-
-
-def _not_a_cap(record: logging.LogRecord) -> bool:
-    return not getattr(record, "thermal_cap", False)
+THERMAL_CAP = {"thermal_cap": True}  # marks the warnings about a cap (`thermal_caps`)
 
 
 @contextmanager
-def quiet_thermal_caps() -> Iterator[None]:
-    """Drop the warnings about thermal caps meanwhile: a replay serving requests back to back on a hot
-    phone meets a cap at nearly every phase and counts the throttled requests itself."""
-    log.addFilter(_not_a_cap)
+def thermal_caps() -> Iterator[Counter[str]]:
+    """Count the warnings that a cooling device capped a knob, by knob, instead of logging them, meanwhile: a
+    replay serving requests back to back on a hot phone meets a cap at nearly every phase, hundreds of lines
+    over 50 requests, and reports the throttled requests itself. Other warnings go out as usual. Nested, the
+    outermost counts (its filter comes first and drops the record)."""
+    by_knob: Counter[str] = Counter()
+
+    def count(record: logging.LogRecord) -> bool:
+        if not getattr(record, "thermal_cap", False):
+            return True
+        by_knob[str(record.args[1]) if isinstance(record.args, tuple) and len(record.args) > 1 else "?"] += 1
+        return False
+
+    log.addFilter(count)
     try:
-        yield
+        yield by_knob
     finally:
-        log.removeFilter(_not_a_cap)
+        log.removeFilter(count)
 
 
 @dataclass(frozen=True)

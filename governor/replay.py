@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from android.knobs import quiet_thermal_caps
+from android.knobs import thermal_caps
 from governor.heat import HeatSteps, nearest_trip
 from governor.measure import REQUEST_GAP_S, VirtualMeasurer
 from governor.plan import Plan
@@ -80,7 +80,7 @@ def replay(
         level = heat.update(phone.state.zone_temp_c) if heat else 0  # (a heat level needs a plan)
         return (plan.pins(phase, level), level) if plan else ({}, 0)
 
-    with quiet_thermal_caps():
+    with thermal_caps():
         for prompt, output in requests.pairs():
             prefill_pins, prefill_level = pins(plan.phase_for_prompt(prompt) if plan else None)
             first = prefill_run(phone, measurer.model, prompt, prefill_pins, measurer.cpu, REQUEST_GAP_S)

@@ -92,6 +92,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
     from android.emulator.profile import load_profile
     from android.errors import FusegovError
+    from android.knobs import thermal_caps
     from governor.commands import format_bench
     from governor.demo import report, steps
     from governor.errors import GovernorError
@@ -137,7 +138,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
     requests = f"sharegpt:{size.requests}"
     progress.step(f"replay: {size.requests} ShareGPT requests under {', '.join(searches)}")
-    with steps.thermal_caps() as caps:
+    with thermal_caps() as caps:
         (results["replay"], policy_results), wall["replay"] = steps.timed(
             steps.replay, measurer, searches, requests, progress
         )
@@ -150,7 +151,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
     request = steps.timeline_request(requests)
     progress.step(f"timeline: one request ({request[0]} + {request[1]} tokens) under stock and fusegov")
-    with steps.thermal_caps() as caps:
+    with thermal_caps() as caps:
         results["timeline"], wall["timeline"] = steps.timed(steps.timeline, measurer, searches, request, out)
     results["timeline"]["thermal_caps"] = dict(caps)
     _say_caps(caps)

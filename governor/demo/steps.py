@@ -5,12 +5,9 @@ Sizes (`QUICK`, `FULL`) set only how much is traced and replayed; the procedure 
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,35 +264,6 @@ def timeline(measurer, searches: dict, request: tuple[int, int], out: Path, on_s
         if on_step:
             on_step()
     return {"prompt_tokens": prompt, "output_tokens": output, "policies": shown}
-
-
-class _CapCounter(logging.Handler):
-    """Counts the knob controller's warnings that a cooling device capped a knob, by knob (its second
-    argument in every such warning)."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.by_knob: Counter[str] = Counter()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        self.by_knob[str(args[1]) if len(args) > 1 else "?"] += 1
-
-
-@contextmanager
-def thermal_caps() -> Iterator[Counter]:
-    """While the replays pin knobs on a phone that heats up, the thermal framework caps some of them, and
-    android.knobs warns once per pin: hundreds of lines over 50 requests. Gathered here instead (knob ->
-    warnings) for one line per step; the figures measured under the caps stand as they are."""
-    logger = logging.getLogger("fusegov.knobs")
-    counter = _CapCounter()
-    logger.addHandler(counter)
-    propagate, logger.propagate = logger.propagate, False
-    try:
-        yield counter.by_knob
-    finally:
-        logger.removeHandler(counter)
-        logger.propagate = propagate
 
 
 def caps_line(by_knob: dict) -> str | None:

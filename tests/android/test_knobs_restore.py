@@ -18,7 +18,7 @@ import pytest
 from android.emulator.phone import VirtualPhone
 from android.emulator.profile import BUILTIN_DIR
 from android.errors import DeviceError, FusegovError, WriteVerifyError
-from android.knobs import KnobController, RestoreError, pinned, quiet_thermal_caps
+from android.knobs import KnobController, RestoreError, pinned, thermal_caps
 from android.probe import probe_device
 from android.virtual import VirtualDevice
 from tests.helpers.adb import REPO, Emulator
@@ -79,7 +79,7 @@ def test_a_pin_attempted_while_throttled_does_not_keep_the_cap_after_cooling():
     assert knobs.limits_hz("policy6") == (500_000_000, 2_850_000_000)
 
 
-def test_a_pin_under_a_cap_is_warned_of_unless_a_replay_quiets_the_caps(caplog):
+def test_a_pin_under_a_cap_is_warned_of_unless_the_caps_are_being_counted(caplog):
     phone = VirtualPhone("pixel7")
     phone.knobs["policy6"].thermal_cap_hz = 500_000_000
     knobs, _ = controller(phone)
@@ -87,11 +87,12 @@ def test_a_pin_under_a_cap_is_warned_of_unless_a_replay_quiets_the_caps(caplog):
         knobs.pin("policy6", 2_850_000_000)
         warned = [r.getMessage() for r in caplog.records]
         caplog.clear()
-        with quiet_thermal_caps():
+        with thermal_caps() as caps:
             knobs.pin("policy6", 2_802_000_000)
             assert knobs.snapshot(["policy6"])[0].capped
-        assert caplog.records == []
-        knobs.pin("policy6", 2_850_000_000)  # quieted only meanwhile
+            knobs.pin("gpu", 848_000_000)  # not capped: nothing to count
+        assert caplog.records == [] and caps == {"policy6": 2}  # the pin and the snapshot
+        knobs.pin("policy6", 2_850_000_000)  # counted only meanwhile
         assert len(caplog.records) == 1
     assert warned == [
         "virtual-pixel7: policy6 asked for 2850 MHz..2850 MHz runs at most 500 MHz while its cooling device throttles it"

@@ -185,10 +185,10 @@ def test_out_must_be_a_writable_directory(tmp_path):
 def test_thermal_caps_during_pins_are_gathered_into_one_line(caplog):
     """A replay on a hot phone pins many times under a cooling device's cap; the demo counts the knob
     controller's warnings by knob instead of printing one line per pin."""
-    from android.knobs import KnobController
+    from android.knobs import KnobController, thermal_caps
     from android.probe import probe_device
     from android.virtual import VirtualDevice
-    from governor.demo.steps import caps_line, thermal_caps
+    from governor.demo.steps import caps_line
 
     device = VirtualDevice("pixel7")
     knobs = KnobController(device, probe_device(device))

@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from types import SimpleNamespace
 
+from android.knobs import thermal_caps
 from governor.commands import format_bench
 from governor.measure import VirtualMeasurer
 from governor.replay import replay, summarise
 from governor.requests import Requests
+from tests.governor.conftest import TINYLLAMA
+from tests.governor.test_plan import sample_plan
 
 
 def served(profile: str, model: str, pairs: list[tuple[int, int]]):
@@ -37,3 +40,21 @@ def test_the_bench_table_says_when_a_plan_was_served_throttled():
     loud = format_bench({"stock": result(0.5), "fusegov": result(0.25)}, args, 1)
     assert "throttled" in quiet.splitlines()[2] and "note:" not in quiet
     assert "note: the phone throttled during the replay under fusegov" in loud and " 25%" in loud
+
+
+def test_caps_met_while_replaying_are_counted_by_whoever_asks_and_never_printed(caplog):
+    # the demo counts the caps its replay met (android.knobs.thermal_caps around the replay, which also counts
+    # them to keep them quiet): the outermost count gets them, and nothing reaches the log
+    measurer = VirtualMeasurer("pixel7", f"llm:{TINYLLAMA}")
+    cpu = measurer.space.role("cpu")
+    requests = Requests("test", (100, 100), (2, 2))  # prefill<=512 pins the CPU at its top
+    with caplog.at_level("WARNING", logger="fusegov.knobs"):
+        phone = measurer.phone(0)
+        phone.knobs[cpu.name].thermal_cap_hz = cpu.table_hz[-4]  # a cooling device holds the CPU three OPPs down
+        with thermal_caps() as caps:
+            replay(measurer, sample_plan(measurer.space), requests, phone=phone)
+        phone.knobs[cpu.name].thermal_cap_hz = cpu.table_hz[-4]
+        plain = replay(measurer, sample_plan(measurer.space), requests, phone=phone)  # counted and dropped inside
+    print(f"\ncaps counted: {dict(caps)}; throttled: {summarise(plain).throttled_share:.0%}")
+    assert caps[cpu.name] >= 1 and set(caps) <= set(measurer.space.tables())
+    assert not [r for r in caplog.records if "throttles it" in r.getMessage() or "capped" in r.getMessage()]
