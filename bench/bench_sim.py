@@ -6,7 +6,7 @@ pinned), a CNN and an idle phone, and, as the baseline measured in the same run,
 with the engine's block-vectorised physics turned off (power, rails, thermal, sensors and counters
 handled after every step instead of once per block of steps) and the kernel timings recomputed for every
 unit instead of cached per clock setting. Target: the slowest LLM case at least 200x real time on a
-2-core machine.
+2-core machine (best of the repeats; the first repeat's speed, with the timing caches cold, is shown beside).
 
 Then what a sweep over pinned settings (the governor's oracle) pays per run: CPU seconds for a fresh
 phone running one pinned request (TinyLlama, 128 prompt + 64 decode tokens, 1 s idle first) and one
@@ -37,9 +37,12 @@ MHZ = 1_000_000
 TARGET = 200.0
 
 
-def _speed(make_phone, workload_factory, seconds: float, repeat: int) -> tuple[float, float]:
-    """Best of `repeat`: simulated seconds per wall second and per CPU second over `seconds` simulated."""
+def _speed(make_phone, workload_factory, seconds: float, repeat: int) -> tuple[float, float, float]:
+    """Best of `repeat`: simulated seconds per wall second and per CPU second over `seconds` simulated; and per
+    CPU second in the first repeat, whose timing caches start cold (the later ones find the clock settings the
+    first one met already scheduled, as a long run or a sweep does)."""
     best_wall = best_cpu = 0.0
+    first_cpu = None
     for _ in range(repeat):
         phone = make_phone()
         workload = workload_factory()
@@ -49,8 +52,10 @@ def _speed(make_phone, workload_factory, seconds: float, repeat: int) -> tuple[f
         wall, cpu = time.perf_counter(), time.process_time()
         phone.advance(seconds)
         best_wall = max(best_wall, seconds / (time.perf_counter() - wall))
-        best_cpu = max(best_cpu, seconds / (time.process_time() - cpu))
-    return best_wall, best_cpu
+        cpu_speed = seconds / (time.process_time() - cpu)
+        best_cpu = max(best_cpu, cpu_speed)
+        first_cpu = cpu_speed if first_cpu is None else first_cpu
+    return best_wall, best_cpu, first_cpu
 
 
 def _unvectorised_baseline(seconds: float, repeat: int) -> tuple[float, float]:
@@ -62,7 +67,7 @@ def _unvectorised_baseline(seconds: float, repeat: int) -> tuple[float, float]:
     pipeline.KernelStream.timing = lambda self, cpu, gpu, mem: self._schedule(cpu, gpu, mem)
     try:
         tiny = load_model("tinyllama-1.1b-q4")
-        return _speed(lambda: VirtualPhone("pixel7"), lambda: LlmRequest(tiny, 8, 2000), seconds, repeat)
+        return _speed(lambda: VirtualPhone("pixel7"), lambda: LlmRequest(tiny, 8, 2000), seconds, repeat)[:2]
     finally:
         engine.FLUSH_ROWS, pipeline.KernelStream.timing = rows, cache_lookup
 
@@ -126,19 +131,20 @@ def main() -> int:
         ]
         results = [(name, _speed(phone, work, args.seconds, args.repeat)) for name, phone, work in cases]
     baseline_wall, baseline_cpu = _unvectorised_baseline(min(args.seconds, 10.0), args.repeat)
-    print(f"{'case':<46} {'sim s / wall s':>15} {'sim s / CPU s':>14} {'vs baseline':>12}")
-    for name, (wall, cpu) in results:
-        print(f"{name:<46} {wall:>14.0f}x {cpu:>13.0f}x {cpu / baseline_cpu:>11.1f}x")
+    print(f"{'case':<46} {'sim s / wall s':>15} {'sim s / CPU s':>14} {'vs baseline':>12} {'1st, cold':>10}")
+    for name, (wall, cpu, first) in results:
+        print(f"{name:<46} {wall:>14.0f}x {cpu:>13.0f}x {cpu / baseline_cpu:>11.1f}x {first:>9.0f}x")
     print(
         f"{'baseline: stock decode, per-step physics':<46} {baseline_wall:>14.0f}x {baseline_cpu:>13.0f}x {1.0:>11.1f}x"
     )
-    llm = [(wall, cpu) for name, (wall, cpu) in results if name.startswith("LLM")]
-    worst_wall, worst_cpu = min(w for w, _ in llm), min(c for _, c in llm)
+    llm = [speeds for name, speeds in results if name.startswith("LLM")]
+    worst_wall, worst_cpu, worst_first = (min(column) for column in zip(*llm))
     verdict = "meets" if worst_cpu >= TARGET else "MISSES"
     print(
         f"\nslowest LLM case runs {worst_cpu:.0f}x real time per CPU second ({worst_wall:.0f}x by the wall clock, "
         f"which other jobs on the machine slow down): {verdict} the {TARGET:.0f}x target "
-        f"(best of {args.repeat}, {args.seconds:.0f} simulated s each)"
+        f"(best of {args.repeat}, {args.seconds:.0f} simulated s each); in the first runs, timing caches cold, the "
+        f"slowest LLM case reads {worst_first:.0f}x"
     )
     fast = _per_run(args.repeat)
     slow = _without_fast_path(lambda: _per_run(args.repeat))
