@@ -30,7 +30,6 @@ from android.units import format_hz, from_native, to_native
 
 log = logging.getLogger("fusegov.knobs")
 THERMAL_DIR = "/sys/class/thermal"
-THERMAL_CAP = {"thermal_cap": True}  # marks the warnings about a cap (`thermal_caps`)
 
 
 @contextmanager
@@ -42,9 +41,10 @@ def thermal_caps() -> Iterator[Counter[str]]:
     by_knob: Counter[str] = Counter()
 
     def count(record: logging.LogRecord) -> bool:
-        if not getattr(record, "thermal_cap", False):
+        knob = getattr(record, "thermal_cap", None)  # the capped knob, on the warnings about a cap
+        if knob is None:
             return True
-        by_knob[str(record.args[1]) if isinstance(record.args, tuple) and len(record.args) > 1 else "?"] += 1
+        by_knob[knob] += 1
         return False
 
     log.addFilter(count)
@@ -198,7 +198,7 @@ class KnobController:
                     knob,
                     format_hz(cap),
                     format_hz(top),
-                    extra=THERMAL_CAP,
+                    extra={"thermal_cap": knob},
                 )
                 high = top
                 low = control.table_hz[0] if low == self._as_read(control, cap) else low
@@ -242,7 +242,7 @@ class KnobController:
                     format_hz(want[0]),
                     format_hz(want[1]),
                     format_hz(capped_max),
-                    extra=THERMAL_CAP,
+                    extra={"thermal_cap": knob},
                 )
                 return
         raise WriteVerifyError(
