@@ -9,7 +9,9 @@ setting's share is spent is stopped there, its phases kept: see collectors.colle
 android.knobs.pinned (restored afterwards, also on error or Ctrl-C). LLM workloads are streams of requests
 whose prompt and decode lengths are drawn log-uniformly (seeded), so prefill and decode both appear (at the
 lowest clocks a big model may spend a whole share in prefill); CNN workloads repeat runs. Rows while a
-workload loads or the phone idles are left out. The in-process virtual phone adds a lab monitor on the GPU
+workload loads or the phone idles are left out; `seq` keeps the collection's sample numbers (offset per
+workload), so the gap a left-out row leaves tells readers that the next row's counters cover one period,
+not the time since the last row kept. The in-process virtual phone adds a lab monitor on the GPU
 supply (`power.gpu_w`), as APGPM measured.
 
 Cost on the in-process phone: the device time traced (nothing is simulated past a share), one step of the
@@ -131,6 +133,7 @@ def collect_sweep(
         raise CollectorError(f"collect_sweep: duration_s must be positive, got {duration_s}")
     share_s = duration_s / len(settings)
     frames, metas = [], []
+    offset = 0  # each workload's sample numbers after the last one's
     for name in workloads:
         target = _device_for(device, seed)
         in_process = getattr(target, "phone", None) is not None
@@ -148,10 +151,11 @@ def collect_sweep(
         )
         frame = result.frame  # each setting's runs end where its share is spent
         running = (frame["workload"] != "") & ~frame["phase"].isin(["load", "idle"])
-        frames.append(frame[running])
+        kept = frame[running]
+        frames.append(kept.assign(seq=kept["seq"].to_numpy(dtype=np.int64) + offset))
+        offset += int(frame["seq"].max()) + 1 if len(frame) else 0
         metas.append(result.meta)
     frame = pd.concat(frames, ignore_index=True)
-    frame["seq"] = np.arange(len(frame), dtype=np.int64)
     meta = dict(metas[0])
     meta.update(
         workloads=list(workloads),

@@ -488,7 +488,7 @@ def cmd_evaluate(args) -> int:
     import numpy as np
 
     from powermodel import design, report
-    from powermodel.evaluate import Evaluation
+    from powermodel.evaluate import Evaluation, extrapolations, outside_training
     from powermodel.features import counters_used, states_used
     from powermodel.fitting import baseline_matrix, model_matrix, prepare
     from powermodel.ingest import load_inputs
@@ -532,7 +532,9 @@ def cmd_evaluate(args) -> int:
                     f"({lo / 1e6:.6g}..{hi / 1e6:.6g} MHz): extrapolated",
                     stacklevel=2,
                 )
-        outside = _outside_validity(X, doc.get("validity") or {}, loaded.specs)
+        names = [spec.name for spec in loaded.specs]
+        ranges = (doc.get("validity") or {}).get("features", {})
+        outside = int(outside_training(X, ranges, names).any(axis=1).sum())
         if outside:
             warnings.warn(f"{outside} sample(s) have a feature outside the range seen in training", stacklevel=2)
         with warnings.catch_warnings():
@@ -542,7 +544,13 @@ def cmd_evaluate(args) -> int:
             Xb = baseline_matrix(data)
             if loaded.baseline is not None and Xb is not None and np.isfinite(Xb[:, 0]).all():
                 pred_base = loaded.baseline.predict(Xb)
-        ev = Evaluation(y=data.power_w, pred_model=pred, groups=data.table.group, pred_baseline=pred_base)
+        ev = Evaluation(
+            y=data.power_w,
+            pred_model=pred,
+            groups=data.table.group,
+            pred_baseline=pred_base,
+            beyond_training=extrapolations(X, data.table.group, ranges, names),
+        )
         plots = []
         if plot_dir is not None:
             stem = Path(args.model).stem
@@ -566,27 +574,5 @@ def cmd_evaluate(args) -> int:
             )
         )
     else:
-        base = ev.mape_baseline
-        print(
-            f"{args.model}: {len(ev.y)} samples, MAPE model {ev.mape_model:.2f}%"
-            + ("" if base is None else f", utilisation-frequency baseline {base:.2f}%")
-        )
-        for row in ev.per_workload().itertuples():
-            b = "" if base is None else f"   baseline {row.baseline_mape_pct:6.2f}%"
-            print(f"  {row.workload:30s} n={row.n:5d}  model {row.model_mape_pct:6.2f}%{b}")
+        print("\n".join(report.evaluation_lines(ev, f"{args.model}: MAPE on {len(ev.y)} samples")))
     return 0
-
-
-def _outside_validity(X, validity: dict, specs) -> int:
-    import numpy as np
-
-    ranges = validity.get("features", {})
-    outside = np.zeros(len(X), dtype=bool)
-    for j, spec in enumerate(specs):
-        lo_hi = ranges.get(spec.name)
-        if not lo_hi or None in lo_hi:
-            continue
-        lo, hi = lo_hi
-        span = max(hi - lo, 1e-12)
-        outside |= (X[:, j] < lo - 0.1 * span) | (X[:, j] > hi + 0.1 * span)
-    return int(outside.sum())

@@ -1,8 +1,10 @@
-"""Held-out error of a power model next to the baseline's: overall and per workload."""
+"""Held-out error of a power model next to the baseline's: overall and per workload, and where the held-out
+rows lie beyond what the model was fitted on (a linear model's error there grows with the distance, without
+bound: a counter a held-out workload drives 100x past anything in training can put its power off by 100x)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -14,12 +16,49 @@ def mape_pct(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(pred, dtype=float) - y) / np.abs(y)) * 100.0)
 
 
+MARGIN = 0.1  # a value within this share of the training span past either end still counts as inside
+
+
+def outside_training(X: np.ndarray, ranges: dict, names: list[str]) -> np.ndarray:
+    """(n, k) mask: X[:, j] more than MARGIN of its training span below or above the range `ranges[names[j]]`
+    ([min, max] over the training rows, as validity_range records it); False where no range is known."""
+    outside = np.zeros(X.shape, dtype=bool)
+    for j, name in enumerate(names):
+        lo_hi = ranges.get(name)
+        if not lo_hi or None in lo_hi:
+            continue
+        lo, hi = lo_hi
+        span = max(hi - lo, 1e-12)
+        outside[:, j] = (X[:, j] < lo - MARGIN * span) | (X[:, j] > hi + MARGIN * span)
+    return outside
+
+
+def extrapolations(X: np.ndarray, groups: np.ndarray, ranges: dict, names: list[str]) -> list[dict]:
+    """Per workload and feature with rows outside training: the rows, and the furthest value in training
+    spans past the range (`spans`: 0 at its edge, 1 one span further)."""
+    outside = outside_training(X, ranges, names)
+    out = []
+    for j, name in enumerate(names):
+        if not outside[:, j].any():
+            continue
+        lo, hi = ranges[name]
+        span = max(hi - lo, 1e-12)
+        past = np.maximum(lo - X[:, j], X[:, j] - hi) / span
+        for group in np.unique(groups[outside[:, j]]):
+            rows = outside[:, j] & (groups == group)
+            out.append(
+                {"workload": str(group), "feature": name, "rows": int(rows.sum()), "spans": float(past[rows].max())}
+            )
+    return out
+
+
 @dataclass
 class Evaluation:
     y: np.ndarray
     pred_model: np.ndarray
     groups: np.ndarray
     pred_baseline: np.ndarray | None = None
+    beyond_training: list[dict] = field(default_factory=list)  # extrapolations() of the evaluated rows
 
     @property
     def mape_model(self) -> float:
@@ -54,4 +93,5 @@ class Evaluation:
                 }
                 for row in per.itertuples()
             },
+            "beyond_training": self.beyond_training,
         }

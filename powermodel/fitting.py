@@ -15,7 +15,7 @@ import pandas as pd
 from powermodel import design
 from powermodel import features as feat
 from powermodel.errors import PowerModelError
-from powermodel.evaluate import Evaluation, mape_pct
+from powermodel.evaluate import Evaluation, extrapolations, mape_pct
 from powermodel.ingest import InputWarning, PowerTable
 from powermodel.models import PMCModel, UtilFreqModel
 from powermodel.selection import SelectionConfig, SelectionResult, column_stats, screen, select_features
@@ -291,13 +291,18 @@ def fit_power_model(
     baseline, baseline_coefficients, baseline_train, pred_base_test, note = _fit_baseline(
         data, train, test, baseline_structure, details
     )
+    validity = validity_range(data, X, train, selection.selected)
     evaluation = None
     if split.test:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # off-level test frequencies are reported in validity
             pred_test = model.predict(X[test])
         evaluation = Evaluation(
-            y=data.power_w[test], pred_model=pred_test, groups=t.group[test], pred_baseline=pred_base_test
+            y=data.power_w[test],
+            pred_model=pred_test,
+            groups=t.group[test],
+            pred_baseline=pred_base_test,
+            beyond_training=extrapolations(X[test], t.group[test], validity["features"], selection.selected),
         )
     return FitResult(
         model=model,
@@ -315,7 +320,7 @@ def fit_power_model(
         baseline_train_mape_pct=baseline_train,
         coefficients=coefficients,
         baseline_coefficients=baseline_coefficients,
-        validity=validity_range(data, X, train, selection.selected),
+        validity=validity,
         baseline_note=note,
         variant=variant,
         variant_reason=variant_reason,

@@ -147,7 +147,7 @@ def summary_text(result, cross_validation=None) -> str:
             ci = "" if not np.isfinite(row.ci_low) else f"  [{row.ci_low:.4g}, {row.ci_high:.4g}]"
             lines.append(f"  {row.level:>9s}  {row.term:40s} {row.estimate: .4g}{ci}")
     if ev is not None:
-        lines += _evaluation_lines(ev, f"held-out MAPE on {len(ev.y)} samples")
+        lines += evaluation_lines(ev, f"held-out MAPE on {len(ev.y)} samples")
     if cross_validation is not None:
         lines += cross_validation_lines(cross_validation)
     return "\n".join(lines)
@@ -160,7 +160,7 @@ def _baseline_form(baseline) -> str:
     return f"one model per level ({len(baseline.levels_hz_)} levels), P = a_f + b_f * u"
 
 
-def _evaluation_lines(ev: Evaluation, head: str) -> list[str]:
+def evaluation_lines(ev: Evaluation, head: str) -> list[str]:
     base = ev.mape_baseline
     lines = [
         f"{head}: model {ev.mape_model:.2f}%"
@@ -169,13 +169,18 @@ def _evaluation_lines(ev: Evaluation, head: str) -> list[str]:
     for row in ev.per_workload().itertuples():
         b = "" if base is None else f"   baseline {row.baseline_mape_pct:6.2f}%"
         lines.append(f"  {row.workload:30s} n={row.n:5d}  model {row.model_mape_pct:6.2f}%{b}")
+        for far in (e for e in ev.beyond_training if e["workload"] == row.workload):
+            lines.append(
+                f"    beyond training: {far['feature']} in {far['rows']} rows, up to {far['spans']:.3g} training "
+                "spans past its range (the model extrapolates there)"
+            )
     return lines
 
 
 def cross_validation_lines(cv) -> list[str]:
     """Nested cross-validation: every workload predicted by a fit that never saw it."""
     summary = cv.summary()
-    lines = _evaluation_lines(
+    lines = evaluation_lines(
         cv.evaluation,
         f"nested cross-validation ({cv.scheme}, {summary['n_folds']} folds, selection redone in each), "
         f"pooled MAPE on {len(cv.evaluation.y)} samples",

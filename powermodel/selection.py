@@ -112,6 +112,7 @@ class SelectionResult:
 
 
 # ------------------------------------------------------------------------------------------------ screen
+SAME_VALUE_RTOL = 1e-9  # two readings this close (relative) are one value for the near-constant screen
 _BLOCK_COLS = 32  # columns per block when a statistic needs a copy of whole columns
 _CHUNK_ROWS = 16384  # rows per chunk for the streamed passes
 
@@ -132,7 +133,8 @@ def screen(
         finite = np.isfinite(block).all(axis=0)
         ptp = np.ptp(block, axis=0)
         median = np.median(block, axis=0)
-        share = (block == median).mean(axis=0)
+        # equal up to rounding: a count divided by window lengths that differ in the last bits is one value
+        share = (np.abs(block - median) <= SAME_VALUE_RTOL * np.abs(median)).mean(axis=0)
         mean = np.abs(block.mean(axis=0))
         cv = block.std(axis=0) / np.where(mean > 0, mean, 1.0)
         for k, j in enumerate(cols):

@@ -272,3 +272,28 @@ def test_variant_auto_chooses_by_nested_cross_validation_on_training_workloads(s
     best = min(scores, key=lambda v: float(scores[v].rstrip("%")))
     assert result["variant"] == best
     assert json.loads((tmp_path / "m.json").read_text())["model"]["variant"] == best
+
+
+def test_evaluate_names_the_counters_a_workload_drives_past_training(synthetic_frame, tmp_path, capsys):
+    """A workload whose counter runs far past anything the model was fitted on is named with that counter and
+    how far (a linear model's error grows without bound there), in the text and the JSON."""
+    from collectors.trace import write_trace
+
+    frame, meta = synthetic_frame
+    fitted = run_json(
+        capsys,
+        ["fit", str(write_trace(frame, tmp_path / "t.parquet", meta)), "-o", str(tmp_path / "m.json")]
+        + ["--no-plots", "--json", "--max-counters", "4"],
+    )
+    counter = fitted["selected"][0]
+    far, other = sorted(frame["workload"].unique())[:2]
+    pushed = frame.copy()
+    rows = pushed["workload"] == far
+    pushed.loc[rows, counter] = pushed.loc[rows, counter] * 50.0
+    path = write_trace(pushed, tmp_path / "pushed.parquet", meta)
+    ev = run_json(capsys, ["evaluate", str(tmp_path / "m.json"), str(path), "--json"])
+    beyond = {(e["workload"], e["feature"]): e for e in ev["beyond_training"]}
+    assert beyond[(far, counter)]["rows"] > 0 and beyond[(far, counter)]["spans"] > 1
+    assert not any(w == other for w, _ in beyond)
+    assert main(["evaluate", str(tmp_path / "m.json"), str(path)]) == 0
+    assert f"beyond training: {counter} in " in capsys.readouterr().out

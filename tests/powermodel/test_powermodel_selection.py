@@ -43,6 +43,19 @@ def test_screen_flags_constant_and_near_constant():
     assert set(reasons) == {"c9", "c10"}
 
 
+def test_screen_takes_a_rate_that_differs_only_by_rounding_as_one_value():
+    """An always-on clock counter divided by window lengths that differ in their last bits (t_s steps of
+    0.04999999999999716 and 0.05000000000000426 s), with a few windows of another length: one value in most
+    rows, so near-constant, whatever its spread in the rest."""
+    rng = np.random.default_rng(0)
+    windows = 0.05 + rng.choice([-2.84e-15, 4.26e-15], 2000)
+    windows[rng.choice(2000, 30, replace=False)] = 0.1  # 1.5% of windows twice as long
+    rate = 960_000.0 / windows
+    assert np.unique(rate).size > 2 and rate.std() / rate.mean() > 1e-3  # neither exact test would catch it
+    reasons = screen(rate[:, None], ["always_on"])
+    assert reasons["always_on"].startswith("near-constant (98.5% of rows equal 1.92e+07)")
+
+
 def test_grouped_folds_never_split_a_group():
     groups = np.repeat(list("abcdefg"), [5, 9, 3, 7, 2, 8, 4])
     fold, n = make_folds(groups, 4)
