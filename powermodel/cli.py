@@ -468,6 +468,7 @@ def _fit_json(result, cross_validation, out: str, onnx_path, plots: list[str], s
         "vif_selected": sel.vif_selected,
         "mape_pct": {"model": shown.mape_model, "baseline": shown.mape_baseline},
         "per_workload": shown.to_dict()["per_workload"],
+        "beyond_training": shown.beyond_training,
         "train_mape_pct": result.train_mape_pct,
         "cv_mape_pct": sel.cv_mape_pct,
         "selection_path": sel.path,

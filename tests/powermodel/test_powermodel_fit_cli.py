@@ -286,6 +286,8 @@ def test_evaluate_names_the_counters_a_workload_drives_past_training(synthetic_f
         + ["--no-plots", "--json", "--max-counters", "4"],
     )
     counter = fitted["selected"][0]
+    # the fit reports its own held-out rows the same way (here a few just past the edge)
+    assert all(set(e) == {"workload", "feature", "rows", "spans"} for e in fitted["beyond_training"])
     far, other = sorted(frame["workload"].unique())[:2]
     pushed = frame.copy()
     rows = pushed["workload"] == far
