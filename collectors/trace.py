@@ -1,6 +1,7 @@
 """The fusegov trace format, defined once: column names, their builders and parsers, metadata, read, write, check.
 
-One row per sample (ARCHITECTURE.md "Formats"): `seq` (sample number), `t_s` (monotonic device time, s),
+One row per sample (ARCHITECTURE.md "Formats"): `seq` (sample number; a number skipped marks rows left out, so
+the next row's counters cover its own period, not the time since the last row kept), `t_s` (monotonic device time, s),
 `phase` and `workload` labels, `freq.<knob>_hz`, `util.<knob>_pct`, `pmc.<group>.<countable>` (counter
 increments during the interval), `power.<rail>_w` and `power.total_w`, `temp.<zone>_c`, optional
 `volt.<knob>_v`. File metadata (Parquet schema key `fusegov`, JSON): device, profile, soc, period_s,
