@@ -19,35 +19,36 @@ def mape_pct(y: np.ndarray, pred: np.ndarray) -> float:
 MARGIN = 0.1  # a value within this share of the training span past either end still counts as inside
 
 
-def outside_training(X: np.ndarray, ranges: dict, names: list[str]) -> np.ndarray:
-    """(n, k) mask: X[:, j] more than MARGIN of its training span below or above the range `ranges[names[j]]`
-    ([min, max] over the training rows, as validity_range records it); False where no range is known."""
-    outside = np.zeros(X.shape, dtype=bool)
+def spans_past(X: np.ndarray, ranges: dict, names: list[str]) -> np.ndarray:
+    """(n, k) how far X[:, j] lies past its training range `ranges[names[j]]` ([min, max] over the training rows,
+    as validity_range records it), in training spans: <= 0 inside, 1 one span beyond either end; -inf where no
+    range is known."""
+    past = np.full(X.shape, -np.inf)
     for j, name in enumerate(names):
         lo_hi = ranges.get(name)
         if not lo_hi or None in lo_hi:
             continue
         lo, hi = lo_hi
-        span = max(hi - lo, 1e-12)
-        outside[:, j] = (X[:, j] < lo - MARGIN * span) | (X[:, j] > hi + MARGIN * span)
-    return outside
+        past[:, j] = np.maximum(lo - X[:, j], X[:, j] - hi) / max(hi - lo, 1e-12)
+    return past
+
+
+def outside_training(X: np.ndarray, ranges: dict, names: list[str]) -> np.ndarray:
+    """(n, k) mask: X[:, j] more than MARGIN of its training span past either end of its range (`spans_past`)."""
+    return spans_past(X, ranges, names) > MARGIN
 
 
 def extrapolations(X: np.ndarray, groups: np.ndarray, ranges: dict, names: list[str]) -> list[dict]:
     """Per workload and feature with rows outside training: the rows, and the furthest value in training
-    spans past the range (`spans`: 0 at its edge, 1 one span further)."""
-    outside = outside_training(X, ranges, names)
+    spans past the range (`spans_past`)."""
+    past = spans_past(X, ranges, names)
+    outside = past > MARGIN
     out = []
     for j, name in enumerate(names):
-        if not outside[:, j].any():
-            continue
-        lo, hi = ranges[name]
-        span = max(hi - lo, 1e-12)
-        past = np.maximum(lo - X[:, j], X[:, j] - hi) / span
         for group in np.unique(groups[outside[:, j]]):
             rows = outside[:, j] & (groups == group)
             out.append(
-                {"workload": str(group), "feature": name, "rows": int(rows.sum()), "spans": float(past[rows].max())}
+                {"workload": str(group), "feature": name, "rows": int(rows.sum()), "spans": float(past[rows, j].max())}
             )
     return out
 
