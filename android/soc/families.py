@@ -14,7 +14,9 @@ class SocFamily:
     gpu_driver: str
     mem_bus_patterns: tuple[str, ...]  # devfreq names of the main DRAM bus, in order of preference
     devfreq_unit_rules: tuple[tuple[str, str], ...]  # (regex on device name, native unit)
-    rail_rules: tuple[tuple[str, str], ...]  # (regex on rail name, component; "cpu:N" = N-th policy)
+    # (regex on rail name, component; "cpu:N" = N-th policy, "cpu:-1" the last: the big or prime cluster on
+    # phones with two, three or four clusters)
+    rail_rules: tuple[tuple[str, str], ...]
     zone_rules: tuple[tuple[str, str], ...]  # (regex on zone type, component)
 
 
@@ -27,7 +29,7 @@ TENSOR = SocFamily(
     zone_rules=(
         (r"^LITTLE$", "cpu:0"),
         (r"^MID$", "cpu:1"),
-        (r"^BIG$", "cpu:2"),
+        (r"^BIG$", "cpu:-1"),
         (r"^G3D$", "gpu"),
         (r"battery", "battery"),
         (r"therm", "skin"),
@@ -42,7 +44,7 @@ SNAPDRAGON = SocFamily(
     rail_rules=((r"GPU|GFX", "gpu"), (r"DDR|MEM", "mem")),
     zone_rules=(
         (r"^cpu-0-", "cpu:0"),
-        (r"^cpu-1-7|^cpu-1-3-usr", "cpu:2"),
+        (r"^cpu-1-7|^cpu-1-3-usr", "cpu:-1"),
         (r"^cpu-1-", "cpu:1"),
         (r"^gpuss", "gpu"),
         (r"^ddr", "mem"),
@@ -66,11 +68,7 @@ def match_component(rules: tuple[tuple[str, str], ...], name: str, policies: lis
             continue
         if component.startswith("cpu:"):
             index = int(component[4:].format(*m.groups()))
-            if index < len(policies):
-                return policies[index]
-            if policies and component == "cpu:2":  # two-cluster phones: BIG is the last cluster
-                return policies[-1]
-            return "other"
+            return policies[index] if -len(policies) <= index < len(policies) else "other"
         return component
     return "other"
 

@@ -49,6 +49,39 @@ def test_probe_finds_every_component_of_a_virtual_phone(name):
         assert by_name["S1M_VDD_MIF"] == "mem"
 
 
+def four_cluster_profile(path: Path) -> Path:
+    """sm8550 with its gold cluster split in two (policy3: CPUs 3-4, policy5: CPUs 5-6), as Snapdragon 8 Gen 3
+    phones have four clusters: the prime core (policy7) is then the fourth policy, not the third."""
+    profile = json.loads(Path(load_profile("sm8550").source).read_text())
+    gold = next(c for c in profile["cpu"]["clusters"] if c["policy"] == "policy3")
+    split = {**gold, "policy": "policy5", "cpus": gold["cpus"][2:]}
+    gold["cpus"] = gold["cpus"][:2]
+    clusters = profile["cpu"]["clusters"]
+    clusters.insert(clusters.index(gold) + 1, split)
+    physics = profile["physics"]
+    physics["cpu"]["policy5"] = physics["cpu"]["policy3"]
+    physics["thermal"]["heat_node"]["policy5"] = physics["thermal"]["heat_node"]["policy3"]
+    shares = physics["background"]["policy_share"]
+    shares["policy5"] = shares["policy3"] = shares["policy3"] / 2
+    profile["name"] = "quad4"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+@pytest.mark.parametrize("name", ["pixel7", "sm8550", "pixel4", "four clusters"])
+def test_probe_maps_each_cpu_zone_to_its_cluster(name, tmp_path):
+    """The big or prime cluster's zone goes to the last policy however many clusters there are (a four-cluster
+    phone's prime zone was once given to its third policy, which the daemon then guarded instead)."""
+    if name == "four clusters":
+        name = str(four_cluster_profile(tmp_path / "quad4.json"))
+    profile = load_profile(name)
+    policies = {c.policy for c in profile.clusters}
+    found = {z.type: z.component for z in probe_device(VirtualDevice(name)).zones}
+    want = {z.type: z.component for z in profile.thermal_zones if z.component in policies}
+    assert want and {t: found[t] for t in want} == want
+    assert profile.clusters[-1].policy in want.values()  # the prime zone is among them
+
+
 def _write(root, rel, text):
     path = root / rel.lstrip("/")
     path.parent.mkdir(parents=True, exist_ok=True)
