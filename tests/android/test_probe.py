@@ -16,6 +16,7 @@ from android.errors import DevicePathError, ProbeError
 from android.local import LocalDevice
 from android.probe import probe_device
 from android.virtual import VirtualDevice
+from tests.helpers.profiles import four_cluster_profile
 
 
 @pytest.mark.parametrize("name", ["pixel7", "sm8550", "pixel4"])
@@ -47,25 +48,6 @@ def test_probe_finds_every_component_of_a_virtual_phone(name):
         by_name = {r.name: r.component for r in info.rails}
         assert by_name["S2M_VDD_CPUCL2"] == "policy6" and by_name["S2S_VDD_G3D"] == "gpu"
         assert by_name["S1M_VDD_MIF"] == "mem"
-
-
-def four_cluster_profile(path: Path) -> Path:
-    """sm8550 with its gold cluster split in two (policy3: CPUs 3-4, policy5: CPUs 5-6), as Snapdragon 8 Gen 3
-    phones have four clusters: the prime core (policy7) is then the fourth policy, not the third."""
-    profile = json.loads(Path(load_profile("sm8550").source).read_text())
-    gold = next(c for c in profile["cpu"]["clusters"] if c["policy"] == "policy3")
-    split = {**gold, "policy": "policy5", "cpus": gold["cpus"][2:]}
-    gold["cpus"] = gold["cpus"][:2]
-    clusters = profile["cpu"]["clusters"]
-    clusters.insert(clusters.index(gold) + 1, split)
-    physics = profile["physics"]
-    physics["cpu"]["policy5"] = physics["cpu"]["policy3"]
-    physics["thermal"]["heat_node"]["policy5"] = physics["thermal"]["heat_node"]["policy3"]
-    shares = physics["background"]["policy_share"]
-    shares["policy5"] = shares["policy3"] = shares["policy3"] / 2
-    profile["name"] = "quad4"
-    path.write_text(json.dumps(profile))
-    return path
 
 
 @pytest.mark.parametrize("name", ["pixel7", "sm8550", "pixel4", "four clusters"])

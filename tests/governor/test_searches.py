@@ -17,6 +17,7 @@ from governor.searches.base import Choice
 from governor.searches.fusegov import common_levels, on_footing, seed_effects, seed_residuals
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, TINYLLAMA
+from tests.helpers.profiles import four_cluster_profile
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,32 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
         assert all(low < high for high, low in zip(power, power[1:]))
         assert all(r.setting != mine.setting for r in mine.cooler)
         assert ours.plan.search["rung_measurements"] <= len(decode_only)  # at most one more run per bucket
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 12): the model misfits this phone's decode runs by 2.4%, more than any gain it "
+    "predicts, so the search stops at its design's best (CPU at 60% of its table, 1.6% of the budget unspent) "
+    "where FUSE's CPU scan reaches the budget's edge: 1.2% slower TPOT",
+)
+def test_on_a_four_cluster_phone_fusegov_beats_fuse_on_decode_with_fewer_runs(short_requests, tmp_path):
+    """The same on a phone of another shape (four CPU clusters, the prime core the fourth policy)."""
+    profile = str(four_cluster_profile(tmp_path / "quad4.json"))
+    measurer = VirtualMeasurer(profile, TINYLLAMA)
+    decode = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "decode"]
+    runs = {name: run_search(measurer, decode, GoalSpec("latency"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
+    scores = {
+        name: run.context.goal.score(run.lab.known(Setting.of(run.plan.phase("decode").setting), "decode"))
+        for name, run in runs.items()
+    }
+    print(
+        f"\nquad4 decode: paired TPOT fuse {scores['fuse']:.4f} in {runs['fuse'].lab.measurements} runs, "
+        f"fusegov {scores['fusegov']:.4f} in {runs['fusegov'].lab.measurements}"
+    )
+    assert runs["fusegov"].plan.phase("decode").met and "policy7" in runs["fusegov"].plan.phase("decode").setting
+    assert scores["fusegov"] <= scores["fuse"] * 1.005
+    rungs = runs["fusegov"].context.rung_measurements
+    assert runs["fusegov"].lab.measurements - rungs < runs["fuse"].lab.measurements
 
 
 def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(short_requests):

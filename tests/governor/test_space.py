@@ -10,6 +10,7 @@ from android.virtual import VirtualDevice
 from governor.errors import GovernorError
 from governor.space import ConfigSpace, Setting
 from tests.governor.conftest import HEXA6
+from tests.helpers.profiles import four_cluster_profile
 
 
 def space_of(profile: str, cpu: int | None = None) -> ConfigSpace:
@@ -37,6 +38,13 @@ def test_hexa6_prime_cluster_is_one_core_and_another_cpu_can_be_chosen():
     assert mid.role("cpu").name == "policy2" and mid.knob("policy5").role == "side"
     with pytest.raises(GovernorError, match="no CPU 9"):
         space_of(HEXA6, cpu=9)
+
+
+def test_a_four_cluster_phone_tunes_its_prime_core_and_keeps_the_other_clusters_as_side_knobs(tmp_path):
+    space = space_of(str(four_cluster_profile(tmp_path / "quad4.json")))
+    assert [k.name for k in space.primary] == ["policy7", "gpu", "mem"]
+    assert space.role("cpu").cpus == (7,) and space.inference_cpu == 7
+    assert {"policy0", "policy3", "policy5"} <= {k.name for k in space.side}
 
 
 def test_settings_pin_table_frequencies_and_leave_the_rest_stock():
