@@ -6,8 +6,8 @@ Steps: probe the phone (paths, units, rails, zones), choose counters (`--pmcs`) 
 the GPU can read at once (kgsl's QUERY tells each group's free physical counters), then per pass: pin (through
 android.knobs.pinned, restored on the way out even on error or Ctrl-C), start the sampler, run every
 workload (each labelled with its phases on the phone's clock), stop the sampler, decode its lines. Passes are
-merged by time aligned on each workload run's start; channels every pass has must agree (the agreement is in
-the metadata). Rows are written to `partial_path` as they arrive, so a failure keeps what was collected.
+merged run by run (the same setting, workload and repeat in each pass), by time since that run's work started;
+channels every pass has must agree (the agreement is in the metadata). Rows are written to `partial_path` as they arrive, so a failure keeps what was collected.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def collect(
                     late_ticks += int(frame.pop("late_ticks").sum())
                     dropped += _missing(frame["seq"].to_numpy(), sampler_link.ended)
                     frame = watcher.add_columns(frame)
-                    mine = [r for r in records if r.pass_index == index and r.setting == label]
+                    mine = {i: r for i, r in enumerate(records) if r.pass_index == index and r.setting == label}
                     frame = label_phases(frame, mine)
                     frame["seq"] += seq_offset  # one numbering over every sampler run of the collection
                     seq_offset += int(sampler_link.ended[0]) if sampler_link.ended else len(frame)
@@ -398,14 +398,15 @@ class _PartialWriter:
             self.writer = None
 
 
-def label_phases(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
-    """`workload` and `phase` of each row: the run and phase holding the middle of its interval."""
+def label_phases(frame: pd.DataFrame, runs: dict[int, RunRecord]) -> pd.DataFrame:
+    """`workload` and `phase` of each row: the run and phase holding the middle of its interval; `_run`, that
+    run's id (its key in `runs`: its index in the collection's list of runs), or -1."""
     t = frame["t_s"].to_numpy()
     mid = t - np.diff(t, prepend=t[0] - (t[1] - t[0] if len(t) > 1 else 0.0)) / 2 if len(t) else t
     workload = np.full(len(t), "", dtype=object)
     phase = np.full(len(t), "idle", dtype=object)
     run_index = np.full(len(t), -1)
-    for k, run in enumerate(runs):
+    for k, run in runs.items():
         for start, end, label in run.result.phases:
             inside = (mid >= start) & (mid < end)
             phase[inside] = label
@@ -418,28 +419,46 @@ def label_phases(frame: pd.DataFrame, runs: list[RunRecord]) -> pd.DataFrame:
     return out
 
 
+def run_keys(runs: list[RunRecord]) -> list[tuple[int, str, str, int]]:
+    """Each run as (pass, setting, workload, repeat): its pass, and what it is the same run of in every pass. A
+    workload repeats within its share of the device time as often as its runs fit, which differs from pass to
+    pass, so the n-th run of a pass need not be the n-th of another (nor of the same setting)."""
+    seen: dict[tuple[int, str, str], int] = {}
+    keys = []
+    for run in runs:
+        head = (run.pass_index, run.setting, run.workload)
+        seen[head] = seen.get(head, -1) + 1
+        keys.append((*head, seen[head]))
+    return keys
+
+
 def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: float) -> tuple[pd.DataFrame, dict]:
     """Pass 0's rows, with the counters of later passes taken from their row nearest in time since the start
-    of the same workload run's work (after loading). Returns the merged rows and, per channel every pass
-    has, the largest relative difference between passes of its mean over each workload run's work."""
+    of the same run's work (after loading): the run of the same setting, workload and repeat (`run_keys`).
+    Rows' `_run` are indices into `runs`. Returns the merged rows and, per channel every pass has, the largest
+    relative difference between passes of its mean over each run's work."""
     base = frames[0]
     agreement: dict[str, float] = {}
     if len(frames) == 1:
         return _finish(base), agreement
-    by_pass: dict[int, list[RunRecord]] = {}
-    for run in runs:
-        by_pass.setdefault(run.pass_index, []).append(run)
-    base_runs = by_pass[0]
-    base_rel = _relative_time(base, base_runs)
+    keys = run_keys(runs)
+    run_of = {key: i for i, key in enumerate(keys)}
+    base_runs = [i for i, key in enumerate(keys) if key[0] == 0]
+    base_rel = _relative_time(base, runs)
+    base_run = base["_run"].to_numpy()
     merged = base.copy()
     shared = [c for c in base.columns if c not in REQUIRED_COLUMNS and c not in ("_run",) and not c.startswith("pmc.")]
     for p, frame in enumerate(frames[1:], start=1):
-        rel = _relative_time(frame, by_pass[p])
+        rel = _relative_time(frame, runs)
         counters = pmc_columns(frame)
         values = np.full((len(base), len(counters)), np.nan)
-        for k in range(len(base_runs)):
-            rows_b = np.flatnonzero(base["_run"].to_numpy() == k)
-            rows_p = np.flatnonzero(frame["_run"].to_numpy() == k)
+        frame_run, counter_values = frame["_run"].to_numpy(), frame[counters].to_numpy(float)
+        for base_id in base_runs:
+            other = run_of.get((p, *keys[base_id][1:]))
+            if other is None:  # the workload ran fewer times in this pass: its counters stay missing there
+                continue
+            rows_b = np.flatnonzero(base_run == base_id)
+            rows_p = np.flatnonzero(frame_run == other)
             if not len(rows_b) or not len(rows_p):
                 continue
             order = np.argsort(rel[rows_p])
@@ -450,7 +469,7 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
             nearer = np.abs(times[prev] - want) < np.abs(times[idx] - want)
             pick = rows_p[order][np.where(nearer, prev, idx)]
             close = np.abs(rel[pick] - want) <= period_s
-            values[rows_b[close]] = frame[counters].to_numpy(float)[pick[close]]
+            values[rows_b[close]] = counter_values[pick[close]]
             work_b = rows_b[base["phase"].to_numpy()[rows_b] != "load"]
             work_p = rows_p[frame["phase"].to_numpy()[rows_p] != "load"]
             for column in shared if len(work_b) and len(work_p) else ():
