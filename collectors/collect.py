@@ -6,8 +6,9 @@ Steps: probe the phone (paths, units, rails, zones), choose counters (`--pmcs`) 
 the GPU can read at once (kgsl's QUERY tells each group's free physical counters), then per pass: pin (through
 android.knobs.pinned, restored on the way out even on error or Ctrl-C), start the sampler, run every
 workload (each labelled with its phases on the phone's clock), stop the sampler, decode its lines. Passes are
-merged run by run (the same setting, workload and repeat in each pass), by time since that run's work started;
-channels every pass has must agree (the agreement is in the metadata). Rows are written to `partial_path` as they arrive, so a failure keeps what was collected.
+merged run by run and phase by phase (the same setting, workload and repeat in each pass), by time since that
+phase started; channels every pass has must agree (the agreement is in the metadata). Rows are written to
+`partial_path` as they arrive, so a failure keeps what was collected.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ DEFAULT_PERIOD_S = 0.01
 POLL_S = 0.2
 MIN_RUN_S = 1e-3  # a budget below `timeout`'s resolution (and 0 means none to it): no further run
 SAMPLER_REMOTE = "/data/local/tmp/fusegov/sampler.py"
+MERGE_COLUMNS = ("_run", "_phase", "_since")  # label_phases' columns for merge_passes, dropped from every trace
 
 
 @dataclass
@@ -45,16 +47,6 @@ class RunRecord:
     setting: str
     pass_index: int
     result: RunResult
-
-    @property
-    def start_s(self) -> float:
-        return self.result.phases[0][0]
-
-    @property
-    def work_start_s(self) -> float:
-        """Where the work itself starts (after loading, whose length differs from pass to pass: a model
-        file is read from flash the first time and from the page cache after)."""
-        return next((start for start, _, label in self.result.phases if label != "load"), self.start_s)
 
     @property
     def end_s(self) -> float:
@@ -386,7 +378,7 @@ class _PartialWriter:
             meta["partial"] = True
             self.writer = TraceWriter(self.path, meta)
         try:
-            self.writer.append(frame.drop(columns=["_run"], errors="ignore"))
+            self.writer.append(frame.drop(columns=list(MERGE_COLUMNS), errors="ignore"))
             self.writer.flush()
             self.rows += len(frame)
         except (ValueError, KeyError, TypeError):
@@ -399,23 +391,24 @@ class _PartialWriter:
 
 
 def label_phases(frame: pd.DataFrame, runs: dict[int, RunRecord]) -> pd.DataFrame:
-    """`workload` and `phase` of each row: the run and phase holding the middle of its interval; `_run`, that
-    run's id (its key in `runs`: its index in the collection's list of runs), or -1."""
+    """`workload` and `phase` of each row: the run and phase holding the middle of its interval; for the merge of
+    passes, `_run`, that run's id (its key in `runs`: its index in the collection's list of runs) or -1,
+    `_phase`, the phase's index in the run, and `_since`, the row's end less the phase's start (s)."""
     t = frame["t_s"].to_numpy()
     mid = t - np.diff(t, prepend=t[0] - (t[1] - t[0] if len(t) > 1 else 0.0)) / 2 if len(t) else t
     workload = np.full(len(t), "", dtype=object)
     phase = np.full(len(t), "idle", dtype=object)
-    run_index = np.full(len(t), -1)
+    run_index, phase_index, since = np.full(len(t), -1), np.full(len(t), -1), np.full(len(t), np.nan)
     for k, run in runs.items():
-        for start, end, label in run.result.phases:
+        for i, (start, end, label) in enumerate(run.result.phases):
             inside = (mid >= start) & (mid < end)
             phase[inside] = label
             workload[inside] = run.workload
-            run_index[inside] = k
+            run_index[inside], phase_index[inside], since[inside] = k, i, t[inside] - start
     out = frame.copy()
     out["phase"] = phase
     out["workload"] = workload
-    out["_run"] = run_index
+    out["_run"], out["_phase"], out["_since"] = run_index, phase_index, since
     return out
 
 
@@ -433,10 +426,12 @@ def run_keys(runs: list[RunRecord]) -> list[tuple[int, str, str, int]]:
 
 
 def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: float) -> tuple[pd.DataFrame, dict]:
-    """Pass 0's rows, with the counters of later passes taken from their row nearest in time since the start
-    of the same run's work (after loading): the run of the same setting, workload and repeat (`run_keys`).
-    Rows' `_run` are indices into `runs`. Returns the merged rows and, per channel every pass has, the largest
-    relative difference between passes of its mean over each run's work."""
+    """Pass 0's rows, with the counters of later passes taken from their row nearest in time since the start of
+    the same phase of the same run: the run of the same setting, workload and repeat (`run_keys`). A phase's
+    length differs between passes (a prefill by ~10%), so rows aligned on the run's start would take the
+    counters of another phase near its ends. Rows carry `label_phases`' columns (`_run`: indices into `runs`).
+    Returns the merged rows and, per channel every pass has, the largest relative difference between passes of
+    its mean over each run's work (after loading)."""
     base = frames[0]
     agreement: dict[str, float] = {}
     if len(frames) == 1:
@@ -444,15 +439,14 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
     keys = run_keys(runs)
     run_of = {key: i for i, key in enumerate(keys)}
     base_runs = [i for i, key in enumerate(keys) if key[0] == 0]
-    base_rel = _relative_time(base, runs)
-    base_run = base["_run"].to_numpy()
+    base_rel, base_run, base_phase = base["_since"].to_numpy(), base["_run"].to_numpy(), base["_phase"].to_numpy()
     merged = base.copy()
-    shared = [c for c in base.columns if c not in REQUIRED_COLUMNS and c not in ("_run",) and not c.startswith("pmc.")]
+    shared = [c for c in base.columns if c not in REQUIRED_COLUMNS + MERGE_COLUMNS and not c.startswith("pmc.")]
     for p, frame in enumerate(frames[1:], start=1):
-        rel = _relative_time(frame, runs)
+        rel, frame_run, frame_phase = frame["_since"].to_numpy(), frame["_run"].to_numpy(), frame["_phase"].to_numpy()
         counters = pmc_columns(frame)
         values = np.full((len(base), len(counters)), np.nan)
-        frame_run, counter_values = frame["_run"].to_numpy(), frame[counters].to_numpy(float)
+        counter_values = frame[counters].to_numpy(float)
         for base_id in base_runs:
             other = run_of.get((p, *keys[base_id][1:]))
             if other is None:  # the workload ran fewer times in this pass: its counters stay missing there
@@ -461,15 +455,11 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
             rows_p = np.flatnonzero(frame_run == other)
             if not len(rows_b) or not len(rows_p):
                 continue
-            order = np.argsort(rel[rows_p])
-            times = rel[rows_p][order]
-            want = base_rel[rows_b]
-            idx = np.clip(np.searchsorted(times, want), 0, len(times) - 1)
-            prev = np.clip(idx - 1, 0, len(times) - 1)
-            nearer = np.abs(times[prev] - want) < np.abs(times[idx] - want)
-            pick = rows_p[order][np.where(nearer, prev, idx)]
-            close = np.abs(rel[pick] - want) <= period_s
-            values[rows_b[close]] = counter_values[pick[close]]
+            for phase in np.unique(base_phase[rows_b]):
+                in_b, in_p = rows_b[base_phase[rows_b] == phase], rows_p[frame_phase[rows_p] == phase]
+                if len(in_p):
+                    pick, close = _nearest(rel[in_p], base_rel[in_b], period_s)
+                    values[in_b[close]] = counter_values[in_p[pick[close]]]
             work_b = rows_b[base["phase"].to_numpy()[rows_b] != "load"]
             work_p = rows_p[frame["phase"].to_numpy()[rows_p] != "load"]
             for column in shared if len(work_b) and len(work_p) else ():
@@ -482,14 +472,18 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
     return _finish(merged), agreement
 
 
-def _relative_time(frame: pd.DataFrame, runs: list[RunRecord]) -> np.ndarray:
-    run_index = frame["_run"].to_numpy()
-    starts = np.array([r.work_start_s for r in runs] + [np.nan])
-    return frame["t_s"].to_numpy() - starts[run_index]
+def _nearest(times: np.ndarray, want: np.ndarray, period_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `want`, the index into `times` of the nearest one, and whether it lies within a period."""
+    order = np.argsort(times)
+    ordered = times[order]
+    idx = np.clip(np.searchsorted(ordered, want), 0, len(ordered) - 1)
+    prev = np.clip(idx - 1, 0, len(ordered) - 1)
+    pick = np.where(np.abs(ordered[prev] - want) < np.abs(ordered[idx] - want), prev, idx)
+    return order[pick], np.abs(ordered[pick] - want) <= period_s
 
 
 def _finish(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.drop(columns=["_run"])
+    frame = frame.drop(columns=list(MERGE_COLUMNS))
     first = ["seq", "t_s", "phase", "workload"]
     return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
 
