@@ -442,11 +442,14 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
     base_rel, base_run, base_phase = base["_since"].to_numpy(), base["_run"].to_numpy(), base["_phase"].to_numpy()
     merged = base.copy()
     shared = [c for c in base.columns if c not in REQUIRED_COLUMNS + MERGE_COLUMNS and not c.startswith("pmc.")]
+    base_work, base_shared = base["phase"].to_numpy() != "load", {c: base[c].to_numpy(float) for c in shared}
     for p, frame in enumerate(frames[1:], start=1):
         rel, frame_run, frame_phase = frame["_since"].to_numpy(), frame["_run"].to_numpy(), frame["_phase"].to_numpy()
         counters = pmc_columns(frame)
         values = np.full((len(base), len(counters)), np.nan)
         counter_values = frame[counters].to_numpy(float)
+        frame_work = frame["phase"].to_numpy() != "load"
+        frame_shared = {c: frame[c].to_numpy(float) for c in shared if c in frame}
         for base_id in base_runs:
             other = run_of.get((p, *keys[base_id][1:]))
             if other is None:  # the workload ran fewer times in this pass: its counters stay missing there
@@ -460,14 +463,11 @@ def merge_passes(frames: list[pd.DataFrame], runs: list[RunRecord], period_s: fl
                 if len(in_p):
                     pick, close = _nearest(rel[in_p], base_rel[in_b], period_s)
                     values[in_b[close]] = counter_values[in_p[pick[close]]]
-            work_b = rows_b[base["phase"].to_numpy()[rows_b] != "load"]
-            work_p = rows_p[frame["phase"].to_numpy()[rows_p] != "load"]
-            for column in shared if len(work_b) and len(work_p) else ():
-                if column in frame:
-                    a = float(np.nanmean(base[column].to_numpy(float)[work_b]))
-                    b = float(np.nanmean(frame[column].to_numpy(float)[work_p]))
-                    scale = max(abs(a), abs(b), 1e-12)
-                    agreement[column] = max(agreement.get(column, 0.0), abs(a - b) / scale)
+            work_b, work_p = rows_b[base_work[rows_b]], rows_p[frame_work[rows_p]]
+            for column, theirs in frame_shared.items() if len(work_b) and len(work_p) else ():
+                a, b = float(np.nanmean(base_shared[column][work_b])), float(np.nanmean(theirs[work_p]))
+                scale = max(abs(a), abs(b), 1e-12)
+                agreement[column] = max(agreement.get(column, 0.0), abs(a - b) / scale)
         merged = pd.concat([merged, pd.DataFrame(values, columns=counters, index=merged.index)], axis=1)
     return _finish(merged), agreement
 
