@@ -17,7 +17,9 @@ Parts (run one with --part; default both = paper + oracle):
   trip at a request's end, C, the decodes' mean heat level, and the power drawn while serving them, W: once a
   phone is hot every policy draws what it sustains at its trips, so there the energy per request and how a
   policy splits its time between prefill and decode decide), and whether fusegov beats fuse on TTFT and
-  TPOT, end to end, and in runs; then the counts per seed. The seed moves every
+  TPOT, end to end, and in runs; then the counts per seed and, with several seeds, each case across them:
+  fusegov's TTFT, TPOT and end-to-end latency against fuse's (points of the same seed's stock figure; better or
+  worse where every seed agrees, split where they disagree). The seed moves every
   search and replay (`--seed` of `fusegov bench governor`); a verdict that flips with it is noise, not a result.
   Cases run in --workers processes.
 Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
@@ -379,6 +381,33 @@ def part_served(args, record):
             f"seed {seed}: fusegov beats fuse in "
             + ", ".join(f"{k} {v}/{len(cases) // len(counts)}" for k, v in tally.items())
         )
+    if len(counts) > 1:
+        print_across_seeds([r for r in record if r["part"] == "served"])
+
+
+SIDES = {"ttft_mean_s": "TTFT", "tpot_mean_s": "TPOT", "latency_mean_s": "end to end"}
+
+
+def print_across_seeds(rows: list[dict]) -> None:
+    """Per phone x model over the seeds: fusegov's TTFT, TPOT and end-to-end latency against fuse's, each as the
+    difference of their ratios to the same seed's stock (points), mean and range; `better` or `worse` when every
+    seed says so, `split` when the seeds disagree (a difference within the replays' noise, not a result)."""
+    by_case: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        by_case.setdefault((row["profile"], row["model"]), []).append(row["policies"])
+    print(f"\nacross seeds: fusegov - fuse, points of stock's same-seed figure (mean [min, max]), {len(rows)} replays")
+    print(f"{'phone':<8} {'model':<18} " + " ".join(f"{label:>28}" for label in SIDES.values()))
+    tally = {name: {"better": 0, "split": 0, "worse": 0} for name in SIDES}
+    for (profile, model), seeds in by_case.items():
+        cells = []
+        for name in SIDES:
+            diffs = [100 * (p["fusegov"][name] - p["fuse"][name]) / p["stock"][name] for p in seeds]
+            verdict = "better" if max(diffs) < 0 else "worse" if min(diffs) > 0 else "split"
+            tally[name][verdict] += 1
+            cells.append(f"{sum(diffs) / len(diffs):+5.1f} [{min(diffs):+5.1f},{max(diffs):+5.1f}] {verdict:<6}")
+        print(f"{profile:<8} {model:<18} " + " ".join(f"{c:>28}" for c in cells))
+    for name, counts in tally.items():
+        print(f"{SIDES[name]}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" of {len(by_case)} cases")
 
 
 def main() -> None:
