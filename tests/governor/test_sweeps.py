@@ -59,7 +59,16 @@ def test_stopping_a_sweep_stops_its_workers(tmp_path, how):
 
     command = [sys.executable, "-m", "governor.cli", "plan", "--virtual", HEXA6, "--model", TINYLLAMA]
     command += ["--search", "oracle", "--workers", "2", "--no-cache", "-o", str(tmp_path / "p.json")]
-    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    inherited = signal.getsignal(signal.SIGINT)
+
+    def at_a_terminal():
+        # a shell at a terminal starts a command with SIGINT at its default; a test runner's process may have it
+        # ignored, and an ignored signal stays ignored across exec (Python then installs no KeyboardInterrupt)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=at_a_terminal
+    )
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + 60
     workers: list[psutil.Process] = []
@@ -72,7 +81,11 @@ def test_stopping_a_sweep_stops_its_workers(tmp_path, how):
         proc.send_signal(signal.SIGTERM)
     else:
         os.killpg(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"still running 30 s after {how} (SIGINT in the test's process: {inherited})")
     assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"workers left running: {[p.pid for p in alive]}"
