@@ -2,7 +2,12 @@
 
 Physics, not curve fitting, so a handful of runs is enough and a model learnt on one bucket helps the next:
 - Time: a phase is work done by each component at its own clock, plus a fixed part:
-  latency = theta_0 + sum_k theta_k / f_k (theta >= 0, non-negative least squares). Prefill buckets share one
+  latency = theta_0 + sum_k theta_k x_k, x_k = f_k,max / f_k (theta >= 0, non-negative least squares), plus,
+  for a GPU and its memory bus, kernels that run at the slower of their compute and their DRAM traffic
+  (a roofline: the two overlap): sum_a theta_a max(x_gpu, a x_mem) / max(1, a) over a spread of balances a
+  between them (ROOFLINE_BALANCES), mixed as the fit finds. Without these, lowering either clock alone slows a
+  decode by more than its share of the time (sm8550: GPU 0.74 and memory 0.61 of the time, by the runs) and
+  no sum of shares fits it: the misfit (8.7%) hid every gain along the CPU. Prefill buckets share one
   model whose work grows with the prompt: theta = a + b L + c L^2 (weights once per batch, attention ~ L^2).
 - Energy per token: switching energy of each component's work, with energy per cycle rising with the clock
   (voltage), plus static and clock power over the time taken, e.g.
@@ -22,6 +27,15 @@ import numpy as np
 from scipy.optimize import nnls
 
 RIDGE = 1e-6
+# the DRAM-to-compute balances of the roofline terms: at a, a kernel is bound by both at clocks with
+# x_mem = x_gpu / a (a < 1: compute-bound at the top clocks, a > 1: memory-bound)
+ROOFLINE_BALANCES = (0.5, 0.71, 1.0, 1.41, 2.0)
+# the roofline terms are fitted only where the sum of shares misfits the runs by more than ROOFLINE_MISFIT (relative
+# RMS) and they at least halve that: where the sum fits (hexa6, whose runtime waits for every matrix product, so
+# nothing overlaps), their freedom only bent the pooled prefill model between runs (a G2 pick 1.8% costlier than
+# FUSE's). (Left out one at a time, runs of a design that moves each knob alone cannot tell the forms apart.)
+ROOFLINE_MISFIT = 0.01
+ROOFLINE_GAIN = 0.5
 # (powers of x_k on each component's work per token, powers of x_k on the time per token; 0 alone = constant)
 ENERGY_FORMS = (
     ((0, 2), (0, 2)),  # energy per cycle ~ V^2 ~ quadratic; static + clock power ~ quadratic
@@ -52,31 +66,58 @@ class GroupData:
     energy_j: np.ndarray
 
 
-def time_features(freq_hz: np.ndarray, fmax_hz: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
-    """Columns [1, fmax/f_k...] for one bucket, times [1, s, s^2] (s = L / L_max) when buckets are pooled."""
-    base = np.column_stack([np.ones(len(freq_hz)), fmax_hz / freq_hz])
+def time_features(
+    freq_hz: np.ndarray, fmax_hz: np.ndarray, scale: np.ndarray | None, roofline: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Columns [1, x_k..., roofline terms] (x_k = fmax/f_k; `roofline`: the GPU's and its memory's columns, one
+    term per balance of ROOFLINE_BALANCES) for one bucket, times [1, s, s^2] (s = L / L_max) when buckets are
+    pooled."""
+    x = fmax_hz / freq_hz
+    columns = [np.ones(len(freq_hz)), x]
+    if roofline is not None:
+        gpu, mem = x[:, roofline[0]], x[:, roofline[1]]
+        columns += [np.maximum(gpu, a * mem)[:, None] / max(1.0, a) for a in ROOFLINE_BALANCES]
+    base = np.column_stack(columns)
     if scale is None:
         return base
     return np.column_stack([base, base * scale[:, None], base * (scale**2)[:, None]])
 
 
+def fit_error(features: np.ndarray, latency_s: np.ndarray) -> float:
+    """Root mean square relative error of the non-negative least-squares fit of latency on `features`."""
+    coef, _ = nnls(features, latency_s)
+    return float(np.sqrt(((features @ coef / latency_s - 1.0) ** 2).mean()))
+
+
 class Surrogate:
     """Latency and energy-per-token model of one group of buckets."""
 
-    def __init__(self, fmax_hz: np.ndarray, pooled: bool):
-        self.fmax_hz, self.pooled = np.asarray(fmax_hz, dtype=float), pooled
+    def __init__(self, fmax_hz: np.ndarray, pooled: bool, roofline: tuple[int, int] | None = None):
+        self.fmax_hz, self.pooled, self.roofline = np.asarray(fmax_hz, dtype=float), pooled, roofline
 
     def _scale(self, length: np.ndarray) -> np.ndarray | None:
         return length / self.length_max_ if self.pooled else None
 
     def _work(self, length: np.ndarray) -> np.ndarray:
-        """Per row, the fitted (theta_0, theta_k...) of its bucket: (n, 1 + k)."""
+        """Per row, the fitted (theta_0, theta_k...) of its bucket: (n, 1 + k), with each roofline term's work
+        split into the GPU's and its memory's own (their times at the top clocks: theta_a / max(1, a) and
+        a theta_a / max(1, a)), as each kernel spends its cycles and its bytes whichever of them binds."""
         coef = self.time_coef_
         if not self.pooled:
-            return np.tile(coef, (len(length), 1))
-        width = len(coef) // 3
-        scale = self._scale(length)[:, None]
-        return coef[:width] + coef[width : 2 * width] * scale + coef[2 * width :] * scale**2
+            work = np.tile(coef, (len(length), 1))
+        else:
+            width = len(coef) // 3
+            scale = self._scale(length)[:, None]
+            work = coef[:width] + coef[width : 2 * width] * scale + coef[2 * width :] * scale**2
+        k = len(self.fmax_hz)
+        if self.roofline_ is None:
+            return work
+        balance = np.array(ROOFLINE_BALANCES)
+        terms = work[:, 1 + k :]
+        work = work[:, : 1 + k].copy()
+        work[:, 1 + self.roofline_[0]] += terms @ (1.0 / np.maximum(1.0, balance))
+        work[:, 1 + self.roofline_[1]] += terms @ (balance / np.maximum(1.0, balance))
+        return work
 
     def _energy_features(self, form, freq_hz, length, tokens, latency_s) -> np.ndarray:
         work_powers, time_powers = form
@@ -89,7 +130,15 @@ class Surrogate:
 
     def fit(self, data: GroupData) -> Surrogate:
         self.length_max_ = float(data.length.max())
-        self.time_coef_, _ = nnls(time_features(data.freq_hz, self.fmax_hz, self._scale(data.length)), data.latency_s)
+        scale = self._scale(data.length)
+        self.roofline_ = None
+        if self.roofline is not None:
+            simple = time_features(data.freq_hz, self.fmax_hz, scale)
+            roofline = time_features(data.freq_hz, self.fmax_hz, scale, self.roofline)
+            misfit = fit_error(simple, data.latency_s)
+            if misfit > ROOFLINE_MISFIT and fit_error(roofline, data.latency_s) < ROOFLINE_GAIN * misfit:
+                self.roofline_ = self.roofline
+        self.time_coef_, _ = nnls(time_features(data.freq_hz, self.fmax_hz, scale, self.roofline_), data.latency_s)
         self.energy_coef_ = []
         for form in FORMS:
             features = self._energy_features(form, data.freq_hz, data.length, data.tokens, data.latency_s)
@@ -109,7 +158,7 @@ class Surrogate:
         length: one energy row per form of FORMS (the first len(ENERGY_FORMS) make the expectation, `expected`)."""
         n = len(freq_hz)
         lengths, counts = np.full(n, float(length)), np.full(n, float(tokens))
-        latency = time_features(freq_hz, self.fmax_hz, self._scale(lengths)) @ self.time_coef_
+        latency = time_features(freq_hz, self.fmax_hz, self._scale(lengths), self.roofline_) @ self.time_coef_
         energy = np.array(
             [
                 self._energy_features(form, freq_hz, lengths, counts, latency) @ coef

@@ -9,7 +9,8 @@
    everywhere below: the model sees it at the clock its governor is expected to run at there
    (`effective_grid`, learnt from the runs that left it stock), and the residual correction learns what the
    governor does beyond that clock (a per-level offset, and its own axis in the distance between settings).
-3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component; energy = switching energy
+3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component, with GPU x memory roofline
+   terms where that sum misfits; energy = switching energy
    of that work rising with voltage + static power over the time) to the group's pinned runs, each on the
    stock runs' seeds (goals.Goal.value: the paired rule every search is judged by) and on the footing of all
    of them (`on_footing`: a seed moves every pinned setting alike, so a run on seed 0 alone is shifted by what
@@ -190,7 +191,9 @@ class _Group:
         self.grid = np.array(list(itertools.product(*levels)), dtype=float)  # STOCK_HZ where left stock
         self.side = {b.name: side_pins(ctx, b.name) for b in buckets}
         self.rows = {tuple(int(f) for f in row): i for i, row in enumerate(self.grid)}
-        self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), pooled=len(buckets) > 1)
+        roles = [k.role for k in knobs]
+        roofline = (roles.index("gpu"), roles.index("mem")) if "gpu" in roles and "mem" in roles else None
+        self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), len(buckets) > 1, roofline)
         self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfit` of the last predict
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
         self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight

@@ -85,12 +85,6 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
         assert ours.plan.search["rung_measurements"] <= len(decode_only)  # at most one more run per bucket
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 12): the model misfits this phone's decode runs by 2.4%, more than any gain it "
-    "predicts, so the search stops at its design's best (CPU at 60% of its table, 1.6% of the budget unspent) "
-    "where FUSE's CPU scan reaches the budget's edge: 1.2% slower TPOT",
-)
 def test_on_a_four_cluster_phone_fusegov_beats_fuse_on_decode_with_fewer_runs(short_requests, tmp_path):
     """The same on a phone of another shape (four CPU clusters, the prime core the fourth policy)."""
     profile = str(four_cluster_profile(tmp_path / "quad4.json"))
