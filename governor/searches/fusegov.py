@@ -24,8 +24,9 @@
    not only for its predicted gain) x the probability that it truly meets the goal, each uncertainty from
    the ensemble's spread and the model's misfit to the bucket's runs, less where runs are near: constrained
    expected improvement. With the predicted gain alone, pixel7's G2 prefill never lowered the CPU below its
-   design point (what that saves, the energy forms disagree on) and kept settings 7% costlier than FUSE's. Taking the predicted best on the limit instead walked sm8550's limit one
-   setting at a time, each confirmed three times and most then just missing it. A run that meets the goal and
+   design point (what that saves, the energy forms disagree on) and kept settings 7% costlier than FUSE's.
+   Taking the predicted best on the limit instead walked sm8550's limit one setting at a time, each confirmed
+   three times and most then just missing it. A run that meets the goal and
    could take the incumbent's place (it meets the goal on the footing of every seed) is repeated while the
    decision about it is open (`_Group.undecided`: its confidence interval on that footing straddles the limit,
    where the seeds' shared effects explain the paired scatter; else the goal's own interval); one decided
@@ -478,9 +479,10 @@ class _Group:
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting with the largest expected gain over the incumbent: its expected improvement in
         the objective (over `Outlook.objective_sd`) times the probability that it meets the goal (`feasibility`:
-        constrained expected improvement), so a setting predicted just on the limit, a coin flip once its runs are in, yields to one
-        a little slower but surely inside. None when no expected gain exceeds the standard error of a mean paired
-        objective over the repeats, nor what the model misses the objective by: the predicted best is confirmed."""
+        constrained expected improvement), so a setting predicted just on the limit, a coin flip once its runs are
+        in, yields to one a little slower but surely inside. None when no expected gain exceeds the standard error
+        of a mean paired objective over the repeats, nor what the model misses the objective by: the predicted best
+        is confirmed."""
         goal = self.ctx.goal
         look = self.outlook(bucket)
         objective, bound, measured, line = look.objective, look.bound, look.measured, look.line
