@@ -165,6 +165,8 @@ while running:
     with open(state_path + ".tmp", "w") as f:
         json.dump({{"pid": os.getpid(), "ticks": ticks, "t": time.monotonic()}}, f)
     os.replace(state_path + ".tmp", state_path)
+    if ticks == 1:
+        sum(range(3_000_000))  # a loaded host: the daemon reaches its sleep late
     time.sleep(0.1)
 with open(path, "w") as f:
     f.write(original)
@@ -194,6 +196,12 @@ def test_background_daemon_nohup_ps_kill_and_restore():
         time.sleep(0.02)
     assert f"{pid} python3" in run_shell(phone, "ps -A -o PID,NAME", uid=SHELL_UID).stdout
     assert phone.fs.read(f"{POLICY6}/scaling_max_freq").decode() == "984000\n"
+    # The daemon writes its state, then sleeps: time moves on without a process not yet asleep (clock.asleep), so
+    # the foreground sleep below waits for that (on a loaded host it drove the clock 2 s while the daemon had not
+    # reached its sleep, which then counted 100 ms from the 2 s: no tick in the 2 s)
+    while not runtime_of(phone).clock.asleep(pid):
+        assert time.monotonic() < deadline, "the daemon did not reach its sleep"
+        time.sleep(0.01)
     first = _state(phone)
     # The foreground sleep drives the undriven clock, stepping the daemon's 100 ms sleeps one by one.
     run_shell(phone, "sleep 2", uid=SHELL_UID, timeout_s=60)
