@@ -83,10 +83,10 @@ def time_features(
     return np.column_stack([base, base * scale[:, None], base * (scale**2)[:, None]])
 
 
-def fit_error(features: np.ndarray, latency_s: np.ndarray) -> float:
-    """Root mean square relative error of the non-negative least-squares fit of latency on `features`."""
+def fit_time(features: np.ndarray, latency_s: np.ndarray) -> tuple[np.ndarray, float]:
+    """The non-negative least-squares fit of latency on `features` and its root mean square relative error."""
     coef, _ = nnls(features, latency_s)
-    return float(np.sqrt(((features @ coef / latency_s - 1.0) ** 2).mean()))
+    return coef, float(np.sqrt(((features @ coef / latency_s - 1.0) ** 2).mean()))
 
 
 class Surrogate:
@@ -132,13 +132,12 @@ class Surrogate:
         self.length_max_ = float(data.length.max())
         scale = self._scale(data.length)
         self.roofline_ = None
-        if self.roofline is not None:
-            simple = time_features(data.freq_hz, self.fmax_hz, scale)
-            roofline = time_features(data.freq_hz, self.fmax_hz, scale, self.roofline)
-            misfit = fit_error(simple, data.latency_s)
-            if misfit > ROOFLINE_MISFIT and fit_error(roofline, data.latency_s) < ROOFLINE_GAIN * misfit:
-                self.roofline_ = self.roofline
-        self.time_coef_, _ = nnls(time_features(data.freq_hz, self.fmax_hz, scale, self.roofline_), data.latency_s)
+        self.time_coef_, misfit = fit_time(time_features(data.freq_hz, self.fmax_hz, scale), data.latency_s)
+        if self.roofline is not None and misfit > ROOFLINE_MISFIT:
+            features = time_features(data.freq_hz, self.fmax_hz, scale, self.roofline)
+            coef, error = fit_time(features, data.latency_s)
+            if error < ROOFLINE_GAIN * misfit:
+                self.roofline_, self.time_coef_ = self.roofline, coef
         self.energy_coef_ = []
         for form in FORMS:
             features = self._energy_features(form, data.freq_hz, data.length, data.tokens, data.latency_s)

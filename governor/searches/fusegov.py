@@ -46,6 +46,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import ndtr
+from scipy.stats import norm
 
 from governor.goals import t_quantile
 from governor.lab import BudgetExhausted, Observation
@@ -468,11 +469,10 @@ class _Group:
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         # the misfit is what a setting far from every run may be off by; nearby runs pin it down (the
         # residual correction's weights, with the same prior weight of one as `residual_factor`)
-        coverage = self.coverage.get(bucket.name, np.zeros(len(bound)))
-        model_sd = self.misfit.get(bucket.name, {}).get(goal.limit_field, 0.0) * bound / np.sqrt(1.0 + coverage)
-        meets = self.feasibility(bound, np.hypot(bound_sd, model_sd), line)
-        misfit = self.misfit.get(bucket.name, {}).get(goal.objective_field, 0.0)
-        objective_sd = np.hypot(objective_sd, misfit * objective / np.sqrt(1.0 + coverage))
+        shrink = 1.0 / np.sqrt(1.0 + self.coverage.get(bucket.name, np.zeros(len(bound))))
+        misfit = self.misfit.get(bucket.name, {})
+        meets = self.feasibility(bound, np.hypot(bound_sd, misfit.get(goal.limit_field, 0.0) * bound * shrink), line)
+        objective_sd = np.hypot(objective_sd, misfit.get(goal.objective_field, 0.0) * objective * shrink)
         power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
         return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, measured, line)
 
@@ -490,12 +490,8 @@ class _Group:
         if self.meets(bucket, best):
             level = float(self.score(bucket, [best])[0]) * getattr(self.ctx.stock[bucket.name], goal.objective_field)
             repeats = self.ctx.lab.max_repeats
-            gain = (level - objective) / level
-            spread = np.maximum(look.objective_sd / level, 1e-9)
-            z = gain / spread
-            density = np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi)
-            improvement = spread * density + gain * ndtr(z)  # E[max(0, gain)] over the model's uncertainty
-            expected = np.where(measured, 0.0, improvement * look.meets)
+            gain = self.improvement((level - objective) / level, look.objective_sd / level)
+            expected = np.where(measured, 0.0, gain * look.meets)
             index = int(np.argmax(expected))
             resolution = max(
                 self.footing_noise(goal.objective_field)[0] / np.sqrt(repeats),
@@ -514,6 +510,14 @@ class _Group:
                 else int(np.argmin(np.where(open_rows, bound, np.inf)))
             )
         return self.setting(bucket.name, self.grid[index])
+
+    @staticmethod
+    def improvement(gain: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        """E[max(0, G)] for G ~ N(gain, spread^2): a setting's expected improvement over the incumbent, what it may
+        turn out to be counted as well as what it is predicted to be."""
+        spread = np.maximum(spread, 1e-9)
+        z = gain / spread
+        return spread * norm.pdf(z) + gain * ndtr(z)
 
     @staticmethod
     def feasibility(bound: np.ndarray, bound_sd: np.ndarray, line: float) -> np.ndarray:

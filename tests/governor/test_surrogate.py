@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from governor.surrogate import GroupData, Surrogate, fit_error, time_features
+from governor.surrogate import GroupData, Surrogate, fit_time, time_features
 
 FMAX = np.array([3.0e9, 900e6, 4.0e9])  # CPU, GPU, memory
 ROOFLINE = (1, 2)
@@ -47,7 +47,7 @@ def test_overlapped_gpu_and_memory_take_the_roofline_terms_and_predict_unseen_se
     model = fitted(overlapped, freq)
     shares = Surrogate(FMAX, pooled=False).fit(data)  # no roofline pair: the sum of shares alone
     errors = [np.abs(m.predict(probes, 1, 1)[0] / overlapped(probes) - 1.0) for m in (model, shares)]
-    misfit = fit_error(time_features(freq, FMAX, None), overlapped(freq))
+    _, misfit = fit_time(time_features(freq, FMAX, None), overlapped(freq))
     print(
         f"\nsum of shares misfits its runs by {misfit:.1%}; unseen settings off by {errors[1].mean():.2%} on average "
         f"({errors[1].max():.1%} at most), {errors[0].mean():.2%} ({errors[0].max():.1%}) with the roofline terms"
