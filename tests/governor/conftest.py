@@ -10,6 +10,7 @@ import pytest
 DATA = Path(__file__).resolve().parent / "data"
 HEXA6 = str(DATA / "hexa6.json")
 TINYLLAMA = "tinyllama-1.1b-q4"
+NOISE = 2.0  # spreads of one paired ratio to stock within which two choices judged alike tie (goals.Judge)
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
 from governor.space import Setting
-from tests.governor.conftest import HEXA6, TINYLLAMA
+from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 
 ORACLE_GAP = 0.02
-NOISE = 2.0  # spreads of one paired ratio within which a comparison is a tie
 
 
 @pytest.fixture(scope="module")

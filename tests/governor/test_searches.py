@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from governor.cache import CachedMeasurer
 from governor.errors import GovernorError
 from governor.goals import GoalSpec, Judge
 from governor.lab import BudgetExhausted, Lab, Observation
@@ -16,7 +17,7 @@ from governor.requests import load_requests
 from governor.searches.base import Choice
 from governor.searches.fusegov import common_levels, on_footing, seed_effects, seed_residuals
 from governor.space import Setting
-from tests.governor.conftest import HEXA6, TINYLLAMA
+from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
 
 
@@ -85,52 +86,52 @@ def test_fusegov_beats_fuse_on_decode_with_fewer_runs(measurer, decode_only, goa
         assert ours.plan.search["rung_measurements"] <= len(decode_only)  # at most one more run per bucket
 
 
-def test_on_a_four_cluster_phone_fusegov_beats_fuse_on_decode_with_fewer_runs(short_requests, tmp_path):
-    """The same on a phone of another shape (four CPU clusters, the prime core the fourth policy)."""
+def test_on_a_four_cluster_phone_fusegov_beats_fuse_with_fewer_runs_per_model(short_requests, tmp_path):
+    """The same on a phone of another shape (four CPU clusters, the prime core the fourth policy), over every
+    bucket of the model (short prefills and decode), each choice judged on the seeds the searches chose on and
+    on held-out ones (goals.Judge). Runs are counted per model, as the issue counts them: on decode alone FUSE's
+    scans stop after 16 to 23 runs, by where noise ends them."""
     profile = str(four_cluster_profile(tmp_path / "quad4.json"))
-    measurer = VirtualMeasurer(profile, TINYLLAMA)
-    decode = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "decode"]
-    runs = {name: run_search(measurer, decode, GoalSpec("latency"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
-    scores = {
-        name: run.context.goal.score(run.lab.known(Setting.of(run.plan.phase("decode").setting), "decode"))
-        for name, run in runs.items()
-    }
-    print(
-        f"\nquad4 decode: paired TPOT fuse {scores['fuse']:.4f} in {runs['fuse'].lab.measurements} runs, "
-        f"fusegov {scores['fusegov']:.4f} in {runs['fusegov'].lab.measurements}"
-    )
-    assert runs["fusegov"].plan.phase("decode").met and "policy7" in runs["fusegov"].plan.phase("decode").setting
-    assert scores["fusegov"] <= scores["fuse"] * 1.005
-    rungs = runs["fusegov"].context.rung_measurements
-    assert runs["fusegov"].lab.measurements - rungs < runs["fuse"].lab.measurements
+    measurer = CachedMeasurer(VirtualMeasurer(profile, TINYLLAMA))
+    buckets = llm_buckets(load_requests(str(short_requests)))
+    runs = {name: run_search(measurer, buckets, GoalSpec("latency"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
+    assert all(phase.met for phase in runs["fusegov"].plan.phases)
+    assert "policy7" in runs["fusegov"].plan.phase("decode").setting
+    _judged_alike(runs, measurer, buckets, "quad4, paired TTFT per prefill bucket then TPOT")
 
 
 @pytest.mark.slow
 def test_energy_goal_on_pixel7_prefill_fusegov_saves_as_much_as_fuse_with_fewer_runs():
     """G2 over pixel7's full-length prefill buckets, where what lowering the CPU saves is what the energy forms
     disagree on: a setting is worth a run for what it may turn out to be (expected improvement), not only for
-    its predicted gain, or the search keeps the CPU at its top and settles 7% above FUSE's energy."""
-    measurer = VirtualMeasurer("pixel7", TINYLLAMA)
+    its predicted gain, or the search keeps the CPU at its top and settles 7% above FUSE's energy. Each choice is
+    judged on the seeds the searches chose on and on held-out ones (goals.Judge): FUSE's 134 runs pick the
+    luckiest of many settings, which its own runs flatter by a few percent."""
+    measurer = CachedMeasurer(VirtualMeasurer("pixel7", TINYLLAMA))
     prefill = [b for b in llm_buckets(load_requests("sharegpt")) if b.kind == "prefill"]
     runs = {name: run_search(measurer, prefill, GoalSpec("energy"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
-    scores = {
-        name: np.array(
-            [
-                run.context.goal.score(run.lab.known(Setting.of(phase.setting), phase.bucket))
-                for phase in run.plan.phases
-            ]
-        )
-        for name, run in runs.items()
-    }
-    print(
-        f"\npixel7 G2 prefill, paired energy per bucket: fuse {np.round(scores['fuse'], 4)} in "
-        f"{runs['fuse'].lab.measurements} runs, fusegov {np.round(scores['fusegov'], 4)} in "
-        f"{runs['fusegov'].lab.measurements}"
-    )
     assert all(phase.met for phase in runs["fusegov"].plan.phases)
-    assert scores["fusegov"].mean() <= scores["fuse"].mean()
-    assert np.all(scores["fusegov"] <= scores["fuse"] * 1.015)
-    assert runs["fusegov"].lab.measurements < runs["fuse"].lab.measurements
+    _judged_alike(runs, measurer, prefill, "pixel7 G2 prefill, paired energy per bucket")
+
+
+def _judged_alike(runs: dict, measurer, buckets, title: str) -> None:
+    """fusegov's choices against FUSE's, each judged on the searched and on held-out seeds (goals.Judge): no
+    worse on average, none worse than the noise of one paired ratio allows, and in fewer runs (those for
+    cooler rungs, which FUSE has none of, apart)."""
+    goal = runs["fuse"].context.goal
+    spread = goal.spread()
+    judge = Judge(goal, Lab(measurer, buckets).measure, [b.name for b in buckets], runs["fuse"].lab.max_repeats)
+    rungs = runs["fusegov"].context.rung_measurements
+    print(f"\n{title}: fuse in {runs['fuse'].lab.measurements} runs, fusegov in {runs['fusegov'].lab.measurements}")
+    for seeds in Judge.SEEDS:
+        scores = {
+            name: np.array([judge(Setting.of(p.setting), p.bucket)[seeds].objective for p in run.plan.phases])
+            for name, run in runs.items()
+        }
+        print(f"  {seeds} seeds: fuse {np.round(scores['fuse'], 4)}, fusegov {np.round(scores['fusegov'], 4)}")
+        assert scores["fusegov"].mean() <= scores["fuse"].mean()
+        assert np.all(scores["fusegov"] <= scores["fuse"] * (1 + NOISE * spread.objective))
+    assert runs["fusegov"].lab.measurements - rungs < runs["fuse"].lab.measurements
 
 
 def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(short_requests):
