@@ -43,9 +43,10 @@ def _speed(make_phone, workload_factory, seconds: float, repeat: int) -> tuple[f
     the workload's end, if sooner); and per CPU second in the first repeat, whose timing caches start cold. Each
     repeat is a phone of its own seed (`make_phone(seed)`): the later ones find the streams the first one built
     and the clock settings it met, as a sweep does, but not their own trajectory. A phone of the same seed
-    replays it with every kernel timing already scheduled (sm8550: 127x best of 3 so, 97x a seed each): a fresh
-    decode schedules its timings anew for each 32-token context bucket and each CPU speed a background burst
-    leaves it (90 of the 100 schedules in 30 s of sm8550's seed 1, ~20% of its CPU time)."""
+    replays it with every kernel timing already scheduled (sm8550: 250x so, 234x a seed each): a fresh decode
+    schedules its timings anew only for the context buckets and table clocks no earlier phone met (a burst
+    sharing the thread's core stretches its unit instead, UnitTiming.stretched: sm8550's seed 0 schedules 73
+    timings in 40 s, seeds 1 and 2 then 10 and 7)."""
     best_wall = best_cpu = 0.0
     first_cpu = None
     for seed in range(repeat):

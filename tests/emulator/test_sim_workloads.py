@@ -11,7 +11,7 @@ from android.emulator.profile import BUILTIN_DIR, load_profile
 from android.emulator.sim.activity import EVENT_FIELDS
 from android.emulator.sim.background import BackgroundLoad
 from android.emulator.sim.cnn import load_onnx_stream
-from android.emulator.sim.llm import layer_stream
+from android.emulator.sim.llm import LlmRequest, graph_stream, layer_stream, runtime_named
 from android.emulator.sim.llm_models import builtin_models, load_model
 from android.emulator.sim.request import run_cnn, run_llm_request
 from android.errors import FusegovError, ProfileError, WorkloadError
@@ -239,3 +239,58 @@ def test_the_gpu_counts_a_jobs_dispatch_as_busy_from_the_moment_the_job_sits_in_
     assert seen.gpu_busy_s == pytest.approx(unseen.gpu_busy_s + jobs * gpu.dispatch_active_s)
     starts_before = seen.kernels[:, 0] - unseen.kernels[:, 0]
     assert np.allclose(starts_before, -gpu.dispatch_active_s)
+
+
+@pytest.mark.parametrize(
+    ("profile", "build"),
+    [
+        ("pixel7", lambda model: layer_stream(model, 1, 200)),  # every product waited for (queue of 2)
+        ("sm8550", lambda model: graph_stream(model, 1, 200, runtime_named("opencl-adreno"))),  # one wait a token
+    ],
+)
+def test_a_unit_stretched_by_a_shared_core_lasts_what_its_schedule_at_the_slower_cpu_says(profile, build):
+    # a system burst on the thread's core: the unit's duration to first order in the share lost (the critical
+    # path's CPU work, or the thread's own work done serially), against the exact schedule at that share of the
+    # clock, over CPU clocks from the floor up and GPU clocks from memory- to compute-bound
+    phone = VirtualPhone(profile)
+    physics = phone.profile.physics
+    stream = build(load_model("tinyllama-1.1b-q4")).bind(
+        physics.gpu, physics.memory, physics.driver, phone.profile.gpu.queue_depth
+    )
+    worst = {}
+    for cpu_mhz in (595, 1100, 2000, 3000):
+        for gpu_mhz in (220, 450, 850):
+            base = stream.timing(cpu_mhz * MHZ, gpu_mhz * MHZ, 2000 * MHZ)
+            assert 0.0 <= base.cpu_path_s <= base.cpu_run_s * (1 + 1e-12)  # (sums in another order)
+            assert base.stretched(1.0) == pytest.approx(base.duration_s)
+            for share in (0.95, 0.8, 0.5):
+                exact = stream._schedule(cpu_mhz * MHZ * share, gpu_mhz * MHZ, 2000 * MHZ).duration_s
+                error = base.stretched(1.0 / share) / exact - 1.0
+                worst[share] = max(worst.get(share, 0.0), abs(error))
+    print(f"\n{profile}: worst relative error by share {worst}")
+    assert worst[0.95] < 0.01 and worst[0.8] < 0.05 and worst[0.5] < 0.15
+
+
+def test_system_bursts_on_the_inference_core_stretch_its_units_without_scheduling_them_anew(monkeypatch):
+    # sm8550's decode is one unit of ~290 kernels a token: a burst sharing the thread's core for one tick
+    # stretches the unit (UnitTiming.stretched) rather than scheduling it at a clock no governor set
+    from android.emulator.sim import engine, pipeline
+
+    clocks, stretches = [], []
+    schedule, stretch = pipeline.KernelStream._schedule, engine.Simulator._burst_stretch
+    monkeypatch.setattr(
+        pipeline.KernelStream,
+        "_schedule",
+        lambda self, cpu, gpu, mem: clocks.append(cpu) or schedule(self, cpu, gpu, mem),
+    )
+    monkeypatch.setattr(
+        engine.Simulator, "_burst_stretch", lambda self, *a: stretches.append(stretch(self, *a)) or stretches[-1]
+    )
+    phone = VirtualPhone("sm8550", seed=1)
+    phone.start(LlmRequest(load_model("tinyllama-1.1b-q4"), 8, 2000))
+    phone.advance(10.0)
+    policy = phone.sim.cpu_policy[phone.sim.foreground.cpu]
+    ipc = phone.sim.ipc[policy]
+    table = {level * ipc for level in phone.sim.float_tables[policy]}
+    assert max(stretches) > 1.05  # bursts did share the core
+    assert clocks and set(clocks) <= table

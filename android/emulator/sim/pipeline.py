@@ -51,8 +51,18 @@ class UnitTiming:
     cpu_run_s: float  # the feeding thread on a core (real work, big-core cycles at its clock)
     spin_s: float  # polling while waiting
     gpu_busy_s: float
+    cpu_path_s: float = 0.0  # the thread's work on the unit's critical path (see `stretched`)
     kernels: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # rows of (start, end, DRAM bytes)
     on: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # rows of (start, end)
+
+    def stretched(self, u: float) -> float:
+        """The unit's duration when every CPU cost of the thread takes u >= 1 times as long (the thread
+        shares its core): the larger of two lower bounds, each exact in its limit - the tangent, as the
+        duration grows by `cpu_path_s` per unit of u (a GPU-bound unit hardly at all), and the thread's own
+        work done serially (a unit that turns CPU-bound)."""
+        tangent = self.duration_s + self.cpu_path_s * (u - 1.0)
+        serial = self.cpu_run_s * u
+        return tangent if tangent > serial else serial
 
     @cached_property
     def profile(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
@@ -205,12 +215,19 @@ class KernelStream:
         spin = 0.0
         ends: list[float] = []
         fronts: list[float] = []  # per job, the GPU-active dispatch before it (seen busy, no shader work)
+        # beside each time, the thread's work on the path that set it (its derivative in a stretch of every
+        # CPU cost: a max takes the path of the larger time, a sum adds the thread's work)
+        path = cpu
+        gpu_path = 0.0
+        paths: list[float] = []
         # a wait polls for up to spin_limit, then sleeps and pays the wake-up latency
         # (the loop runs once per kernel at every new clock setting: each difference is taken once)
         for i, (busy, host, synced) in enumerate(zip(g, h, sync)):
             cpu += submit
+            path += submit
             if i >= queue and ends[i - queue] > cpu:  # no free slot: wait for the oldest job
                 done = ends[i - queue]
+                path = paths[i - queue]
                 wait = done - cpu
                 if wait <= spin_limit:
                     spin += wait
@@ -225,13 +242,16 @@ class KernelStream:
             if idle > 0.0:  # an idle GPU: its front end takes the job up before the first instruction
                 front = idle if idle < front_limit else front_limit
                 gpu_free = ready + busy
+                gpu_path = path
             else:
                 front = 0.0
                 gpu_free += busy
             ends.append(gpu_free)
             fronts.append(front)
+            paths.append(gpu_path)
             if synced and gpu_free > cpu:
                 wait = gpu_free - cpu
+                path = gpu_path
                 if wait <= spin_limit:
                     spin += wait
                     cpu = gpu_free
@@ -241,6 +261,7 @@ class KernelStream:
                     cpu = gpu_free + wake
                     on.append(cpu)
             cpu += host
+            path += host
         on.append(cpu)
         duration = max(cpu, gpu_free)
         n = len(ends)
@@ -254,6 +275,7 @@ class KernelStream:
             cpu_run_s=run,
             spin_s=spin,
             gpu_busy_s=float(sum(g) + sum(fronts)),
+            cpu_path_s=path if cpu >= gpu_free else gpu_path,
             kernels=kernels,
             on=np.fromiter(on, dtype=float, count=len(on)).reshape(-1, 2),
         )

@@ -134,11 +134,20 @@ class Workload:
             self.phase_changes.append((now_s, seg.phase))
 
     def step(
-        self, now_s: float, dt_s: float, cpu_hz: float, gpu_hz: float, mem_hz: float, work: StepWork
+        self,
+        now_s: float,
+        dt_s: float,
+        cpu_hz: float,
+        gpu_hz: float,
+        mem_hz: float,
+        work: StepWork,
+        stretch: float = 1.0,
     ) -> tuple[float, float, float, float, float, float, float]:
         """Run up to dt_s; returns the time used (less at a phase boundary or the end) and what the thread
         and the GPU did in it: the thread's run and spin time, GPU busy time, GPU and CPU DRAM bytes and the
-        thread's cycles (one tuple: the engine reads them every tick). The GPU's units are appended to work."""
+        thread's cycles (one tuple: the engine reads them every tick). The GPU's units are appended to work.
+        `stretch` >= 1: the thread's CPU costs take that many times as long (it shares its core with a
+        system burst): units last UnitTiming.stretched, and the thread does the same work in them."""
         used = run = spin = busy = gpu_sum = cpu_sum = cycles = 0.0
         seg = self._segment
         while seg is not None:
@@ -150,7 +159,7 @@ class Workload:
                 timing = stream.timing(cpu_hz, gpu_hz, mem_hz)
                 self._memo = (stream, cpu_hz, gpu_hz, mem_hz, timing)
             scale = self._scale  # jitter stretches the whole unit, CPU and GPU alike
-            unit_s = timing.duration_s * scale
+            unit_s = (timing.duration_s if stretch == 1.0 else timing.stretched(stretch)) * scale
             left = seg.count - self._done_units
             avail = dt_s - used
             start = self._position  # how far through the current unit (0..1)
