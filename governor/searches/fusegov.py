@@ -471,8 +471,12 @@ class _Group:
         # residual correction's weights, with the same prior weight of one as `residual_factor`)
         shrink = 1.0 / np.sqrt(1.0 + self.coverage.get(bucket.name, np.zeros(len(bound))))
         misfit = self.misfit.get(bucket.name, {})
-        meets = self.feasibility(bound, np.hypot(bound_sd, misfit.get(goal.limit_field, 0.0) * bound * shrink), line)
-        objective_sd = np.hypot(objective_sd, misfit.get(goal.objective_field, 0.0) * objective * shrink)
+
+        def uncertainty(field_name: str, value: np.ndarray, spread: np.ndarray) -> np.ndarray:
+            return np.hypot(spread, misfit.get(field_name, 0.0) * value * shrink)
+
+        meets = self.feasibility(bound, uncertainty(goal.limit_field, bound, bound_sd), line)
+        objective_sd = uncertainty(goal.objective_field, objective, objective_sd)
         power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
         return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, measured, line)
 
