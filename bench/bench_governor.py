@@ -99,33 +99,34 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
     return results, wall
 
 
-def gaps(results):
-    """Per search and bucket, its choice against the oracle's (positive = worse) and its margin to the goal's limit,
-    by the goal's one rule (goals.Goal: mean paired ratio to stock's runs of the same seeds), each choice run on
-    the stock seeds the searches chose on and on held-out ones none has seen (goals.Judge), so neither repeats nor
-    the oracle's pick of the luckiest of thousands of settings flatter anyone."""
+def judged(runs: dict, reference: str) -> dict:
+    """Per search but `reference` and bucket, its choice against `reference`'s (the paired score ratio less one;
+    positive = worse) and both choices' margins to the goal's limit, by the goal's one rule (goals.Goal: mean paired
+    ratio to stock's runs of the same seeds), each choice run on the stock seeds the searches chose on and on
+    held-out ones none has seen (goals.Judge), so neither repeats, nor a pick among many settings by one lucky run,
+    nor the oracle's pick of the luckiest of thousands flatter anyone. `runs` maps names to planner.SearchRun."""
     from governor.goals import Judge
     from governor.lab import Lab
     from governor.space import Setting
 
-    oracle = results["oracle"].search
-    lab = Lab(oracle.lab.measurer, list(oracle.lab.buckets.values()))  # a lab of its own: no search's count changes
-    judge = Judge(oracle.context.goal, lab.measure, list(lab.buckets), oracle.lab.max_repeats)
+    ref = runs[reference]
+    lab = Lab(ref.lab.measurer, list(ref.lab.buckets.values()))  # a lab of its own: no search's count changes
+    judge = Judge(ref.context.goal, lab.measure, list(lab.buckets), ref.lab.max_repeats)
     out = {}
-    for name in ("fusegov", "fuse"):
-        if name not in results:
+    for name, run in runs.items():
+        if name == reference:
             continue
         per = {}
-        for phase, best in zip(results[name].plan.phases, results["oracle"].plan.phases):
-            seen, best_seen = (
+        for phase, theirs in zip(run.plan.phases, ref.plan.phases):
+            mine, best = (
                 judge(Setting.of(phase.setting), phase.bucket),
-                judge(Setting.of(best.setting), best.bucket),
+                judge(Setting.of(theirs.setting), theirs.bucket),
             )
             per[phase.bucket] = {
                 seeds: {
-                    "gap": seen[seeds].score / best_seen[seeds].score - 1,
-                    "margin": seen[seeds].margin,
-                    "oracle_margin": best_seen[seeds].margin,
+                    "gap": mine[seeds].score / best[seeds].score - 1,
+                    "margin": mine[seeds].margin,
+                    f"{reference}_margin": best[seeds].margin,
                 }
                 for seeds in Judge.SEEDS
             }
@@ -197,7 +198,7 @@ def part_oracle(args, record):
             for goal in args.goals:
                 print(f"\n=== oracle: {Path(profile).stem}, {model}, goal {goal}, buckets from {buckets_from.source}")
                 results, wall = run_case(profile, model, goal, ALL, buckets_from, replay, args)
-                gap = gaps(results)
+                gap = judged({n: results[n].search for n in ("oracle", "fusegov", "fuse") if n in results}, "oracle")
                 for name, per in gap.items():
                     for seeds in Judge.SEEDS:
                         print(
@@ -225,8 +226,10 @@ def part_oracle(args, record):
 
 def part_searches(args, record):
     """fuse and fusegov only (no oracle, no replay): each plan's expected TTFT (mean over the prefill buckets),
-    TPOT and energy per token as the searches measured them, with their runs and wall time. Cheap enough for
-    every phone x model x goal on full-length ShareGPT buckets."""
+    TPOT and energy per token as the searches measured them, with their runs (fusegov's for cooler rungs in
+    brackets) and wall time; then both choices judged alike (`judged`): a search's expected figures are its own runs'
+    means, so a choice run once on a fast seed reads faster than one run on every seed. Cheap enough for every
+    phone x model x goal on full-length ShareGPT buckets."""
     from governor.cache import CachedMeasurer
     from governor.goals import GoalSpec
     from governor.measure import VirtualMeasurer
@@ -238,14 +241,15 @@ def part_searches(args, record):
     print(f"\n=== searches: {len(buckets)} buckets from ShareGPT (prompt <= 512)")
     print(
         f"{'phone':<8} {'model':<18} {'goal':<7} {'search':<8} {'TTFT s':>7} {'TPOT s':>7} {'pf J/t':>7} "
-        f"{'dec J/t':>7} {'runs':>5} {'wall s':>7} met"
+        f"{'dec J/t':>7} {'runs':>8} {'wall s':>7} met"
     )
     for profile in args.profiles:
         for model in args.models:
             shared = CachedMeasurer(VirtualMeasurer(profile, model), None if args.no_cache else args.cache)
             for goal in args.goals:
+                runs = {}
                 for name in ("stock", "fuse", "fusegov"):
-                    run = run_search(shared, buckets, GoalSpec(goal), name, model)
+                    run = runs[name] = run_search(shared, buckets, GoalSpec(goal), name, model)
                     phases = run.plan.phases
                     prefill = [p for p in phases if p.phase == PREFILL]
                     decode = next(p for p in phases if p.phase == DECODE)
@@ -256,14 +260,16 @@ def part_searches(args, record):
                         / len(prefill),
                         "decode_energy_per_token_j": decode.expected.energy_per_token_j,
                         "measurements": run.lab.measurements,
+                        "rung_measurements": run.context.rung_measurements,
                         "wall_s": run.wall_s,
                         "met": run.plan.met,
                     }
+                    rungs = f"({row['rung_measurements']})" if row["rung_measurements"] else ""
                     print(
                         f"{Path(profile).stem:<8} {model:<18} {goal:<7} {name:<8} {row['ttft_s']:>7.3f} "
                         f"{row['tpot_s']:>7.4f} {row['prefill_energy_per_token_j']:>7.4f} "
-                        f"{row['decode_energy_per_token_j']:>7.4f} {row['measurements']:>5} {row['wall_s']:>7.1f} "
-                        f"{row['met']}",
+                        f"{row['decode_energy_per_token_j']:>7.4f} {row['measurements']:>4}{rungs:<4} "
+                        f"{row['wall_s']:>7.1f} {row['met']}",
                         flush=True,
                     )
                     record.append(
@@ -276,6 +282,27 @@ def part_searches(args, record):
                             **row,
                         }
                     )
+                gap = judged({n: runs[n] for n in ("fuse", "fusegov")}, "fuse")["fusegov"]
+                print_judged(gap, runs["fuse"].context.goal.objective_field)
+                record[-1]["judged_against_fuse"] = gap
+
+
+def print_judged(gap: dict, objective: str) -> None:
+    """fusegov's choices against fuse's, judged alike (`judged`): the mean paired gap in the goal's `objective` over
+    the prefill buckets, decode's, the worst bucket's, and the lowest margin to the goal's limit of each, per seed
+    set."""
+    from governor.goals import Judge
+    from governor.phases import DECODE
+
+    for seeds in Judge.SEEDS:
+        rows = {bucket: v[seeds] for bucket, v in gap.items()}
+        prefill = [v["gap"] for b, v in rows.items() if b != DECODE]
+        decode = f"decode {rows[DECODE]['gap']:+.2%}, " if DECODE in rows else ""
+        print(
+            f"{'':<27} {objective} judged on {seeds} seeds, fusegov against fuse: prefill {sum(prefill) / len(prefill):+.2%}, "
+            f"{decode}worst bucket {max(v['gap'] for v in rows.values()):+.2%}; lowest margin "
+            f"{min(v['margin'] for v in rows.values()):+.1%} (fuse {min(v['fuse_margin'] for v in rows.values()):+.1%})"
+        )
 
 
 SERVED = ("stock", "fuse", "fusegov")

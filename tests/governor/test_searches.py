@@ -14,8 +14,8 @@ from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
-from governor.searches.base import Choice
-from governor.searches.fusegov import common_levels, on_footing, seed_effects, seed_residuals
+from governor.searches.base import Choice, SearchContext
+from governor.searches.fusegov import _Group, common_levels, on_footing, seed_effects, seed_residuals
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
@@ -149,6 +149,50 @@ def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(sho
     )
     assert later and all(("soc:qcom," in e.setting) == kept for e in later)
     assert [e.setting for e in run.lab.log].count(free.setting) == 1  # one run each, not one per stock seed
+
+
+@pytest.fixture
+def sm8550_prefill_group(short_requests):
+    """fusegov's prefill group on sm8550 (two short buckets, G1 at the stock budget), its stock runs made."""
+    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
+    lab = Lab(VirtualMeasurer("sm8550", TINYLLAMA), buckets)
+    stock = lab.measure_stock(3)
+    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
+    return _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+
+
+def test_a_run_with_side_pins_the_search_dropped_is_no_candidate(sm8550_prefill_group):
+    # sm8550's stock governors run its GPU buses above their floor: the side check's run pins them; once the check
+    # drops the pins, that run is outside the group's settings and must not be repeated or chosen as one of them
+    group = sm8550_prefill_group
+    bucket, lab = group.buckets[0], group.ctx.lab
+    top = [k.max_hz for k in group.knobs]
+    assert group.side[bucket.name]
+    lab.measure(group.setting(bucket.name, top), bucket.name)
+    lab.measure(Setting.of({k.name: k.max_hz for k in group.knobs}), bucket.name)
+    pinned_side = [o.setting.label() for o in group.pinned_runs(bucket)]
+    group.side = {b.name: {} for b in group.buckets}
+    free = [o.setting.label() for o in group.pinned_runs(bucket)]
+    print(f"\ngroup runs with the side pins: {pinned_side}; once dropped: {free}")
+    assert len(pinned_side) == 1 and "soc:qcom," in pinned_side[0]
+    assert len(free) == 1 and "soc:qcom," not in free[0]
+
+
+def test_a_footing_no_run_has_measured_leaves_the_decision_to_the_goals_rule(sm8550_prefill_group):
+    # a run on seed 0 alone is put on the footing of every seed by the seeds' effects its bucket's repeated runs
+    # show; while no run on the bucket has every seed, those effects are unknown (taken as zero), so the goal's own
+    # rule (its paired spread, seeds' effects and all) must decide it
+    group = sm8550_prefill_group
+    bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
+    knobs = group.knobs
+    once = lab.measure(group.setting(bucket.name, [k.max_hz for k in knobs]), bucket.name)
+    assert group.unseen(bucket, once)
+    assert group.undecided(bucket, once) == goal.undecided(once)
+    lower = [k.table_hz[len(k.table_hz) // 2] for k in knobs]
+    lab.measure(group.setting(bucket.name, lower), bucket.name, repeats=3)
+    assert not group.unseen(bucket, once)  # the bucket has every seed's effect now
+    other = group.buckets[1]
+    assert group.unseen(other, lab.measure(group.setting(other.name, lower), other.name))  # per bucket
 
 
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
