@@ -195,6 +195,24 @@ def test_a_footing_no_run_has_measured_leaves_the_decision_to_the_goals_rule(sm8
     assert group.unseen(other, lab.measure(group.setting(other.name, lower), other.name))  # per bucket
 
 
+def test_the_search_stops_on_the_noise_its_own_repeated_runs_show(sm8550_prefill_group):
+    # before the group has repeated runs, deciding a run leans on the goal's cautious guess (the paired spread of
+    # every bucket, seeds' effects and all), but the stop's resolution is what the group's runs have measured: none
+    group = sm8550_prefill_group
+    bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
+    levels = [[k.table_hz[len(k.table_hz) // 2] for k in group.knobs], [k.max_hz for k in group.knobs]]
+    lab.measure(group.setting(bucket.name, levels[0]), bucket.name, repeats=3)
+    assert group.measured_noise(goal.objective_field) == (0.0, 0)  # one run's seeds all go to the seeds' effects
+    assert group.footing_noise(goal.objective_field) == (goal.spread().objective, goal.spread().dof)
+    lab.measure(group.setting(bucket.name, levels[1]), bucket.name, repeats=3)
+    noise, dof = group.measured_noise(goal.objective_field)
+    print(
+        f"\nfooting noise of {goal.objective_field}: {noise:.2e} ({dof} dof); paired spread {goal.spread().objective:.2e}"
+    )
+    assert dof == 2 and 0 < noise < goal.spread().objective
+    assert group.footing_noise(goal.objective_field) == (noise, dof)
+
+
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
     # every pinned setting's latency moves by the same factor per seed; a setting seen on seed 0 alone must come out
     # where it would have on all three, not by seed 0's factor off
