@@ -101,37 +101,27 @@ def run_case(profile, model, goal, policies, bucket_requests, replay_requests, a
 
 def judged(runs: dict, reference: str) -> dict:
     """Per search but `reference` and bucket, its choice against `reference`'s (the paired score ratio less one;
-    positive = worse) and both choices' margins to the goal's limit, by the goal's one rule (goals.Goal: mean paired
-    ratio to stock's runs of the same seeds), each choice run on the stock seeds the searches chose on and on
-    held-out ones none has seen (goals.Judge), so neither repeats, nor a pick among many settings by one lucky run,
-    nor the oracle's pick of the luckiest of thousands flatter anyone. `runs` maps names to planner.SearchRun."""
-    from governor.goals import Judge
-    from governor.lab import Lab
-    from governor.space import Setting
+    positive = worse) and both choices' margins to the goal's limit, each judged alike (evaluate.judge_plans:
+    the goal's one rule on the searched and on held-out seeds). `runs` maps names to planner.SearchRun."""
+    from governor.evaluate import judge_plans
 
-    ref = runs[reference]
-    lab = Lab(ref.lab.measurer, list(ref.lab.buckets.values()))  # a lab of its own: no search's count changes
-    judge = Judge(ref.context.goal, lab.measure, list(lab.buckets), ref.lab.max_repeats)
-    out = {}
-    for name, run in runs.items():
-        if name == reference:
-            continue
-        per = {}
-        for phase, theirs in zip(run.plan.phases, ref.plan.phases):
-            mine, best = (
-                judge(Setting.of(phase.setting), phase.bucket),
-                judge(Setting.of(theirs.setting), theirs.bucket),
-            )
-            per[phase.bucket] = {
+    verdicts = judge_plans(runs)
+    theirs = verdicts[reference]
+    return {
+        name: {
+            bucket: {
                 seeds: {
-                    "gap": mine[seeds].score / best[seeds].score - 1,
+                    "gap": mine[seeds].score / theirs[bucket][seeds].score - 1,
                     "margin": mine[seeds].margin,
-                    f"{reference}_margin": best[seeds].margin,
+                    f"{reference}_margin": theirs[bucket][seeds].margin,
                 }
-                for seeds in Judge.SEEDS
+                for seeds in mine
             }
-        out[name] = per
-    return out
+            for bucket, mine in per.items()
+        }
+        for name, per in verdicts.items()
+        if name != reference
+    }
 
 
 def part_paper(args, record):

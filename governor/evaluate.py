@@ -11,13 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from governor.cache import CachedMeasurer
-from governor.goals import GoalSpec
+from governor.goals import GoalSpec, Judge, Verdict
+from governor.lab import Lab
 from governor.measure import VirtualMeasurer
 from governor.phases import PhaseBucket
 from governor.plan import Plan
 from governor.planner import DEFAULT_STOCK_REPEATS, SearchRun, run_search
 from governor.replay import Summary, replay, summarise
 from governor.requests import Requests
+from governor.space import Setting
 
 DEFAULT_POLICIES = ("stock", "fuse", "fusegov", "oracle", "all_max", "independent")
 
@@ -103,3 +105,18 @@ def replay_policy(
     outcomes = replay(measurer, None if name == "stock" else search.plan, requests, on_request=on_request)
     search.plan.notes.append(f"replay took {time.perf_counter() - start:.1f} s")
     return PolicyResult(name, search.plan, search, summarise(outcomes), outcomes)
+
+
+def judge_plans(runs: dict[str, SearchRun]) -> dict[str, dict[str, dict[str, Verdict]]]:
+    """Every search's choice per bucket judged alike (goals.Judge): run on the stock seeds the searches chose on
+    and on held-out ones none has seen, paired with stock's runs of the same seeds, so neither repeats, nor a pick
+    among many settings by one lucky run, nor the oracle's pick of the luckiest of thousands flatter anyone.
+    The searches share a measurer and buckets; the judge's runs go to a lab of its own, so no search's count
+    changes (cached runs are reused). Per search, bucket and seed set ("searched", "held_out"), the verdict."""
+    first = next(iter(runs.values()))
+    lab = Lab(first.lab.measurer, list(first.lab.buckets.values()))
+    judge = Judge(first.context.goal, lab.measure, list(lab.buckets), first.lab.max_repeats)
+    return {
+        name: {phase.bucket: judge(Setting.of(phase.setting), phase.bucket) for phase in run.plan.phases}
+        for name, run in runs.items()
+    }

@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 
 from governor.cache import CachedMeasurer
+from governor.evaluate import judge_plans
 from governor.goals import GoalSpec, Judge
-from governor.lab import Lab
 from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
-from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 
 ORACLE_GAP = 0.02
@@ -36,9 +35,9 @@ def test_fusegov_beats_fuse_and_nears_the_oracle(shared, short_requests, goal):
         name: run_search(shared, buckets, GoalSpec(goal), name, TINYLLAMA, workers=2)
         for name in ("oracle", "fuse", "fusegov")
     }
-    oracle = runs["oracle"]
-    goal_of = oracle.context.goal
-    spread = goal_of.spread()  # how much one paired ratio to stock scatters, pooled over the buckets
+    spread = runs[
+        "oracle"
+    ].context.goal.spread()  # how much one paired ratio to stock scatters, pooled over the buckets
     print(f"\nhexa6 {TINYLLAMA} goal {goal}: runs " + ", ".join(f"{n} {r.lab.measurements}" for n, r in runs.items()))
     print(
         f"  {'bucket':<14} {'oracle':>9} {'fuse':>9} {'fusegov':>9}  fusegov vs oracle / vs fuse  (on every stock seed)"
@@ -46,9 +45,9 @@ def test_fusegov_beats_fuse_and_nears_the_oracle(shared, short_requests, goal):
     # every choice run on the stock seeds the searches chose on (cached runs) and on held-out ones none has seen,
     # judged against stock's runs of the same seeds by the goal's paired rule, so neither repeats nor the oracle's
     # pick of the luckiest of ~500 settings flatter anyone; the thresholds hold on both
-    judge = Judge(goal_of, Lab(shared, buckets).measure, [b.name for b in buckets], oracle.lab.max_repeats)
+    judged = judge_plans(runs)
     for i, bucket in enumerate(buckets):
-        verdicts = {n: judge(Setting.of(r.plan.phases[i].setting), bucket.name) for n, r in runs.items()}
+        verdicts = {n: per[bucket.name] for n, per in judged.items()}
         assert runs["fusegov"].plan.phases[i].met
         for seeds in Judge.SEEDS:
             seen = {n: v[seeds] for n, v in verdicts.items()}

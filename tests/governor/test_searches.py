@@ -8,6 +8,7 @@ import pytest
 
 from governor.cache import CachedMeasurer
 from governor.errors import GovernorError
+from governor.evaluate import judge_plans
 from governor.goals import GoalSpec, Judge
 from governor.lab import BudgetExhausted, Lab, Observation
 from governor.measure import VirtualMeasurer
@@ -97,7 +98,7 @@ def test_on_a_four_cluster_phone_fusegov_beats_fuse_with_fewer_runs_per_model(sh
     runs = {name: run_search(measurer, buckets, GoalSpec("latency"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
     assert all(phase.met for phase in runs["fusegov"].plan.phases)
     assert "policy7" in runs["fusegov"].plan.phase("decode").setting
-    _judged_alike(runs, measurer, buckets, "quad4, paired TTFT per prefill bucket then TPOT")
+    _judged_alike(runs, "quad4, paired TTFT per prefill bucket then TPOT")
 
 
 @pytest.mark.slow
@@ -111,23 +112,19 @@ def test_energy_goal_on_pixel7_prefill_fusegov_saves_as_much_as_fuse_with_fewer_
     prefill = [b for b in llm_buckets(load_requests("sharegpt")) if b.kind == "prefill"]
     runs = {name: run_search(measurer, prefill, GoalSpec("energy"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
     assert all(phase.met for phase in runs["fusegov"].plan.phases)
-    _judged_alike(runs, measurer, prefill, "pixel7 G2 prefill, paired energy per bucket")
+    _judged_alike(runs, "pixel7 G2 prefill, paired energy per bucket")
 
 
-def _judged_alike(runs: dict, measurer, buckets, title: str) -> None:
+def _judged_alike(runs: dict, title: str) -> None:
     """fusegov's choices against FUSE's, each judged on the searched and on held-out seeds (goals.Judge): no
     worse on average, none worse than the noise of one paired ratio allows, and in fewer runs (those for
     cooler rungs, which FUSE has none of, apart)."""
-    goal = runs["fuse"].context.goal
-    spread = goal.spread()
-    judge = Judge(goal, Lab(measurer, buckets).measure, [b.name for b in buckets], runs["fuse"].lab.max_repeats)
+    spread = runs["fuse"].context.goal.spread()
+    verdicts = judge_plans(runs)
     rungs = runs["fusegov"].context.rung_measurements
     print(f"\n{title}: fuse in {runs['fuse'].lab.measurements} runs, fusegov in {runs['fusegov'].lab.measurements}")
     for seeds in Judge.SEEDS:
-        scores = {
-            name: np.array([judge(Setting.of(p.setting), p.bucket)[seeds].objective for p in run.plan.phases])
-            for name, run in runs.items()
-        }
+        scores = {name: np.array([v[seeds].objective for v in per.values()]) for name, per in verdicts.items()}
         print(f"  {seeds} seeds: fuse {np.round(scores['fuse'], 4)}, fusegov {np.round(scores['fusegov'], 4)}")
         assert scores["fusegov"].mean() <= scores["fuse"].mean()
         assert np.all(scores["fusegov"] <= scores["fuse"] * (1 + NOISE * spread.objective))
