@@ -16,7 +16,7 @@ from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
-from governor.searches.fusegov import _Group, common_levels, on_footing, seed_effects, seed_residuals
+from governor.searches.fusegov import EXTRAPOLATION, _Group, common_levels, on_footing, seed_effects, seed_residuals
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
@@ -175,21 +175,41 @@ def test_a_run_with_side_pins_the_search_dropped_is_no_candidate(sm8550_prefill_
     assert len(free) == 1 and "soc:qcom," not in free[0]
 
 
-def test_a_footing_no_run_has_measured_leaves_the_decision_to_the_goals_rule(sm8550_prefill_group):
+def test_a_run_on_a_bucket_no_run_has_every_seed_of_is_repeated_on_every_seed(sm8550_prefill_group):
     # a run on seed 0 alone is put on the footing of every seed by the seeds' effects its bucket's repeated runs
-    # show; while no run on the bucket has every seed, those effects are unknown (taken as zero), so the goal's own
-    # rule (its paired spread, seeds' effects and all) must decide it
+    # show; while no run on the bucket has every seed, those effects are unknown (the footing takes them as zero,
+    # the goal's paired spread is pooled over other buckets), so the run stays open until it has every seed
     group = sm8550_prefill_group
-    bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
+    bucket, lab = group.buckets[0], group.ctx.lab
     knobs = group.knobs
     once = lab.measure(group.setting(bucket.name, [k.max_hz for k in knobs]), bucket.name)
-    assert group.unseen(bucket, once)
-    assert group.undecided(bucket, once) == goal.undecided(once)
-    lower = [k.table_hz[len(k.table_hz) // 2] for k in knobs]
-    lab.measure(group.setting(bucket.name, lower), bucket.name, repeats=3)
+    assert group.unseen(bucket, once) and group.undecided(bucket, once)
+    decided = lab.decide(once.setting, bucket.name, lambda o: group.undecided(bucket, o))
+    assert decided.repeats == len(group.ctx.stock[bucket.name].latency_runs)
     assert not group.unseen(bucket, once)  # the bucket has every seed's effect now
+    lower = [k.table_hz[len(k.table_hz) // 2] for k in knobs]
     other = group.buckets[1]
     assert group.unseen(other, lab.measure(group.setting(other.name, lower), other.name))  # per bucket
+
+
+def test_candidates_reach_below_the_clocks_run_so_far_one_step_at_a_time(sm8550_prefill_group):
+    # the models extrapolate below the lowest clock a knob has run at; candidates may go EXTRAPOLATION below it,
+    # and a run there moves the edge down
+    group = sm8550_prefill_group
+    bucket, lab = group.buckets[0], group.ctx.lab
+    top = [k.max_hz for k in group.knobs]
+    lab.measure(group.setting(bucket.name, top), bucket.name)
+    edge = np.log(np.array(top, dtype=float)) - EXTRAPOLATION
+    beyond = group.beyond_runs(bucket)
+    clocks = np.log(group.effective_grid(bucket))
+    assert np.array_equal(beyond, (clocks < edge).any(axis=1)) and beyond.any() and not beyond.all()
+    mem = next(i for i, k in enumerate(group.knobs) if k.role == "mem")
+    deepest = min(f for f in group.knobs[mem].table_hz if np.log(f) >= edge[mem])
+    lower = list(top)
+    lower[mem] = deepest
+    lab.measure(group.setting(bucket.name, lower), bucket.name)
+    print(f"\nmemory down to {deepest / 1e6:.0f} MHz first; then {(~group.beyond_runs(bucket)).sum()} of {len(beyond)}")
+    assert (group.beyond_runs(bucket) <= beyond).all() and group.beyond_runs(bucket).sum() < beyond.sum()
 
 
 def test_the_search_stops_on_the_noise_its_own_repeated_runs_show(sm8550_prefill_group):
