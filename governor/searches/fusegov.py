@@ -482,9 +482,10 @@ class _Group:
         (the time model's sum of shares has no roofline: hexa6's prefill with memory at its floor ran 2.4x slower
         than predicted, and that run's misfit ended the bucket at stock, 8.6% slower than FUSE's pick); each run
         at the edge moves it down."""
-        lowest = self._kept(
-            ("lowest",), lambda: np.log(self.clocks([o for b in self.buckets for o in self.pinned_runs(b)])).min(axis=0)
-        )
+        runs = self._kept(("group runs",), lambda: [o for b in self.buckets for o in self.pinned_runs(b)])
+        if not runs:
+            return np.zeros(len(self.grid), dtype=bool)
+        lowest = self._kept(("lowest",), lambda: np.log(self.clocks(runs)).min(axis=0))
         return (np.log(self.effective_grid(bucket)) < lowest - EXTRAPOLATION).any(axis=1)
 
     def _index(self, setting: Setting) -> int | None:

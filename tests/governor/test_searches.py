@@ -197,6 +197,7 @@ def test_candidates_reach_below_the_clocks_run_so_far_one_step_at_a_time(sm8550_
     # and a run there moves the edge down
     group = sm8550_prefill_group
     bucket, lab = group.buckets[0], group.ctx.lab
+    assert not group.beyond_runs(bucket).any()  # no run yet: nothing to extrapolate from, no edge
     top = [k.max_hz for k in group.knobs]
     lab.measure(group.setting(bucket.name, top), bucket.name)
     edge = np.log(np.array(top, dtype=float)) - EXTRAPOLATION
