@@ -244,7 +244,11 @@ class _Group:
         """The grid with each stock level replaced by the clock its governor is expected to run at there: the
         bucket's runs with that knob stock (the stock governors' own run included), averaged in log-frequency
         with weights by closeness in the pinned knobs' clocks (a governor following the traffic runs the bus
-        faster under a faster CPU), about their plain mean (prior weight one)."""
+        faster under a faster CPU), about their plain mean (prior weight one). Kept until the next run: `predict`
+        and `beyond_runs` both read it on every outlook."""
+        return self._kept(("grid", bucket.name), lambda: self._effective_grid(bucket))
+
+    def _effective_grid(self, bucket: PhaseBucket) -> np.ndarray:
         grid = self.grid.copy()
         if not self.free.any():
             return grid
@@ -482,11 +486,15 @@ class _Group:
         (the time model's sum of shares has no roofline: hexa6's prefill with memory at its floor ran 2.4x slower
         than predicted, and that run's misfit ended the bucket at stock, 8.6% slower than FUSE's pick); each run
         at the edge moves it down."""
-        runs = self._kept(("group runs",), lambda: [o for b in self.buckets for o in self.pinned_runs(b)])
-        if not runs:
+        lowest = self._kept(("lowest",), self._lowest_log_clocks)
+        if lowest is None:
             return np.zeros(len(self.grid), dtype=bool)
-        lowest = self._kept(("lowest",), lambda: np.log(self.clocks(runs)).min(axis=0))
         return (np.log(self.effective_grid(bucket)) < lowest - EXTRAPOLATION).any(axis=1)
+
+    def _lowest_log_clocks(self) -> np.ndarray | None:
+        """(k,) the lowest log clock of each knob over the group's runs; None before the first."""
+        runs = [o for b in self.buckets for o in self.pinned_runs(b)]
+        return np.log(self.clocks(runs)).min(axis=0) if runs else None
 
     def _index(self, setting: Setting) -> int | None:
         key = tuple(setting.get(k.name) or STOCK_HZ for k in self.knobs)

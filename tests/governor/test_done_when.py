@@ -35,9 +35,8 @@ def test_fusegov_beats_fuse_and_nears_the_oracle(shared, short_requests, goal):
         name: run_search(shared, buckets, GoalSpec(goal), name, TINYLLAMA, workers=2)
         for name in ("oracle", "fuse", "fusegov")
     }
-    spread = runs[
-        "oracle"
-    ].context.goal.spread()  # how much one paired ratio to stock scatters, pooled over the buckets
+    # how much one paired ratio to stock scatters, pooled over the buckets
+    spread = runs["oracle"].context.goal.spread()
     print(f"\nhexa6 {TINYLLAMA} goal {goal}: runs " + ", ".join(f"{n} {r.lab.measurements}" for n, r in runs.items()))
     print(
         f"  {'bucket':<14} {'oracle':>9} {'fuse':>9} {'fusegov':>9}  fusegov vs oracle / vs fuse  (on every stock seed)"
