@@ -442,9 +442,10 @@ class _Group:
     def unmeasured(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """The run lacks a stock seed and no runs on the bucket have measured what its seeds' effects leave
         (`residuals`: one repeated run's seeds all go to the effects): the footing's error would be the group's pooled
-        noise, which a bucket whose settings each answer a seed their own way exceeds. Decided on it, sm8550 Qwen 1.5B's G1 choice
-        for prefill<=22, one run with a 3.6% margin where the pooled noise was 1.2%, missed the budget by 0.17% on
-        the seeds it was chosen on; such a run is decided by the goal's rule (`undecided`)."""
+        noise, which a bucket whose settings each answer a seed their own way exceeds. Decided on it (with
+        LATENCY_TOLERANCE at 0.4%, which ended searches sooner), sm8550 Qwen 1.5B's G1 choice for prefill<=22, one
+        run with a 3.6% margin where the pooled noise was 1.2%, missed the budget by 0.17% on the seeds it was chosen
+        on; such a run is decided by the goal's rule (`undecided`)."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
         return obs.repeats < seeds and self.residuals(bucket, self.ctx.goal.limit_field)[1] <= 0
 
