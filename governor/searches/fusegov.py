@@ -375,10 +375,16 @@ class _Group:
         return (float(np.sqrt(total / dof)), dof) if dof > 0 else (0.0, 0)
 
     def residuals(self, bucket: PhaseBucket, field_name: str) -> tuple[float, int]:
-        """What the bucket's seeds' effects leave unexplained in its repeated runs (`seed_residuals`)."""
+        """What the bucket's seeds' effects leave unexplained in its repeated runs (`seed_residuals`; kept until the
+        next run: asked for every contender)."""
         goal = self.ctx.goal
-        repeated = [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket) if o.repeats > 1]
-        return seed_residuals(repeated, self.effects(bucket, field_name))
+        return self._kept(
+            ("residuals", bucket.name, field_name),
+            lambda: seed_residuals(
+                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket) if o.repeats > 1],
+                self.effects(bucket, field_name),
+            ),
+        )
 
     def footing_margin(self, bucket: PhaseBucket, obs: Observation) -> tuple[float, float, int]:
         """1 - the run's mean ratio to the limit on the footing of every stock seed, its standard error as an
