@@ -31,13 +31,11 @@
    could take the incumbent's place (it meets the goal on the footing of every seed) is repeated while the
    decision about it is open (`_Group.undecided`: its confidence interval on that footing straddles the limit,
    where the seeds' shared effects explain the paired scatter and the bucket's runs have measured them; else the
-   goal's own interval; on a bucket no run has every seed of, until it has them all; by the goal's rule while the
-   bucket's runs have not measured what the footing leaves, `unmeasured`); one decided earlier that the
+   goal's own interval; on a bucket no run has every seed of, until it has them all); one decided earlier that the
    grown spread has opened again is repeated first. Every bucket is asked again each round (the pooled model,
    refitted on the other buckets' runs, can reopen one); the search stops when no bucket's expected gain exceeds
    the standard error of a mean objective on the footing over the repeats (`measured_noise`, once the group's
-   repeated runs show it), nor the model's misfit on the objective, nor, for latency, LATENCY_TOLERANCE of its
-   phase's mean: the predicted best is confirmed. At most
+   repeated runs show it), nor the model's misfit on the objective: the predicted best is confirmed. At most
    MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included; the objective on that footing),
    never a prediction.
@@ -83,15 +81,6 @@ STOCK_DISTANCE = 2.0 * RESIDUAL_WIDTH  # how far (log-frequency) a stock run sit
 # how far (log-frequency, ~33%) below the lowest clock the group has run a knob at a candidate may go (`beyond_runs`):
 # at 0.3-0.4 the judged TTFT over the 18 cases of bench_governor's searches part improved alike; at 0.2 G2's got worse
 EXTRAPOLATION = 0.4
-# the least expected improvement of a phase's mean latency (relative to stock's) worth one more run under a latency
-# objective (G1; per bucket this x the buckets sharing the phase, each a share of its mean). A seed moves every pinned
-# setting's latency alike, so latency's noise on the footing (~1e-5) ends no search, and only the model's misfit did:
-# sm8550 StableLM's decode ran the memory-pinned twin of its choice twice for an expected 0.00%. Over bench_governor's
-# 18 searches, G1 runs and judged TTFT against FUSE's: 667 and -10.9% without, 626 and -11.0% at 0.1%. Coarser, it
-# ends searches before real gains: at 0.2-0.4% pixel7 TinyLlama's short prefill<=22 stopped 2.7-4.2% slower than the
-# oracle's choice (1.3% at 0.1%, 0.7% without: its last useful try expected 0.78% of the bucket and gained 2%). An
-# energy objective (G2) is resolved by its own noise: at 0.4% on top, pixel7's G2 prefill<=103 ended 2.7% above FUSE's
-LATENCY_TOLERANCE = 0.001
 
 
 def side_pins(ctx: SearchContext, bucket: str) -> dict[str, int]:
@@ -368,23 +357,13 @@ class _Group:
         return self._kept(("noise", field_name), lambda: self._measured_noise(field_name))
 
     def _measured_noise(self, field_name: str) -> tuple[float, int]:
+        goal = self.ctx.goal
         total, dof = 0.0, 0
         for bucket in self.buckets:
-            squares, freedom = self.residuals(bucket, field_name)
+            repeated = [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket) if o.repeats > 1]
+            squares, freedom = seed_residuals(repeated, self.effects(bucket, field_name))
             total, dof = total + squares, dof + freedom
         return (float(np.sqrt(total / dof)), dof) if dof > 0 else (0.0, 0)
-
-    def residuals(self, bucket: PhaseBucket, field_name: str) -> tuple[float, int]:
-        """What the bucket's seeds' effects leave unexplained in its repeated runs (`seed_residuals`; kept until the
-        next run: asked for every contender)."""
-        goal = self.ctx.goal
-        return self._kept(
-            ("residuals", bucket.name, field_name),
-            lambda: seed_residuals(
-                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket) if o.repeats > 1],
-                self.effects(bucket, field_name),
-            ),
-        )
 
     def footing_margin(self, bucket: PhaseBucket, obs: Observation) -> tuple[float, float, int]:
         """1 - the run's mean ratio to the limit on the footing of every stock seed, its standard error as an
@@ -421,13 +400,10 @@ class _Group:
         what a seed does there is the bucket's own (its stock governors answer each seed their own way), which
         neither the footing (taking it as zero) nor the goal's spread (pooled over the other buckets) knows: decided
         by the spread, sm8550 Qwen 1.5B's G2 choice for prefill<=22 met the TTFT target by 3.7% on seed 0 and
-        missed it by 1.2% on the seeds it was chosen on. On a bucket whose runs have not measured what the footing
-        leaves (`unmeasured`), the goal's rule."""
+        missed it by 1.2% on the seeds it was chosen on."""
         goal = self.ctx.goal
         if self.unseen(bucket, obs):
             return True
-        if goal.share is not None and self.unmeasured(bucket, obs):
-            return goal.undecided(obs)
         margin, error, dof = self.footing_margin(bucket, obs)
         if goal.share is not None and self.footing_noise(goal.limit_field)[0] > FOOTING_SHARE * goal.spread().limit:
             return goal.undecided(obs)
@@ -444,16 +420,6 @@ class _Group:
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
         seen = max((o.repeats for o in self._repeated(bucket)), default=0)
         return obs.repeats < seeds and seen < seeds
-
-    def unmeasured(self, bucket: PhaseBucket, obs: Observation) -> bool:
-        """The run lacks a stock seed and no runs on the bucket have measured what its seeds' effects leave
-        (`residuals`: one repeated run's seeds all go to the effects): the footing's error would be the group's pooled
-        noise, which a bucket whose settings each answer a seed their own way exceeds. Decided on it (with
-        LATENCY_TOLERANCE at 0.4%, which ended searches sooner), sm8550 Qwen 1.5B's G1 choice for prefill<=22, one
-        run with a 3.6% margin where the pooled noise was 1.2%, missed the budget by 0.17% on the seeds it was chosen
-        on; such a run is decided by the goal's rule (`undecided`)."""
-        seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        return obs.repeats < seeds and self.residuals(bucket, self.ctx.goal.limit_field)[1] <= 0
 
     def score(self, bucket: PhaseBucket, runs: list[Observation]) -> np.ndarray:
         """Each run's objective relative to stock's mean, on the footing of every seed (`values`): the rank among
@@ -589,7 +555,6 @@ class _Group:
             resolution = max(
                 self.measured_noise(goal.objective_field)[0] / np.sqrt(repeats),
                 self.misfit.get(bucket.name, {}).get(goal.objective_field, 0.0),
-                LATENCY_TOLERANCE * len(self.buckets) if goal.objective_field == "latency_s" else 0.0,
             )
             if expected[index] <= resolution:
                 return None

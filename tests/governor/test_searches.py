@@ -15,7 +15,6 @@ from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
-from governor.searches import fusegov
 from governor.searches.base import Choice, SearchContext
 from governor.searches.fusegov import EXTRAPOLATION, _Group, common_levels, on_footing, seed_effects, seed_residuals
 from governor.space import Setting
@@ -149,19 +148,14 @@ def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(sho
     assert [e.setting for e in run.lab.log].count(free.setting) == 1  # one run each, not one per stock seed
 
 
-def prefill_group(short_requests, goal: str) -> _Group:
-    """fusegov's prefill group on sm8550 (two short buckets, the goal at stock's figure), its stock runs made."""
+@pytest.fixture
+def sm8550_prefill_group(short_requests):
+    """fusegov's prefill group on sm8550 (two short buckets, G1 at the stock budget), its stock runs made."""
     buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
     lab = Lab(VirtualMeasurer("sm8550", TINYLLAMA), buckets)
     stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec(goal).resolve(buckets, stock, lab), stock)
+    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
     return _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
-
-
-@pytest.fixture
-def sm8550_prefill_group(short_requests):
-    """G1 at the stock budget."""
-    return prefill_group(short_requests, "latency")
 
 
 def test_a_run_with_side_pins_the_search_dropped_is_no_candidate(sm8550_prefill_group):
@@ -217,38 +211,6 @@ def test_candidates_reach_below_the_clocks_run_so_far_one_step_at_a_time(sm8550_
     lab.measure(group.setting(bucket.name, lower), bucket.name)
     print(f"\nmemory down to {deepest / 1e6:.0f} MHz first; then {(~group.beyond_runs(bucket)).sum()} of {len(beyond)}")
     assert (group.beyond_runs(bucket) <= beyond).all() and group.beyond_runs(bucket).sum() < beyond.sum()
-
-
-def test_a_run_on_a_bucket_whose_runs_have_not_measured_the_footing_is_decided_by_the_goals_rule(sm8550_prefill_group):
-    # the footing's error is the group's pooled noise until the bucket's own repeated runs measure what the seeds'
-    # effects leave there: one repeated run's seeds all go to the effects, two leave one degree of freedom
-    group = sm8550_prefill_group
-    bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
-    top = [k.max_hz for k in group.knobs]
-    lab.measure(group.setting(bucket.name, top), bucket.name, repeats=3)
-    lower = [k.table_hz[-2] for k in group.knobs]
-    once = lab.measure(group.setting(bucket.name, lower), bucket.name)
-    assert not group.unseen(bucket, once) and group.unmeasured(bucket, once)
-    assert group.undecided(bucket, once) == goal.undecided(once)
-    lab.measure(group.setting(bucket.name, [k.table_hz[-3] for k in group.knobs]), bucket.name, repeats=3)
-    assert group.residuals(bucket, goal.limit_field)[1] > 0 and not group.unmeasured(bucket, once)
-    assert not group.unmeasured(bucket, lab.measure(once.setting, bucket.name, repeats=3))  # every seed: no footing
-
-
-@pytest.mark.parametrize("goal", ["latency", "energy"])
-def test_a_latency_objective_stops_at_the_tolerance_an_energy_objective_at_its_noise(short_requests, monkeypatch, goal):
-    # latency on the footing has next to no noise, so a tolerance of the phase's mean ends a G1 search; energy's own
-    # noise is G2's resolution, and the tolerance leaves it alone
-    group = prefill_group(short_requests, goal)
-    lab = group.ctx.lab
-    for i, point in enumerate(fusegov.design(group.knobs)):
-        bucket = group.buckets[i % len(group.buckets)]
-        lab.measure(group.setting(bucket.name, [point[k.name] for k in group.knobs]), bucket.name)
-    group.refit()
-    bucket = group.buckets[0]
-    assert group.next_setting(bucket) is not None
-    monkeypatch.setattr(fusegov, "LATENCY_TOLERANCE", 1.0)  # no run can gain the phase 100%
-    assert (group.next_setting(bucket) is None) == (goal == "latency")
 
 
 def test_the_search_stops_on_the_noise_its_own_repeated_runs_show(sm8550_prefill_group):
