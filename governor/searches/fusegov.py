@@ -188,7 +188,7 @@ class Outlook:
     bound: np.ndarray  # the goal's limit field, expected
     bound_low: np.ndarray  # its lowest ensemble member
     meets: np.ndarray  # probability of meeting the goal
-    measured: np.ndarray  # bool: no candidate: a run of it (or of its twin) exists, or it is `beyond_runs`
+    closed: np.ndarray  # bool: no candidate: a run of it (or of its twin) exists, or it is `beyond_runs`
     line: float  # the limit
 
 
@@ -503,7 +503,7 @@ class _Group:
     def outlook(self, bucket: PhaseBucket) -> Outlook:
         """The model's view of every grid setting for this bucket (`predict`), what it expects of the goal's
         objective and limit, the probability that each meets the goal (`feasibility` over the ensemble's spread
-        and the model's misfit, less where runs are near) and which settings count as measured."""
+        and the model's misfit, less where runs are near) and which settings are no candidates."""
         goal = self.ctx.goal
         latency, energies = self.predict(bucket)
         by_field = {
@@ -512,15 +512,15 @@ class _Group:
         }
         objective, _, objective_sd = by_field[goal.objective_field]
         bound, bound_low, bound_sd = by_field[goal.limit_field]
-        measured = np.zeros(len(self.grid), dtype=bool)
+        closed = np.zeros(len(self.grid), dtype=bool)
         for obs in self.pinned_runs(bucket):
             index = self._index(obs.setting)
             if index is not None:
-                measured[index] = True
+                closed[index] = True
         # a setting the model cannot tell from a run (it differs only in knobs that barely pace the bucket) is
         # as good as measured: trying its twins one by one walked sm8550's energy limit along the CPU's levels
-        measured |= self.nearest.get(bucket.name, np.zeros(len(measured))) > np.exp(-0.5 * EQUIVALENT**2)
-        measured |= self.beyond_runs(bucket)
+        closed |= self.nearest.get(bucket.name, np.zeros(len(closed))) > np.exp(-0.5 * EQUIVALENT**2)
+        closed |= self.beyond_runs(bucket)
         line = goal.limits[bucket.name]  # a setting meets the goal when its mean paired ratio is within it
         # the misfit is what a setting far from every run may be off by; nearby runs pin it down (the
         # residual correction's weights, with the same prior weight of one as `residual_factor`)
@@ -533,7 +533,7 @@ class _Group:
         meets = self.feasibility(bound, uncertainty(goal.limit_field, bound, bound_sd), line)
         objective_sd = uncertainty(goal.objective_field, objective, objective_sd)
         power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
-        return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, measured, line)
+        return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, closed, line)
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting with the largest expected gain over the incumbent: its expected improvement in
@@ -544,13 +544,13 @@ class _Group:
         is confirmed."""
         goal = self.ctx.goal
         look = self.outlook(bucket)
-        objective, bound, measured, line = look.objective, look.bound, look.measured, look.line
+        objective, bound, closed, line = look.objective, look.bound, look.closed, look.line
         best = self.best(bucket)
         if self.meets(bucket, best):
             level = float(self.score(bucket, [best])[0]) * getattr(self.ctx.stock[bucket.name], goal.objective_field)
             repeats = self.ctx.lab.max_repeats
             gain = self.improvement((level - objective) / level, look.objective_sd / level)
-            expected = np.where(measured, 0.0, gain * look.meets)
+            expected = np.where(closed, 0.0, gain * look.meets)
             index = int(np.argmax(expected))
             resolution = max(
                 self.measured_noise(goal.objective_field)[0] / np.sqrt(repeats),
@@ -559,7 +559,7 @@ class _Group:
             if expected[index] <= resolution:
                 return None
         else:  # nothing measured meets the goal yet: the model's best guess, else the one closest to the line
-            open_rows = ~measured
+            open_rows = ~closed
             if not open_rows.any():
                 return None
             ranked = np.where(open_rows & (look.bound_low <= line), objective, np.inf)
@@ -697,7 +697,7 @@ class _Group:
             return choice
         self.refit()
         look = self.outlook(bucket)  # the models' view holds until a run is made, and only one is
-        candidates = ~look.measured & (look.meets >= 0.5)
+        candidates = ~look.closed & (look.meets >= 0.5)
         prices = np.array(RUNG_PRICES) / self.stock_power()
         resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
 
