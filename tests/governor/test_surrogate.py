@@ -74,3 +74,36 @@ def test_no_roofline_pair_no_roofline_terms():
     model = Surrogate(FMAX, pooled=False).fit(GroupData(freq, np.ones(n), np.ones(n), overlapped(freq), np.ones(n)))
     assert model.roofline_ is None
     assert time_features(freq, FMAX, None).shape[1] == 1 + len(FMAX)
+
+
+def physical_energy(freq: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """Energy per token of a serial phase: each component's switching energy per cycle rising with its voltage
+    (~ its clock squared), the memory controller's clock power C V^2 f over the whole time, and static power."""
+    x = freq / FMAX
+    switching = 3e6 / freq[:, 0] * (0.6 + 2.0 * x[:, 0] ** 2) + 8e6 / freq[:, 1] * (1.0 + 3.0 * x[:, 1] ** 2)
+    return switching + latency * (0.4 + 1.5 * x[:, 2] ** 3)
+
+
+def test_energy_coefficients_are_physical_and_keep_the_sign_of_what_lowering_a_clock_saves():
+    """A search's handful of runs with 3% noise: every energy coefficient (an energy per cycle or a power) comes out
+    non-negative, and memory lowered alone is predicted to save energy, as it does, across noise draws."""
+    freq, probes = design_and_probes(3)
+    n = len(freq)
+    latency = serial(freq)
+    lowered = np.array([FMAX, FMAX * np.array([1.0, 1.0, 0.4])])
+    truth = physical_energy(lowered, serial(lowered))
+    saved, signs = [], []
+    for draw in range(20):
+        noise = np.random.default_rng(draw).normal(1.0, 0.03, n)
+        model = Surrogate(FMAX, pooled=False).fit(
+            GroupData(freq, np.ones(n), np.ones(n), latency, physical_energy(freq, latency) * noise)
+        )
+        assert all((coef >= 0).all() for coef in model.energy_coef_)
+        energy = Surrogate.expected(model.predict(lowered, 1, 1)[1])
+        saved.append(1.0 - energy[1] / energy[0])
+        signs.append(energy[1] < energy[0])
+    print(
+        f"\nmemory at 40%: saves {1 - truth[1] / truth[0]:.1%}; predicted {np.mean(saved):.1%} (min {np.min(saved):.1%})"
+    )
+    assert all(signs)
+    assert abs(np.mean(saved) - (1 - truth[1] / truth[0])) < 0.03
