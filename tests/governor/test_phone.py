@@ -130,7 +130,9 @@ def test_plan_over_adb_then_deploy_pins_the_plans_setting(adb_server, phone, sho
         "--requests",
         str(short_csv),
         "--budget",
-        "120%",  # a loose budget: some setting beats stock within 10 runs, so the plan pins knobs to check
+        # a loose budget: some setting beats stock within 10 runs, so the plan pins knobs to check. At 120% a CI run
+        # under load kept stock in every bucket: over a starved adb link one run's energy can read 20-50% off
+        "200%",
         "--stock-repeats",
         "1",
         "--max-measurements",
