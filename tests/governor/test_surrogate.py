@@ -87,12 +87,12 @@ def physical_energy(freq: np.ndarray, latency: np.ndarray) -> np.ndarray:
 def test_energy_coefficients_are_physical_and_keep_the_sign_of_what_lowering_a_clock_saves():
     """A search's handful of runs with 3% noise: every energy coefficient (an energy per cycle or a power) comes out
     non-negative, and memory lowered alone is predicted to save energy, as it does, across noise draws."""
-    freq, probes = design_and_probes(3)
+    freq, _ = design_and_probes(3)
     n = len(freq)
     latency = serial(freq)
     lowered = np.array([FMAX, FMAX * np.array([1.0, 1.0, 0.4])])
     truth = physical_energy(lowered, serial(lowered))
-    saved, signs = [], []
+    saved = []
     for draw in range(20):
         noise = np.random.default_rng(draw).normal(1.0, 0.03, n)
         model = Surrogate(FMAX, pooled=False).fit(
@@ -101,9 +101,8 @@ def test_energy_coefficients_are_physical_and_keep_the_sign_of_what_lowering_a_c
         assert all((coef >= 0).all() for coef in model.energy_coef_)
         energy = Surrogate.expected(model.predict(lowered, 1, 1)[1])
         saved.append(1.0 - energy[1] / energy[0])
-        signs.append(energy[1] < energy[0])
     print(
         f"\nmemory at 40%: saves {1 - truth[1] / truth[0]:.1%}; predicted {np.mean(saved):.1%} (min {np.min(saved):.1%})"
     )
-    assert all(signs)
+    assert min(saved) > 0  # every draw keeps the sign: lowering memory saves energy
     assert abs(np.mean(saved) - (1 - truth[1] / truth[0])) < 0.03
