@@ -15,6 +15,7 @@ if that is killed outright; Dask tasks are cancelled.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 import time
@@ -46,7 +47,10 @@ class Recipe:
 
         spec = measurer.spec
         workload = f"{spec.kind}:{spec.target}"
-        digest = hashlib.sha1(pickle.dumps((measurer.profile, workload, measurer.seed, measurer.cpu))).hexdigest()
+        # named by what the profile holds, not where it was read from: the on-disk run cache (governor.cache) is
+        # keyed by this, and with the file's path in it a fresh clone or a moved checkout missed every stored sweep
+        profile = dataclasses.replace(measurer.profile, source="")
+        digest = hashlib.sha1(pickle.dumps((profile, workload, measurer.seed, measurer.cpu))).hexdigest()
         return cls(measurer.profile, workload, measurer.seed, measurer.cpu, digest)
 
 
