@@ -16,7 +16,15 @@ from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
-from governor.searches.fusegov import EXTRAPOLATION, _Group, common_levels, on_footing, seed_effects, seed_residuals
+from governor.searches.fusegov import (
+    EXTRAPOLATION,
+    _Group,
+    common_levels,
+    footing_shift,
+    on_footing,
+    seed_effects,
+    seed_residuals,
+)
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
@@ -190,6 +198,26 @@ def test_a_run_on_a_bucket_no_run_has_every_seed_of_is_repeated_on_every_seed(sm
     lower = [k.table_hz[len(k.table_hz) // 2] for k in knobs]
     other = group.buckets[1]
     assert group.unseen(other, lab.measure(group.setting(other.name, lower), other.name))  # per bucket
+
+
+def test_a_footing_shifted_by_one_settings_seeds_is_as_unsure_as_its_shift(sm8550_prefill_group):
+    # the seeds' effects read from one setting on every seed shift a run on seed 0 alone by what they do there; another
+    # setting's seeds may do otherwise (energy's move with the memory clock), so until a second setting has every seed,
+    # the footing is unsure by the whole shift, and a run it puts just inside the budget stays open
+    group = sm8550_prefill_group
+    bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
+    levels = [[k.table_hz[int(share * (len(k.table_hz) - 1))] for k in group.knobs] for share in (1.0, 0.5, 0.8)]
+    full = lab.measure(group.setting(bucket.name, levels[0]), bucket.name, 3)
+    once = lab.measure(group.setting(bucket.name, levels[1]), bucket.name)
+    shift = footing_shift(group.effects(bucket, goal.limit_field), 1)
+    error = group.footing_margin(bucket, once)[1]
+    print(f"\none setting on every seed: shift {shift:+.2%}, footing error {error:.2%}")
+    assert abs(shift) > 0.01  # sm8550's energy: seeds 1 and 2 read several % off seed 0
+    assert error >= abs(shift) and group.footing_margin(bucket, full)[1] == 0.0
+    lab.measure(group.setting(bucket.name, levels[2]), bucket.name, 3)
+    print(f"two: footing error {group.footing_margin(bucket, once)[1]:.2%}")
+    assert group.shift_error(bucket, 1) == 0.0 and group.footing_margin(bucket, once)[1] < abs(shift)
+    assert footing_shift(np.log([1.0, 1.1, 1.3]), 3) == 0.0  # a run on every seed is not shifted
 
 
 def test_candidates_reach_below_the_clocks_run_so_far_one_step_at_a_time(sm8550_prefill_group):
