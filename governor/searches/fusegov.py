@@ -155,7 +155,7 @@ def on_footing(log_ratio: np.ndarray, effects: np.ndarray) -> float:
     effect of all seeds put in. A setting run once, on seed 0, otherwise read slower or faster than one run on
     every seed by seed 0's effect (~1% on sm8550's prefill), and the search compared the two on unequal footing."""
     n = min(len(log_ratio), len(effects))
-    return float((log_ratio[:n] - effects[:n]).mean() + effects.mean())
+    return float(log_ratio[:n].mean() + footing_shift(effects, n))
 
 
 def footing_shift(effects: np.ndarray, n: int) -> float:
@@ -373,7 +373,8 @@ class _Group:
     def footing_margin(self, bucket: PhaseBucket, obs: Observation) -> tuple[float, float, int]:
         """1 - the run's mean ratio to the limit on the footing of every stock seed, its standard error as an
         estimate of the mean over all of them (`footing_noise` x sqrt(1/n - 1/seeds), and `shift_error`: zero once it
-        has them all) and that error's degrees of freedom. An absolute limit is not paired: the goal's own margin and error."""
+        has them all) and that error's degrees of freedom. An absolute limit is not paired: the goal's own margin and
+        error."""
         goal = self.ctx.goal
         if goal.share is None:
             return goal.margin(obs), *goal.margin_error(obs)
