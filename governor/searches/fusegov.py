@@ -14,8 +14,9 @@
    of that work rising with voltage + static power over the time) to the group's pinned runs, each on the
    stock runs' seeds (goals.Goal.value: the paired rule every search is judged by) and on the footing of all
    of them (`on_footing`: a seed moves every pinned setting alike, so a run on seed 0 alone is shifted by what
-   the repeated runs show that seed does, and compares with one run on every seed); correct its predictions
-   for each bucket by that bucket's own runs (measured / predicted: the bucket's mean ratio, a pooled model's
+   the repeated runs of its kind, pinned or leaving the bus to its governor, show that seed does, and compares
+   with one run on every seed); correct its predictions for each bucket by that bucket's own runs (measured /
+   predicted: the bucket's mean ratio, a pooled model's
    bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency, each knob's scaled by how
    much it paces the bucket; a setting that close to a run is that run's twin, not a candidate); predict every setting
    of the grid (no further than EXTRAPOLATION below the clocks run so far: `beyond_runs`) and run, per bucket, the
@@ -138,16 +139,18 @@ def misfit(ratio: np.ndarray) -> float:
     return float(np.sqrt(((log_ratio - log_ratio.mean()) ** 2).mean())) if len(ratio) > 1 else 0.0
 
 
-def seed_effects(log_ratios: list[np.ndarray], seeds: int) -> np.ndarray:
+def seed_effects(log_ratios: list[np.ndarray], seeds: int, fallback: np.ndarray | None = None) -> np.ndarray:
     """(seeds,) what each seed does to every pinned setting's log paired latency alike, relative to seed 0 (which
     every run has), from the runs that have that seed: a seed's background moves all pinned settings by one factor
-    (to ~1e-5 on sm8550's prefill), so its effect is seen on any repeated run."""
+    (to ~1e-5 on sm8550's prefill), so its effect is seen on any repeated run. A seed no run has: `fallback`'s
+    effect (none by default)."""
     sums, counts = np.zeros(seeds), np.zeros(seeds)
     for log_ratio in log_ratios:
         n = min(len(log_ratio), seeds)
         sums[1:n] += log_ratio[1:n] - log_ratio[0]
         counts[1:n] += 1
-    return sums / np.maximum(counts, 1)
+    effects = sums / np.maximum(counts, 1)
+    return effects if fallback is None else np.where(counts > 0, effects, fallback)
 
 
 def on_footing(log_ratio: np.ndarray, effects: np.ndarray) -> float:
@@ -296,10 +299,10 @@ class _Group:
 
     def values(self, bucket: PhaseBucket, runs: list[Observation], field_name: str) -> np.ndarray:
         """Each run's `field_name` on the stock runs' seeds (goals.Goal.value), on the footing of all those seeds
-        (`on_footing`; the seeds' effects estimated from the bucket's runs with every knob pinned that have them:
-        a governor left free may answer a seed its own way). Energy's seed effects are only partly common (sm8550's
-        prefill: -8.8% and -9.5% on one repeated setting, -6.6% and -1.3% on another), latency's to ~1e-5; their
-        mean still turned a CPU lowered on seed 0 alone from costlier than the top (seed 0 reads high) to cheaper.
+        (`on_footing`; the seeds' effects estimated from the bucket's runs of the run's kind that have them,
+        `effects`: a governor left free answers a seed its own way). Energy's seed effects are only partly common
+        (sm8550's prefill: -8.8% and -9.5% on one repeated setting, -6.6% and -1.3% on another), latency's to ~1e-5;
+        their mean still turned a CPU lowered on seed 0 alone from costlier than the top (seed 0 reads high) to cheaper.
         An absolute limit's quantity is taken as measured."""
         goal = self.ctx.goal
         if goal.limit_field == field_name and goal.share is None:
@@ -307,17 +310,28 @@ class _Group:
         stock = getattr(self.ctx.stock[bucket.name], field_name)
         return np.array([stock * self.footing(bucket, obs, field_name) for obs in runs])
 
-    def _repeated(self, bucket: PhaseBucket) -> list[Observation]:
-        """The bucket's runs with every knob pinned (none left stock): the ones the seeds' effects are read from."""
-        return [o for o in self.pinned_runs(bucket) if all(o.setting.get(k.name) for k in self.knobs)]
+    def governed(self, obs: Observation) -> bool:
+        """The run leaves a knob of STOCK_ROLES to its stock governor."""
+        return not all(obs.setting.get(k.name) for k in self.knobs)
 
-    def effects(self, bucket: PhaseBucket, field_name: str) -> np.ndarray:
+    def _repeated(self, bucket: PhaseBucket, governed: bool = False) -> list[Observation]:
+        """The bucket's runs of one kind, every knob pinned or one left to its governor (`governed`): the ones
+        that kind's seeds' effects are read from."""
+        return [o for o in self.pinned_runs(bucket) if self.governed(o) == governed]
+
+    def effects(self, bucket: PhaseBucket, field_name: str, governed: bool = False) -> np.ndarray:
         """(seeds,) each stock seed's shared effect on the bucket's log paired `field_name` (`seed_effects`), from
-        its runs with every knob pinned (kept until the next run)."""
+        its runs of one kind (`_repeated`): a governor answers each seed its own way, so runs leaving one stock have
+        their own effects (pixel7's decode, StableLM: footings of such runs on seed 0 alone, by the pinned runs'
+        effects, read 0.16-0.24% above their mean over every seed, by their own 0.03%, where the budget sat within
+        0.1% of the best settings), the pinned runs' where no such run has the seed (kept until the next run)."""
         goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
+        fallback = self.effects(bucket, field_name) if governed else None
         return self._kept(
-            ("effects", bucket.name, field_name),
-            lambda: seed_effects([np.log(goal.paired(o, field_name)) for o in self._repeated(bucket)], seeds),
+            ("effects", bucket.name, field_name, governed),
+            lambda: seed_effects(
+                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket, governed)], seeds, fallback
+            ),
         )
 
     def refit(self) -> None:
@@ -339,34 +353,41 @@ class _Group:
         if obs.setting == STOCK:
             return 1.0
         return float(
-            np.exp(on_footing(np.log(self.ctx.goal.paired(obs, field_name)), self.effects(bucket, field_name)))
+            np.exp(
+                on_footing(
+                    np.log(self.ctx.goal.paired(obs, field_name)),
+                    self.effects(bucket, field_name, self.governed(obs)),
+                )
+            )
         )
 
-    def footing_noise(self, field_name: str) -> tuple[float, int]:
+    def footing_noise(self, field_name: str, governed: bool = False) -> tuple[float, int]:
         """What one run's log paired `field_name` scatters by once its seed's shared effect is taken out: pooled
         over the group's buckets, from their runs with every knob pinned on more than one seed (each bucket's
-        effects fitted to them cost it seeds - 1 degrees of freedom). Until the runs have that many, the goal's
-        paired spread (`Goal.spread`: the seeds' effects left in, the cautious guess). With its degrees of freedom
-        (kept until the next run: asked for every contender and setting)."""
-        measured = self.measured_noise(field_name)
+        effects fitted to them cost it seeds - 1 degrees of freedom; of a run leaving a knob to its governor, from
+        such runs, `governed`). Until the runs have that many, the goal's paired spread (`Goal.spread`: the seeds'
+        effects left in, the cautious guess). With its degrees of freedom (kept until the next run: asked for every
+        contender and setting)."""
+        measured = self.measured_noise(field_name, governed)
         if measured[1] > 0:
             return measured
         spread = self.ctx.goal.spread()
         return (spread.limit if field_name == self.ctx.goal.limit_field else spread.objective), spread.dof
 
-    def measured_noise(self, field_name: str) -> tuple[float, int]:
+    def measured_noise(self, field_name: str, governed: bool = False) -> tuple[float, int]:
         """`footing_noise` as the group's own repeated runs measure it; (0, 0) while they have none. What the search
         stops on: the fallback, the goal's paired spread pooled over every bucket, seeds' effects and all, is a
         cautious guess for deciding a run, not a resolution (pixel7's decode stopped on 4% of prefill's latency
         scatter at a setting 0.9% slower than FUSE's)."""
-        return self._kept(("noise", field_name), lambda: self._measured_noise(field_name))
+        return self._kept(("noise", field_name, governed), lambda: self._measured_noise(field_name, governed))
 
-    def _measured_noise(self, field_name: str) -> tuple[float, int]:
+    def _measured_noise(self, field_name: str, governed: bool) -> tuple[float, int]:
         goal = self.ctx.goal
         total, dof = 0.0, 0
         for bucket in self.buckets:
-            repeated = [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket) if o.repeats > 1]
-            squares, freedom = seed_residuals(repeated, self.effects(bucket, field_name))
+            runs = self._repeated(bucket, governed)
+            repeated = [np.log(goal.paired(o, field_name)) for o in runs if o.repeats > 1]
+            squares, freedom = seed_residuals(repeated, self.effects(bucket, field_name, governed))
             total, dof = total + squares, dof + freedom
         return (float(np.sqrt(total / dof)), dof) if dof > 0 else (0.0, 0)
 
@@ -381,21 +402,22 @@ class _Group:
         seeds = len(self.ctx.stock[bucket.name].runs_of(goal.limit_field))
         n = min(obs.repeats, seeds)
         ratio = self.footing(bucket, obs, goal.limit_field) / goal.share
-        noise, dof = self.footing_noise(goal.limit_field)
+        governed = self.governed(obs)
+        noise, dof = self.footing_noise(goal.limit_field, governed)
         spread = noise * np.sqrt(max(1.0 / n - 1.0 / seeds, 0.0))
-        return 1.0 - ratio, float(np.hypot(spread, self.shift_error(bucket, n))), dof
+        return 1.0 - ratio, float(np.hypot(spread, self.shift_error(bucket, n, governed))), dof
 
-    def shift_error(self, bucket: PhaseBucket, n: int) -> float:
+    def shift_error(self, bucket: PhaseBucket, n: int, governed: bool = False) -> float:
         """How unsure the footing's shift of a run on n seeds is beyond the runs' own scatter: while fewer than two
-        settings on the bucket have every seed, the seeds' effects are one setting's, and another setting's may
-        differ by as much as they shift (energy's move with the memory clock): as unsure as the shift is large. Taken
-        as exact, sm8550 Qwen 1.5B's prefill<=64 (short buckets, G1) chose a run on seed 0 alone that the footing
-        put 0.86% +- 0.09% inside the budget, shifted 8.2% by one repeated setting's effects; on its 3 seeds it was
-        1.35% over."""
+        settings of its kind (`governed` or pinned) on the bucket have every seed, the seeds' effects are one
+        setting's, and another setting's may differ by as much as they shift (energy's move with the memory clock):
+        as unsure as the shift is large. Taken as exact, sm8550 Qwen 1.5B's prefill<=64 (short buckets, G1) chose a
+        run on seed 0 alone that the footing put 0.86% +- 0.09% inside the budget, shifted 8.2% by one repeated
+        setting's effects; on its 3 seeds it was 1.35% over."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        if n >= seeds or sum(o.repeats >= seeds for o in self._repeated(bucket)) >= 2:
+        if n >= seeds or sum(o.repeats >= seeds for o in self._repeated(bucket, governed)) >= 2:
             return 0.0
-        return abs(footing_shift(self.effects(bucket, self.ctx.goal.limit_field), n))
+        return abs(footing_shift(self.effects(bucket, self.ctx.goal.limit_field, governed), n))
 
     def meets(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """Meets the goal by its rule (`Goal.feasible`, on the seeds the run has) and on the footing of every stock
@@ -432,12 +454,12 @@ class _Group:
 
     def unseen(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """The run lacks a stock seed whose effect no run on the bucket has measured (`seed_effects` reads it
-        from runs with every knob pinned that have that seed), so its footing takes that effect as zero. Decided
+        from runs of the same kind, `_repeated`, that have that seed), so its footing takes that effect as zero. Decided
         on that footing, fusegov's choices on sm8550's prefill were up to 5.5% (Qwen) and 2.0% (TinyLlama) over
         the energy budget on the very seeds they were chosen on; such a run is open until it has every seed
         (`undecided`)."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        seen = max((o.repeats for o in self._repeated(bucket)), default=0)
+        seen = max((o.repeats for o in self._repeated(bucket, self.governed(obs))), default=0)
         return obs.repeats < seeds and seen < seeds
 
     def score(self, bucket: PhaseBucket, runs: list[Observation]) -> np.ndarray:
@@ -462,7 +484,7 @@ class _Group:
         the residual correction carries what they measured."""
         rows = []
         for bucket in self.buckets:
-            runs = [o for o in self.pinned_runs(bucket) if all(o.setting.get(k.name) for k in self.knobs)]
+            runs = self._repeated(bucket)
             latency, energy = self.values(bucket, runs, "latency_s"), self.values(bucket, runs, "energy_per_token_j")
             for freqs, lat, en in zip(self.clocks(runs), latency, energy):
                 rows.append((*freqs, bucket.prompt_tokens or 1, tokens_per_latency(bucket), lat, en))

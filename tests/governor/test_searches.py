@@ -18,6 +18,7 @@ from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
 from governor.searches.fusegov import (
     EXTRAPOLATION,
+    STOCK_HZ,
     _Group,
     common_levels,
     footing_shift,
@@ -218,6 +219,41 @@ def test_a_footing_shifted_by_one_settings_seeds_is_as_unsure_as_its_shift(sm855
     print(f"two: footing error {group.footing_margin(bucket, once)[1]:.2%}")
     assert group.shift_error(bucket, 1) == 0.0 and group.footing_margin(bucket, once)[1] < abs(shift)
     assert footing_shift(np.log([1.0, 1.1, 1.3]), 3) == 0.0  # a run on every seed is not shifted
+
+
+def test_runs_leaving_the_bus_to_its_governor_are_put_on_the_footing_by_their_own_seeds_effects(short_requests):
+    # a governor answers each seed its own way: pixel7's memory bus under StableLM's decode shifts what a seed does to
+    # the energy, so a run leaving it stock is put on the footing of every seed by such runs' effects, and until two
+    # such settings have every seed its footing is as unsure as the goal's spread and its shift
+    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "decode"]
+    lab = Lab(VirtualMeasurer("pixel7", "stablelm-2.7b-q4"), buckets)
+    stock = lab.measure_stock(3)
+    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
+    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    bucket, goal, field = buckets[0], ctx.goal, ctx.goal.limit_field
+    mem = next(i for i, k in enumerate(group.knobs) if k.role == "mem")
+
+    def levels(share: float, governed: bool) -> list[float]:
+        freqs = [k.table_hz[int(share * (len(k.table_hz) - 1))] for k in group.knobs]
+        return [STOCK_HZ if governed and i == mem else f for i, f in enumerate(freqs)]
+
+    for share in (1.0, 0.5):
+        lab.measure(group.setting(bucket.name, levels(share, False)), bucket.name, 3)
+    first = lab.measure(group.setting(bucket.name, levels(0.9, True)), bucket.name)
+    assert group.governed(first) and group.unseen(bucket, first)  # no run leaving the bus stock has every seed
+    assert group.footing_margin(bucket, first)[1] >= goal.spread().limit * np.sqrt(2 / 3)
+    lab.measure(first.setting, bucket.name, 3)
+    lab.measure(group.setting(bucket.name, levels(0.7, True)), bucket.name, 3)
+    own, pinned = [], []
+    for share in (0.6, 0.4, 0.8):
+        once = lab.measure(group.setting(bucket.name, levels(share, True)), bucket.name)
+        log_ratio = np.log(goal.paired(once, field))
+        mean = np.log(goal.paired(lab.measure(once.setting, bucket.name, 3), field)).mean()
+        own.append(on_footing(log_ratio, group.effects(bucket, field, governed=True)) - mean)
+        pinned.append(on_footing(log_ratio, group.effects(bucket, field)) - mean)
+    print(f"\nfooting on seed 0 less the mean over every seed: own {np.round(own, 4)}, pinned {np.round(pinned, 4)}")
+    assert np.abs(own).sum() < np.abs(pinned).sum()
+    assert not group.unseen(bucket, once) and group.shift_error(bucket, 1, governed=True) == 0.0
 
 
 def test_candidates_reach_below_the_clocks_run_so_far_one_step_at_a_time(sm8550_prefill_group):
