@@ -326,11 +326,12 @@ class _Group:
         effects, read 0.16-0.24% above their mean over every seed, by their own 0.03%, where the budget sat within
         0.1% of the best settings), the pinned runs' where no such run has the seed (kept until the next run)."""
         goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
-        fallback = self.effects(bucket, field_name) if governed else None
         return self._kept(
             ("effects", bucket.name, field_name, governed),
             lambda: seed_effects(
-                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket, governed)], seeds, fallback
+                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket, governed)],
+                seeds,
+                self.effects(bucket, field_name) if governed else None,
             ),
         )
 
