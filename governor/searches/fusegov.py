@@ -56,12 +56,13 @@ from governor.goals import t_quantile
 from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.searches.base import Choice, Search, SearchContext, register
+from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
+from governor.searches.residuals import RESIDUAL_WIDTH, misfit, residual_factor, residual_weights
 from governor.space import STOCK, Knob, Setting
 from governor.surrogate import GroupData, Surrogate
 
 DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
 MAX_ROUNDS = 10
-RESIDUAL_WIDTH = 0.2  # log-frequency distance over which a measured residual corrects the model (~20% clock)
 SIDE_ABOVE_FLOOR = 1.05  # a side knob whose stock mean frequency is this much above its floor gets pinned
 # knobs whose stock governor is also a candidate (one more level of the grid, STOCK_HZ): the memory bus's
 # governor follows the inference's traffic, lowering the bus between bursts, which no pin can do
@@ -102,83 +103,6 @@ def design(knobs: list[Knob]) -> list[dict[str, int]]:
     if free:
         points.append({**top, **free})
     return points
-
-
-def residual_weights(log_grid: np.ndarray, log_measured: np.ndarray) -> np.ndarray:
-    """(n, m) Gaussian weights of each measured setting for each grid setting, by log-frequency distance (and
-    any further coordinates, in the same units)."""
-    distance2 = ((log_grid[:, None, :] - log_measured[None, :, :]) ** 2).sum(axis=2)
-    return np.exp(-distance2 / (2.0 * RESIDUAL_WIDTH**2))
-
-
-def residual_factor(
-    weights: np.ndarray, ratio: np.ndarray, grid_stock: np.ndarray | None = None, run_stock: np.ndarray | None = None
-) -> np.ndarray:
-    """Per grid setting, the factor measured / predicted to apply: the bucket's mean log ratio everywhere
-    (a pooled model's bias on this bucket), plus, for each knob left stock (`grid_stock` (n, s), `run_stock`
-    (m, s)), the runs with it stock's own mean deviation from that (what leaving it to its governor does that
-    the model, seeing only its mean clock, misses; shrunk towards zero by a prior weight of one), plus the nearby
-    runs' own deviation from these, weighted by closeness (a measured setting gets its measured value back, far
-    ones only the means)."""
-    log_ratio = np.log(np.clip(ratio, 1e-9, None))
-    base = np.full(len(weights), log_ratio.mean())
-    at_runs = np.full(len(log_ratio), log_ratio.mean())
-    if grid_stock is not None and run_stock is not None:
-        deviation = log_ratio - log_ratio.mean()
-        offset = (run_stock * deviation[:, None]).sum(axis=0) / (run_stock.sum(axis=0) + 1.0)  # (s,)
-        base = base + grid_stock @ offset
-        at_runs = at_runs + run_stock @ offset
-    local = weights @ (log_ratio - at_runs) / np.maximum(weights.sum(axis=1), 1.0)
-    return np.exp(base + local)
-
-
-def misfit(ratio: np.ndarray) -> float:
-    """How far the model's shape is from a bucket's runs: the spread of their log ratios measured / predicted
-    about the bucket's mean ratio (which `residual_factor` corrects everywhere). A setting the runs do not
-    pin down is uncertain by this much beyond the ensemble's spread."""
-    log_ratio = np.log(np.clip(ratio, 1e-9, None))
-    return float(np.sqrt(((log_ratio - log_ratio.mean()) ** 2).mean())) if len(ratio) > 1 else 0.0
-
-
-def seed_effects(log_ratios: list[np.ndarray], seeds: int, fallback: np.ndarray | None = None) -> np.ndarray:
-    """(seeds,) what each seed does to every pinned setting's log paired latency alike, relative to seed 0 (which
-    every run has), from the runs that have that seed: a seed's background moves all pinned settings by one factor
-    (to ~1e-5 on sm8550's prefill), so its effect is seen on any repeated run. A seed no run has: `fallback`'s
-    effect (none by default)."""
-    sums, counts = np.zeros(seeds), np.zeros(seeds)
-    for log_ratio in log_ratios:
-        n = min(len(log_ratio), seeds)
-        sums[1:n] += log_ratio[1:n] - log_ratio[0]
-        counts[1:n] += 1
-    effects = sums / np.maximum(counts, 1)
-    return effects if fallback is None else np.where(counts > 0, effects, fallback)
-
-
-def on_footing(log_ratio: np.ndarray, effects: np.ndarray) -> float:
-    """A run's mean log paired latency as if it had run on every seed: its own seeds' effects taken out, the mean
-    effect of all seeds put in. A setting run once, on seed 0, otherwise read slower or faster than one run on
-    every seed by seed 0's effect (~1% on sm8550's prefill), and the search compared the two on unequal footing."""
-    n = min(len(log_ratio), len(effects))
-    return float(log_ratio[:n].mean() + footing_shift(effects, n))
-
-
-def footing_shift(effects: np.ndarray, n: int) -> float:
-    """What `on_footing` adds to the mean log ratio of a run on seeds 0..n-1: all seeds' mean effect less its own."""
-    return float(effects.mean() - effects[: min(n, len(effects))].mean())
-
-
-def seed_residuals(log_ratios: list[np.ndarray], effects: np.ndarray) -> tuple[float, int]:
-    """What `seed_effects` leaves unexplained in the runs it was estimated from: the sum of squares of each run's
-    log ratios, its seeds' effects taken out, about their mean, and its degrees of freedom (each run's repeats
-    less one, less the effects estimated: one per seed beyond seed 0 that any run has)."""
-    if not log_ratios:
-        return 0.0, 0
-    total, dof = 0.0, 0
-    for log_ratio in log_ratios:
-        residual = log_ratio[: len(effects)] - effects[: len(log_ratio)]
-        total += float(((residual - residual.mean()) ** 2).sum())
-        dof += len(residual) - 1
-    return total, dof - (min(max(len(r) for r in log_ratios), len(effects)) - 1)
 
 
 def tokens_per_latency(bucket: PhaseBucket) -> int:

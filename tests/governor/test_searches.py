@@ -16,16 +16,8 @@ from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
-from governor.searches.fusegov import (
-    EXTRAPOLATION,
-    STOCK_HZ,
-    _Group,
-    common_levels,
-    footing_shift,
-    on_footing,
-    seed_effects,
-    seed_residuals,
-)
+from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
+from governor.searches.fusegov import EXTRAPOLATION, STOCK_HZ, _Group, common_levels
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
