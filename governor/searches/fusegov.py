@@ -118,7 +118,7 @@ class Outlook:
     power: np.ndarray  # W: expected energy per token x tokens per latency / latency
     objective: np.ndarray  # the goal's objective field
     objective_sd: np.ndarray  # its uncertainty: the ensemble's spread and the model's misfit, less where runs are near
-    objective_miss: np.ndarray  # the share it may be missed by: the model's misfit, less where runs are near
+    shrink: np.ndarray  # the share of the model's misfit a setting may carry: 1 far from every run, less near runs
     bound: np.ndarray  # the goal's limit field, expected
     bound_low: np.ndarray  # its lowest ensemble member
     meets: np.ndarray  # probability of meeting the goal
@@ -501,8 +501,7 @@ class _Group:
         meets = self.feasibility(bound, uncertainty(goal.limit_field, bound, bound_sd), line)
         objective_sd = uncertainty(goal.objective_field, objective, objective_sd)
         power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
-        miss = misfit.get(goal.objective_field, 0.0) * shrink
-        return Outlook(latency, power, objective, objective_sd, miss, bound, bound_low, meets, closed, line)
+        return Outlook(latency, power, objective, objective_sd, shrink, bound, bound_low, meets, closed, line)
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting with the largest expected gain over the incumbent: its expected improvement in
@@ -511,11 +510,11 @@ class _Group:
         in, yields to one a little slower but surely inside. None when no expected gain exceeds the standard error
         of a mean paired objective over the repeats, nor what the model misses the objective by: the predicted best
         is confirmed. While the bucket's best is stock, no gain is held yet and stopping forgoes all of it: the bar is
-        then what the model may miss at that setting (`Outlook.objective_miss`). The bucket's whole misfit, read from
-        two runs far from the setting, stopped hexa6 StableLM's prefill<=22 at stock, 5.8% slower than the oracle's
-        setting and 4.9% slower than FUSE's. Where a setting already holds a gain, the whole misfit stays the bar:
-        what the model may miss at each candidate let the searches refine near their incumbents (full-length G1:
-        719 runs to 667, TTFT 0.45% lower on average)."""
+        then what the model may miss at that setting (its misfit x `Outlook.shrink`). The bucket's whole misfit, read
+        from two runs far from the setting, stopped hexa6 StableLM's prefill<=22 at stock, 5.8% slower than the
+        oracle's setting and 4.9% slower than FUSE's. Where a setting already holds a gain, the whole misfit stays the
+        bar: what the model may miss at each candidate let the searches refine near their incumbents (full-length
+        G1: 719 runs to 667, TTFT 0.45% lower on average)."""
         goal = self.ctx.goal
         look = self.outlook(bucket)
         objective, bound, closed, line = look.objective, look.bound, look.closed, look.line
@@ -526,11 +525,9 @@ class _Group:
             gain = self.improvement((level - objective) / level, look.objective_sd / level)
             expected = np.where(closed, 0.0, gain * look.meets)
             index = int(np.argmax(expected))
-            miss = (
-                float(look.objective_miss[index])
-                if best.setting == STOCK
-                else self.misfit.get(bucket.name, {}).get(goal.objective_field, 0.0)
-            )
+            miss = self.misfit.get(bucket.name, {}).get(goal.objective_field, 0.0)
+            if best.setting == STOCK:
+                miss *= float(look.shrink[index])
             resolution = max(self.measured_noise(goal.objective_field)[0] / np.sqrt(repeats), miss)
             if expected[index] <= resolution:
                 return None
