@@ -14,7 +14,7 @@ from governor.lab import BudgetExhausted, Lab, Observation
 from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
-from governor.requests import load_requests
+from governor.requests import Requests, load_requests
 from governor.searches.base import Choice, SearchContext
 from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
 from governor.searches.fusegov import EXTRAPOLATION, STOCK_HZ, _Group, common_levels
@@ -314,6 +314,35 @@ def test_a_bucket_still_at_stock_stops_on_what_the_model_may_miss_at_the_candida
         assert mine.margin >= -NOISE * spread.limit
     first = runs["fusegov"].plan.phases[0]
     assert any(first.setting.values()) and gains[0] > NOISE * spread.objective  # the shortest prefill leaves stock
+
+
+@pytest.mark.slow
+def test_a_near_miss_worth_its_repeats_is_repeated():
+    # pixel7 StableLM's decode, G1: the stock energy budget passes through the settings at gpu 701 MHz. One of them,
+    # run on seed 0 alone, meets the budget by the goal's rule and misses it on the footing by less than that
+    # footing's error; dropped on the footing, the search settled at gpu 572 MHz, 10% slower. Repeated, it meets
+    # the budget on every seed: the choice is faster than FUSE's by more than the noise, within budget, in fewer runs
+    pairs = [(p, o) for p, o in load_requests("sharegpt").pairs() if p <= 64]
+    requests = Requests("sharegpt(prompt<=64)", tuple(p for p, _ in pairs), tuple(o for _, o in pairs))
+    decode = [b for b in llm_buckets(requests) if b.kind == "decode"]
+    measurer = VirtualMeasurer("pixel7", "stablelm-2.7b-q4")
+    runs = {
+        name: run_search(measurer, decode, GoalSpec("latency"), name, "stablelm-2.7b-q4")
+        for name in ("fuse", "fusegov")
+    }
+    spread = runs["fuse"].context.goal.spread()
+    judged = judge_plans(runs)
+    name = decode[0].name
+    level = runs["fuse"].context.stock[name].latency_s
+    mine, theirs = (judged[search][name]["searched"] for search in ("fusegov", "fuse"))
+    print(
+        f"\n{name}: fusegov {runs['fusegov'].plan.phases[0].setting} {mine.objective / level - 1:+.2%} vs stock, margin "
+        f"{mine.margin:+.2%}, {runs['fusegov'].lab.measurements} runs; FUSE {theirs.objective / level - 1:+.2%}, "
+        f"{runs['fuse'].lab.measurements} runs"
+    )
+    assert mine.margin >= -NOISE * spread.limit
+    assert mine.objective < theirs.objective * (1 - NOISE * spread.objective)
+    assert runs["fusegov"].lab.measurements < runs["fuse"].lab.measurements
 
 
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
