@@ -335,14 +335,15 @@ def test_a_near_miss_worth_its_repeats_is_repeated():
     name = decode[0].name
     level = runs["fuse"].context.stock[name].latency_s
     mine, theirs = (judged[search][name]["searched"] for search in ("fusegov", "fuse"))
+    fusegov, fuse = runs["fusegov"], runs["fuse"]
     print(
-        f"\n{name}: fusegov {runs['fusegov'].plan.phases[0].setting} {mine.objective / level - 1:+.2%} vs stock, margin "
-        f"{mine.margin:+.2%}, {runs['fusegov'].lab.measurements} runs; FUSE {theirs.objective / level - 1:+.2%}, "
-        f"{runs['fuse'].lab.measurements} runs"
+        f"\n{name}: fusegov {fusegov.plan.phases[0].setting} {mine.objective / level - 1:+.2%} vs stock, margin "
+        f"{mine.margin:+.2%}, {fusegov.lab.measurements} runs; FUSE {theirs.objective / level - 1:+.2%}, "
+        f"{fuse.lab.measurements} runs"
     )
     assert mine.margin >= -NOISE * spread.limit
     assert mine.objective < theirs.objective * (1 - NOISE * spread.objective)
-    assert runs["fusegov"].lab.measurements < runs["fuse"].lab.measurements
+    assert fusegov.lab.measurements < fuse.lab.measurements
 
 
 def test_a_run_on_one_seed_is_put_on_the_footing_of_every_seed():
