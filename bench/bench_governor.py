@@ -53,13 +53,6 @@ PAPER = {  # FUSE, G1 at the stock energy: TTFT and TPOT change vs stock (REFERE
 ALL = ["stock", "fuse", "fusegov", "oracle", "all_max", "independent"]
 
 
-def requests_with_short_prompts(max_prompt: int):
-    from governor.requests import Requests, load_requests
-
-    pairs = [(p, o) for p, o in load_requests("sharegpt").pairs() if p <= max_prompt]
-    return Requests(f"sharegpt(prompt<={max_prompt})", tuple(p for p, _ in pairs), tuple(o for _, o in pairs))
-
-
 def sample(requests, count: int, seed: int = 0):
     import numpy as np
 
@@ -179,7 +172,7 @@ def part_oracle(args, record):
     from governor.goals import Judge
     from governor.requests import load_requests
 
-    short = requests_with_short_prompts(args.oracle_max_prompt)
+    short = load_requests("sharegpt").with_prompts_up_to(args.oracle_max_prompt)
     for profile in args.profiles:
         full = Path(profile).resolve() in {Path(p).resolve() for p in args.full_profiles}
         buckets_from = load_requests("sharegpt") if full else short

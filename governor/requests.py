@@ -35,6 +35,12 @@ class Requests:
     def pairs(self) -> list[tuple[int, int]]:
         return list(zip(self.prompt_tokens, self.output_tokens))
 
+    def with_prompts_up_to(self, max_prompt: int) -> Requests:
+        """The requests whose prompt has at most `max_prompt` tokens, in order: short prefills keep an oracle's
+        sweep of every bucket cheap."""
+        pairs = [(p, o) for p, o in self.pairs() if p <= max_prompt]
+        return Requests(f"{self.source}(prompt<={max_prompt})", tuple(p for p, _ in pairs), tuple(o for _, o in pairs))
+
 
 def _read_lengths(path: Path, extra: tuple[str, ...] = ()):
     import pandas as pd

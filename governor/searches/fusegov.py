@@ -30,8 +30,8 @@
    Taking the predicted best on the limit instead walked sm8550's limit one setting at a time, each confirmed
    three times and most then just missing it. A run that meets the goal and
    could take the incumbent's place (it meets the goal on the footing of every seed; or by the goal's rule on its
-   own seeds, missing it on the footing within that footing's error, where repeating it is worth more per run than
-   any unmeasured setting: `_Group.near_miss`) is repeated while the
+   own seeds but not on the footing, where its gain x its chance of meeting the goal given the footing's error is
+   worth more per run than any unmeasured setting: `_Group.near_miss`) is repeated while the
    decision about it is open (`_Group.undecided`: its confidence interval on that footing straddles the limit,
    where the seeds' shared effects explain the paired scatter and the bucket's runs have measured them; else the
    goal's own interval; on a bucket no run has every seed of, until it has them all); one decided earlier that the
@@ -364,11 +364,11 @@ class _Group:
         """Meets the goal by its rule on its own seeds but not on the footing (`footing_margin`), and repeating it is
         worth more per run than any unmeasured setting (`expected_gains`) and than the search's `resolution`: its
         gain over the incumbent x the chance that it meets the goal given the footing's error, over the runs left to
-        decide it. Dropped on the footing alone, pixel7 StableLM's decode (short
-        prompts, G1) left a run at gpu 701 MHz one run deep: -0.05% +- 2.3% on the footing, +0.32% by the rule; on
-        every seed it meets the budget by 0.02% and is 9% faster than the choice it left (11.8% slower than the
-        oracle's). Repeated whenever its chance alone was worth it, pixel7 Qwen 1.5B's prefill repeated four
-        settings along the limit that each then missed it (+18 runs)."""
+        decide it. Dropped on the footing alone, pixel7 StableLM's decode (short prompts, G1) left a run at gpu 701 MHz
+        one run deep: -0.05% +- 2.3% on the footing, +0.32% by the rule; on every seed it meets the budget by 0.02%
+        and is 9% faster than the choice it left (11.8% slower than the oracle's). Repeated whenever its chance alone
+        was worth it, pixel7 Qwen 1.5B's prefill repeated four settings along the limit that each then missed it (+18
+        runs)."""
         if not self.ctx.goal.feasible(obs) or not self.meets(bucket, incumbent):
             return False
         margin, error, _ = self.footing_margin(bucket, obs)
@@ -596,8 +596,7 @@ class _Group:
         lab = self.ctx.lab
         incumbent = self.best(bucket)
         obs = lab.measure(setting, bucket.name)
-        candidate = self.footed(bucket, obs) or self.near_miss(bucket, obs, incumbent)
-        if candidate and self._beats(bucket, obs, incumbent):
+        if self._beats(bucket, obs, incumbent) and (self.footed(bucket, obs) or self.near_miss(bucket, obs, incumbent)):
             lab.decide(setting, bucket.name, lambda o: self.undecided(bucket, o))
 
     def _beats(self, bucket: PhaseBucket, obs: Observation, incumbent: Observation) -> bool:

@@ -19,7 +19,7 @@ def short_requests(tmp_path) -> Path:
     from governor.requests import load_requests
 
     requests = load_requests("sharegpt")
-    rows = [(p, o) for p, o in requests.pairs() if p <= 64][:400]
+    rows = requests.with_prompts_up_to(64).pairs()[:400]
     path = tmp_path / "short.csv"
     path.write_text("prompt_tokens,output_tokens\n" + "".join(f"{p},{o}\n" for p, o in rows))
     return path

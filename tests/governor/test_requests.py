@@ -8,7 +8,7 @@ import pytest
 
 from governor.errors import GovernorError
 from governor.phases import DECODE, PREFILL, llm_buckets, prefill_bucket_for
-from governor.requests import SHAREGPT_FILE, load_requests
+from governor.requests import SHAREGPT_FILE, Requests, load_requests
 
 
 def test_fuse_filter_and_means_are_reported():
@@ -26,6 +26,14 @@ def test_fuse_filter_and_means_are_reported():
     assert mean_in == pytest.approx(meta["all_turns"]["fuse_filter_mean_prompt_tokens"], abs=0.05)
     assert load_requests("sharegpt:20") == load_requests("sharegpt:20")  # same sample for every policy
     assert len(load_requests("sharegpt:20:first")) == 20
+
+
+def test_short_prompts_keep_their_requests_in_order():
+    requests = Requests("mine", (5, 80, 64, 65, 1), (7, 8, 9, 10, 11))
+    short = requests.with_prompts_up_to(64)
+    assert short.pairs() == [(5, 7), (64, 9), (1, 11)]
+    assert short.source == "mine(prompt<=64)"
+    assert len(requests.with_prompts_up_to(0)) == 0
 
 
 @pytest.mark.parametrize("spec", ["sharegpt:0", "sharegpt:x", "sharegpt:10:odd", "sharegpt:999999"])

@@ -14,7 +14,7 @@ from governor.lab import BudgetExhausted, Lab, Observation
 from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
-from governor.requests import Requests, load_requests
+from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
 from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
 from governor.searches.fusegov import EXTRAPOLATION, STOCK_HZ, _Group, common_levels
@@ -322,9 +322,7 @@ def test_a_near_miss_worth_its_repeats_is_repeated():
     # run on seed 0 alone, meets the budget by the goal's rule and misses it on the footing by less than that
     # footing's error; dropped on the footing, the search settled at gpu 572 MHz, 10% slower. Repeated, it meets
     # the budget on every seed: the choice is faster than FUSE's by more than the noise, within budget, in fewer runs
-    pairs = [(p, o) for p, o in load_requests("sharegpt").pairs() if p <= 64]
-    requests = Requests("sharegpt(prompt<=64)", tuple(p for p, _ in pairs), tuple(o for _, o in pairs))
-    decode = [b for b in llm_buckets(requests) if b.kind == "decode"]
+    decode = [b for b in llm_buckets(load_requests("sharegpt").with_prompts_up_to(64)) if b.kind == "decode"]
     measurer = VirtualMeasurer("pixel7", "stablelm-2.7b-q4")
     runs = {
         name: run_search(measurer, decode, GoalSpec("latency"), name, "stablelm-2.7b-q4")
