@@ -24,8 +24,8 @@
    expected improvement in the objective over the model's uncertainty
    about it (E[max(0, gain)]: a setting the model is unsure of is worth a run for what it may turn out to be,
    not only for its predicted gain) x the probability that it truly meets the goal, each uncertainty from
-   the ensemble's spread and the model's misfit to the bucket's runs, less where runs are near: constrained
-   expected improvement. With the predicted gain alone, pixel7's G2 prefill never lowered the CPU below its
+   the ensemble's spread and the model's misfit to the bucket's runs (moderated towards the group's: a misfit read
+   from a bucket's two runs is itself noise), less where runs are near: constrained expected improvement. With the predicted gain alone, pixel7's G2 prefill never lowered the CPU below its
    design point (what that saves, the energy forms disagree on) and kept settings 7% costlier than FUSE's.
    Taking the predicted best on the limit instead walked sm8550's limit one setting at a time, each confirmed
    three times and most then just missing it. A run that meets the goal and
@@ -38,9 +38,9 @@
    grown spread has opened again is repeated first. Every bucket is asked again each round (the pooled model,
    refitted on the other buckets' runs, can reopen one); the search stops when no bucket's expected gain exceeds
    the standard error of a mean objective on the footing over the repeats (`measured_noise`, once the group's
-   repeated runs show it), nor the model's misfit on the objective (while the bucket's best is still stock, only
-   what it may miss at that setting: less where runs are near): the predicted best is confirmed. At most
-   MAX_ROUNDS rounds.
+   repeated runs show it), nor, where a setting already holds a gain, the model's misfit on the objective (while
+   the bucket's best is still stock, the misfit is in each candidate's uncertainty and not in the bar): the
+   predicted best is confirmed. At most MAX_ROUNDS rounds.
 4. Each bucket keeps the best *measured* setting by the goal (stock included; the objective on that footing),
    never a prediction.
 """
@@ -59,7 +59,7 @@ from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.searches.base import Choice, Search, SearchContext, register
 from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
-from governor.searches.residuals import RESIDUAL_WIDTH, misfit, residual_factor, residual_weights
+from governor.searches.residuals import RESIDUAL_WIDTH, misfits, residual_factor, residual_weights
 from governor.space import STOCK, Knob, Setting
 from governor.surrogate import GroupData, Surrogate
 
@@ -120,7 +120,6 @@ class Outlook:
     power: np.ndarray  # W: expected energy per token x tokens per latency / latency
     objective: np.ndarray  # the goal's objective field
     objective_sd: np.ndarray  # its uncertainty: the ensemble's spread and the model's misfit, less where runs are near
-    shrink: np.ndarray  # the share of the model's misfit a setting may carry: 1 far from every run, less near runs
     bound: np.ndarray  # the goal's limit field, expected
     bound_low: np.ndarray  # its lowest ensemble member
     meets: np.ndarray  # probability of meeting the goal
@@ -450,9 +449,7 @@ class _Group:
         if not runs:
             return latency, energies
         measured = self.clocks(runs)
-        at, at_energy = self.model.predict(measured, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
-        lat_ratio = self.values(bucket, runs, "latency_s") / at
-        energy_ratio = self.values(bucket, runs, "energy_per_token_j")[None, :] / at_energy
+        lat_ratio, energy_ratio = self.ratios(bucket)
         pace = self.pace(bucket)
         weights = residual_weights(
             self.coordinates(grid, self.grid == STOCK_HZ, pace),
@@ -463,11 +460,35 @@ class _Group:
         energies = energies * np.array([residual_factor(weights, r, grid_stock, run_stock) for r in energy_ratio])
         self.coverage[bucket.name] = weights.sum(axis=1)
         self.nearest[bucket.name] = weights.max(axis=1)
-        self.misfit[bucket.name] = {
-            "latency_s": misfit(lat_ratio),
-            "energy_per_token_j": misfit(energy_ratio.mean(axis=0)),
-        }
+        self.misfit[bucket.name] = self.misfits()[bucket.name]
         return latency, energies
+
+    def ratios(self, bucket: PhaseBucket) -> tuple[np.ndarray, np.ndarray]:
+        """Measured / predicted at the bucket's runs (`pinned_runs`): latency (m,) and energy per form (forms, m);
+        kept until the next run or fit."""
+        return self._kept(("ratios", bucket.name, self._fitted), lambda: self._ratios(bucket))
+
+    def _ratios(self, bucket: PhaseBucket) -> tuple[np.ndarray, np.ndarray]:
+        runs = self.pinned_runs(bucket)
+        if not runs:
+            return np.zeros(0), np.zeros((1, 0))
+        at, at_energy = self.model.predict(self.clocks(runs), bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        latency = self.values(bucket, runs, "latency_s") / at
+        return latency, self.values(bucket, runs, "energy_per_token_j")[None, :] / at_energy
+
+    def misfits(self) -> dict[str, dict[str, float]]:
+        """Per bucket and quantity, the model's misfit to the bucket's runs, moderated towards the group's
+        (`residuals.misfits`); kept until the next run or fit."""
+        return self._kept(("misfits", self._fitted), self._misfits)
+
+    def _misfits(self) -> dict[str, dict[str, float]]:
+        ratios = [self.ratios(bucket) for bucket in self.buckets]
+        latency = misfits([lat for lat, _ in ratios])
+        energy = misfits([per_form.mean(axis=0) for _, per_form in ratios])
+        return {
+            b.name: {"latency_s": float(lat), "energy_per_token_j": float(en)}
+            for b, lat, en in zip(self.buckets, latency, energy)
+        }
 
     def beyond_runs(self, bucket: PhaseBucket) -> np.ndarray:
         """(n,) bool: grid settings with a knob more than EXTRAPOLATION below the lowest clock the group has run it
@@ -523,27 +544,27 @@ class _Group:
         meets = self.feasibility(bound, uncertainty(goal.limit_field, bound, bound_sd), line)
         objective_sd = uncertainty(goal.objective_field, objective, objective_sd)
         power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
-        return Outlook(latency, power, objective, objective_sd, shrink, bound, bound_low, meets, closed, line)
+        return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, closed, line)
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting with the largest expected gain over the incumbent: its expected improvement in
         the objective (over `Outlook.objective_sd`) times the probability that it meets the goal (`feasibility`:
         constrained expected improvement), so a setting predicted just on the limit, a coin flip once its runs are
         in, yields to one a little slower but surely inside. None when no expected gain exceeds the standard error
-        of a mean paired objective over the repeats, nor what the model misses the objective by: the predicted best
-        is confirmed. While the bucket's best is stock, no gain is held yet and stopping forgoes all of it: the bar is
-        then what the model may miss at that setting (its misfit x `Outlook.shrink`). The bucket's whole misfit, read
-        from two runs far from the setting, stopped hexa6 StableLM's prefill<=22 at stock, 5.8% slower than the
-        oracle's setting and 4.9% slower than FUSE's. Where a setting already holds a gain, the whole misfit stays the
-        bar: what the model may miss at each candidate let the searches refine near their incumbents (full-length
-        G1: 719 runs to 667, TTFT 0.45% lower on average)."""
+        of a mean paired objective over the repeats, nor (where a setting already holds a gain) what the model misses
+        the objective by: the predicted best is confirmed (`resolution`). While the bucket's best is stock, no gain is
+        held and stopping forgoes all of it; the model's misfit is already each candidate's uncertainty, in its
+        expected gain, so the bar is the noise alone. As a bar there too, the misfit (even the share of it the
+        candidate may carry far from runs) stopped hexa6 StableLM's prefill<=22 at stock, 3.4-5.8% slower than the
+        oracle's setting. Where a gain is held, the whole misfit stays the bar: what the model may miss at each
+        candidate let the searches refine near their incumbents (full-length G1: 719 runs to 667, TTFT 0.45% lower on
+        average)."""
         look = self.outlook(bucket)
         best = self.best(bucket)
         if self.meets(bucket, best):
             expected = self.expected_gains(bucket, look, best)
             index = int(np.argmax(expected))
-            shrink = float(look.shrink[index]) if best.setting == STOCK else 1.0
-            if expected[index] <= self.resolution(bucket, shrink):
+            if expected[index] <= self.resolution(bucket, held=best.setting != STOCK):
                 return None
         else:  # nothing measured meets the goal yet: the model's best guess, else the one closest to the line
             open_rows = ~look.closed
@@ -565,13 +586,13 @@ class _Group:
         gain = self.improvement((level - look.objective) / level, look.objective_sd / level)
         return np.where(look.closed, 0.0, gain * look.meets)
 
-    def resolution(self, bucket: PhaseBucket, shrink: float = 1.0) -> float:
+    def resolution(self, bucket: PhaseBucket, held: bool = True) -> float:
         """The least gain (a share of the objective) the search tells from nothing: the standard error of a mean
-        objective on the footing over the repeats (`measured_noise`), or the model's misfit to the bucket's runs
-        on it (x `shrink`: `next_setting`), whichever is larger."""
+        objective on the footing over the repeats (`measured_noise`), or, where a setting already holds a gain
+        (`held`; see `next_setting`), the model's misfit to the bucket's runs on it, whichever is larger."""
         field_name = self.ctx.goal.objective_field
         noise = self.measured_noise(field_name)[0] / np.sqrt(self.ctx.lab.max_repeats)
-        return max(noise, self.misfit.get(bucket.name, {}).get(field_name, 0.0) * shrink)
+        return max(noise, self.misfit.get(bucket.name, {}).get(field_name, 0.0) if held else 0.0)
 
     @staticmethod
     def improvement(gain: np.ndarray, spread: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
 from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
 from governor.searches.fusegov import EXTRAPOLATION, STOCK_HZ, _Group, common_levels
+from governor.searches.residuals import misfits
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
@@ -371,6 +372,24 @@ def test_the_seeds_shared_effect_leaves_each_runs_own_scatter():
     once = np.log(0.95) + seed[:1]  # 0.95 on seed 0: meets the budget by itself, misses it on the footing
     assert np.exp(once[0]) < 1 < np.exp(on_footing(once, effects))
     assert seed_residuals([], effects) == (0.0, 0)
+
+
+def test_a_buckets_misfit_from_a_few_runs_is_moderated_towards_the_groups():
+    # a bucket whose two runs happen to straddle the model reads a large misfit alone; pooled with its group's
+    # many runs (one run's worth of the pooled spread) it comes down, while a bucket with many runs keeps its own
+    many = np.exp(np.tile([0.01, -0.01], 10))  # 20 runs, 1% about their mean
+    few = np.exp([0.04, -0.04])  # 2 runs, 4% about their mean
+    alone = misfits([many, few], prior=0.0)
+    assert alone == pytest.approx([0.01, 0.04])
+    moderated = misfits([many, few, np.zeros(0)])
+    pooled = np.sqrt((20 * 0.01**2 + 2 * 0.04**2) / 22)
+    assert moderated[0] == pytest.approx(np.sqrt((20 * 0.01**2 + pooled**2) / 21))
+    assert alone[0] < moderated[0] < 0.011
+    assert moderated[1] == pytest.approx(np.sqrt((2 * 0.04**2 + pooled**2) / 3))
+    assert pooled < moderated[1] < alone[1]
+    assert moderated[2] == pytest.approx(pooled)  # a bucket without runs: the group's
+    assert misfits([np.exp([0.02])], prior=0.0)[0] == 0.0  # one run has no shape to miss
+    assert np.all(misfits([np.zeros(0), np.zeros(0)]) == 0.0)
 
 
 def _observation(bucket: str, setting: Setting, energy: list[float], latency: list[float]) -> Observation:
