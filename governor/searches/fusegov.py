@@ -140,7 +140,7 @@ class _Group:
         roles = [k.role for k in knobs]
         roofline = (roles.index("gpu"), roles.index("mem")) if "gpu" in roles and "mem" in roles else None
         self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), len(buckets) > 1, roofline)
-        self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfit` of the last predict
+        self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfits` as of the last predict
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
         self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight
         self._memo: tuple[int, dict] = (-1, {})  # (the lab's run count, what `_kept` derived from its runs)
