@@ -25,8 +25,9 @@
    about it (E[max(0, gain)]: a setting the model is unsure of is worth a run for what it may turn out to be,
    not only for its predicted gain) x the probability that it truly meets the goal, each uncertainty from
    the ensemble's spread and the model's misfit to the bucket's runs (moderated towards the group's: a misfit read
-   from a bucket's two runs is itself noise), less where runs are near: constrained expected improvement. With the predicted gain alone, pixel7's G2 prefill never lowered the CPU below its
-   design point (what that saves, the energy forms disagree on) and kept settings 7% costlier than FUSE's.
+   from a bucket's two runs is itself noise), less where runs are near: constrained expected improvement. With
+   the predicted gain alone, pixel7's G2 prefill never lowered the CPU below its design point (what that saves,
+   the energy forms disagree on) and kept settings 7% costlier than FUSE's.
    Taking the predicted best on the limit instead walked sm8550's limit one setting at a time, each confirmed
    three times and most then just missing it. A run that meets the goal and
    could take the incumbent's place (it meets the goal on the footing of every seed; or by the goal's rule on its
