@@ -141,7 +141,6 @@ class _Group:
         roles = [k.role for k in knobs]
         roofline = (roles.index("gpu"), roles.index("mem")) if "gpu" in roles and "mem" in roles else None
         self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), len(buckets) > 1, roofline)
-        self.misfit: dict[str, dict[str, float]] = {}  # per bucket and quantity: `misfits` as of the last predict
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
         self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight
         self._memo: tuple[int, dict] = (-1, {})  # (the lab's run count, what `_kept` derived from its runs)
@@ -461,7 +460,6 @@ class _Group:
         energies = energies * np.array([residual_factor(weights, r, grid_stock, run_stock) for r in energy_ratio])
         self.coverage[bucket.name] = weights.sum(axis=1)
         self.nearest[bucket.name] = weights.max(axis=1)
-        self.misfit[bucket.name] = self.misfits()[bucket.name]
         return latency, energies
 
     def ratios(self, bucket: PhaseBucket) -> tuple[np.ndarray, np.ndarray]:
@@ -479,7 +477,8 @@ class _Group:
 
     def misfits(self) -> dict[str, dict[str, float]]:
         """Per bucket and quantity, the model's misfit to the bucket's runs, moderated towards the group's
-        (`residuals.misfits`); kept until the next run or fit."""
+        (`residuals.misfits`; none for a bucket without runs, which has no correction to miss by); kept until the
+        next run or fit."""
         return self._kept(("misfits", self._fitted), self._misfits)
 
     def _misfits(self) -> dict[str, dict[str, float]]:
@@ -487,8 +486,8 @@ class _Group:
         latency = misfits([lat for lat, _ in ratios])
         energy = misfits([per_form.mean(axis=0) for _, per_form in ratios])
         return {
-            b.name: {"latency_s": float(lat), "energy_per_token_j": float(en)}
-            for b, lat, en in zip(self.buckets, latency, energy)
+            b.name: {"latency_s": float(lat), "energy_per_token_j": float(en)} if len(at_runs) else {}
+            for b, (at_runs, _), lat, en in zip(self.buckets, ratios, latency, energy)
         }
 
     def beyond_runs(self, bucket: PhaseBucket) -> np.ndarray:
@@ -537,7 +536,7 @@ class _Group:
         # the misfit is what a setting far from every run may be off by; nearby runs pin it down (the
         # residual correction's weights, with the same prior weight of one as `residual_factor`)
         shrink = 1.0 / np.sqrt(1.0 + self.coverage.get(bucket.name, np.zeros(len(bound))))
-        misfit = self.misfit.get(bucket.name, {})
+        misfit = self.misfits()[bucket.name]
 
         def uncertainty(field_name: str, value: np.ndarray, spread: np.ndarray) -> np.ndarray:
             return np.hypot(spread, misfit.get(field_name, 0.0) * value * shrink)
@@ -593,7 +592,7 @@ class _Group:
         (`held`; see `next_setting`), the model's misfit to the bucket's runs on it, whichever is larger."""
         field_name = self.ctx.goal.objective_field
         noise = self.measured_noise(field_name)[0] / np.sqrt(self.ctx.lab.max_repeats)
-        return max(noise, self.misfit.get(bucket.name, {}).get(field_name, 0.0) if held else 0.0)
+        return max(noise, self.misfits()[bucket.name].get(field_name, 0.0) if held else 0.0)
 
     @staticmethod
     def improvement(gain: np.ndarray, spread: np.ndarray) -> np.ndarray:
@@ -723,7 +722,7 @@ class _Group:
         look = self.outlook(bucket)  # the models' view holds until a run is made, and only one is
         candidates = ~look.closed & (look.meets >= 0.5)
         prices = np.array(RUNG_PRICES) / self.stock_power()
-        resolution = self.misfit.get(bucket.name, {}).get("latency_s", 0.0)
+        resolution = self.misfits()[bucket.name].get("latency_s", 0.0)
 
         def guess(price: float) -> tuple[int, float]:
             """The unmeasured candidate the models expect to cost the least at `price`, and that cost."""
