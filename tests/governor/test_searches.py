@@ -17,8 +17,8 @@ from governor.planner import run_search
 from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
 from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
-from governor.searches.fusegov import EXTRAPOLATION, STOCK_HZ, _Group, common_levels
-from governor.searches.residuals import misfits
+from governor.searches.fusegov import EXACT_FOOTING, EXTRAPOLATION, MIN_GAIN, STOCK_HZ, _Group, common_levels
+from governor.searches.residuals import bucket_terms, misfits, residual_factor
 from governor.space import Setting
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
 from tests.helpers.profiles import four_cluster_profile
@@ -391,6 +391,66 @@ def test_a_buckets_misfit_from_a_few_runs_is_moderated_towards_the_groups():
     assert moderated[2] == pytest.approx(pooled)  # a bucket without runs: the group's
     assert misfits([np.exp([0.02])], prior=0.0)[0] == 0.0  # one run has no shape to miss
     assert np.all(misfits([np.zeros(0), np.zeros(0)]) == 0.0)
+
+
+def test_a_run_leaving_the_bus_to_its_governor_moves_only_the_settings_that_leave_it_too():
+    # three pinned runs the model predicts to 1% and one with the bus stock 50% slower than predicted (its governor
+    # runs the bus low): the pinned settings keep the pinned runs' mean, the stock level alone takes the offset
+    log_ratio = np.log([1.01, 0.99, 1.0, 1.5])
+    run_stock = np.array([[False], [False], [False], [True]])
+    mean, offset, at_runs = bucket_terms(log_ratio, run_stock)
+    assert mean == pytest.approx(0.0, abs=1e-4)
+    assert offset == pytest.approx([np.log(1.5) / 2], abs=1e-4)  # one run, shrunk by a prior weight of one
+    assert at_runs == pytest.approx([mean, mean, mean, mean + offset[0]])
+    far = np.zeros((2, 4))  # two grid settings no run is near: pinned, and the bus stock
+    factor = residual_factor(far, np.exp(log_ratio), np.array([[False], [True]]), run_stock)
+    assert factor == pytest.approx([1.0, np.sqrt(1.5)], abs=1e-3)
+    assert bucket_terms(np.log([1.2, 1.4]), np.array([[True], [True]]))[0] == pytest.approx(np.log([1.2, 1.4]).mean())
+
+
+def test_a_choice_the_footing_alone_decided_is_run_on_every_seed_where_the_footing_is_not_exact(sm8550_prefill_group):
+    # energy's seeds' effects move with the setting (sm8550's short prefills), so the footing of a run on seed 0 is
+    # no proof that it meets the budget: the bucket's best is confirmed on every stock seed before the search ends
+    group = sm8550_prefill_group
+    bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
+    seeds = len(group.ctx.stock[bucket.name].runs_of(goal.limit_field))
+    levels = [[k.table_hz[i] for k in group.knobs] for i in (-1, -2)]
+    for level in levels:
+        lab.measure(group.setting(bucket.name, level), bucket.name, repeats=seeds)
+    noise = group.measured_noise(goal.limit_field)[0]
+    print(f"\nfooting noise of {goal.limit_field}: {noise / goal.spread().limit:.3f} of the paired spread")
+    assert not group.exact_footing() and noise > EXACT_FOOTING * goal.spread().limit
+    once = lab.measure(
+        group.setting(bucket.name, [k.table_hz[(len(k.table_hz) - 1) // 2] for k in group.knobs]), bucket.name
+    )
+    assert group.best(bucket) == once and once.repeats == 1  # the best, on the footing of seed 0 alone
+    before = lab.measurements
+    while group.confirm_best():
+        pass
+    best = group.best(bucket)
+    print(f"confirming the best took {lab.measurements - before} runs: {best.setting.label()} on {best.repeats} seeds")
+    assert lab.measurements > before and best.repeats == seeds and goal.feasible(best)
+    assert group.resolution(bucket, held=False) >= MIN_GAIN  # no gain under MIN_GAIN is worth a run
+
+
+def test_where_the_footing_is_exact_a_choice_on_one_seed_stands(short_requests):
+    # latency's seeds' effects are common to every pinned setting on the virtual phone: under a latency target (G2)
+    # the footing of a run on seed 0 is as good as its runs on every seed, and confirming it would be runs for nothing
+    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
+    lab = Lab(VirtualMeasurer("sm8550", TINYLLAMA), buckets)
+    stock = lab.measure_stock(3)
+    ctx = SearchContext(lab, buckets, GoalSpec("energy").resolve(buckets, stock, lab), stock)
+    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    bucket = buckets[0]
+    assert not group.exact_footing()  # unknown until runs are repeated
+    for i in (-1, -2):
+        lab.measure(group.setting(bucket.name, [k.table_hz[i] for k in group.knobs]), bucket.name, repeats=3)
+    noise = group.measured_noise(ctx.goal.limit_field)[0]
+    print(f"\nfooting noise of {ctx.goal.limit_field}: {noise / ctx.goal.spread().limit:.1e} of the paired spread")
+    assert group.exact_footing()
+    lab.measure(group.setting(bucket.name, [k.table_hz[-3] for k in group.knobs]), bucket.name)
+    before = lab.measurements
+    assert not group.confirm_best() and lab.measurements == before
 
 
 def _observation(bucket: str, setting: Setting, energy: list[float], latency: list[float]) -> Observation:
