@@ -494,7 +494,7 @@ class _Group:
         ratios = [self.ratios(bucket) for bucket in self.buckets]
         # over the runs with every knob pinned: the governed runs' deviation is their knob's offset
         # (`residuals.bucket_terms`), not the model's shape, and it made the bar for a setting pinned throughout
-        pinned = [~self.stock_mask(self.pinned_runs(bucket)).any(axis=1) for bucket in self.buckets]
+        pinned = [np.array([not self.governed(o) for o in self.pinned_runs(b)], dtype=bool) for b in self.buckets]
         latency = misfits([lat[mask] for (lat, _), mask in zip(ratios, pinned)])
         energy = misfits([per_form.mean(axis=0)[mask] for (_, per_form), mask in zip(ratios, pinned)])
         return {

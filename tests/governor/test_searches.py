@@ -150,14 +150,19 @@ def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(sho
     assert [e.setting for e in run.lab.log].count(free.setting) == 1  # one run each, not one per stock seed
 
 
-@pytest.fixture
-def sm8550_prefill_group(short_requests):
-    """fusegov's prefill group on sm8550 (two short buckets, G1 at the stock budget), its stock runs made."""
+def _sm8550_prefill_group(short_requests, goal: str) -> _Group:
+    """fusegov's prefill group on sm8550 (two short buckets, `goal` at the stock limit), its stock runs made."""
     buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
     lab = Lab(VirtualMeasurer("sm8550", TINYLLAMA), buckets)
     stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
+    ctx = SearchContext(lab, buckets, GoalSpec(goal).resolve(buckets, stock, lab), stock)
     return _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+
+
+@pytest.fixture
+def sm8550_prefill_group(short_requests):
+    """G1 at the stock budget."""
+    return _sm8550_prefill_group(short_requests, "latency")
 
 
 def test_a_run_with_side_pins_the_search_dropped_is_no_candidate(sm8550_prefill_group):
@@ -436,12 +441,8 @@ def test_a_choice_the_footing_alone_decided_is_run_on_every_seed_where_the_footi
 def test_where_the_footing_is_exact_a_choice_on_one_seed_stands(short_requests):
     # latency's seeds' effects are common to every pinned setting on the virtual phone: under a latency target (G2)
     # the footing of a run on seed 0 is as good as its runs on every seed, and confirming it would be runs for nothing
-    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
-    lab = Lab(VirtualMeasurer("sm8550", TINYLLAMA), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("energy").resolve(buckets, stock, lab), stock)
-    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
-    bucket = buckets[0]
+    group = _sm8550_prefill_group(short_requests, "energy")
+    bucket, lab, ctx = group.buckets[0], group.ctx.lab, group.ctx
     assert not group.exact_footing()  # unknown until runs are repeated
     for i in (-1, -2):
         lab.measure(group.setting(bucket.name, [k.table_hz[i] for k in group.knobs]), bucket.name, repeats=3)
