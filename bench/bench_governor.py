@@ -22,6 +22,9 @@ Parts (run one with --part; default both = paper + oracle):
   worse where every seed agrees, split where they disagree). The seed moves every
   search and replay (`--seed` of `fusegov bench governor`); a verdict that flips with it is noise, not a result.
   Cases run in --workers processes.
+- `surrogate`: the form of fusegov's models against the truth where it is dense: fitted to every setting the oracle
+  ran on every stock seed (the oracle part's sweeps, cached), per bucket alone and pooled over the prefill buckets;
+  the rms of the log residuals of latency and energy per token, and the pooled fit's mean per bucket.
 Each oracle case replays --requests ShareGPT requests (the same ones for every policy) and prints the table of
 `fusegov bench governor`, then fusegov's and fuse's gap to the oracle per bucket, on the searched seeds and on
 held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs are cached on disk
@@ -30,6 +33,7 @@ held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs
     python bench/bench_governor.py --part paper
     python bench/bench_governor.py --part oracle --models tinyllama-1.1b-q4 --profiles pixel7
     python bench/bench_governor.py --part served --seeds 0,1
+    python bench/bench_governor.py --part surrogate --profiles tests/governor/data/hexa6.json --models qwen-1.5b-q4
 """
 
 from __future__ import annotations
@@ -340,6 +344,111 @@ def verdicts(policies: dict) -> dict[str, bool]:
     }
 
 
+def group_data(truth: dict, buckets, names: list[str], knobs):
+    """`truth` (bucket -> setting -> (latency, energy per token)) of the named buckets as the surrogate's GroupData;
+    None when they have no settings."""
+    import numpy as np
+
+    from governor.phases import PREFILL
+    from governor.surrogate import GroupData
+
+    rows = [
+        ([s.get(k.name) for k in knobs], b.prompt_tokens or 1, b.prompt_tokens if b.kind == PREFILL else 1, *v)
+        for b in buckets
+        if b.name in names
+        for s, v in truth.get(b.name, {}).items()
+    ]
+    return GroupData(*(np.array(c, dtype=float) for c in zip(*rows))) if rows else None
+
+
+def log_residuals(model, data):
+    """Log of predicted / measured latency and expected energy per token at `data`'s settings (one bucket)."""
+    import numpy as np
+
+    from governor.surrogate import Surrogate
+
+    latency, energies = model.predict(data.freq_hz, data.length[0], data.tokens[0])
+    return np.log(latency / data.latency_s), np.log(Surrogate.expected(energies) / data.energy_j)
+
+
+def part_surrogate(args, record):
+    """How well the form of fusegov's models fits the truth where runs are dense: per profile x model, every pinned
+    setting the oracle ran on every stock seed (its contenders, over both goals' sweeps, so the settings near each
+    bucket's best), its mean paired latency and energy per token (the goals' rule), and the surrogate fitted to them
+    per bucket alone and pooled over the prefill buckets as fusegov pools them; the rms of the log residuals. One
+    bucket's fit is the form's own error plus what the seeds' setting-specific effects leave in a three-seed mean
+    (a roughness no smooth model follows, and the oracle's best of thousands exploits); the pooled fit adds what its
+    prompt-length basis misses: its residual about each bucket's mean (which fusegov's bucket correction takes
+    out) and that mean. A search's predictions from a few dozen runs cannot do better than these. Reads the oracle
+    part's sweeps from the cache (or sweeps them, in --workers processes)."""
+    import numpy as np
+
+    from governor.cache import CachedMeasurer
+    from governor.goals import GoalSpec
+    from governor.measure import VirtualMeasurer
+    from governor.phases import PREFILL, llm_buckets
+    from governor.planner import run_search
+    from governor.requests import load_requests
+    from governor.surrogate import Surrogate
+
+    short = load_requests("sharegpt").with_prompts_up_to(args.oracle_max_prompt)
+    print("\n=== surrogate: the models' form against the oracle's every-seed settings (rms of log residuals, %)")
+    print(
+        f"{'phone':<8} {'model':<18} {'bucket':<13} {'n':>5} {'alone L':>8} {'E':>6} {'pooled L':>9} {'E':>6} {'mean L':>7} {'E':>6}"
+    )
+    for profile in args.profiles:
+        full = Path(profile).resolve() in {Path(p).resolve() for p in args.full_profiles}
+        buckets = llm_buckets(load_requests("sharegpt") if full else short, count=args.prefill_buckets)
+        for model in args.models:
+            shared = CachedMeasurer(VirtualMeasurer(profile, model), None if args.no_cache else args.cache)
+            truth: dict[str, dict] = {}  # bucket -> setting -> (latency, energy): each goal's sweep confirms its own
+            for goal in ("latency", "energy"):
+                run = run_search(shared, buckets, GoalSpec(goal), "oracle", model, workers=args.workers)
+                ctx, knobs = run.context, run.context.space.primary
+                for bucket in buckets:
+                    stock = ctx.stock[bucket.name]
+                    seeds = len(stock.runs_of("latency_s"))
+                    for obs in run.lab.observations(bucket.name):
+                        if obs.repeats >= seeds and all(obs.setting.get(k.name) for k in knobs):
+                            truth.setdefault(bucket.name, {})[obs.setting] = (
+                                ctx.goal.paired(obs, "latency_s").mean() * stock.latency_s,
+                                ctx.goal.paired(obs, "energy_per_token_j").mean() * stock.energy_per_token_j,
+                            )
+            fmax = np.array([k.max_hz for k in knobs], dtype=float)
+            roles = [k.role for k in knobs]
+            roofline = (roles.index("gpu"), roles.index("mem")) if {"gpu", "mem"} <= set(roles) else None
+
+            prefill = [b.name for b in buckets if b.kind == PREFILL]
+            pooled_data = group_data(truth, buckets, prefill, knobs)
+            pooled = Surrogate(fmax, True, roofline).fit(pooled_data) if pooled_data else None
+            for bucket in buckets:
+                d = group_data(truth, buckets, [bucket.name], knobs)
+                if d is None or len(d.latency_s) < 2 * (len(knobs) + 2):
+                    continue  # too few settings to tell the form's error from its freedom
+                alone = log_residuals(Surrogate(fmax, False, roofline).fit(d), d)
+                row = {
+                    "profile": Path(profile).stem,
+                    "model": model,
+                    "bucket": bucket.name,
+                    "settings": len(d.latency_s),
+                }
+                row |= {f"alone_{q}_rms": float(np.sqrt((r**2).mean())) for q, r in zip(("latency", "energy"), alone)}
+                cells = f"{row['alone_latency_rms']:>8.2%} {row['alone_energy_rms']:>6.2%}"
+                if pooled is not None and bucket.name in prefill:
+                    together = log_residuals(pooled, d)
+                    for q, r in zip(("latency", "energy"), together):
+                        row[f"pooled_{q}_rms"] = float(r.std())
+                        row[f"pooled_{q}_mean"] = float(r.mean())
+                    cells += (
+                        f" {row['pooled_latency_rms']:>9.2%} {row['pooled_energy_rms']:>6.2%}"
+                        f" {row['pooled_latency_mean']:>+7.1%} {row['pooled_energy_mean']:>+6.1%}"
+                    )
+                print(
+                    f"{Path(profile).stem:<8} {model:<18} {bucket.name:<13} {len(d.latency_s):>5} {cells}", flush=True
+                )
+                record.append({"part": "surrogate", **row})
+
+
 def part_served(args, record):
     from concurrent.futures import ProcessPoolExecutor
 
@@ -424,7 +533,9 @@ def main() -> None:
     from governor.cache import default_cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("paper", "oracle", "searches", "served", "both"), default="both")
+    parser.add_argument(
+        "--part", choices=("paper", "oracle", "searches", "served", "surrogate", "both"), default="both"
+    )
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profiles", default=f"pixel7,sm8550,{HEXA6}")
     parser.add_argument("--full-profiles", default=HEXA6, help="profiles whose oracle uses full-length buckets")
@@ -457,6 +568,8 @@ def main() -> None:
             part_searches(args, record)
         if args.part == "served":
             part_served(args, record)
+        if args.part == "surrogate":
+            part_surrogate(args, record)
     finally:
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1))
