@@ -15,7 +15,10 @@
    stock runs' seeds (goals.Goal.value: the paired rule every search is judged by) and on the footing of all
    of them (`on_footing`: a seed moves every pinned setting alike, so a run on seed 0 alone is shifted by what
    the repeated runs of its kind, pinned or leaving the bus to its governor, show that seed does, and compares
-   with one run on every seed); correct its predictions for each bucket by that bucket's own runs (measured /
+   with one run on every seed); rescale each part of a bucket's latency to fit its own pinned runs
+   (`Surrogate.bucket_scales`: the pooled shares are one function of the prompt length, and on hexa6's shortest
+   prefill that put the CPU's share at 6x the measured) and correct its predictions for each bucket by that
+   bucket's own runs (measured /
    predicted: the bucket's mean ratio, a pooled model's
    bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency, each knob's scaled by how
    much it paces the bucket; a setting that close to a run is that run's twin, not a candidate); predict every setting
@@ -216,7 +219,9 @@ class _Group:
         low = np.array([k.min_hz for k in self.knobs], dtype=float)
         points = np.tile(top, (len(self.knobs) + 1, 1))
         points[np.arange(1, len(points)), np.arange(len(self.knobs))] = low
-        latency, energies = self.model.predict(points, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        latency, energies = self.model.predict(
+            points, bucket.prompt_tokens or 1, tokens_per_latency(bucket), self.scales(bucket)
+        )
         energy = np.clip(energies.mean(axis=0), 1e-12, None)
         moved = np.maximum(
             np.abs(np.log(np.clip(latency[1:], 1e-12, None) / max(latency[0], 1e-12))),
@@ -453,7 +458,9 @@ class _Group:
         """The model's latency (n,) and energies (forms, n) over the grid for this bucket, corrected by what
         was measured on the bucket itself (`residual_factor`)."""
         grid = self.effective_grid(bucket)
-        latency, energies = self.model.predict(grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        latency, energies = self.model.predict(
+            grid, bucket.prompt_tokens or 1, tokens_per_latency(bucket), self.scales(bucket)
+        )
         runs = self.pinned_runs(bucket)
         if not runs:
             return latency, energies
@@ -480,9 +487,25 @@ class _Group:
         runs = self.pinned_runs(bucket)
         if not runs:
             return np.zeros(0), np.zeros((1, 0))
-        at, at_energy = self.model.predict(self.clocks(runs), bucket.prompt_tokens or 1, tokens_per_latency(bucket))
+        at, at_energy = self.model.predict(
+            self.clocks(runs), bucket.prompt_tokens or 1, tokens_per_latency(bucket), self.scales(bucket)
+        )
         latency = self.values(bucket, runs, "latency_s") / at
         return latency, self.values(bucket, runs, "energy_per_token_j")[None, :] / at_energy
+
+    def scales(self, bucket: PhaseBucket) -> np.ndarray | None:
+        """The factors the bucket's own runs with every knob pinned put on the pooled model's time parts
+        (`Surrogate.bucket_scales`, on the footing of every seed); None for a group of one bucket, whose model is
+        its own, or while the bucket has fewer than two such runs. Kept until the next run or fit."""
+        return self._kept(("scales", bucket.name, self._fitted), lambda: self._scales(bucket))
+
+    def _scales(self, bucket: PhaseBucket) -> np.ndarray | None:
+        runs = [o for o in self.pinned_runs(bucket) if not self.governed(o)]
+        if not self.model.pooled or len(runs) < 2:
+            return None
+        return self.model.bucket_scales(
+            self.clocks(runs), bucket.prompt_tokens or 1, self.values(bucket, runs, "latency_s")
+        )
 
     def misfits(self) -> dict[str, dict[str, float]]:
         """Per bucket and quantity, the model's misfit to the bucket's runs, moderated towards the group's

@@ -106,3 +106,38 @@ def test_energy_coefficients_are_physical_and_keep_the_sign_of_what_lowering_a_c
     )
     assert min(saved) > 0  # every draw keeps the sign: lowering memory saves energy
     assert abs(np.mean(saved) - (1 - truth[1] / truth[0])) < 0.03
+
+
+def test_a_buckets_own_runs_correct_the_pooled_shares_of_its_latency():
+    """Prefill buckets share one model whose shares are one function of the prompt length; where a bucket's balance
+    is not that function's (here the CPU's work grows as L^3, which no a + b L + c L^2 follows), the bucket's own
+    runs scale each time part (`bucket_scales`) and its unseen settings come out closer."""
+    lengths = np.array([16.0, 64.0, 128.0, 256.0, 512.0])
+
+    def latency(freq, length):
+        s = length / 512.0
+        return (
+            1e-3
+            + (0.05e6 + 6e6 * s**3) / freq[:, 0]
+            + (0.5e6 + 8e6 * s) / freq[:, 1]
+            + 40e6 * (0.2 + 0.8 * s) / freq[:, 2]
+        )
+
+    design = np.vstack([FMAX] + [np.where(np.arange(3) == k, FMAX * 0.55, FMAX) for k in range(3)])
+    freq = np.vstack([design] * len(lengths))
+    length = np.repeat(lengths, len(design))
+    rows = [latency(design, L) for L in lengths]
+    data = GroupData(freq, length, length, np.concatenate(rows), np.full(len(freq), 0.1))
+    model = Surrogate(FMAX, pooled=True).fit(data)
+    probes = FMAX * np.random.default_rng(2).uniform(0.3, 1.0, size=(200, 3))
+    short = lengths[0]
+    scales = model.bucket_scales(design, short, latency(design, short))
+    truth = latency(probes, short)
+    pooled, _ = model.predict(probes, short, short)
+    scaled, _ = model.predict(probes, short, short, scales)
+    errors = [np.sqrt(np.mean(np.log(p / truth) ** 2)) for p in (pooled, scaled)]
+    print(f"\nshortest bucket, unseen settings: pooled shares off by {errors[0]:.2%} rms, {errors[1]:.2%} scaled")
+    assert errors[1] < errors[0] / 3
+    assert np.allclose(
+        model.predict(design, short, short, np.ones(len(scales)))[0], model.predict(design, short, short)[0]
+    )
