@@ -349,11 +349,11 @@ def group_data(truth: dict, buckets, names: list[str], knobs):
     None when they have no settings."""
     import numpy as np
 
-    from governor.phases import PREFILL
+    from governor.searches.fusegov import tokens_per_latency
     from governor.surrogate import GroupData
 
     rows = [
-        ([s.get(k.name) for k in knobs], b.prompt_tokens or 1, b.prompt_tokens if b.kind == PREFILL else 1, *v)
+        ([s.get(k.name) for k in knobs], b.prompt_tokens or 1, tokens_per_latency(b), *v)
         for b in buckets
         if b.name in names
         for s, v in truth.get(b.name, {}).items()
@@ -389,7 +389,7 @@ def part_surrogate(args, record):
     from governor.phases import PREFILL, llm_buckets
     from governor.planner import run_search
     from governor.requests import load_requests
-    from governor.surrogate import Surrogate
+    from governor.surrogate import Surrogate, roofline_pair
 
     short = load_requests("sharegpt").with_prompts_up_to(args.oracle_max_prompt)
     print("\n=== surrogate: the models' form against the oracle's every-seed settings (rms of log residuals, %)")
@@ -415,8 +415,7 @@ def part_surrogate(args, record):
                                 ctx.goal.paired(obs, "energy_per_token_j").mean() * stock.energy_per_token_j,
                             )
             fmax = np.array([k.max_hz for k in knobs], dtype=float)
-            roles = [k.role for k in knobs]
-            roofline = (roles.index("gpu"), roles.index("mem")) if {"gpu", "mem"} <= set(roles) else None
+            roofline = roofline_pair([k.role for k in knobs])
 
             prefill = [b.name for b in buckets if b.kind == PREFILL]
             pooled_data = group_data(truth, buckets, prefill, knobs)

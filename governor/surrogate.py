@@ -68,6 +68,12 @@ class GroupData:
     energy_j: np.ndarray
 
 
+def roofline_pair(roles: list[str]) -> tuple[int, int] | None:
+    """The columns of the GPU and its memory bus among knobs of these roles (`time_features`' roofline terms);
+    None without both."""
+    return (roles.index("gpu"), roles.index("mem")) if "gpu" in roles and "mem" in roles else None
+
+
 def time_features(
     freq_hz: np.ndarray, fmax_hz: np.ndarray, scale: np.ndarray | None, roofline: tuple[int, int] | None = None
 ) -> np.ndarray:

@@ -66,7 +66,7 @@ from governor.searches.base import Choice, Search, SearchContext, register
 from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
 from governor.searches.residuals import RESIDUAL_WIDTH, misfits, residual_factor, residual_weights
 from governor.space import STOCK, Knob, Setting
-from governor.surrogate import GroupData, Surrogate
+from governor.surrogate import GroupData, Surrogate, roofline_pair
 
 DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
 MAX_ROUNDS = 10
@@ -150,8 +150,7 @@ class _Group:
         self.grid = np.array(list(itertools.product(*levels)), dtype=float)  # STOCK_HZ where left stock
         self.side = {b.name: side_pins(ctx, b.name) for b in buckets}
         self.rows = {tuple(int(f) for f in row): i for i, row in enumerate(self.grid)}
-        roles = [k.role for k in knobs]
-        roofline = (roles.index("gpu"), roles.index("mem")) if "gpu" in roles and "mem" in roles else None
+        roofline = roofline_pair([k.role for k in knobs])
         self.model = Surrogate(np.array([k.max_hz for k in knobs], dtype=float), len(buckets) > 1, roofline)
         self.coverage: dict[str, np.ndarray] = {}  # per bucket, each grid setting's summed residual weights
         self.nearest: dict[str, np.ndarray] = {}  # per bucket, each grid setting's largest residual weight
