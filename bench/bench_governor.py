@@ -8,6 +8,9 @@ Parts (run one with --part; default both = paper + oracle):
   exhaustive sweep. The sweep is ~3000 settings x 6 buckets on pixel7, so the buckets come from the ShareGPT
   requests whose prompt is at most --oracle-max-prompt tokens (short prefills, same decode), which keeps a
   sweep to minutes; hexa6 (tests/governor/data) is small enough for full-length buckets (--full-profiles).
+- `gaps`: the oracle part's cases without the replays: fusegov's and fuse's choices against the oracle's per bucket
+  (paired, on the searched and on held-out seeds), per case and summed up per goal (the mean gap, the buckets and
+  cases over 2%, the runs); the quickest check of a change to a search against the truth.
 - `searches`: fuse and fusegov alone (no oracle, no replay) on every --profiles x --models x --goals,
   full-length buckets: the plans' expected TTFT/TPOT/energy, runs and search wall time.
 - `served`: issue 12's done-when as a phone serving it sees it: every --profiles x --models x --seeds, G1 at the
@@ -32,6 +35,7 @@ held-out ones (goals.Judge), with each choice's margin to the goal's limit. Runs
 
     python bench/bench_governor.py --part paper
     python bench/bench_governor.py --part oracle --models tinyllama-1.1b-q4 --profiles pixel7
+    python bench/bench_governor.py --part gaps --json gaps.json
     python bench/bench_governor.py --part served --seeds 0,1
     python bench/bench_governor.py --part surrogate --profiles tests/governor/data/hexa6.json --models qwen-1.5b-q4
 """
@@ -172,14 +176,21 @@ def part_paper(args, record):
         )
 
 
-def part_oracle(args, record):
-    from governor.goals import Judge
+def oracle_requests(args, profile: str):
+    """The requests an oracle case's buckets come from: full-length ShareGPT on --full-profiles, else those whose
+    prompt is at most --oracle-max-prompt tokens (short prefills keep the exhaustive sweep to minutes)."""
     from governor.requests import load_requests
 
-    short = load_requests("sharegpt").with_prompts_up_to(args.oracle_max_prompt)
+    requests = load_requests("sharegpt")
+    full = Path(profile).resolve() in {Path(p).resolve() for p in args.full_profiles}
+    return requests if full else requests.with_prompts_up_to(args.oracle_max_prompt)
+
+
+def part_oracle(args, record):
+    from governor.goals import Judge
+
     for profile in args.profiles:
-        full = Path(profile).resolve() in {Path(p).resolve() for p in args.full_profiles}
-        buckets_from = load_requests("sharegpt") if full else short
+        buckets_from = oracle_requests(args, profile)
         replay = sample(buckets_from, args.oracle_requests)
         for model in args.models:
             for goal in args.goals:
@@ -209,6 +220,73 @@ def part_oracle(args, record):
                         "policies": {n: r.to_dict() for n, r in results.items()},
                     }
                 )
+
+
+ORACLE_GAP = 0.02  # issue 12's done-when: fusegov within 2% of the oracle's objective
+
+
+def part_gaps(args, record):
+    """The oracle part's cases without its replays, the quickest check of a search against the truth: per profile x
+    model x goal, oracle, fuse and fusegov searched on the same buckets (`oracle_requests`; one cache of runs per
+    phone x model), each choice judged against the oracle's per bucket (`judged`: paired, on the searched and on
+    held-out seeds); per case the runs, the worst and mean gap and each bucket's; then over every case per goal the
+    mean gap per bucket, the buckets and cases over ORACLE_GAP, the sum of each case's worst gap and the runs."""
+    import numpy as np
+
+    from governor.cache import CachedMeasurer
+    from governor.goals import GoalSpec
+    from governor.measure import VirtualMeasurer
+    from governor.phases import llm_buckets
+    from governor.planner import run_search
+
+    print(
+        f"\n=== gaps to the oracle per bucket (+ = worse than the oracle's choice), {args.prefill_buckets} prefill buckets"
+    )
+    cases = []
+    for profile in args.profiles:
+        buckets = llm_buckets(oracle_requests(args, profile), count=args.prefill_buckets)
+        for model in args.models:
+            shared = CachedMeasurer(VirtualMeasurer(profile, model), None if args.no_cache else args.cache)
+            for goal in args.goals:
+                runs = {
+                    name: run_search(
+                        shared, buckets, GoalSpec(goal), name, model, workers=args.workers if name == "oracle" else 1
+                    )
+                    for name in ("oracle", "fuse", "fusegov")
+                }
+                gap = judged(runs, "oracle")
+                case = {
+                    "part": "gaps",
+                    "profile": Path(profile).stem,
+                    "model": model,
+                    "goal": goal,
+                    "measurements": {name: run.lab.measurements for name, run in runs.items()},
+                    "rung_measurements": runs["fusegov"].context.rung_measurements,
+                    "gap_to_oracle": gap,
+                }
+                ours = {bucket: v["searched"]["gap"] for bucket, v in gap["fusegov"].items()}
+                held = [v["held_out"]["gap"] for v in gap["fusegov"].values()]
+                theirs = [v["searched"]["gap"] for v in gap["fuse"].values()]
+                print(
+                    f"{case['profile']:<8} {model:<18} {goal:<7} runs fusegov {case['measurements']['fusegov']:>3}"
+                    f"({case['rung_measurements']}) fuse {case['measurements']['fuse']:>3} | fusegov worst "
+                    f"{max(ours.values()):+.2%} mean {np.mean(list(ours.values())):+.2%} held-out {np.mean(held):+.2%}"
+                    f" | fuse mean {np.mean(theirs):+.2%} | " + " ".join(f"{b} {v:+.2%}" for b, v in ours.items()),
+                    flush=True,
+                )
+                record.append(case)
+                cases.append(case)
+    for goal in [*args.goals, "all"]:
+        mine = [c for c in cases if goal in (c["goal"], "all")]
+        gaps = [v["searched"]["gap"] for c in mine for v in c["gap_to_oracle"]["fusegov"].values()]
+        held = [v["held_out"]["gap"] for c in mine for v in c["gap_to_oracle"]["fusegov"].values()]
+        worst = [max(v["searched"]["gap"] for v in c["gap_to_oracle"]["fusegov"].values()) for c in mine]
+        print(
+            f"{goal}: {len(mine)} cases, mean gap {np.mean(gaps):.3%} (held-out {np.mean(held):.3%}), buckets over "
+            f"{ORACLE_GAP:.0%} {sum(g > ORACLE_GAP for g in gaps)} of {len(gaps)}, cases {sum(w > ORACLE_GAP for w in worst)}, "
+            f"sum of worst {sum(worst):.3f}; runs fusegov {sum(c['measurements']['fusegov'] for c in mine)} "
+            f"({sum(c['rung_measurements'] for c in mine)} for rungs), fuse {sum(c['measurements']['fuse'] for c in mine)}"
+        )
 
 
 def part_searches(args, record):
@@ -388,17 +466,14 @@ def part_surrogate(args, record):
     from governor.measure import VirtualMeasurer
     from governor.phases import PREFILL, llm_buckets
     from governor.planner import run_search
-    from governor.requests import load_requests
     from governor.surrogate import Surrogate, roofline_pair
 
-    short = load_requests("sharegpt").with_prompts_up_to(args.oracle_max_prompt)
     print("\n=== surrogate: the models' form against the oracle's every-seed settings (rms of log residuals, %)")
     print(
         f"{'phone':<8} {'model':<18} {'bucket':<13} {'n':>5} {'alone L':>8} {'E':>6} {'pooled L':>9} {'E':>6} {'mean L':>7} {'E':>6}"
     )
     for profile in args.profiles:
-        full = Path(profile).resolve() in {Path(p).resolve() for p in args.full_profiles}
-        buckets = llm_buckets(load_requests("sharegpt") if full else short, count=args.prefill_buckets)
+        buckets = llm_buckets(oracle_requests(args, profile), count=args.prefill_buckets)
         for model in args.models:
             shared = CachedMeasurer(VirtualMeasurer(profile, model), None if args.no_cache else args.cache)
             truth: dict[str, dict] = {}  # bucket -> setting -> (latency, energy): each goal's sweep confirms its own
@@ -533,7 +608,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--part", choices=("paper", "oracle", "searches", "served", "surrogate", "both"), default="both"
+        "--part", choices=("paper", "oracle", "gaps", "searches", "served", "surrogate", "both"), default="both"
     )
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profiles", default=f"pixel7,sm8550,{HEXA6}")
@@ -563,6 +638,8 @@ def main() -> None:
             part_paper(args, record)
         if args.part in ("oracle", "both"):
             part_oracle(args, record)
+        if args.part == "gaps":
+            part_gaps(args, record)
         if args.part == "searches":
             part_searches(args, record)
         if args.part == "served":
