@@ -777,7 +777,11 @@ class _Group:
         search to 79 runs, past FUSE's 76. A prefill bucket whose coolest rung still draws more than stock gets
         one more run, the models' best guess at the deepest price: a prefill's cuts cost the least latency per
         joule, and without it the coolest prefill rungs stayed at more energy than FUSE's settings (hexa6, Qwen
-        1.5B: 0.123 J per token where FUSE's cost 0.120), so a hot phone had to slow the decode instead.
+        1.5B: 0.123 J per token where FUSE's cost 0.120), so a hot phone had to slow the decode instead. Only where
+        the bucket makes at least an equal share of the group's heat (`heat_share`): a rung cools the phone by what
+        its phase heats it, and the shortest prompts' hardly do (full-length G1 on four phones: 107 runs for rungs
+        to 87; bench_governor's served part, 27 replays: end to end alike or better in 8 of 9 cases,
+        hexa6 Qwen 1.5B's 0.5 points of stock's latency worse).
 
         Why: at the same energy per token a faster setting draws more power, and a phone serving back to back
         heats to its trips; the kernel's cooling devices then cap the clocks one OPP at a time, far from the
@@ -813,10 +817,22 @@ class _Group:
                 budget_left, candidates[index] = self._probe(bucket, index), False
                 break
         rungs = self._ladder(bucket, chosen, hot, prices)
-        deep = budget_left and bucket.kind == PREFILL and candidates.any()
+        deep = (
+            budget_left
+            and bucket.kind == PREFILL
+            and candidates.any()
+            and self.heat_share(bucket) * len(self.buckets) >= 1
+        )
         if deep and float(self.power(bucket, [rungs[-1]])[0]) > stock and self._probe(bucket, guess(prices[-1])[0]):
             rungs = self._ladder(bucket, chosen, hot, prices)
         return Choice(chosen, choice.met, tuple(rungs))
+
+    def heat_share(self, bucket: PhaseBucket) -> float:
+        """The bucket's share of the heat its group's phases make over the requests: its share of their prompt tokens
+        (a prefill's energy grows with its prompt, and FUSE's buckets, quantiles of the prompt lengths, hold alike many
+        requests); an equal share for a group of one bucket or of buckets without prompts."""
+        total = sum(b.prompt_tokens for b in self.buckets)
+        return bucket.prompt_tokens / total if total > 0 else 1.0 / len(self.buckets)
 
     def _probe(self, bucket: PhaseBucket, index: int) -> bool:
         """One run for a cooler rung at grid point `index`; False when the budget is spent (noted)."""

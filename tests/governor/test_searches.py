@@ -182,6 +182,20 @@ def test_a_run_with_side_pins_the_search_dropped_is_no_candidate(sm8550_prefill_
     assert len(free) == 1 and "soc:qcom," not in free[0]
 
 
+def test_only_buckets_making_an_equal_share_of_the_heat_get_a_run_for_their_coolest_rung(short_requests):
+    # a rung cools the phone by what its phase heats it: a prefill's heat grows with its prompt, so of FUSE's
+    # quantile buckets the long prompts' get the deepest rung's run, the short ones' keep the runs they have
+    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"]
+    run = run_search(VirtualMeasurer("pixel7", TINYLLAMA), buckets, GoalSpec("latency"), "fusegov", TINYLLAMA)
+    group = _Group(run.context, buckets, [k for k in run.context.space.primary if len(k.table_hz) > 1])
+    shares = {b.name: group.heat_share(b) for b in buckets}
+    probes = {b: sum(e.bucket == b for e in run.lab.log[-run.context.rung_measurements :]) for b in shares}
+    print(f"\nshares of the prefill heat {shares}; runs for rungs {probes}")
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert all(probes[b] <= 1 for b, share in shares.items() if share * len(buckets) < 1)  # no deep rung's run
+    assert any(probes[b] == 2 for b, share in shares.items() if share * len(buckets) >= 1)
+
+
 def test_a_run_on_a_bucket_no_run_has_every_seed_of_is_repeated_on_every_seed(sm8550_prefill_group):
     # a run on seed 0 alone is put on the footing of every seed by the seeds' effects its bucket's repeated runs
     # show; while no run on the bucket has every seed, those effects are unknown (the footing takes them as zero,
