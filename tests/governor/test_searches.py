@@ -189,7 +189,8 @@ def test_only_buckets_making_an_equal_share_of_the_heat_get_a_run_for_their_cool
     run = run_search(VirtualMeasurer("pixel7", TINYLLAMA), buckets, GoalSpec("latency"), "fusegov", TINYLLAMA)
     group = _Group(run.context, buckets, [k for k in run.context.space.primary if len(k.table_hz) > 1])
     shares = {b.name: group.heat_share(b) for b in buckets}
-    probes = {b: sum(e.bucket == b for e in run.lab.log[-run.context.rung_measurements :]) for b in shares}
+    rungs = run.lab.log[len(run.lab.log) - run.context.rung_measurements :]  # the runs after the search's own
+    probes = {b: sum(e.bucket == b for e in rungs) for b in shares}
     print(f"\nshares of the prefill heat {shares}; runs for rungs {probes}")
     assert sum(shares.values()) == pytest.approx(1.0)
     assert all(probes[b] <= 1 for b, share in shares.items() if share * len(buckets) < 1)  # no deep rung's run
