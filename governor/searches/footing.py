@@ -4,7 +4,11 @@ fusegov's search reads the effects from a bucket's runs of one kind)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from governor.goals import t_quantile
 
 
 def seed_effects(log_ratios: list[np.ndarray], seeds: int, fallback: np.ndarray | None = None) -> np.ndarray:
@@ -46,3 +50,43 @@ def seed_residuals(log_ratios: list[np.ndarray], effects: np.ndarray) -> tuple[f
         total += float(((residual - residual.mean()) ** 2).sum())
         dof += len(residual) - 1
     return total, dof - (min(max(len(r) for r in log_ratios), len(effects)) - 1)
+
+
+@dataclass(frozen=True)
+class Lent:
+    """What the other buckets of a phase (the lenders) measured a seed to do to their pinned runs, put on one bucket's
+    stock runs: (lenders, seeds) log paired effects. A seed's background moves a pinned run alike in every bucket of a
+    phase where its stock governors answer it alike (pixel7 TinyLlama's prefill: the unpaired latency effects of four
+    buckets agree to 2e-4); energy's differ by ~0.5% on hexa6 and pixel4, by 3-10% on sm8550."""
+
+    each: np.ndarray
+    confidence: float
+
+    def shifts(self, n: int) -> np.ndarray:
+        return np.array([footing_shift(lent, n) for lent in self.each])
+
+    @property
+    def borrowed(self) -> bool:
+        """Their mean is a better guess than none: its error bound at the goal's confidence (their scatter, from
+        as few lenders as there are) is under the shift it makes. On sm8550, with none, a bucket's footing went 4%
+        the other way (Qwen 1.5B's prefill<=512 ended at stock)."""
+        if len(self.each) < 2:
+            return False
+        shifts = self.shifts(1)
+        return t_quantile(self.confidence, len(shifts) - 1) * self._scatter(shifts, shifts.mean()) < abs(shifts.mean())
+
+    @property
+    def effects(self) -> np.ndarray:
+        """(seeds,) the effects a run is put on the footing by: their mean where `borrowed`, else none (zeros)."""
+        return self.each.mean(axis=0) if self.borrowed else np.zeros(self.each.shape[1])
+
+    def shift_error(self, n: int) -> tuple[float, int]:
+        """How far the shift `effects` make for a run on n seeds may be from the bucket's own, as another bucket's
+        would be (their scatter about it, with one lender's share for the mean's own error), and its degrees of
+        freedom."""
+        shifts = self.shifts(n)
+        return self._scatter(shifts, float(footing_shift(self.effects, n))), len(shifts) - 1
+
+    @staticmethod
+    def _scatter(shifts: np.ndarray, about: float) -> float:
+        return float(np.sqrt(((shifts - about) ** 2).sum() / (len(shifts) - 1) * (1.0 + 1.0 / len(shifts))))

@@ -63,7 +63,7 @@ from governor.goals import t_quantile
 from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.searches.base import Choice, Search, SearchContext, register
-from governor.searches.footing import footing_shift, on_footing, seed_effects, seed_residuals
+from governor.searches.footing import Lent, footing_shift, on_footing, seed_effects, seed_residuals
 from governor.searches.residuals import RESIDUAL_WIDTH, misfits, residual_factor, residual_weights
 from governor.space import STOCK, Knob, Setting
 from governor.surrogate import GroupData, Surrogate, roofline_pair
@@ -99,6 +99,14 @@ MIN_GAIN = 0.002
 # the footing of one seed counts as exact (`_Group.exact_footing`) where its scatter is under this share of the paired
 # spread: latency on the virtual phone (0.0002-0.009 of it over the 18 cases), not energy (0.05-0.5)
 EXACT_FOOTING = 0.02
+
+
+def welch_dof(*parts: tuple[float, int]) -> int:
+    """The degrees of freedom of the root sum of squares of standard errors, each estimated with its own
+    (Welch-Satterthwaite)."""
+    spread = sum(error**4 / dof for error, dof in parts if dof > 0 and error > 0)
+    total = sum(error**2 for error, _ in parts)
+    return int(total**2 / spread) if spread > 0 else min(dof for _, dof in parts)
 
 
 def side_pins(ctx: SearchContext, bucket: str) -> dict[str, int]:
@@ -264,16 +272,56 @@ class _Group:
         its runs of one kind (`_repeated`): a governor answers each seed its own way, so runs leaving one stock have
         their own effects (pixel7's decode, StableLM: footings of such runs on seed 0 alone, by the pinned runs'
         effects, read 0.16-0.24% above their mean over every seed, by their own 0.03%, where the budget sat within
-        0.1% of the best settings), the pinned runs' where no such run has the seed (kept until the next run)."""
-        goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
+        0.1% of the best settings), the pinned runs' where no such run has the seed, and where no pinned run on the
+        bucket has it, what the group's other buckets lend (`lent`; kept until the next run)."""
         return self._kept(
             ("effects", bucket.name, field_name, governed),
-            lambda: seed_effects(
-                [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket, governed)],
-                seeds,
-                self.effects(bucket, field_name) if governed else None,
+            lambda: self._own_effects(
+                bucket,
+                field_name,
+                governed,
+                self.effects(bucket, field_name) if governed else self.lent(bucket, field_name).effects,
             ),
         )
+
+    def _own_effects(
+        self, bucket: PhaseBucket, field_name: str, governed: bool = False, fallback: np.ndarray | None = None
+    ) -> np.ndarray:
+        goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
+        log_ratios = [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket, governed)]
+        return seed_effects(log_ratios, seeds, fallback)
+
+    def stock_deviation(self, bucket: PhaseBucket, field_name: str) -> np.ndarray:
+        """(seeds,) the stock governors' own log `field_name` on each seed less on seed 0: what pairing with them
+        adds to a seed's effect on the bucket."""
+        runs = np.log(np.asarray(self.ctx.stock[bucket.name].runs_of(field_name), dtype=float))
+        return runs - runs[0]
+
+    def lenders(self, bucket: PhaseBucket) -> list[PhaseBucket]:
+        """The group's other buckets with a pinned run on every stock seed: what a seed does to a pinned run there is
+        read, not guessed."""
+        seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
+        return [
+            b
+            for b in self.buckets
+            if b.name != bucket.name and max((o.repeats for o in self._repeated(b)), default=0) >= seeds
+        ]
+
+    def lent(self, bucket: PhaseBucket, field_name: str) -> Lent:
+        """What the group's other buckets with a pinned run on every stock seed (`lenders`) measured the seeds to do
+        to a pinned run, put on this bucket's stock runs: a lender's paired effects plus its stock governors' own
+        deviation on each seed (`stock_deviation`: they answer a seed each bucket their own way, and their runs
+        measure how), less this bucket's (kept until the next run)."""
+        return self._kept(("lent", bucket.name, field_name), lambda: self._lent(bucket, field_name))
+
+    def _lent(self, bucket: PhaseBucket, field_name: str) -> Lent:
+        seeds = len(self.ctx.stock[bucket.name].runs_of(field_name))
+        mine = self.stock_deviation(bucket, field_name)[:seeds]
+        each = [
+            self._own_effects(lender, field_name)[:seeds] + self.stock_deviation(lender, field_name)[:seeds] - mine
+            for lender in self.lenders(bucket)
+        ]
+        return Lent(np.array(each).reshape(-1, seeds), self.ctx.goal.confidence)
 
     def refit(self) -> None:
         """Fit the model to the group's runs, unless it already was to these (the fit is deterministic)."""
@@ -346,19 +394,28 @@ class _Group:
         governed = self.governed(obs)
         noise, dof = self.footing_noise(goal.limit_field, governed)
         spread = noise * np.sqrt(max(1.0 / n - 1.0 / seeds, 0.0))
-        return 1.0 - ratio, float(np.hypot(spread, self.shift_error(bucket, n, governed))), dof
+        shift, shift_dof = self.shift_error(bucket, n, governed)
+        if shift_dof is not None:  # the other buckets' scatter, itself estimated from a few of them
+            dof = welch_dof((spread, dof), (shift, shift_dof))
+        return 1.0 - ratio, float(np.hypot(spread, shift)), dof
 
-    def shift_error(self, bucket: PhaseBucket, n: int, governed: bool = False) -> float:
+    def shift_error(self, bucket: PhaseBucket, n: int, governed: bool = False) -> tuple[float, int | None]:
         """How unsure the footing's shift of a run on n seeds is beyond the runs' own scatter: while fewer than two
         settings of its kind (`governed` or pinned) on the bucket have every seed, the seeds' effects are one
         setting's, and another setting's may differ by as much as they shift (energy's move with the memory clock):
         as unsure as the shift is large. Taken as exact, sm8550 Qwen 1.5B's prefill<=64 (short buckets, G1) chose a
         run on seed 0 alone that the footing put 0.86% +- 0.09% inside the budget, shifted 8.2% by one repeated
-        setting's effects; on its 3 seeds it was 1.35% over."""
-        seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
+        setting's effects; on its 3 seeds it was 1.35% over. A pinned run on a bucket none of whose pinned runs has
+        every seed is put on the footing by what the other buckets lend (`Lent.shift_error`: as unsure as their scatter,
+        with its degrees of freedom; None where the error is a cautious guess, not an estimate)."""
+        field_name = self.ctx.goal.limit_field
+        seeds = len(self.ctx.stock[bucket.name].runs_of(field_name))
         if n >= seeds or sum(o.repeats >= seeds for o in self._repeated(bucket, governed)) >= 2:
-            return 0.0
-        return abs(footing_shift(self.effects(bucket, self.ctx.goal.limit_field, governed), n))
+            return 0.0, None
+        lent = self.lent(bucket, field_name)
+        if not governed and len(lent.each) >= 2 and not any(o.repeats >= seeds for o in self._repeated(bucket)):
+            return lent.shift_error(n)
+        return abs(footing_shift(self.effects(bucket, field_name, governed), n)), None
 
     def meets(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """Meets the goal by its rule (`Goal.feasible`, on the seeds the run has) and on the footing of every stock
@@ -423,11 +480,15 @@ class _Group:
         so it is decided only where its margin clears that. Open until a governed run had every seed, pixel4
         TinyLlama's prefill<=103 (full length, G1) repeated a governed setting 11% inside the budget on seed 0 (8% on
         every seed) after a pinned one there had every seed. Not the reverse: a governor's effects standing in for
-        the pinned runs' doubled sm8550's short-prefill G1 gaps to the oracle (TinyLlama 2.6% -> 7.4%)."""
+        the pinned runs' doubled sm8550's short-prefill G1 gaps to the oracle (TinyLlama 2.6% -> 7.4%). A pinned run
+        is seen where two or more of the group's other buckets lend their seeds' effects (`lent`), as unsure as they
+        scatter: full-length G1 over four phones, 938 runs to 894, G2 748 to 696 (pixel4 TinyLlama's prefill repeated
+        four design points on every seed, 3-8% inside the budget, where the seeds shift the energy 0.1-0.7%)."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
         kinds = (False, True) if self.governed(obs) else (False,)
         seen = max((o.repeats for kind in kinds for o in self._repeated(bucket, kind)), default=0)
-        return obs.repeats < seeds and seen < seeds
+        lent = self.lent(bucket, self.ctx.goal.limit_field)
+        return obs.repeats < seeds and seen < seeds and (self.governed(obs) or len(lent.each) < 2)
 
     def score(self, bucket: PhaseBucket, runs: list[Observation]) -> np.ndarray:
         """Each run's objective relative to stock's mean, on the footing of every seed (`values`): the rank among
