@@ -5,6 +5,7 @@ fusegov's search reads the effects from a bucket's runs of one kind)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Lent:
     def shifts(self, n: int) -> np.ndarray:
         return np.array([footing_shift(lent, n) for lent in self.each])
 
-    @property
+    @cached_property
     def borrowed(self) -> bool:
         """Their mean is a better guess than none: its error bound at the goal's confidence (their scatter, from
         as few lenders as there are) is under the shift it makes. On sm8550, with none, a bucket's footing went 4%

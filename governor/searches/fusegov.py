@@ -297,15 +297,14 @@ class _Group:
         runs = np.log(np.asarray(self.ctx.stock[bucket.name].runs_of(field_name), dtype=float))
         return runs - runs[0]
 
-    def lenders(self, bucket: PhaseBucket) -> list[PhaseBucket]:
-        """The group's other buckets with a pinned run on every stock seed: what a seed does to a pinned run there is
-        read, not guessed."""
+    def every_seed(self, bucket: PhaseBucket) -> bool:
+        """A pinned run on the bucket has every stock seed: what each seed does to a pinned run there is read."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        return [
-            b
-            for b in self.buckets
-            if b.name != bucket.name and max((o.repeats for o in self._repeated(b)), default=0) >= seeds
-        ]
+        return any(o.repeats >= seeds for o in self._repeated(bucket))
+
+    def lenders(self, bucket: PhaseBucket) -> list[PhaseBucket]:
+        """The group's other buckets with a pinned run on every stock seed (`every_seed`)."""
+        return [b for b in self.buckets if b.name != bucket.name and self.every_seed(b)]
 
     def lent(self, bucket: PhaseBucket, field_name: str) -> Lent:
         """What the group's other buckets with a pinned run on every stock seed (`lenders`) measured the seeds to do
@@ -315,13 +314,12 @@ class _Group:
         return self._kept(("lent", bucket.name, field_name), lambda: self._lent(bucket, field_name))
 
     def _lent(self, bucket: PhaseBucket, field_name: str) -> Lent:
-        seeds = len(self.ctx.stock[bucket.name].runs_of(field_name))
-        mine = self.stock_deviation(bucket, field_name)[:seeds]
+        mine = self.stock_deviation(bucket, field_name)
         each = [
-            self._own_effects(lender, field_name)[:seeds] + self.stock_deviation(lender, field_name)[:seeds] - mine
+            self._own_effects(lender, field_name) + self.stock_deviation(lender, field_name) - mine
             for lender in self.lenders(bucket)
         ]
-        return Lent(np.array(each).reshape(-1, seeds), self.ctx.goal.confidence)
+        return Lent(np.array(each).reshape(-1, len(mine)), self.ctx.goal.confidence)
 
     def refit(self) -> None:
         """Fit the model to the group's runs, unless it already was to these (the fit is deterministic)."""
@@ -413,7 +411,7 @@ class _Group:
         if n >= seeds or sum(o.repeats >= seeds for o in self._repeated(bucket, governed)) >= 2:
             return 0.0, None
         lent = self.lent(bucket, field_name)
-        if not governed and len(lent.each) >= 2 and not any(o.repeats >= seeds for o in self._repeated(bucket)):
+        if not governed and len(lent.each) >= 2 and not self.every_seed(bucket):
             return lent.shift_error(n)
         return abs(footing_shift(self.effects(bucket, field_name, governed), n)), None
 
@@ -487,8 +485,9 @@ class _Group:
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
         kinds = (False, True) if self.governed(obs) else (False,)
         seen = max((o.repeats for kind in kinds for o in self._repeated(bucket, kind)), default=0)
-        lent = self.lent(bucket, self.ctx.goal.limit_field)
-        return obs.repeats < seeds and seen < seeds and (self.governed(obs) or len(lent.each) < 2)
+        if obs.repeats >= seeds or seen >= seeds:
+            return False
+        return self.governed(obs) or len(self.lent(bucket, self.ctx.goal.limit_field).each) < 2
 
     def score(self, bucket: PhaseBucket, runs: list[Observation]) -> np.ndarray:
         """Each run's objective relative to stock's mean, on the footing of every seed (`values`): the rank among
