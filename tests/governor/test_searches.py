@@ -236,6 +236,12 @@ def test_a_bucket_borrows_what_the_seeds_do_to_pinned_runs_from_the_other_bucket
     error, dof = group.shift_error(last, 1)  # the lenders' scatter, not the whole shift
     assert dof == 2 and error < abs(footing_shift(borrowed, 1))
     lenders_paired = np.mean([group.effects(b, field) for b in buckets[:3]], axis=0)
+    # a run leaving the bus to its governor is seen as well, its footing the lent effects, as unsure as their shift
+    free = lab.measure(
+        group.setting(last.name, [STOCK_HZ if f else k.max_hz for k, f in zip(group.knobs, group.free)]), last.name
+    )
+    assert group.governed(free) and not group.unseen(last, free)
+    assert group.shift_error(last, 1, governed=True)[0] == pytest.approx(abs(footing_shift(borrowed, 1)))
     lab.measure(once.setting, last.name, 3)
     own = group.effects(last, field)
     print(
