@@ -81,6 +81,11 @@ class Lent:
         """(seeds,) the effects a run is put on the footing by: their mean where `borrowed`, else none (zeros)."""
         return self.each.mean(axis=0) if self.borrowed else np.zeros(self.each.shape[1])
 
+    def reach(self, n: int) -> float:
+        """The largest shift a lender's effects make for a run on n seeds: how unsure a footing is where there is no
+        scatter to judge the lenders by (one lender), or none of their mean is used for a governed run."""
+        return float(np.abs(self.shifts(n)).max())
+
     def shift_error(self, n: int) -> tuple[float, int]:
         """How far the shift `effects` make for a run on n seeds may be from the bucket's own, as another bucket's
         would be (their scatter about it, with one lender's share for the mean's own error), and its degrees of

@@ -298,10 +298,11 @@ class _Group:
         runs = np.log(np.asarray(self.ctx.stock[bucket.name].runs_of(field_name), dtype=float))
         return runs - runs[0]
 
-    def every_seed(self, bucket: PhaseBucket) -> bool:
-        """A pinned run on the bucket has every stock seed: what each seed does to a pinned run there is read."""
+    def every_seed(self, bucket: PhaseBucket, governed: bool = False) -> bool:
+        """A run of one kind (pinned, or `governed`: `_repeated`) on the bucket has every stock seed: what each seed
+        does to such a run there is read."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        return any(o.repeats >= seeds for o in self._repeated(bucket))
+        return any(o.repeats >= seeds for o in self._repeated(bucket, governed))
 
     def lenders(self, bucket: PhaseBucket) -> list[PhaseBucket]:
         """The group's other buckets with a pinned run on every stock seed (`every_seed`)."""
@@ -406,15 +407,20 @@ class _Group:
         run on seed 0 alone that the footing put 0.86% +- 0.09% inside the budget, shifted 8.2% by one repeated
         setting's effects; on its 3 seeds it was 1.35% over. A pinned run on a bucket none of whose pinned runs has
         every seed is put on the footing by what the other buckets lend (`Lent.shift_error`: as unsure as their scatter,
-        with its degrees of freedom; None where the error is a cautious guess, not an estimate)."""
+        with its degrees of freedom; None where the error is a cautious guess, not an estimate); a governed run there,
+        as unsure as the largest shift a lender's effects make (`Lent.reach`), also where their mean is not used and
+        its footing makes no shift at all."""
         field_name = self.ctx.goal.limit_field
         seeds = len(self.ctx.stock[bucket.name].runs_of(field_name))
         if n >= seeds or sum(o.repeats >= seeds for o in self._repeated(bucket, governed)) >= 2:
             return 0.0, None
+        own = abs(footing_shift(self.effects(bucket, field_name, governed), n))
         lent = self.lent(bucket, field_name)
-        if not governed and len(lent.each) >= 2 and not self.every_seed(bucket):
+        if not len(lent.each) or self.every_seed(bucket) or self.every_seed(bucket, governed):
+            return own, None  # the bucket's own effects
+        if not governed and len(lent.each) >= 2:
             return lent.shift_error(n)
-        return abs(footing_shift(self.effects(bucket, field_name, governed), n)), None
+        return max(own, lent.reach(n)), None
 
     def meets(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """Meets the goal by its rule (`Goal.feasible`, on the seeds the run has) and on the footing of every stock
@@ -488,9 +494,7 @@ class _Group:
         three (full-length G1 over four phones: 877 runs to 867, G2 658 to 652, every prefill mean within 0.25 points;
         bench_governor's gaps part: mean gap 0.769% to 0.730%, held-out 0.357% to 0.331%, runs alike)."""
         seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        kinds = (False, True) if self.governed(obs) else (False,)
-        seen = max((o.repeats for kind in kinds for o in self._repeated(bucket, kind)), default=0)
-        if obs.repeats >= seeds or seen >= seeds:
+        if obs.repeats >= seeds or self.every_seed(bucket) or self.every_seed(bucket, self.governed(obs)):
             return False
         return len(self.lent(bucket, self.ctx.goal.limit_field).each) < 2
 

@@ -241,7 +241,8 @@ def test_a_bucket_borrows_what_the_seeds_do_to_pinned_runs_from_the_other_bucket
         group.setting(last.name, [STOCK_HZ if f else k.max_hz for k, f in zip(group.knobs, group.free)]), last.name
     )
     assert group.governed(free) and not group.unseen(last, free)
-    assert group.shift_error(last, 1, governed=True)[0] == pytest.approx(abs(footing_shift(borrowed, 1)))
+    error = group.shift_error(last, 1, governed=True)[0]
+    assert error == pytest.approx(lent.reach(1)) and error >= abs(footing_shift(borrowed, 1))
     lab.measure(once.setting, last.name, 3)
     own = group.effects(last, field)
     print(
@@ -261,6 +262,9 @@ def test_lenders_that_disagree_lend_their_scatter_not_their_mean():
     disagree = Lent(np.log([[1.0, 1.10, 1.02], [1.0, 0.97, 1.01], [1.0, 1.04, 0.95]]), 0.9)
     shifts = disagree.shifts(1)
     assert not disagree.borrowed and not disagree.effects.any()
+    assert (
+        disagree.reach(1) == pytest.approx(np.abs(shifts).max()) and disagree.reach(1) > 0
+    )  # a governed run: unsure by
     # no shift is made, so the error is how far the lenders' shifts are from none
     assert disagree.shift_error(1)[0] == pytest.approx(np.sqrt((shifts**2).sum() / 2 * (1 + 1 / 3)))
     assert not Lent(agree.each[:1], 0.9).borrowed  # one lender: no scatter to judge it by
