@@ -779,7 +779,10 @@ class _Group:
     def clears_shift(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """The run meets the goal on the footing by more than the footing's shift of it (its margin there less on its
         own seeds) and the footing's `confidence` bound together: were the seeds' effects on it wrong by as much as
-        they shift it, it would still meet the goal, so its other seeds cannot change the decision."""
+        they shift it, it would still meet the goal, so its other seeds cannot change the decision. Not while the seeds'
+        effects on it are unknown (`unseen`): its footing then makes no shift at all."""
+        if self.unseen(bucket, obs):
+            return False
         margin, error, dof = self.footing_margin(bucket, obs)
         shift = margin - self.ctx.goal.margin(obs)
         return margin - t_quantile(self.ctx.goal.confidence, max(dof, 1)) * error > abs(shift)

@@ -534,14 +534,16 @@ def test_a_choice_inside_the_budget_by_more_than_the_footing_moves_it_stands_on_
     # a setting low enough to spend far less energy than stock (~16% inside the budget on the footing, 6% on its own
     # seed; 8% on every seed) meets the budget whatever the other seeds do to it:
     # its margin on the footing clears the footing's shift of it and the footing's bound, and the other seeds
-    # could not change the decision; confirming it would be runs for nothing
+    # could not change the decision; confirming it would be runs for nothing. Not before any run has measured what
+    # the seeds do there: its footing then shifts it by nothing, which clears nothing
     group = sm8550_prefill_group
     bucket, lab, goal = group.buckets[0], group.ctx.lab, group.ctx.goal
     seeds = len(group.ctx.stock[bucket.name].runs_of(goal.limit_field))
+    low = lab.measure(group.setting(bucket.name, [k.table_hz[-6] for k in group.knobs]), bucket.name)
+    assert group.unseen(bucket, low) and not group.clears_shift(bucket, low)
     for i in (-1, -2):
         lab.measure(group.setting(bucket.name, [k.table_hz[i] for k in group.knobs]), bucket.name, repeats=seeds)
     assert not group.exact_footing()
-    low = lab.measure(group.setting(bucket.name, [k.table_hz[-6] for k in group.knobs]), bucket.name)
     margin, error, _ = group.footing_margin(bucket, low)
     shift = margin - goal.margin(low)
     print(f"\nmargin on the footing {margin:+.2%} +- {error:.2%}, shifted {shift:+.2%} from its seed")
