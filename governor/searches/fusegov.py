@@ -288,9 +288,12 @@ class _Group:
     def _own_effects(
         self, bucket: PhaseBucket, field_name: str, governed: bool = False, fallback: np.ndarray | None = None
     ) -> np.ndarray:
-        goal, seeds = self.ctx.goal, len(self.ctx.stock[bucket.name].runs_of(field_name))
-        log_ratios = [np.log(goal.paired(o, field_name)) for o in self._repeated(bucket, governed)]
-        return seed_effects(log_ratios, seeds, fallback)
+        log_ratios = [np.log(self.ctx.goal.paired(o, field_name)) for o in self._repeated(bucket, governed)]
+        return seed_effects(log_ratios, self.seeds(bucket), fallback)
+
+    def seeds(self, bucket: PhaseBucket) -> int:
+        """The bucket's stock seeds: how many runs the stock governors made there (each run pairs with one)."""
+        return len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
 
     def stock_deviation(self, bucket: PhaseBucket, field_name: str) -> np.ndarray:
         """(seeds,) the stock governors' own log `field_name` on each seed less on seed 0: what pairing with them
@@ -298,11 +301,18 @@ class _Group:
         runs = np.log(np.asarray(self.ctx.stock[bucket.name].runs_of(field_name), dtype=float))
         return runs - runs[0]
 
+    def on_every_seed(self, bucket: PhaseBucket, governed: bool = False) -> int:
+        """How many settings of one kind (pinned, or `governed`: `_repeated`) on the bucket have every stock seed."""
+        return sum(o.repeats >= self.seeds(bucket) for o in self._repeated(bucket, governed))
+
     def every_seed(self, bucket: PhaseBucket, governed: bool = False) -> bool:
-        """A run of one kind (pinned, or `governed`: `_repeated`) on the bucket has every stock seed: what each seed
-        does to such a run there is read."""
-        seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        return any(o.repeats >= seeds for o in self._repeated(bucket, governed))
+        """A run of one kind on the bucket has every stock seed: what each seed does to such a run there is read."""
+        return self.on_every_seed(bucket, governed) > 0
+
+    def effects_measured(self, bucket: PhaseBucket, governed: bool = False) -> bool:
+        """The bucket's own runs have measured the seeds' effects a run of this kind is put on the footing by
+        (`effects`): a pinned run on every seed, or for a governed run one of either kind."""
+        return self.every_seed(bucket) or (governed and self.every_seed(bucket, True))
 
     def lenders(self, bucket: PhaseBucket) -> list[PhaseBucket]:
         """The group's other buckets with a pinned run on every stock seed (`every_seed`)."""
@@ -388,7 +398,7 @@ class _Group:
         goal = self.ctx.goal
         if goal.share is None:
             return goal.margin(obs), *goal.margin_error(obs)
-        seeds = len(self.ctx.stock[bucket.name].runs_of(goal.limit_field))
+        seeds = self.seeds(bucket)
         n = min(obs.repeats, seeds)
         ratio = self.footing(bucket, obs, goal.limit_field) / goal.share
         governed = self.governed(obs)
@@ -411,16 +421,14 @@ class _Group:
         as unsure as the largest shift a lender's effects make (`Lent.reach`), also where their mean is not used and
         its footing makes no shift at all."""
         field_name = self.ctx.goal.limit_field
-        seeds = len(self.ctx.stock[bucket.name].runs_of(field_name))
-        if n >= seeds or sum(o.repeats >= seeds for o in self._repeated(bucket, governed)) >= 2:
+        if n >= self.seeds(bucket) or self.on_every_seed(bucket, governed) >= 2:
             return 0.0, None
-        own = abs(footing_shift(self.effects(bucket, field_name, governed), n))
         lent = self.lent(bucket, field_name)
-        if not len(lent.each) or self.every_seed(bucket) or self.every_seed(bucket, governed):
-            return own, None  # the bucket's own effects
-        if not governed and len(lent.each) >= 2:
+        borrows = len(lent.each) > 0 and not self.effects_measured(bucket, governed)
+        if borrows and not governed and len(lent.each) >= 2:
             return lent.shift_error(n)
-        return max(own, lent.reach(n)), None
+        own = abs(footing_shift(self.effects(bucket, field_name, governed), n))
+        return (max(own, lent.reach(n)) if borrows else own), None
 
     def meets(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """Meets the goal by its rule (`Goal.feasible`, on the seeds the run has) and on the footing of every stock
@@ -493,8 +501,7 @@ class _Group:
         on every seed instead, pixel4 StableLM's prefill<=512 ran a governed design point 4.7% inside the budget on all
         three (full-length G1 over four phones: 877 runs to 867, G2 658 to 652, every prefill mean within 0.25 points;
         bench_governor's gaps part: mean gap 0.769% to 0.730%, held-out 0.357% to 0.331%, runs alike)."""
-        seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
-        if obs.repeats >= seeds or self.every_seed(bucket) or self.every_seed(bucket, self.governed(obs)):
+        if obs.repeats >= self.seeds(bucket) or self.effects_measured(bucket, self.governed(obs)):
             return False
         return len(self.lent(bucket, self.ctx.goal.limit_field).each) < 2
 
@@ -770,7 +777,7 @@ class _Group:
             if self.exact_footing():  # asked again after each: the confirming runs measure the footing's scatter
                 break
             best = self.best(bucket)
-            seeds = len(self.ctx.stock[bucket.name].runs_of(self.ctx.goal.limit_field))
+            seeds = self.seeds(bucket)
             if best.setting != STOCK and best.repeats < seeds and not self.clears_shift(bucket, best):
                 self.ctx.lab.measure(best.setting, bucket.name, seeds)
                 ran = True
