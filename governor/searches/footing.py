@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy.stats import f as f_dist
 
 from governor.goals import t_quantile
 
@@ -51,6 +52,64 @@ def seed_residuals(log_ratios: list[np.ndarray], effects: np.ndarray) -> tuple[f
         total += float(((residual - residual.mean()) ** 2).sum())
         dof += len(residual) - 1
     return total, dof - (min(max(len(r) for r in log_ratios), len(effects)) - 1)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How a seed's effect on a run's log paired quantity moves with the run itself, beyond the seed's shared effect:
+    (seeds, p) slopes on the run's covariates (`_Group.covariates`: its log paired latency and energy on seed 0, where
+    every run has been), seed 0's zero, over the covariates' range in the runs they were read from (`low`, `high`: a
+    run beyond it is taken at its edge, where the runs show the trend), and the parameters they cost (`parameters`; 0
+    where no trend is used). A GPU's switching activity wanders on a time scale of a fraction of a second, and a run
+    averages it over its own duration and power: on sm8550's short prefills (StableLM) the effects of one seed on
+    energy scatter 4% between settings of a bucket, 1.6-2.0% about this trend."""
+
+    slopes: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    parameters: int = 0
+
+    def of(self, covariates: np.ndarray, n: int) -> np.ndarray:
+        """(n,) the trend's part of a run's log ratios on seeds 0..n-1 (none where no trend is used)."""
+        if not self.parameters:
+            return np.zeros(n)
+        return self.slopes[:n] @ np.clip(covariates, self.low, self.high)
+
+
+def seed_trend(
+    log_ratios: list[list[np.ndarray]], covariates: list[list[np.ndarray]], seeds: int, confidence: float
+) -> Trend:
+    """The slopes of each seed's effect (its log ratio less seed 0's) on the runs' covariates, common to the buckets
+    (one list of runs per bucket), each bucket keeping its own shared effects: least squares per seed over the runs
+    that have it. Used only where the runs show them: the slopes' share of the seeds' scatter (an F test against the
+    shared effects alone) is significant at `confidence`; else none, and the footing is the shared effects'."""
+    seen = np.array([z for of_bucket in covariates for z in of_bucket])
+    width = seen.shape[1] if seen.ndim == 2 else 0
+    none = Trend(np.zeros((seeds, width)), np.zeros(width), np.zeros(width))
+    slopes, explained, residual, parameters, dof = np.zeros_like(none.slopes), 0.0, 0.0, 0, 0
+    for s in range(1, seeds):
+        rows = [
+            (b, r[s] - r[0], z) for b, runs in enumerate(log_ratios) for r, z in zip(runs, covariates[b]) if len(r) > s
+        ]
+        buckets = sorted({b for b, _, _ in rows})
+        free = len(rows) - len(buckets) - width
+        if free < 1:
+            continue
+        y = np.array([d for _, d, _ in rows])
+        dummies = np.array([[b == c for c in buckets] for b, _, _ in rows], dtype=float)
+        shared = y - dummies @ np.linalg.lstsq(dummies, y, rcond=None)[0]
+        design = np.column_stack([dummies, np.array([z for _, _, z in rows])])
+        fit = np.linalg.lstsq(design, y, rcond=None)[0]
+        slopes[s] = fit[len(buckets) :]
+        left = float(((y - design @ fit) ** 2).sum())
+        explained, residual = explained + float((shared**2).sum()) - left, residual + left
+        parameters, dof = parameters + width, dof + free
+    if parameters == 0 or residual <= 0:
+        return none
+    statistic = explained / parameters / (residual / dof)
+    if statistic <= f_dist.ppf(confidence, parameters, dof):
+        return none
+    return Trend(slopes, seen.min(axis=0), seen.max(axis=0), parameters)
 
 
 @dataclass(frozen=True)

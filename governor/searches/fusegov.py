@@ -15,7 +15,8 @@
    stock runs' seeds (goals.Goal.value: the paired rule every search is judged by) and on the footing of all
    of them (`on_footing`: a seed moves every pinned setting alike, so a run on seed 0 alone is shifted by what
    the repeated runs of its kind, pinned or leaving the bus to its governor, show that seed does, and compares
-   with one run on every seed); rescale each part of a bucket's latency to fit its own pinned runs
+   with one run on every seed; where the repeated runs show that a seed's effect moves with the run's own latency
+   and energy, by that trend too: `trend`); rescale each part of a bucket's latency to fit its own pinned runs
    (`Surrogate.bucket_scales`: the pooled shares are one function of the prompt length, and on hexa6's shortest
    prefill that put the CPU's share at 6x the measured) and correct its predictions for each bucket by that
    bucket's own runs (measured /
@@ -64,7 +65,15 @@ from governor.goals import t_quantile
 from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket
 from governor.searches.base import Choice, Search, SearchContext, register
-from governor.searches.footing import Lent, footing_shift, on_footing, seed_effects, seed_residuals
+from governor.searches.footing import (
+    Lent,
+    Trend,
+    footing_shift,
+    on_footing,
+    seed_effects,
+    seed_residuals,
+    seed_trend,
+)
 from governor.searches.residuals import RESIDUAL_WIDTH, misfits, residual_factor, residual_weights
 from governor.space import STOCK, Knob, Setting
 from governor.surrogate import GroupData, Surrogate, roofline_pair
@@ -288,8 +297,48 @@ class _Group:
     def _own_effects(
         self, bucket: PhaseBucket, field_name: str, governed: bool = False, fallback: np.ndarray | None = None
     ) -> np.ndarray:
-        log_ratios = [np.log(self.ctx.goal.paired(o, field_name)) for o in self._repeated(bucket, governed)]
+        log_ratios = [self.log_ratio(o, field_name) for o in self._repeated(bucket, governed)]
         return seed_effects(log_ratios, self.seeds(bucket), fallback)
+
+    def covariates(self, obs: Observation) -> np.ndarray:
+        """(2,) what a seed's effect on the run trends with (`trend`): its log paired latency and energy per token on
+        seed 0, which every run has, within their range over its bucket's runs on more than one seed where it has any.
+        The trend then interpolates between the runs that measured the bucket's effects: drawn beyond them from the
+        group's shorter prefills, it put sm8550 Qwen 1.5B's prefill<=512 (full length, G1) at a setting 1.8% slower
+        than FUSE's."""
+        low, high = self._kept(("covariates", obs.bucket), lambda: self._covariate_range(obs.bucket))
+        return np.clip(self._seed_zero(obs), low, high)
+
+    def _covariate_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        bucket = next(b for b in self.buckets if b.name == name)
+        runs = np.array([self._seed_zero(o) for o in self._repeated(bucket) if o.repeats > 1]).reshape(-1, 2)
+        if not len(runs):
+            return np.full(2, -np.inf), np.full(2, np.inf)
+        return runs.min(axis=0), runs.max(axis=0)
+
+    def _seed_zero(self, obs: Observation) -> np.ndarray:
+        return np.log([self.ctx.goal.paired(obs, name)[0] for name in ("latency_s", "energy_per_token_j")])
+
+    def trend(self, field_name: str) -> Trend:
+        """How the seeds' effects on a run move with its `covariates` (`seed_trend`), read from the group's runs with
+        every knob pinned that have more than one seed, and put on every run: a governed run's footing falls back on
+        the pinned runs' effects, read net of it (kept until the next run)."""
+        return self._kept(("trend", field_name), lambda: self._trend(field_name))
+
+    def _trend(self, field_name: str) -> Trend:
+        runs = [[o for o in self._repeated(b) if o.repeats > 1] for b in self.buckets]
+        return seed_trend(
+            [[np.log(self.ctx.goal.paired(o, field_name)) for o in of_bucket] for of_bucket in runs],
+            [[self.covariates(o) for o in of_bucket] for of_bucket in runs],
+            max(self.seeds(b) for b in self.buckets),
+            self.ctx.goal.confidence,
+        )
+
+    def log_ratio(self, obs: Observation, field_name: str) -> np.ndarray:
+        """The run's log paired `field_name` on its seeds, less the part the seeds' `trend` puts on a run like it:
+        what the seeds' shared effects are read from and put on the footing by."""
+        log_ratio = np.log(self.ctx.goal.paired(obs, field_name))
+        return log_ratio - self.trend(field_name).of(self.covariates(obs), len(log_ratio))
 
     def seeds(self, bucket: PhaseBucket) -> int:
         """The bucket's stock seeds: how many runs the stock governors made there (each run pairs with one)."""
@@ -351,14 +400,9 @@ class _Group:
         """The run's mean paired `field_name` on the footing of every stock seed (`on_footing`); stock is 1."""
         if obs.setting == STOCK:
             return 1.0
-        return float(
-            np.exp(
-                on_footing(
-                    np.log(self.ctx.goal.paired(obs, field_name)),
-                    self.effects(bucket, field_name, self.governed(obs)),
-                )
-            )
-        )
+        effects = self.effects(bucket, field_name, self.governed(obs))
+        trend = self.trend(field_name).of(self.covariates(obs), len(effects)).mean()
+        return float(np.exp(on_footing(self.log_ratio(obs, field_name), effects) + trend))
 
     def footing_noise(self, field_name: str, governed: bool = False) -> tuple[float, int]:
         """What one run's log paired `field_name` scatters by once its seed's shared effect is taken out: pooled
@@ -381,13 +425,13 @@ class _Group:
         return self._kept(("noise", field_name, governed), lambda: self._measured_noise(field_name, governed))
 
     def _measured_noise(self, field_name: str, governed: bool) -> tuple[float, int]:
-        goal = self.ctx.goal
         total, dof = 0.0, 0
         for bucket in self.buckets:
             runs = self._repeated(bucket, governed)
-            repeated = [np.log(goal.paired(o, field_name)) for o in runs if o.repeats > 1]
+            repeated = [self.log_ratio(o, field_name) for o in runs if o.repeats > 1]
             squares, freedom = seed_residuals(repeated, self.effects(bucket, field_name, governed))
             total, dof = total + squares, dof + freedom
+        dof -= 0 if governed else self.trend(field_name).parameters
         return (float(np.sqrt(total / dof)), dof) if dof > 0 else (0.0, 0)
 
     def footing_margin(self, bucket: PhaseBucket, obs: Observation) -> tuple[float, float, int]:

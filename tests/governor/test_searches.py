@@ -16,7 +16,14 @@ from governor.phases import llm_buckets
 from governor.planner import run_search
 from governor.requests import load_requests
 from governor.searches.base import Choice, SearchContext
-from governor.searches.footing import Lent, footing_shift, on_footing, seed_effects, seed_residuals
+from governor.searches.footing import (
+    Lent,
+    footing_shift,
+    on_footing,
+    seed_effects,
+    seed_residuals,
+    seed_trend,
+)
 from governor.searches.fusegov import EXACT_FOOTING, EXTRAPOLATION, MIN_GAIN, STOCK_HZ, _Group, common_levels
 from governor.searches.residuals import bucket_terms, misfits, residual_factor
 from governor.space import Setting
@@ -268,6 +275,70 @@ def test_lenders_that_disagree_lend_their_scatter_not_their_mean():
     # no shift is made, so the error is how far the lenders' shifts are from none
     assert disagree.shift_error(1)[0] == pytest.approx(np.sqrt((shifts**2).sum() / 2 * (1 + 1 / 3)))
     assert not Lent(agree.each[:1], 0.9).borrowed  # one lender: no scatter to judge it by
+
+
+def test_a_seeds_effect_that_moves_with_the_run_is_read_as_a_trend_common_to_the_buckets():
+    # a seed's effect on energy moves with the run's own duration and power (sm8550's short prefills): three buckets,
+    # each with its own shared effects, four runs on three seeds whose effects trend alike with two covariates
+    rng = np.random.default_rng(7)
+    slopes = np.array([[0.0, 0.0], [-0.8, -0.5], [0.3, -0.6]])
+    shared = rng.normal(0.0, 0.1, (3, 3)) * [0, 1, 1]
+    covariates = [[rng.uniform(-0.2, 0.2, 2) for _ in range(4)] for _ in range(3)]
+
+    def runs(trend: np.ndarray) -> list[list[np.ndarray]]:
+        return [
+            [rng.normal(0.0, 0.05) + shared[b] + trend @ z + rng.normal(0.0, 0.002, 3) for z in covariates[b]]
+            for b in range(3)
+        ]
+
+    trending = runs(slopes)
+    trend = seed_trend(trending, covariates, 3, 0.9)
+    assert trend.parameters == 4 and np.abs(trend.slopes - slopes).max() < 0.05
+    assert trend.of(covariates[0][0], 1) == pytest.approx([0.0])  # seed 0 is where effects are read from
+    # a run beyond the covariates the trend was read from is taken at their edge: no line is drawn past its runs
+    edge = np.max([z for zs in covariates for z in zs], axis=0)
+    assert trend.of(edge + 1.0, 3) == pytest.approx(trend.of(edge, 3))
+    # the runs less the trend scatter about their buckets' shared effects by the noise alone, not by the trend
+    detrended = [[r - trend.of(z, 3) for r, z in zip(rs, zs)] for rs, zs in zip(trending, covariates)]
+    left = [seed_residuals(rs, seed_effects(rs, 3)) for rs in detrended]
+    raw = [seed_residuals(rs, seed_effects(rs, 3)) for rs in trending]
+    assert sum(s for s, _ in left) < 0.05 * sum(s for s, _ in raw)
+    # effects common to every run: no trend is read into their noise
+    flat = seed_trend(runs(np.zeros((3, 2))), covariates, 3, 0.9)
+    assert flat.parameters == 0 and not flat.of(covariates[0][0], 3).any()
+    assert seed_trend([[r[:1] for r in rs] for rs in trending], covariates, 3, 0.9).parameters == 0  # seed 0 alone
+    assert seed_trend([[], *trending[1:]], [[], *covariates[1:]], 3, 0.9).parameters == 4  # a bucket without runs
+
+
+def test_on_sm8550s_short_prefills_the_trend_puts_a_run_on_one_seed_nearer_its_mean_over_every_seed(short_requests):
+    # a seed's effect on energy there moves with the setting's latency and energy (the GPU's activity wanders over a
+    # fraction of a second, and each run averages it over its own duration): read from the repeated runs of two
+    # buckets, the trend puts a setting run on seed 0 alone nearer to where every seed puts it than the shared
+    # effects alone do
+    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
+    lab = Lab(VirtualMeasurer("sm8550", "stablelm-2.7b-q4"), buckets)
+    stock = lab.measure_stock(3)
+    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
+    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    field = ctx.goal.limit_field
+    levels = [(1.0, 1.0, 1.0), (0.5, 1.0, 1.0), (1.0, 0.4, 1.0), (1.0, 1.0, 0.3), (0.7, 0.7, 0.6)]
+    for bucket in buckets:
+        for shares in levels:
+            freqs = [k.table_hz[int(share * (len(k.table_hz) - 1))] for k, share in zip(group.knobs, shares)]
+            lab.measure(group.setting(bucket.name, freqs), bucket.name, 3)
+    assert group.trend(field).parameters > 0
+    bucket = buckets[0]
+    once = lab.measure(group.setting(bucket.name, [k.table_hz[-2] for k in group.knobs]), bucket.name)
+    footed = np.log(group.footing(bucket, once, field))
+    shared = on_footing(
+        np.log(ctx.goal.paired(once, field)),
+        seed_effects([np.log(ctx.goal.paired(o, field)) for o in group.pinned_runs(bucket)], 3),
+    )
+    every = float(np.log(ctx.goal.paired(lab.measure(once.setting, bucket.name, 3), field)).mean())
+    print(
+        f"\non every seed {every:+.4f}; on the footing with the trend {footed:+.4f}, with shared effects alone {shared:+.4f}"
+    )
+    assert abs(footed - every) < abs(shared - every)
 
 
 def test_a_governed_run_on_every_seed_does_not_stand_in_for_pinned_runs(sm8550_prefill_group):
