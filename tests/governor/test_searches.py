@@ -308,6 +308,8 @@ def test_a_seeds_effect_that_moves_with_the_run_is_read_as_a_trend_common_to_the
     assert flat.parameters == 0 and not flat.of(covariates[0][0], 3).any()
     assert seed_trend([[r[:1] for r in rs] for rs in trending], covariates, 3, 0.9).parameters == 0  # seed 0 alone
     assert seed_trend([[], *trending[1:]], [[], *covariates[1:]], 3, 0.9).parameters == 4  # a bucket without runs
+    # four runs of one bucket leave the scatter about four slopes two degrees of freedom: too few to read them from
+    assert seed_trend(trending[:1], covariates[:1], 3, 0.9).parameters == 0
 
 
 def test_on_sm8550s_short_prefills_the_trend_puts_a_run_on_one_seed_nearer_its_mean_over_every_seed(short_requests):
