@@ -109,6 +109,8 @@ MIN_GAIN = 0.002
 # the footing of one seed counts as exact (`_Group.exact_footing`) where its scatter is under this share of the paired
 # spread: latency on the virtual phone (0.0002-0.009 of it over the 18 cases), not energy (0.05-0.5)
 EXACT_FOOTING = 0.02
+# what a seed's effect on a run trends with (`_Group.trend`): the run's own paired value of each on seed 0
+COVARIATES = ("latency_s", "energy_per_token_j")
 
 
 def welch_dof(*parts: tuple[float, int]) -> int:
@@ -301,23 +303,23 @@ class _Group:
         return seed_effects(log_ratios, self.seeds(bucket), fallback)
 
     def covariates(self, obs: Observation) -> np.ndarray:
-        """(2,) what a seed's effect on the run trends with (`trend`): its log paired latency and energy per token on
-        seed 0, which every run has, within their range over its bucket's runs on more than one seed where it has any.
-        The trend then interpolates between the runs that measured the bucket's effects: drawn beyond them from the
-        group's shorter prefills, it put sm8550 Qwen 1.5B's prefill<=512 (full length, G1) at a setting 1.8% slower
-        than FUSE's."""
+        """What a seed's effect on the run trends with (`trend`): its `seed_zero` covariates, within their range over
+        its bucket's runs on more than one seed where it has any. The trend then interpolates between the runs that
+        measured the bucket's effects: drawn beyond them from the group's shorter prefills, it put sm8550 Qwen 1.5B's
+        prefill<=512 (full length, G1) at a setting 1.8% slower than FUSE's."""
         low, high = self._kept(("covariates", obs.bucket), lambda: self._covariate_range(obs.bucket))
-        return np.clip(self._seed_zero(obs), low, high)
+        return np.clip(self.seed_zero(obs), low, high)
 
     def _covariate_range(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         bucket = next(b for b in self.buckets if b.name == name)
-        runs = np.array([self._seed_zero(o) for o in self._repeated(bucket) if o.repeats > 1]).reshape(-1, 2)
+        runs = np.array([self.seed_zero(o) for o in self._repeated(bucket) if o.repeats > 1])
         if not len(runs):
-            return np.full(2, -np.inf), np.full(2, np.inf)
+            return np.full(len(COVARIATES), -np.inf), np.full(len(COVARIATES), np.inf)
         return runs.min(axis=0), runs.max(axis=0)
 
-    def _seed_zero(self, obs: Observation) -> np.ndarray:
-        return np.log([self.ctx.goal.paired(obs, name)[0] for name in ("latency_s", "energy_per_token_j")])
+    def seed_zero(self, obs: Observation) -> np.ndarray:
+        """(len(COVARIATES),) the run's log paired COVARIATES on seed 0, which every run has."""
+        return np.log([self.ctx.goal.paired(obs, name)[0] for name in COVARIATES])
 
     def trend(self, field_name: str) -> Trend:
         """How the seeds' effects on a run move with its `covariates` (`seed_trend`), read from the group's runs with
@@ -329,7 +331,7 @@ class _Group:
         runs = [[o for o in self._repeated(b) if o.repeats > 1] for b in self.buckets]
         return seed_trend(
             [[np.log(self.ctx.goal.paired(o, field_name)) for o in of_bucket] for of_bucket in runs],
-            [[self.covariates(o) for o in of_bucket] for of_bucket in runs],
+            [[self.seed_zero(o) for o in of_bucket] for of_bucket in runs],
             max(self.seeds(b) for b in self.buckets),
             self.ctx.goal.confidence,
         )
