@@ -58,16 +58,18 @@ def seed_residuals(log_ratios: list[np.ndarray], effects: np.ndarray) -> tuple[f
 class Trend:
     """How a seed's effect on a run's log paired quantity moves with the run itself, beyond the seed's shared effect:
     (seeds, p) slopes on the run's covariates (`_Group.covariates`: its log paired latency and energy on seed 0, where
-    every run has been), seed 0's zero, over the covariates' range in the runs they were read from (`low`, `high`: a
-    run beyond it is taken at its edge, where the runs show the trend), and the parameters they cost (`parameters`; 0
-    where no trend is used). A GPU's switching activity wanders on a time scale of a fraction of a second, and a run
-    averages it over its own duration and power: on sm8550's short prefills (StableLM) the effects of one seed on
-    energy scatter 4% between settings of a bucket, 1.6-2.0% about this trend."""
+    every run has been, and its log clocks), seed 0's zero, over the covariates' range in the runs they were read from
+    (`low`, `high`: a run beyond it is taken at its edge, where the runs show the trend), the parameters they cost
+    (`parameters`; 0 where no trend is used) and the scatter left about them (`variance`, per degree of freedom). A
+    GPU's switching activity wanders on a time scale of a fraction of a second, and a run averages it over its own
+    duration and power: on sm8550's short prefills (StableLM) the effects of one seed on energy scatter 4% between
+    settings of a bucket, 1.6-2.0% about this trend."""
 
     slopes: np.ndarray
     low: np.ndarray
     high: np.ndarray
     parameters: int = 0
+    variance: float = np.inf
 
     def of(self, covariates: np.ndarray, n: int) -> np.ndarray:
         """(n,) the trend's part of a run's log ratios on seeds 0..n-1 (none where no trend is used)."""
@@ -77,41 +79,55 @@ class Trend:
 
 
 def seed_trend(
-    log_ratios: list[list[np.ndarray]], covariates: list[list[np.ndarray]], seeds: int, confidence: float
+    log_ratios: list[list[np.ndarray]],
+    covariates: list[list[np.ndarray]],
+    seeds: int,
+    confidence: float,
+    columns: list[int] | None = None,
+    common: bool = False,
 ) -> Trend:
-    """The slopes of each seed's effect (its log ratio less seed 0's) on the runs' covariates, common to the buckets
-    (one list of runs per bucket), each bucket keeping its own shared effects: least squares per seed over the runs
-    that have it. Used only where the runs show them: the slopes' share of the seeds' scatter (an F test against the
-    shared effects alone) is significant at `confidence`, with at least as many degrees of freedom left for the scatter
-    about them as they cost (fitted to sm8550 Qwen 1.5B's decode with two left, four slopes took its measured scatter
-    from 0.75% to nothing); else none, and the footing is the shared effects'."""
+    """The slopes of each seed's effect (its log ratio less seed 0's) on the runs' covariates (`columns` of them; all by
+    default), common to the buckets (one list of runs per bucket), each bucket keeping its own shared effects: least
+    squares per seed over the runs that have it, or one set of slopes for every seed (`common`: a seed's effect is
+    read against seed 0's, whose own deviation moves alike in each). Used only where the runs show them: the slopes'
+    share of the seeds' scatter (an F test against the shared effects alone) is significant at `confidence`, with at
+    least as many degrees of freedom left for the scatter about them as they cost (fitted to sm8550 Qwen 1.5B's
+    decode with two left, four slopes took its measured scatter from 0.75% to nothing); else none, and the footing
+    is the shared effects'."""
     seen = np.array([z for of_bucket in covariates for z in of_bucket])
     width = seen.shape[1] if seen.ndim == 2 else 0
     none = Trend(np.zeros((seeds, width)), np.zeros(width), np.zeros(width))
-    slopes, explained, residual, parameters, dof = np.zeros_like(none.slopes), 0.0, 0.0, 0, 0
-    for s in range(1, seeds):
-        rows = [
-            (b, r[s] - r[0], z) for b, runs in enumerate(log_ratios) for r, z in zip(runs, covariates[b]) if len(r) > s
-        ]
-        buckets = sorted({b for b, _, _ in rows})
-        free = len(rows) - len(buckets) - width
-        if free < 1:
+    used = list(range(width)) if columns is None else columns
+    rows = [
+        ((b, s), r[s] - r[0], z[used])
+        for b, runs in enumerate(log_ratios)
+        for r, z in zip(runs, covariates[b])
+        for s in range(1, min(len(r), seeds))
+    ]
+    fits = [[row for row in rows if row[0][1] == s] for s in range(1, seeds)] if not common else [rows]
+    slopes, explained, residual, parameters, dof = np.zeros((seeds, width)), 0.0, 0.0, 0, 0
+    for i, part in enumerate(fits):
+        groups = sorted({g for g, _, _ in part})
+        free = len(part) - len(groups) - len(used)
+        if free < 1 or not used:
             continue
-        y = np.array([d for _, d, _ in rows])
-        dummies = np.array([[b == c for c in buckets] for b, _, _ in rows], dtype=float)
+        y = np.array([d for _, d, _ in part])
+        dummies = np.array([[g == c for c in groups] for g, _, _ in part], dtype=float)
         shared = y - dummies @ np.linalg.lstsq(dummies, y, rcond=None)[0]
-        design = np.column_stack([dummies, np.array([z for _, _, z in rows])])
+        design = np.column_stack([dummies, np.array([z for _, _, z in part])])
         fit = np.linalg.lstsq(design, y, rcond=None)[0]
-        slopes[s] = fit[len(buckets) :]
+        if common:
+            slopes[1:, used] = fit[len(groups) :]
+        else:
+            slopes[i + 1, used] = fit[len(groups) :]
         left = float(((y - design @ fit) ** 2).sum())
         explained, residual = explained + float((shared**2).sum()) - left, residual + left
-        parameters, dof = parameters + width, dof + free
+        parameters, dof = parameters + len(used), dof + free
     if parameters == 0 or dof < parameters or residual <= 0:
         return none
-    statistic = explained / parameters / (residual / dof)
-    if statistic <= f_dist.ppf(confidence, parameters, dof):
+    if explained / parameters / (residual / dof) <= f_dist.ppf(confidence, parameters, dof):
         return none
-    return Trend(slopes, seen.min(axis=0), seen.max(axis=0), parameters)
+    return Trend(slopes, seen.min(axis=0), seen.max(axis=0), parameters, residual / dof)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,8 @@ MIN_GAIN = 0.002
 # the footing of one seed counts as exact (`_Group.exact_footing`) where its scatter is under this share of the paired
 # spread: latency on the virtual phone (0.0002-0.009 of it over the 18 cases), not energy (0.05-0.5)
 EXACT_FOOTING = 0.02
-# what a seed's effect on a run trends with (`_Group.trend`): the run's own paired value of each on seed 0
+# what a seed's effect on a run trends with (`_Group.trend`): the run's own paired value of each on seed 0, and (in
+# `_Group.seed_zero`) its clock per knob
 COVARIATES = ("latency_s", "energy_per_token_j")
 
 
@@ -314,27 +315,36 @@ class _Group:
         bucket = next(b for b in self.buckets if b.name == name)
         runs = np.array([self.seed_zero(o) for o in self._repeated(bucket) if o.repeats > 1])
         if not len(runs):
-            return np.full(len(COVARIATES), -np.inf), np.full(len(COVARIATES), np.inf)
+            width = len(COVARIATES) + len(self.knobs)
+            return np.full(width, -np.inf), np.full(width, np.inf)
         return runs.min(axis=0), runs.max(axis=0)
 
     def seed_zero(self, obs: Observation) -> np.ndarray:
-        """(len(COVARIATES),) the run's log paired COVARIATES on seed 0, which every run has."""
-        return np.log([self.ctx.goal.paired(obs, name)[0] for name in COVARIATES])
+        """(len(COVARIATES) + knobs,) the run's log paired COVARIATES on seed 0, which every run has, and its log
+        clock per knob (`clocks`)."""
+        return np.log([*(self.ctx.goal.paired(obs, name)[0] for name in COVARIATES), *self.clocks([obs])[0]])
 
     def trend(self, field_name: str) -> Trend:
         """How the seeds' effects on a run move with its `covariates` (`seed_trend`), read from the group's runs with
         every knob pinned that have more than one seed, and put on every run: a governed run's footing falls back on
-        the pinned runs' effects, read net of it (kept until the next run)."""
+        the pinned runs' effects, read net of it (kept until the next run). Of two forms, the one that leaves the least
+        scatter per degree of freedom: each seed's slopes on the run's latency and energy, or one set for every seed
+        on these and each knob's clock (over the oracle's sweep of sm8550's short prefills, the clocks take Qwen
+        1.5B's effects from 4.2% to 2.3% about the bucket's shared ones, where latency and energy alone leave 3.5%,
+        and their five slopes per seed no search's runs could fit: bench_governor's gaps part, sm8550 Qwen 1.5B
+        G1, worst bucket 2.89% to 2.25%)."""
         return self._kept(("trend", field_name), lambda: self._trend(field_name))
 
     def _trend(self, field_name: str) -> Trend:
         runs = [[o for o in self._repeated(b) if o.repeats > 1] for b in self.buckets]
-        return seed_trend(
-            [[np.log(self.ctx.goal.paired(o, field_name)) for o in of_bucket] for of_bucket in runs],
-            [[self.seed_zero(o) for o in of_bucket] for of_bucket in runs],
-            max(self.seeds(b) for b in self.buckets),
-            self.ctx.goal.confidence,
-        )
+        ratios = [[np.log(self.ctx.goal.paired(o, field_name)) for o in of_bucket] for of_bucket in runs]
+        covariates = [[self.seed_zero(o) for o in of_bucket] for of_bucket in runs]
+        seeds, confidence = max(self.seeds(b) for b in self.buckets), self.ctx.goal.confidence
+        candidates = [
+            seed_trend(ratios, covariates, seeds, confidence, columns=list(range(len(COVARIATES)))),
+            seed_trend(ratios, covariates, seeds, confidence, common=True),
+        ]
+        return min(candidates, key=lambda trend: trend.variance)
 
     def log_ratio(self, obs: Observation, field_name: str) -> np.ndarray:
         """The run's log paired `field_name` on its seeds, less the part the seeds' `trend` puts on a run like it:

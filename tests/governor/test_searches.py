@@ -310,6 +310,12 @@ def test_a_seeds_effect_that_moves_with_the_run_is_read_as_a_trend_common_to_the
     assert seed_trend([[], *trending[1:]], [[], *covariates[1:]], 3, 0.9).parameters == 4  # a bucket without runs
     # four runs of one bucket leave the scatter about four slopes two degrees of freedom: too few to read them from
     assert seed_trend(trending[:1], covariates[:1], 3, 0.9).parameters == 0
+    # one set of slopes for every seed, on some of the covariates: the others get none
+    shared_slopes = np.array([[0.0, 0.0], [-0.6, 0.0], [-0.6, 0.0]])
+    common = seed_trend(runs(shared_slopes), covariates, 3, 0.9, columns=[0], common=True)
+    assert common.parameters == 1 and np.abs(common.slopes - shared_slopes).max() < 0.05
+    # what picks among forms: the scatter left per degree of freedom, two runs' noise for a seed less seed 0
+    assert common.variance == pytest.approx(2 * 0.002**2, rel=0.5) and flat.variance == np.inf
 
 
 def test_on_sm8550s_short_prefills_the_trend_puts_a_run_on_one_seed_nearer_its_mean_over_every_seed(short_requests):
