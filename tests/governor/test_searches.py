@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from governor.cache import CachedMeasurer
 from governor.errors import GovernorError
@@ -316,6 +318,25 @@ def test_a_seeds_effect_that_moves_with_the_run_is_read_as_a_trend_common_to_the
     assert common.parameters == 1 and np.abs(common.slopes - shared_slopes).max() < 0.05
     # what picks among forms: the scatter left per degree of freedom, two runs' noise for a seed less seed 0
     assert common.variance == pytest.approx(2 * 0.002**2, rel=0.5) and flat.variance == np.inf
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(1, 4), max_size=5), max_size=4),
+    st.integers(1, 4),
+    st.booleans(),
+    st.integers(0, 10**6),
+)
+def test_a_trend_is_read_from_any_runs_without_failing(lengths, seeds, common, seed):
+    # whatever runs the search has repeated (none, one seed, more seeds than the stock has, identical covariates),
+    # the trend is a finite one or none
+    rng = np.random.default_rng(seed)
+    runs = [[rng.normal(0.0, 0.1, n) for n in bucket] for bucket in lengths]
+    covariates = [[np.round(rng.normal(0.0, 0.2, 3), 1) for _ in bucket] for bucket in lengths]
+    trend = seed_trend(runs, covariates, seeds, 0.9, columns=[0, 2] if common else None, common=common)
+    assert np.isfinite(trend.slopes).all() and not trend.slopes[0].any()
+    assert trend.parameters == 0 or np.isfinite(trend.variance)
+    assert np.isfinite(trend.of(np.full(trend.slopes.shape[1], 5.0), seeds)).all()
 
 
 def test_on_sm8550s_short_prefills_the_trend_puts_a_run_on_one_seed_nearer_its_mean_over_every_seed(short_requests):
