@@ -185,15 +185,19 @@ class _Group:
     def pinned_runs(self, bucket: PhaseBucket) -> list[Observation]:
         """The group's runs on the bucket: every knob pinned, but those of STOCK_ROLES, which may be stock, and the
         side knobs as the group pins them now. A run with side pins `check_side_pins` dropped is no candidate: kept,
-        sm8550's prefill repeated it on every seed as a contender and read the seeds' effects from it alone."""
+        sm8550's prefill repeated it on every seed as a contender and read the seeds' effects from it alone. Kept until
+        the next run (or side pins): the footing asks for them for every run it puts on it."""
         side = self.side[bucket.name]
-        return [
-            o
-            for o in self.ctx.lab.observations(bucket.name)
-            if any(o.setting.get(k.name) for k in self.knobs)
-            and all(o.setting.get(k.name) or free for k, free in zip(self.knobs, self.free))
-            and all(o.setting.get(k.name) == side.get(k.name) for k in self.ctx.space.side)
-        ]
+        return self._kept(
+            ("pinned", bucket.name, tuple(sorted(side.items()))),
+            lambda: [
+                o
+                for o in self.ctx.lab.observations(bucket.name)
+                if any(o.setting.get(k.name) for k in self.knobs)
+                and all(o.setting.get(k.name) or free for k, free in zip(self.knobs, self.free))
+                and all(o.setting.get(k.name) == side.get(k.name) for k in self.ctx.space.side)
+            ],
+        )
 
     def clocks(self, runs: list[Observation]) -> np.ndarray:
         """(m, k) each run's clock per knob: its pin, or where its governor ran it on average when stock."""
@@ -348,7 +352,13 @@ class _Group:
 
     def log_ratio(self, obs: Observation, field_name: str) -> np.ndarray:
         """The run's log paired `field_name` on its seeds, less the part the seeds' `trend` puts on a run like it:
-        what the seeds' shared effects are read from and put on the footing by."""
+        what the seeds' shared effects are read from and put on the footing by (kept until the next run: read for each
+        run of the bucket by every footing)."""
+        return self._kept(
+            ("log_ratio", obs.bucket, obs.setting, obs.repeats, field_name), lambda: self._log_ratio(obs, field_name)
+        )
+
+    def _log_ratio(self, obs: Observation, field_name: str) -> np.ndarray:
         log_ratio = np.log(self.ctx.goal.paired(obs, field_name))
         return log_ratio - self.trend(field_name).of(self.covariates(obs), len(log_ratio))
 
