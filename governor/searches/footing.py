@@ -59,7 +59,10 @@ class Trend:
     """How a seed's effect on a run's log paired quantity moves with the run itself, beyond the seed's shared effect:
     (seeds, p) slopes on the run's covariates (`_Group.covariates`: its log paired latency and energy on seed 0, where
     every run has been, and its log clocks), seed 0's zero, over the covariates' range in the runs they were read from
-    (`low`, `high`: a run beyond it is taken at its edge, where the runs show the trend), the parameters they cost
+    (`low`, `high`: a run beyond it is taken at its edge, where the runs show the trend) and about their mean there
+    (`center`: the trend is nothing for a typical run, so the buckets' shared effects, read net of it, keep their own
+    size and tell how far the footing shifts a run; about zero, with log clocks in Hz, they read e^13 on sm8550 and
+    every run's footing as unsure as that), the parameters they cost
     (`parameters`; 0 where no trend is used) and the scatter left about them (`variance`, per degree of freedom). A
     GPU's switching activity wanders on a time scale of a fraction of a second, and a run averages it over its own
     duration and power: on sm8550's short prefills (StableLM) the effects of one seed on energy scatter 4% between
@@ -68,6 +71,7 @@ class Trend:
     slopes: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    center: np.ndarray
     parameters: int = 0
     variance: float = np.inf
 
@@ -75,7 +79,7 @@ class Trend:
         """(n,) the trend's part of a run's log ratios on seeds 0..n-1 (none where no trend is used)."""
         if not self.parameters:
             return np.zeros(n)
-        return self.slopes[:n] @ np.clip(covariates, self.low, self.high)
+        return self.slopes[:n] @ (np.clip(covariates, self.low, self.high) - self.center)
 
 
 def seed_trend(
@@ -96,7 +100,7 @@ def seed_trend(
     is the shared effects'."""
     seen = np.array([z for of_bucket in covariates for z in of_bucket])
     width = seen.shape[1] if seen.ndim == 2 else 0
-    none = Trend(np.zeros((seeds, width)), np.zeros(width), np.zeros(width))
+    none = Trend(np.zeros((seeds, width)), np.zeros(width), np.zeros(width), np.zeros(width))
     used = list(range(width)) if columns is None else columns
     rows = [
         ((b, s), r[s] - r[0], z[used])
@@ -127,7 +131,7 @@ def seed_trend(
         return none
     if explained / parameters / (residual / dof) <= f_dist.ppf(confidence, parameters, dof):
         return none
-    return Trend(slopes, seen.min(axis=0), seen.max(axis=0), parameters, residual / dof)
+    return Trend(slopes, seen.min(axis=0), seen.max(axis=0), seen.mean(axis=0), parameters, residual / dof)
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,15 @@ def test_a_seeds_effect_that_moves_with_the_run_is_read_as_a_trend_common_to_the
     left = [seed_residuals(rs, seed_effects(rs, 3)) for rs in detrended]
     raw = [seed_residuals(rs, seed_effects(rs, 3)) for rs in trending]
     assert sum(s for s, _ in left) < 0.05 * sum(s for s, _ in raw)
+    # the trend is nothing on average over its runs: the buckets' shared effects are those of a typical run, of their
+    # own size wherever the covariates sit (log clocks in Hz, ~21), so they can tell how far the footing shifts a run
+    assert np.mean([trend.of(z, 3) for zs in covariates for z in zs], axis=0) == pytest.approx(np.zeros(3), abs=1e-12)
+    offset = [[z + 21.0 for z in zs] for zs in covariates]
+    far = seed_trend(trending, offset, 3, 0.9)
+    assert far.of(offset[1][2], 3) == pytest.approx(trend.of(covariates[1][2], 3))
+    away = [seed_effects([r - far.of(z, 3) for r, z in zip(rs, zs)], 3) for rs, zs in zip(trending, offset)]
+    assert np.array(away) == pytest.approx(np.array([seed_effects(rs, 3) for rs in detrended]))
+    assert np.abs(away).max() < 3 * np.abs(shared).max()
     # effects common to every run: no trend is read into their noise
     flat = seed_trend(runs(np.zeros((3, 2))), covariates, 3, 0.9)
     assert flat.parameters == 0 and not flat.of(covariates[0][0], 3).any()
