@@ -821,12 +821,9 @@ class _Group:
             o
             for o in self.pinned_runs(bucket)
             if o.repeats < self.ctx.lab.max_repeats
+            and self.undecided(bucket, o)  # else `Lab.decide` would not run it
             and (
-                (
-                    self.meets(bucket, o)
-                    and self.undecided(bucket, o)
-                    and (o == incumbent or self._beats(bucket, o, incumbent))
-                )
+                (self.meets(bucket, o) and (o == incumbent or self._beats(bucket, o, incumbent)))
                 or self.near_miss(bucket, o, incumbent)
             )
         ]
