@@ -745,3 +745,25 @@ def test_no_near_miss_worth_its_repeats_is_left_when_the_search_ends(short_reque
     ]
     print(f"\n{lab.measurements} runs; near misses left: {left}")
     assert not left
+
+
+def test_a_bucket_that_reconfirms_a_run_makes_one():
+    # `reconfirm` tells the round that a bucket repeated a run, and that bucket then proposes nothing that round; a
+    # near miss whose decision was closed (the goal's own interval, where the footing explains too little) was picked
+    # though `Lab.decide` runs nothing for it: hexa6 Qwen 1.5B's prefill (full length, G1) sat out two rounds so
+    class Watched(_Group):
+        idle = 0
+
+        def reconfirm(self, bucket) -> bool:
+            before = self.ctx.lab.measurements
+            ran = super().reconfirm(bucket)
+            self.idle += ran and self.ctx.lab.measurements == before
+            return ran
+
+    buckets = [b for b in llm_buckets(load_requests("sharegpt"), count=5) if b.kind == "prefill"]
+    lab = Lab(VirtualMeasurer(HEXA6, "qwen-1.5b-q4"), buckets)
+    stock = lab.measure_stock(3)
+    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
+    group = Watched(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    group.run()
+    assert group.idle == 0
