@@ -360,7 +360,16 @@ class _Group:
 
     def _log_ratio(self, obs: Observation, field_name: str) -> np.ndarray:
         log_ratio = np.log(self.ctx.goal.paired(obs, field_name))
-        return log_ratio - self.trend(field_name).of(self.covariates(obs), len(log_ratio))
+        return log_ratio - self.trend_part(obs, field_name)[: len(log_ratio)]
+
+    def trend_part(self, obs: Observation, field_name: str) -> np.ndarray:
+        """The part the seeds' `trend` puts on the run's log `field_name` on each seed it may have: taken out of
+        its own seeds (`log_ratio`), put back over every seed (`footing`); kept until the next run."""
+        trend = self.trend(field_name)
+        return self._kept(
+            ("trend_part", obs.bucket, obs.setting, field_name),
+            lambda: trend.of(self.covariates(obs), max(len(trend.slopes), self.ctx.lab.max_repeats)),
+        )
 
     def seeds(self, bucket: PhaseBucket) -> int:
         """The bucket's stock seeds: how many runs the stock governors made there (each run pairs with one)."""
@@ -423,7 +432,7 @@ class _Group:
         if obs.setting == STOCK:
             return 1.0
         effects = self.effects(bucket, field_name, self.governed(obs))
-        trend = self.trend(field_name).of(self.covariates(obs), len(effects)).mean()
+        trend = self.trend_part(obs, field_name)[: len(effects)].mean()
         return float(np.exp(on_footing(self.log_ratio(obs, field_name), effects) + trend))
 
     def footing_noise(self, field_name: str, governed: bool = False) -> tuple[float, int]:
@@ -696,7 +705,11 @@ class _Group:
     def outlook(self, bucket: PhaseBucket) -> Outlook:
         """The model's view of every grid setting for this bucket (`predict`), what it expects of the goal's
         objective and limit, the probability that each meets the goal (`feasibility` over the ensemble's spread
-        and the model's misfit, less where runs are near) and which settings are no candidates."""
+        and the model's misfit, less where runs are near) and which settings are no candidates. Kept until the next
+        run or fit: `reconfirm` asks it for every near miss (`near_miss`), then `next_setting` again."""
+        return self._kept(("outlook", bucket.name, self._fitted), lambda: self._outlook(bucket))
+
+    def _outlook(self, bucket: PhaseBucket) -> Outlook:
         goal = self.ctx.goal
         latency, energies = self.predict(bucket)
         by_field = {
