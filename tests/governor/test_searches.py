@@ -159,13 +159,18 @@ def test_side_pins_are_kept_only_where_one_paired_run_shows_they_save_energy(sho
     assert [e.setting for e in run.lab.log].count(free.setting) == 1  # one run each, not one per stock seed
 
 
+def _group(measurer: VirtualMeasurer, buckets: list, goal: str, kind: type[_Group] = _Group) -> _Group:
+    """fusegov's group of these buckets (`goal` at the stock limit), its stock runs made on three seeds."""
+    lab = Lab(measurer, buckets)
+    stock = lab.measure_stock(3)
+    ctx = SearchContext(lab, buckets, GoalSpec(goal).resolve(buckets, stock, lab), stock)
+    return kind(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+
+
 def _sm8550_prefill_group(short_requests, goal: str) -> _Group:
     """fusegov's prefill group on sm8550 (two short buckets, `goal` at the stock limit), its stock runs made."""
     buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
-    lab = Lab(VirtualMeasurer("sm8550", TINYLLAMA), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec(goal).resolve(buckets, stock, lab), stock)
-    return _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    return _group(VirtualMeasurer("sm8550", TINYLLAMA), buckets, goal)
 
 
 @pytest.fixture
@@ -229,10 +234,8 @@ def test_a_bucket_borrows_what_the_seeds_do_to_pinned_runs_from_the_other_bucket
     # bucket its own way: the other buckets' unpaired effects, paired with this bucket's stock runs, are this
     # bucket's effects (latency to ~1e-3 on pixel7), where the other buckets' paired effects are several % off
     buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:4]
-    lab = Lab(VirtualMeasurer("pixel7", TINYLLAMA), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("energy").resolve(buckets, stock, lab), stock)  # latency is the limit
-    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    group = _group(VirtualMeasurer("pixel7", TINYLLAMA), buckets, "energy")  # latency is the limit
+    lab = group.ctx.lab
     top = [k.max_hz for k in group.knobs]
     for lender in buckets[:3]:
         lab.measure(group.setting(lender.name, top), lender.name, 3)
@@ -354,10 +357,8 @@ def test_on_sm8550s_short_prefills_the_trend_puts_a_run_on_one_seed_nearer_its_m
     # buckets, the trend puts a setting run on seed 0 alone nearer to where every seed puts it than the shared
     # effects alone do
     buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
-    lab = Lab(VirtualMeasurer("sm8550", "stablelm-2.7b-q4"), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
-    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    group = _group(VirtualMeasurer("sm8550", "stablelm-2.7b-q4"), buckets, "latency")
+    lab, ctx = group.ctx.lab, group.ctx
     field = ctx.goal.limit_field
     levels = [(1.0, 1.0, 1.0), (0.5, 1.0, 1.0), (1.0, 0.4, 1.0), (1.0, 1.0, 0.3), (0.7, 0.7, 0.6)]
     for bucket in buckets:
@@ -420,10 +421,8 @@ def test_runs_leaving_the_bus_to_its_governor_are_put_on_the_footing_by_their_ow
     # the energy, so a run leaving it stock is put on the footing of every seed by such runs' effects, and until two
     # such settings have every seed its footing is as unsure as the goal's spread and its shift
     buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "decode"]
-    lab = Lab(VirtualMeasurer("pixel7", "stablelm-2.7b-q4"), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
-    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    group = _group(VirtualMeasurer("pixel7", "stablelm-2.7b-q4"), buckets, "latency")
+    lab, ctx = group.ctx.lab, group.ctx
     bucket, goal, field = buckets[0], ctx.goal, ctx.goal.limit_field
     mem = next(i for i, k in enumerate(group.knobs) if k.role == "mem")
 
@@ -732,10 +731,8 @@ def test_no_near_miss_worth_its_repeats_is_left_when_the_search_ends(short_reque
     # pixel7 Qwen 1.5B's prefill<=14 ended with two such runs at gpu 848 MHz unrepeated, and sm8550's (gaps part of
     # bench_governor) with the oracle's own setting for prefill<=14 one seed deep: 2.25% slower than the oracle's choice
     buckets = [b for b in llm_buckets(load_requests(str(short_requests)), count=5) if b.kind == "prefill"]
-    lab = Lab(VirtualMeasurer("pixel7", "qwen-1.5b-q4"), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
-    group = _Group(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    group = _group(VirtualMeasurer("pixel7", "qwen-1.5b-q4"), buckets, "latency")
+    lab = group.ctx.lab
     group.run()
     left = [
         (bucket.name, obs.setting.label())
@@ -761,9 +758,6 @@ def test_a_bucket_that_reconfirms_a_run_makes_one():
             return ran
 
     buckets = [b for b in llm_buckets(load_requests("sharegpt"), count=5) if b.kind == "prefill"]
-    lab = Lab(VirtualMeasurer(HEXA6, "qwen-1.5b-q4"), buckets)
-    stock = lab.measure_stock(3)
-    ctx = SearchContext(lab, buckets, GoalSpec("latency").resolve(buckets, stock, lab), stock)
-    group = Watched(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
+    group = _group(VirtualMeasurer(HEXA6, "qwen-1.5b-q4"), buckets, "latency", Watched)
     group.run()
     assert group.idle == 0
