@@ -16,9 +16,9 @@
    of them (`on_footing`: a seed moves every pinned setting alike, so a run on seed 0 alone is shifted by what
    the repeated runs of its kind, pinned or leaving the bus to its governor, show that seed does, and compares
    with one run on every seed; where the repeated runs show that a seed's effect moves with the run's own latency
-   and energy, by that trend too: `trend`); rescale each part of a bucket's latency to fit its own pinned runs
-   (`Surrogate.bucket_scales`: the pooled shares are one function of the prompt length, and on hexa6's shortest
-   prefill that put the CPU's share at 6x the measured) and correct its predictions for each bucket by that
+   and energy, by that trend too: `trend`); rescale each part of a bucket's latency and refit its fixed time to its
+   own pinned runs (`Surrogate.bucket_scales`: the pooled shares are one function of the prompt length, and on
+   hexa6's shortest prefill that put the CPU's share at 6x the measured) and correct its predictions for each bucket by that
    bucket's own runs (measured /
    predicted: the bucket's mean ratio, a pooled model's
    bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency, each knob's scaled by how
@@ -76,7 +76,7 @@ from governor.searches.footing import (
 )
 from governor.searches.residuals import RESIDUAL_WIDTH, misfits, residual_factor, residual_weights
 from governor.space import STOCK, Knob, Setting
-from governor.surrogate import GroupData, Surrogate, roofline_pair
+from governor.surrogate import BucketScales, GroupData, Surrogate, roofline_pair
 
 DESIGN_LEVEL = 0.6  # share of the table (by index) a design point lowers one knob to
 MAX_ROUNDS = 10
@@ -649,13 +649,13 @@ class _Group:
         latency = self.values(bucket, runs, "latency_s") / at
         return latency, self.values(bucket, runs, "energy_per_token_j")[None, :] / at_energy
 
-    def scales(self, bucket: PhaseBucket) -> np.ndarray | None:
-        """The factors the bucket's own runs with every knob pinned put on the pooled model's time parts
-        (`Surrogate.bucket_scales`, on the footing of every seed); None for a group of one bucket, whose model is
+    def scales(self, bucket: PhaseBucket) -> BucketScales | None:
+        """The fixed time and the factors the bucket's own runs with every knob pinned put on the pooled model's
+        time parts (`Surrogate.bucket_scales`, on the footing of every seed); None for a group of one bucket, whose model is
         its own, or while the bucket has fewer than two such runs. Kept until the next run or fit."""
         return self._kept(("scales", bucket.name, self._fitted), lambda: self._scales(bucket))
 
-    def _scales(self, bucket: PhaseBucket) -> np.ndarray | None:
+    def _scales(self, bucket: PhaseBucket) -> BucketScales | None:
         runs = [o for o in self.pinned_runs(bucket) if not self.governed(o)]
         if not self.model.pooled or len(runs) < 2:
             return None
