@@ -533,7 +533,9 @@ class _Group:
         yet, and a run on seed 0 alone that reads high there is otherwise never repeated (with the memory bus no knob,
         pixel7 TinyLlama's prefill<=22, short prompts, G1, ended at stock beside a run 0.2% over the budget on seed 0
         and 0.9% inside it on every seed, 18% faster; on sm8550's short prefills, StableLM G1, prefill<=64 went from
-        2.9% to 1.5% slower than the oracle's choice)."""
+        2.9% to 1.5% slower than the oracle's choice). Its chance is then what the runs' own scatter leaves
+        (`footing_spread`), not the footing's unknown shift: counted in, sm8550 Qwen 1.5B's prefill<=512 (full length)
+        repeated two runs 1.3% and 5.3% over the budget, both over on every seed."""
         if not self.meets(bucket, incumbent) or not (self.ctx.goal.feasible(obs) or incumbent.setting == STOCK):
             return False
         margin, error, _ = self.footing_margin(bucket, obs)
