@@ -221,11 +221,11 @@ class Surrogate:
         self, freq_hz: np.ndarray, length: float, tokens: float, scales: BucketScales | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Latency (n,) and energy per token (forms, n) of every row of `freq_hz` (n, k) on a bucket of this
-        length, the latency as the bucket's own runs make of its time parts (`bucket_scales`) if given: one energy
-        row per form of FORMS (the first len(ENERGY_FORMS) make the expectation, `expected`). The energy stays the pooled fit's:
-        scaling its work and time terms as well came out alike over the 18 cases of bench_governor's oracle part
-        (mean gap to the oracle 0.656% vs 0.658%), with 7 cells over 2% instead of 5; a bucket's own runs correct
-        its energy (fusegov's residual correction) as before."""
+        length, the latency as the bucket's own runs make of its time parts (`bucket_scales`) if given: one energy row
+        per form of FORMS (the first len(ENERGY_FORMS) make the expectation, `expected`). The energy stays the pooled
+        fit's: scaling its work and time terms as well came out alike over the 18 cases of bench_governor's oracle part
+        (mean gap to the oracle 0.656% vs 0.658%), with 7 cells over 2% instead of 5; a bucket's own runs correct its
+        energy (fusegov's residual correction) as before."""
         n = len(freq_hz)
         lengths, counts = np.full(n, float(length)), np.full(n, float(tokens))
         parts = self.time_parts(freq_hz, length)

@@ -6,8 +6,8 @@
 2. A small design: every tunable primary knob at its top, each one lowered alone to DESIGN_LEVEL of its
    table, and the top with the memory bus left to its stock governor; prefill buckets share the design points
    round-robin, since they share one model, and each bucket gets at least one (with fewer points than buckets, as
-   where the memory bus is no knob, the points come round again). "Left stock" is one more level of the memory knob (STOCK_ROLES)
-   everywhere below: the model sees it at the clock its governor is expected to run at there
+   where the memory bus is no knob, the points come round again). "Left stock" is one more level of the memory knob
+   (STOCK_ROLES) everywhere below: the model sees it at the clock its governor is expected to run at there
    (`effective_grid`, learnt from the runs that left it stock), and the residual correction learns what the
    governor does beyond that clock (a per-level offset, and its own axis in the distance between settings).
 3. Rounds: fit `surrogate.Surrogate` (latency = fixed + work/clock per component, with GPU x memory roofline
@@ -19,8 +19,8 @@
    with one run on every seed; where the repeated runs show that a seed's effect moves with the run's own latency
    and energy, by that trend too: `trend`); rescale each part of a bucket's latency and refit its fixed time to its
    own pinned runs (`Surrogate.bucket_scales`: the pooled shares are one function of the prompt length, and on
-   hexa6's shortest prefill that put the CPU's share at 6x the measured) and correct its predictions for each bucket by that
-   bucket's own runs (measured /
+   hexa6's shortest prefill that put the CPU's share at 6x the measured) and correct its predictions for each bucket
+   by that bucket's own runs (measured /
    predicted: the bucket's mean ratio, a pooled model's
    bias on it, plus nearby runs' deviation from it, RESIDUAL_WIDTH in log-frequency, each knob's scaled by how
    much it paces the bucket; a setting that close to a run is that run's twin, not a candidate); predict every setting
@@ -529,11 +529,11 @@ class _Group:
         one run deep: -0.05% +- 2.3% on the footing, +0.32% by the rule; on every seed it meets the budget by 0.02%
         and is 9% faster than the choice it left (11.8% slower than the oracle's). Repeated whenever its chance alone
         was worth it, pixel7 Qwen 1.5B's prefill repeated four settings along the limit that each then missed it (+18
-        runs). While the bucket's best is stock, the rule need not hold on its own seeds either: the bucket holds no gain
-        yet, and a run on seed 0 alone that reads high there is otherwise never repeated (with the memory bus no knob,
-        pixel7 TinyLlama's prefill<=22, short prompts, G1, ended at stock beside a run 0.2% over the budget on seed 0
-        and 0.9% inside it on every seed, 18% faster; on sm8550's short prefills, StableLM G1, prefill<=64 went from
-        2.9% to 1.5% slower than the oracle's choice). Its chance is then what the runs' own scatter leaves
+        runs). While the bucket's best is stock, the rule need not hold on its own seeds either: the bucket holds no
+        gain yet, and a run on seed 0 alone that reads high there is otherwise never repeated (with the memory bus no
+        knob, pixel7 TinyLlama's prefill<=22, short prompts, G1, ended at stock beside a run 0.2% over the budget on
+        seed 0 and 0.9% inside it on every seed, 18% faster; on sm8550's short prefills, StableLM G1, prefill<=64 went
+        from 2.9% to 1.5% slower than the oracle's choice). Its chance is then what the runs' own scatter leaves
         (`footing_spread`), not the footing's unknown shift: counted in, sm8550 Qwen 1.5B's prefill<=512 (full length)
         repeated two runs 1.3% and 5.3% over the budget, both over on every seed."""
         if not self.meets(bucket, incumbent) or not (self.ctx.goal.feasible(obs) or incumbent.setting == STOCK):
@@ -664,8 +664,8 @@ class _Group:
 
     def scales(self, bucket: PhaseBucket) -> BucketScales | None:
         """The fixed time and the factors the bucket's own runs with every knob pinned put on the pooled model's
-        time parts (`Surrogate.bucket_scales`, on the footing of every seed); None for a group of one bucket, whose model is
-        its own, or while the bucket has fewer than two such runs. Kept until the next run or fit."""
+        time parts (`Surrogate.bucket_scales`, on the footing of every seed); None for a group of one bucket, whose
+        model is its own, or while the bucket has fewer than two such runs. Kept until the next run or fit."""
         return self._kept(("scales", bucket.name, self._fitted), lambda: self._scales(bucket))
 
     def _scales(self, bucket: PhaseBucket) -> BucketScales | None:
@@ -783,9 +783,7 @@ class _Group:
                 return None
             # no gain held, on the word of a shape its own runs have not tested: try the setting closest to meeting
             # the goal among those that would gain
-            level = float(self.score(bucket, [best])[0]) * getattr(
-                self.ctx.stock[bucket.name], self.ctx.goal.objective_field
-            )
+            level = getattr(self.ctx.stock[bucket.name], self.ctx.goal.objective_field)  # the best is stock
             open_rows &= (level - look.objective) / level > bar
         if not open_rows.any():
             return None

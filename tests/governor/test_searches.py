@@ -770,8 +770,8 @@ def test_a_bucket_leaves_stock_on_its_own_runs_not_on_a_shape_the_others_measure
     # points cover three of five prefill buckets, and the buckets' energy depends on the GPU's clock each its own way
     # (pixel7 TinyLlama: the top GPU clock costs ~0.1% over 762 MHz on prefill<=22, 7-10% on the longer ones). After one
     # run over the budget, the pooled model, shaped by the bucket with the GPU's runs, read every clock over it on
-    # prefill<=37 and <=64, and both ended at stock, 19% and 13% slower than the oracle's choices. Each bucket now gets a
-    # design point, is not ended holding no gain on a shape its own runs have not tested (`_Group.tested`), and repeats
+    # prefill<=37 and <=64, and both ended at stock, 19% and 13% slower than the oracle's choices. Each bucket now gets
+    # a design point, is not ended holding no gain on a shape its own runs have not tested (`_Group.tested`), and repeats
     # a run near the limit while it holds none (`_Group.near_miss`)
     buckets = [b for b in llm_buckets(load_requests("sharegpt").with_prompts_up_to(64), count=5) if b.kind == "prefill"]
     measurer = VirtualMeasurer("pixel7", TINYLLAMA)
