@@ -538,17 +538,26 @@ class _Group:
         repeated two runs 1.3% and 5.3% over the budget, both over on every seed."""
         if not self.meets(bucket, incumbent) or not (self.ctx.goal.feasible(obs) or incumbent.setting == STOCK):
             return False
+        worth = self.repeat_worth(bucket, obs, incumbent)
+        if worth <= 0:
+            return False
+        elsewhere = float(self.expected_gains(bucket, self.outlook(bucket), incumbent).max(initial=0.0))
+        return worth > max(elsewhere, self.resolution(bucket))
+
+    def repeat_worth(self, bucket: PhaseBucket, obs: Observation, incumbent: Observation) -> float:
+        """What each further run of `obs` is expected to gain (`near_miss`): its gain over the incumbent x its chance
+        of meeting the goal given what its footing may be off by (`footing_margin`), over the runs left to decide it;
+        0 where it does not beat the incumbent or has every seed. For a run its own seeds put over the limit, the chance
+        is over the runs' own scatter alone (`footing_spread`): their scatter may bring it inside, the footing's
+        unknown shift does not make it likelier to."""
         margin, error, _ = self.footing_margin(bucket, obs)
         if not self.ctx.goal.feasible(obs) and self.ctx.goal.share is not None:
-            # its own seeds put it over the limit: their scatter may bring it inside, a footing's unknown shift not
             error = self.footing_spread(bucket, obs)[0]
         mine, theirs = self.score(bucket, [obs, incumbent])
         if error <= 0 or mine >= theirs:
-            return False
+            return 0.0
         runs_left = max(self.ctx.lab.max_repeats - obs.repeats, 1)
-        worth = (1.0 - mine / theirs) * float(ndtr(margin / error)) / runs_left
-        elsewhere = float(self.expected_gains(bucket, self.outlook(bucket), incumbent).max(initial=0.0))
-        return worth > max(elsewhere, self.resolution(bucket))
+        return (1.0 - mine / theirs) * float(ndtr(margin / error)) / runs_left
 
     def undecided(self, bucket: PhaseBucket, obs: Observation) -> bool:
         """Another run could change whether the run meets the goal. Where the seeds' shared effects explain the paired
