@@ -678,7 +678,7 @@ class _Group:
         return self._kept(("scales", bucket.name, self._fitted), lambda: self._scales(bucket))
 
     def _scales(self, bucket: PhaseBucket) -> BucketScales | None:
-        runs = [o for o in self.pinned_runs(bucket) if not self.governed(o)]
+        runs = self._repeated(bucket)
         if not self.model.pooled or len(runs) < 2:
             return None
         return self.model.bucket_scales(
@@ -812,7 +812,7 @@ class _Group:
         expose it: its governor follows the traffic), pixel7 TinyLlama's prefill<=37 and <=64 (short prompts, G1) each
         ended at stock after one run over the budget: the pooled energy model, shaped by the shorter prefill<=22, read
         every GPU clock alike there (1.09-1.12 of stock's), where 762 MHz meets the budget and is 16% faster."""
-        return sum(not self.governed(o) for o in self.pinned_runs(bucket)) > len(self.knobs)
+        return len(self._repeated(bucket)) > len(self.knobs)
 
     def expected_gains(self, bucket: PhaseBucket, look: Outlook, incumbent: Observation) -> np.ndarray:
         """(n,) what each grid setting is expected to gain over the incumbent (a share of its objective): the expected
@@ -951,13 +951,11 @@ class _Group:
 
     def run(self) -> dict[str, Choice]:
         lab = self.ctx.lab
-        pooled = len(self.buckets) > 1
         self.check_side_pins()
         points = design(self.knobs)
-        for i in range(max(len(points), len(self.buckets)) if pooled else len(points)):
-            point = points[i % len(points)]
-            for bucket in [self.buckets[i % len(self.buckets)]] if pooled else self.buckets:
-                lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name)
+        for i in range(max(len(points), len(self.buckets))):  # a group of one bucket runs every point there
+            point, bucket = points[i % len(points)], self.buckets[i % len(self.buckets)]
+            lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name)
         for _ in range(MAX_ROUNDS):
             # every bucket is asked again each round: a pooled model refitted on other buckets' runs can
             # open a bucket it had closed
