@@ -16,9 +16,9 @@ from governor.evaluate import judge_plans
 from governor.goals import GoalSpec, Judge, t_quantile
 from governor.lab import BudgetExhausted, Lab, Observation
 from governor.measure import VirtualMeasurer
-from governor.phases import llm_buckets
+from governor.phases import PhaseBucket, llm_buckets
 from governor.planner import run_search
-from governor.requests import load_requests
+from governor.requests import Requests, load_requests
 from governor.searches.base import Choice, SearchContext
 from governor.searches.footing import (
     Lent,
@@ -122,7 +122,7 @@ def test_energy_goal_on_pixel7_prefill_fusegov_saves_as_much_as_fuse_with_fewer_
     judged on the seeds the searches chose on and on held-out ones (goals.Judge): FUSE's 134 runs pick the
     luckiest of many settings, which its own runs flatter by a few percent."""
     measurer = CachedMeasurer(VirtualMeasurer("pixel7", TINYLLAMA))
-    prefill = [b for b in llm_buckets(load_requests("sharegpt")) if b.kind == "prefill"]
+    prefill = _prefills(load_requests("sharegpt"))
     runs = {name: run_search(measurer, prefill, GoalSpec("energy"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
     assert all(phase.met for phase in runs["fusegov"].plan.phases)
     _judged_alike(runs, "pixel7 G2 prefill, paired energy per bucket")
@@ -169,9 +169,14 @@ def _group(measurer: VirtualMeasurer, buckets: list, goal: str, kind: type[_Grou
     return kind(ctx, buckets, [k for k in ctx.space.primary if len(k.table_hz) > 1])
 
 
+def _prefills(requests: Requests) -> list[PhaseBucket]:
+    """The prefill buckets (FUSE's five) of these requests."""
+    return [b for b in llm_buckets(requests) if b.kind == "prefill"]
+
+
 def _sm8550_prefill_group(short_requests, goal: str) -> _Group:
     """fusegov's prefill group on sm8550 (two short buckets, `goal` at the stock limit), its stock runs made."""
-    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
+    buckets = _prefills(load_requests(str(short_requests)))[:2]
     return _group(VirtualMeasurer("sm8550", TINYLLAMA), buckets, goal)
 
 
@@ -201,7 +206,7 @@ def test_a_run_with_side_pins_the_search_dropped_is_no_candidate(sm8550_prefill_
 def test_only_buckets_making_an_equal_share_of_the_heat_get_a_run_for_their_coolest_rung(short_requests):
     # a rung cools the phone by what its phase heats it: a prefill's heat grows with its prompt, so of FUSE's
     # quantile buckets the long prompts' get the deepest rung's run, the short ones' keep the runs they have
-    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"]
+    buckets = _prefills(load_requests(str(short_requests)))
     run = run_search(VirtualMeasurer("pixel7", TINYLLAMA), buckets, GoalSpec("latency"), "fusegov", TINYLLAMA)
     group = _Group(run.context, buckets, [k for k in run.context.space.primary if len(k.table_hz) > 1])
     shares = {b.name: group.heat_share(b) for b in buckets}
@@ -235,7 +240,7 @@ def test_a_bucket_borrows_what_the_seeds_do_to_pinned_runs_from_the_other_bucket
     # a seed's background moves a pinned run alike in every prefill bucket, while the stock governors answer it each
     # bucket its own way: the other buckets' unpaired effects, paired with this bucket's stock runs, are this
     # bucket's effects (latency to ~1e-3 on pixel7), where the other buckets' paired effects are several % off
-    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:4]
+    buckets = _prefills(load_requests(str(short_requests)))[:4]
     group = _group(VirtualMeasurer("pixel7", TINYLLAMA), buckets, "energy")  # latency is the limit
     lab = group.ctx.lab
     top = [k.max_hz for k in group.knobs]
@@ -358,7 +363,7 @@ def test_on_sm8550s_short_prefills_the_trend_puts_a_run_on_one_seed_nearer_its_m
     # fraction of a second, and each run averages it over its own duration): read from the repeated runs of two
     # buckets, the trend puts a setting run on seed 0 alone nearer to where every seed puts it than the shared
     # effects alone do
-    buckets = [b for b in llm_buckets(load_requests(str(short_requests))) if b.kind == "prefill"][:2]
+    buckets = _prefills(load_requests(str(short_requests)))[:2]
     group = _group(VirtualMeasurer("sm8550", "stablelm-2.7b-q4"), buckets, "latency")
     lab, ctx = group.ctx.lab, group.ctx
     field = ctx.goal.limit_field
@@ -732,7 +737,7 @@ def test_no_near_miss_worth_its_repeats_is_left_when_the_search_ends(short_reque
     # is expected to gain more (`_Group.near_miss`): late in a search, not only when it was run. Judged only then,
     # pixel7 Qwen 1.5B's prefill<=14 ended with two such runs at gpu 848 MHz unrepeated, and sm8550's (gaps part of
     # bench_governor) with the oracle's own setting for prefill<=14 one seed deep: 2.25% slower than the oracle's choice
-    buckets = [b for b in llm_buckets(load_requests(str(short_requests)), count=5) if b.kind == "prefill"]
+    buckets = _prefills(load_requests(str(short_requests)))
     group = _group(VirtualMeasurer("pixel7", "qwen-1.5b-q4"), buckets, "latency")
     lab = group.ctx.lab
     group.run()
@@ -759,7 +764,7 @@ def test_a_bucket_that_reconfirms_a_run_makes_one():
             self.idle += ran and self.ctx.lab.measurements == before
             return ran
 
-    buckets = [b for b in llm_buckets(load_requests("sharegpt"), count=5) if b.kind == "prefill"]
+    buckets = _prefills(load_requests("sharegpt"))
     group = _group(VirtualMeasurer(HEXA6, "qwen-1.5b-q4"), buckets, "latency", Watched)
     group.run()
     assert group.idle == 0
@@ -773,7 +778,7 @@ def test_a_bucket_leaves_stock_on_its_own_runs_not_on_a_shape_the_others_measure
     # prefill<=37 and <=64, and both ended at stock, 19% and 13% slower than the oracle's choices. Each bucket now gets
     # a design point, is not ended holding no gain on a shape its own runs have not tested (`_Group.tested`), and repeats
     # a run near the limit while it holds none (`_Group.near_miss`)
-    buckets = [b for b in llm_buckets(load_requests("sharegpt").with_prompts_up_to(64), count=5) if b.kind == "prefill"]
+    buckets = _prefills(load_requests("sharegpt").with_prompts_up_to(64))
     measurer = VirtualMeasurer("pixel7", TINYLLAMA)
     space = measurer.space
     measurer.space = replace(space, knobs=tuple(k for k in space.knobs if k.role != "mem"))
@@ -792,7 +797,7 @@ def test_a_run_its_own_seeds_put_over_the_limit_is_worth_repeating_only_for_the_
     # chance of meeting the goal is then over the runs' own scatter (`footing_spread`), not the footing's unknown shift:
     # counted in, sm8550 Qwen 1.5B's prefill<=512 (full length, G1) repeated two runs 1.3% and 5.3% over the budget,
     # given a chance by a 10.9% shift error where the runs scatter by 0.5%, and both missed on every seed
-    buckets = [b for b in llm_buckets(load_requests("sharegpt"), count=5) if b.kind == "prefill"]
+    buckets = _prefills(load_requests("sharegpt"))
     group = _group(VirtualMeasurer("sm8550", "qwen-1.5b-q4"), buckets, "latency")
     lab, first, last = group.ctx.lab, group.buckets[0], group.buckets[-1]
     for level in (-1, -2):  # one bucket measures the seeds' effects and the group's noise: two runs on every seed
