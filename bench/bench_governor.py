@@ -270,7 +270,8 @@ def part_gaps(args, record):
                 print(
                     f"{case['profile']:<8} {model:<18} {goal:<7} runs fusegov {case['measurements']['fusegov']:>3}"
                     f"({case['rung_measurements']}) fuse {case['measurements']['fuse']:>3} | fusegov worst "
-                    f"{max(ours.values()):+.2%} mean {np.mean(list(ours.values())):+.2%} held-out {np.mean(held):+.2%}"
+                    f"{max(ours.values()):+.2%} mean {np.mean(list(ours.values())):+.2%} held-out {np.mean(held):+.2%} "
+                    f"(worst {max(held):+.2%})"
                     f" | fuse mean {np.mean(theirs):+.2%} | " + " ".join(f"{b} {v:+.2%}" for b, v in ours.items()),
                     flush=True,
                 )
@@ -281,9 +282,11 @@ def part_gaps(args, record):
         gaps = [v["searched"]["gap"] for c in mine for v in c["gap_to_oracle"]["fusegov"].values()]
         held = [v["held_out"]["gap"] for c in mine for v in c["gap_to_oracle"]["fusegov"].values()]
         worst = [max(v["searched"]["gap"] for v in c["gap_to_oracle"]["fusegov"].values()) for c in mine]
+        held_worst = [max(v["held_out"]["gap"] for v in c["gap_to_oracle"]["fusegov"].values()) for c in mine]
         print(
             f"{goal}: {len(mine)} cases, mean gap {np.mean(gaps):.3%} (held-out {np.mean(held):.3%}), buckets over "
-            f"{ORACLE_GAP:.0%} {sum(g > ORACLE_GAP for g in gaps)} of {len(gaps)}, cases {sum(w > ORACLE_GAP for w in worst)}, "
+            f"{ORACLE_GAP:.0%} {sum(g > ORACLE_GAP for g in gaps)} of {len(gaps)}, cases {sum(w > ORACLE_GAP for w in worst)} "
+            f"(held-out {sum(g > ORACLE_GAP for g in held)}, {sum(w > ORACLE_GAP for w in held_worst)}), "
             f"sum of worst {sum(worst):.3f}; runs fusegov {sum(c['measurements']['fusegov'] for c in mine)} "
             f"({sum(c['rung_measurements'] for c in mine)} for rungs), fuse {sum(c['measurements']['fuse'] for c in mine)}"
         )
