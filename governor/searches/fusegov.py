@@ -107,6 +107,12 @@ EXTRAPOLATION = 0.4
 # 0.03%; at 0.002 the 18 cases of bench_governor's searches part kept their answers with 3.8% fewer runs (0.005 cost
 # answers: the mean gap to the oracle 0.69% -> 0.89%)
 MIN_GAIN = 0.002
+# the paired scatter of one run's objective (`Goal.spread`: before any pinned run is repeated, sqrt(2) x stock's own
+# over its seeds) above which each design point runs on every stock seed (`_Group.design_repeats`): sm8550's energy
+# 9-16%, the other built-in phones' 2.0-4.3%, whose energy repeats to ~0.5% once paired; there the repeats bought
+# nothing the searches' own repeats did not (hexa6 TinyLlama's G2 with two short buckets ended 2.8% costlier than the
+# oracle's pick where one run per point ended on it)
+DESIGN_SCATTER = 0.05
 # the footing of one seed counts as exact (`_Group.exact_footing`) where its scatter is under this share of the paired
 # spread: latency on the virtual phone (0.0002-0.009 of it over the 18 cases), not energy (0.05-0.5)
 EXACT_FOOTING = 0.02
@@ -950,25 +956,28 @@ class _Group:
             self.side = {b.name: {} for b in self.buckets}
 
     def design_repeats(self) -> int:
-        """Runs of each design point: one, or every stock seed where the goal's objective is energy per token. The
-        design points are what the model reads each knob's effect from, and energy's seed effects differ between
-        settings (a run averages the GPU's wandering activity over its own duration; one run of sm8550 StableLM's
-        shortest prefills scatters 3-4% about the seeds' shared effect), so a point run on one seed misreads its knob
-        by as much as the settings differ, in every bucket the pooled model carries it to: memory lowered under those
-        prefills read 1-2% costlier where it saves 2.5%, and under a latency target four buckets ended 2.3-3.2% costlier
-        than the oracle's picks (judged on 20 seeds; 0.4% at most with the points on every seed, at 12 more runs per
-        case). Latency's seed effects are common to every setting (to 1e-5 on the virtual phone), and under a latency
-        goal energy is the limit, which the footing and the repeats of the runs near it judge."""
-        return self.ctx.lab.max_repeats if self.ctx.goal.objective_field == "energy_per_token_j" else 1
+        """Runs of each design point: one, or every stock seed where the goal's objective is energy per token and one
+        paired run of it scatters by more than DESIGN_SCATTER (`Goal.spread` as the group starts: stock's own scatter,
+        the cautious guess, until a pinned run is repeated, then the pinned runs' paired scatter; sm8550's decode group,
+        after its prefill group, runs its points once). The design points are what the model reads each knob's effect from,
+        and energy's seed effects differ between settings (a run averages the GPU's wandering activity over its own
+        duration; one run of sm8550 StableLM's shortest prefills scatters 3-4% about the seeds' shared effect), so a
+        point run on one seed misreads its knob by as much as the settings differ, in every bucket the pooled model
+        carries it to: memory lowered under those prefills read 1-2% costlier where it saves 2.5%, and under a latency
+        target four buckets ended 2.3-3.2% costlier than the oracle's picks (judged on 20 seeds; 0.4% at most with the
+        points on every seed). Latency's seed effects are common to every setting (to 1e-5 on the virtual phone), and
+        under a latency goal energy is the limit, which the footing and the repeats of the runs near it judge."""
+        goal = self.ctx.goal
+        scatters = goal.objective_field == "energy_per_token_j" and goal.spread().objective > DESIGN_SCATTER
+        return self.ctx.lab.max_repeats if scatters else 1
 
     def run(self) -> dict[str, Choice]:
         lab = self.ctx.lab
         self.check_side_pins()
-        points = design(self.knobs)
+        points, repeats = design(self.knobs), self.design_repeats()
         for i in range(max(len(points), len(self.buckets))):  # a group of one bucket runs every point there
             point, bucket = points[i % len(points)], self.buckets[i % len(self.buckets)]
-            setting = self.setting(bucket.name, [point[k.name] for k in self.knobs])
-            lab.measure(setting, bucket.name, self.design_repeats())
+            lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name, repeats)
         for _ in range(MAX_ROUNDS):
             # every bucket is asked again each round: a pooled model refitted on other buckets' runs can
             # open a bucket it had closed
