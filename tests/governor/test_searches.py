@@ -852,3 +852,27 @@ def test_under_an_energy_objective_the_design_reads_each_knobs_energy_on_every_s
         f"\nmemory 3196 -> 2092 MHz under {first.name}: energy {measured:+.2%} on 12 seeds, the model reads {read:+.2%}"
     )
     assert measured < 0 and read < 0 and abs(read - measured) < 0.025
+
+
+def test_a_bucket_holding_no_gain_tries_what_most_likely_gains_and_meets_the_goal():
+    # sm8550 StableLM's full-length prefill<=103 under the stock latency (G2): every setting the energy model expected
+    # to save energy missed the latency target by the time model (which the runs confirm to ~0.1%), so a bucket whose
+    # own runs had not tested the model's shape ran the three closest to the line, 1.4-2.0% over it on every seed, and
+    # ended at stock where FUSE's pick saves 1.2%. It now runs the setting most likely to both gain and meet the goal
+    # (`_Group.next_setting`), one the energy model misread
+    buckets = _prefills(load_requests("sharegpt"))
+    measurer = VirtualMeasurer("sm8550", "stablelm-2.7b-q4")
+    group = _group(measurer, buckets, "energy")
+    group.run()
+    bucket = next(b for b in buckets if b.name == "prefill<=103")
+    best = group.best(bucket)
+    stock = [measurer.run(Setting(), bucket, repeat=r) for r in range(12)]
+    runs = [measurer.run(best.setting, bucket, repeat=r) for r in range(12)]
+    latency = np.mean([a.latency_s / b.latency_s for a, b in zip(runs, stock)])
+    energy = np.mean([a.energy_per_token_j / b.energy_per_token_j for a, b in zip(runs, stock)])
+    print(
+        f"\n{bucket.name}: {best.setting.label()}: latency {latency - 1:+.2%}, energy {energy - 1:+.2%} of stock's (12 seeds)"
+    )
+    assert (
+        best.setting != Setting() and latency <= 1.0 and energy < 1.0 - group.ctx.goal.spread().objective / np.sqrt(12)
+    )
