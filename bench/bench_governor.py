@@ -285,7 +285,8 @@ def part_gaps(args, record):
         held_worst = [max(v["held_out"]["gap"] for v in c["gap_to_oracle"]["fusegov"].values()) for c in mine]
         print(
             f"{goal}: {len(mine)} cases, mean gap {np.mean(gaps):.3%} (held-out {np.mean(held):.3%}), buckets over "
-            f"{ORACLE_GAP:.0%} {sum(g > ORACLE_GAP for g in gaps)} of {len(gaps)}, cases {sum(w > ORACLE_GAP for w in worst)} "
+            f"{ORACLE_GAP:.0%} {sum(g > ORACLE_GAP for g in gaps)} of {len(gaps)}, "
+            f"cases {sum(w > ORACLE_GAP for w in worst)} "
             f"(held-out {sum(g > ORACLE_GAP for g in held)}, {sum(w > ORACLE_GAP for w in held_worst)}), "
             f"sum of worst {sum(worst):.3f}; runs fusegov {sum(c['measurements']['fusegov'] for c in mine)} "
             f"({sum(c['rung_measurements'] for c in mine)} for rungs), fuse {sum(c['measurements']['fuse'] for c in mine)}"

@@ -970,15 +970,16 @@ class _Group:
     def design_repeats(self) -> int:
         """Runs of each design point: one, or every stock seed where the goal's objective is energy per token and one
         paired run of it scatters by more than DESIGN_SCATTER (`Goal.spread` as the group starts: stock's own scatter,
-        the cautious guess, until a pinned run is repeated, then the pinned runs' paired scatter; sm8550's decode group,
-        after its prefill group, runs its points once). The design points are what the model reads each knob's effect from,
-        and energy's seed effects differ between settings (a run averages the GPU's wandering activity over its own
-        duration; one run of sm8550 StableLM's shortest prefills scatters 3-4% about the seeds' shared effect), so a
-        point run on one seed misreads its knob by as much as the settings differ, in every bucket the pooled model
-        carries it to: memory lowered under those prefills read 1-2% costlier where it saves 2.5%, and under a latency
-        target four buckets ended 2.3-3.2% costlier than the oracle's picks (judged on 20 seeds; 0.4% at most with the
-        points on every seed). Latency's seed effects are common to every setting (to 1e-5 on the virtual phone), and
-        under a latency goal energy is the limit, which the footing and the repeats of the runs near it judge."""
+        the cautious guess, until a pinned run is repeated, then the pinned runs' paired scatter; sm8550's decode
+        group, after its prefill group, runs its points once). The design points are what the model reads each knob's
+        effect from, and energy's seed effects differ between settings (a run averages the GPU's wandering activity
+        over its own duration; one run of sm8550 StableLM's shortest prefills scatters 3-4% about the seeds' shared
+        effect), so a point run on one seed misreads its knob by as much as the settings differ, in every bucket the
+        pooled model carries it to: memory lowered under those prefills read 1-2% costlier where it saves 2.5%, and
+        under a latency target four buckets ended 2.3-3.2% costlier than the oracle's picks (judged on 20 seeds; 0.4%
+        at most with the points on every seed). Latency's seed effects are common to every setting (to 1e-5 on the
+        virtual phone), and under a latency goal energy is the limit, which the footing and the repeats of the runs
+        near it judge."""
         goal = self.ctx.goal
         scatters = goal.objective_field == "energy_per_token_j" and goal.spread().objective > DESIGN_SCATTER
         return self.ctx.lab.max_repeats if scatters else 1

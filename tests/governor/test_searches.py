@@ -871,7 +871,8 @@ def test_a_bucket_holding_no_gain_tries_what_most_likely_gains_and_meets_the_goa
     latency = np.mean([a.latency_s / b.latency_s for a, b in zip(runs, stock)])
     energy = np.mean([a.energy_per_token_j / b.energy_per_token_j for a, b in zip(runs, stock)])
     print(
-        f"\n{bucket.name}: {best.setting.label()}: latency {latency - 1:+.2%}, energy {energy - 1:+.2%} of stock's (12 seeds)"
+        f"\n{bucket.name}: {best.setting.label()}: "
+        f"latency {latency - 1:+.2%}, energy {energy - 1:+.2%} of stock's (12 seeds)"
     )
     assert (
         best.setting != Setting() and latency <= 1.0 and energy < 1.0 - group.ctx.goal.spread().objective / np.sqrt(12)
