@@ -813,11 +813,12 @@ class _Group:
         elif not open_rows.any():
             return None
         # the model's best guess among those that would gain and its ensemble lets meet the goal; else the one most
-        # likely to gain and meet it, or (the best missing the goal) the one closest to the line
+        # likely to gain and meet it, or (the best missing the goal, or no chance left above nothing) the one that
+        # would gain closest to the line
         ranked = np.where(open_rows & (look.bound_low <= look.line), look.objective, np.inf)
         if np.isfinite(ranked).any():
             index = int(np.argmin(ranked))
-        elif chance is not None:
+        elif chance is not None and chance.max() > 0:
             index = int(np.argmax(chance))
         else:
             index = int(np.argmin(np.where(open_rows, look.bound, np.inf)))
