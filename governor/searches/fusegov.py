@@ -807,10 +807,9 @@ class _Group:
             level = getattr(self.ctx.stock[bucket.name], self.ctx.goal.objective_field)  # the best is stock
             gains = (level - look.objective) / level
             chance = np.where(open_rows, look.meets * ndtr((gains - bar) / (look.objective_sd / level + 1e-12)), 0.0)
+            chance = chance if chance.max() > 0 else None
             open_rows &= gains > bar
-            if not open_rows.any() and chance.max() <= 0:
-                return None
-        elif not open_rows.any():
+        if not open_rows.any() and chance is None:
             return None
         # the model's best guess among those that would gain and its ensemble lets meet the goal; else the one most
         # likely to gain and meet it, or (the best missing the goal, or no chance left above nothing) the one that
@@ -818,7 +817,7 @@ class _Group:
         ranked = np.where(open_rows & (look.bound_low <= look.line), look.objective, np.inf)
         if np.isfinite(ranked).any():
             index = int(np.argmin(ranked))
-        elif chance is not None and chance.max() > 0:
+        elif chance is not None:
             index = int(np.argmax(chance))
         else:
             index = int(np.argmin(np.where(open_rows, look.bound, np.inf)))

@@ -175,6 +175,24 @@ def _prefills(requests: Requests) -> list[PhaseBucket]:
     return [b for b in llm_buckets(requests) if b.kind == "prefill"]
 
 
+def _pins(group: _Group, clocks: dict[str, float]) -> list[int]:
+    """Each of the group's knobs at its table's level nearest the clock given for its role (Hz)."""
+    return [min(k.table_hz, key=lambda hz, k=k: abs(hz - clocks[k.role])) for k in group.knobs]
+
+
+def _paired_mean(
+    measurer: VirtualMeasurer, setting: Setting, bucket: PhaseBucket, field: str, seeds: int = 12
+) -> float:
+    """The setting's mean ratio in `field` to stock's run of the same seed, over seeds 0..seeds-1: the truth that a
+    search's three seeds estimate."""
+    ratios = [
+        getattr(measurer.run(setting, bucket, repeat=r), field)
+        / getattr(measurer.run(Setting(), bucket, repeat=r), field)
+        for r in range(seeds)
+    ]
+    return float(np.mean(ratios))
+
+
 def _sm8550_prefill_group(short_requests, goal: str) -> _Group:
     """fusegov's prefill group on sm8550 (two short buckets, `goal` at the stock limit), its stock runs made."""
     buckets = _prefills(load_requests(str(short_requests)))[:2]
@@ -808,8 +826,7 @@ def test_a_run_its_own_seeds_put_over_the_limit_is_worth_repeating_only_for_the_
     worth = {}
     for mem in (4263.8e6, 2736e6):  # memory at its top, then lowered: ~5% and ~0.3% over the budget on seed 0
         clocks["mem"] = mem
-        pins = [min(k.table_hz, key=lambda hz, k=k: abs(hz - clocks[k.role])) for k in group.knobs]
-        run = lab.measure(group.setting(last.name, pins), last.name)
+        run = lab.measure(group.setting(last.name, _pins(group, clocks)), last.name)
         group.refit()
         margin, error, _ = group.footing_margin(last, run)
         spread = group.footing_spread(last, run)[0]
@@ -839,13 +856,12 @@ def test_under_an_energy_objective_the_design_reads_each_knobs_energy_on_every_s
     points = {}
     for mem in (3195.8e6, 2091.9e6):
         clocks = {"cpu": 1478.4e6, "gpu": 475e6, "mem": mem}
-        setting = group.setting(
-            first.name, [min(k.table_hz, key=lambda hz, k=k: abs(hz - clocks[k.role])) for k in group.knobs]
-        )
-        stock = [measurer.run(Setting(), first, repeat=r).energy_per_token_j for r in range(12)]
-        runs = [measurer.run(setting, first, repeat=r).energy_per_token_j for r in range(12)]
+        setting = group.setting(first.name, _pins(group, clocks))
         predicted = Surrogate.expected(group.predict(first)[1])[group._index(setting)]
-        points[mem] = (np.mean(np.array(runs) / stock), predicted / group.ctx.stock[first.name].energy_per_token_j)
+        points[mem] = (
+            _paired_mean(measurer, setting, first, "energy_per_token_j"),
+            predicted / group.ctx.stock[first.name].energy_per_token_j,
+        )
     measured = points[2091.9e6][0] / points[3195.8e6][0] - 1
     read = points[2091.9e6][1] / points[3195.8e6][1] - 1
     print(
@@ -866,10 +882,8 @@ def test_a_bucket_holding_no_gain_tries_what_most_likely_gains_and_meets_the_goa
     group.run()
     bucket = next(b for b in buckets if b.name == "prefill<=103")
     best = group.best(bucket)
-    stock = [measurer.run(Setting(), bucket, repeat=r) for r in range(12)]
-    runs = [measurer.run(best.setting, bucket, repeat=r) for r in range(12)]
-    latency = np.mean([a.latency_s / b.latency_s for a, b in zip(runs, stock)])
-    energy = np.mean([a.energy_per_token_j / b.energy_per_token_j for a, b in zip(runs, stock)])
+    latency = _paired_mean(measurer, best.setting, bucket, "latency_s")
+    energy = _paired_mean(measurer, best.setting, bucket, "energy_per_token_j")
     print(
         f"\n{bucket.name}: {best.setting.label()}: "
         f"latency {latency - 1:+.2%}, energy {energy - 1:+.2%} of stock's (12 seeds)"
