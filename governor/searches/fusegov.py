@@ -824,13 +824,16 @@ class _Group:
         return self.setting(bucket.name, self.grid[index])
 
     def tested(self, bucket: PhaseBucket) -> bool:
-        """The bucket's own runs with every knob pinned could have tested the model's shape there: one more than its
-        knobs (what a plane through them needs). With fewer, the shape is what the group's other buckets measured, and
-        a bucket holding no gain is not ended on it (`next_setting`). With the memory bus no knob (a phone that does not
-        expose it: its governor follows the traffic), pixel7 TinyLlama's prefill<=37 and <=64 (short prompts, G1) each
-        ended at stock after one run over the budget: the pooled energy model, shaped by the shorter prefill<=22, read
-        every GPU clock alike there (1.09-1.12 of stock's), where 762 MHz meets the budget and is 16% faster."""
-        return len(self._repeated(bucket)) > len(self.knobs)
+        """The bucket's own runs could have tested the model's shape there: one more than its knobs (what a plane
+        through them needs), those leaving the bus to its governor included (they test the other knobs' axes, and the
+        residual correction carries what they measured). With fewer, the shape is what the group's other buckets
+        measured, and a bucket holding no gain is not ended on it (`next_setting`). With the memory bus no knob (a phone
+        that does not expose it: its governor follows the traffic), pixel7 TinyLlama's prefill<=37 and <=64 (short
+        prompts, G1) each ended at stock after one run over the budget: the pooled energy model, shaped by the shorter
+        prefill<=22, read every GPU clock alike there (1.09-1.12 of stock's), where 762 MHz meets the budget and is 16%
+        faster. Counting the pinned runs alone, sm8550 StableLM's prefill<=512 (full length, G1), at stock beside two
+        pinned and two governed runs all over the budget, ran two settings the model gave a 0-1% chance of meeting it."""
+        return len(self.pinned_runs(bucket)) > len(self.knobs)
 
     def expected_gains(self, bucket: PhaseBucket, look: Outlook, incumbent: Observation) -> np.ndarray:
         """(n,) what each grid setting is expected to gain over the incumbent (a share of its objective): the expected
