@@ -47,17 +47,18 @@ def residual_factor(
     return np.exp(base + local)
 
 
-def misfits(ratios: list[np.ndarray], prior: float = 1.0) -> np.ndarray:
+def misfits(ratios: list[np.ndarray], prior: float = 1.0, centred: bool = True) -> np.ndarray:
     """Per bucket, how far the model's shape is from its runs (those with every knob pinned, what the model is
     fitted to and predicts; the caller passes those): the spread of their log ratios measured / predicted
     about the bucket's mean ratio (which `residual_factor` corrects everywhere), moderated towards the spread pooled
     over every bucket's runs by `prior` runs' worth of it (empirical Bayes, as for any variance read from a few
     points). A setting the runs do not pin down is uncertain by this much beyond the ensemble's spread. Alone, a
     bucket's two to four runs read anything from 0 to 4% (hexa6 StableLM's shortest prefill: 4.0% from two runs,
-    which ended it at stock)."""
+    which ended it at stock). Not `centred`: their root mean square (log), a bias counted in."""
     squares, counts = np.zeros(len(ratios)), np.zeros(len(ratios))
     for i, ratio in enumerate(ratios):
         log_ratio = np.log(np.clip(ratio, 1e-9, None))
-        squares[i], counts[i] = ((log_ratio - log_ratio.mean()) ** 2).sum() if len(ratio) else 0.0, len(ratio)
+        centre = log_ratio.mean() if centred and len(ratio) else 0.0
+        squares[i], counts[i] = ((log_ratio - centre) ** 2).sum(), len(ratio)
     pooled = squares.sum() / counts.sum() if counts.sum() else 0.0
     return np.sqrt((squares + prior * pooled) / np.maximum(counts + prior, 1e-12))
