@@ -431,7 +431,7 @@ def group_data(truth: dict, buckets, names: list[str], knobs):
     None when they have no settings."""
     import numpy as np
 
-    from governor.searches.fusegov import tokens_per_latency
+    from governor.phases import tokens_per_latency
     from governor.surrogate import GroupData
 
     rows = [

@@ -82,3 +82,8 @@ def prefill_bucket_for(buckets: list[PhaseBucket], prompt_tokens: int) -> PhaseB
         if prompt_tokens <= (bucket.max_prompt_tokens or 0):
             return bucket
     return prefill[-1]
+
+
+def tokens_per_latency(bucket: PhaseBucket) -> int:
+    """TTFT covers the whole prompt; TPOT and a CNN inference one unit each."""
+    return bucket.prompt_tokens if bucket.kind == PREFILL else 1

@@ -28,8 +28,9 @@ from governor.searches.footing import (
     seed_residuals,
     seed_trend,
 )
-from governor.searches.fusegov import EXACT_FOOTING, EXTRAPOLATION, MIN_GAIN, STOCK_HZ, _Group, common_levels
+from governor.searches.fusegov import EXACT_FOOTING, EXTRAPOLATION, MIN_GAIN, STOCK_HZ, _Group
 from governor.searches.residuals import bucket_terms, misfits, residual_factor
+from governor.searches.rungs import Ladder, common_levels
 from governor.space import Setting
 from governor.surrogate import Surrogate
 from tests.governor.conftest import HEXA6, NOISE, TINYLLAMA
@@ -228,7 +229,7 @@ def test_only_buckets_making_an_equal_share_of_the_heat_get_a_run_for_their_cool
     buckets = _prefills(load_requests(str(short_requests)))
     run = run_search(VirtualMeasurer("pixel7", TINYLLAMA), buckets, GoalSpec("latency"), "fusegov", TINYLLAMA)
     group = _Group(run.context, buckets, [k for k in run.context.space.primary if len(k.table_hz) > 1])
-    shares = {b.name: group.heat_share(b) for b in buckets}
+    shares = {b.name: Ladder(group).heat_share(b) for b in buckets}
     rungs = run.lab.log[len(run.lab.log) - run.context.rung_measurements :]  # the runs after the search's own
     probes = {b: sum(e.bucket == b for e in rungs) for b in shares}
     print(f"\nshares of the prefill heat {shares}; runs for rungs {probes}")
