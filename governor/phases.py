@@ -87,3 +87,9 @@ def prefill_bucket_for(buckets: list[PhaseBucket], prompt_tokens: int) -> PhaseB
 def tokens_per_latency(bucket: PhaseBucket) -> int:
     """TTFT covers the whole prompt; TPOT and a CNN inference one unit each."""
     return bucket.prompt_tokens if bucket.kind == PREFILL else 1
+
+
+def phase_power(bucket: PhaseBucket, energy_per_token_j, latency_s):
+    """Mean power over one occurrence of the phase (W): its energy per token x the tokens one latency covers, over
+    that latency; scalars or arrays alike."""
+    return energy_per_token_j * tokens_per_latency(bucket) / latency_s

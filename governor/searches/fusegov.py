@@ -65,7 +65,7 @@ from scipy.stats import norm
 
 from governor.goals import t_quantile
 from governor.lab import Observation
-from governor.phases import CNN, DECODE, PREFILL, PhaseBucket, tokens_per_latency
+from governor.phases import CNN, DECODE, PREFILL, PhaseBucket, phase_power, tokens_per_latency
 from governor.searches.base import Choice, Search, SearchContext, register
 from governor.searches.footing import (
     Lent,
@@ -155,13 +155,14 @@ class Outlook:
     """What the model expects of every grid setting of one bucket (`_Group.outlook`), each an (n,) array."""
 
     latency: np.ndarray  # s
-    power: np.ndarray  # W: expected energy per token x tokens per latency / latency
+    power: np.ndarray  # W: expected energy per token x tokens per latency / latency (`phases.phase_power`)
     objective: np.ndarray  # the goal's objective field
     objective_sd: np.ndarray  # its uncertainty: the ensemble's spread and the model's misfit, less where runs are near
     bound: np.ndarray  # the goal's limit field, expected
     bound_low: np.ndarray  # its lowest ensemble member
     meets: np.ndarray  # probability of meeting the goal
     closed: np.ndarray  # bool: no candidate: a run of it (or of its twin) exists, or it is `beyond_runs`
+    shrink: np.ndarray  # what the misfit's share of the uncertainty is scaled by: less where runs are near
     line: float  # the limit
 
 
@@ -182,7 +183,7 @@ class _Group:
         self._memo: tuple[int, dict] = (-1, {})  # (the lab's run count, what `_kept` derived from its runs)
         self._fitted = -1  # the lab's run count when the model was last fitted
         # per bucket, the model's record on its own picks (`remember`): measured / predicted limit at each pick's first
-        # run on the footing, its log over the shrink of the uncertainty there (`outlook`)
+        # run on the footing, its log over the shrink of the uncertainty there (`Outlook.shrink`)
         self.record: dict[str, list[float]] = {b.name: [] for b in buckets}
 
     def setting(self, bucket: str, freqs) -> Setting:
@@ -775,8 +776,8 @@ class _Group:
             wide = self.feasibility(bound, np.hypot(bound_sd, record * bound * shrink), line)
             meets = np.where(bound > line, wide, meets)
         objective_sd = uncertainty(goal.objective_field, objective, objective_sd)
-        power = Surrogate.expected(energies) * tokens_per_latency(bucket) / np.clip(latency, 1e-12, None)
-        return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, closed, line)
+        power = phase_power(bucket, Surrogate.expected(energies), np.clip(latency, 1e-12, None))
+        return Outlook(latency, power, objective, objective_sd, bound, bound_low, meets, closed, shrink, line)
 
     def next_setting(self, bucket: PhaseBucket) -> Setting | None:
         """The unmeasured setting with the largest expected gain over the incumbent: its expected improvement in
@@ -859,10 +860,8 @@ class _Group:
         field_name = self.ctx.goal.limit_field
         if field_name not in RECORD_LIMITS:
             return
-        coverage = self.coverage.get(bucket.name)
-        shrink = 1.0 / np.sqrt(1.0 + (coverage[index] if coverage is not None else 0.0))
         measured = self.values(bucket, [obs], field_name)[0]
-        self.record[bucket.name].append(float(np.log(measured / look.bound[index])) / shrink)
+        self.record[bucket.name].append(float(np.log(measured / look.bound[index]) / look.shrink[index]))
 
     def expected_gains(self, bucket: PhaseBucket, look: Outlook, incumbent: Observation) -> np.ndarray:
         """(n,) what each grid setting is expected to gain over the incumbent (a share of its objective): the expected

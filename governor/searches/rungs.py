@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from governor.lab import BudgetExhausted, Observation
-from governor.phases import PREFILL, PhaseBucket, tokens_per_latency
-from governor.searches.base import Choice
+from governor.phases import PREFILL, PhaseBucket, phase_power
+from governor.searches.base import Choice, SearchContext
 from governor.space import STOCK
 
 if TYPE_CHECKING:
@@ -28,12 +28,16 @@ class Ladder:
     """The cooler rungs of one group's choices (`with_rungs`)."""
 
     def __init__(self, group: _Group):
-        self.group, self.ctx = group, group.ctx
+        self.group = group
+
+    @property
+    def ctx(self) -> SearchContext:
+        return self.group.ctx
 
     def power(self, bucket: PhaseBucket, runs: list[Observation]) -> np.ndarray:
         """Each run's mean power over its phase (W), on the footing of every stock seed (`_Group.values`)."""
-        latency = self.group.values(bucket, runs, "latency_s")
-        return self.group.values(bucket, runs, "energy_per_token_j") * tokens_per_latency(bucket) / latency
+        values = self.group.values
+        return phase_power(bucket, values(bucket, runs, "energy_per_token_j"), values(bucket, runs, "latency_s"))
 
     def with_rungs(self, choice: Choice, bucket: PhaseBucket) -> Choice:
         """The choice with cooler rungs for the runtime to step down to on a hot phone (`governor.heat`): per price
@@ -134,13 +138,10 @@ class Ladder:
     def stock_power(self) -> float:
         """The stock governors' mean power over the plan's phases (W): one scale for every phase's price of
         energy, so a level cuts energy where it costs the least latency, whichever phase that is."""
-        ctx = self.ctx
+        stock = self.ctx.stock
         return float(
             np.mean(
-                [
-                    ctx.stock[b.name].energy_per_token_j * tokens_per_latency(b) / ctx.stock[b.name].latency_s
-                    for b in ctx.buckets
-                ]
+                [phase_power(b, stock[b.name].energy_per_token_j, stock[b.name].latency_s) for b in self.ctx.buckets]
             )
         )
 
