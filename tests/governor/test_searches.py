@@ -60,6 +60,31 @@ def test_runs_are_cached_counted_and_capped(measurer, decode_only):
         lab.measure(Setting.of({"gpu": measurer.space.knob("gpu").min_hz}), "decode")
 
 
+def test_a_search_cut_short_keeps_only_choices_its_runs_settle(measurer, short_requests):
+    """--max-measurements: a bucket keeps stock, a setting with every repeat, or one whose verdict another run could
+    not change; with any run fair game, hexa6 TinyLlama's G1 cut at 59 runs kept two settings one or two seeds deep
+    whose confidence intervals straddled the energy budget."""
+    buckets = llm_buckets(load_requests(str(short_requests)))
+    cut = run_search(measurer, buckets, GoalSpec("latency"), "fusegov", TINYLLAMA, budget=59)
+    goal, lab = cut.context.goal, cut.lab
+    assert lab.measurements == 59 and any("whose verdict its runs settle" in note for note in cut.plan.notes)
+    kept = {
+        p.bucket: lab.known(Setting.of({k: v for k, v in p.setting.items() if v}), p.bucket) for p in cut.plan.phases
+    }
+    unsettled = {
+        name: obs.repeats
+        for name, obs in kept.items()
+        if obs.setting != Setting() and obs.repeats < lab.max_repeats and goal.undecided(obs)
+    }
+    pinned = [name for name, obs in kept.items() if obs.setting != Setting()]
+    print(f"\ncut at 59 runs: pinned choices {pinned}, unsettled {unsettled}")
+    assert pinned and not unsettled
+    open_runs = [
+        o for b in buckets for o in lab.observations(b.name) if o.repeats < lab.max_repeats and goal.undecided(o)
+    ]
+    assert open_runs  # the cut left runs the old fallback could have kept
+
+
 def test_fuse_follows_the_published_procedure(measurer, decode_only):
     run = run_search(measurer, decode_only, GoalSpec("latency"), "fuse", TINYLLAMA)
     gpu, cpu = measurer.space.knob("gpu"), measurer.space.role("cpu")
