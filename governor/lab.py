@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from governor.errors import GovernorError
@@ -138,6 +139,18 @@ class Lab:
     @property
     def remaining(self) -> float:
         return math.inf if self.budget is None else self.budget - self.measurements
+
+    @contextmanager
+    def share(self, runs: float) -> Iterator[None]:
+        """Within the block, at most `runs` more runs (and never beyond the budget): a part of a search that must leave
+        the rest theirs."""
+        saved = self.budget
+        if saved is not None:
+            self.budget = min(saved, self.measurements + int(runs))
+        try:
+            yield
+        finally:
+            self.budget = saved
 
     def bucket(self, name: str) -> PhaseBucket:
         return self.buckets[name]

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from governor.errors import GovernorError
 from governor.executor import sweep
 from governor.goals import GoalSpec
-from governor.lab import BudgetExhausted, Lab, LogEntry, Observation
+from governor.lab import BudgetExhausted, Lab, LogEntry
 from governor.measure import Measurer
 from governor.phases import DECODE, PREFILL, PhaseBucket
 from governor.plan import Plan, build_plan
 from governor.searches import SEARCHES, SearchContext
-from governor.searches.base import choose
-from governor.space import Setting
+from governor.searches.base import choose, settled
 
 DEFAULT_STOCK_REPEATS = 3
 
@@ -35,15 +34,6 @@ def max_tokens(buckets: list[PhaseBucket]) -> int:
     prompt = max((b.max_prompt_tokens or b.prompt_tokens for b in buckets if b.kind == PREFILL), default=0)
     decode = max((b.prompt_tokens + b.decode_tokens for b in buckets if b.kind == DECODE), default=0)
     return max(prompt, decode)
-
-
-def settled(ctx: SearchContext, bucket: str) -> list[Observation]:
-    """The bucket's runs whose verdict on the goal another run could not change (`Goal.undecided`), those with every
-    repeat the lab allows and stock: what a search cut short may keep. Any run was fair game before, and one on seed 0
-    alone that read low there won: fusegov cut at 60 runs (sm8550 StableLM, full length, G1) kept settings 5.6% over the
-    energy budget on the seeds they were chosen on."""
-    runs = ctx.lab.observations(bucket)
-    return [o for o in runs if o.setting == Setting() or o.repeats >= ctx.lab.max_repeats or not ctx.goal.undecided(o)]
 
 
 def run_search(

@@ -48,7 +48,10 @@
    repeated runs show it), nor MIN_GAIN, nor, where a setting already holds a gain, the model's misfit on the
    objective (while the bucket's best is still stock, the misfit is in each candidate's uncertainty and not in the
    bar): the predicted best is confirmed. At most MAX_ROUNDS rounds.
-4. Each bucket keeps the best *measured* setting by the goal (stock included; the objective on that footing),
+4. Under a measurement budget (`--max-measurements`), each group may spend a share of the runs left by its buckets
+   (`Lab.share`; what one leaves, the next may take) and, cut short, keeps its `base.settled` runs' best: prefill's
+   group, searched first, otherwise took every run and left decode at stock.
+5. Each bucket keeps the best *measured* setting by the goal (stock included; the objective on that footing),
    never a prediction; where the footing alone put it inside the limit, the footing is not exact for the limit's
    quantity and the margin does not clear what the footing moved it by (`confirm_best`), it is run on every stock
    seed first.
@@ -64,9 +67,9 @@ from scipy.special import ndtr
 from scipy.stats import norm
 
 from governor.goals import t_quantile
-from governor.lab import Observation
+from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket, phase_power, tokens_per_latency
-from governor.searches.base import Choice, Search, SearchContext, register
+from governor.searches.base import Choice, Search, SearchContext, choose, register, settled
 from governor.searches.footing import (
     Lent,
     Trend,
@@ -1057,7 +1060,19 @@ class FusegovSearch(Search):
             for buckets in ([b for b in ctx.buckets if b.kind == kind] for kind in (PREFILL, DECODE, CNN))
             if buckets
         ]
-        choices = {name: (group, choice) for group in groups for name, choice in group.run().items()}
+        choices = {}
+        for i, group in enumerate(groups):
+            later = sum(len(g.buckets) for g in groups[i:])
+            with ctx.lab.share(ctx.lab.remaining * len(group.buckets) / later):
+                try:
+                    picked = group.run()
+                except BudgetExhausted as exc:
+                    picked = {b.name: choose(ctx, b.name, settled(ctx, b.name)) for b in group.buckets}
+                    ctx.notes.append(
+                        f"{exc} ({', '.join(picked)}: their share of it by bucket): each keeps the best run so far whose "
+                        "verdict its runs settle"
+                    )
+            choices.update({name: (group, choice) for name, choice in picked.items()})
         before = ctx.lab.measurements
         stepped = {
             b.name: Ladder(group).with_rungs(choice, b) for b in ctx.buckets for group, choice in [choices[b.name]]

@@ -60,10 +60,11 @@ def test_runs_are_cached_counted_and_capped(measurer, decode_only):
         lab.measure(Setting.of({"gpu": measurer.space.knob("gpu").min_hz}), "decode")
 
 
-def test_a_search_cut_short_keeps_only_choices_its_runs_settle(measurer, short_requests):
+def test_a_search_cut_short_keeps_only_choices_its_runs_settle_and_each_phase_its_share(measurer, short_requests):
     """--max-measurements: a bucket keeps stock, a setting with every repeat, or one whose verdict another run could
     not change; with any run fair game, hexa6 TinyLlama's G1 cut at 59 runs kept two settings one or two seeds deep
-    whose confidence intervals straddled the energy budget."""
+    whose confidence intervals straddled the energy budget. fusegov gives each phase's group its share of the runs left
+    by bucket: prefill's group, searched first, took them all and left decode at stock."""
     buckets = llm_buckets(load_requests(str(short_requests)))
     cut = run_search(measurer, buckets, GoalSpec("latency"), "fusegov", TINYLLAMA, budget=59)
     goal, lab = cut.context.goal, cut.lab
@@ -77,12 +78,17 @@ def test_a_search_cut_short_keeps_only_choices_its_runs_settle(measurer, short_r
         if obs.setting != Setting() and obs.repeats < lab.max_repeats and goal.undecided(obs)
     }
     pinned = [name for name, obs in kept.items() if obs.setting != Setting()]
-    print(f"\ncut at 59 runs: pinned choices {pinned}, unsettled {unsettled}")
+    searched = 59 - len(buckets) * lab.max_repeats  # the runs left after stock's
+    decode_runs = sum(e.bucket == "decode" and e.setting != "stock" for e in lab.log)
+    print(
+        f"\ncut at 59 runs: pinned choices {pinned}, unsettled {unsettled}, decode's runs {decode_runs} of {searched}"
+    )
     assert pinned and not unsettled
     open_runs = [
         o for b in buckets for o in lab.observations(b.name) if o.repeats < lab.max_repeats and goal.undecided(o)
     ]
     assert open_runs  # the cut left runs the old fallback could have kept
+    assert "decode" in pinned and decode_runs >= searched // len(buckets)
 
 
 def test_fuse_follows_the_published_procedure(measurer, decode_only):
