@@ -59,8 +59,8 @@ def choose(ctx: SearchContext, bucket: str, observations: list[Observation]) -> 
 
 def settled(ctx: SearchContext, bucket: str) -> list[Observation]:
     """The bucket's runs whose verdict on the goal another run could not change (`Goal.undecided`), those with every
-    repeat the lab allows and stock: what a search cut short may keep. Any run was fair game before, and one on seed 0
-    alone that read low there won: fusegov cut at 60 runs (sm8550 StableLM, full length, G1) kept settings 5.6% over the
-    energy budget on the seeds they were chosen on."""
+    repeat the lab allows and stock: what a search cut short may keep. With any run fair game, one on seed 0 alone that
+    read low there won: fusegov cut at 60 runs (sm8550 StableLM, full length, G1) kept settings 5.6% over the energy
+    budget on the seeds they were chosen on."""
     runs = ctx.lab.observations(bucket)
     return [o for o in runs if o.setting == Setting() or o.repeats >= ctx.lab.max_repeats or not ctx.goal.undecided(o)]

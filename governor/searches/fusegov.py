@@ -1060,17 +1060,17 @@ class FusegovSearch(Search):
             for buckets in ([b for b in ctx.buckets if b.kind == kind] for kind in (PREFILL, DECODE, CNN))
             if buckets
         ]
-        choices = {}
+        choices, total = {}, ctx.lab.budget
         for i, group in enumerate(groups):
             later = sum(len(g.buckets) for g in groups[i:])
             with ctx.lab.share(ctx.lab.remaining * len(group.buckets) / later):
                 try:
                     picked = group.run()
-                except BudgetExhausted as exc:
+                except BudgetExhausted:
                     picked = {b.name: choose(ctx, b.name, settled(ctx, b.name)) for b in group.buckets}
                     ctx.notes.append(
-                        f"{exc} ({', '.join(picked)}: their share of it by bucket): each keeps the best run so far whose "
-                        "verdict its runs settle"
+                        f"{', '.join(picked)}: their share (by bucket) of the {total}-run budget spent at run "
+                        f"{ctx.lab.measurements}: each keeps the best run so far whose verdict its runs settle"
                     )
             choices.update({name: (group, choice) for name, choice in picked.items()})
         before = ctx.lab.measurements
