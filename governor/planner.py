@@ -16,7 +16,7 @@ from governor.measure import Measurer
 from governor.phases import DECODE, PREFILL, PhaseBucket
 from governor.plan import Plan, build_plan
 from governor.searches import SEARCHES, SearchContext
-from governor.searches.base import choose, settled
+from governor.searches.base import settled_choice
 
 DEFAULT_STOCK_REPEATS = 3
 
@@ -79,7 +79,7 @@ def run_search(
     try:
         choices = SEARCHES[search]().run(ctx)
     except BudgetExhausted as exc:  # --max-measurements: the best of what was measured
-        choices = {b.name: choose(ctx, b.name, settled(ctx, b.name)) for b in buckets}
+        choices = {b.name: settled_choice(ctx, b.name) for b in buckets}
         ctx.notes.append(f"{exc}: each bucket keeps the best setting measured so far whose verdict its runs settle")
     wall = time.perf_counter() - start
     plan = build_plan(

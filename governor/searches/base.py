@@ -57,10 +57,13 @@ def choose(ctx: SearchContext, bucket: str, observations: list[Observation]) -> 
     return Choice(best, ctx.goal.feasible(best))
 
 
-def settled(ctx: SearchContext, bucket: str) -> list[Observation]:
-    """The bucket's runs whose verdict on the goal another run could not change (`Goal.undecided`), those with every
-    repeat the lab allows and stock: what a search cut short may keep. With any run fair game, one on seed 0 alone that
-    read low there won: fusegov cut at 60 runs (sm8550 StableLM, full length, G1) kept settings 5.6% over the energy
-    budget on the seeds they were chosen on."""
+def settled_choice(ctx: SearchContext, bucket: str) -> Choice:
+    """What a search cut short keeps for the bucket: the best (`choose`) of its runs whose verdict on the goal another
+    run could not change (`Goal.undecided`), those with every repeat the lab allows and stock. With any run fair game,
+    one on seed 0 alone that read low there won: fusegov cut at 60 runs (sm8550 StableLM, full length, G1) kept
+    settings 5.6% over the energy budget on the seeds they were chosen on."""
     runs = ctx.lab.observations(bucket)
-    return [o for o in runs if o.setting == Setting() or o.repeats >= ctx.lab.max_repeats or not ctx.goal.undecided(o)]
+    settled = [
+        o for o in runs if o.setting == Setting() or o.repeats >= ctx.lab.max_repeats or not ctx.goal.undecided(o)
+    ]
+    return choose(ctx, bucket, settled)

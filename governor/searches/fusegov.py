@@ -49,7 +49,7 @@
    objective (while the bucket's best is still stock, the misfit is in each candidate's uncertainty and not in the
    bar): the predicted best is confirmed. At most MAX_ROUNDS rounds.
 4. Under a measurement budget (`--max-measurements`), each group may spend a share of the runs left by its buckets
-   (`Lab.share`; what one leaves, the next may take) and, cut short, keeps its `base.settled` runs' best: prefill's
+   (`Lab.share`; what one leaves, the next may take) and, cut short, keeps `base.settled_choice`: prefill's
    group, searched first, otherwise took every run and left decode at stock.
 5. Each bucket keeps the best *measured* setting by the goal (stock included; the objective on that footing),
    never a prediction; where the footing alone put it inside the limit, the footing is not exact for the limit's
@@ -69,7 +69,7 @@ from scipy.stats import norm
 from governor.goals import t_quantile
 from governor.lab import BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket, phase_power, tokens_per_latency
-from governor.searches.base import Choice, Search, SearchContext, choose, register, settled
+from governor.searches.base import Choice, Search, SearchContext, register, settled_choice
 from governor.searches.footing import (
     Lent,
     Trend,
@@ -1067,7 +1067,7 @@ class FusegovSearch(Search):
                 try:
                     picked = group.run()
                 except BudgetExhausted:
-                    picked = {b.name: choose(ctx, b.name, settled(ctx, b.name)) for b in group.buckets}
+                    picked = {b.name: settled_choice(ctx, b.name) for b in group.buckets}
                     ctx.notes.append(
                         f"{', '.join(picked)}: their share (by bucket) of the {total}-run budget spent at run "
                         f"{ctx.lab.measurements}: each keeps the best run so far whose verdict its runs settle"
