@@ -235,6 +235,7 @@ def part_gaps(args, record):
 
     from governor.cache import CachedMeasurer
     from governor.goals import GoalSpec
+    from governor.lab import RUNG
     from governor.measure import VirtualMeasurer
     from governor.phases import llm_buckets
     from governor.planner import run_search
@@ -261,7 +262,7 @@ def part_gaps(args, record):
                     "model": model,
                     "goal": goal,
                     "measurements": {name: run.lab.measurements for name, run in runs.items()},
-                    "rung_measurements": runs["fusegov"].context.rung_measurements,
+                    "rung_measurements": runs["fusegov"].lab.spent(RUNG),
                     "gap_to_oracle": gap,
                 }
                 ours = {bucket: v["searched"]["gap"] for bucket, v in gap["fusegov"].items()}
@@ -301,6 +302,7 @@ def part_searches(args, record):
     phone x model x goal on full-length ShareGPT buckets."""
     from governor.cache import CachedMeasurer
     from governor.goals import GoalSpec
+    from governor.lab import RUNG
     from governor.measure import VirtualMeasurer
     from governor.phases import DECODE, PREFILL, llm_buckets
     from governor.planner import run_search
@@ -329,7 +331,8 @@ def part_searches(args, record):
                         / len(prefill),
                         "decode_energy_per_token_j": decode.expected.energy_per_token_j,
                         "measurements": run.lab.measurements,
-                        "rung_measurements": run.context.rung_measurements,
+                        "rung_measurements": run.lab.spent(RUNG),
+                        "runs_by_purpose": run.lab.spending(),
                         "wall_s": run.wall_s,
                         "met": run.plan.met,
                     }
@@ -354,6 +357,32 @@ def part_searches(args, record):
                 gap = judged({n: runs[n] for n in ("fuse", "fusegov")}, "fuse")["fusegov"]
                 print_judged(gap, runs["fuse"].context.goal.objective_field)
                 record[-1]["judged_against_fuse"] = gap
+    print_spending([r for r in record if r["part"] == "searches"])
+
+
+def print_spending(rows: list[dict]) -> None:
+    """Per goal, where each search's runs went over the cases (`Lab.spending`: stock's, fusegov's design points and
+    side-pin checks, the search's own with its repeats, the cooler rungs'), and the cases where fusegov, its runs for
+    cooler rungs aside (FUSE makes none), took no fewer runs than fuse."""
+    from governor.lab import PURPOSES
+
+    for goal in dict.fromkeys(r["goal"] for r in rows):
+        mine = [r for r in rows if r["goal"] == goal]
+        for name in ("fuse", "fusegov"):
+            spent = [r["runs_by_purpose"] for r in mine if r["search"] == name]
+            total = {key: sum(s[key] for s in spent) for key in (*PURPOSES, "repeats")}
+            print(f"{goal}: {name} runs over {len(spent)} cases: " + ", ".join(f"{k} {v}" for k, v in total.items()))
+        fuse = {(r["profile"], r["model"]): r["measurements"] for r in mine if r["search"] == "fuse"}
+        ours = [r for r in mine if r["search"] == "fusegov"]
+        dearer = [
+            f"{r['profile']} {r['model']} {r['measurements'] - r['rung_measurements']} (fuse {fuse[r['profile'], r['model']]})"
+            for r in ours
+            if r["measurements"] - r["rung_measurements"] >= fuse[r["profile"], r["model"]]
+        ]
+        print(
+            f"{goal}: fusegov, rungs aside, takes no fewer runs than fuse in {len(dearer)} of {len(ours)} cases"
+            + (f": {'; '.join(dearer)}" if dearer else "")
+        )
 
 
 def print_judged(gap: dict, objective: str) -> None:

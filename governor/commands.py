@@ -275,7 +275,7 @@ def format_plan(plan) -> str:
     search = plan.search
     lines = [
         f"{plan.model} on {plan.device['name']} ({plan.device['soc']}): goal {plan.goal['goal']}, "
-        f"search {search['name']}: {search['measurements']} runs{rung_runs(search)}, "
+        f"search {search['name']}: {search['measurements']} runs{runs_spent(search)}, "
         f"{search['device_time_s']:.0f} s of device time, "
         f"{search['wall_s']:.1f} s wall",
         "",
@@ -304,8 +304,20 @@ def format_plan(plan) -> str:
     return "\n".join(lines)
 
 
-def rung_runs(search: dict) -> str:
-    """' (N for cooler rungs)' when some of a search's runs measured cooler rungs (governor.heat)."""
+def runs_spent(search: dict) -> str:
+    """Where a search's runs went (`runs_by_purpose`, lab.PURPOSES), in parentheses, purposes with none left out:
+    ' (stock 18, design 8, side 2, search 52 with 26 repeats, rung 4)'; ' (N for cooler rungs)' for a plan written
+    before the purposes were kept."""
+    from governor.lab import PURPOSES, SEARCH
+
+    spent = search.get("runs_by_purpose")
+    if spent:
+        parts = [
+            f"{purpose} {spent[purpose]}" + (f" with {spent['repeats']} repeats" if purpose == SEARCH else "")
+            for purpose in PURPOSES
+            if spent.get(purpose)
+        ]
+        return f" ({', '.join(parts)})"
     rungs = search.get("rung_measurements", 0)
     return f" ({rungs} for cooler rungs)" if rungs else ""
 

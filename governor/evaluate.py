@@ -37,6 +37,7 @@ class PolicyResult:
             **self.summary.to_dict(),
             "measurements": self.plan.search["measurements"],
             "rung_measurements": self.plan.search.get("rung_measurements", 0),
+            "runs_by_purpose": self.plan.search.get("runs_by_purpose", {}),
             "device_time_s": self.plan.search["device_time_s"],
             "search_wall_s": self.plan.search["wall_s"],
             "goal_met": self.plan.met,

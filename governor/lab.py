@@ -24,6 +24,12 @@ from governor.phases import PhaseBucket
 from governor.space import Setting
 
 DEFAULT_MAX_REPEATS = 3
+# what a run was for (`LogEntry.purpose`, `Lab.doing`): where a search's runs went. The stock governors' runs set the
+# budget or target; a design point and a side-pin check are what fusegov pays before its models can choose (FUSE pays
+# neither); a search run is one a search chose to make (FUSE's scans, fusegov's tries, the oracle's sweep) or repeated;
+# a rung run measured a cooler rung (governor.heat), not the goal
+STOCK_RUNS, DESIGN, SIDE, SEARCH, RUNG = "stock", "design", "side", "search", "rung"
+PURPOSES = (STOCK_RUNS, DESIGN, SIDE, SEARCH, RUNG)
 
 
 class BudgetExhausted(GovernorError):
@@ -73,6 +79,7 @@ class LogEntry:
     bucket: str
     setting: str
     repeat: int
+    purpose: str  # one of PURPOSES
     latency_s: float
     energy_per_token_j: float
     device_time_s: float
@@ -126,6 +133,7 @@ class Lab:
         self.budget, self.search, self.max_repeats, self.on_run = budget, search, max_repeats, on_run
         self.samples: dict[tuple[Setting, str], list[Sample]] = {}
         self.log: list[LogEntry] = []
+        self.purpose = SEARCH  # what the runs being made are for (`doing`)
 
     # --- accounting ---------------------------------------------------------------------------
     @property
@@ -152,6 +160,28 @@ class Lab:
         finally:
             self.budget = saved
 
+    @contextmanager
+    def doing(self, purpose: str) -> Iterator[None]:
+        """Within the block, the runs made are logged as for `purpose` (one of PURPOSES)."""
+        if purpose not in PURPOSES:
+            raise GovernorError(f"unknown purpose of a run {purpose!r}: one of {', '.join(PURPOSES)}")
+        saved, self.purpose = self.purpose, purpose
+        try:
+            yield
+        finally:
+            self.purpose = saved
+
+    def spent(self, purpose: str) -> int:
+        """How many runs were made for `purpose`."""
+        return sum(e.purpose == purpose for e in self.log)
+
+    def spending(self) -> dict[str, int]:
+        """Runs per purpose (every one of PURPOSES), and `repeats`: of the search's runs, those of a setting already
+        run on that bucket (a decision about it was still open)."""
+        counts = {purpose: self.spent(purpose) for purpose in PURPOSES}
+        counts["repeats"] = sum(e.repeat > 0 and e.purpose == SEARCH for e in self.log)
+        return counts
+
     def bucket(self, name: str) -> PhaseBucket:
         return self.buckets[name]
 
@@ -172,15 +202,16 @@ class Lab:
         """Log a run made here or by a worker process (sweeps)."""
         runs = self.samples.setdefault((setting, bucket), [])
         entry = LogEntry(
-            len(self.log),
-            self.search,
-            bucket,
-            setting.label(),
-            len(runs),
-            sample.latency_s,
-            sample.energy_per_token_j,
-            sample.device_time_s,
-            wall_s,
+            index=len(self.log),
+            search=self.search,
+            bucket=bucket,
+            setting=setting.label(),
+            repeat=len(runs),
+            purpose=self.purpose,
+            latency_s=sample.latency_s,
+            energy_per_token_j=sample.energy_per_token_j,
+            device_time_s=sample.device_time_s,
+            wall_s=wall_s,
         )
         runs.append(sample)
         self.log.append(entry)
@@ -199,7 +230,8 @@ class Lab:
 
     def measure_stock(self, repeats: int) -> dict[str, Observation]:
         """The stock governors on every bucket, `repeats` times: the budget or target, and the first spread."""
-        return {name: self.measure(Setting(), name, repeats) for name in self.buckets}
+        with self.doing(STOCK_RUNS):
+            return {name: self.measure(Setting(), name, repeats) for name in self.buckets}
 
     def decide(self, setting: Setting, bucket: str, undecided: Callable[[Observation], bool]) -> Observation:
         """Measure, and repeat while the goal's decision about the setting is still open (`undecided`)."""

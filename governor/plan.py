@@ -13,6 +13,10 @@ Schema (`"format": "fusegov.plan"`, `"version": 3`; versions 1 (without `vs_stoc
                                                                    # ... "judged": "paired"|"absolute",
                                                                    #     "confidence": float (goals.Goal)
       "search": {"name": str, "measurements": int, "rung_measurements": int (of them, for cooler rungs),
+                 "runs_by_purpose": {"stock"|"design"|"side"|"search"|"rung": int, "repeats": int}
+                                                                   # where the runs went (lab.PURPOSES; repeats:
+                                                                   # of the search's runs, a setting's after its
+                                                                   # first); absent in plans before it
                  "device_time_s": float, "wall_s": float},
       "phases": [                                                  # prefill buckets ascending, then decode / cnn
         {"phase": "prefill"|"decode"|"cnn", "bucket": str,
@@ -50,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from governor.errors import GovernorError
+from governor.lab import RUNG
 from governor.space import STOCK
 
 PLAN_FORMAT = "fusegov.plan"
@@ -137,7 +142,7 @@ class Plan:
         return all(p.met for p in self.phases)
 
 
-def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, notes, rung_measurements=0) -> Plan:
+def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, notes) -> Plan:
     def paired(obs) -> Expected:
         return Expected(*(float(goal.paired(obs, f).mean()) for f in ("latency_s", "energy_per_token_j")))
 
@@ -167,7 +172,8 @@ def build_plan(measurer, model, buckets, goal, search, choices, lab, wall_s, not
     search_info = {
         "name": search,
         "measurements": lab.measurements,
-        "rung_measurements": rung_measurements,
+        "rung_measurements": lab.spent(RUNG),
+        "runs_by_purpose": lab.spending(),
         "device_time_s": round(lab.device_time_s, 3),
         "wall_s": round(wall_s, 3),
     }

@@ -82,7 +82,5 @@ def run_search(
         choices = {b.name: settled_choice(ctx, b.name) for b in buckets}
         ctx.notes.append(f"{exc}: each bucket keeps the best setting measured so far whose verdict its runs settle")
     wall = time.perf_counter() - start
-    plan = build_plan(
-        measurer, model_name, buckets, resolved, search, choices, lab, wall, ctx.notes, ctx.rung_measurements
-    )
+    plan = build_plan(measurer, model_name, buckets, resolved, search, choices, lab, wall, ctx.notes)
     return SearchRun(plan, lab, ctx, wall)

@@ -20,7 +20,6 @@ class SearchContext:
     stock: dict[str, Observation]  # the stock governors on every bucket (already measured)
     sweep: Callable | None = None  # sweep(tasks) -> [(setting, bucket, sample, wall_s)]: parallel runs
     notes: list[str] = field(default_factory=list)
-    rung_measurements: int = 0  # of the lab's runs, those made for cooler rungs (Choice.cooler), not the goal
 
     @property
     def space(self) -> ConfigSpace:

@@ -67,7 +67,7 @@ from scipy.special import ndtr
 from scipy.stats import norm
 
 from governor.goals import t_quantile
-from governor.lab import BudgetExhausted, Observation
+from governor.lab import DESIGN, RUNG, SIDE, BudgetExhausted, Observation
 from governor.phases import CNN, DECODE, PREFILL, PhaseBucket, phase_power, tokens_per_latency
 from governor.searches.base import Choice, Search, SearchContext, register, settled_choice
 from governor.searches.footing import (
@@ -998,8 +998,9 @@ class _Group:
             return
         lab = self.ctx.lab
         top = {k.name: k.max_hz for k in self.knobs}
-        pinned = lab.measure(self.setting(bucket.name, list(top.values())), bucket.name)
-        free = lab.measure(Setting.of(top), bucket.name)
+        with lab.doing(SIDE):
+            pinned = lab.measure(self.setting(bucket.name, list(top.values())), bucket.name)
+            free = lab.measure(Setting.of(top), bucket.name)
         if free.energy_per_token_j <= pinned.energy_per_token_j:
             self.side = {b.name: {} for b in self.buckets}
 
@@ -1024,9 +1025,10 @@ class _Group:
         lab = self.ctx.lab
         self.check_side_pins()
         points, repeats = design(self.knobs), self.design_repeats()
-        for i in range(max(len(points), len(self.buckets))):  # a group of one bucket runs every point there
-            point, bucket = points[i % len(points)], self.buckets[i % len(self.buckets)]
-            lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name, repeats)
+        with lab.doing(DESIGN):
+            for i in range(max(len(points), len(self.buckets))):  # a group of one bucket runs every point there
+                point, bucket = points[i % len(points)], self.buckets[i % len(self.buckets)]
+                lab.measure(self.setting(bucket.name, [point[k.name] for k in self.knobs]), bucket.name, repeats)
         for _ in range(MAX_ROUNDS):
             # every bucket is asked again each round: a pooled model refitted on other buckets' runs can
             # open a bucket it had closed
@@ -1073,9 +1075,8 @@ class FusegovSearch(Search):
                         f"{ctx.lab.measurements}: each keeps the best run so far whose verdict its runs settle"
                     )
             choices.update({name: (group, choice) for name, choice in picked.items()})
-        before = ctx.lab.measurements
-        stepped = {
-            b.name: Ladder(group).with_rungs(choice, b) for b in ctx.buckets for group, choice in [choices[b.name]]
-        }
-        ctx.rung_measurements = ctx.lab.measurements - before
+        with ctx.lab.doing(RUNG):
+            stepped = {
+                b.name: Ladder(group).with_rungs(choice, b) for b in ctx.buckets for group, choice in [choices[b.name]]
+            }
         return common_levels(stepped)

@@ -23,6 +23,9 @@ def test_plan_writes_a_valid_plan(tmp_path, short_requests):
     plan = load_plan(out_path)
     assert [p.phase for p in plan.phases] == ["prefill"] * 5 + ["decode"]
     assert plan.device["profile"] == "hexa6" and plan.search["measurements"] == len(log.read_text().splitlines()) - 1
+    logged = pd.read_csv(log)["purpose"].value_counts().to_dict()  # each run, with what it was for
+    assert logged == {k: v for k, v in plan.search["runs_by_purpose"].items() if v and k != "repeats"}
+    assert f"stock {logged['stock']}, design {logged['design']}" in out.stdout
     assert "search fusegov" in out.stdout and "wrote" in out.stdout
     again = fusegov(*plan_args, "-o", str(tmp_path / "again.json"))
     assert again.returncode == 0

@@ -17,6 +17,7 @@ import pytest
 from governor.cache import CachedMeasurer
 from governor.evaluate import judge_plans
 from governor.goals import GoalSpec, Judge
+from governor.lab import RUNG
 from governor.measure import VirtualMeasurer
 from governor.phases import llm_buckets
 from governor.planner import run_search
@@ -70,7 +71,7 @@ def test_fusegov_beats_fuse_and_nears_the_oracle(shared, short_requests, goal):
             assert values["fusegov"] <= values["oracle"] * (1 + ORACLE_GAP)
             assert values["fusegov"] <= values["fuse"] * (1 + NOISE * spread.objective)
     # the goal's search against FUSE's; the runs for cooler rungs (governor.heat), which FUSE has none of, apart
-    rungs = runs["fusegov"].context.rung_measurements
+    rungs = runs["fusegov"].lab.spent(RUNG)
     print(f"  fusegov: {runs['fusegov'].lab.measurements} runs, {rungs} of them for cooler rungs")
     assert runs["fusegov"].lab.measurements - rungs < runs["fuse"].lab.measurements
 
@@ -95,7 +96,7 @@ def test_at_full_length_fusegov_beats_fuse_under_the_stock_energy_with_fewer_run
     shared = CachedMeasurer(VirtualMeasurer(profile, model))
     runs = {name: run_search(shared, buckets, GoalSpec("latency"), name, model) for name in ("fuse", "fusegov")}
     spread = runs["fuse"].context.goal.spread()
-    rungs = runs["fusegov"].context.rung_measurements
+    rungs = runs["fusegov"].lab.spent(RUNG)
     mine, theirs = runs["fusegov"].lab.measurements - rungs, runs["fuse"].lab.measurements
     print(f"\n{Path(profile).stem} {model} G1, full length: runs fusegov {mine} (+{rungs} for rungs), fuse {theirs}")
     judged = judge_plans(runs)

@@ -14,7 +14,7 @@ from governor.cache import CachedMeasurer
 from governor.errors import GovernorError
 from governor.evaluate import judge_plans
 from governor.goals import GoalSpec, Judge, t_quantile
-from governor.lab import BudgetExhausted, Lab, Observation
+from governor.lab import DESIGN, PURPOSES, RUNG, BudgetExhausted, Lab, Observation
 from governor.measure import VirtualMeasurer
 from governor.phases import PhaseBucket, llm_buckets
 from governor.planner import run_search
@@ -58,6 +58,42 @@ def test_runs_are_cached_counted_and_capped(measurer, decode_only):
     lab.measure(Setting(), "decode")
     with pytest.raises(BudgetExhausted, match="budget of 3 runs"):
         lab.measure(Setting.of({"gpu": measurer.space.knob("gpu").min_hz}), "decode")
+
+
+def test_each_run_is_logged_with_what_it_was_for(measurer, decode_only):
+    lab = Lab(measurer, decode_only)
+    top = Setting.of({k.name: k.max_hz for k in measurer.space.primary})
+    lab.measure_stock(2)
+    with lab.doing(DESIGN):
+        lab.measure(top, "decode")
+        with lab.doing(RUNG):
+            lab.measure(Setting.of({"gpu": measurer.space.knob("gpu").min_hz}), "decode")
+        lab.measure(Setting.of({"gpu": measurer.space.knob("gpu").max_hz}), "decode")
+    lab.measure(top, "decode", repeats=3)  # the search repeats a design point
+    assert [e.purpose for e in lab.log] == ["stock", "stock", "design", "rung", "design", "search", "search"]
+    assert lab.spending() == {"stock": 2, "design": 2, "side": 0, "search": 2, "rung": 1, "repeats": 2}
+    with pytest.raises(GovernorError, match="unknown purpose of a run 'warmup'"), lab.doing("warmup"):
+        pass
+    assert lab.purpose == "search"
+
+
+def test_a_search_says_where_its_runs_went(measurer, short_requests):
+    # fusegov pays for a design and a side-pin check before its models choose, FUSE for neither: the plan says so
+    buckets = llm_buckets(load_requests(str(short_requests)))
+    runs = {name: run_search(measurer, buckets, GoalSpec("latency"), name, TINYLLAMA) for name in ("fuse", "fusegov")}
+    for name, run in runs.items():
+        spent = run.plan.search["runs_by_purpose"]
+        print(f"\n{name}: {run.lab.measurements} runs, {spent}")
+        assert sum(spent[p] for p in PURPOSES) == run.lab.measurements == run.plan.search["measurements"]
+        assert spent["stock"] == 3 * len(buckets) and spent["repeats"] <= spent["search"]
+        assert spent["rung"] == run.plan.search["rung_measurements"]
+    assert runs["fusegov"].plan.search["runs_by_purpose"]["design"] > 0
+    assert (
+        runs["fuse"].plan.search["runs_by_purpose"]["design"]
+        == runs["fuse"].plan.search["runs_by_purpose"]["side"]
+        == 0
+    )
+    assert runs["fuse"].plan.search["runs_by_purpose"]["rung"] == 0
 
 
 def test_a_search_cut_short_keeps_only_choices_its_runs_settle_and_each_phase_its_share(measurer, short_requests):
@@ -167,7 +203,7 @@ def _judged_alike(runs: dict, title: str) -> None:
     cooler rungs, which FUSE has none of, apart)."""
     spread = runs["fuse"].context.goal.spread()
     verdicts = judge_plans(runs)
-    rungs = runs["fusegov"].context.rung_measurements
+    rungs = runs["fusegov"].lab.spent(RUNG)
     print(f"\n{title}: fuse in {runs['fuse'].lab.measurements} runs, fusegov in {runs['fusegov'].lab.measurements}")
     for seeds in Judge.SEEDS:
         scores = {name: np.array([v[seeds].objective for v in per.values()]) for name, per in verdicts.items()}
@@ -261,7 +297,7 @@ def test_only_buckets_making_an_equal_share_of_the_heat_get_a_run_for_their_cool
     run = run_search(VirtualMeasurer("pixel7", TINYLLAMA), buckets, GoalSpec("latency"), "fusegov", TINYLLAMA)
     group = _Group(run.context, buckets, [k for k in run.context.space.primary if len(k.table_hz) > 1])
     shares = {b.name: Ladder(group).heat_share(b) for b in buckets}
-    rungs = run.lab.log[len(run.lab.log) - run.context.rung_measurements :]  # the runs after the search's own
+    rungs = [e for e in run.lab.log if e.purpose == RUNG]
     probes = {b: sum(e.bucket == b for e in rungs) for b in shares}
     print(f"\nshares of the prefill heat {shares}; runs for rungs {probes}")
     assert sum(shares.values()) == pytest.approx(1.0)
