@@ -9,7 +9,7 @@ from typing import ClassVar
 from governor.goals import Goal
 from governor.lab import Lab, Observation
 from governor.phases import PhaseBucket
-from governor.space import ConfigSpace, Setting
+from governor.space import STOCK, ConfigSpace
 
 
 @dataclass
@@ -62,7 +62,5 @@ def settled_choice(ctx: SearchContext, bucket: str) -> Choice:
     one on seed 0 alone that read low there won: fusegov cut at 60 runs (sm8550 StableLM, full length, G1) kept
     settings 5.6% over the energy budget on the seeds they were chosen on."""
     runs = ctx.lab.observations(bucket)
-    settled = [
-        o for o in runs if o.setting == Setting() or o.repeats >= ctx.lab.max_repeats or not ctx.goal.undecided(o)
-    ]
+    settled = [o for o in runs if o.setting == STOCK or o.repeats >= ctx.lab.max_repeats or not ctx.goal.undecided(o)]
     return choose(ctx, bucket, settled)

@@ -858,11 +858,9 @@ class _Group:
         return float(misfits([np.exp(x) for x in logs], centred=False)[self.buckets.index(bucket)])
 
     def remember(self, bucket: PhaseBucket, look: Outlook, index: int, obs: Observation) -> None:
-        """Add a pick's first run to the model's record (`record_misfit`) where the goal's limit is in RECORD_LIMITS:
-        its limit on the footing against what `look` predicted there."""
+        """Add a pick's first run to the model's record (`record_misfit`; kept where the goal's limit is in RECORD_LIMITS,
+        `try_setting`): its limit on the footing against what `look` predicted there."""
         field_name = self.ctx.goal.limit_field
-        if field_name not in RECORD_LIMITS:
-            return
         measured = self.values(bucket, [obs], field_name)[0]
         self.record[bucket.name].append(float(np.log(measured / look.bound[index]) / look.shrink[index]))
 
@@ -904,9 +902,11 @@ class _Group:
         is not yet confirmed to meet it (`undecided`)."""
         lab = self.ctx.lab
         incumbent = self.best(bucket)
-        look, index = self.outlook(bucket), self._index(setting)
+        # the prediction the record compares the run with (kept only for RECORD_LIMITS: the outlook is the whole grid's)
+        look = self.outlook(bucket) if self.ctx.goal.limit_field in RECORD_LIMITS else None
         obs = lab.measure(setting, bucket.name)
-        self.remember(bucket, look, index, obs)
+        if look is not None:
+            self.remember(bucket, look, self._index(setting), obs)
         if self._beats(bucket, obs, incumbent) and (self.footed(bucket, obs) or self.near_miss(bucket, obs, incumbent)):
             lab.decide(setting, bucket.name, lambda o: self.undecided(bucket, o))
 
